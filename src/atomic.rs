@@ -1,0 +1,143 @@
+//! Owns never-torn file replacement: readers see the old contents or the new, never a mix.
+//!
+//! The new contents go to a private temporary file in the target's directory,
+//! which is flushed to disk and then renamed over the target. A crash at any
+//! point leaves either the old file or the complete new one in place.
+
+use std::io::{self, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+#[cfg(test)]
+mod tests;
+
+/// Mode for files that did not exist before: they hold secrets, so only the owner may read them.
+const NEW_FILE_MODE: u32 = 0o600;
+
+/// How many symlinks `resolve_target` follows before giving up, matching Linux's limit.
+const MAX_SYMLINK_HOPS: usize = 40;
+
+/// Replaces the file at `path` with `contents` atomically.
+///
+/// A symlink is edited at its target and stays a link. The new file gets
+/// `mode` if given, otherwise the old file's mode (0600 for a new file), and
+/// keeps the old file's owner and group where the process is allowed to set them.
+pub fn write_atomic(path: &Path, contents: &[u8], mode: Option<u32>) -> io::Result<()> {
+    let target = resolve_target(path)?;
+    let dir = match target.parent() {
+        Some(dir) => dir,
+        None => return Err(invalid_input(&target, "has no parent directory")),
+    };
+    let existing = match fs_err::metadata(&target) {
+        Ok(meta) => Some(meta),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => None,
+        Err(err) => return Err(err),
+    };
+    let mode = mode
+        .or_else(|| existing.as_ref().map(|meta| meta.mode()))
+        .unwrap_or(NEW_FILE_MODE)
+        & 0o7777;
+
+    // The temporary file must live in the target's directory: rename is only
+    // atomic within one filesystem. It starts out 0600 so the secret is never
+    // readable by others, even for a moment. Dropping it on any early return
+    // deletes it, so a failed write leaves nothing behind.
+    let mut temp = tempfile::Builder::new()
+        .prefix(&temp_prefix(&target))
+        .suffix(".tmp")
+        .permissions(std::fs::Permissions::from_mode(NEW_FILE_MODE))
+        .tempfile_in(dir)
+        .map_err(|err| annotate(err, "create a temporary file in", dir))?;
+    let temp_path = temp.path().to_path_buf();
+    temp.write_all(contents)
+        .map_err(|err| annotate(err, "write", &temp_path))?;
+
+    // Ownership is set before the mode because chown may clear set-id bits,
+    // and both happen before the fsync so the metadata is durable along with the data.
+    if let Some(meta) = &existing {
+        let owner = rustix::fs::Uid::from_raw(meta.uid());
+        let group = rustix::fs::Gid::from_raw(meta.gid());
+        match rustix::fs::fchown(temp.as_file(), Some(owner), Some(group)) {
+            // Without root a user cannot give a file away; the file then stays theirs.
+            Ok(()) | Err(rustix::io::Errno::PERM) => {}
+            Err(errno) => return Err(annotate(errno.into(), "set the owner of", &temp_path)),
+        }
+    }
+    temp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(|err| annotate(err, "set the mode of", &temp_path))?;
+    temp.as_file()
+        .sync_all()
+        .map_err(|err| annotate(err, "flush", &temp_path))?;
+
+    // On failure `persist` hands the temporary file back; dropping it deletes it.
+    temp.persist(&target)
+        .map_err(|err| annotate(err.error, "replace", &target))?;
+
+    // The rename itself is only durable once the directory entry is flushed.
+    fs_err::File::open(dir)?.sync_all()
+}
+
+/// Returns the real file that writing to `path` should replace.
+///
+/// Symlinks are followed, including dangling ones, so a symlinked `.env` is
+/// edited at its target. For a file that does not exist yet this is the path
+/// itself inside its canonicalized parent directory.
+pub fn resolve_target(path: &Path) -> io::Result<PathBuf> {
+    let mut current = path.to_path_buf();
+    for _ in 0..MAX_SYMLINK_HOPS {
+        match fs_err::symlink_metadata(&current) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let link = fs_err::read_link(&current)?;
+                // A relative link target is relative to the link's directory, not ours.
+                current = match current.parent() {
+                    Some(parent) if link.is_relative() => parent.join(link),
+                    _ => link,
+                };
+            }
+            Ok(_) => return fs_err::canonicalize(&current),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return resolve_missing(&current),
+            Err(err) => return Err(err),
+        }
+    }
+    Err(io::Error::other(format!(
+        "failed to resolve `{}`: more than {MAX_SYMLINK_HOPS} levels of symlinks",
+        path.display()
+    )))
+}
+
+/// Resolves a path that does not exist yet by canonicalizing its directory.
+fn resolve_missing(path: &Path) -> io::Result<PathBuf> {
+    let name = match path.file_name() {
+        Some(name) => name,
+        None => return Err(invalid_input(path, "does not name a file")),
+    };
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    Ok(fs_err::canonicalize(parent)?.join(name))
+}
+
+/// A hidden name next to the target, so a leftover from a crash is easy to attribute.
+fn temp_prefix(target: &Path) -> String {
+    let name = target
+        .file_name()
+        .map(|name| name.to_string_lossy())
+        .unwrap_or_default();
+    format!(".{name}.")
+}
+
+fn annotate(err: io::Error, action: &str, path: &Path) -> io::Error {
+    io::Error::new(
+        err.kind(),
+        format!("failed to {action} `{}`: {err}", path.display()),
+    )
+}
+
+fn invalid_input(path: &Path, problem: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("`{}` {problem}", path.display()),
+    )
+}

@@ -1,0 +1,31 @@
+//! Semantic validation of a library of runbooks. Every problem is collected, with the file
+//! and line it comes from, before anything runs.
+
+mod graph;
+mod library;
+mod steps;
+mod templates;
+
+use crate::diagnostic::Problem;
+use crate::project::{Library, Project};
+
+pub use templates::{SecretNames, secret_names};
+
+/// Checks every runbook of the library and the library as a whole.
+pub fn check_library(project: &Project, library: &Library) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for runbook in &library.runbooks {
+        problems.extend(steps::check_runbook(runbook));
+        if let Some(cycle_free) = graph::check_graph(runbook, &mut problems) {
+            problems.extend(templates::check_templates(
+                project,
+                library,
+                runbook,
+                &cycle_free,
+            ));
+        }
+    }
+    problems.extend(library::check_cross(library));
+    problems.extend(templates::check_restart_driver(project));
+    problems
+}

@@ -1,0 +1,143 @@
+//! The `needs` graph of one runbook: unknown names and dependency cycles.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use petgraph::algo::tarjan_scc;
+use petgraph::graph::DiGraph;
+
+use crate::diagnostic::{Problem, did_you_mean};
+use crate::load::Loaded;
+use crate::model::Runbook;
+
+/// The resolved `needs` of a runbook that has no unknown names and no cycles.
+pub struct StepGraph {
+    pub index: HashMap<String, usize>,
+    /// For each step, every step it transitively needs.
+    pub ancestors: Vec<HashSet<usize>>,
+}
+
+/// Reports unknown `needs` and cycles; returns the graph when it is sound.
+pub fn check_graph(loaded: &Loaded<Runbook>, problems: &mut Vec<Problem>) -> Option<StepGraph> {
+    let runbook = &loaded.value;
+    let source = &loaded.source;
+    let mut index = HashMap::new();
+    for (i, step) in runbook.steps.iter().enumerate() {
+        index.entry(step.id.value.clone()).or_insert(i);
+    }
+    // Edges point from a step to each step it needs.
+    let mut graph = DiGraph::<usize, usize>::new();
+    let nodes: Vec<_> = (0..runbook.steps.len())
+        .map(|i| graph.add_node(i))
+        .collect();
+    let mut sound = true;
+    for (i, step) in runbook.steps.iter().enumerate() {
+        for (n, need) in step.needs.iter().enumerate() {
+            match index.get(&need.value) {
+                Some(&target) => {
+                    graph.add_edge(nodes[i], nodes[target], n);
+                }
+                None => {
+                    sound = false;
+                    let mut problem = Problem::new(
+                        "runbook::check::unknown_needs",
+                        format!(
+                            "step `{}` needs `{}`, which is not a step of this runbook",
+                            step.id.value, need.value
+                        ),
+                    )
+                    .in_file(source)
+                    .label_at(&need.referenced, "unknown step");
+                    if let Some(s) = did_you_mean(&need.value, index.keys().map(String::as_str)) {
+                        problem = problem.help(format!("did you mean `{s}`?"));
+                    }
+                    problems.push(problem);
+                }
+            }
+        }
+    }
+    for component in tarjan_scc(&graph) {
+        let first = component.iter().map(|n| graph[*n]).min()?;
+        let is_cycle = component.len() > 1 || graph.contains_edge(nodes[first], nodes[first]);
+        if !is_cycle {
+            continue;
+        }
+        sound = false;
+        let members: HashSet<usize> = component.iter().map(|n| graph[*n]).collect();
+        let path = shortest_cycle(&graph, &nodes, first, &members);
+        let names: Vec<&str> = path
+            .iter()
+            .map(|i| runbook.steps[*i].id.value.as_str())
+            .collect();
+        let mut problem = Problem::new(
+            "runbook::check::cycle",
+            format!("dependency cycle: {}", names.join(" -> ")),
+        )
+        .in_file(source)
+        .help("each arrow reads \"needs\"; remove one of these `needs` to break the cycle");
+        for pair in path.windows(2) {
+            let step = &runbook.steps[pair[0]];
+            let target = &runbook.steps[pair[1]].id.value;
+            if let Some(need) = step.needs.iter().find(|n| &n.value == target) {
+                problem = problem.label_at(
+                    &need.referenced,
+                    format!("`{}` needs `{target}`", step.id.value),
+                );
+            }
+        }
+        problems.push(problem);
+    }
+    if !sound {
+        return None;
+    }
+    let ancestors = (0..runbook.steps.len())
+        .map(|i| {
+            let mut seen = HashSet::new();
+            let mut queue = VecDeque::from([nodes[i]]);
+            while let Some(node) = queue.pop_front() {
+                for next in graph.neighbors(node) {
+                    if seen.insert(graph[next]) {
+                        queue.push_back(next);
+                    }
+                }
+            }
+            seen
+        })
+        .collect();
+    Some(StepGraph { index, ancestors })
+}
+
+/// The shortest path from `start` back to itself inside one strongly connected component,
+/// as step indices with `start` at both ends.
+fn shortest_cycle(
+    graph: &DiGraph<usize, usize>,
+    nodes: &[petgraph::graph::NodeIndex],
+    start: usize,
+    members: &HashSet<usize>,
+) -> Vec<usize> {
+    let mut parent: HashMap<usize, usize> = HashMap::new();
+    let mut queue = VecDeque::from([start]);
+    while let Some(current) = queue.pop_front() {
+        let mut next_steps: Vec<usize> =
+            graph.neighbors(nodes[current]).map(|n| graph[n]).collect();
+        next_steps.sort_unstable();
+        for next in next_steps {
+            if !members.contains(&next) {
+                continue;
+            }
+            if next == start {
+                let mut path = vec![current];
+                while let Some(&up) = parent.get(path.last().unwrap_or(&start)) {
+                    path.push(up);
+                }
+                path.reverse();
+                path.push(start);
+                return path;
+            }
+            if let std::collections::hash_map::Entry::Vacant(e) = parent.entry(next) {
+                e.insert(current);
+                queue.push_back(next);
+            }
+        }
+    }
+    vec![start, start]
+}

@@ -1,0 +1,217 @@
+//! Per-runbook structure: names and ids, exactly one kind per step, sensible kind bodies.
+
+use std::collections::HashMap;
+
+use crate::diagnostic::Problem;
+use crate::load::Loaded;
+use crate::model::{KindRef, Rollback, Runbook, Step};
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+pub fn check_runbook(loaded: &Loaded<Runbook>) -> Vec<Problem> {
+    let runbook = &loaded.value;
+    let source = &loaded.source;
+    let mut problems = Vec::new();
+    let name = &runbook.name;
+    if !valid_id(&name.value) || name.value.starts_with('-') {
+        problems.push(
+            Problem::new(
+                "runbook::check::name",
+                format!("runbook name `{}` is not valid", name.value),
+            )
+            .in_file(source)
+            .label_at(&name.referenced, "use lowercase letters, digits and `-`"),
+        );
+    }
+    if runbook.steps.is_empty() {
+        problems.push(
+            Problem::new(
+                "runbook::check::no_steps",
+                format!("runbook `{}` has no steps", name.value),
+            )
+            .in_file(source)
+            .label_at(&name.referenced, "this runbook would do nothing"),
+        );
+    }
+    let mut seen: HashMap<&str, &Step> = HashMap::new();
+    for step in &runbook.steps {
+        let id = &step.id;
+        if !valid_id(&id.value) {
+            problems.push(
+                Problem::new(
+                    "runbook::check::step_id",
+                    format!("step id `{}` is not valid", id.value),
+                )
+                .in_file(source)
+                .label_at(&id.referenced, "use lowercase letters, digits and `-`"),
+            );
+        }
+        if let Some(first) = seen.get(id.value.as_str()) {
+            problems.push(
+                Problem::new(
+                    "runbook::check::duplicate_id",
+                    format!("step id `{}` is used twice", id.value),
+                )
+                .in_file(source)
+                .label_at(&first.id.referenced, "first defined here")
+                .label_at(&id.referenced, "defined again here"),
+            );
+        } else {
+            seen.insert(&id.value, step);
+        }
+        problems.extend(check_kind(loaded, step));
+    }
+    if let Some(secret) = &runbook.secret {
+        if secret.env.is_empty() {
+            problems.push(
+                Problem::new(
+                    "runbook::check::secret_env",
+                    format!("secret `{}` names no env variable", secret.id.value),
+                )
+                .in_file(source)
+                .label_at(&secret.id.referenced, "add `env: [NAME]`"),
+            );
+        }
+    }
+    problems
+}
+
+fn check_kind(loaded: &Loaded<Runbook>, step: &Step) -> Vec<Problem> {
+    let source = &loaded.source;
+    let at = |code: &'static str, message: String, label: &str| {
+        Problem::new(code, message)
+            .in_file(source)
+            .label_at(&step.id.referenced, label.to_string())
+    };
+    let kinds = step.kinds();
+    let id = &step.id.value;
+    let mut problems = Vec::new();
+    match kinds.as_slice() {
+        [] => {
+            return vec![at(
+                "runbook::check::no_kind",
+                format!("step `{id}` has no kind"),
+                "add one of: generate, exec, env, file, restart, verify, manual, rotate, report",
+            )];
+        }
+        [_] => {}
+        several => {
+            let names: Vec<&str> = several.iter().map(KindRef::name).collect();
+            return vec![at(
+                "runbook::check::two_kinds",
+                format!("step `{id}` has more than one kind: {}", names.join(", ")),
+                "a step does exactly one thing; split it into steps",
+            )];
+        }
+    }
+    match step.kind() {
+        KindRef::Generate(spec) => {
+            let by_bytes = spec.bytes.is_some() || spec.encoding.is_some();
+            let by_chars = spec.length.is_some() || spec.charset.is_some();
+            let complete = (spec.bytes.is_some() && spec.encoding.is_some() && !by_chars)
+                || (spec.length.is_some() && spec.charset.is_some() && !by_bytes);
+            if !complete {
+                problems.push(at(
+                    "runbook::check::generate",
+                    format!("step `{id}`: `generate` takes `bytes` + `encoding`, or `length` + `charset`"),
+                    "e.g. `generate: { bytes: 48, encoding: base64 }`",
+                ));
+            } else if spec
+                .bytes
+                .or(spec.length)
+                .is_some_and(|n| !(8..=4096).contains(&n))
+            {
+                problems.push(at(
+                    "runbook::check::generate",
+                    format!(
+                        "step `{id}`: a generated secret must have 8 to 4096 bytes or characters"
+                    ),
+                    "fewer than 8 is too weak to be a secret",
+                ));
+            }
+        }
+        KindRef::Verify(spec) => {
+            let checks = usize::from(spec.http.is_some())
+                + usize::from(spec.tcp.is_some())
+                + usize::from(spec.exec.is_some());
+            if checks != 1 {
+                problems.push(at(
+                    "runbook::check::verify",
+                    format!("step `{id}`: `verify` takes exactly one of `http`, `tcp`, `exec`"),
+                    "one check per verify step",
+                ));
+            }
+        }
+        KindRef::Env(spec) => {
+            if spec.set.is_empty() && spec.unset.is_empty() {
+                problems.push(at(
+                    "runbook::check::env",
+                    format!("step `{id}`: `env` has nothing to `set` or `unset`"),
+                    "this edit would change nothing",
+                ));
+            }
+        }
+        KindRef::File(spec) => {
+            if let Some(mode) = &spec.mode {
+                if u32::from_str_radix(mode.trim_start_matches("0o"), 8)
+                    .map_or(true, |m| m > 0o7777)
+                {
+                    problems.push(at(
+                        "runbook::check::file_mode",
+                        format!("step `{id}`: file mode `{mode}` is not octal permission bits"),
+                        "e.g. `mode: \"0600\"`",
+                    ));
+                }
+            }
+        }
+        KindRef::Restart(services) => {
+            if services.is_empty() {
+                problems.push(at(
+                    "runbook::check::restart",
+                    format!("step `{id}`: `restart` names no service"),
+                    "e.g. `restart: [api, worker]`",
+                ));
+            }
+        }
+        KindRef::Rotate(_) if loaded.value.secret.is_some() => {
+            problems.push(at(
+                "runbook::check::rotate",
+                format!("step `{id}`: a rotation runbook cannot contain `rotate` (use `implies`)"),
+                "`rotate` belongs in playbooks such as compromise",
+            ));
+        }
+        KindRef::Exec(_) | KindRef::Manual(_) | KindRef::Rotate(_) | KindRef::Report(_) => {}
+    }
+    if let Some(Rollback::Body(body)) = &step.rollback {
+        let count = [
+            body.exec.is_some(),
+            body.env.is_some(),
+            body.file.is_some(),
+            body.restart.is_some(),
+            body.manual.is_some(),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count();
+        if count != 1 {
+            problems.push(at(
+                "runbook::check::rollback",
+                format!("step `{id}`: `rollback` takes exactly one of exec, env, file, restart, manual (or `none`)"),
+                "its rollback is ambiguous",
+            ));
+        }
+    }
+    if (step.idempotent || step.check.is_some()) && !matches!(step.kind(), KindRef::Exec(_)) {
+        problems.push(at(
+            "runbook::check::resume_hint",
+            format!("step `{id}`: `idempotent` and `check` apply to `exec` steps only"),
+            "built-in kinds check their own effect on resume",
+        ));
+    }
+    problems
+}

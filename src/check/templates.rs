@@ -1,0 +1,472 @@
+//! Templates: syntax, names that are defined (strict undefined, checked before any side
+//! effect), step outputs read only after the step ran, and no secret on a command line.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use miette::SourceSpan;
+
+use super::graph::StepGraph;
+use crate::diagnostic::{Problem, SourceFile, did_you_mean};
+use crate::load::Loaded;
+use crate::model::{Command, EnvSpec, ExecSpec, KindRef, Rollback, Runbook, Step};
+use crate::project::{Library, Project};
+use crate::template::{environment, is_template};
+
+/// How a template string is used, which decides what it may contain.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Part of a child's argv (including a `sh -c` string): never a secret.
+    Argv,
+    /// A value handed over some other way (stdin, env, a file, a URL).
+    Text,
+    /// A boolean expression (`when`, `expect.json`).
+    Expr,
+}
+
+/// A template string in a step, with the key it sits under.
+pub struct Site<'a> {
+    pub field: String,
+    pub text: &'a str,
+    pub role: Role,
+}
+
+fn site(field: impl Into<String>, text: &str, role: Role) -> Site<'_> {
+    Site {
+        field: field.into(),
+        text,
+        role,
+    }
+}
+
+/// Every template string of a step, in a fixed order.
+pub fn sites(step: &Step) -> Vec<Site<'_>> {
+    let mut out = Vec::new();
+    if let Some(when) = &step.when {
+        out.push(site("when", &when.value, Role::Expr));
+    }
+    if let Some(confirm) = &step.confirm {
+        out.push(site("confirm", confirm, Role::Text));
+    }
+    match step.kind() {
+        KindRef::Exec(exec) => exec_sites("exec", exec, &mut out),
+        KindRef::Env(env) => env_sites("env", env, &mut out),
+        KindRef::File(file) => {
+            out.push(site("file.path", &file.path, Role::Text));
+            out.push(site("file.content", &file.content, Role::Text));
+        }
+        KindRef::Restart(services) => services
+            .iter()
+            .for_each(|s| out.push(site("restart", s, Role::Text))),
+        KindRef::Verify(verify) => {
+            if let Some(http) = &verify.http {
+                out.push(site("verify.http.url", &http.url, Role::Text));
+                if let Some(body) = &http.body_contains {
+                    out.push(site("verify.http.body_contains", body, Role::Text));
+                }
+                for (name, value) in &http.headers {
+                    out.push(site(
+                        format!("verify.http.headers.{name}"),
+                        value,
+                        Role::Text,
+                    ));
+                }
+            }
+            if let Some(tcp) = &verify.tcp {
+                out.push(site("verify.tcp.host", &tcp.host, Role::Text));
+                out.push(site("verify.tcp.port", &tcp.port, Role::Text));
+            }
+            if let Some(exec) = &verify.exec {
+                exec_sites("verify.exec", exec, &mut out);
+            }
+        }
+        KindRef::Manual(manual) => out.push(site(
+            "manual.instructions",
+            &manual.instructions,
+            Role::Text,
+        )),
+        KindRef::Rotate(rotate) => {
+            if let Some(secret) = &rotate.secret {
+                out.push(site("rotate.secret", &secret.value, Role::Text));
+            }
+        }
+        KindRef::Report(report) => {
+            out.push(site("report.path", &report.path, Role::Text));
+            if let Some(title) = &report.title {
+                out.push(site("report.title", title, Role::Text));
+            }
+        }
+        KindRef::Generate(_) => {}
+    }
+    if let Some(check) = &step.check {
+        exec_sites("check", check, &mut out);
+    }
+    if let Some(Rollback::Body(body)) = &step.rollback {
+        if let Some(exec) = &body.exec {
+            exec_sites("rollback.exec", exec, &mut out);
+        }
+        if let Some(env) = &body.env {
+            env_sites("rollback.env", env, &mut out);
+        }
+        if let Some(file) = &body.file {
+            out.push(site("rollback.file.path", &file.path, Role::Text));
+            out.push(site("rollback.file.content", &file.content, Role::Text));
+        }
+        if let Some(manual) = &body.manual {
+            out.push(site(
+                "rollback.manual.instructions",
+                &manual.instructions,
+                Role::Text,
+            ));
+        }
+        for s in body.restart.iter().flatten() {
+            out.push(site("rollback.restart", s, Role::Text));
+        }
+    }
+    out
+}
+
+fn exec_sites<'a>(prefix: &str, exec: &'a ExecSpec, out: &mut Vec<Site<'a>>) {
+    match &exec.run.value {
+        Command::Shell(script) => out.push(site(format!("{prefix}.run"), script, Role::Argv)),
+        Command::Argv(argv) => argv
+            .iter()
+            .for_each(|a| out.push(site(format!("{prefix}.run"), a, Role::Argv))),
+    }
+    if let Some(stdin) = &exec.stdin {
+        out.push(site(format!("{prefix}.stdin"), &stdin.value, Role::Text));
+    }
+    for (name, value) in &exec.env {
+        out.push(site(format!("{prefix}.env.{name}"), value, Role::Text));
+    }
+    if let Some(cwd) = &exec.cwd {
+        out.push(site(format!("{prefix}.cwd"), cwd, Role::Argv));
+    }
+    if let Some(expect) = &exec.expect {
+        if let Some(text) = &expect.stdout_contains {
+            out.push(site(
+                format!("{prefix}.expect.stdout_contains"),
+                text,
+                Role::Text,
+            ));
+        }
+        if let Some(json) = &expect.json {
+            out.push(site(
+                format!("{prefix}.expect.json"),
+                &json.value,
+                Role::Expr,
+            ));
+        }
+    }
+}
+
+fn env_sites<'a>(prefix: &str, env: &'a EnvSpec, out: &mut Vec<Site<'a>>) {
+    if let Some(file) = &env.file {
+        out.push(site(format!("{prefix}.file"), file, Role::Text));
+    }
+    for (key, value) in &env.set {
+        out.push(site(format!("{prefix}.set.{key}"), value, Role::Text));
+    }
+}
+
+/// The template names whose values are secrets, for one runbook.
+#[derive(Default)]
+pub struct SecretNames {
+    steps: HashSet<String>,
+    inputs: HashSet<String>,
+}
+
+impl SecretNames {
+    /// Whether a dotted name (as minijinja reports it: `steps.new.value`) reaches a secret.
+    pub fn is_secret(&self, name: &str) -> bool {
+        let mut parts = name.split('.');
+        match (parts.next(), parts.next()) {
+            (Some("secret"), None | Some("current")) => true,
+            (Some("steps"), Some(id)) => self.steps.contains(id),
+            (Some("steps"), None) => !self.steps.is_empty(),
+            (Some("inputs"), Some(input)) => self.inputs.contains(input),
+            (Some("inputs"), None) => !self.inputs.is_empty(),
+            _ => false,
+        }
+    }
+}
+
+/// Step outputs and inputs that hold secrets: generated values, previous env values and
+/// secret operator input.
+pub fn secret_names(runbook: &Runbook) -> SecretNames {
+    let mut names = SecretNames::default();
+    for step in &runbook.steps {
+        let secret = match step.kinds().first() {
+            Some(KindRef::Generate(_) | KindRef::Env(_)) => true,
+            Some(KindRef::Manual(m)) => m.input.as_ref().is_some_and(|i| i.secret),
+            _ => false,
+        };
+        if secret {
+            names.steps.insert(step.id.value.clone());
+        }
+    }
+    names.inputs = runbook
+        .inputs
+        .iter()
+        .filter(|(_, i)| i.secret)
+        .map(|(k, _)| k.clone())
+        .collect();
+    names
+}
+
+/// What a step of each kind outputs, as `steps.<id>.<output>`.
+fn outputs_of(step: &Step) -> &'static [&'static str] {
+    match step.kinds().first() {
+        Some(KindRef::Generate(_)) => &["value"],
+        Some(KindRef::Exec(_)) => &["stdout", "stderr", "exit", "json"],
+        Some(KindRef::Env(_)) => &["previous"],
+        Some(KindRef::Manual(_)) => &["input"],
+        Some(KindRef::Report(_)) => &["path"],
+        _ => &[],
+    }
+}
+
+const ROOTS: &[&str] = &["vars", "inputs", "steps", "secret", "run"];
+const RUN_FIELDS: &[&str] = &["id", "started", "mode", "secret", "secrets"];
+const SECRET_FIELDS: &[&str] = &["id", "current", "env", "file"];
+
+pub fn check_templates(
+    project: &Project,
+    library: &Library,
+    loaded: &Loaded<Runbook>,
+    graph: &StepGraph,
+) -> Vec<Problem> {
+    let _ = library;
+    let runbook = &loaded.value;
+    let source = &loaded.source;
+    let env = environment();
+    let vars = project.vars_for(runbook);
+    let secrets = secret_names(runbook);
+    let has_secret_scope =
+        runbook.secret.is_some() || runbook.steps.iter().any(|s| s.rotate.is_some());
+    let mut problems = Vec::new();
+    for (index, step) in runbook.steps.iter().enumerate() {
+        if step.kinds().len() != 1 {
+            continue;
+        }
+        let step_offset = source.span_of(&step.id.referenced).offset();
+        for site in sites(step) {
+            if !is_template(site.text) && site.role != Role::Expr {
+                continue;
+            }
+            let at = locate(source, site.text, step_offset);
+            let names = match parse_names(&env, site.text, site.role) {
+                Ok(names) => names,
+                Err(message) => {
+                    let span = at.unwrap_or_else(|| source.span_of(&step.id.referenced));
+                    problems.push(
+                        Problem::new(
+                            "runbook::check::template_syntax",
+                            format!("step `{}`, `{}`: {message}", step.id.value, site.field),
+                        )
+                        .in_file(source)
+                        .label(span, message),
+                    );
+                    continue;
+                }
+            };
+            let label_span = at.unwrap_or_else(|| source.span_of(&step.id.referenced));
+            let is_json_expr = site.field.ends_with("expect.json");
+            for name in names {
+                let problem = |code, message: String, help: Option<String>| {
+                    let mut p = Problem::new(
+                        code,
+                        format!("step `{}`, `{}`: {message}", step.id.value, site.field),
+                    )
+                    .in_file(source)
+                    .label(label_span, message.clone());
+                    if let Some(help) = help {
+                        p = p.help(help);
+                    }
+                    p
+                };
+                if is_json_expr && (name == "json" || name.starts_with("json.")) {
+                    continue;
+                }
+                if let Some(message) =
+                    undefined(&name, runbook, &vars, graph, index, has_secret_scope)
+                {
+                    let help = suggestion(&name, runbook, &vars);
+                    problems.push(problem("runbook::check::undefined", message, help));
+                    continue;
+                }
+                if site.role == Role::Argv && secrets.is_secret(&name) {
+                    problems.push(problem(
+                        "runbook::check::secret_in_argv",
+                        format!("`{name}` is a secret and would appear on a command line"),
+                        Some("pass it through `stdin` or `env` instead: command lines are visible to every user of the host".into()),
+                    ));
+                }
+            }
+        }
+    }
+    problems
+}
+
+/// The names a template reads, or its syntax error.
+fn parse_names(
+    env: &minijinja::Environment<'_>,
+    text: &str,
+    role: Role,
+) -> Result<Vec<String>, String> {
+    let to_problem =
+        |e: &minijinja::Error| crate::template::TemplateError::from_minijinja(e).message;
+    let mut names: Vec<String> = if role == Role::Expr {
+        env.compile_expression(text)
+            .map_err(|e| to_problem(&e))?
+            .undeclared_variables(true)
+            .into_iter()
+            .collect()
+    } else {
+        env.template_from_str(text)
+            .map_err(|e| to_problem(&e))?
+            .undeclared_variables(true)
+            .into_iter()
+            .collect()
+    };
+    names.sort();
+    Ok(names)
+}
+
+/// Why a name is undefined for this step, if it is.
+fn undefined(
+    name: &str,
+    runbook: &Runbook,
+    vars: &std::collections::BTreeMap<String, String>,
+    graph: &StepGraph,
+    index: usize,
+    has_secret_scope: bool,
+) -> Option<String> {
+    let parts: Vec<&str> = name.split('.').collect();
+    match parts.as_slice() {
+        ["vars", var, ..] if !vars.contains_key(*var) => {
+            Some(format!("undefined variable `vars.{var}`"))
+        }
+        ["inputs", input, ..] if !runbook.inputs.contains_key(*input) => Some(format!(
+            "undefined input `inputs.{input}` (declare it under `inputs:`)"
+        )),
+        ["steps", id, rest @ ..] => {
+            let Some(&target) = graph.index.get(*id) else {
+                return Some(format!("`steps.{id}` is not a step of this runbook"));
+            };
+            if target != index && !graph.ancestors[index].contains(&target) {
+                return Some(format!(
+                    "`steps.{id}` is read before it runs: add `{id}` to `needs`"
+                ));
+            }
+            let outputs = outputs_of(&runbook.steps[target]);
+            match rest.first() {
+                Some(output) if !outputs.contains(output) => Some(format!(
+                    "step `{id}` has no output `{output}` (it has: {})",
+                    if outputs.is_empty() {
+                        "none".to_string()
+                    } else {
+                        outputs.join(", ")
+                    }
+                )),
+                _ => None,
+            }
+        }
+        ["secret", ..] if !has_secret_scope => {
+            Some("`secret` is only defined in rotation runbooks".into())
+        }
+        ["secret", field, ..] if !SECRET_FIELDS.contains(field) => {
+            Some(format!("`secret` has no field `{field}`"))
+        }
+        ["run", field, ..] if !RUN_FIELDS.contains(field) => {
+            Some(format!("`run` has no field `{field}`"))
+        }
+        [root, ..] if !ROOTS.contains(root) => Some(format!("undefined name `{root}`")),
+        _ => None,
+    }
+}
+
+fn suggestion(
+    name: &str,
+    runbook: &Runbook,
+    vars: &std::collections::BTreeMap<String, String>,
+) -> Option<String> {
+    let parts: Vec<&str> = name.split('.').collect();
+    let candidate = match parts.as_slice() {
+        ["vars", var, ..] => {
+            did_you_mean(var, vars.keys().map(String::as_str)).map(|s| format!("vars.{s}"))
+        }
+        ["inputs", input, ..] => did_you_mean(input, runbook.inputs.keys().map(String::as_str))
+            .map(|s| format!("inputs.{s}")),
+        ["steps", id, ..] => did_you_mean(id, runbook.steps.iter().map(|s| s.id.value.as_str()))
+            .map(|s| format!("steps.{s}")),
+        [root, ..] => did_you_mean(root, ROOTS.iter().copied()).map(str::to_string),
+        [] => None,
+    };
+    candidate.map(|c| format!("did you mean `{c}`?"))
+}
+
+/// Finds the template text in the file, starting at its step, to label it exactly.
+fn locate(source: &Arc<SourceFile>, text: &str, from: usize) -> Option<SourceSpan> {
+    let haystack = source.text.get(from..)?;
+    let needle = text.lines().next().filter(|l| !l.is_empty())?;
+    let needle = if text.contains('\n') {
+        needle.trim()
+    } else {
+        needle
+    };
+    haystack
+        .find(needle)
+        .map(|i| SourceSpan::new((from + i).into(), needle.len()))
+}
+
+/// The restart driver's template may use `vars` and `services` only.
+pub fn check_restart_driver(project: &Project) -> Vec<Problem> {
+    let env = environment();
+    let template = match env.template_from_str(&project.restart.run) {
+        Ok(t) => t,
+        Err(e) => {
+            let err = crate::template::TemplateError::from_minijinja(&e);
+            return vec![config_problem(
+                project,
+                "runbook::check::template_syntax",
+                format!("restart driver: {}", err.message),
+            )];
+        }
+    };
+    let mut problems = Vec::new();
+    let mut names: Vec<String> = template.undeclared_variables(true).into_iter().collect();
+    names.sort();
+    for name in names {
+        let parts: Vec<&str> = name.split('.').collect();
+        let bad = match parts.as_slice() {
+            ["services", ..] => false,
+            ["vars", var, ..] => {
+                !project.config_vars.contains_key(*var) && !project.cli_vars.contains_key(*var)
+            }
+            _ => true,
+        };
+        if bad {
+            problems.push(config_problem(
+                project,
+                "runbook::check::undefined",
+                format!(
+                    "restart driver: undefined name `{name}` (it may use `vars.*` and `services`)"
+                ),
+            ));
+        }
+    }
+    problems
+}
+
+fn config_problem(project: &Project, code: &'static str, message: String) -> Problem {
+    let problem = Problem::new(code, message.clone());
+    match &project.config_source {
+        Some(source) => {
+            let span =
+                locate(source, &project.restart.run, 0).unwrap_or_else(|| source.span_at(1, 1));
+            problem.in_file(source).label(span, message)
+        }
+        None => problem,
+    }
+}

@@ -1,0 +1,150 @@
+//! The commands: plain options in, an exit code out. Output goes through `report`.
+
+mod graph;
+mod list;
+mod plan;
+mod validate;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::check::check_library;
+use crate::diagnostic::Problem;
+use crate::exit;
+use crate::project::{Library, Project, ProjectOptions};
+use crate::report::diagnostics::Diagnostics;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+    Dot,
+    Mermaid,
+    Prometheus,
+}
+
+/// The global flags.
+#[derive(Debug, Clone)]
+pub struct Global {
+    pub config: Option<PathBuf>,
+    pub vars: Vec<(String, String)>,
+    pub state_dir: Option<PathBuf>,
+    pub verbose: u8,
+    pub quiet: bool,
+    pub color: Color,
+}
+
+/// What to run and with which inputs.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub runbook: String,
+    pub secret: Option<String>,
+    pub inputs: Vec<(String, String)>,
+}
+
+#[derive(Debug)]
+pub enum Invocation {
+    List {
+        format: Format,
+    },
+    Validate {
+        paths: Vec<PathBuf>,
+    },
+    Plan {
+        run: RunOptions,
+        format: Format,
+    },
+    Graph {
+        format: Format,
+    },
+    Schema {
+        which: String,
+    },
+    /// Bytes prepared by the CLI itself (completions).
+    Print(Vec<u8>),
+}
+
+/// Runs one command and returns its exit code.
+pub fn dispatch(global: &Global, invocation: Invocation) -> u8 {
+    let diagnostics = Diagnostics::new(global.color);
+    let result = match invocation {
+        Invocation::List { format } => list::run(global, format),
+        Invocation::Validate { paths } => validate::run(global, &paths, &diagnostics),
+        Invocation::Plan { run, format } => plan::run(global, &run, format),
+        Invocation::Graph { format } => graph::run(global, format),
+        Invocation::Schema { which } => schema(&which),
+        Invocation::Print(bytes) => write_stdout(&bytes),
+    };
+    match result {
+        Ok(code) => code,
+        Err(Failure::Problems(problems)) => {
+            diagnostics.print(&problems);
+            exit::INVALID
+        }
+    }
+}
+
+/// Why a command stopped early.
+pub enum Failure {
+    /// Invalid input: printed as diagnostics, exit 2.
+    Problems(Vec<Problem>),
+}
+
+impl From<Problem> for Failure {
+    fn from(problem: Problem) -> Self {
+        Failure::Problems(vec![problem])
+    }
+}
+
+pub type Outcome = Result<u8, Failure>;
+
+fn project_options(global: &Global) -> ProjectOptions {
+    ProjectOptions {
+        config: global.config.clone(),
+        state_dir: global.state_dir.clone(),
+        vars: global.vars.clone(),
+    }
+}
+
+/// Opens the project and its library, refusing to go on if anything is invalid: a run or
+/// plan never starts from a library with a known problem.
+pub fn open_checked(global: &Global) -> Result<(Project, Library), Failure> {
+    let project = Project::open(&project_options(global))?;
+    let mut library = Library::load(std::slice::from_ref(&project.runbooks_dir));
+    let mut problems = std::mem::take(&mut library.problems);
+    problems.extend(check_library(&project, &library));
+    if problems.is_empty() {
+        Ok((project, library))
+    } else {
+        Err(Failure::Problems(problems))
+    }
+}
+
+pub fn write_stdout(bytes: &[u8]) -> Outcome {
+    let mut out = std::io::stdout().lock();
+    // A closed pipe (`runbook list | head`) is not an error worth a message.
+    let _ = out.write_all(bytes).and_then(|()| out.flush());
+    Ok(exit::DONE)
+}
+
+fn schema(which: &str) -> Outcome {
+    let text = match which {
+        "runbook" => crate::schema::runbook_schema(),
+        "config" => crate::schema::config_schema(),
+        other => {
+            return Err(Problem::new(
+                "runbook::usage::schema",
+                format!("unknown schema `{other}`: use `runbook` or `config`"),
+            )
+            .into());
+        }
+    };
+    write_stdout(text.as_bytes())
+}

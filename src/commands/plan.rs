@@ -1,0 +1,40 @@
+//! `runbook plan RUNBOOK`: the exact DAG a run would execute, shown without running it.
+
+use super::{Format, Global, Outcome, RunOptions, open_checked, write_stdout};
+use crate::diagnostic::Problem;
+use crate::plan::{PlanRequest, build};
+use crate::report::plan;
+
+pub fn request(options: &RunOptions) -> PlanRequest {
+    PlanRequest {
+        runbook: options.runbook.clone(),
+        secret: options.secret.clone(),
+        // Secret inputs (`@file`) are not needed to plan; literal ones may name rotate targets.
+        inputs: options
+            .inputs
+            .iter()
+            .filter(|(_, v)| !v.starts_with('@'))
+            .cloned()
+            .collect(),
+    }
+}
+
+pub fn run(global: &Global, options: &RunOptions, format: Format) -> Outcome {
+    let (project, library) = open_checked(global)?;
+    let built = build(&project, &library, &request(options))?;
+    let view = plan::view(&project, &library, &built);
+    let text = match format {
+        Format::Text => plan::text(&view),
+        Format::Json => plan::json(&view),
+        Format::Dot => plan::dot(&view),
+        Format::Mermaid => plan::mermaid(&view),
+        Format::Prometheus => {
+            return Err(Problem::new(
+                "runbook::usage::format",
+                "`plan` prints text, json, dot or mermaid",
+            )
+            .into());
+        }
+    };
+    write_stdout(text.as_bytes())
+}

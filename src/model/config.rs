@@ -1,0 +1,53 @@
+//! The serde types of the project config, `runbook.yaml`.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::HumanDuration;
+
+/// One deployment: where its runbooks and state live, its template values, its restart driver.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(
+    title = "runbook config",
+    description = "The project config of `runbook` (runbook.yaml)."
+)]
+pub struct Config {
+    /// The runbook library, relative to this file. Default `runbooks/`.
+    pub runbooks: Option<String>,
+    /// The state directory, relative to this file. Default `.runbook/`.
+    pub state: Option<String>,
+    /// Template values available to every runbook as `vars.<name>`.
+    #[serde(default)]
+    pub vars: BTreeMap<String, String>,
+    pub restart: Option<RestartDriver>,
+}
+
+/// How services are restarted. `services` is the list of services to restart.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestartDriver {
+    /// A `sh -c` template, e.g. `docker compose up -d --force-recreate --no-deps {{ services | join(" ") }}`.
+    pub run: String,
+    pub cwd: Option<String>,
+    pub timeout: Option<HumanDuration>,
+}
+
+/// The driver used without a config: it recreates containers, because `docker compose restart`
+/// keeps the environment a container was created with and a changed `.env.prod` would silently
+/// not take effect.
+pub const DEFAULT_RESTART: &str = "docker compose -f {{ vars.compose_file }} up -d --force-recreate --no-deps {{ services | join(\" \") }}";
+
+/// The built-in `vars` used when no config file sets them.
+pub fn default_vars() -> BTreeMap<String, String> {
+    [
+        ("env_file", ".env.prod"),
+        ("compose_file", "docker/docker-compose.prod.yml"),
+        ("api_url", "http://localhost:3001"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}

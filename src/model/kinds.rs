@@ -1,0 +1,184 @@
+//! The bodies of the step kinds: what each kind of step is told to do.
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use super::HumanDuration;
+use super::step::EnvMap;
+
+/// `generate`: a value from the OS CSPRNG.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateSpec {
+    /// Random bytes to draw, then encode with `encoding`.
+    pub bytes: Option<u32>,
+    pub encoding: Option<Encoding>,
+    /// Characters to draw from `charset`.
+    pub length: Option<u32>,
+    pub charset: Option<Charset>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoding {
+    Base64,
+    Base64url,
+    Hex,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Charset {
+    /// `A-Z a-z 0-9`.
+    Alnum,
+    /// `a-z 0-9`.
+    Lower,
+    /// `0-9 a-f`.
+    Hex,
+    /// `0-9`.
+    Digits,
+    /// Printable ASCII without space, quotes, backslash and `$` (Compose interpolates `$`).
+    Symbols,
+}
+
+/// `exec`: a command, as a `sh -c` string or an argv list.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecSpec {
+    #[schemars(with = "Command")]
+    pub run: Spanned<Command>,
+    /// Bytes written to the command's stdin: the way to hand it a secret.
+    #[schemars(with = "Option<String>")]
+    pub stdin: Option<Spanned<String>>,
+    /// Extra environment variables: the other way to hand it a secret.
+    #[serde(default)]
+    pub env: EnvMap,
+    pub cwd: Option<String>,
+    pub expect: Option<Expect>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Command {
+    Shell(String),
+    Argv(Vec<String>),
+}
+
+/// What an `exec` must produce to count as success.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// The exit code (default 0).
+    pub exit: Option<i32>,
+    pub stdout_contains: Option<String>,
+    /// An expression over the parsed JSON stdout (`json`) that must be true,
+    /// e.g. `json.errors | length == 0`.
+    #[schemars(with = "Option<String>")]
+    pub json: Option<Spanned<String>>,
+}
+
+/// `env`: a lossless edit of a KEY=VALUE file.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnvSpec {
+    /// Defaults to the runbook's `secret.file`, then `{{ vars.env_file }}`.
+    pub file: Option<String>,
+    #[serde(default)]
+    pub set: EnvMap,
+    #[serde(default)]
+    pub unset: Vec<String>,
+    /// Create the file when it does not exist.
+    #[serde(default)]
+    pub create: bool,
+    /// Append keys of `set` that the file does not have (otherwise a missing key is an error).
+    #[serde(default)]
+    pub append: bool,
+}
+
+/// `file`: an atomic whole-file write.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FileSpec {
+    pub path: String,
+    pub content: String,
+    /// Octal permission bits, e.g. `"0600"`.
+    pub mode: Option<String>,
+}
+
+/// `verify`: a check that the new value is live.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifySpec {
+    pub http: Option<HttpCheck>,
+    pub tcp: Option<TcpCheck>,
+    pub exec: Option<ExecSpec>,
+    pub retries: Option<u32>,
+    pub interval: Option<HumanDuration>,
+    pub timeout: Option<HumanDuration>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpCheck {
+    pub url: String,
+    #[serde(default = "default_status")]
+    pub status: u16,
+    pub body_contains: Option<String>,
+    /// Request headers, e.g. an `Authorization` header carrying a token to prove is accepted.
+    #[serde(default)]
+    pub headers: EnvMap,
+}
+
+fn default_status() -> u16 {
+    200
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TcpCheck {
+    pub host: String,
+    pub port: String,
+}
+
+/// `manual`: instructions for the operator, optionally reading a value.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ManualSpec {
+    pub instructions: String,
+    pub input: Option<ManualInput>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ManualInput {
+    /// Supplied as `--input <name>=@file` or `RUNBOOK_INPUT_<NAME>`, or typed at a hidden prompt.
+    pub name: String,
+    /// Secret inputs (the default) are never echoed and never accepted literally on the command line.
+    #[serde(default = "default_true")]
+    pub secret: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// `rotate`: expands at plan time into the rotation runbook of a secret.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateSpec {
+    /// A secret id or env name; defaults to the run's `--secret`.
+    #[schemars(with = "Option<String>")]
+    pub secret: Option<Spanned<String>>,
+    /// Also rotate every secret this one implies, transitively.
+    #[serde(default)]
+    pub implied: bool,
+}
+
+/// `report`: the post-incident report, written from the run's journal.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSpec {
+    pub path: String,
+    pub title: Option<String>,
+}

@@ -1,0 +1,16 @@
+//! Serde types of runbooks and the project config. No I/O happens here.
+
+mod config;
+mod duration;
+mod kinds;
+mod runbook;
+mod step;
+
+pub use config::{Config, DEFAULT_RESTART, RestartDriver, default_vars};
+pub use duration::HumanDuration;
+pub use kinds::{
+    Charset, Command, Encoding, EnvSpec, ExecSpec, Expect, FileSpec, GenerateSpec, HttpCheck,
+    ManualInput, ManualSpec, ReportSpec, RotateSpec, TcpCheck, VerifySpec,
+};
+pub use runbook::{InputSpec, Mode, Policy, Runbook, SecretSpec};
+pub use step::{EnvMap, KindRef, NoneKeyword, Rollback, RollbackBody, Step};

@@ -1,0 +1,406 @@
+//! The planner: one petgraph DAG across every runbook of a run, `rotate` expanded over the
+//! `implies` closure, restarts coalesced, in a deterministic order. Pure: it reads the loaded
+//! library and performs no I/O, so the plan shown is exactly the plan executed.
+
+mod closure;
+mod coalesce;
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+
+use petgraph::Direction;
+use petgraph::stable_graph::NodeIndex;
+
+use crate::diagnostic::Problem;
+use crate::model::{KindRef, Mode, Runbook};
+use crate::project::{Library, Project};
+use crate::template::{environment, is_template, render};
+
+pub use closure::{first_conflict, implied_closure};
+pub use coalesce::{PlanGraph, Unit, Work, coalesce_restarts};
+
+/// What the operator asked to plan.
+#[derive(Debug, Default, Clone)]
+pub struct PlanRequest {
+    pub runbook: String,
+    /// `--secret`: an id or env name, case-insensitive.
+    pub secret: Option<String>,
+    /// Non-secret `--input` values (rotate targets may be templates over them).
+    pub inputs: BTreeMap<String, String>,
+}
+
+#[derive(Debug)]
+pub struct Plan {
+    /// Library index of the requested runbook.
+    pub root: usize,
+    pub mode: Mode,
+    /// The secret `--secret` resolved to.
+    pub target: Option<String>,
+    /// Library indices of the rotation runbooks this run includes, root first.
+    pub runbooks: Vec<usize>,
+    /// In execution order: every node's `needs` come before it.
+    pub nodes: Vec<PlanNode>,
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct PlanNode {
+    /// `runbook/step`, or `restart:svc[,svc]` for a coalesced restart.
+    pub name: String,
+    pub work: Work,
+    /// Indices into `Plan::nodes`.
+    pub needs: Vec<usize>,
+}
+
+impl Plan {
+    /// The secret ids rotated by this run, in plan order.
+    pub fn secrets<'a>(&self, library: &'a Library) -> Vec<&'a str> {
+        self.runbooks
+            .iter()
+            .filter_map(|r| {
+                library.runbooks[*r]
+                    .value
+                    .secret
+                    .as_ref()
+                    .map(|s| s.id.value.as_str())
+            })
+            .collect()
+    }
+}
+
+fn problem(message: impl Into<String>) -> Problem {
+    Problem::new("runbook::plan::request", message)
+}
+
+/// Builds the plan of a run. The library must have passed `check_library`.
+pub fn build(project: &Project, library: &Library, request: &PlanRequest) -> Result<Plan, Problem> {
+    let Some(root) = library
+        .runbooks
+        .iter()
+        .position(|r| r.value.name.value == request.runbook)
+    else {
+        let names: Vec<&str> = library
+            .runbooks
+            .iter()
+            .map(|r| r.value.name.value.as_str())
+            .collect();
+        let mut p = problem(format!("no runbook is named `{}`", request.runbook));
+        p = match crate::diagnostic::did_you_mean(&request.runbook, names.iter().copied()) {
+            Some(s) => p.help(format!("did you mean `{s}`?")),
+            None => p.help(format!("runbooks: {}", names.join(", "))),
+        };
+        return Err(p);
+    };
+    let root_runbook = &library.runbooks[root].value;
+    let target = resolve_target(library, root_runbook, request)?;
+    // Which rotation runbooks each `rotate` step expands into.
+    let mut expansions: HashMap<usize, Vec<usize>> = HashMap::new();
+    let mut included: Vec<usize> = Vec::new();
+    if root_runbook.secret.is_some() {
+        included.push(root);
+    }
+    for (step_index, step) in root_runbook.steps.iter().enumerate() {
+        let Some(rotate) = &step.rotate else { continue };
+        let secret = match &rotate.secret {
+            Some(s) => render_target(project, root_runbook, request, &s.value)?,
+            None => target
+                .clone()
+                .ok_or_else(|| missing_secret(library, &request.runbook))?,
+        };
+        let owner = library
+            .secret_owner(&secret)
+            .ok_or_else(|| unknown_secret(library, &secret))?;
+        let start = owner
+            .value
+            .secret
+            .as_ref()
+            .map(|s| s.id.value.clone())
+            .unwrap_or_default();
+        let secrets = if rotate.implied {
+            implied_closure(&start, |id| implies_of(library, id))
+        } else {
+            vec![start]
+        };
+        if let Some((a, b)) = first_conflict(&secrets, |id| conflicts_of(library, id)) {
+            return Err(Problem::new(
+                "runbook::plan::conflict",
+                format!("secrets `{a}` and `{b}` must never rotate in the same run, but this plan would rotate both ({})", secrets.join(", ")),
+            )
+            .help(format!("rotate them in two runs: first `--secret {a}`, then `--secret {b}` in a separate run")));
+        }
+        let mut expanded = Vec::new();
+        for secret in &secrets {
+            let index = library
+                .runbooks
+                .iter()
+                .position(|r| {
+                    r.value
+                        .secret
+                        .as_ref()
+                        .is_some_and(|s| &s.id.value == secret)
+                })
+                .expect("closure secrets have owners; this is a bug");
+            if !included.contains(&index) {
+                included.push(index);
+                expanded.push(index);
+            }
+        }
+        expansions.insert(step_index, expanded);
+    }
+    let mut graph = PlanGraph::default();
+    let mut ordinal = 0;
+    // Node of each (runbook, step); a rotate step maps to the exits of its expansion.
+    let mut node_of: HashMap<(usize, usize), NodeIndex> = HashMap::new();
+    let mut order_of_runbooks = vec![root];
+    order_of_runbooks.extend(included.iter().copied().filter(|r| *r != root));
+    for &rb in &order_of_runbooks {
+        for (si, step) in library.runbooks[rb].value.steps.iter().enumerate() {
+            if step.rotate.is_some() {
+                continue;
+            }
+            let work = match step.kind() {
+                KindRef::Restart(services) => Work::Restart {
+                    services: services.to_vec(),
+                    serves: vec![(rb, si)],
+                },
+                _ => Work::Step(rb, si),
+            };
+            node_of.insert((rb, si), graph.add_node(Unit { ordinal, work }));
+            ordinal += 1;
+        }
+    }
+    // Entry and exit nodes of a step: itself, or for `rotate` the roots and sinks of the
+    // runbooks it expands into.
+    let ends = |rb: usize, si: usize, entry: bool| -> Vec<NodeIndex> {
+        if let Some(node) = node_of.get(&(rb, si)) {
+            return vec![*node];
+        }
+        let Some(expanded) = expansions.get(&si).filter(|_| rb == root) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for &e in expanded {
+            let steps = &library.runbooks[e].value.steps;
+            for (i, s) in steps.iter().enumerate() {
+                let is_end = if entry {
+                    s.needs.is_empty()
+                } else {
+                    !steps
+                        .iter()
+                        .any(|other| other.needs.iter().any(|n| n.value == s.id.value))
+                };
+                if is_end {
+                    out.extend(node_of.get(&(e, i)).copied());
+                }
+            }
+        }
+        out
+    };
+    let mut edges = Vec::new();
+    for &rb in &order_of_runbooks {
+        let steps = &library.runbooks[rb].value.steps;
+        let index: HashMap<&str, usize> = steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id.value.as_str(), i))
+            .collect();
+        for (si, step) in steps.iter().enumerate() {
+            for need in &step.needs {
+                let Some(&ni) = index.get(need.value.as_str()) else {
+                    continue;
+                };
+                for from in ends(rb, ni, false) {
+                    for to in ends(rb, si, true) {
+                        edges.push((from, to));
+                    }
+                }
+            }
+        }
+    }
+    for (from, to) in edges {
+        if !graph.contains_edge(from, to) {
+            graph.add_edge(from, to, ());
+        }
+    }
+    let label = |rb: usize, si: usize| step_name(&library.runbooks[rb].value, si);
+    let notes = coalesce_restarts(&mut graph, &label);
+    let mut nodes = topological(&graph, &label)?;
+    for node in &mut nodes {
+        // A restart that serves one step but not all of its services was split off by
+        // coalescing; naming it after the step would suggest it restarts them all.
+        if let Work::Restart { services, serves } = &node.work {
+            if let [(rb, si)] = serves.as_slice() {
+                if library.runbooks[*rb].value.steps[*si].restart.as_deref()
+                    != Some(services.as_slice())
+                {
+                    node.name = format!("restart:{}", services.join(","));
+                }
+            }
+        }
+    }
+    Ok(Plan {
+        root,
+        mode: root_runbook.mode,
+        target,
+        runbooks: order_of_runbooks
+            .into_iter()
+            .filter(|r| library.runbooks[*r].value.secret.is_some())
+            .collect(),
+        nodes,
+        notes,
+    })
+}
+
+pub fn step_name(runbook: &Runbook, step: usize) -> String {
+    format!("{}/{}", runbook.name.value, runbook.steps[step].id.value)
+}
+
+fn implies_of(library: &Library, id: &str) -> Vec<String> {
+    library
+        .secret_owner(id)
+        .and_then(|r| r.value.secret.as_ref())
+        .map_or_else(Vec::new, |s| {
+            s.implies
+                .iter()
+                .filter_map(|i| library.secret_owner(&i.value))
+                .filter_map(|r| r.value.secret.as_ref().map(|s| s.id.value.clone()))
+                .collect()
+        })
+}
+
+fn conflicts_of(library: &Library, id: &str) -> Vec<String> {
+    library
+        .secret_owner(id)
+        .and_then(|r| r.value.secret.as_ref())
+        .map_or_else(Vec::new, |s| {
+            s.conflicts
+                .iter()
+                .filter_map(|i| library.secret_owner(&i.value))
+                .filter_map(|r| r.value.secret.as_ref().map(|s| s.id.value.clone()))
+                .collect()
+        })
+}
+
+/// Resolves `--secret` to a secret id, or explains why it does not apply.
+fn resolve_target(
+    library: &Library,
+    root: &Runbook,
+    request: &PlanRequest,
+) -> Result<Option<String>, Problem> {
+    let Some(key) = &request.secret else {
+        return Ok(None);
+    };
+    let owner = library
+        .secret_owner(key)
+        .ok_or_else(|| unknown_secret(library, key))?;
+    let id = owner
+        .value
+        .secret
+        .as_ref()
+        .map(|s| s.id.value.clone())
+        .unwrap_or_default();
+    let has_rotate = root
+        .steps
+        .iter()
+        .any(|s| s.rotate.as_ref().is_some_and(|r| r.secret.is_none()));
+    let is_own = root.secret.as_ref().is_some_and(|s| s.id.value == id);
+    if !has_rotate && !is_own {
+        return Err(problem(format!(
+            "runbook `{}` does not take `--secret` (it has no `rotate` step without a fixed secret)",
+            root.name.value
+        ))
+        .help(format!("to rotate `{id}`, run `runbook run {}`", owner.value.name.value)));
+    }
+    Ok(Some(id))
+}
+
+fn render_target(
+    project: &Project,
+    runbook: &Runbook,
+    request: &PlanRequest,
+    text: &str,
+) -> Result<String, Problem> {
+    if !is_template(text) {
+        return Ok(text.to_string());
+    }
+    let mut inputs = BTreeMap::new();
+    for (name, spec) in &runbook.inputs {
+        if let Some(value) = request.inputs.get(name).or(spec.default.as_ref()) {
+            inputs.insert(name.clone(), value.clone());
+        }
+    }
+    let ctx = minijinja::context! { vars => project.vars_for(runbook), inputs => inputs };
+    render(&environment(), text, &ctx).map_err(|e| problem(format!("rotate target: {e}")))
+}
+
+fn unknown_secret(library: &Library, key: &str) -> Problem {
+    Problem::new(
+        "runbook::plan::unknown_secret",
+        format!("no runbook owns a secret `{key}`"),
+    )
+    .help(format!("valid ids: {}", library.secret_ids().join(", ")))
+}
+
+fn missing_secret(library: &Library, runbook: &str) -> Problem {
+    problem(format!(
+        "runbook `{runbook}` needs `--secret ID`: which secret is compromised?"
+    ))
+    .help(format!("valid ids: {}", library.secret_ids().join(", ")))
+}
+
+/// Kahn's algorithm, breaking ties on creation order so a plan is always the same.
+fn topological(
+    graph: &PlanGraph,
+    label: &dyn Fn(usize, usize) -> String,
+) -> Result<Vec<PlanNode>, Problem> {
+    let mut indegree: HashMap<NodeIndex, usize> = graph
+        .node_indices()
+        .map(|n| (n, graph.neighbors_directed(n, Direction::Incoming).count()))
+        .collect();
+    let mut ready: BinaryHeap<Reverse<(usize, NodeIndex)>> = indegree
+        .iter()
+        .filter(|(_, d)| **d == 0)
+        .map(|(n, _)| Reverse((graph[*n].ordinal, *n)))
+        .collect();
+    let mut position: HashMap<NodeIndex, usize> = HashMap::new();
+    let mut nodes = Vec::with_capacity(graph.node_count());
+    while let Some(Reverse((_, node))) = ready.pop() {
+        let mut needs: Vec<usize> = graph
+            .neighbors_directed(node, Direction::Incoming)
+            .map(|p| position[&p])
+            .collect();
+        needs.sort_unstable();
+        needs.dedup();
+        position.insert(node, nodes.len());
+        let work = graph[node].work.clone();
+        let name = match &work {
+            Work::Step(rb, si) => label(*rb, *si),
+            Work::Restart { services, serves } if serves.len() == 1 => {
+                let (rb, si) = serves[0];
+                let _ = services;
+                label(rb, si)
+            }
+            Work::Restart { services, .. } => format!("restart:{}", services.join(",")),
+        };
+        nodes.push(PlanNode { name, work, needs });
+        for next in graph.neighbors_directed(node, Direction::Outgoing) {
+            let d = indegree
+                .get_mut(&next)
+                .expect("every node has an indegree; this is a bug");
+            *d -= 1;
+            if *d == 0 {
+                ready.push(Reverse((graph[next].ordinal, next)));
+            }
+        }
+    }
+    if nodes.len() != graph.node_count() {
+        return Err(Problem::new(
+            "runbook::plan::cycle",
+            "the run's steps form a cycle across runbooks",
+        ));
+    }
+    Ok(nodes)
+}
+
+#[cfg(test)]
+mod tests;

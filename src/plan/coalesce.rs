@@ -1,0 +1,213 @@
+//! Restart coalescing: every restart of the same service in one run becomes one node, after
+//! all that preceded any of the merged restarts and before all that followed them — unless
+//! merging would create a cycle, in which case the restarts stay separate and a note says why.
+
+use petgraph::Direction;
+use petgraph::algo::has_path_connecting;
+use petgraph::stable_graph::{NodeIndex, StableDiGraph};
+
+/// A node of the planner's graph. Edges point from a step to the steps that need it.
+#[derive(Debug, Clone)]
+pub struct Unit {
+    /// Creation order: runbook order, then step order. Ties in scheduling break on it.
+    pub ordinal: usize,
+    pub work: Work,
+}
+
+#[derive(Debug, Clone)]
+pub enum Work {
+    /// A step of a runbook: (library index, step index).
+    Step(usize, usize),
+    /// Restarts of `services` serving the listed restart steps.
+    Restart {
+        services: Vec<String>,
+        serves: Vec<(usize, usize)>,
+    },
+}
+
+pub type PlanGraph = StableDiGraph<Unit, ()>;
+
+/// Coalesces the restart nodes of `graph` in place and returns notes for the plan.
+/// `label` names a step for those notes.
+pub fn coalesce_restarts(
+    graph: &mut PlanGraph,
+    label: &dyn Fn(usize, usize) -> String,
+) -> Vec<String> {
+    split_per_service(graph);
+    let mut notes = Vec::new();
+    let mut services: Vec<(usize, String)> = Vec::new();
+    for node in ordered(graph) {
+        if let Work::Restart { services: s, .. } = &graph[node].work {
+            if !services.iter().any(|(_, name)| name == &s[0]) {
+                services.push((graph[node].ordinal, s[0].clone()));
+            }
+        }
+    }
+    for (_, service) in services {
+        let units: Vec<NodeIndex> = ordered(graph)
+            .into_iter()
+            .filter(|n| matches!(&graph[*n].work, Work::Restart { services, .. } if services[0] == service))
+            .collect();
+        let mut groups: Vec<NodeIndex> = Vec::new();
+        for unit in units {
+            let target = groups.iter().copied().find(|g| {
+                !has_path_connecting(&*graph, *g, unit, None)
+                    && !has_path_connecting(&*graph, unit, *g, None)
+            });
+            match target {
+                Some(group) => merge_into(graph, unit, group),
+                None => {
+                    if let Some(first) = groups.first() {
+                        notes.push(format!(
+                            "restart `{service}` for {} stays separate from the one for {}: merging them would create a cycle (one must finish before the other starts)",
+                            serves_label(graph, unit, label),
+                            serves_label(graph, *first, label),
+                        ));
+                    }
+                    groups.push(unit);
+                }
+            }
+        }
+    }
+    merge_identical_neighbourhoods(graph);
+    notes
+}
+
+fn serves_label(
+    graph: &PlanGraph,
+    node: NodeIndex,
+    label: &dyn Fn(usize, usize) -> String,
+) -> String {
+    match &graph[node].work {
+        Work::Restart { serves, .. } => serves
+            .iter()
+            .map(|(r, s)| label(*r, *s))
+            .collect::<Vec<_>>()
+            .join(", "),
+        Work::Step(r, s) => label(*r, *s),
+    }
+}
+
+/// Nodes sorted by ordinal, for deterministic iteration.
+pub fn ordered(graph: &PlanGraph) -> Vec<NodeIndex> {
+    let mut nodes: Vec<NodeIndex> = graph.node_indices().collect();
+    nodes.sort_by_key(|n| graph[*n].ordinal);
+    nodes
+}
+
+fn neighbours(graph: &PlanGraph, node: NodeIndex, direction: Direction) -> Vec<NodeIndex> {
+    let mut list: Vec<NodeIndex> = graph.neighbors_directed(node, direction).collect();
+    list.sort();
+    list.dedup();
+    list
+}
+
+/// A restart of several services becomes one unit per service, each with the same edges.
+fn split_per_service(graph: &mut PlanGraph) {
+    for node in ordered(graph) {
+        let Work::Restart {
+            mut services,
+            serves,
+        } = graph[node].work.clone()
+        else {
+            continue;
+        };
+        let mut seen = std::collections::HashSet::new();
+        services.retain(|s| seen.insert(s.clone()));
+        if services.len() < 2 {
+            continue;
+        }
+        let incoming = neighbours(graph, node, Direction::Incoming);
+        let outgoing = neighbours(graph, node, Direction::Outgoing);
+        let ordinal = graph[node].ordinal;
+        graph[node].work = Work::Restart {
+            services: vec![services[0].clone()],
+            serves: serves.clone(),
+        };
+        for service in services.iter().skip(1) {
+            let unit = graph.add_node(Unit {
+                ordinal,
+                work: Work::Restart {
+                    services: vec![service.clone()],
+                    serves: serves.clone(),
+                },
+            });
+            for p in &incoming {
+                graph.add_edge(*p, unit, ());
+            }
+            for s in &outgoing {
+                graph.add_edge(unit, *s, ());
+            }
+        }
+    }
+}
+
+/// Moves `unit`'s edges and served steps onto `group` and removes `unit`.
+fn merge_into(graph: &mut PlanGraph, unit: NodeIndex, group: NodeIndex) {
+    for p in neighbours(graph, unit, Direction::Incoming) {
+        if !graph.contains_edge(p, group) {
+            graph.add_edge(p, group, ());
+        }
+    }
+    for s in neighbours(graph, unit, Direction::Outgoing) {
+        if !graph.contains_edge(group, s) {
+            graph.add_edge(group, s, ());
+        }
+    }
+    let removed = graph
+        .remove_node(unit)
+        .expect("merged unit exists; this is a bug");
+    let ordinal = removed.ordinal;
+    if let (Work::Restart { serves: extra, .. }, Work::Restart { serves, .. }) =
+        (removed.work, &mut graph[group].work)
+    {
+        for s in extra {
+            if !serves.contains(&s) {
+                serves.push(s);
+            }
+        }
+        serves.sort_unstable();
+    }
+    graph[group].ordinal = graph[group].ordinal.min(ordinal);
+}
+
+/// Restarts of different services with the same predecessors and successors run as one
+/// driver call (`docker compose up ... api worker`): merging them cannot create a cycle.
+fn merge_identical_neighbourhoods(graph: &mut PlanGraph) {
+    let restarts: Vec<NodeIndex> = ordered(graph)
+        .into_iter()
+        .filter(|n| matches!(graph[*n].work, Work::Restart { .. }))
+        .collect();
+    let mut absorbed = Vec::new();
+    for (i, a) in restarts.iter().enumerate() {
+        if absorbed.contains(a) {
+            continue;
+        }
+        for b in &restarts[i + 1..] {
+            if absorbed.contains(b) {
+                continue;
+            }
+            let same = neighbours(graph, *a, Direction::Incoming)
+                == neighbours(graph, *b, Direction::Incoming)
+                && neighbours(graph, *a, Direction::Outgoing)
+                    == neighbours(graph, *b, Direction::Outgoing);
+            if same {
+                let Work::Restart { services, serves } = graph[*b].work.clone() else {
+                    continue;
+                };
+                if let Work::Restart {
+                    services: into,
+                    serves: into_serves,
+                } = &mut graph[*a].work
+                {
+                    into.extend(services);
+                    into_serves.extend(serves);
+                    into_serves.sort_unstable();
+                    into_serves.dedup();
+                }
+                graph.remove_node(*b);
+                absorbed.push(*b);
+            }
+        }
+    }
+}

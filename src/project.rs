@@ -1,0 +1,167 @@
+//! The project a command works on: the config (or the built-in defaults), the merged template
+//! variables, the state directory, and the library of runbooks.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::diagnostic::{Problem, SourceFile};
+use crate::load::{Loaded, load_config, load_runbook, yaml_files};
+use crate::model::{Config, DEFAULT_RESTART, RestartDriver, Runbook, default_vars};
+
+pub const CONFIG_FILE: &str = "runbook.yaml";
+
+/// What the global command-line flags say about the project.
+#[derive(Debug, Default, Clone)]
+pub struct ProjectOptions {
+    pub config: Option<PathBuf>,
+    pub state_dir: Option<PathBuf>,
+    /// `--var K=V`, highest precedence.
+    pub vars: Vec<(String, String)>,
+}
+
+#[derive(Debug)]
+pub struct Project {
+    /// Relative paths in runbooks resolve against this directory (the config's).
+    pub root: PathBuf,
+    pub config_source: Option<Arc<SourceFile>>,
+    pub runbooks_dir: PathBuf,
+    pub state_dir: PathBuf,
+    /// Built-in defaults, then the config's `vars`. Runbook vars and `--var` layer on top.
+    pub config_vars: BTreeMap<String, String>,
+    pub cli_vars: BTreeMap<String, String>,
+    pub restart: RestartDriver,
+}
+
+impl Project {
+    /// Reads `--config FILE`, else `runbook.yaml` in the working directory, else defaults.
+    pub fn open(options: &ProjectOptions) -> Result<Self, Problem> {
+        let cwd = std::env::current_dir().map_err(|e| {
+            Problem::new(
+                "runbook::config::io",
+                format!("cannot read the working directory: {e}"),
+            )
+        })?;
+        let config_path = match &options.config {
+            Some(path) => {
+                if !path.is_file() {
+                    return Err(Problem::new(
+                        "runbook::config::missing",
+                        format!("config file `{}` does not exist", path.display()),
+                    ));
+                }
+                Some(path.clone())
+            }
+            None => Some(PathBuf::from(CONFIG_FILE)).filter(|p| p.is_file()),
+        };
+        let (config, source, root) = match config_path {
+            Some(path) => {
+                let Loaded { value, source } = load_config(&path)?;
+                let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+                let root = dir.map_or_else(|| cwd.clone(), |d| cwd.join(d));
+                (value, Some(source), root)
+            }
+            None => (
+                Config {
+                    runbooks: None,
+                    state: None,
+                    vars: BTreeMap::new(),
+                    restart: None,
+                },
+                None,
+                cwd.clone(),
+            ),
+        };
+        let mut config_vars = default_vars();
+        config_vars.extend(config.vars);
+        let runbooks_dir = root.join(config.runbooks.as_deref().unwrap_or("runbooks"));
+        let state_dir = match &options.state_dir {
+            Some(dir) => cwd.join(dir),
+            None => root.join(config.state.as_deref().unwrap_or(".runbook")),
+        };
+        let restart = config.restart.unwrap_or_else(|| RestartDriver {
+            run: DEFAULT_RESTART.to_string(),
+            cwd: None,
+            timeout: None,
+        });
+        Ok(Self {
+            root,
+            config_source: source,
+            runbooks_dir,
+            state_dir,
+            config_vars,
+            cli_vars: options.vars.iter().cloned().collect(),
+            restart,
+        })
+    }
+
+    /// The variables a runbook's templates see: config, then runbook, then `--var`.
+    pub fn vars_for(&self, runbook: &Runbook) -> BTreeMap<String, String> {
+        let mut vars = self.config_vars.clone();
+        vars.extend(runbook.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+        vars.extend(self.cli_vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+        vars
+    }
+
+    /// A path from a runbook or config, resolved against the project root.
+    pub fn resolve(&self, path: &str) -> PathBuf {
+        self.root.join(path)
+    }
+}
+
+/// Every runbook a command can see, plus the files that failed to load.
+#[derive(Debug, Default)]
+pub struct Library {
+    pub runbooks: Vec<Loaded<Runbook>>,
+    pub problems: Vec<Problem>,
+}
+
+impl Library {
+    /// Loads files and the YAML files of directories, in a deterministic order.
+    pub fn load(paths: &[PathBuf]) -> Self {
+        let mut library = Library::default();
+        for path in paths {
+            if path.is_dir() {
+                match yaml_files(path) {
+                    Ok(files) => files.iter().for_each(|f| library.load_file(f)),
+                    Err(problem) => library.problems.push(problem),
+                }
+            } else {
+                library.load_file(path);
+            }
+        }
+        library
+    }
+
+    fn load_file(&mut self, path: &Path) {
+        match load_runbook(path) {
+            Ok(loaded) => self.runbooks.push(loaded),
+            Err(problem) => self.problems.push(problem),
+        }
+    }
+
+    pub fn find(&self, name: &str) -> Option<&Loaded<Runbook>> {
+        self.runbooks.iter().find(|r| r.value.name.value == name)
+    }
+
+    /// The rotation runbook owning a secret id or env name, case-insensitively.
+    pub fn secret_owner(&self, key: &str) -> Option<&Loaded<Runbook>> {
+        self.runbooks.iter().find(|r| {
+            r.value.secret.as_ref().is_some_and(|s| {
+                s.id.value.eq_ignore_ascii_case(key)
+                    || s.env.iter().any(|e| e.value.eq_ignore_ascii_case(key))
+            })
+        })
+    }
+
+    /// Every secret id, sorted, for "valid ids are ..." messages.
+    pub fn secret_ids(&self) -> Vec<&str> {
+        let mut ids: Vec<&str> = self
+            .runbooks
+            .iter()
+            .filter_map(|r| r.value.secret.as_ref().map(|s| s.id.value.as_str()))
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+}

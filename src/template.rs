@@ -1,0 +1,171 @@
+//! The minijinja environment: strict undefined, no auto-escaping, and the filters the seed's
+//! procedures need (`shell_quote`, `sql_literal`, `urlencode`, `url_with_password`, `b64encode`,
+//! `json`).
+//!
+//! Template errors are reported from their kind, line and detail only: minijinja's debug
+//! rendering prints the values a template saw, and those values include secrets.
+
+use base64::Engine;
+use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior, Value};
+
+/// Builds the environment every template of a run is rendered with.
+pub fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    // Nothing we render is HTML; escaping would corrupt secrets and commands.
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    env.set_recursion_limit(64);
+    env.add_filter("shell_quote", shell_quote);
+    env.add_filter("sql_literal", sql_literal);
+    env.add_filter("urlencode", urlencode);
+    env.add_filter("url_with_password", url_with_password);
+    env.add_filter("b64encode", b64encode);
+    env.add_filter("json", json);
+    env
+}
+
+/// Whether a string needs rendering at all. Plain strings skip the template engine, which
+/// keeps thousands of literal commands cheap and guarantees they are taken verbatim.
+pub fn is_template(text: &str) -> bool {
+    text.contains("{{") || text.contains("{%") || text.contains("{#")
+}
+
+/// Renders `text` against `ctx`. A literal is returned as is; a rendered value is never
+/// rendered again.
+pub fn render(env: &Environment<'_>, text: &str, ctx: &Value) -> Result<String, TemplateError> {
+    if !is_template(text) {
+        return Ok(text.to_string());
+    }
+    env.render_str(text, ctx)
+        .map_err(|e| TemplateError::from_minijinja(&e))
+}
+
+/// Evaluates an expression (`when`, `expect.json`) to a boolean.
+pub fn eval_bool(env: &Environment<'_>, expr: &str, ctx: &Value) -> Result<bool, TemplateError> {
+    let compiled = env
+        .compile_expression(expr)
+        .map_err(|e| TemplateError::from_minijinja(&e))?;
+    compiled
+        .eval(ctx)
+        .map(|v| v.is_true())
+        .map_err(|e| TemplateError::from_minijinja(&e))
+}
+
+/// A template failure described without any value from the context.
+#[derive(Debug, Clone)]
+pub struct TemplateError {
+    pub message: String,
+    /// The line inside the template text, when minijinja knows it.
+    pub line: Option<usize>,
+}
+
+impl TemplateError {
+    pub fn from_minijinja(err: &Error) -> Self {
+        let what = match err.kind() {
+            ErrorKind::SyntaxError => "syntax error",
+            ErrorKind::UndefinedError => "undefined value",
+            ErrorKind::UnknownFilter => "unknown filter",
+            ErrorKind::UnknownFunction => "unknown function",
+            ErrorKind::UnknownTest => "unknown test",
+            ErrorKind::InvalidOperation => "invalid operation",
+            ErrorKind::MissingArgument => "missing argument",
+            ErrorKind::TooManyArguments => "too many arguments",
+            ErrorKind::BadEscape => "bad string escape",
+            _ => "template error",
+        };
+        // The detail of syntax and lookup errors names tokens and identifiers, never values;
+        // the detail of our own filters is written below without values. Other kinds may
+        // quote operands, so their detail is dropped.
+        let safe_detail = matches!(
+            err.kind(),
+            ErrorKind::SyntaxError
+                | ErrorKind::UnknownFilter
+                | ErrorKind::UnknownFunction
+                | ErrorKind::UnknownTest
+                | ErrorKind::MissingArgument
+                | ErrorKind::TooManyArguments
+        ) || err.kind() == ErrorKind::InvalidOperation
+            && err.detail().is_some_and(|d| d.starts_with("runbook:"));
+        let message = match err.detail().filter(|_| safe_detail) {
+            Some(detail) => format!("{what}: {}", detail.trim_start_matches("runbook: ")),
+            None => what.to_string(),
+        };
+        Self {
+            message,
+            line: err.line(),
+        }
+    }
+}
+
+impl std::fmt::Display for TemplateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+fn filter_error(message: &'static str) -> Error {
+    Error::new(ErrorKind::InvalidOperation, format!("runbook: {message}"))
+}
+
+/// Single-quotes a value for `sh`.
+fn shell_quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', r"'\''"))
+}
+
+/// A PostgreSQL string literal (standard_conforming_strings, the default since 9.1).
+fn sql_literal(value: &str) -> Result<String, Error> {
+    if value.contains('\0') {
+        return Err(filter_error(
+            "sql_literal: a NUL byte cannot appear in an SQL literal",
+        ));
+    }
+    Ok(format!("'{}'", value.replace('\'', "''")))
+}
+
+/// Percent-encodes every byte outside the RFC 3986 unreserved set.
+pub fn urlencode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// Replaces (or adds) the password of a URL such as `postgres://user:old@host/db` or
+/// `redis://:old@host:6379`, percent-encoding the new one.
+fn url_with_password(url: &str, password: &str) -> Result<String, Error> {
+    let Some(scheme_end) = url.find("://") else {
+        return Err(filter_error(
+            "url_with_password: the URL has no `scheme://`",
+        ));
+    };
+    let after = &url[scheme_end + 3..];
+    let authority_end = after.find(['/', '?', '#']).unwrap_or(after.len());
+    let authority = &after[..authority_end];
+    let (userinfo, host) = match authority.rfind('@') {
+        Some(at) => (&authority[..at], &authority[at + 1..]),
+        None => ("", authority),
+    };
+    let user = userinfo.split(':').next().unwrap_or("");
+    Ok(format!(
+        "{}{user}:{}@{host}{}",
+        &url[..scheme_end + 3],
+        urlencode(password),
+        &after[authority_end..]
+    ))
+}
+
+fn b64encode(value: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(value)
+}
+
+fn json(value: Value) -> Result<String, Error> {
+    serde_json::to_string(&value).map_err(|_| filter_error("json: the value cannot be serialised"))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,56 @@
+use super::*;
+
+fn render_one(text: &str, ctx: Value) -> Result<String, TemplateError> {
+    render(&environment(), text, &ctx)
+}
+
+#[test]
+fn url_with_password_replaces_and_encodes() {
+    let ctx =
+        minijinja::context! { url => "postgres://breeze:old@db:5432/app?ssl=1", pw => "n/w@x" };
+    assert_eq!(
+        render_one("{{ url | url_with_password(pw) }}", ctx).unwrap(),
+        "postgres://breeze:n%2Fw%40x@db:5432/app?ssl=1"
+    );
+    let ctx = minijinja::context! { url => "redis://:old@localhost:6379", pw => "abc" };
+    assert_eq!(
+        render_one("{{ url | url_with_password(pw) }}", ctx).unwrap(),
+        "redis://:abc@localhost:6379"
+    );
+}
+
+#[test]
+fn sql_literal_doubles_quotes_and_shell_quote_is_sh_safe() {
+    let ctx = minijinja::context! { v => "it's" };
+    assert_eq!(
+        render_one("{{ v | sql_literal }}", ctx.clone()).unwrap(),
+        "'it''s'"
+    );
+    assert_eq!(
+        render_one("{{ v | shell_quote }}", ctx).unwrap(),
+        r"'it'\''s'"
+    );
+}
+
+#[test]
+fn strict_undefined_is_an_error_without_values() {
+    let ctx =
+        minijinja::context! { secret => minijinja::context! { current => "CANARY-VALUE-123" } };
+    let err = render_one("{{ secret.current }} {{ nothere }}", ctx).unwrap_err();
+    assert!(err.message.contains("undefined"));
+    assert!(!err.message.contains("CANARY"));
+}
+
+#[test]
+fn html_is_never_escaped() {
+    let ctx = minijinja::context! { v => "<a&b>\"'" };
+    assert_eq!(render_one("{{ v }}", ctx).unwrap(), "<a&b>\"'");
+}
+
+#[test]
+fn literals_skip_the_engine() {
+    assert_eq!(
+        render_one("echo }} {", Value::UNDEFINED).unwrap(),
+        "echo }} {"
+    );
+}
