@@ -9,21 +9,15 @@ mod templates;
 use crate::diagnostic::Problem;
 use crate::project::{Library, Project};
 
-pub use templates::{SecretNames, secret_names};
+pub use templates::{Role, SecretNames, Site, secret_names, sites};
 
 /// Checks every runbook of the library and the library as a whole.
 pub fn check_library(project: &Project, library: &Library) -> Vec<Problem> {
     let mut problems = Vec::new();
     for runbook in &library.runbooks {
         problems.extend(steps::check_runbook(runbook));
-        if let Some(cycle_free) = graph::check_graph(runbook, &mut problems) {
-            problems.extend(templates::check_templates(
-                project,
-                library,
-                runbook,
-                &cycle_free,
-            ));
-        }
+        let graph = graph::check_graph(runbook, &mut problems);
+        problems.extend(templates::check_templates(project, runbook, &graph));
     }
     problems.extend(library::check_cross(library));
     problems.extend(templates::check_restart_driver(project));

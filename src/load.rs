@@ -37,15 +37,24 @@ fn load<T: DeserializeOwned>(path: &Path) -> Result<Loaded<T>, Problem> {
 /// Parses text already in memory as if it were the file `path` (tests, generated runbooks).
 pub fn parse<T: DeserializeOwned>(path: &Path, text: String) -> Result<Loaded<T>, Problem> {
     let source = SourceFile::new(path, text);
-    let options = serde_saphyr::options! {
-        budget: serde_saphyr::budget! {
-            max_depth: MAX_DEPTH,
-            max_documents: 1,
-            max_aliases: 1_000,
-            max_anchors: 1_000,
-            max_nodes: 500_000,
-        },
+    let budget = serde_saphyr::budget! {
+        max_depth: MAX_DEPTH,
+        max_documents: 1,
+        max_aliases: 50,
+        max_anchors: 50,
+        max_nodes: 500_000,
     };
+    // A streaming pre-scan turns hostile shapes into a clear message before the deserializer
+    // reports them as whatever type error it meets first.
+    if let Ok(report) = serde_saphyr::budget::check_yaml_budget(
+        &source.text,
+        budget.clone().unwrap_or_default(),
+        serde_saphyr::budget::EnforcingPolicy::AllContent,
+    ) && let Some(breach) = report.breached
+    {
+        return Err(budget_problem(&breach, &source));
+    }
+    let options = serde_saphyr::options! { budget: budget };
     let mut options = options;
     options.alias_limits.max_total_replayed_events = 100_000;
     options.alias_limits.max_replay_stack_depth = 16;
@@ -85,6 +94,37 @@ pub fn read_text(path: &Path) -> Result<String, Problem> {
     })
 }
 
+fn budget_problem(
+    breach: &serde_saphyr::budget::BudgetBreach,
+    source: &Arc<SourceFile>,
+) -> Problem {
+    use serde_saphyr::budget::BudgetBreach;
+    let message = match breach {
+        BudgetBreach::Depth { .. } => format!("nesting deeper than {MAX_DEPTH} levels; no runbook needs that"),
+        BudgetBreach::Documents { .. } => {
+            "several YAML documents in one file (`---`); put each runbook in a file of its own".to_string()
+        }
+        BudgetBreach::Aliases { .. } | BudgetBreach::Anchors { .. } => {
+            "more than 50 YAML anchors or aliases (an alias bomb?); a runbook needs a handful at most".to_string()
+        }
+        _ => "the YAML is larger than a runbook can be".to_string(),
+    };
+    let mut problem = Problem::new("runbook::load::limit", message).in_file(source);
+    if matches!(breach, BudgetBreach::Documents { .. })
+        && let Some(offset) = source
+            .text
+            .match_indices("---")
+            .map(|(i, _)| i)
+            .find(|i| *i == 0 || source.text.as_bytes()[i - 1] == b'\n')
+    {
+        problem = problem.label(
+            miette::SourceSpan::new(offset.into(), 3),
+            "a second document starts here",
+        );
+    }
+    problem
+}
+
 /// Turns a parser or deserializer error into a diagnostic labelled at its location.
 fn yaml_problem(err: &serde_saphyr::Error, source: &Arc<SourceFile>) -> Problem {
     let raw = err
@@ -113,7 +153,13 @@ fn strip_location_suffix(message: &str) -> String {
 fn classify(message: &str) -> Problem {
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let (name, tail) = rest.split_once('`').unwrap_or((rest, ""));
-        let expected: Vec<&str> = tail.split('`').skip(1).step_by(2).collect();
+        let expected: Vec<&str> = tail
+            .trim_start_matches(", expected one of ")
+            .trim_start_matches(", expected ")
+            .split(", ")
+            .map(|e| e.trim_matches('`'))
+            .filter(|e| !e.is_empty())
+            .collect();
         let mut problem = Problem::new(
             "runbook::load::unknown_key",
             format!("unknown key `{name}`"),
@@ -132,16 +178,23 @@ fn classify(message: &str) -> Problem {
             format!("missing required key `{name}`"),
         );
     }
-    let code =
-        if message.contains("budget") || message.contains("limit") || message.contains("depth") {
-            "runbook::load::limit"
-        } else if message.contains("invalid type") || message.contains("invalid value") {
-            "runbook::load::wrong_type"
-        } else if message.contains("duplicate") {
-            "runbook::load::duplicate_key"
-        } else {
-            "runbook::load::yaml"
-        };
+    if message.contains("budget") || message.contains("limit") || message.contains("depth") {
+        return Problem::new(
+            "runbook::load::limit",
+            format!("the YAML expands beyond what a runbook can be (an alias bomb?): {message}"),
+        );
+    }
+    let code = if message.contains("duplicate") {
+        "runbook::load::duplicate_key"
+    } else if message.contains("invalid type")
+        || message.contains("expected")
+        || message.contains("not a duration")
+        || message.contains("rollback must be")
+    {
+        "runbook::load::wrong_type"
+    } else {
+        "runbook::load::yaml"
+    };
     Problem::new(code, message.to_string())
 }
 

@@ -228,14 +228,12 @@ pub fn build(project: &Project, library: &Library, request: &PlanRequest) -> Res
     for node in &mut nodes {
         // A restart that serves one step but not all of its services was split off by
         // coalescing; naming it after the step would suggest it restarts them all.
-        if let Work::Restart { services, serves } = &node.work {
-            if let [(rb, si)] = serves.as_slice() {
-                if library.runbooks[*rb].value.steps[*si].restart.as_deref()
-                    != Some(services.as_slice())
-                {
-                    node.name = format!("restart:{}", services.join(","));
-                }
-            }
+        if let Work::Restart { services, serves } = &node.work
+            && let [(rb, si)] = serves.as_slice()
+            && library.runbooks[*rb].value.steps[*si].restart.as_deref()
+                != Some(services.as_slice())
+        {
+            node.name = format!("restart:{}", services.join(","));
         }
     }
     Ok(Plan {

@@ -12,12 +12,13 @@ use crate::model::Runbook;
 /// The resolved `needs` of a runbook that has no unknown names and no cycles.
 pub struct StepGraph {
     pub index: HashMap<String, usize>,
-    /// For each step, every step it transitively needs.
-    pub ancestors: Vec<HashSet<usize>>,
+    /// For each step, every step it transitively needs; `None` when `needs` are unsound
+    /// (unknown names or a cycle), which is reported on its own.
+    pub ancestors: Option<Vec<HashSet<usize>>>,
 }
 
-/// Reports unknown `needs` and cycles; returns the graph when it is sound.
-pub fn check_graph(loaded: &Loaded<Runbook>, problems: &mut Vec<Problem>) -> Option<StepGraph> {
+/// Reports unknown `needs` and cycles; returns the resolved graph.
+pub fn check_graph(loaded: &Loaded<Runbook>, problems: &mut Vec<Problem>) -> StepGraph {
     let runbook = &loaded.value;
     let source = &loaded.source;
     let mut index = HashMap::new();
@@ -56,7 +57,9 @@ pub fn check_graph(loaded: &Loaded<Runbook>, problems: &mut Vec<Problem>) -> Opt
         }
     }
     for component in tarjan_scc(&graph) {
-        let first = component.iter().map(|n| graph[*n]).min()?;
+        let Some(first) = component.iter().map(|n| graph[*n]).min() else {
+            continue;
+        };
         let is_cycle = component.len() > 1 || graph.contains_edge(nodes[first], nodes[first]);
         if !is_cycle {
             continue;
@@ -87,7 +90,10 @@ pub fn check_graph(loaded: &Loaded<Runbook>, problems: &mut Vec<Problem>) -> Opt
         problems.push(problem);
     }
     if !sound {
-        return None;
+        return StepGraph {
+            index,
+            ancestors: None,
+        };
     }
     let ancestors = (0..runbook.steps.len())
         .map(|i| {
@@ -103,7 +109,10 @@ pub fn check_graph(loaded: &Loaded<Runbook>, problems: &mut Vec<Problem>) -> Opt
             seen
         })
         .collect();
-    Some(StepGraph { index, ancestors })
+    StepGraph {
+        index,
+        ancestors: Some(ancestors),
+    }
 }
 
 /// The shortest path from `start` back to itself inside one strongly connected component,

@@ -40,7 +40,10 @@ pub fn check_cross(library: &Library) -> Vec<Problem> {
         };
         for owned in std::iter::once(&secret.id).chain(&secret.env) {
             let key = owned.value.to_ascii_lowercase();
-            if let Some((first, at)) = owners.get(&key) {
+            if let Some((first, at)) = owners
+                .get(&key)
+                .filter(|(first, _)| !std::ptr::eq(*first, loaded))
+            {
                 problems.push(
                     Problem::new(
                         "runbook::check::duplicate_secret",
@@ -57,7 +60,7 @@ pub fn check_cross(library: &Library) -> Vec<Problem> {
                     )),
                 );
             } else {
-                owners.insert(key, (loaded, owned));
+                owners.entry(key).or_insert((loaded, owned));
             }
         }
     }
@@ -98,14 +101,14 @@ pub fn check_cross(library: &Library) -> Vec<Problem> {
         }
         for step in &loaded.value.steps {
             let Some(rotate) = &step.rotate else { continue };
-            if let Some(target) = rotate.secret.as_ref().filter(|t| !is_template(&t.value)) {
-                if library.secret_owner(&target.value).is_none() {
-                    problems.push(unknown(
-                        loaded,
-                        target,
-                        &format!("step `{}` rotates", step.id.value),
-                    ));
-                }
+            if let Some(target) = rotate.secret.as_ref().filter(|t| !is_template(&t.value))
+                && library.secret_owner(&target.value).is_none()
+            {
+                problems.push(unknown(
+                    loaded,
+                    target,
+                    &format!("step `{}` rotates", step.id.value),
+                ));
             }
         }
     }

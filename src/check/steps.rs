@@ -66,17 +66,17 @@ pub fn check_runbook(loaded: &Loaded<Runbook>) -> Vec<Problem> {
         }
         problems.extend(check_kind(loaded, step));
     }
-    if let Some(secret) = &runbook.secret {
-        if secret.env.is_empty() {
-            problems.push(
-                Problem::new(
-                    "runbook::check::secret_env",
-                    format!("secret `{}` names no env variable", secret.id.value),
-                )
-                .in_file(source)
-                .label_at(&secret.id.referenced, "add `env: [NAME]`"),
-            );
-        }
+    if let Some(secret) = &runbook.secret
+        && secret.env.is_empty()
+    {
+        problems.push(
+            Problem::new(
+                "runbook::check::secret_env",
+                format!("secret `{}` names no env variable", secret.id.value),
+            )
+            .in_file(source)
+            .label_at(&secret.id.referenced, "add `env: [NAME]`"),
+        );
     }
     problems
 }
@@ -157,16 +157,15 @@ fn check_kind(loaded: &Loaded<Runbook>, step: &Step) -> Vec<Problem> {
             }
         }
         KindRef::File(spec) => {
-            if let Some(mode) = &spec.mode {
-                if u32::from_str_radix(mode.trim_start_matches("0o"), 8)
+            if let Some(mode) = &spec.mode
+                && u32::from_str_radix(mode.trim_start_matches("0o"), 8)
                     .map_or(true, |m| m > 0o7777)
-                {
-                    problems.push(at(
-                        "runbook::check::file_mode",
-                        format!("step `{id}`: file mode `{mode}` is not octal permission bits"),
-                        "e.g. `mode: \"0600\"`",
-                    ));
-                }
+            {
+                problems.push(at(
+                    "runbook::check::file_mode",
+                    format!("step `{id}`: file mode `{mode}` is not octal permission bits"),
+                    "e.g. `mode: \"0600\"`",
+                ));
             }
         }
         KindRef::Restart(services) => {

@@ -10,7 +10,7 @@ use super::graph::StepGraph;
 use crate::diagnostic::{Problem, SourceFile, did_you_mean};
 use crate::load::Loaded;
 use crate::model::{Command, EnvSpec, ExecSpec, KindRef, Rollback, Runbook, Step};
-use crate::project::{Library, Project};
+use crate::project::Project;
 use crate::template::{environment, is_template};
 
 /// How a template string is used, which decides what it may contain.
@@ -232,11 +232,9 @@ const SECRET_FIELDS: &[&str] = &["id", "current", "env", "file"];
 
 pub fn check_templates(
     project: &Project,
-    library: &Library,
     loaded: &Loaded<Runbook>,
     graph: &StepGraph,
 ) -> Vec<Problem> {
-    let _ = library;
     let runbook = &loaded.value;
     let source = &loaded.source;
     let env = environment();
@@ -291,7 +289,12 @@ pub fn check_templates(
                 if let Some(message) =
                     undefined(&name, runbook, &vars, graph, index, has_secret_scope)
                 {
-                    let help = suggestion(&name, runbook, &vars);
+                    // A suggestion helps with a misspelling, not with a name used too early.
+                    let help = if message.contains("add `") {
+                        None
+                    } else {
+                        suggestion(&name, runbook, &vars)
+                    };
                     problems.push(problem("runbook::check::undefined", message, help));
                     continue;
                 }
@@ -354,7 +357,11 @@ fn undefined(
             let Some(&target) = graph.index.get(*id) else {
                 return Some(format!("`steps.{id}` is not a step of this runbook"));
             };
-            if target != index && !graph.ancestors[index].contains(&target) {
+            let before = graph
+                .ancestors
+                .as_ref()
+                .is_none_or(|a| a[index].contains(&target));
+            if target != index && !before {
                 return Some(format!(
                     "`steps.{id}` is read before it runs: add `{id}` to `needs`"
                 ));

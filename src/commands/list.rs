@@ -11,7 +11,9 @@ pub fn run(global: &Global, format: Format) -> Outcome {
         Format::Text => list::text(&rows),
         Format::Json => list::json(&rows),
         _ => {
-            return Err(Problem::new("runbook::usage::format", "`list` prints text or json").into());
+            return Err(
+                Problem::new("runbook::usage::format", "`list` prints text or json").into(),
+            );
         }
     };
     write_stdout(text.as_bytes())

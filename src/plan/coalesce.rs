@@ -37,10 +37,10 @@ pub fn coalesce_restarts(
     let mut notes = Vec::new();
     let mut services: Vec<(usize, String)> = Vec::new();
     for node in ordered(graph) {
-        if let Work::Restart { services: s, .. } = &graph[node].work {
-            if !services.iter().any(|(_, name)| name == &s[0]) {
-                services.push((graph[node].ordinal, s[0].clone()));
-            }
+        if let Work::Restart { services: s, .. } = &graph[node].work
+            && !services.iter().any(|(_, name)| name == &s[0])
+        {
+            services.push((graph[node].ordinal, s[0].clone()));
         }
     }
     for (_, service) in services {

@@ -1,0 +1,172 @@
+//! `runbook validate`: every invalid fixture exits 2 with a diagnostic that names the file and
+//! line, and the shipped library is valid.
+
+mod common;
+
+use common::{Test, repo};
+
+/// Each fixture with the `file:line` its diagnostic must point at.
+const FIXTURES: &[(&str, &str)] = &[
+    ("alias-bomb.yaml", "alias bomb"),
+    ("cycle.yaml", "cycle.yaml:4"),
+    ("deep-nesting.yaml", "deeper than 64"),
+    ("duplicate-id.yaml", "duplicate-id.yaml:3"),
+    ("missing-key.yaml", "missing-key.yaml:"),
+    ("no-kind.yaml", "no-kind.yaml:3"),
+    ("not-utf8.yaml", "line 4"),
+    ("output-before-run.yaml", "output-before-run.yaml:7"),
+    ("secret-in-argv-list.yaml", "secret-in-argv-list.yaml:9"),
+    ("secret-in-argv.yaml", "secret-in-argv.yaml:9"),
+    ("several-documents.yaml", "several-documents.yaml:3"),
+    ("template-syntax.yaml", "template-syntax.yaml:5"),
+    ("template-undefined.yaml", "template-undefined.yaml:5"),
+    ("two-kinds.yaml", "two-kinds.yaml:3"),
+    ("unknown-implies.yaml", "unknown-implies.yaml:7"),
+    ("unknown-key.yaml", "unknown-key.yaml:4"),
+    ("unknown-needs.yaml", "unknown-needs.yaml:6"),
+    ("wrong-type.yaml", "wrong-type.yaml:4"),
+];
+
+fn validate_fixture(name: &str) -> common::Run {
+    let text = std::fs::read(repo().join("tests/fixtures/invalid").join(name)).expect("fixture");
+    let test = Test::new().args(&["validate", name]);
+    test.write(name, &text);
+    test.run()
+}
+
+#[test]
+fn every_invalid_fixture_exits_2_naming_file_and_line() {
+    let dir = repo().join("tests/fixtures/invalid");
+    let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+        .expect("fixtures")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    on_disk.sort();
+    let listed: Vec<&str> = FIXTURES.iter().map(|(n, _)| *n).collect();
+    assert_eq!(
+        on_disk, listed,
+        "every fixture is listed with the position it must report"
+    );
+    for (name, position) in FIXTURES {
+        let run = validate_fixture(name);
+        run.expect_code(2);
+        assert!(
+            run.stderr.contains(position),
+            "{name}: expected `{position}` in\n{}",
+            run.stderr
+        );
+        assert!(
+            run.stdout.is_empty(),
+            "{name}: diagnostics go to stderr only"
+        );
+    }
+}
+
+#[test]
+fn invalid_fixture_diagnostics_match_snapshots() {
+    for (name, _) in FIXTURES {
+        let run = validate_fixture(name);
+        insta::assert_snapshot!(format!("validate__{name}"), run.stderr);
+    }
+}
+
+#[test]
+fn unknown_key_suggests_the_closest_key() {
+    let run = validate_fixture("unknown-key.yaml");
+    assert!(
+        run.stderr.contains("did you mean `restart`?"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn cycle_is_reported_with_its_full_path() {
+    let run = validate_fixture("cycle.yaml");
+    assert!(
+        run.stderr.contains("alpha -> gamma -> beta -> alpha"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn every_problem_of_a_file_is_reported_at_once() {
+    let test = Test::new()
+        .file(
+            "many.yaml",
+            "name: many\nsteps:\n  - id: a\n    needs: [nope]\n    restart: [api]\n  - id: a\n    restart: [api]\n  - id: c\n    exec: { run: \"echo {{ vars.missing }}\" }\n",
+        )
+        .args(&["validate", "many.yaml"]);
+    let run = test.run();
+    run.expect_code(2);
+    for expected in [
+        "used twice",
+        "needs `nope`",
+        "vars.missing",
+        "3 problems found",
+    ] {
+        assert!(
+            run.stderr.contains(expected),
+            "missing `{expected}` in\n{}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn two_runbooks_owning_one_env_name_are_both_named() {
+    let owners = repo().join("tests/fixtures/owners");
+    let test = Test::new().args(&["validate", "a.yaml", "b.yaml"]);
+    for file in ["a.yaml", "b.yaml"] {
+        test.write(file, &std::fs::read(owners.join(file)).expect("fixture"));
+    }
+    let run = test.run();
+    run.expect_code(2);
+    assert!(
+        run.stderr
+            .contains("`SHARED_KEY` is owned by two runbooks: `first-owner` and `second-owner`"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("b.yaml:2") && run.stderr.contains("a.yaml:2"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn huge_file_is_refused_quickly_without_reading_it_whole() {
+    let test = Test::new().args(&["validate", "huge.yaml"]);
+    test.write(
+        "huge.yaml",
+        format!("name: huge\n{}", "# padding\n".repeat(120_000)).as_bytes(),
+    );
+    let run = test.run();
+    run.expect_code(2);
+    assert!(run.stderr.contains("larger than 1 MiB"), "{}", run.stderr);
+}
+
+#[test]
+fn shipped_library_is_valid() {
+    let run = Test::new()
+        .with_library()
+        .args(&["validate", "runbooks"])
+        .run();
+    run.expect_code(0);
+    assert!(run.stdout.contains("runbooks valid"), "{}", run.stdout);
+}
+
+#[test]
+fn every_shipped_runbook_starts_with_the_schema_modeline() {
+    for entry in std::fs::read_dir(repo().join("runbooks")).expect("runbooks") {
+        let path = entry.expect("entry").path();
+        let text = std::fs::read_to_string(&path).expect("runbook");
+        assert!(
+            text.starts_with("# yaml-language-server: $schema=../schemas/runbook.schema.json\n"),
+            "{} lacks the modeline",
+            path.display()
+        );
+    }
+}
