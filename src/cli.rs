@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::commands::{Color, Format, Global, Invocation, RunOptions};
+use crate::commands::{Color, Format, Global, Invocation, RunFlags, RunOptions};
 
 #[derive(Parser)]
 #[command(
@@ -74,6 +74,23 @@ enum CommandArg {
         runbook: String,
         #[command(flatten)]
         target: TargetArgs,
+        #[arg(long, value_enum, default_value_t = FormatArg::Text)]
+        format: FormatArg,
+    },
+    /// Execute a runbook: steps in parallel where independent, undone in reverse on failure.
+    Run {
+        runbook: String,
+        #[command(flatten)]
+        target: TargetArgs,
+        /// Show what each step would do (env edits as a masked diff) and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Answer confirmations and acknowledge manual steps (for automation).
+        #[arg(long)]
+        yes: bool,
+        /// Steps run at once (default: CPU count).
+        #[arg(long, value_name = "N")]
+        jobs: Option<usize>,
         #[arg(long, value_enum, default_value_t = FormatArg::Text)]
         format: FormatArg,
     },
@@ -151,6 +168,26 @@ pub fn parse() -> (Global, Invocation) {
                 inputs: target.inputs,
             },
             format: format_of(format),
+        },
+        CommandArg::Run {
+            runbook,
+            target,
+            dry_run,
+            yes,
+            jobs,
+            format,
+        } => Invocation::Run {
+            run: RunOptions {
+                runbook,
+                secret: target.secret,
+                inputs: target.inputs,
+            },
+            flags: RunFlags {
+                dry_run,
+                yes,
+                jobs,
+                format: format_of(format),
+            },
         },
         CommandArg::Graph { format } => Invocation::Graph {
             format: format_of(format),

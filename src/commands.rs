@@ -3,7 +3,10 @@
 mod graph;
 mod list;
 mod plan;
+mod run;
 mod validate;
+
+pub use run::RunFlags;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -61,6 +64,10 @@ pub enum Invocation {
         run: RunOptions,
         format: Format,
     },
+    Run {
+        run: RunOptions,
+        flags: RunFlags,
+    },
     Graph {
         format: Format,
     },
@@ -74,10 +81,16 @@ pub enum Invocation {
 /// Runs one command and returns its exit code.
 pub fn dispatch(global: &Global, invocation: Invocation) -> u8 {
     let diagnostics = Diagnostics::new(global.color);
+    let redactor = crate::redact::Redactor::new();
+    crate::logging::init(global.verbose, global.quiet, &redactor);
     let result = match invocation {
         Invocation::List { format } => list::run(global, format),
         Invocation::Validate { paths } => validate::run(global, &paths, &diagnostics),
         Invocation::Plan { run, format } => plan::run(global, &run, format),
+        Invocation::Run {
+            run: options,
+            flags,
+        } => run::run(global, &options, &flags, &redactor),
         Invocation::Graph { format } => graph::run(global, format),
         Invocation::Schema { which } => schema(&which),
         Invocation::Print(bytes) => write_stdout(&bytes),
@@ -85,6 +98,14 @@ pub fn dispatch(global: &Global, invocation: Invocation) -> u8 {
     match result {
         Ok(code) => code,
         Err(Failure::Problems(problems)) => {
+            // Diagnostics may quote input files; they go through the redactor like all output.
+            let problems: Vec<Problem> = problems
+                .into_iter()
+                .map(|mut p| {
+                    p.message = redactor.redact(&p.message);
+                    p
+                })
+                .collect();
             diagnostics.print(&problems);
             exit::INVALID
         }

@@ -1,5 +1,7 @@
 //! Everything the tool shows: diagnostics, plans, listings.
 
 pub mod diagnostics;
+pub mod dry_run;
 pub mod list;
+pub mod live;
 pub mod plan;

@@ -40,6 +40,11 @@ pub fn render(env: &Environment<'_>, text: &str, ctx: &Value) -> Result<String, 
         .map_err(|e| TemplateError::from_minijinja(&e))
 }
 
+/// Any serialisable value as a template value.
+pub fn value_of<T: serde::Serialize>(value: T) -> Value {
+    Value::from(minijinja::value::Serde(value))
+}
+
 /// Evaluates an expression (`when`, `expect.json`) to a boolean.
 pub fn eval_bool(env: &Environment<'_>, expr: &str, ctx: &Value) -> Result<bool, TemplateError> {
     let compiled = env

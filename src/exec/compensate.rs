@@ -1,0 +1,178 @@
+//! Compensation: completed steps undone in reverse order of completion — files restored
+//! byte-for-byte, declared rollbacks run — and then the restarted services restarted once
+//! more, so they read the restored files.
+
+use super::context::RunContext;
+use super::events::EventKind;
+use crate::model::Rollback;
+use crate::plan::Work;
+use crate::steps::{Compensation, StepRun, acknowledge, restart_services, run_exec};
+
+pub struct Completed {
+    pub node: usize,
+    pub compensation: Option<Compensation>,
+}
+
+pub struct CompensationReport {
+    /// Whether everything was put back.
+    pub complete: bool,
+    pub summary: String,
+}
+
+pub async fn compensate(
+    ctx: &std::sync::Arc<RunContext>,
+    completed: &[Completed],
+) -> CompensationReport {
+    let mut restored = Vec::new();
+    let mut failed = Vec::new();
+    let mut restart: Vec<String> = Vec::new();
+    let mut restart_run: Option<StepRun> = None;
+    for item in completed.iter().rev() {
+        let Some(compensation) = &item.compensation else {
+            continue;
+        };
+        let node = &ctx.plan.nodes[item.node];
+        let (rb, si) = match &node.work {
+            Work::Step(rb, si) => (*rb, *si),
+            Work::Restart { serves, .. } => serves[0],
+        };
+        let run = StepRun {
+            ctx: std::sync::Arc::clone(ctx),
+            rb,
+            si,
+            name: node.name.clone(),
+        };
+        let result = match compensation {
+            Compensation::RestartAgain { services } => {
+                for service in services {
+                    if !restart.contains(service) {
+                        restart.push(service.clone());
+                    }
+                }
+                restart_run.get_or_insert(run);
+                continue;
+            }
+            Compensation::Restore {
+                path,
+                previous,
+                mode,
+            } => {
+                ctx.emitter.emit(EventKind::CompensationStarted {
+                    step: node.name.clone(),
+                    action: format!("restore {}", path.display()),
+                });
+                let lock = ctx.file_lock(path);
+                let _guard = lock.lock().await;
+                let result = match previous {
+                    Some(bytes) => {
+                        crate::atomic::write_atomic(path, bytes, *mode).map_err(|e| e.to_string())
+                    }
+                    None => std::fs::remove_file(path)
+                        .or_else(|e| {
+                            if e.kind() == std::io::ErrorKind::NotFound {
+                                Ok(())
+                            } else {
+                                Err(e)
+                            }
+                        })
+                        .map_err(|e| format!("cannot remove `{}`: {e}", path.display())),
+                };
+                result.map(|()| format!("restored {}", path.display()))
+            }
+            Compensation::Rollback => {
+                let step = run.step();
+                ctx.emitter.emit(EventKind::CompensationStarted {
+                    step: node.name.clone(),
+                    action: "rollback".into(),
+                });
+                match &step.rollback {
+                    Some(Rollback::Body(body)) => {
+                        if let Some(exec) = &body.exec {
+                            run_exec(&run, exec, body.timeout.as_ref().map(|t| t.duration))
+                                .await
+                                .map(|_| format!("ran the rollback of {}", node.name))
+                                .map_err(|e| e.message)
+                        } else if let Some(manual) = &body.manual {
+                            match ctx.render(rb, &manual.instructions) {
+                                Ok(text) => acknowledge(&run, &text)
+                                    .await
+                                    .map(|()| format!("operator undid {}", node.name))
+                                    .map_err(|e| e.message),
+                                Err(e) => Err(e.message),
+                            }
+                        } else if let Some(services) = &body.restart {
+                            restart.extend(services.iter().cloned());
+                            restart_run.get_or_insert(run);
+                            continue;
+                        } else {
+                            Err("this rollback kind runs only as a step's own action".to_string())
+                        }
+                    }
+                    _ => continue,
+                }
+            }
+        };
+        match result {
+            Ok(what) => {
+                ctx.emitter.emit(EventKind::CompensationFinished {
+                    step: node.name.clone(),
+                    ok: true,
+                    error: None,
+                });
+                restored.push(what);
+            }
+            Err(error) => {
+                ctx.emitter.emit(EventKind::CompensationFinished {
+                    step: node.name.clone(),
+                    ok: false,
+                    error: Some(error.clone()),
+                });
+                failed.push(format!("{}: {error}", node.name));
+            }
+        }
+    }
+    if let Some(run) = restart_run {
+        let name = format!("restart:{}", restart.join(","));
+        ctx.emitter.emit(EventKind::CompensationStarted {
+            step: name.clone(),
+            action: format!("restart {} again", restart.join(", ")),
+        });
+        match restart_services(&run, &restart).await {
+            Ok(()) => {
+                ctx.emitter.emit(EventKind::CompensationFinished {
+                    step: name,
+                    ok: true,
+                    error: None,
+                });
+                restored.push(format!("restarted {}", restart.join(", ")));
+            }
+            Err(e) => {
+                ctx.emitter.emit(EventKind::CompensationFinished {
+                    step: name,
+                    ok: false,
+                    error: Some(e.message.clone()),
+                });
+                failed.push(format!("restart {}: {}", restart.join(", "), e.message));
+            }
+        }
+    }
+    let did = if restored.is_empty() {
+        "nothing needed undoing".to_string()
+    } else {
+        restored.join(", ")
+    };
+    if failed.is_empty() {
+        CompensationReport {
+            complete: true,
+            summary: format!("everything was rolled back ({did}); the system is as before"),
+        }
+    } else {
+        CompensationReport {
+            complete: false,
+            summary: format!(
+                "ROLLBACK INCOMPLETE — not restored: {}; restored: {did}. Fix these by hand",
+                failed.join("; ")
+            ),
+        }
+    }
+}

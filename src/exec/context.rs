@@ -1,0 +1,259 @@
+//! What every step of a run shares: the loaded library and plan, the template context of each
+//! runbook (vars, inputs, step outputs, `secret`, `run`), the redactor, and the locks that keep
+//! two steps from editing one file at once.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use minijinja::Value;
+use tokio::sync::watch;
+
+use super::events::Emitter;
+use crate::model::Runbook;
+use crate::plan::Plan;
+use crate::project::{Library, Project};
+use crate::redact::Redactor;
+use crate::template::{TemplateError, environment, eval_bool, is_template, render};
+
+/// How the operator asked the run to behave.
+#[derive(Debug, Clone)]
+pub struct ExecOptions {
+    pub jobs: usize,
+    /// Answers confirmations and acknowledges manual steps.
+    pub yes: bool,
+    /// Whether an operator is at a terminal to answer prompts.
+    pub interactive: bool,
+}
+
+/// A step failure, described without any secret value (consumers redact again regardless).
+#[derive(Debug, Clone)]
+pub struct StepError {
+    pub message: String,
+}
+
+impl StepError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+        }
+    }
+}
+
+impl From<TemplateError> for StepError {
+    fn from(err: TemplateError) -> Self {
+        Self::new(format!("template: {err}"))
+    }
+}
+
+impl std::fmt::Display for StepError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+pub struct RunInfo {
+    pub id: String,
+    pub started: String,
+    pub mode: String,
+    /// The secret `--secret` named, if any.
+    pub target: Option<String>,
+}
+
+pub struct RunContext {
+    pub project: Arc<Project>,
+    pub library: Arc<Library>,
+    pub plan: Arc<Plan>,
+    pub redactor: Redactor,
+    pub emitter: Emitter,
+    pub options: ExecOptions,
+    pub run: RunInfo,
+    /// Resolved runbook inputs, by name.
+    pub inputs: BTreeMap<String, String>,
+    /// Values supplied for manual steps' `input`, by name.
+    pub supplied: BTreeMap<String, String>,
+    /// `secret.current` of each rotation runbook, read before the run started.
+    pub currents: HashMap<usize, String>,
+    pub cancel: watch::Receiver<bool>,
+    /// Manual steps take the terminal one at a time.
+    pub terminal: tokio::sync::Mutex<()>,
+    env: minijinja::Environment<'static>,
+    outputs: Mutex<HashMap<usize, BTreeMap<String, Value>>>,
+    file_locks: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl RunContext {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        project: Arc<Project>,
+        library: Arc<Library>,
+        plan: Arc<Plan>,
+        redactor: Redactor,
+        emitter: Emitter,
+        options: ExecOptions,
+        run: RunInfo,
+        inputs: BTreeMap<String, String>,
+        supplied: BTreeMap<String, String>,
+        currents: HashMap<usize, String>,
+        cancel: watch::Receiver<bool>,
+    ) -> Self {
+        Self {
+            project,
+            library,
+            plan,
+            redactor,
+            emitter,
+            options,
+            run,
+            inputs,
+            supplied,
+            currents,
+            cancel,
+            terminal: tokio::sync::Mutex::new(()),
+            env: environment(),
+            outputs: Mutex::default(),
+            file_locks: Mutex::default(),
+        }
+    }
+
+    pub fn runbook(&self, rb: usize) -> &Runbook {
+        &self.library.runbooks[rb].value
+    }
+
+    /// The id of the secret a runbook's `secret.*` refers to: its own, or for a playbook the
+    /// secret the run targets.
+    fn secret_scope(&self, rb: usize) -> Value {
+        let runbook = self.runbook(rb);
+        let (owner, id) = match &runbook.secret {
+            Some(secret) => (Some(rb), secret.id.value.clone()),
+            None => {
+                let id = self.run.target.clone().unwrap_or_default();
+                let owner = self
+                    .library
+                    .runbooks
+                    .iter()
+                    .position(|r| r.value.secret.as_ref().is_some_and(|s| s.id.value == id));
+                (owner, id)
+            }
+        };
+        let mut map = BTreeMap::new();
+        map.insert("id".to_string(), Value::from(id));
+        if let Some(owner) = owner {
+            let secret = self
+                .runbook(owner)
+                .secret
+                .as_ref()
+                .expect("owner has a secret; this is a bug");
+            map.insert(
+                "env".into(),
+                crate::template::value_of(
+                    secret
+                        .env
+                        .iter()
+                        .map(|e| e.value.as_str())
+                        .collect::<Vec<_>>(),
+                ),
+            );
+            if let Some(current) = self.currents.get(&owner) {
+                map.insert("current".into(), Value::from(current.clone()));
+            }
+            map.insert("file".into(), Value::from(self.secret_file_text(owner)));
+        }
+        crate::template::value_of(map)
+    }
+
+    fn secret_file_text(&self, rb: usize) -> String {
+        self.runbook(rb)
+            .secret
+            .as_ref()
+            .and_then(|s| s.file.clone())
+            .unwrap_or_else(|| "{{ vars.env_file }}".into())
+    }
+
+    /// The template context of one runbook.
+    pub fn template_context(&self, rb: usize, extra: Option<(&str, Value)>) -> Value {
+        let runbook = self.runbook(rb);
+        let steps = self
+            .outputs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&rb)
+            .cloned()
+            .unwrap_or_default();
+        let inputs: BTreeMap<&String, &String> = self
+            .inputs
+            .iter()
+            .filter(|(k, _)| runbook.inputs.contains_key(*k))
+            .collect();
+        let mut map: BTreeMap<&str, Value> = BTreeMap::new();
+        map.insert(
+            "vars",
+            crate::template::value_of(self.project.vars_for(runbook)),
+        );
+        map.insert("inputs", crate::template::value_of(inputs));
+        map.insert("steps", crate::template::value_of(steps));
+        map.insert("secret", self.secret_scope(rb));
+        map.insert(
+            "run",
+            crate::template::value_of(BTreeMap::from([
+                ("id", self.run.id.clone()),
+                ("started", self.run.started.clone()),
+                ("mode", self.run.mode.clone()),
+                ("secret", self.run.target.clone().unwrap_or_default()),
+            ])),
+        );
+        if let Some((name, value)) = extra {
+            map.insert(name, value);
+        }
+        crate::template::value_of(map)
+    }
+
+    /// Renders a template of runbook `rb`; a literal is returned untouched.
+    pub fn render(&self, rb: usize, text: &str) -> Result<String, StepError> {
+        if !is_template(text) {
+            return Ok(text.to_string());
+        }
+        Ok(render(&self.env, text, &self.template_context(rb, None))?)
+    }
+
+    /// Renders the file a runbook's secret lives in (`secret.file`, default `vars.env_file`).
+    pub fn secret_file(&self, rb: usize) -> Result<PathBuf, StepError> {
+        let text = self.secret_file_text(rb);
+        let vars_only = minijinja::context! { vars => self.project.vars_for(self.runbook(rb)) };
+        let rendered = render(&self.env, &text, &vars_only)?;
+        Ok(self.project.resolve(&rendered))
+    }
+
+    pub fn eval(
+        &self,
+        rb: usize,
+        expr: &str,
+        extra: Option<(&str, Value)>,
+    ) -> Result<bool, StepError> {
+        Ok(eval_bool(
+            &self.env,
+            expr,
+            &self.template_context(rb, extra),
+        )?)
+    }
+
+    pub fn set_outputs(&self, rb: usize, step_id: &str, outputs: Value) {
+        self.outputs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(rb)
+            .or_default()
+            .insert(step_id.to_string(), outputs);
+    }
+
+    /// A lock per file, so two steps never edit the same file at once.
+    pub fn file_lock(&self, path: &std::path::Path) -> Arc<tokio::sync::Mutex<()>> {
+        Arc::clone(
+            self.file_locks
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .entry(path.to_path_buf())
+                .or_default(),
+        )
+    }
+}

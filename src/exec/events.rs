@@ -1,0 +1,157 @@
+//! The events a run emits. The executor never prints: the terminal view, JSON lines, the
+//! journal and the incident report all consume these.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    /// RFC 3339 wall-clock time.
+    pub at: String,
+    /// Time since the run started.
+    pub elapsed_ms: u64,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    Done,
+    Skipped,
+    Failed,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Done,
+    RolledBack,
+    NeedsOperator,
+    Paused,
+    Interrupted,
+}
+
+/// Every string in an event is shown to people or stored: consumers pass each one through
+/// the redactor before it leaves the process.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum EventKind {
+    RunStarted {
+        run_id: String,
+        runbook: String,
+        mode: String,
+        secrets: Vec<String>,
+        steps: usize,
+    },
+    StepStarted {
+        step: String,
+        kind: String,
+        attempt: u32,
+    },
+    StepOutput {
+        step: String,
+        stream: Stream,
+        line: String,
+    },
+    StepRetry {
+        step: String,
+        attempt: u32,
+        error: String,
+    },
+    StepFinished {
+        step: String,
+        kind: String,
+        status: StepStatus,
+        duration_ms: u64,
+        error: Option<String>,
+    },
+    /// Instructions for the operator (a manual step, or a manual rollback).
+    Operator {
+        step: String,
+        instructions: String,
+        acknowledged_by: String,
+    },
+    Warning {
+        step: Option<String>,
+        message: String,
+    },
+    CompensationStarted {
+        step: String,
+        action: String,
+    },
+    CompensationFinished {
+        step: String,
+        ok: bool,
+        error: Option<String>,
+    },
+    RunFinished {
+        outcome: Outcome,
+        exit_code: u8,
+        summary: String,
+    },
+}
+
+/// Where events go.
+pub trait EventSink: Send + Sync {
+    fn emit(&self, event: &Event);
+}
+
+/// Stamps events with their time and hands them to every sink, keeping a copy for the
+/// incident report.
+#[derive(Clone)]
+pub struct Emitter {
+    started: Instant,
+    sinks: Arc<Vec<Arc<dyn EventSink>>>,
+    history: Arc<Mutex<Vec<Event>>>,
+}
+
+impl Emitter {
+    pub fn new(sinks: Vec<Arc<dyn EventSink>>) -> Self {
+        Self {
+            started: Instant::now(),
+            sinks: Arc::new(sinks),
+            history: Arc::default(),
+        }
+    }
+
+    pub fn emit(&self, kind: EventKind) {
+        let event = Event {
+            at: jiff::Timestamp::now()
+                .round(jiff::Unit::Millisecond)
+                .unwrap_or_else(|_| jiff::Timestamp::now())
+                .to_string(),
+            elapsed_ms: duration_ms(self.started.elapsed()),
+            kind,
+        };
+        for sink in self.sinks.iter() {
+            sink.emit(&event);
+        }
+        self.history
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(event);
+    }
+
+    /// Everything emitted so far, in order.
+    pub fn history(&self) -> Vec<Event> {
+        self.history
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+pub fn duration_ms(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,218 @@
+//! Showing a run as it happens: on a terminal, one line per finished step with its status and
+//! duration under a live "running" footer; elsewhere one line per event; or JSON lines.
+//! Every line passes through the redactor on its way out.
+
+use std::io::Write;
+use std::sync::{Mutex, PoisonError};
+
+use crate::exec::events::{Event, EventKind, EventSink, Outcome, StepStatus, Stream};
+use crate::redact::Redactor;
+
+pub struct TextView {
+    redactor: Redactor,
+    terminal: bool,
+    color: bool,
+    quiet: bool,
+    state: Mutex<ViewState>,
+}
+
+#[derive(Default)]
+struct ViewState {
+    running: Vec<String>,
+    footer_shown: bool,
+}
+
+impl TextView {
+    pub fn new(redactor: Redactor, terminal: bool, color: bool, quiet: bool) -> Self {
+        Self {
+            redactor,
+            terminal,
+            color,
+            quiet,
+            state: Mutex::default(),
+        }
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+
+    fn line(&self, event: &Event) -> Option<String> {
+        let seconds = |ms: u64| format!("{:.1}s", ms as f64 / 1000.0);
+        Some(match &event.kind {
+            EventKind::RunStarted {
+                run_id,
+                runbook,
+                mode,
+                secrets,
+                steps,
+            } => {
+                let rotates = if secrets.is_empty() {
+                    String::new()
+                } else {
+                    format!(" — rotates {}", secrets.join(", "))
+                };
+                format!("run {run_id}: {runbook} ({mode}){rotates} — {steps} steps")
+            }
+            EventKind::StepStarted {
+                step,
+                kind,
+                attempt,
+            } => {
+                if self.terminal {
+                    return None;
+                }
+                let again = if *attempt > 1 {
+                    format!(", attempt {attempt}")
+                } else {
+                    String::new()
+                };
+                format!("  ▶ {step} ({kind}{again})")
+            }
+            EventKind::StepOutput { step, stream, line } => {
+                if self.quiet {
+                    return None;
+                }
+                let mark = if *stream == Stream::Stderr {
+                    "!"
+                } else {
+                    "│"
+                };
+                format!("    {mark} {step}: {line}")
+            }
+            EventKind::StepRetry {
+                step,
+                attempt,
+                error,
+            } => format!("  ↻ {step}: attempt {attempt} failed: {error}"),
+            EventKind::StepFinished {
+                step,
+                kind,
+                status,
+                duration_ms,
+                error,
+            } => match status {
+                StepStatus::Done => format!(
+                    "  {} {step} ({kind}) {}",
+                    self.paint("32", "✓"),
+                    seconds(*duration_ms)
+                ),
+                StepStatus::Skipped => format!("  – {step} ({kind}) skipped: `when` is false"),
+                StepStatus::Failed => format!(
+                    "  {} {step} ({kind}) {}: {}",
+                    self.paint("31", "✗"),
+                    seconds(*duration_ms),
+                    error.as_deref().unwrap_or("failed")
+                ),
+            },
+            EventKind::Operator {
+                step,
+                instructions,
+                acknowledged_by,
+            } => {
+                let body: Vec<String> = instructions
+                    .trim()
+                    .lines()
+                    .map(|l| format!("      {l}"))
+                    .collect();
+                format!(
+                    "  ☞ {step} — for the operator (confirmed by {acknowledged_by}):\n{}",
+                    body.join("\n")
+                )
+            }
+            EventKind::Warning { step, message } => match step {
+                Some(step) => format!("  {} {step}: {message}", self.paint("33", "warning:")),
+                None => format!("  {} {message}", self.paint("33", "warning:")),
+            },
+            EventKind::CompensationStarted { step, action } => format!("  ↶ undo {step}: {action}"),
+            EventKind::CompensationFinished { step, ok, error } => match (ok, error) {
+                (true, _) => format!("  ↶ {step}: undone"),
+                (false, e) => format!(
+                    "  {} {step}: NOT undone: {}",
+                    self.paint("31", "↶"),
+                    e.as_deref().unwrap_or("failed")
+                ),
+            },
+            EventKind::RunFinished {
+                outcome,
+                exit_code,
+                summary,
+            } => {
+                let word = match outcome {
+                    Outcome::Done => self.paint("32", "done"),
+                    Outcome::RolledBack => self.paint("33", "rolled back"),
+                    Outcome::NeedsOperator => self.paint("31", "NEEDS AN OPERATOR"),
+                    Outcome::Paused => self.paint("31", "PAUSED"),
+                    Outcome::Interrupted => self.paint("33", "interrupted"),
+                };
+                format!("{word} (exit {exit_code}): {summary}")
+            }
+        })
+    }
+}
+
+impl EventSink for TextView {
+    fn emit(&self, event: &Event) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        match &event.kind {
+            EventKind::StepStarted { step, .. } => state.running.push(step.clone()),
+            EventKind::StepFinished { step, .. } => state.running.retain(|s| s != step),
+            _ => {}
+        }
+        let mut out = std::io::stdout().lock();
+        if self.terminal && state.footer_shown {
+            let _ = write!(out, "\r\x1b[K");
+            state.footer_shown = false;
+        }
+        if let Some(line) = self.line(event) {
+            let _ = writeln!(out, "{}", self.redactor.redact(&line));
+        }
+        let finished = matches!(event.kind, EventKind::RunFinished { .. });
+        if self.terminal && !finished && !state.running.is_empty() {
+            let footer = format!("  … running: {}", state.running.join(", "));
+            let _ = write!(out, "{}", self.redactor.redact(&footer));
+            state.footer_shown = true;
+        }
+        let _ = out.flush();
+    }
+}
+
+/// One JSON object per event, for automation.
+pub struct JsonLines {
+    redactor: Redactor,
+}
+
+impl JsonLines {
+    pub fn new(redactor: Redactor) -> Self {
+        Self { redactor }
+    }
+}
+
+impl EventSink for JsonLines {
+    fn emit(&self, event: &Event) {
+        let Ok(json) = serde_json::to_string(event) else {
+            return;
+        };
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{}", self.redactor.redact(&json));
+        let _ = out.flush();
+    }
+}
+
+/// Tracing at `-v`/`RUST_LOG`, through the redactor like everything else.
+pub struct TraceSink;
+
+impl EventSink for TraceSink {
+    fn emit(&self, event: &Event) {
+        match &event.kind {
+            EventKind::StepOutput { step, line, .. } => {
+                tracing::trace!(step = %step, line = %line, "output")
+            }
+            kind => tracing::debug!(event = ?kind, "event"),
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! One file per step kind. `execute` runs a step once; the scheduler owns retries, ordering
+//! and rollback.
+
+mod env;
+mod exec;
+mod file;
+mod generate;
+mod manual;
+mod report;
+mod restart;
+mod verify;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use minijinja::Value;
+
+use crate::exec::context::{RunContext, StepError};
+use crate::model::{KindRef, Step};
+
+pub use exec::{run_command, run_exec};
+pub use restart::restart_services;
+
+/// A step of a run: where it comes from and what it shares with the others.
+#[derive(Clone)]
+pub struct StepRun {
+    pub ctx: Arc<RunContext>,
+    /// Library index of the runbook, and the step's index in it.
+    pub rb: usize,
+    pub si: usize,
+    /// `runbook/step`, as in the plan.
+    pub name: String,
+}
+
+impl StepRun {
+    pub fn step(&self) -> &Step {
+        &self.ctx.runbook(self.rb).steps[self.si]
+    }
+}
+
+/// What a completed step leaves behind.
+#[derive(Debug)]
+pub struct Done {
+    /// `steps.<id>.*` for later templates.
+    pub outputs: Value,
+    /// How to undo it.
+    pub compensation: Option<Compensation>,
+}
+
+impl Done {
+    pub fn nothing() -> Self {
+        Self {
+            outputs: Value::from(()),
+            compensation: None,
+        }
+    }
+}
+
+/// How a completed step is undone.
+pub enum Compensation {
+    /// Put a file's exact previous bytes back (or remove a file that did not exist).
+    Restore {
+        path: PathBuf,
+        previous: Option<Vec<u8>>,
+        mode: Option<u32>,
+    },
+    /// Restart these services again once every file is restored.
+    RestartAgain { services: Vec<String> },
+    /// Run the step's own `rollback:` body.
+    Rollback,
+}
+
+impl std::fmt::Debug for Compensation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The previous bytes of a file hold secrets.
+        match self {
+            Compensation::Restore { path, .. } => write!(f, "Restore({})", path.display()),
+            Compensation::RestartAgain { services } => write!(f, "RestartAgain({services:?})"),
+            Compensation::Rollback => f.write_str("Rollback"),
+        }
+    }
+}
+
+/// Runs one attempt of a step.
+pub async fn execute(run: &StepRun) -> Result<Done, StepError> {
+    let step = run.step();
+    let mut done = match step.kind() {
+        KindRef::Generate(spec) => generate::run(run, spec),
+        KindRef::Exec(spec) => exec::run_step(run, spec).await,
+        KindRef::Env(spec) => env::run(run, spec).await,
+        KindRef::File(spec) => file::run(run, spec).await,
+        KindRef::Restart(services) => {
+            let services: Vec<String> = services
+                .iter()
+                .map(|s| run.ctx.render(run.rb, s))
+                .collect::<Result<_, _>>()?;
+            restart_services(run, &services).await.map(|()| Done {
+                outputs: Value::from(()),
+                compensation: Some(Compensation::RestartAgain { services }),
+            })
+        }
+        KindRef::Verify(spec) => verify::run(run, spec).await,
+        KindRef::Manual(spec) => manual::run(run, spec).await,
+        KindRef::Report(spec) => report::run(run, spec).await,
+        KindRef::Rotate(_) => Err(StepError::new(
+            "a `rotate` step is expanded by the planner and never runs; this is a bug",
+        )),
+    }?;
+    // A declared rollback replaces the built-in one of kinds that have none of their own.
+    if done.compensation.is_none() && matches!(step.rollback, Some(crate::model::Rollback::Body(_)))
+    {
+        done.compensation = Some(Compensation::Rollback);
+    }
+    Ok(done)
+}
+
+pub use manual::{acknowledge, read_hidden_line};
+pub use report::write_report;

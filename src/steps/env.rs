@@ -1,0 +1,110 @@
+//! `env`: a lossless edit of a KEY=VALUE file, written atomically. Only the values' bytes
+//! change; the previous bytes are kept so a rollback restores the file exactly.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::{Compensation, Done, StepRun};
+use crate::atomic::{resolve_target, write_atomic};
+use crate::envfile::{EnvFile, value_warnings};
+use crate::exec::context::StepError;
+use crate::exec::events::EventKind;
+use crate::model::EnvSpec;
+
+/// The file an env step edits: its `file`, else the runbook's secret file, else `vars.env_file`.
+pub fn target_file(run: &StepRun, file: Option<&String>) -> Result<PathBuf, StepError> {
+    let path = match file {
+        Some(file) => run.ctx.project.resolve(&run.ctx.render(run.rb, file)?),
+        None => run.ctx.secret_file(run.rb)?,
+    };
+    resolve_target(&path)
+        .map_err(|e| StepError::new(format!("cannot resolve `{}`: {e}", path.display())))
+}
+
+pub async fn run(run: &StepRun, spec: &EnvSpec) -> Result<Done, StepError> {
+    let path = target_file(run, spec.file.as_ref())?;
+    let mut values = BTreeMap::new();
+    for (key, template) in &spec.set {
+        values.insert(key.clone(), run.ctx.render(run.rb, template)?);
+    }
+    let lock = run.ctx.file_lock(&path);
+    let _guard = lock.lock().await;
+    let previous_bytes = match std::fs::read(&path) {
+        Ok(bytes) => Some(bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && spec.create => None,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(StepError::new(format!(
+                "env file `{}` does not exist (set `create: true` to create it)",
+                path.display()
+            )));
+        }
+        Err(e) => {
+            return Err(StepError::new(format!(
+                "cannot read `{}`: {e}",
+                path.display()
+            )));
+        }
+    };
+    let mode = file_mode(&path);
+    let (edited, previous) = edit(previous_bytes.as_deref().unwrap_or_default(), spec, &values)
+        .map_err(|e| StepError::new(format!("{}: {e}", path.display())))?;
+    for value in previous.values() {
+        run.ctx.redactor.add(value);
+    }
+    for (key, value) in &values {
+        for warning in value_warnings(value) {
+            run.ctx.emitter.emit(EventKind::Warning {
+                step: Some(run.name.clone()),
+                message: format!("the new value of {key}: {warning}"),
+            });
+        }
+    }
+    write_atomic(&path, &edited, None).map_err(|e| StepError::new(e.to_string()))?;
+    Ok(Done {
+        outputs: crate::template::value_of(BTreeMap::from([("previous", previous)])),
+        compensation: Some(Compensation::Restore {
+            path,
+            previous: previous_bytes,
+            mode,
+        }),
+    })
+}
+
+/// Applies `set` and `unset` to the file's bytes; returns the new bytes and the previous
+/// values of the keys that were set.
+pub fn edit(
+    bytes: &[u8],
+    spec: &EnvSpec,
+    values: &BTreeMap<String, String>,
+) -> Result<(Vec<u8>, BTreeMap<String, String>), String> {
+    let mut file = EnvFile::parse(bytes).map_err(|e| e.to_string())?;
+    let mut previous = BTreeMap::new();
+    for (key, value) in values {
+        match file.get(key) {
+            Some(old) => {
+                previous.insert(key.clone(), old);
+                file.set(key, value).map_err(|e| e.to_string())?;
+            }
+            None if spec.append || spec.create && bytes.is_empty() => {
+                file.append(key, value).map_err(|e| e.to_string())?;
+            }
+            None => {
+                return Err(format!(
+                    "key `{key}` is not in the file (set `append: true` to add it)"
+                ));
+            }
+        }
+    }
+    for key in &spec.unset {
+        file.unset(key);
+    }
+    Ok((file.to_bytes(), previous))
+}
+
+/// The permission bits of a file, so a restore can put them back exactly.
+pub fn file_mode(path: &std::path::Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| m.permissions().mode() & 0o7777)
+}

@@ -1,0 +1,214 @@
+//! `exec`: a command as a `sh -c` string or an argv list, with `stdin`, `env`, `cwd` and
+//! `expect`. Secrets reach a child only through stdin or env: a rendered command line that
+//! contains one is refused (the checker refuses the template; this refuses the value).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use minijinja::Value;
+
+use super::{Done, StepRun};
+use crate::exec::context::StepError;
+use crate::exec::events::{EventKind, Stream};
+use crate::exec::process::{OutputStream, ProcessOutcome, ProcessSpec, Termination, run_process};
+use crate::model::{Command, ExecSpec};
+
+pub async fn run_step(run: &StepRun, spec: &ExecSpec) -> Result<Done, StepError> {
+    let outcome = run_exec(run, spec, step_timeout(run)).await?;
+    Ok(Done {
+        outputs: outcome,
+        compensation: None,
+    })
+}
+
+pub fn step_timeout(run: &StepRun) -> Option<Duration> {
+    run.step().timeout.as_ref().map(|t| t.value.duration)
+}
+
+/// Runs an exec body (a step, a verify, a rollback or a check) and applies its `expect`.
+/// Returns the `stdout`, `stderr`, `exit` and `json` outputs.
+pub async fn run_exec(
+    run: &StepRun,
+    spec: &ExecSpec,
+    timeout: Option<Duration>,
+) -> Result<Value, StepError> {
+    let ctx = &run.ctx;
+    let mut process = match &spec.run.value {
+        Command::Shell(script) => ProcessSpec::shell(ctx.render(run.rb, script)?),
+        Command::Argv(argv) => {
+            let rendered: Vec<String> = argv
+                .iter()
+                .map(|a| ctx.render(run.rb, a))
+                .collect::<Result<_, _>>()?;
+            let (program, args) = rendered
+                .split_first()
+                .ok_or_else(|| StepError::new("`run` is an empty list"))?;
+            ProcessSpec::new(program.clone(), args.to_vec())
+        }
+    };
+    if let Some(stdin) = &spec.stdin {
+        process.stdin = Some(ctx.render(run.rb, &stdin.value)?.into_bytes());
+    }
+    for (name, value) in &spec.env {
+        process.env.push((name.clone(), ctx.render(run.rb, value)?));
+    }
+    process.cwd = Some(match &spec.cwd {
+        Some(cwd) => ctx.project.resolve(&ctx.render(run.rb, cwd)?),
+        None => ctx.project.root.clone(),
+    });
+    process.timeout = timeout;
+    let outcome = run_command(run, &process).await?;
+    let stdout = String::from_utf8_lossy(&outcome.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&outcome.stderr).into_owned();
+    let code = match outcome.status {
+        Termination::Exited(code) => code,
+        Termination::Signaled(signal) => {
+            return Err(StepError::new(format!("killed by signal {signal}")));
+        }
+        Termination::TimedOut => {
+            return Err(StepError::new(format!(
+                "timed out after {}; its process group was terminated",
+                run.step()
+                    .timeout
+                    .as_ref()
+                    .map_or_else(|| "the timeout".to_string(), |t| t.value.to_string())
+            )));
+        }
+        Termination::Cancelled => {
+            return Err(StepError::new(
+                "interrupted; its process group was terminated",
+            ));
+        }
+    };
+    let json = serde_json::from_str::<serde_json::Value>(stdout.trim()).ok();
+    let mut outputs = BTreeMap::new();
+    outputs.insert("stdout", Value::from(stdout.clone()));
+    outputs.insert("stderr", Value::from(stderr));
+    outputs.insert("exit", Value::from(code));
+    outputs.insert(
+        "json",
+        json.as_ref()
+            .map_or(Value::from(()), crate::template::value_of),
+    );
+    let expected_exit = spec.expect.as_ref().and_then(|e| e.exit).unwrap_or(0);
+    if code != expected_exit {
+        return Err(StepError::new(format!(
+            "exited with {code} (expected {expected_exit})"
+        )));
+    }
+    if let Some(expect) = &spec.expect {
+        if let Some(needle) = &expect.stdout_contains {
+            let needle = ctx.render(run.rb, needle)?;
+            if !stdout.contains(&needle) {
+                return Err(StepError::new(format!(
+                    "stdout does not contain `{needle}`"
+                )));
+            }
+        }
+        if let Some(expr) = &expect.json {
+            let Some(json) = &json else {
+                return Err(StepError::new(
+                    "stdout is not JSON, but `expect.json` needs it",
+                ));
+            };
+            if !ctx.eval(
+                run.rb,
+                &expr.value,
+                Some(("json", crate::template::value_of(json))),
+            )? {
+                return Err(StepError::new(format!(
+                    "`expect.json` is false: {}",
+                    expr.value
+                )));
+            }
+        }
+    }
+    Ok(crate::template::value_of(outputs))
+}
+
+/// Spawns a process for a step, refusing a command line that carries a secret, and streams
+/// its output as redacted lines.
+pub async fn run_command(
+    run: &StepRun,
+    process: &ProcessSpec,
+) -> Result<ProcessOutcome, StepError> {
+    let redactor = &run.ctx.redactor;
+    let argv_leaks = std::iter::once(&process.program)
+        .chain(&process.args)
+        .any(|a| redactor.redact(a) != *a);
+    if argv_leaks {
+        return Err(StepError::new(
+            "refused: a secret would appear on the command line (visible to every user of the host); pass it through `stdin` or `env`",
+        ));
+    }
+    let mut streams = [
+        LineSplitter::new(run, Stream::Stdout),
+        LineSplitter::new(run, Stream::Stderr),
+    ];
+    let mut on_output = |stream: OutputStream, chunk: &[u8]| {
+        let index = usize::from(matches!(stream, OutputStream::Stderr));
+        streams[index].push(chunk);
+    };
+    let result = run_process(process, &mut on_output, run.ctx.cancel.clone()).await;
+    for splitter in &mut streams {
+        splitter.finish();
+    }
+    result.map_err(|e| StepError::new(e.to_string()))
+}
+
+/// Turns a child's chunks into redacted lines: the redacting stream first, so a secret split
+/// across writes is still caught, then lines, so events are whole lines.
+struct LineSplitter<'a> {
+    run: &'a StepRun,
+    stream: Stream,
+    redact: crate::redact::RedactStream,
+    pending: Vec<u8>,
+}
+
+/// A line longer than this is emitted in pieces rather than held indefinitely.
+const MAX_LINE: usize = 16 * 1024;
+
+impl<'a> LineSplitter<'a> {
+    fn new(run: &'a StepRun, stream: Stream) -> Self {
+        Self {
+            run,
+            stream,
+            redact: run.ctx.redactor.stream(),
+            pending: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, chunk: &[u8]) {
+        let safe = self.redact.push(chunk);
+        self.pending.extend_from_slice(&safe);
+        self.emit_lines(false);
+    }
+
+    fn finish(&mut self) {
+        let rest = self.redact.finish();
+        self.pending.extend_from_slice(&rest);
+        self.emit_lines(true);
+    }
+
+    /// Emits every complete line; at the end, the unterminated rest too.
+    fn emit_lines(&mut self, last: bool) {
+        while let Some(end) = self.pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.pending.drain(..=end).collect();
+            self.emit(&line[..line.len() - 1]);
+        }
+        if self.pending.len() > MAX_LINE || (last && !self.pending.is_empty()) {
+            let line = std::mem::take(&mut self.pending);
+            self.emit(&line);
+        }
+    }
+
+    fn emit(&self, line: &[u8]) {
+        let line = String::from_utf8_lossy(line);
+        let line = line.strip_suffix('\r').unwrap_or(&line).to_string();
+        self.run.ctx.emitter.emit(EventKind::StepOutput {
+            step: self.run.name.clone(),
+            stream: self.stream,
+            line,
+        });
+    }
+}

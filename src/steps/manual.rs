@@ -1,0 +1,125 @@
+//! `manual`: instructions for the operator, acknowledged at the terminal (or by `--yes`), and
+//! optionally a value read from them — a hidden prompt, `--input name=@file`, or
+//! `RUNBOOK_INPUT_<NAME>`. A secret value is registered with the redactor before any use.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+
+use super::{Done, StepRun};
+use crate::exec::context::StepError;
+use crate::exec::events::EventKind;
+use crate::model::ManualSpec;
+
+pub async fn run(run: &StepRun, spec: &ManualSpec) -> Result<Done, StepError> {
+    let instructions = run.ctx.render(run.rb, &spec.instructions)?;
+    let _terminal = run.ctx.terminal.lock().await;
+    let Some(input) = &spec.input else {
+        acknowledge(run, &instructions).await?;
+        return Ok(Done::nothing());
+    };
+    let value = match run.ctx.supplied.get(&input.name) {
+        Some(value) => {
+            run.ctx.emitter.emit(EventKind::Operator {
+                step: run.name.clone(),
+                instructions,
+                acknowledged_by: format!("input `{}` supplied", input.name),
+            });
+            value.clone()
+        }
+        None if run.ctx.options.interactive => {
+            run.ctx.emitter.emit(EventKind::Operator {
+                step: run.name.clone(),
+                instructions,
+                acknowledged_by: "operator".into(),
+            });
+            let prompt = format!(
+                "{} ({}): ",
+                input.name,
+                if input.secret { "hidden" } else { "visible" }
+            );
+            let secret = input.secret;
+            tokio::task::spawn_blocking(move || read_hidden_line(&prompt, secret))
+                .await
+                .map_err(|_| StepError::new("the prompt panicked; this is a bug"))?
+                .map_err(|e| StepError::new(format!("cannot read from the terminal: {e}")))?
+        }
+        None => {
+            return Err(StepError::new(format!(
+                "input `{}` is needed and there is no terminal: pass `--input {}=@FILE` or set RUNBOOK_INPUT_{}",
+                input.name,
+                input.name,
+                input.name.to_uppercase()
+            )));
+        }
+    };
+    if value.is_empty() {
+        return Err(StepError::new(format!("input `{}` is empty", input.name)));
+    }
+    if input.secret {
+        run.ctx.redactor.add(&value);
+    }
+    Ok(Done {
+        outputs: crate::template::value_of(BTreeMap::from([("input", value)])),
+        compensation: None,
+    })
+}
+
+/// Shows instructions and waits for the operator to confirm they are done; `--yes` confirms.
+pub async fn acknowledge(run: &StepRun, instructions: &str) -> Result<(), StepError> {
+    if run.ctx.options.yes {
+        run.ctx.emitter.emit(EventKind::Operator {
+            step: run.name.clone(),
+            instructions: instructions.to_string(),
+            acknowledged_by: "--yes".into(),
+        });
+        return Ok(());
+    }
+    if !run.ctx.options.interactive {
+        return Err(StepError::new(
+            "an operator must confirm this step and there is no terminal (use --yes to confirm)",
+        ));
+    }
+    run.ctx.emitter.emit(EventKind::Operator {
+        step: run.name.clone(),
+        instructions: instructions.to_string(),
+        acknowledged_by: "operator".into(),
+    });
+    let answer = tokio::task::spawn_blocking(|| {
+        read_hidden_line("Type `done` when finished (or `abort`): ", false)
+    })
+    .await
+    .map_err(|_| StepError::new("the prompt panicked; this is a bug"))?
+    .map_err(|e| StepError::new(format!("cannot read from the terminal: {e}")))?;
+    match answer.trim() {
+        "done" | "yes" | "y" => Ok(()),
+        _ => Err(StepError::new("the operator did not confirm the step")),
+    }
+}
+
+/// Reads one line from the controlling terminal, with echo off when `hidden`.
+pub fn read_hidden_line(prompt: &str, hidden: bool) -> std::io::Result<String> {
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")?;
+    let mut writer = &tty;
+    writer.write_all(prompt.as_bytes())?;
+    writer.flush()?;
+    let saved = if hidden {
+        let saved = rustix::termios::tcgetattr(&tty)?;
+        let mut quiet = saved.clone();
+        quiet.local_modes.remove(rustix::termios::LocalModes::ECHO);
+        rustix::termios::tcsetattr(&tty, rustix::termios::OptionalActions::Flush, &quiet)?;
+        Some(saved)
+    } else {
+        None
+    };
+    let mut line = String::new();
+    let read = std::io::BufReader::new(&tty).read_line(&mut line);
+    if let Some(saved) = saved {
+        rustix::termios::tcsetattr(&tty, rustix::termios::OptionalActions::Flush, &saved)?;
+        writer.write_all(b"\n")?;
+    }
+    read?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_string())
+}

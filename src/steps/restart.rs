@@ -1,0 +1,49 @@
+//! `restart`: runs the configured restart driver for a set of services. The default driver
+//! recreates containers, because `docker compose restart` keeps a container's old environment.
+
+use std::time::Duration;
+
+use super::StepRun;
+use super::exec::run_command;
+use crate::exec::context::StepError;
+use crate::exec::process::{ProcessSpec, Termination};
+use crate::template::{environment, render};
+
+/// Long enough for a container to be recreated and pass its start-up checks.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+pub async fn restart_services(run: &StepRun, services: &[String]) -> Result<(), StepError> {
+    let project = &run.ctx.project;
+    let driver = &project.restart;
+    let ctx = minijinja::context! { vars => project.vars_for(run.ctx.runbook(run.rb)), services => services.to_vec() };
+    let script = render(&environment(), &driver.run, &ctx)?;
+    let mut process = ProcessSpec::shell(script);
+    process.cwd = Some(match &driver.cwd {
+        Some(cwd) => project.resolve(cwd),
+        None => project.root.clone(),
+    });
+    process.timeout = Some(
+        run.step()
+            .timeout
+            .as_ref()
+            .map(|t| t.value.duration)
+            .or(driver.timeout.as_ref().map(|t| t.duration))
+            .unwrap_or(DEFAULT_TIMEOUT),
+    );
+    let outcome = run_command(run, &process).await?;
+    match outcome.status {
+        Termination::Exited(0) => Ok(()),
+        Termination::Exited(code) => Err(StepError::new(format!(
+            "restart driver exited with {code} for {}",
+            services.join(", ")
+        ))),
+        Termination::TimedOut => Err(StepError::new(format!(
+            "restart driver timed out for {}",
+            services.join(", ")
+        ))),
+        Termination::Signaled(s) => Err(StepError::new(format!(
+            "restart driver killed by signal {s}"
+        ))),
+        Termination::Cancelled => Err(StepError::new("restart interrupted")),
+    }
+}
