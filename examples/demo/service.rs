@@ -1,0 +1,379 @@
+//! Owns `demo-service`: the demo deployment's stand-in for the platform API, a tiny HTTP server.
+//!
+//! Like a container created from an env file, it reads `--env-file` once at start and never
+//! again, so a rotation only takes effect after a restart — which is exactly what the shipped
+//! runbooks must prove. Its endpoints let a verify step observe the live secrets without ever
+//! seeing one: `/health` (backends accept the credentials), `/token` + `/whoami` (JWT_SECRET),
+//! `/fingerprints` (keyed hashes of every secret). Secrets never appear in output or logs.
+
+#[path = "service/backends.rs"]
+mod backends;
+#[path = "service/crypto.rs"]
+mod crypto;
+#[path = "service/http.rs"]
+mod http;
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use runbook::envfile::EnvFile;
+use serde_json::{Map, Value, json};
+
+use backends::{Postgres, Redis};
+use http::{ReadError, Request, Response};
+
+const USAGE: &str =
+    "usage: demo-service --env-file PATH [--port N] [--pid-file PATH] [--log-file PATH]";
+
+/// Env keys whose names end like this are secrets (or carry one, as URLs do) and get a fingerprint.
+const SECRET_SUFFIXES: [&str; 6] = ["SECRET", "KEY", "PEPPER", "PASSWORD", "TOKEN", "_URL"];
+
+/// Fingerprint key used when the env file has no `DEMO_FINGERPRINT_KEY`.
+const DEFAULT_FINGERPRINT_KEY: &str = "runbook-demo";
+
+struct Args {
+    env_file: PathBuf,
+    port: u16,
+    pid_file: Option<PathBuf>,
+    log_file: Option<PathBuf>,
+}
+
+/// Everything the request handlers need, fixed at start like a container's environment.
+struct State {
+    jwt_secret: String,
+    fingerprints: Map<String, Value>,
+    /// `None` when the URL is unset; `Err` holds why it could not be parsed (never the URL).
+    postgres: Option<Result<Postgres, &'static str>>,
+    redis: Option<Result<Redis, &'static str>>,
+    log: Log,
+}
+
+/// One line per event to stderr or the `--log-file`; the mutex keeps lines whole across threads.
+#[derive(Clone)]
+struct Log(Arc<Mutex<Box<dyn Write + Send>>>);
+
+impl Log {
+    fn line(&self, message: &str) {
+        let line = format!("{} {message}\n", timestamp());
+        // A poisoned lock only means another thread panicked mid-write; keep logging.
+        let mut out = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _ = out.write_all(line.as_bytes()).and_then(|()| out.flush());
+    }
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args(std::env::args().skip(1)) {
+        Ok(Some(args)) => args,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("demo-service: {message}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let log = match open_log(args.log_file.as_deref()) {
+        Ok(log) => log,
+        Err(error) => {
+            eprintln!("demo-service: cannot open the log file: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match run(&args, log.clone()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            let message = format!("demo-service: {message}");
+            log.line(&message);
+            // A fatal error must reach whoever started the service, not only the log file.
+            if args.log_file.is_some() {
+                eprintln!("{message}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args, log: Log) -> Result<(), String> {
+    let shown = args.env_file.display();
+    let text = fs::read(&args.env_file).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let env = EnvFile::parse(&text).map_err(|e| format!("{shown}: {e}"))?;
+    let problems = startup_problems(&env);
+    if !problems.is_empty() {
+        return Err(format!("refusing to start: {}", problems.join("; ")));
+    }
+    let state = Arc::new(load_state(&env, log.clone()));
+    let listener = TcpListener::bind(("127.0.0.1", args.port))
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", args.port))?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    // The pid file is written only once the port is bound, so its presence means "listening".
+    if let Some(pid_file) = &args.pid_file {
+        write_pid_file(pid_file)
+            .map_err(|e| format!("cannot write {}: {e}", pid_file.display()))?;
+    }
+    let configured = |set: bool| if set { "configured" } else { "unconfigured" };
+    log.line(&format!(
+        "demo-service listening on http://{address} (pid {}, env file {shown}, postgres {}, redis {})",
+        std::process::id(),
+        configured(state.postgres.is_some()),
+        configured(state.redis.is_some()),
+    ));
+    for stream in listener.incoming() {
+        match stream {
+            Ok(stream) => {
+                let state = Arc::clone(&state);
+                let spawned = std::thread::Builder::new().spawn(move || serve(stream, &state));
+                if let Err(error) = spawned {
+                    log.line(&format!("cannot start a connection thread: {error}"));
+                }
+            }
+            Err(error) => {
+                // Typically out of file descriptors: back off instead of spinning.
+                log.line(&format!("accept failed: {error}"));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Returns `None` for `--help`.
+fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
+    let (mut env_file, mut port, mut pid_file, mut log_file) = (None, 8080, None, None);
+    while let Some(arg) = argv.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => {
+                (flag.to_owned(), Some(value.to_owned()))
+            }
+            _ => (arg, None),
+        };
+        if flag == "--help" || flag == "-h" {
+            return Ok(None);
+        }
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| argv.next())
+                .ok_or_else(|| format!("{flag} needs a value"))
+        };
+        match flag.as_str() {
+            "--env-file" => env_file = Some(PathBuf::from(value()?)),
+            "--port" => {
+                let text = value()?;
+                port = text
+                    .parse()
+                    .map_err(|_| format!("--port: `{text}` is not a port number"))?;
+            }
+            "--pid-file" => pid_file = Some(PathBuf::from(value()?)),
+            "--log-file" => log_file = Some(PathBuf::from(value()?)),
+            _ => return Err(format!("unknown argument `{flag}`")),
+        }
+    }
+    let env_file = env_file.ok_or("--env-file is required")?;
+    Ok(Some(Args {
+        env_file,
+        port,
+        pid_file,
+        log_file,
+    }))
+}
+
+fn open_log(path: Option<&Path>) -> io::Result<Log> {
+    let out: Box<dyn Write + Send> = match path {
+        Some(path) => Box::new(OpenOptions::new().create(true).append(true).open(path)?),
+        None => Box::new(io::stderr()),
+    };
+    Ok(Log(Arc::new(Mutex::new(out))))
+}
+
+/// The checks the real API makes before serving; messages name keys, never values.
+fn startup_problems(env: &EnvFile) -> Vec<String> {
+    let set = |key: &str| env.get(key).filter(|value| !value.is_empty());
+    let mut problems = Vec::new();
+    let missing: Vec<&str> = ["JWT_SECRET", "SESSION_SECRET"]
+        .into_iter()
+        .filter(|key| set(key).is_none())
+        .collect();
+    if !missing.is_empty() {
+        problems.push(format!("missing or empty: {}", missing.join(", ")));
+    }
+    if let (Some(enrollment), Some(recovery)) = (
+        set("ENROLLMENT_KEY_PEPPER"),
+        set("MFA_RECOVERY_CODE_PEPPER"),
+    ) && enrollment == recovery
+    {
+        problems.push(
+            "ENROLLMENT_KEY_PEPPER and MFA_RECOVERY_CODE_PEPPER are equal; they must differ"
+                .to_owned(),
+        );
+    }
+    problems
+}
+
+fn load_state(env: &EnvFile, log: Log) -> State {
+    let fingerprint_key = env
+        .get("DEMO_FINGERPRINT_KEY")
+        .filter(|key| !key.is_empty())
+        .unwrap_or_else(|| DEFAULT_FINGERPRINT_KEY.to_owned());
+    let fingerprints = env
+        .keys()
+        .filter(|key| SECRET_SUFFIXES.iter().any(|suffix| key.ends_with(suffix)))
+        .filter_map(|key| {
+            let value = env.get(key)?;
+            Some((
+                key.to_owned(),
+                Value::from(crypto::fingerprint(fingerprint_key.as_bytes(), &value)),
+            ))
+        })
+        .collect();
+    // An empty URL counts as unset, as an empty variable does for the real services.
+    let url = |key: &str| env.get(key).filter(|url| !url.is_empty());
+    State {
+        jwt_secret: env.get("JWT_SECRET").unwrap_or_default(),
+        fingerprints,
+        postgres: url("DATABASE_URL").map(|url| backends::parse_database_url(&url)),
+        redis: url("REDIS_URL").map(|url| backends::parse_redis_url(&url)),
+        log,
+    }
+}
+
+/// Writes the pid through a temporary file and a rename, so readers never see a partial pid.
+fn write_pid_file(path: &Path) -> io::Result<()> {
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".tmp");
+    let mut file = File::create(&temporary)?;
+    writeln!(file, "{}", std::process::id())?;
+    file.sync_all()?;
+    fs::rename(&temporary, path)
+}
+
+/// Answers one connection: one request, one response, one log line.
+fn serve(stream: TcpStream, state: &State) {
+    let started = Instant::now();
+    let peer = stream
+        .peer_addr()
+        .map_or_else(|_| "-".to_owned(), |peer| peer.to_string());
+    let timeout = Some(Duration::from_secs(5));
+    if stream.set_read_timeout(timeout).is_err() || stream.set_write_timeout(timeout).is_err() {
+        return;
+    }
+    let (request_line, response) = match http::read_request(&stream) {
+        Ok(request) => {
+            let response = route(&request, state);
+            (format!("{} {}", request.method, request.path), response)
+        }
+        Err(ReadError::Malformed) => ("-".to_owned(), Response::error(400, "malformed request")),
+        // The peer went away or stalled: there is nobody to answer and nothing worth a line.
+        Err(ReadError::Gone) => return,
+    };
+    let written = match response.write_to(&stream) {
+        Ok(()) => String::new(),
+        Err(error) => format!(" (write failed: {error})"),
+    };
+    let elapsed = started.elapsed().as_millis();
+    state.log.line(&format!(
+        "{peer} {request_line} {} {elapsed}ms{written}",
+        response.status
+    ));
+}
+
+fn route(request: &Request, state: &State) -> Response {
+    if request.method != "GET" {
+        return Response::error(405, "only GET is supported");
+    }
+    match request.path.as_str() {
+        "/health" => health(state),
+        "/fingerprints" => Response::json(200, Value::Object(state.fingerprints.clone())),
+        "/token" => {
+            let now = SystemTime::now().duration_since(UNIX_EPOCH);
+            let issued_at = now.map_or(0, |since| since.as_secs());
+            let token = crypto::sign(state.jwt_secret.as_bytes(), "demo", issued_at);
+            Response::json(200, json!({ "token": token }))
+        }
+        "/whoami" => whoami(request, state),
+        _ => Response::error(404, "no such endpoint"),
+    }
+}
+
+/// Checks every configured backend now, so a rotated password shows up as `ok` or `error`.
+fn health(state: &State) -> Response {
+    let postgres = state.postgres.as_ref().map(|pg| match pg {
+        Ok(pg) => backends::check_postgres(pg),
+        Err(reason) => Err(format!("DATABASE_URL: {reason}")),
+    });
+    let redis = state.redis.as_ref().map(|redis| match redis {
+        Ok(redis) => backends::check_redis(redis),
+        Err(reason) => Err(format!("REDIS_URL: {reason}")),
+    });
+    let mut body = Map::new();
+    let mut failing = Vec::new();
+    for (name, result) in [("postgres", postgres), ("redis", redis)] {
+        let status = match result {
+            None => "unconfigured",
+            Some(Ok(())) => "ok",
+            Some(Err(reason)) => {
+                state.log.line(&format!("health: {name} failed: {reason}"));
+                failing.push(Value::from(name));
+                "error"
+            }
+        };
+        body.insert(name.to_owned(), Value::from(status));
+    }
+    let ok = failing.is_empty();
+    body.insert(
+        "status".to_owned(),
+        Value::from(if ok { "ok" } else { "error" }),
+    );
+    if !ok {
+        body.insert("failing".to_owned(), Value::Array(failing));
+    }
+    Response::json(if ok { 200 } else { 503 }, Value::Object(body))
+}
+
+fn whoami(request: &Request, state: &State) -> Response {
+    let token = request.header("Authorization").and_then(|value| {
+        let (scheme, token) = value.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("Bearer").then(|| token.trim())
+    });
+    let Some(token) = token else {
+        return Response::error(401, "missing bearer token");
+    };
+    match crypto::verify(state.jwt_secret.as_bytes(), token) {
+        Some(subject) => Response::json(200, json!({ "sub": subject })),
+        None => Response::error(401, "invalid token"),
+    }
+}
+
+/// Formats the current UTC time as RFC 3339, without a date library.
+fn timestamp() -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = now.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil-from-days (Howard Hinnant), valid for every date after 1970.
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        now.subsec_millis()
+    )
+}

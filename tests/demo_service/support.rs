@@ -1,0 +1,308 @@
+//! Owns the harness of the demo-deployment tests: locating (or building) the real
+//! `demo-service` binary, a scratch copy of `examples/demo/` driven through `restart.sh`, a
+//! directly started service, a std-only HTTP GET, and a fake Redis that checks `AUTH`.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime};
+
+use runbook::envfile::EnvFile;
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The `demo-service` example binary, (re)built first when `cargo test` did not build it or
+/// it is older than its sources (as after `cargo test --test demo_service` with edits), so the
+/// tests never silently exercise a stale binary.
+fn service_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map_or(repo().join("target"), |dir| repo().join(dir));
+        let binary = target.join("debug/examples/demo-service");
+        let built = std::fs::metadata(&binary)
+            .and_then(|meta| meta.modified())
+            .ok();
+        let sources = [repo().join("examples/demo"), repo().join("src")];
+        if built.is_none_or(|built| sources.iter().any(|dir| newer_rs_file(dir, built))) {
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let status = Command::new(cargo)
+                .args(["build", "--example", "demo-service"])
+                .current_dir(repo())
+                .status()
+                .expect("run cargo build");
+            assert!(
+                status.success(),
+                "cargo build --example demo-service failed"
+            );
+        }
+        binary
+    })
+}
+
+/// True when a `.rs` file under `dir` was modified after `than`.
+fn newer_rs_file(dir: &Path, than: SystemTime) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.flatten().any(|entry| {
+        let path = entry.path();
+        if path.is_dir() {
+            return newer_rs_file(&path, than);
+        }
+        let modified = entry.metadata().and_then(|meta| meta.modified());
+        path.extension().is_some_and(|ext| ext == "rs") && modified.is_ok_and(|m| m > than)
+    })
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// `GET path` over a plain TcpStream; returns the status code and the body.
+pub fn get(port: u16, path: &str, bearer: Option<&str>) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let auth = bearer.map_or(String::new(), |token| {
+        format!("Authorization: Bearer {token}\r\n")
+    });
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .expect("a complete response");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .expect("a status code");
+    (status, body.to_owned())
+}
+
+pub fn get_json(port: u16, path: &str, bearer: Option<&str>) -> (u16, Value) {
+    let (status, body) = get(port, path, bearer);
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}")),
+    )
+}
+
+pub fn token(port: u16) -> String {
+    let (status, body) = get_json(port, "/token", None);
+    assert_eq!(status, 200);
+    body["token"].as_str().unwrap().to_owned()
+}
+
+pub fn edit_env(path: &Path, key: &str, value: &str) {
+    let mut env = EnvFile::parse(&std::fs::read(path).unwrap()).unwrap();
+    env.set(key, value).unwrap();
+    std::fs::write(path, env.to_bytes()).unwrap();
+}
+
+/// True while `pid` is a running process; a zombie (exited, not yet reaped) counts as gone.
+fn alive(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        !stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z'))
+    })
+}
+
+/// The session id of `pid` (field 6 of `/proc/PID/stat`), to prove the service was detached.
+pub fn session_id(pid: &str) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, fields) = stat.rsplit_once(") ")?;
+    fields.split(' ').nth(3).map(str::to_owned)
+}
+
+/// A scratch copy of `examples/demo/`, run through `restart.sh`; stops the service on drop.
+pub struct Deployment {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+impl Deployment {
+    pub fn new() -> Deployment {
+        let dir = tempfile::Builder::new()
+            .prefix("runbook-demo")
+            .tempdir()
+            .unwrap();
+        let demo = repo().join("examples/demo");
+        std::fs::copy(demo.join("restart.sh"), dir.path().join("restart.sh")).unwrap();
+        std::fs::copy(
+            demo.join(".env.prod.template"),
+            dir.path().join(".env.prod"),
+        )
+        .unwrap();
+        let port = free_port();
+        let conf = format!(
+            "DEMO_PORT={port}\nDEMO_ENV_FILE=.env.prod\nDEMO_PID_FILE=demo.pid\n\
+             DEMO_LOG_FILE=demo.log\nDEMO_SERVICE_BIN='{}'\n",
+            service_binary().display()
+        );
+        std::fs::write(dir.path().join("demo.conf"), conf).unwrap();
+        Deployment { dir, port }
+    }
+
+    pub fn env_file(&self) -> PathBuf {
+        self.dir.path().join(".env.prod")
+    }
+
+    pub fn env(&self) -> EnvFile {
+        EnvFile::parse(&std::fs::read(self.env_file()).unwrap()).unwrap()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("demo.log")).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> Option<String> {
+        let pid = std::fs::read_to_string(self.dir.path().join("demo.pid")).ok()?;
+        Some(pid.trim().to_owned())
+    }
+
+    /// Runs `restart.sh` from another directory, as the runbook executor would. Through `bash`
+    /// rather than exec'ing the fresh copy: a concurrent test's fork can briefly hold the copy's
+    /// write descriptor, and exec would then fail with ETXTBSY. `output()` waits for EOF on both
+    /// pipes, so it only returns because the detached service does not hold them open.
+    pub fn restart(&self, services: &[&str]) -> Output {
+        Command::new("bash")
+            .arg(self.dir.path().join("restart.sh"))
+            .args(services)
+            .current_dir(std::env::temp_dir())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    #[track_caller]
+    pub fn restart_ok(&self, services: &[&str]) {
+        let output = self.restart(services);
+        assert!(
+            output.status.success(),
+            "restart.sh failed: {}\n{}\nlog:\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr),
+            self.log()
+        );
+    }
+}
+
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        let Some(pid) = self.pid() else { return };
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while alive(&pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if alive(&pid) {
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
+        }
+    }
+}
+
+/// A `demo-service` started directly (not through restart.sh), killed on drop.
+pub struct Service {
+    child: Child,
+    pub port: u16,
+}
+
+impl Service {
+    /// Starts the service on `env` and waits until it answers, or returns its failed output.
+    pub fn start(dir: &Path, env: &str, path_prefix: Option<&Path>) -> Result<Service, Output> {
+        let env_file = dir.join("service.env");
+        std::fs::write(&env_file, env).unwrap();
+        let port = free_port();
+        let mut command = Command::new(service_binary());
+        command
+            .arg("--env-file")
+            .arg(&env_file)
+            .args(["--port", &port.to_string()]);
+        if let Some(prefix) = path_prefix {
+            let path = std::env::var_os("PATH").unwrap_or_default();
+            let paths = std::iter::once(prefix.to_owned()).chain(std::env::split_paths(&path));
+            command.env("PATH", std::env::join_paths(paths).unwrap());
+        }
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok(Service { child, port });
+            }
+            if child.try_wait().unwrap().is_some() {
+                return Err(child.wait_with_output().unwrap());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "demo-service did not listen within 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A one-connection-at-a-time fake Redis that accepts exactly `AUTH <password>` then `PING`.
+pub fn fake_redis(password: &'static str) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = std::io::BufReader::new(&stream);
+            let mut writer = &stream;
+            let mut authed = false;
+            while let Some(args) = read_resp_command(&mut reader) {
+                let reply = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+                    ["AUTH", given] if given == password => {
+                        authed = true;
+                        "+OK\r\n"
+                    }
+                    ["AUTH", _] => "-WRONGPASS invalid username-password pair\r\n",
+                    ["PING"] if authed => "+PONG\r\n",
+                    _ => "-NOAUTH Authentication required.\r\n",
+                };
+                let _ = writer.write_all(reply.as_bytes());
+            }
+        }
+    });
+    port
+}
+
+fn read_resp_command(reader: &mut impl std::io::BufRead) -> Option<Vec<String>> {
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let count: usize = line.trim().strip_prefix('*')?.parse().ok()?;
+    let mut args = Vec::new();
+    for _ in 0..count {
+        line.clear();
+        reader.read_line(&mut line).ok()?;
+        let len: usize = line.trim().strip_prefix('$')?.parse().ok()?;
+        let mut arg = vec![0; len + 2];
+        reader.read_exact(&mut arg).ok()?;
+        arg.truncate(len);
+        args.push(String::from_utf8(arg).ok()?);
+    }
+    Some(args)
+}
