@@ -19,6 +19,7 @@ pub fn environment() -> Environment<'static> {
     env.add_filter("sql_literal", sql_literal);
     env.add_filter("urlencode", urlencode);
     env.add_filter("url_with_password", url_with_password);
+    env.add_filter("url_password", url_password);
     env.add_filter("b64encode", b64encode);
     env.add_filter("json", json);
     env
@@ -162,6 +163,35 @@ fn url_with_password(url: &str, password: &str) -> Result<String, Error> {
         urlencode(password),
         &after[authority_end..]
     ))
+}
+
+/// The percent-decoded password of a URL such as `redis://:secret@host:6379` (empty if none).
+fn url_password(url: &str) -> String {
+    let after = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = &after[..after.find(['/', '?', '#']).unwrap_or(after.len())];
+    let Some((userinfo, _)) = authority.rsplit_once('@') else {
+        return String::new();
+    };
+    let encoded = userinfo.split_once(':').map_or("", |(_, p)| p);
+    let bytes = encoded.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = (bytes[i] == b'%' && i + 2 < bytes.len())
+            .then(|| u8::from_str_radix(&encoded[i + 1..i + 3], 16).ok())
+            .flatten();
+        match hex {
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn b64encode(value: &str) -> String {

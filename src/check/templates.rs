@@ -181,7 +181,7 @@ impl SecretNames {
     pub fn is_secret(&self, name: &str) -> bool {
         let mut parts = name.split('.');
         match (parts.next(), parts.next()) {
-            (Some("secret"), None | Some("current")) => true,
+            (Some("secret"), None | Some("current" | "values")) => true,
             (Some("steps"), Some(id)) => self.steps.contains(id),
             (Some("steps"), None) => !self.steps.is_empty(),
             (Some("inputs"), Some(input)) => self.inputs.contains(input),
@@ -228,7 +228,7 @@ fn outputs_of(step: &Step) -> &'static [&'static str] {
 
 const ROOTS: &[&str] = &["vars", "inputs", "steps", "secret", "run"];
 const RUN_FIELDS: &[&str] = &["id", "started", "mode", "secret", "secrets"];
-const SECRET_FIELDS: &[&str] = &["id", "current", "env", "file"];
+const SECRET_FIELDS: &[&str] = &["id", "current", "values", "env", "file"];
 
 pub fn check_templates(
     project: &Project,

@@ -72,8 +72,9 @@ pub struct RunContext {
     pub inputs: BTreeMap<String, String>,
     /// Values supplied for manual steps' `input`, by name.
     pub supplied: BTreeMap<String, String>,
-    /// `secret.current` of each rotation runbook, read before the run started.
-    pub currents: HashMap<usize, String>,
+    /// The current value of each env name a rotation runbook owns, read before the run
+    /// started: `secret.current` (the first) and `secret.values.<NAME>`.
+    pub currents: HashMap<usize, BTreeMap<String, String>>,
     pub cancel: watch::Receiver<bool>,
     /// Manual steps take the terminal one at a time.
     pub terminal: tokio::sync::Mutex<()>,
@@ -94,7 +95,7 @@ impl RunContext {
         run: RunInfo,
         inputs: BTreeMap<String, String>,
         supplied: BTreeMap<String, String>,
-        currents: HashMap<usize, String>,
+        currents: HashMap<usize, BTreeMap<String, String>>,
         cancel: watch::Receiver<bool>,
     ) -> Self {
         Self {
@@ -154,8 +155,11 @@ impl RunContext {
                         .collect::<Vec<_>>(),
                 ),
             );
-            if let Some(current) = self.currents.get(&owner) {
-                map.insert("current".into(), Value::from(current.clone()));
+            if let Some(values) = self.currents.get(&owner) {
+                if let Some(current) = secret.env.first().and_then(|e| values.get(&e.value)) {
+                    map.insert("current".into(), Value::from(current.clone()));
+                }
+                map.insert("values".into(), crate::template::value_of(values));
             }
             map.insert("file".into(), Value::from(self.secret_file_text(owner)));
         }

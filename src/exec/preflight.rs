@@ -15,7 +15,7 @@ use crate::template::{environment, render};
 pub struct Prepared {
     pub inputs: BTreeMap<String, String>,
     pub supplied: BTreeMap<String, String>,
-    pub currents: HashMap<usize, String>,
+    pub currents: HashMap<usize, BTreeMap<String, String>>,
 }
 
 struct Declared {
@@ -164,7 +164,7 @@ fn check_files(
     plan: &Plan,
     redactor: &Redactor,
     problems: &mut Vec<Problem>,
-) -> HashMap<usize, String> {
+) -> HashMap<usize, BTreeMap<String, String>> {
     let env = environment();
     let file_of = |rb: usize, file: Option<&String>| -> Option<std::path::PathBuf> {
         let runbook = &library.runbooks[rb].value;
@@ -219,14 +219,14 @@ fn check_files(
             continue;
         };
         let Ok(file) = read(&path) else { continue };
-        for (i, name) in secret.env.iter().enumerate() {
+        let mut values = BTreeMap::new();
+        for name in &secret.env {
             if let Some(value) = file.get(&name.value) {
                 redactor.add(&value);
-                if i == 0 {
-                    currents.insert(rb, value);
-                }
+                values.insert(name.value.clone(), value);
             }
         }
+        currents.insert(rb, values);
     }
     currents
 }

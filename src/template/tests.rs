@@ -54,3 +54,19 @@ fn literals_skip_the_engine() {
         "echo }} {"
     );
 }
+
+#[test]
+fn url_password_decodes_the_password_and_round_trips_with_url_with_password() {
+    let ctx = minijinja::context! { url => "redis://:p%40ss%2Fw0rd@127.0.0.1:6379/0" };
+    assert_eq!(
+        render_one("{{ url | url_password }}", ctx).unwrap(),
+        "p@ss/w0rd"
+    );
+    let ctx = minijinja::context! { url => "postgres://breeze@db/app" };
+    assert_eq!(render_one("{{ url | url_password }}", ctx).unwrap(), "");
+    let ctx = minijinja::context! { url => "redis://:old@h:1", pw => "n%w" };
+    assert_eq!(
+        render_one("{{ url | url_with_password(pw) | url_password }}", ctx).unwrap(),
+        "n%w"
+    );
+}
