@@ -109,6 +109,10 @@ pub fn dispatch(global: &Global, invocation: Invocation) -> u8 {
             diagnostics.print(&problems);
             exit::INVALID
         }
+        Err(Failure::Exit(code, message)) => {
+            eprintln!("error: {}", redactor.redact(&message));
+            code
+        }
     }
 }
 
@@ -116,6 +120,8 @@ pub fn dispatch(global: &Global, invocation: Invocation) -> u8 {
 pub enum Failure {
     /// Invalid input: printed as diagnostics, exit 2.
     Problems(Vec<Problem>),
+    /// Another documented exit code, with a one-line explanation.
+    Exit(u8, String),
 }
 
 impl From<Problem> for Failure {

@@ -3,9 +3,11 @@
 
 mod compensate;
 pub mod context;
+pub mod durable;
 pub mod events;
 pub mod preflight;
 pub mod process;
 mod scheduler;
+pub mod session;
 
-pub use scheduler::{RunResult, execute_plan};
+pub use scheduler::{Completed, RunResult, StartState, execute_plan, rolled_back};

@@ -1,6 +1,7 @@
 //! `runbook`: a declarative runbook interpreter for secret rotation.
 
 pub mod atomic;
+pub mod audit;
 pub mod check;
 pub mod cli;
 pub mod commands;
@@ -8,7 +9,9 @@ pub mod diagnostic;
 pub mod envfile;
 pub mod exec;
 pub mod exit;
+pub mod failpoint;
 pub mod fingerprint;
+pub mod journal;
 pub mod load;
 pub mod logging;
 pub mod model;

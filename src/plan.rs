@@ -52,7 +52,33 @@ pub struct PlanNode {
     pub needs: Vec<usize>,
 }
 
+impl PlanNode {
+    /// The runbook steps this node carries out: one, or every restart it coalesces.
+    pub fn steps(&self) -> Vec<(usize, usize)> {
+        match &self.work {
+            Work::Step(rb, si) => vec![(*rb, *si)],
+            Work::Restart { serves, .. } => serves.clone(),
+        }
+    }
+}
+
 impl Plan {
+    /// Whether every step of a rotation runbook is among `done` (plan node indices).
+    pub fn runbook_complete(
+        &self,
+        rb: usize,
+        steps: usize,
+        done: &std::collections::BTreeSet<usize>,
+    ) -> bool {
+        let covered: std::collections::BTreeSet<usize> = done
+            .iter()
+            .flat_map(|n| self.nodes[*n].steps())
+            .filter(|(r, _)| *r == rb)
+            .map(|(_, s)| s)
+            .collect();
+        covered.len() == steps
+    }
+
     /// The secret ids rotated by this run, in plan order.
     pub fn secrets<'a>(&self, library: &'a Library) -> Vec<&'a str> {
         self.runbooks

@@ -27,8 +27,10 @@ pub struct Project {
     pub config_source: Option<Arc<SourceFile>>,
     pub runbooks_dir: PathBuf,
     pub state_dir: PathBuf,
-    /// Built-in defaults, then the config's `vars`. Runbook vars and `--var` layer on top.
+    /// Built-in defaults overlaid with the config's `vars`.
     pub config_vars: BTreeMap<String, String>,
+    /// Only what the config file itself sets: these override a runbook's defaults.
+    pub explicit_vars: BTreeMap<String, String>,
     pub cli_vars: BTreeMap<String, String>,
     pub restart: RestartDriver,
 }
@@ -72,6 +74,7 @@ impl Project {
                 cwd.clone(),
             ),
         };
+        let explicit_vars = config.vars.clone();
         let mut config_vars = default_vars();
         config_vars.extend(config.vars);
         let runbooks_dir = root.join(config.runbooks.as_deref().unwrap_or("runbooks"));
@@ -90,15 +93,23 @@ impl Project {
             runbooks_dir,
             state_dir,
             config_vars,
+            explicit_vars,
             cli_vars: options.vars.iter().cloned().collect(),
             restart,
         })
     }
 
-    /// The variables a runbook's templates see: config, then runbook, then `--var`.
+    /// The variables a runbook's templates see. A shipped runbook's `vars` are defaults that a
+    /// deployment must be able to change, so the order is: built-in defaults, then the
+    /// runbook's `vars`, then the config's `vars`, then `--var`.
     pub fn vars_for(&self, runbook: &Runbook) -> BTreeMap<String, String> {
         let mut vars = self.config_vars.clone();
         vars.extend(runbook.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+        vars.extend(
+            self.explicit_vars
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
         vars.extend(self.cli_vars.iter().map(|(k, v)| (k.clone(), v.clone())));
         vars
     }

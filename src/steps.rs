@@ -28,6 +28,8 @@ pub struct StepRun {
     /// Library index of the runbook, and the step's index in it.
     pub rb: usize,
     pub si: usize,
+    /// The plan node this step runs as.
+    pub node: usize,
     /// `runbook/step`, as in the plan.
     pub name: String,
 }
@@ -63,6 +65,8 @@ pub enum Compensation {
         path: PathBuf,
         previous: Option<Vec<u8>>,
         mode: Option<u32>,
+        /// The backup file under the run folder, for `resume` and `abort`.
+        backup: Option<String>,
     },
     /// Restart these services again once every file is restored.
     RestartAgain { services: Vec<String> },
@@ -115,4 +119,4 @@ pub async fn execute(run: &StepRun) -> Result<Done, StepError> {
 }
 
 pub use manual::{acknowledge, read_hidden_line};
-pub use report::write_report;
+pub use report::{operator, write_report};

@@ -1,19 +1,24 @@
-//! `runbook run RUNBOOK`: preflight, then the plan executed, shown live or as JSON lines.
+//! `runbook run RUNBOOK`: preflight, the lock, the journal, then the plan executed and shown
+//! live or as JSON lines.
 
 use std::io::IsTerminal;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{Failure, Format, Global, Outcome, RunOptions, open_checked, write_stdout};
 use crate::diagnostic::Problem;
+use crate::exec::StartState;
 use crate::exec::context::{ExecOptions, RunContext, RunInfo};
+use crate::exec::durable::Durable;
 use crate::exec::events::{Emitter, EventKind, EventSink};
-use crate::exec::execute_plan;
 use crate::exec::preflight::prepare;
+use crate::exec::session::{drive, finish, runtime};
+use crate::exit;
+use crate::journal::{Journal, Record};
 use crate::plan::build;
 use crate::redact::Redactor;
 use crate::report::diagnostics::use_color;
 use crate::report::live::{JsonLines, TextView, TraceSink};
+use crate::state::{LockError, RunLock, StateDir};
 
 /// The flags of `run` beyond what `plan` takes.
 #[derive(Debug, Clone)]
@@ -22,6 +27,52 @@ pub struct RunFlags {
     pub yes: bool,
     pub jobs: Option<usize>,
     pub format: Format,
+}
+
+/// Takes the run lock and refuses to start over an unfinished run (exit 4).
+pub fn lock(state: &StateDir, run_id: &str, resuming: Option<&str>) -> Result<RunLock, Failure> {
+    let lock = RunLock::acquire(state, run_id).map_err(|e| match e {
+        LockError::Held(holder) => Failure::Exit(
+            exit::LOCKED,
+            format!("another run holds the lock ({holder}); wait for it to end"),
+        ),
+        LockError::Io(e) => Failure::Problems(vec![Problem::new(
+            "runbook::state::io",
+            format!("cannot take the run lock: {e}"),
+        )]),
+    })?;
+    if let Some(active) = state.active_run()
+        && Some(active.as_str()) != resuming
+    {
+        return Err(Failure::Exit(
+            exit::LOCKED,
+            format!(
+                "run {active} did not finish: `runbook resume {active}` to finish it, or `runbook abort {active}` to roll it back"
+            ),
+        ));
+    }
+    Ok(lock)
+}
+
+/// The sinks a run reports to: the journal, tracing, and the view the operator asked for.
+pub fn sinks(
+    global: &Global,
+    format: Format,
+    redactor: &Redactor,
+    journal: &Journal,
+) -> Vec<Arc<dyn EventSink>> {
+    let terminal = std::io::stdout().is_terminal();
+    let mut sinks: Vec<Arc<dyn EventSink>> = vec![Arc::new(journal.clone()), Arc::new(TraceSink)];
+    match format {
+        Format::Json => sinks.push(Arc::new(JsonLines::new(redactor.clone()))),
+        _ => sinks.push(Arc::new(TextView::new(
+            redactor.clone(),
+            terminal,
+            use_color(global.color, terminal),
+            global.quiet,
+        ))),
+    }
+    sinks
 }
 
 pub fn run(
@@ -50,45 +101,56 @@ pub fn run(
         let text = crate::report::dry_run::render(&project, &library, &plan, redactor);
         return write_stdout(text.as_bytes());
     }
-    crate::state::ensure_dir(&project.state_dir).map_err(|e| {
-        Problem::new(
+    let started = jiff::Timestamp::now();
+    let run_id = format!("{}-{}", started.strftime("%Y%m%dT%H%M%SZ"), short_random());
+    let state = StateDir::new(&project.state_dir);
+    let _lock = lock(&state, &run_id, None)?;
+    let io = |e: std::io::Error| {
+        Failure::Problems(vec![Problem::new(
             "runbook::state::io",
-            format!("cannot create the state directory: {e}"),
-        )
-    })?;
+            format!("cannot record the run: {e}"),
+        )])
+    };
+    state.create_run(&run_id).map_err(io)?;
+    let journal = Journal::open(&state.journal_path(&run_id), redactor).map_err(io)?;
     let jobs = flags
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from))
         .max(1);
-    let terminal = std::io::stdout().is_terminal();
-    let mut sinks: Vec<Arc<dyn EventSink>> = vec![Arc::new(TraceSink)];
-    match flags.format {
-        Format::Json => sinks.push(Arc::new(JsonLines::new(redactor.clone()))),
-        _ => sinks.push(Arc::new(TextView::new(
-            redactor.clone(),
-            terminal,
-            use_color(global.color, terminal),
-            global.quiet,
-        ))),
-    }
-    let emitter = Emitter::new(sinks);
-    let started = jiff::Timestamp::now();
-    let run_id = format!("{}-{}", started.strftime("%Y%m%dT%H%M%SZ"), short_random());
-    let secrets: Vec<String> = plan
-        .secrets(&library)
-        .into_iter()
-        .map(str::to_string)
-        .collect();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(jobs.clamp(1, 4))
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            Problem::new(
-                "runbook::run::runtime",
-                format!("cannot start the runtime: {e}"),
-            )
-        })?;
+    // If the journal cannot be written, nothing runs.
+    journal
+        .durable_blocking(&Record::Begin {
+            run_id: run_id.clone(),
+            runbook: options.runbook.clone(),
+            secret: options.secret.clone(),
+            inputs: options
+                .inputs
+                .iter()
+                .filter(|(_, v)| !v.starts_with('@'))
+                .cloned()
+                .collect(),
+            nodes: plan.nodes.iter().map(|n| n.name.clone()).collect(),
+            mode: plan.mode.as_str().into(),
+            started: started.to_string(),
+            operator: crate::steps::operator(),
+            yes: flags.yes,
+            jobs,
+        })
+        .map_err(|e| Failure::Problems(vec![Problem::new("runbook::state::io", e)]))?;
+    let durable = Durable {
+        journal: journal.clone(),
+        state: state.clone(),
+        run_id: run_id.clone(),
+    };
+    durable
+        .keep("inputs.json", &(&prepared.inputs, &prepared.supplied))
+        .map_err(io)?;
+    durable
+        .keep("currents.json", &prepared.currents)
+        .map_err(io)?;
+    state.set_active(&run_id).map_err(io)?;
+    let emitter = Emitter::new(sinks(global, flags.format, redactor, &journal));
+    let runtime = runtime(jobs).map_err(io)?;
     let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
     let info = RunInfo {
         id: run_id.clone(),
@@ -96,6 +158,11 @@ pub fn run(
         mode: plan.mode.as_str().to_string(),
         target: plan.target.clone(),
     };
+    let secrets: Vec<String> = plan
+        .secrets(&library)
+        .into_iter()
+        .map(str::to_string)
+        .collect();
     let ctx = Arc::new(RunContext::new(
         Arc::new(project),
         Arc::new(library),
@@ -112,6 +179,7 @@ pub fn run(
         prepared.supplied,
         prepared.currents,
         cancel_rx,
+        durable,
     ));
     emitter.emit(EventKind::RunStarted {
         run_id,
@@ -120,34 +188,13 @@ pub fn run(
         secrets,
         steps: ctx.plan.nodes.len(),
     });
-    let stop = Arc::new(AtomicBool::new(false));
-    let result = runtime.block_on(async {
-        let watcher = {
-            let stop = Arc::clone(&stop);
-            let emitter = emitter.clone();
-            tokio::spawn(async move {
-                if tokio::signal::ctrl_c().await.is_err() {
-                    return;
-                }
-                stop.store(true, Ordering::SeqCst);
-                emitter.emit(EventKind::Warning {
-                    step: None,
-                    message: "interrupted: finishing the steps in flight, then stopping (Ctrl-C again kills them)".into(),
-                });
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    let _ = cancel_tx.send(true);
-                }
-            })
-        };
-        let result = execute_plan(Arc::clone(&ctx), stop).await;
-        watcher.abort();
-        result
-    });
+    let result = drive(&runtime, &ctx, cancel_tx, StartState::default());
     emitter.emit(EventKind::RunFinished {
         outcome: result.outcome,
         exit_code: result.exit_code,
-        summary: result.summary,
+        summary: result.summary.clone(),
     });
+    finish(&ctx, &result, false);
     Ok(result.exit_code)
 }
 

@@ -40,6 +40,7 @@ pub async fn compensate(
             ctx: std::sync::Arc::clone(ctx),
             rb,
             si,
+            node: item.node,
             name: node.name.clone(),
         };
         let result = match compensation {
@@ -56,6 +57,7 @@ pub async fn compensate(
                 path,
                 previous,
                 mode,
+                ..
             } => {
                 ctx.emitter.emit(EventKind::CompensationStarted {
                     step: node.name.clone(),
@@ -112,6 +114,17 @@ pub async fn compensate(
                 }
             }
         };
+        // Durable, so an abort after a crash mid-rollback does not undo a step twice.
+        let _ = ctx
+            .durable
+            .journal
+            .durable(&crate::journal::Record::Undone {
+                node: item.node,
+                name: node.name.clone(),
+                ok: result.is_ok(),
+                error: result.as_ref().err().cloned(),
+            })
+            .await;
         match result {
             Ok(what) => {
                 ctx.emitter.emit(EventKind::CompensationFinished {

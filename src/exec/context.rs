@@ -76,6 +76,8 @@ pub struct RunContext {
     /// started: `secret.current` (the first) and `secret.values.<NAME>`.
     pub currents: HashMap<usize, BTreeMap<String, String>>,
     pub cancel: watch::Receiver<bool>,
+    /// The journal and the 0600 files beside it.
+    pub durable: super::durable::Durable,
     /// Manual steps take the terminal one at a time.
     pub terminal: tokio::sync::Mutex<()>,
     env: minijinja::Environment<'static>,
@@ -97,6 +99,7 @@ impl RunContext {
         supplied: BTreeMap<String, String>,
         currents: HashMap<usize, BTreeMap<String, String>>,
         cancel: watch::Receiver<bool>,
+        durable: super::durable::Durable,
     ) -> Self {
         Self {
             project,
@@ -110,6 +113,7 @@ impl RunContext {
             supplied,
             currents,
             cancel,
+            durable,
             terminal: tokio::sync::Mutex::new(()),
             env: environment(),
             outputs: Mutex::default(),

@@ -1,5 +1,6 @@
 //! The scheduler: a ready set from the plan's `needs`, at most `jobs` steps at once, `when`
-//! and retries, and on failure (or interrupt) the compensation of what completed.
+//! and retries, each step's intent journaled before it runs and its result before anything
+//! that needs it starts; on failure (or interrupt), the compensation of what completed.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -8,10 +9,13 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 
-use super::compensate::{Completed, compensate};
+pub use super::compensate::Completed;
+use super::compensate::compensate;
 use super::context::{RunContext, StepError};
 use super::events::{EventKind, Outcome, StepStatus, duration_ms};
 use crate::exit;
+use crate::failpoint;
+use crate::journal::Record;
 use crate::model::{KindRef, Mode, Rollback};
 use crate::plan::Work;
 use crate::steps::{Compensation, Done, StepRun, acknowledge, execute, restart_services};
@@ -22,12 +26,29 @@ pub struct RunResult {
     pub outcome: Outcome,
     pub exit_code: u8,
     pub summary: String,
+    /// Plan nodes whose effect is in place when the run stops (none after a rollback).
+    pub in_effect: BTreeSet<usize>,
+}
+
+/// Where a run starts from: nothing for a new run; what the journal says for `resume`.
+#[derive(Default)]
+pub struct StartState {
+    /// Completed steps in order of completion, with how to undo them.
+    pub completed: Vec<Completed>,
+    /// Steps that `when` skipped.
+    pub skipped: Vec<usize>,
 }
 
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 
+type Finished = (usize, Duration, Result<Option<Done>, StepError>);
+
 /// Runs every node of the plan. `stop` is set by the first Ctrl-C: no new step starts.
-pub async fn execute_plan(ctx: Arc<RunContext>, stop: Arc<AtomicBool>) -> RunResult {
+pub async fn execute_plan(
+    ctx: Arc<RunContext>,
+    stop: Arc<AtomicBool>,
+    start: StartState,
+) -> RunResult {
     let plan = Arc::clone(&ctx.plan);
     let count = plan.nodes.len();
     let mut waiting: Vec<usize> = plan.nodes.iter().map(|n| n.needs.len()).collect();
@@ -37,9 +58,18 @@ pub async fn execute_plan(ctx: Arc<RunContext>, stop: Arc<AtomicBool>) -> RunRes
             dependents[*need].push(index);
         }
     }
-    let mut ready: BTreeSet<usize> = (0..count).filter(|i| waiting[*i] == 0).collect();
-    let mut running: JoinSet<(usize, Duration, Result<Option<Done>, StepError>)> = JoinSet::new();
-    let mut completed: Vec<Completed> = Vec::new();
+    let mut finished_before: BTreeSet<usize> = start.skipped.iter().copied().collect();
+    finished_before.extend(start.completed.iter().map(|c| c.node));
+    for &index in &finished_before {
+        for dependent in &dependents[index] {
+            waiting[*dependent] -= 1;
+        }
+    }
+    let mut ready: BTreeSet<usize> = (0..count)
+        .filter(|i| waiting[*i] == 0 && !finished_before.contains(i))
+        .collect();
+    let mut running: JoinSet<Finished> = JoinSet::new();
+    let mut completed = start.completed;
     let mut failure: Option<(String, StepError)> = None;
     loop {
         while failure.is_none()
@@ -101,6 +131,11 @@ pub async fn execute_plan(ctx: Arc<RunContext>, stop: Arc<AtomicBool>) -> RunRes
                 }
             }
             Err(error) => {
+                ctx.durable.journal.record(&Record::Failed {
+                    node: index,
+                    name: node.name.clone(),
+                    error: error.message.clone(),
+                });
                 ctx.emitter.emit(EventKind::StepFinished {
                     step: node.name.clone(),
                     kind,
@@ -113,11 +148,26 @@ pub async fn execute_plan(ctx: Arc<RunContext>, stop: Arc<AtomicBool>) -> RunRes
         }
     }
     let interrupted = stop.load(Ordering::SeqCst);
+    let in_effect: BTreeSet<usize> = completed.iter().map(|c| c.node).collect();
     if failure.is_none() && !interrupted {
         return RunResult {
             outcome: Outcome::Done,
             exit_code: exit::DONE,
             summary: format!("all {count} steps done"),
+            in_effect,
+        };
+    }
+    if interrupted && failure.is_none() {
+        // Ctrl-C: what ran stays as it is, journaled; the operator chooses resume or abort.
+        return RunResult {
+            outcome: Outcome::Interrupted,
+            exit_code: exit::INTERRUPTED,
+            summary: format!(
+                "interrupted after {} of {count} steps; the run is journaled: `runbook resume {id}` to finish it or `runbook abort {id}` to roll it back",
+                completed.len(),
+                id = ctx.run.id
+            ),
+            in_effect,
         };
     }
     let cause = match &failure {
@@ -127,29 +177,27 @@ pub async fn execute_plan(ctx: Arc<RunContext>, stop: Arc<AtomicBool>) -> RunRes
     if ctx.plan.mode == Mode::Incident {
         return RunResult {
             outcome: Outcome::Paused,
-            exit_code: if interrupted && failure.is_none() {
-                exit::INTERRUPTED
-            } else {
-                exit::NEEDS_OPERATOR
-            },
+            exit_code: exit::NEEDS_OPERATOR,
             summary: paused_summary(&ctx, &completed, &cause),
+            in_effect,
         };
     }
-    let report = compensate(&ctx, &completed).await;
-    let exit_code = match (report.complete, interrupted && failure.is_none()) {
-        (false, _) => exit::NEEDS_OPERATOR,
-        (true, true) => exit::INTERRUPTED,
-        (true, false) => exit::FAILED,
-    };
-    let outcome = match exit_code {
-        exit::NEEDS_OPERATOR => Outcome::NeedsOperator,
-        exit::INTERRUPTED => Outcome::Interrupted,
-        _ => Outcome::RolledBack,
+    rolled_back(&ctx, &completed, &cause).await
+}
+
+/// Compensates what completed and says how that went.
+pub async fn rolled_back(ctx: &Arc<RunContext>, completed: &[Completed], cause: &str) -> RunResult {
+    let report = compensate(ctx, completed).await;
+    let (outcome, exit_code) = if report.complete {
+        (Outcome::RolledBack, exit::FAILED)
+    } else {
+        (Outcome::NeedsOperator, exit::NEEDS_OPERATOR)
     };
     RunResult {
         outcome,
         exit_code,
         summary: format!("{cause}; {}", report.summary),
+        in_effect: BTreeSet::new(),
     }
 }
 
@@ -160,10 +208,34 @@ fn node_kind(ctx: &RunContext, index: usize) -> String {
     }
 }
 
-/// Runs one node: `Ok(None)` when skipped by `when`.
+/// Runs one node and journals its result: `Ok(None)` when skipped by `when`.
 async fn run_node(ctx: &Arc<RunContext>, index: usize) -> Result<Option<Done>, StepError> {
     let node = &ctx.plan.nodes[index];
+    let result = attempt_node(ctx, index).await?;
+    let (skipped, outputs, compensation) = match &result {
+        Some(done) => (false, Some(&done.outputs), done.compensation.as_ref()),
+        None => (true, None, None),
+    };
+    ctx.durable
+        .done(index, &node.name, skipped, outputs, compensation)
+        .await?;
+    failpoint::hit("after-done", &node.name);
+    Ok(result)
+}
+
+async fn attempt_node(ctx: &Arc<RunContext>, index: usize) -> Result<Option<Done>, StepError> {
+    let node = &ctx.plan.nodes[index];
     let kind = node_kind(ctx, index);
+    let intent = |attempt: u32| {
+        let ctx = Arc::clone(ctx);
+        let name = node.name.clone();
+        async move {
+            failpoint::hit("before-intent", &name);
+            ctx.durable.intent(index, &name, attempt).await?;
+            failpoint::hit("after-intent", &name);
+            Ok::<(), StepError>(())
+        }
+    };
     match &node.work {
         Work::Restart { services, serves } => {
             let (rb, si) = serves[0];
@@ -171,6 +243,7 @@ async fn run_node(ctx: &Arc<RunContext>, index: usize) -> Result<Option<Done>, S
                 ctx: Arc::clone(ctx),
                 rb,
                 si,
+                node: index,
                 name: node.name.clone(),
             };
             ctx.emitter.emit(EventKind::StepStarted {
@@ -178,7 +251,9 @@ async fn run_node(ctx: &Arc<RunContext>, index: usize) -> Result<Option<Done>, S
                 kind,
                 attempt: 1,
             });
+            intent(1).await?;
             restart_services(&run, services).await?;
+            failpoint::hit("after-effect", &node.name);
             Ok(Some(Done {
                 outputs: minijinja::Value::from(()),
                 compensation: Some(Compensation::RestartAgain {
@@ -191,6 +266,7 @@ async fn run_node(ctx: &Arc<RunContext>, index: usize) -> Result<Option<Done>, S
                 ctx: Arc::clone(ctx),
                 rb: *rb,
                 si: *si,
+                node: index,
                 name: node.name.clone(),
             };
             let step = run.step();
@@ -225,6 +301,7 @@ async fn run_node(ctx: &Arc<RunContext>, index: usize) -> Result<Option<Done>, S
                     kind: kind.clone(),
                     attempt,
                 });
+                intent(attempt).await?;
                 match execute(&run).await {
                     Ok(mut done) => {
                         if matches!(step.rollback, Some(Rollback::None(_))) {
@@ -250,31 +327,26 @@ async fn run_node(ctx: &Arc<RunContext>, index: usize) -> Result<Option<Done>, S
 
 /// What an incident run leaves when it pauses: which secrets are rotated and which are not.
 fn paused_summary(ctx: &RunContext, completed: &[Completed], cause: &str) -> String {
-    let done: BTreeSet<String> = completed
-        .iter()
-        .map(|c| ctx.plan.nodes[c.node].name.clone())
-        .collect();
+    let done: BTreeSet<usize> = completed.iter().map(|c| c.node).collect();
     let mut rotated = Vec::new();
-    let mut partial = Vec::new();
     let mut untouched = Vec::new();
+    let mut partial = Vec::new();
     for &rb in &ctx.plan.runbooks {
         let runbook = ctx.runbook(rb);
         let Some(secret) = &runbook.secret else {
             continue;
         };
-        let names: Vec<String> = runbook
-            .steps
-            .iter()
-            .map(|s| format!("{}/{}", runbook.name.value, s.id.value))
-            .collect();
-        let count = names.iter().filter(|n| done.contains(*n)).count();
         let id = secret.id.value.clone();
-        if count == names.len() {
+        let touched = done
+            .iter()
+            .flat_map(|n| ctx.plan.nodes[*n].steps())
+            .any(|(r, _)| r == rb);
+        if ctx.plan.runbook_complete(rb, runbook.steps.len(), &done) {
             rotated.push(id);
-        } else if count == 0 {
-            untouched.push(id);
+        } else if touched {
+            partial.push(id);
         } else {
-            partial.push(format!("{id} ({count} of {} steps done)", names.len()));
+            untouched.push(id);
         }
     }
     let list = |v: &[String]| {
@@ -285,9 +357,10 @@ fn paused_summary(ctx: &RunContext, completed: &[Completed], cause: &str) -> Str
         }
     };
     format!(
-        "{cause}; incident run paused, nothing was restored (a compromised value is never put back). rotated: {}; partly rotated: {}; not rotated: {}. Fix the cause, then finish the remaining steps",
+        "{cause}; incident run paused, nothing was restored (a compromised value is never put back). rotated: {}; partly rotated: {}; not rotated: {}. Fix the cause, then `runbook resume {}`",
         list(&rotated),
         list(&partial),
-        list(&untouched)
+        list(&untouched),
+        ctx.run.id
     )
 }

@@ -12,6 +12,7 @@ fn project() -> Project {
         runbooks_dir: PathBuf::from("/nonexistent/runbooks"),
         state_dir: PathBuf::from("/nonexistent/.runbook"),
         config_vars: default_vars(),
+        explicit_vars: BTreeMap::new(),
         cli_vars: BTreeMap::new(),
         restart: RestartDriver {
             run: DEFAULT_RESTART.into(),

@@ -59,13 +59,20 @@ pub async fn run(run: &StepRun, spec: &EnvSpec) -> Result<Done, StepError> {
             });
         }
     }
+    let backup = run
+        .ctx
+        .durable
+        .backup(run.node, &path, previous_bytes.as_deref(), mode)
+        .await?;
     write_atomic(&path, &edited, None).map_err(|e| StepError::new(e.to_string()))?;
+    crate::failpoint::hit("after-effect", &run.name);
     Ok(Done {
         outputs: crate::template::value_of(BTreeMap::from([("previous", previous)])),
         compensation: Some(Compensation::Restore {
             path,
             previous: previous_bytes,
             mode,
+            backup,
         }),
     })
 }

@@ -14,7 +14,9 @@ use crate::exec::process::{OutputStream, ProcessOutcome, ProcessSpec, Terminatio
 use crate::model::{Command, ExecSpec};
 
 pub async fn run_step(run: &StepRun, spec: &ExecSpec) -> Result<Done, StepError> {
-    let outcome = run_exec(run, spec, step_timeout(run)).await?;
+    let outcome = run_exec(run, spec, step_timeout(run)).await;
+    crate::failpoint::hit("after-effect", &run.name);
+    let outcome = outcome?;
     Ok(Done {
         outputs: outcome,
         compensation: None,

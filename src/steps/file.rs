@@ -37,13 +37,20 @@ pub async fn run(run: &StepRun, spec: &FileSpec) -> Result<Done, StepError> {
         std::fs::create_dir_all(parent)
             .map_err(|e| StepError::new(format!("cannot create `{}`: {e}", parent.display())))?;
     }
+    let backup = run
+        .ctx
+        .durable
+        .backup(run.node, &path, previous.as_deref(), previous_mode)
+        .await?;
     write_atomic(&path, content.as_bytes(), mode).map_err(|e| StepError::new(e.to_string()))?;
+    crate::failpoint::hit("after-effect", &run.name);
     Ok(Done {
         outputs: minijinja::Value::from(()),
         compensation: Some(Compensation::Restore {
             path,
             previous,
             mode: previous_mode,
+            backup,
         }),
     })
 }

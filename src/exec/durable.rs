@@ -1,0 +1,135 @@
+//! The run's durable record: the journal plus the 0600 files beside it — step outputs
+//! (generated values among them) and backups of edited files — written before anything can
+//! depend on them, so a crash at any point loses nothing.
+
+use std::path::{Path, PathBuf};
+
+use minijinja::Value;
+
+use super::context::StepError;
+use crate::journal::{CompensationRecord, Journal, Record};
+use crate::state::StateDir;
+use crate::steps::Compensation;
+
+#[derive(Clone)]
+pub struct Durable {
+    pub journal: Journal,
+    pub state: StateDir,
+    pub run_id: String,
+}
+
+fn io(e: impl std::fmt::Display) -> StepError {
+    StepError::new(format!("cannot record the run durably: {e}"))
+}
+
+impl Durable {
+    pub fn outputs_path(&self, node: usize) -> PathBuf {
+        self.state
+            .pending_dir(&self.run_id)
+            .join(format!("out-{node}.json"))
+    }
+
+    pub fn backup_path(&self, name: &str) -> PathBuf {
+        self.state.backup_dir(&self.run_id).join(name)
+    }
+
+    pub async fn intent(&self, node: usize, name: &str, attempt: u32) -> Result<(), StepError> {
+        self.journal
+            .durable(&Record::Intent {
+                node,
+                name: name.to_string(),
+                attempt,
+            })
+            .await
+            .map_err(io)
+    }
+
+    /// Keeps a file's previous bytes (or the fact it did not exist) before it is replaced.
+    pub async fn backup(
+        &self,
+        node: usize,
+        path: &Path,
+        previous: Option<&[u8]>,
+        mode: Option<u32>,
+    ) -> Result<Option<String>, StepError> {
+        let name = match previous {
+            Some(bytes) => {
+                let name = format!(
+                    "{node}-{}.bak",
+                    path.file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default()
+                );
+                self.state
+                    .write_private(&self.backup_path(&name), bytes)
+                    .map_err(io)?;
+                Some(name)
+            }
+            None => None,
+        };
+        self.journal
+            .durable(&Record::Backup {
+                node,
+                path: path.to_path_buf(),
+                backup: name.clone(),
+                mode,
+            })
+            .await
+            .map_err(io)?;
+        Ok(name)
+    }
+
+    /// Records a finished step: its outputs to a 0600 file, then the result.
+    pub async fn done(
+        &self,
+        node: usize,
+        name: &str,
+        skipped: bool,
+        outputs: Option<&Value>,
+        compensation: Option<&Compensation>,
+    ) -> Result<(), StepError> {
+        let has_outputs = outputs.is_some_and(|v| !v.is_none() && !v.is_undefined());
+        if let Some(outputs) = outputs.filter(|_| has_outputs) {
+            let json = serde_json::to_vec(outputs).map_err(io)?;
+            self.state
+                .write_private(&self.outputs_path(node), &json)
+                .map_err(io)?;
+        }
+        let compensation = compensation.map(|c| match c {
+            Compensation::Restore {
+                path, backup, mode, ..
+            } => CompensationRecord::Restore {
+                path: path.clone(),
+                backup: backup.clone(),
+                mode: *mode,
+            },
+            Compensation::RestartAgain { services } => CompensationRecord::RestartAgain {
+                services: services.clone(),
+            },
+            Compensation::Rollback => CompensationRecord::Rollback,
+        });
+        self.journal
+            .durable(&Record::Done {
+                node,
+                name: name.to_string(),
+                skipped,
+                outputs: has_outputs,
+                compensation,
+            })
+            .await
+            .map_err(io)
+    }
+
+    /// Writes a JSON value to a 0600 pending file (inputs, current values).
+    pub fn keep(&self, file: &str, value: &impl serde::Serialize) -> std::io::Result<()> {
+        let json = serde_json::to_vec(value).map_err(std::io::Error::other)?;
+        self.state
+            .write_private(&self.state.pending_dir(&self.run_id).join(file), &json)
+    }
+
+    /// Reads back what `keep` wrote.
+    pub fn load<T: serde::de::DeserializeOwned>(&self, file: &str) -> std::io::Result<T> {
+        let bytes = std::fs::read(self.state.pending_dir(&self.run_id).join(file))?;
+        serde_json::from_slice(&bytes).map_err(std::io::Error::other)
+    }
+}

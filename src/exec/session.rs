@@ -1,0 +1,148 @@
+//! A run's life around the scheduler: the runtime and Ctrl-C handling, and the ending —
+//! the journal's last record, the audit log, the rotation record, and the removal of pending
+//! values and backups once nothing can need them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::context::RunContext;
+use super::events::{EventKind, Outcome};
+use super::scheduler::{RunResult, StartState, execute_plan};
+use crate::audit::{AuditEntry, Rotation};
+use crate::journal::Record;
+
+/// Builds the runtime a run executes on.
+pub fn runtime(jobs: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(jobs.clamp(1, 4))
+        .enable_all()
+        .build()
+}
+
+/// Executes the plan from `start`, with Ctrl-C once stopping new steps and twice killing the
+/// ones in flight.
+pub fn drive(
+    runtime: &tokio::runtime::Runtime,
+    ctx: &Arc<RunContext>,
+    cancel: tokio::sync::watch::Sender<bool>,
+    start: StartState,
+) -> RunResult {
+    let stop = Arc::new(AtomicBool::new(false));
+    runtime.block_on(async {
+        let watcher = {
+            let stop = Arc::clone(&stop);
+            let emitter = ctx.emitter.clone();
+            tokio::spawn(async move {
+                if tokio::signal::ctrl_c().await.is_err() {
+                    return;
+                }
+                stop.store(true, Ordering::SeqCst);
+                emitter.emit(EventKind::Warning {
+                    step: None,
+                    message: "interrupted: finishing the steps in flight, then stopping (Ctrl-C again kills them)".into(),
+                });
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    let _ = cancel.send(true);
+                }
+            })
+        };
+        let result = execute_plan(Arc::clone(ctx), stop, start).await;
+        watcher.abort();
+        result
+    })
+}
+
+/// Whether nothing of the run is left to resume or abort.
+pub fn is_final(outcome: Outcome) -> bool {
+    matches!(outcome, Outcome::Done | Outcome::RolledBack)
+}
+
+/// Records how the run ended. A final run loses its pending values and backups and stops
+/// blocking new runs; any other keeps them for `resume` or `abort`.
+pub fn finish(ctx: &RunContext, result: &RunResult, aborted: bool) {
+    let ended = jiff::Timestamp::now().to_string();
+    let durable = &ctx.durable;
+    let key = crate::fingerprint::install_key(&durable.state.root).ok();
+    let mut entries = Vec::new();
+    let mut rotated = BTreeMap::new();
+    for &rb in &ctx.plan.runbooks {
+        let runbook = ctx.runbook(rb);
+        let Some(secret) = &runbook.secret else {
+            continue;
+        };
+        let complete = ctx
+            .plan
+            .runbook_complete(rb, runbook.steps.len(), &result.in_effect);
+        let outcome = match (aborted, result.outcome, complete) {
+            (true, _, _) => "aborted",
+            (false, Outcome::Done, _) | (false, Outcome::Paused | Outcome::Interrupted, true) => {
+                "rotated"
+            }
+            (false, Outcome::RolledBack, _) => "rolled_back",
+            (false, Outcome::Paused, false) => "paused",
+            (false, Outcome::Interrupted, false) => "interrupted",
+            (false, Outcome::NeedsOperator, _) => "needs_operator",
+        };
+        let fingerprint = key.as_deref().and_then(|k| current_fingerprint(ctx, rb, k));
+        if outcome == "rotated" {
+            rotated.insert(
+                secret.id.value.clone(),
+                Rotation {
+                    last_rotated: ended.clone(),
+                    run_id: ctx.run.id.clone(),
+                    fingerprint: fingerprint.clone(),
+                },
+            );
+        }
+        entries.push(AuditEntry {
+            secret: secret.id.value.clone(),
+            run_id: ctx.run.id.clone(),
+            runbook: ctx.runbook(ctx.plan.root).name.value.clone(),
+            mode: ctx.run.mode.clone(),
+            operator: crate::steps::operator(),
+            started: ctx.run.started.clone(),
+            ended: ended.clone(),
+            outcome: outcome.to_string(),
+            fingerprint,
+        });
+    }
+    let mut problems = Vec::new();
+    if let Err(e) = crate::audit::append(&durable.state, &entries) {
+        problems.push(format!("the audit log: {e}"));
+    }
+    if let Err(e) = crate::audit::record_rotations(&durable.state, rotated) {
+        problems.push(format!("the rotation record: {e}"));
+    }
+    let last = aborted || is_final(result.outcome);
+    if last {
+        let _ = durable.journal.durable_blocking(&Record::End {
+            outcome: result.outcome,
+            exit_code: result.exit_code,
+            summary: result.summary.clone(),
+            ended,
+        });
+        if let Err(e) = durable.state.remove_pending(&durable.run_id) {
+            problems.push(format!("removing pending values: {e}"));
+        }
+        if let Err(e) = durable.state.clear_active() {
+            problems.push(format!("the active-run marker: {e}"));
+        }
+    }
+    for problem in problems {
+        ctx.emitter.emit(EventKind::Warning {
+            step: None,
+            message: format!("could not update {problem}"),
+        });
+    }
+    durable.journal.close();
+}
+
+fn current_fingerprint(ctx: &RunContext, rb: usize, key: &[u8]) -> Option<String> {
+    let secret = ctx.runbook(rb).secret.as_ref()?;
+    let bytes = std::fs::read(ctx.secret_file(rb).ok()?).ok()?;
+    let value = crate::envfile::EnvFile::parse(&bytes)
+        .ok()?
+        .get(&secret.env.first()?.value)?;
+    Some(crate::fingerprint::fingerprint(key, &value))
+}

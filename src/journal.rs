@@ -1,0 +1,45 @@
+//! The write-ahead journal of a run: append-only JSON lines, each with a checksum. A step's
+//! intent is durable before its side effect and its result after; steps that finish together
+//! share one fsync. It never holds a secret: values live in 0600 pending files beside it.
+
+mod reader;
+mod record;
+mod writer;
+
+pub use reader::{JournalError, read_journal};
+pub use record::{CompensationRecord, Record};
+pub use writer::Journal;
+
+use sha2::{Digest, Sha256};
+
+/// The checksum appended to each line: the first 16 hex digits of SHA-256 of the JSON.
+fn checksum(json: &str) -> String {
+    hex::encode(&Sha256::digest(json.as_bytes())[..8])
+}
+
+/// One journal line: the record's JSON, a space, its checksum, a newline. The JSON passes
+/// through the redactor first: no record should carry a secret, and none ever can.
+pub fn encode(record: &Record, redactor: &crate::redact::Redactor) -> Vec<u8> {
+    let json =
+        serde_json::to_string(record).expect("journal records always serialise; this is a bug");
+    let json = redactor.redact(&json);
+    let mut line = json.clone().into_bytes();
+    line.push(b' ');
+    line.extend_from_slice(checksum(&json).as_bytes());
+    line.push(b'\n');
+    line
+}
+
+/// Events join the journal as the run's timeline; child output stays out of it.
+impl crate::exec::events::EventSink for Journal {
+    fn emit(&self, event: &crate::exec::events::Event) {
+        if !matches!(
+            event.kind,
+            crate::exec::events::EventKind::StepOutput { .. }
+        ) {
+            self.record(&Record::Event {
+                event: event.clone(),
+            });
+        }
+    }
+}

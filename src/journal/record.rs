@@ -1,0 +1,91 @@
+//! The records of the journal.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::exec::events::{Event, Outcome};
+
+/// How a completed step is undone, as the journal remembers it. File contents are in the
+/// run's backup folder, never in the journal.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CompensationRecord {
+    Restore {
+        path: PathBuf,
+        backup: Option<String>,
+        mode: Option<u32>,
+    },
+    RestartAgain {
+        services: Vec<String>,
+    },
+    Rollback,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "record", rename_all = "snake_case")]
+pub enum Record {
+    /// What was asked: enough to plan the same run again on `resume`.
+    Begin {
+        run_id: String,
+        runbook: String,
+        secret: Option<String>,
+        /// Non-secret `--input` values as given (secret ones are pending files).
+        inputs: Vec<(String, String)>,
+        nodes: Vec<String>,
+        mode: String,
+        started: String,
+        operator: String,
+        yes: bool,
+        jobs: usize,
+    },
+    /// About to cause the step's side effect.
+    Intent {
+        node: usize,
+        name: String,
+        attempt: u32,
+    },
+    /// The previous bytes of a file are safe in the backup folder.
+    Backup {
+        node: usize,
+        path: PathBuf,
+        backup: Option<String>,
+        mode: Option<u32>,
+    },
+    /// The step finished; its outputs are in `pending/out-<node>.json` when `outputs` is set.
+    Done {
+        node: usize,
+        name: String,
+        skipped: bool,
+        outputs: bool,
+        compensation: Option<CompensationRecord>,
+    },
+    Failed {
+        node: usize,
+        name: String,
+        error: String,
+    },
+    /// A compensation ran.
+    Undone {
+        node: usize,
+        name: String,
+        ok: bool,
+        error: Option<String>,
+    },
+    /// An event, for the timeline of reports and `history`.
+    Event { event: Event },
+    /// The run ended; pending files and backups are gone.
+    End {
+        outcome: Outcome,
+        exit_code: u8,
+        summary: String,
+        ended: String,
+    },
+    /// Free-form facts worth keeping (e.g. `resume` started), for the timeline.
+    Note {
+        text: String,
+        #[serde(default)]
+        detail: BTreeMap<String, String>,
+    },
+}

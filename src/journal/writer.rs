@@ -1,0 +1,118 @@
+//! The journal writer: one thread owns the file. Records that must be durable wait for an
+//! fsync; the thread takes every record queued meanwhile into the same fsync, so steps that
+//! finish together share it.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::sync::mpsc;
+
+use super::encode;
+use super::record::Record;
+
+enum Message {
+    Write {
+        line: Vec<u8>,
+        ack: Option<tokio::sync::oneshot::Sender<Result<(), String>>>,
+    },
+    Close(std::sync::mpsc::Sender<()>),
+}
+
+#[derive(Clone)]
+pub struct Journal {
+    tx: mpsc::Sender<Message>,
+    redactor: crate::redact::Redactor,
+}
+
+impl Journal {
+    /// Opens (creating, 0600) a journal for appending and starts its writer thread.
+    pub fn open(path: &Path, redactor: &crate::redact::Redactor) -> std::io::Result<Journal> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        let (tx, rx) = mpsc::channel::<Message>();
+        std::thread::Builder::new()
+            .name("journal".into())
+            .spawn(move || write_loop(file, &rx))?;
+        Ok(Journal {
+            tx,
+            redactor: redactor.clone(),
+        })
+    }
+
+    /// Appends a record and waits until it is on disk.
+    pub async fn durable(&self, record: &Record) -> Result<(), String> {
+        let (ack, done) = tokio::sync::oneshot::channel();
+        self.tx
+            .send(Message::Write {
+                line: encode(record, &self.redactor),
+                ack: Some(ack),
+            })
+            .map_err(|_| "the journal writer stopped".to_string())?;
+        done.await
+            .map_err(|_| "the journal writer stopped".to_string())?
+    }
+
+    /// The same, from code that is not async (start and end of a run).
+    pub fn durable_blocking(&self, record: &Record) -> Result<(), String> {
+        let (ack, done) = tokio::sync::oneshot::channel();
+        self.tx
+            .send(Message::Write {
+                line: encode(record, &self.redactor),
+                ack: Some(ack),
+            })
+            .map_err(|_| "the journal writer stopped".to_string())?;
+        done.blocking_recv()
+            .map_err(|_| "the journal writer stopped".to_string())?
+    }
+
+    /// Appends a record without waiting; it reaches disk with the next fsync.
+    pub fn record(&self, record: &Record) {
+        let _ = self.tx.send(Message::Write {
+            line: encode(record, &self.redactor),
+            ack: None,
+        });
+    }
+
+    /// Flushes everything and stops the writer.
+    pub fn close(&self) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        if self.tx.send(Message::Close(tx)).is_ok() {
+            let _ = rx.recv();
+        }
+    }
+}
+
+fn write_loop(mut file: std::fs::File, rx: &mpsc::Receiver<Message>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        batch.extend(rx.try_iter());
+        let mut acks = Vec::new();
+        let mut close = None;
+        let mut buffer = Vec::new();
+        for message in batch {
+            match message {
+                Message::Write { line, ack } => {
+                    buffer.extend_from_slice(&line);
+                    acks.extend(ack);
+                }
+                Message::Close(done) => close = Some(done),
+            }
+        }
+        let mut result = file.write_all(&buffer);
+        if result.is_ok() && (!acks.is_empty() || close.is_some()) {
+            result = file.sync_data();
+        }
+        let outcome = result.map_err(|e| format!("cannot write the journal: {e}"));
+        for ack in acks {
+            let _ = ack.send(outcome.clone());
+        }
+        if let Some(done) = close {
+            let _ = done.send(());
+            return;
+        }
+    }
+}
