@@ -94,6 +94,31 @@ enum CommandArg {
         #[arg(long, value_enum, default_value_t = FormatArg::Text)]
         format: FormatArg,
     },
+    /// Finish an interrupted run from its journal.
+    Resume {
+        run_id: String,
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Roll an interrupted run back.
+    Abort {
+        run_id: String,
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Secrets due or overdue for rotation.
+    Status {
+        #[arg(long, value_enum, default_value_t = FormatArg::Text)]
+        format: FormatArg,
+        /// Exit 1 when any secret is overdue (for cron).
+        #[arg(long)]
+        check: bool,
+    },
+    /// The audit log: who rotated what, when, and how it ended.
+    History {
+        #[arg(long, value_enum, default_value_t = FormatArg::Text)]
+        format: FormatArg,
+    },
     /// The compromise implication graph: which secrets rotate together.
     Graph {
         #[arg(long, value_enum, default_value_t = FormatArg::Dot)]
@@ -188,6 +213,15 @@ pub fn parse() -> (Global, Invocation) {
                 jobs,
                 format: format_of(format),
             },
+        },
+        CommandArg::Resume { run_id, yes } => Invocation::Resume { run_id, yes },
+        CommandArg::Abort { run_id, yes } => Invocation::Abort { run_id, yes },
+        CommandArg::Status { format, check } => Invocation::Status {
+            format: format_of(format),
+            check,
+        },
+        CommandArg::History { format } => Invocation::History {
+            format: format_of(format),
         },
         CommandArg::Graph { format } => Invocation::Graph {
             format: format_of(format),

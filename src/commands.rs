@@ -3,7 +3,9 @@
 mod graph;
 mod list;
 mod plan;
+mod recover;
 mod run;
+mod status;
 mod validate;
 
 pub use run::RunFlags;
@@ -68,6 +70,21 @@ pub enum Invocation {
         run: RunOptions,
         flags: RunFlags,
     },
+    Resume {
+        run_id: String,
+        yes: bool,
+    },
+    Abort {
+        run_id: String,
+        yes: bool,
+    },
+    Status {
+        format: Format,
+        check: bool,
+    },
+    History {
+        format: Format,
+    },
     Graph {
         format: Format,
     },
@@ -91,6 +108,10 @@ pub fn dispatch(global: &Global, invocation: Invocation) -> u8 {
             run: options,
             flags,
         } => run::run(global, &options, &flags, &redactor),
+        Invocation::Resume { run_id, yes } => recover::resume(global, &run_id, yes, &redactor),
+        Invocation::Abort { run_id, yes } => recover::abort(global, &run_id, yes, &redactor),
+        Invocation::Status { format, check } => status::run(global, format, check),
+        Invocation::History { format } => status::history(global, format),
         Invocation::Graph { format } => graph::run(global, format),
         Invocation::Schema { which } => schema(&which),
         Invocation::Print(bytes) => write_stdout(&bytes),

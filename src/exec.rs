@@ -7,6 +7,7 @@ pub mod durable;
 pub mod events;
 pub mod preflight;
 pub mod process;
+pub mod recover;
 mod scheduler;
 pub mod session;
 

@@ -21,5 +21,6 @@ pub mod redact;
 pub mod report;
 pub mod schema;
 pub mod state;
+pub mod status;
 pub mod steps;
 pub mod template;

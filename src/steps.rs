@@ -18,6 +18,7 @@ use minijinja::Value;
 use crate::exec::context::{RunContext, StepError};
 use crate::model::{KindRef, Step};
 
+pub use env::target_file as env_target;
 pub use exec::{run_command, run_exec};
 pub use restart::restart_services;
 
@@ -59,6 +60,7 @@ impl Done {
 }
 
 /// How a completed step is undone.
+#[derive(Clone)]
 pub enum Compensation {
     /// Put a file's exact previous bytes back (or remove a file that did not exist).
     Restore {

@@ -8,6 +8,7 @@ use crate::model::Rollback;
 use crate::plan::Work;
 use crate::steps::{Compensation, StepRun, acknowledge, restart_services, run_exec};
 
+#[derive(Clone)]
 pub struct Completed {
     pub node: usize,
     pub compensation: Option<Compensation>,

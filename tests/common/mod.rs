@@ -142,3 +142,4 @@ impl Test {
         }
     }
 }
+pub mod servers;

@@ -1,0 +1,195 @@
+//! Reading a run back from its journal and pending files: what completed (and how to undo
+//! it), what was skipped, what started but never recorded a result (in doubt), what was
+//! already undone, and each completed step's outputs.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+
+use minijinja::Value;
+
+use super::compensate::Completed;
+use crate::journal::{CompensationRecord, Record, read_journal};
+use crate::state::StateDir;
+use crate::steps::Compensation;
+
+/// What the run was asked to do (the `Begin` record).
+#[derive(Debug, Clone)]
+pub struct Begun {
+    pub runbook: String,
+    pub secret: Option<String>,
+    pub inputs: Vec<(String, String)>,
+    pub nodes: Vec<String>,
+    pub started: String,
+    pub yes: bool,
+    pub jobs: usize,
+}
+
+pub struct Recovered {
+    pub begun: Begun,
+    pub completed: Vec<Completed>,
+    pub skipped: Vec<usize>,
+    /// Intent journaled, no result: the side effect may or may not have happened.
+    pub in_doubt: Vec<usize>,
+    /// Backups taken by steps, by node: (file, backup name, mode).
+    pub backups: HashMap<usize, (PathBuf, Option<String>, Option<u32>)>,
+    pub outputs: HashMap<usize, Value>,
+    pub undone: BTreeSet<usize>,
+    pub ended: bool,
+}
+
+pub fn recover(state: &StateDir, run_id: &str) -> Result<Recovered, String> {
+    let path = state.journal_path(run_id);
+    if !path.exists() {
+        return Err(format!("no run `{run_id}` in {}", state.root.display()));
+    }
+    let records = read_journal(&path).map_err(|e| format!("run `{run_id}`: {e}"))?;
+    let mut begun = None;
+    let mut intents: BTreeMap<usize, ()> = BTreeMap::new();
+    let mut completed = Vec::new();
+    let mut skipped = Vec::new();
+    let mut backups = HashMap::new();
+    let mut undone = BTreeSet::new();
+    let mut finished = BTreeSet::new();
+    let mut ended = false;
+    for record in records {
+        match record {
+            Record::Begin {
+                runbook,
+                secret,
+                inputs,
+                nodes,
+                started,
+                yes,
+                jobs,
+                ..
+            } => {
+                begun = Some(Begun {
+                    runbook,
+                    secret,
+                    inputs,
+                    nodes,
+                    started,
+                    yes,
+                    jobs,
+                });
+            }
+            Record::Intent { node, .. } => {
+                intents.insert(node, ());
+                finished.remove(&node);
+            }
+            Record::Backup {
+                node,
+                path,
+                backup,
+                mode,
+            } => {
+                backups.insert(node, (path, backup, mode));
+            }
+            Record::Done {
+                node,
+                skipped: was_skipped,
+                compensation,
+                ..
+            } => {
+                finished.insert(node);
+                if was_skipped {
+                    skipped.push(node);
+                } else {
+                    completed.push((node, compensation));
+                }
+            }
+            Record::Failed { node, .. } => {
+                finished.insert(node);
+            }
+            Record::Undone { node, ok: true, .. } => {
+                undone.insert(node);
+            }
+            Record::End { .. } => ended = true,
+            Record::Undone { .. } | Record::Event { .. } | Record::Note { .. } => {}
+        }
+    }
+    let begun = begun.ok_or_else(|| format!("run `{run_id}`: the journal has no beginning"))?;
+    if ended {
+        // Its backups are gone with it; nothing will be undone.
+        return Ok(Recovered {
+            begun,
+            completed: Vec::new(),
+            skipped,
+            in_doubt: Vec::new(),
+            backups,
+            outputs: HashMap::new(),
+            undone,
+            ended,
+        });
+    }
+    let completed = completed
+        .into_iter()
+        .map(|(node, record)| {
+            Ok(Completed {
+                node,
+                compensation: record.map(|c| rebuild(state, run_id, c)).transpose()?,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let done: BTreeSet<usize> = completed
+        .iter()
+        .map(|c| c.node)
+        .chain(skipped.iter().copied())
+        .collect();
+    let in_doubt = intents
+        .keys()
+        .copied()
+        .filter(|n| !finished.contains(n) && !done.contains(n))
+        .collect();
+    let mut outputs = HashMap::new();
+    for item in &completed {
+        let file = state
+            .pending_dir(run_id)
+            .join(format!("out-{}.json", item.node));
+        if let Ok(bytes) = std::fs::read(&file) {
+            let json: serde_json::Value =
+                serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", file.display()))?;
+            outputs.insert(item.node, crate::template::value_of(json));
+        }
+    }
+    Ok(Recovered {
+        begun,
+        completed,
+        skipped,
+        in_doubt,
+        backups,
+        outputs,
+        undone,
+        ended,
+    })
+}
+
+/// Turns a journaled compensation back into one that can run, reading the backup bytes.
+pub fn rebuild(
+    state: &StateDir,
+    run_id: &str,
+    record: CompensationRecord,
+) -> Result<Compensation, String> {
+    Ok(match record {
+        CompensationRecord::Restore { path, backup, mode } => {
+            let previous = match &backup {
+                Some(name) => {
+                    let file = state.backup_dir(run_id).join(name);
+                    Some(
+                        std::fs::read(&file)
+                            .map_err(|e| format!("the backup {}: {e}", file.display()))?,
+                    )
+                }
+                None => None,
+            };
+            Compensation::Restore {
+                path,
+                previous,
+                mode,
+                backup,
+            }
+        }
+        CompensationRecord::RestartAgain { services } => Compensation::RestartAgain { services },
+        CompensationRecord::Rollback => Compensation::Rollback,
+    })
+}

@@ -1,0 +1,292 @@
+//! The crash matrix: a reference rotation (generate → env edit → tell a fake server → verify
+//! they agree) killed with SIGKILL at every step boundary, including right after a side effect
+//! and before its journal record. After each kill a new run is refused, `resume` converges on
+//! the new value, `abort` restores the old one byte-for-byte, and no secret or pending file is
+//! left behind.
+
+mod common;
+
+use common::Test;
+
+const OLD: &str = "0ld-reference-secret-value";
+const ENV: &str =
+    "# reference deployment\nexport REF_SECRET=0ld-reference-secret-value\nOTHER=unchanged\n";
+
+const RUNBOOK: &str = r#"name: ref-rotation
+secret: { id: ref, env: [REF_SECRET], every: 90d, impact: none }
+steps:
+  - id: new
+    generate: { bytes: 24, encoding: hex }
+  - id: write
+    needs: [new]
+    env: { set: { REF_SECRET: "{{ steps.new.value }}" } }
+  - id: tell-server
+    needs: [write]
+    idempotent: true
+    exec:
+      run: cat > server-password
+      stdin: "{{ steps.new.value }}"
+    rollback:
+      exec:
+        run: cat > server-password
+        stdin: "{{ secret.current }}"
+  - id: agree
+    needs: [tell-server]
+    verify:
+      exec: { run: 'grep -qx "export REF_SECRET=$(cat server-password)" .env.prod' }
+"#;
+
+/// Every boundary a kill can hit: steps without a side effect have no `after-effect`.
+fn boundaries() -> Vec<String> {
+    let mut out = Vec::new();
+    for (step, effect) in [
+        ("new", false),
+        ("write", true),
+        ("tell-server", true),
+        ("agree", false),
+    ] {
+        for point in [
+            "before-intent",
+            "after-intent",
+            "after-effect",
+            "after-done",
+        ] {
+            if point == "after-effect" && !effect {
+                continue;
+            }
+            out.push(format!("{point}:ref-rotation/{step}"));
+        }
+    }
+    out
+}
+
+fn project() -> Test {
+    Test::new()
+        .file("runbooks/ref.yaml", RUNBOOK)
+        .file(".env.prod", ENV)
+        .file("server-password", OLD)
+}
+
+/// Runs until the failpoint kills the process; returns the run id and the new value if it
+/// had been generated (read from the pending outputs, as an operator's tools could).
+fn crash(test: &Test, boundary: &str) -> (String, Option<String>) {
+    let mut command = test.command();
+    command
+        .args(["run", "ref-rotation"])
+        .env("RUNBOOK_FAILPOINT", boundary);
+    let output = command.output().expect("spawn");
+    assert_eq!(
+        output.status.code(),
+        None,
+        "{boundary}: the run was killed, not finished: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let active = String::from_utf8(test.read(".runbook/active"))
+        .expect("active marker")
+        .trim()
+        .to_string();
+    let pending = test
+        .path()
+        .join(".runbook/runs")
+        .join(&active)
+        .join("pending/out-0.json");
+    let new = std::fs::read(pending).ok().map(|b| {
+        let json: serde_json::Value = serde_json::from_slice(&b).unwrap();
+        json["value"].as_str().unwrap().to_string()
+    });
+    (active, new)
+}
+
+fn read(test: &Test, name: &str) -> String {
+    String::from_utf8(test.read(name)).unwrap()
+}
+
+fn assert_clean(test: &Test, run_id: &str, secrets: &[&str], boundary: &str) {
+    let run_dir = test.path().join(".runbook/runs").join(run_id);
+    assert!(
+        !run_dir.join("pending").exists() && !run_dir.join("backup").exists(),
+        "{boundary}: pending files remain"
+    );
+    assert!(
+        !test.path().join(".runbook/active").exists(),
+        "{boundary}: the run still blocks new ones"
+    );
+    let journal = read(test, &format!(".runbook/runs/{run_id}/journal.jsonl"));
+    for secret in secrets {
+        assert!(
+            !journal.contains(secret),
+            "{boundary}: the journal contains a secret"
+        );
+    }
+}
+
+#[test]
+fn resume_finishes_and_abort_restores_after_a_kill_at_every_boundary() {
+    let all = boundaries();
+    for boundary in &all {
+        // resume
+        let test = project();
+        let (run_id, new) = crash(&test, boundary);
+        let blocked = test
+            .command()
+            .args(["run", "ref-rotation"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            blocked.status.code(),
+            Some(4),
+            "{boundary}: a new run is refused while one is unfinished"
+        );
+        assert!(
+            String::from_utf8_lossy(&blocked.stderr).contains(&format!("runbook resume {run_id}"))
+        );
+        let resumed = test.command().args(["resume", &run_id]).output().unwrap();
+        assert_eq!(
+            resumed.status.code(),
+            Some(0),
+            "{boundary}: resume\n{}{}",
+            String::from_utf8_lossy(&resumed.stdout),
+            String::from_utf8_lossy(&resumed.stderr)
+        );
+        let server = read(&test, "server-password");
+        let env = read(&test, ".env.prod");
+        assert_ne!(server, OLD, "{boundary}: the server has the new value");
+        assert!(
+            env.contains(&format!("export REF_SECRET={server}\n")),
+            "{boundary}: env file and server agree"
+        );
+        if let Some(new) = &new {
+            assert_eq!(
+                &server, new,
+                "{boundary}: the value generated before the crash was kept, not drawn again"
+            );
+        }
+        assert!(env.starts_with("# reference deployment\n") && env.ends_with("OTHER=unchanged\n"));
+        assert_clean(&test, &run_id, &[OLD, &server], boundary);
+
+        // abort
+        let test = project();
+        let (run_id, new) = crash(&test, boundary);
+        let aborted = test.command().args(["abort", &run_id]).output().unwrap();
+        assert_eq!(
+            aborted.status.code(),
+            Some(0),
+            "{boundary}: abort\n{}{}",
+            String::from_utf8_lossy(&aborted.stdout),
+            String::from_utf8_lossy(&aborted.stderr)
+        );
+        assert_eq!(
+            read(&test, ".env.prod"),
+            ENV,
+            "{boundary}: the env file is restored byte-for-byte"
+        );
+        assert_eq!(
+            read(&test, "server-password"),
+            OLD,
+            "{boundary}: the server has its old value"
+        );
+        let mut secrets = vec![OLD];
+        if let Some(new) = &new {
+            secrets.push(new);
+        }
+        assert_clean(&test, &run_id, &secrets, boundary);
+        let again = test
+            .command()
+            .args(["run", "ref-rotation", "--dry-run"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            again.status.code(),
+            Some(0),
+            "{boundary}: after abort the deployment is usable again"
+        );
+    }
+    println!(
+        "crash matrix: {} boundaries covered, each resumed and aborted",
+        all.len()
+    );
+    assert_eq!(all.len(), 14);
+}
+
+#[test]
+fn a_finished_run_cannot_be_resumed() {
+    let test = project();
+    let run = test
+        .command()
+        .args(["run", "ref-rotation", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0));
+    let first = String::from_utf8(run.stdout).unwrap();
+    let event: serde_json::Value = serde_json::from_str(first.lines().next().unwrap()).unwrap();
+    let run_id = event["run_id"].as_str().unwrap();
+    let resumed = test.command().args(["resume", run_id]).output().unwrap();
+    assert_eq!(resumed.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&resumed.stderr).contains("already ended"));
+}
+
+#[test]
+fn an_exec_step_in_doubt_without_idempotent_or_check_needs_an_operator() {
+    let doubtful = RUNBOOK.replace("    idempotent: true\n", "");
+    let test = Test::new()
+        .file("runbooks/ref.yaml", &doubtful)
+        .file(".env.prod", ENV)
+        .file("server-password", OLD);
+    let (run_id, _) = crash(&test, "after-effect:ref-rotation/tell-server");
+    let resumed = test.command().args(["resume", &run_id]).output().unwrap();
+    assert_eq!(
+        resumed.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&resumed.stderr);
+    assert!(
+        stderr.contains("step `ref-rotation/tell-server` started but its result was not recorded"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn two_runs_started_together_one_proceeds_and_the_other_exits_4_at_once() {
+    let runbook = "name: slow\nsteps:\n  - id: wait\n    exec: { run: 'sleep 2' }\n";
+    let test = Test::new().file("runbooks/slow.yaml", runbook);
+    let mut first = test.command();
+    first
+        .args(["run", "slow"])
+        .stdout(std::process::Stdio::null());
+    let mut second = test.command();
+    second
+        .args(["run", "slow"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let started = std::time::Instant::now();
+    let mut a = first.spawn().unwrap();
+    let mut b = second.spawn().unwrap();
+    let (code_a, code_b, quick) = {
+        // Whichever loses must lose within a second.
+        let mut loser_time = None;
+        let mut codes = [None, None];
+        while codes.iter().any(Option::is_none) {
+            for (i, child) in [&mut a, &mut b].into_iter().enumerate() {
+                if codes[i].is_none() {
+                    if let Some(status) = child.try_wait().unwrap() {
+                        codes[i] = status.code();
+                        if status.code() == Some(4) {
+                            loser_time = Some(started.elapsed());
+                        }
+                    }
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        (codes[0], codes[1], loser_time)
+    };
+    let mut codes = [code_a, code_b];
+    codes.sort();
+    assert_eq!(codes, [Some(0), Some(4)], "exactly one run proceeds");
+    assert!(
+        quick.expect("one exited 4") < std::time::Duration::from_secs(1),
+        "the refused run exits within a second"
+    );
+}
