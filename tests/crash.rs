@@ -261,27 +261,27 @@ fn two_runs_started_together_one_proceeds_and_the_other_exits_4_at_once() {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped());
     let started = std::time::Instant::now();
-    let mut a = first.spawn().unwrap();
-    let mut b = second.spawn().unwrap();
-    let (code_a, code_b, quick) = {
-        // Whichever loses must lose within a second.
-        let mut loser_time = None;
-        let mut codes = [None, None];
-        while codes.iter().any(Option::is_none) {
-            for (i, child) in [&mut a, &mut b].into_iter().enumerate() {
-                if codes[i].is_none() {
-                    if let Some(status) = child.try_wait().unwrap() {
-                        codes[i] = status.code();
-                        if status.code() == Some(4) {
-                            loser_time = Some(started.elapsed());
-                        }
-                    }
+    let mut children = [first.spawn().unwrap(), second.spawn().unwrap()];
+    // Whichever loses must lose within a second; poll both until they end.
+    let mut codes = [None, None];
+    let mut quick = None;
+    while codes.iter().any(Option::is_none) {
+        for (code, child) in codes.iter_mut().zip(children.iter_mut()) {
+            if code.is_none()
+                && let Some(status) = child.try_wait().unwrap()
+            {
+                *code = Some(status.code());
+                if status.code() == Some(4) {
+                    quick = Some(started.elapsed());
                 }
             }
-            std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        (codes[0], codes[1], loser_time)
-    };
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    for child in &mut children {
+        child.wait().unwrap();
+    }
+    let (code_a, code_b) = (codes[0].flatten(), codes[1].flatten());
     let mut codes = [code_a, code_b];
     codes.sort();
     assert_eq!(codes, [Some(0), Some(4)], "exactly one run proceeds");
