@@ -33,7 +33,7 @@ fn compromise_jwt_rotates_jwt_and_session_with_one_restart_per_service() {
         );
         assert!(
             run.stdout
-                .contains("restart api — for jwt-rotation, session-rotation"),
+                .contains("restart api, worker — for jwt-rotation, session-rotation"),
             "{}",
             run.stdout
         );

@@ -101,7 +101,8 @@ pub fn run(
         let text = crate::report::dry_run::render(&project, &library, &plan, redactor);
         return write_stdout(text.as_bytes());
     }
-    let started = jiff::Timestamp::now();
+    let now = jiff::Timestamp::now();
+    let started = now.round(jiff::Unit::Millisecond).unwrap_or(now);
     let run_id = format!("{}-{}", started.strftime("%Y%m%dT%H%M%SZ"), short_random());
     let state = StateDir::new(&project.state_dir);
     let _lock = lock(&state, &run_id, None)?;

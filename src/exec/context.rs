@@ -80,6 +80,9 @@ pub struct RunContext {
     pub durable: super::durable::Durable,
     /// Manual steps take the terminal one at a time.
     pub terminal: tokio::sync::Mutex<()>,
+    /// The restart driver runs one invocation at a time: drivers such as `docker compose`
+    /// (or the demo's, which owns one process) are not safe to run against themselves.
+    pub restart_lock: tokio::sync::Mutex<()>,
     env: minijinja::Environment<'static>,
     outputs: Mutex<HashMap<usize, BTreeMap<String, Value>>>,
     file_locks: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>,
@@ -115,6 +118,7 @@ impl RunContext {
             cancel,
             durable,
             terminal: tokio::sync::Mutex::new(()),
+            restart_lock: tokio::sync::Mutex::new(()),
             env: environment(),
             outputs: Mutex::default(),
             file_locks: Mutex::default(),

@@ -127,10 +127,7 @@ impl Emitter {
 
     pub fn emit(&self, kind: EventKind) {
         let event = Event {
-            at: jiff::Timestamp::now()
-                .round(jiff::Unit::Millisecond)
-                .unwrap_or_else(|_| jiff::Timestamp::now())
-                .to_string(),
+            at: now_text(),
             elapsed_ms: duration_ms(self.started.elapsed()),
             kind,
         };
@@ -150,6 +147,14 @@ impl Emitter {
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
+}
+
+/// Now, to the millisecond, as RFC 3339: precise enough for a timeline, short enough to read.
+pub fn now_text() -> String {
+    let now = jiff::Timestamp::now();
+    now.round(jiff::Unit::Millisecond)
+        .unwrap_or(now)
+        .to_string()
 }
 
 pub fn duration_ms(duration: Duration) -> u64 {

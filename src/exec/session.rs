@@ -61,7 +61,7 @@ pub fn is_final(outcome: Outcome) -> bool {
 /// Records how the run ended. A final run loses its pending values and backups and stops
 /// blocking new runs; any other keeps them for `resume` or `abort`.
 pub fn finish(ctx: &RunContext, result: &RunResult, aborted: bool) {
-    let ended = jiff::Timestamp::now().to_string();
+    let ended = crate::exec::events::now_text();
     let durable = &ctx.durable;
     let key = crate::fingerprint::install_key(&durable.state.root).ok();
     let mut entries = Vec::new();
@@ -138,7 +138,8 @@ pub fn finish(ctx: &RunContext, result: &RunResult, aborted: bool) {
     durable.journal.close();
 }
 
-fn current_fingerprint(ctx: &RunContext, rb: usize, key: &[u8]) -> Option<String> {
+/// The keyed fingerprint of the value a rotation runbook's first variable holds now.
+pub fn current_fingerprint(ctx: &RunContext, rb: usize, key: &[u8]) -> Option<String> {
     let secret = ctx.runbook(rb).secret.as_ref()?;
     let bytes = std::fs::read(ctx.secret_file(rb).ok()?).ok()?;
     let value = crate::envfile::EnvFile::parse(&bytes)

@@ -69,7 +69,7 @@ pub fn coalesce_restarts(
             }
         }
     }
-    merge_identical_neighbourhoods(graph);
+    merge_across_services(graph);
     notes
 }
 
@@ -171,43 +171,36 @@ fn merge_into(graph: &mut PlanGraph, unit: NodeIndex, group: NodeIndex) {
     graph[group].ordinal = graph[group].ordinal.min(ordinal);
 }
 
-/// Restarts of different services with the same predecessors and successors run as one
-/// driver call (`docker compose up ... api worker`): merging them cannot create a cycle.
-fn merge_identical_neighbourhoods(graph: &mut PlanGraph) {
+/// Restarts of different services become one driver call (`docker compose up ... api
+/// worker`) wherever neither must finish before the other starts: each restart costs users a
+/// blip, and one recreate of several services costs one. Merging two nodes with no path
+/// between them cannot create a cycle.
+fn merge_across_services(graph: &mut PlanGraph) {
     let restarts: Vec<NodeIndex> = ordered(graph)
         .into_iter()
         .filter(|n| matches!(graph[*n].work, Work::Restart { .. }))
         .collect();
-    let mut absorbed = Vec::new();
-    for (i, a) in restarts.iter().enumerate() {
-        if absorbed.contains(a) {
-            continue;
-        }
-        for b in &restarts[i + 1..] {
-            if absorbed.contains(b) {
-                continue;
-            }
-            let same = neighbours(graph, *a, Direction::Incoming)
-                == neighbours(graph, *b, Direction::Incoming)
-                && neighbours(graph, *a, Direction::Outgoing)
-                    == neighbours(graph, *b, Direction::Outgoing);
-            if same {
-                let Work::Restart { services, serves } = graph[*b].work.clone() else {
+    let mut groups: Vec<NodeIndex> = Vec::new();
+    for unit in restarts {
+        let target = groups.iter().copied().find(|g| {
+            !has_path_connecting(&*graph, *g, unit, None)
+                && !has_path_connecting(&*graph, unit, *g, None)
+        });
+        match target {
+            Some(group) => {
+                let Work::Restart { services, .. } = graph[unit].work.clone() else {
                     continue;
                 };
-                if let Work::Restart {
-                    services: into,
-                    serves: into_serves,
-                } = &mut graph[*a].work
-                {
-                    into.extend(services);
-                    into_serves.extend(serves);
-                    into_serves.sort_unstable();
-                    into_serves.dedup();
+                merge_into(graph, unit, group);
+                if let Work::Restart { services: into, .. } = &mut graph[group].work {
+                    for service in services {
+                        if !into.contains(&service) {
+                            into.push(service);
+                        }
+                    }
                 }
-                graph.remove_node(*b);
-                absorbed.push(*b);
             }
+            None => groups.push(unit),
         }
     }
 }

@@ -133,7 +133,7 @@ fn restart_merging_that_would_create_a_cycle_keeps_restarts_separate_with_a_note
 }
 
 #[test]
-fn a_multi_service_restart_splits_where_one_service_is_shared() {
+fn restarts_of_different_services_share_one_driver_call_when_nothing_orders_them() {
     let lib = library(&[
         (
             "a.yaml",
@@ -156,10 +156,10 @@ fn a_multi_service_restart_splits_where_one_service_is_shared() {
         .collect();
     assert_eq!(
         restarts,
-        [
-            ("restart:worker", vec!["worker".to_string(), "1".into()]),
-            ("restart:api", vec!["api".to_string(), "2".into()])
-        ]
+        [(
+            "restart:api,worker",
+            vec!["api,worker".to_string(), "2".into()]
+        )]
     );
 }
 
@@ -220,4 +220,20 @@ fn conflicting_secrets_in_one_closure_are_refused_naming_both() {
         err.message
     );
     assert!(err.help.unwrap_or_default().contains("two runs"));
+}
+
+#[test]
+fn restarts_ordered_by_needs_stay_separate_driver_calls() {
+    let ordered = "name: ordered\nsteps:\n  - id: api\n    restart: [api]\n  - id: check\n    needs: [api]\n    exec: { run: \"true\" }\n  - id: worker\n    needs: [check]\n    restart: [worker]\n";
+    let lib = library(&[("o.yaml", ordered)]);
+    let plan = plan_of(&lib, "ordered", None);
+    assert_eq!(
+        names(&plan),
+        ["ordered/api", "ordered/check", "ordered/worker"]
+    );
+    assert!(
+        plan.notes.is_empty(),
+        "different services need no note: {:?}",
+        plan.notes
+    );
 }

@@ -23,22 +23,44 @@ pub async fn run(run: &StepRun, spec: &ReportSpec) -> Result<Done, StepError> {
             run.ctx.runbook(run.ctx.plan.root).name.value
         ),
     };
-    write_report(run, &path, &title)?;
+    write_report(run, &path, &title).await?;
     Ok(Done {
         outputs: crate::template::value_of(BTreeMap::from([("path", path.display().to_string())])),
         compensation: None,
     })
 }
 
-pub fn write_report(run: &StepRun, path: &Path, title: &str) -> Result<(), StepError> {
+pub async fn write_report(run: &StepRun, path: &Path, title: &str) -> Result<(), StepError> {
     let ctx = &run.ctx;
     let key = crate::fingerprint::install_key(&ctx.project.state_dir)
         .map_err(|e| StepError::new(e.to_string()))?;
-    let history = ctx.emitter.history();
-    let finished: BTreeMap<String, StepStatus> = history
+    // The journal holds the whole timeline, also what happened before a `resume`; a durable
+    // record first makes sure everything queued before it is in the file.
+    ctx.durable
+        .journal
+        .durable(&crate::journal::Record::Note {
+            text: "report".into(),
+            detail: BTreeMap::new(),
+        })
+        .await
+        .map_err(StepError::new)?;
+    let history: Vec<crate::exec::events::Event> =
+        crate::journal::read_journal(&ctx.durable.state.journal_path(&ctx.run.id))
+            .map_err(|e| StepError::new(e.to_string()))?
+            .into_iter()
+            .filter_map(|r| match r {
+                crate::journal::Record::Event { event } => Some(event),
+                _ => None,
+            })
+            .collect();
+    let done: std::collections::BTreeSet<usize> = history
         .iter()
         .filter_map(|e| match &e.kind {
-            EventKind::StepFinished { step, status, .. } => Some((step.clone(), *status)),
+            EventKind::StepFinished {
+                step,
+                status: StepStatus::Done | StepStatus::Skipped,
+                ..
+            } => ctx.plan.nodes.iter().position(|n| &n.name == step),
             _ => None,
         })
         .collect();
@@ -60,26 +82,19 @@ pub fn write_report(run: &StepRun, path: &Path, title: &str) -> Result<(), StepE
         let Some(secret) = &runbook.secret else {
             continue;
         };
-        let steps: Vec<String> = runbook
-            .steps
+        let touched = done
             .iter()
-            .map(|s| format!("{}/{}", runbook.name.value, s.id.value))
-            .collect();
-        let done = steps
-            .iter()
-            .filter(|s| {
-                finished.get(*s) == Some(&StepStatus::Done)
-                    || finished.get(*s) == Some(&StepStatus::Skipped)
-            })
-            .count();
-        let state = if done == steps.len() {
+            .flat_map(|n| ctx.plan.nodes[*n].steps())
+            .any(|(r, _)| r == rb);
+        let state = if ctx.plan.runbook_complete(rb, runbook.steps.len(), &done) {
             "rotated"
-        } else if done == 0 {
-            "not rotated"
-        } else {
+        } else if touched {
             "partly rotated"
+        } else {
+            "not rotated"
         };
-        let fingerprint = current_fingerprint(run, rb, &key).unwrap_or_else(|| "-".into());
+        let fingerprint =
+            crate::exec::session::current_fingerprint(ctx, rb, &key).unwrap_or_else(|| "-".into());
         let env: Vec<&str> = secret.env.iter().map(|e| e.value.as_str()).collect();
         let _ = writeln!(
             out,
@@ -163,21 +178,25 @@ pub fn write_report(run: &StepRun, path: &Path, title: &str) -> Result<(), StepE
         .map_err(|e| StepError::new(e.to_string()))
 }
 
-/// The keyed fingerprint of the value a rotation runbook's first variable holds now.
-fn current_fingerprint(run: &StepRun, rb: usize, key: &[u8]) -> Option<String> {
-    let secret = run.ctx.runbook(rb).secret.as_ref()?;
-    let file = run.ctx.secret_file(rb).ok()?;
-    let bytes = std::fs::read(file).ok()?;
-    let value = crate::envfile::EnvFile::parse(&bytes)
-        .ok()?
-        .get(&secret.env.first()?.value)?;
-    Some(crate::fingerprint::fingerprint(key, &value))
-}
-
 /// Who ran this: the invoking user behind sudo when there is one.
 pub fn operator() -> String {
     std::env::var("SUDO_USER")
         .or_else(|_| std::env::var("USER"))
         .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| format!("uid {}", rustix::process::getuid().as_raw()))
+        .unwrap_or_else(|_| user_name(rustix::process::getuid().as_raw()))
+}
+
+/// The account name of a uid from /etc/passwd, for runs started without `USER` (cron,
+/// systemd, containers).
+fn user_name(uid: u32) -> String {
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|passwd| {
+            passwd.lines().find_map(|line| {
+                let mut fields = line.split(':');
+                let name = fields.next()?;
+                (fields.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_string())
+            })
+        })
+        .unwrap_or_else(|| format!("uid {uid}"))
 }

@@ -30,6 +30,7 @@ pub async fn restart_services(run: &StepRun, services: &[String]) -> Result<(), 
             .or(driver.timeout.as_ref().map(|t| t.duration))
             .unwrap_or(DEFAULT_TIMEOUT),
     );
+    let _driver = run.ctx.restart_lock.lock().await;
     let outcome = run_command(run, &process).await?;
     match outcome.status {
         Termination::Exited(0) => Ok(()),
