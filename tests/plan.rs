@@ -26,7 +26,7 @@ fn compromise_jwt_rotates_jwt_and_session_with_one_restart_per_service() {
             assert!(run.stdout.contains(step), "missing {step}:\n{}", run.stdout);
         }
         assert_eq!(
-            run.stdout.matches("restart api —").count(),
+            run.stdout.matches("restart api, worker —").count(),
             1,
             "{}",
             run.stdout
