@@ -20,8 +20,11 @@ scratch=$(mktemp -d "${TMPDIR:-/tmp}/runbook-demo.XXXXXX")
 cp examples/demo/.env.prod.template "$scratch/.env.prod"
 chmod 600 "$scratch/.env.prod"
 cp examples/demo/restart.sh "$scratch/restart.sh"
-# A free loopback port: ask the kernel for one.
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# A free loopback port: a random one nothing answers on.
+while :; do
+    port=$((20000 + RANDOM % 40000))
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break
+done
 cat > "$scratch/demo.conf" <<CONF
 DEMO_PORT=$port
 DEMO_ENV_FILE=.env.prod
