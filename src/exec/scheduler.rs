@@ -157,8 +157,9 @@ pub async fn execute_plan(
             in_effect,
         };
     }
-    if interrupted && failure.is_none() {
-        // Ctrl-C: what ran stays as it is, journaled; the operator chooses resume or abort.
+    if interrupted {
+        // Ctrl-C: what ran stays as it is, journaled (a step killed by a second Ctrl-C is
+        // recorded as failed and runs again on resume); the operator chooses resume or abort.
         return RunResult {
             outcome: Outcome::Interrupted,
             exit_code: exit::INTERRUPTED,

@@ -1,0 +1,126 @@
+//! Ctrl-C: once lets the step in flight finish and stops before the next (exit 130, the run
+//! journaled and resumable); twice kills the step's whole process group.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::Test;
+
+fn wait_for(path: &std::path::Path) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !path.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn interrupt(pid: u32) {
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn one_ctrl_c_finishes_the_step_in_flight_then_stops_resumably() {
+    let runbook = "name: two\nsteps:\n  - id: first\n    exec: { run: 'touch first-started; while [ ! -e release ]; do sleep 0.05; done; touch first-done' }\n  - id: second\n    needs: [first]\n    exec: { run: touch second-done }\n";
+    let test = Test::new().file("runbooks/two.yaml", runbook);
+    let mut child = test
+        .command()
+        .args(["run", "two"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&test.path().join("first-started"));
+    interrupt(child.id());
+    // Release the step in flight only once the run has said it saw the interrupt.
+    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut stdout = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            std::io::BufRead::read_line(&mut reader, &mut line).unwrap() > 0,
+            "output ended early: {stdout}"
+        );
+        stdout.push_str(&line);
+        if line.contains("interrupted: finishing the steps in flight") {
+            break;
+        }
+    }
+    test.write("release", b"");
+    std::io::Read::read_to_string(&mut reader, &mut stdout).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{stdout}");
+    assert!(
+        test.path().join("first-done").exists(),
+        "the step in flight finished"
+    );
+    assert!(
+        !test.path().join("second-done").exists(),
+        "nothing new started after Ctrl-C"
+    );
+    let run_id = String::from_utf8(test.read(".runbook/active"))
+        .unwrap()
+        .trim()
+        .to_string();
+    assert!(
+        stdout.contains(&format!("runbook resume {run_id}")),
+        "{stdout}"
+    );
+    let resumed = test.command().args(["resume", &run_id]).output().unwrap();
+    assert_eq!(
+        resumed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&resumed.stdout)
+    );
+    assert!(
+        test.path().join("second-done").exists(),
+        "resume ran the rest"
+    );
+}
+
+#[test]
+fn two_ctrl_c_kill_the_step_process_group() {
+    let runbook = "name: hang\nsteps:\n  - id: wait\n    exec: { run: 'echo $$ > pgid; sleep 300 & sleep 300' }\n";
+    let test = Test::new().file("runbooks/hang.yaml", runbook);
+    let mut child = test
+        .command()
+        .args(["run", "hang"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&test.path().join("pgid"));
+    let started = Instant::now();
+    interrupt(child.id());
+    std::thread::sleep(Duration::from_millis(200));
+    interrupt(child.id());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the hung step was killed, not waited for"
+    );
+    let pgid = String::from_utf8(test.read("pgid"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let alive = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ps -eo pgid=,stat= | awk '$1 == {pgid} && $2 !~ /^Z/' | wc -l"
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(alive.stdout).unwrap().trim(),
+        "0",
+        "no process of the step's group survives"
+    );
+}
