@@ -3,13 +3,15 @@
 
 mod graph;
 mod library;
+mod sites;
 mod steps;
 mod templates;
 
 use crate::diagnostic::Problem;
 use crate::project::{Library, Project};
 
-pub use templates::{Role, SecretNames, Site, secret_names, sites};
+pub use sites::{Role, Site, sites};
+pub use templates::{SecretNames, secret_names};
 
 /// Checks every runbook of the library and the library as a whole.
 pub fn check_library(project: &Project, library: &Library) -> Vec<Problem> {

@@ -4,20 +4,23 @@
 
 mod closure;
 mod coalesce;
+mod order;
+mod target;
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
-use petgraph::Direction;
 use petgraph::stable_graph::NodeIndex;
 
 use crate::diagnostic::Problem;
 use crate::model::{KindRef, Mode, Runbook};
 use crate::project::{Library, Project};
-use crate::template::{environment, is_template, render};
 
 pub use closure::{first_conflict, implied_closure};
 pub use coalesce::{PlanGraph, Unit, Work, coalesce_restarts};
+use order::topological;
+use target::{
+    conflicts_of, implies_of, missing_secret, render_target, resolve_target, unknown_secret,
+};
 
 /// What the operator asked to plan.
 #[derive(Debug, Default, Clone)]
@@ -277,153 +280,6 @@ pub fn build(project: &Project, library: &Library, request: &PlanRequest) -> Res
 
 pub fn step_name(runbook: &Runbook, step: usize) -> String {
     format!("{}/{}", runbook.name.value, runbook.steps[step].id.value)
-}
-
-fn implies_of(library: &Library, id: &str) -> Vec<String> {
-    library
-        .secret_owner(id)
-        .and_then(|r| r.value.secret.as_ref())
-        .map_or_else(Vec::new, |s| {
-            s.implies
-                .iter()
-                .filter_map(|i| library.secret_owner(&i.value))
-                .filter_map(|r| r.value.secret.as_ref().map(|s| s.id.value.clone()))
-                .collect()
-        })
-}
-
-fn conflicts_of(library: &Library, id: &str) -> Vec<String> {
-    library
-        .secret_owner(id)
-        .and_then(|r| r.value.secret.as_ref())
-        .map_or_else(Vec::new, |s| {
-            s.conflicts
-                .iter()
-                .filter_map(|i| library.secret_owner(&i.value))
-                .filter_map(|r| r.value.secret.as_ref().map(|s| s.id.value.clone()))
-                .collect()
-        })
-}
-
-/// Resolves `--secret` to a secret id, or explains why it does not apply.
-fn resolve_target(
-    library: &Library,
-    root: &Runbook,
-    request: &PlanRequest,
-) -> Result<Option<String>, Problem> {
-    let Some(key) = &request.secret else {
-        return Ok(None);
-    };
-    let owner = library
-        .secret_owner(key)
-        .ok_or_else(|| unknown_secret(library, key))?;
-    let id = owner
-        .value
-        .secret
-        .as_ref()
-        .map(|s| s.id.value.clone())
-        .unwrap_or_default();
-    let has_rotate = root
-        .steps
-        .iter()
-        .any(|s| s.rotate.as_ref().is_some_and(|r| r.secret.is_none()));
-    let is_own = root.secret.as_ref().is_some_and(|s| s.id.value == id);
-    if !has_rotate && !is_own {
-        return Err(problem(format!(
-            "runbook `{}` does not take `--secret` (it has no `rotate` step without a fixed secret)",
-            root.name.value
-        ))
-        .help(format!("to rotate `{id}`, run `runbook run {}`", owner.value.name.value)));
-    }
-    Ok(Some(id))
-}
-
-fn render_target(
-    project: &Project,
-    runbook: &Runbook,
-    request: &PlanRequest,
-    text: &str,
-) -> Result<String, Problem> {
-    if !is_template(text) {
-        return Ok(text.to_string());
-    }
-    let mut inputs = BTreeMap::new();
-    for (name, spec) in &runbook.inputs {
-        if let Some(value) = request.inputs.get(name).or(spec.default.as_ref()) {
-            inputs.insert(name.clone(), value.clone());
-        }
-    }
-    let ctx = minijinja::context! { vars => project.vars_for(runbook), inputs => inputs };
-    render(&environment(), text, &ctx).map_err(|e| problem(format!("rotate target: {e}")))
-}
-
-fn unknown_secret(library: &Library, key: &str) -> Problem {
-    Problem::new(
-        "runbook::plan::unknown_secret",
-        format!("no runbook owns a secret `{key}`"),
-    )
-    .help(format!("valid ids: {}", library.secret_ids().join(", ")))
-}
-
-fn missing_secret(library: &Library, runbook: &str) -> Problem {
-    problem(format!(
-        "runbook `{runbook}` needs `--secret ID`: which secret is compromised?"
-    ))
-    .help(format!("valid ids: {}", library.secret_ids().join(", ")))
-}
-
-/// Kahn's algorithm, breaking ties on creation order so a plan is always the same.
-fn topological(
-    graph: &PlanGraph,
-    label: &dyn Fn(usize, usize) -> String,
-) -> Result<Vec<PlanNode>, Problem> {
-    let mut indegree: HashMap<NodeIndex, usize> = graph
-        .node_indices()
-        .map(|n| (n, graph.neighbors_directed(n, Direction::Incoming).count()))
-        .collect();
-    let mut ready: BinaryHeap<Reverse<(usize, NodeIndex)>> = indegree
-        .iter()
-        .filter(|(_, d)| **d == 0)
-        .map(|(n, _)| Reverse((graph[*n].ordinal, *n)))
-        .collect();
-    let mut position: HashMap<NodeIndex, usize> = HashMap::new();
-    let mut nodes = Vec::with_capacity(graph.node_count());
-    while let Some(Reverse((_, node))) = ready.pop() {
-        let mut needs: Vec<usize> = graph
-            .neighbors_directed(node, Direction::Incoming)
-            .map(|p| position[&p])
-            .collect();
-        needs.sort_unstable();
-        needs.dedup();
-        position.insert(node, nodes.len());
-        let work = graph[node].work.clone();
-        let name = match &work {
-            Work::Step(rb, si) => label(*rb, *si),
-            Work::Restart { services, serves } if serves.len() == 1 => {
-                let (rb, si) = serves[0];
-                let _ = services;
-                label(rb, si)
-            }
-            Work::Restart { services, .. } => format!("restart:{}", services.join(",")),
-        };
-        nodes.push(PlanNode { name, work, needs });
-        for next in graph.neighbors_directed(node, Direction::Outgoing) {
-            let d = indegree
-                .get_mut(&next)
-                .expect("every node has an indegree; this is a bug");
-            *d -= 1;
-            if *d == 0 {
-                ready.push(Reverse((graph[next].ordinal, next)));
-            }
-        }
-    }
-    if nodes.len() != graph.node_count() {
-        return Err(Problem::new(
-            "runbook::plan::cycle",
-            "the run's steps form a cycle across runbooks",
-        ));
-    }
-    Ok(nodes)
 }
 
 #[cfg(test)]

@@ -5,3 +5,4 @@ pub mod dry_run;
 pub mod list;
 pub mod live;
 pub mod plan;
+pub mod plan_graph;

@@ -26,8 +26,8 @@ pub fn run(global: &Global, options: &RunOptions, format: Format) -> Outcome {
     let text = match format {
         Format::Text => plan::text(&view),
         Format::Json => plan::json(&view),
-        Format::Dot => plan::dot(&view),
-        Format::Mermaid => plan::mermaid(&view),
+        Format::Dot => crate::report::plan_graph::dot(&view),
+        Format::Mermaid => crate::report::plan_graph::mermaid(&view),
         Format::Prometheus => {
             return Err(Problem::new(
                 "runbook::usage::format",

@@ -1,0 +1,160 @@
+//! Where templates sit in a step: every template string with the key it sits under and how
+//! it is used (part of a command line, a value handed over another way, or an expression).
+
+use crate::model::{Command, EnvSpec, ExecSpec, KindRef, Rollback, Step};
+
+/// How a template string is used, which decides what it may contain.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Part of a child's argv (including a `sh -c` string): never a secret.
+    Argv,
+    /// A value handed over some other way (stdin, env, a file, a URL).
+    Text,
+    /// A boolean expression (`when`, `expect.json`).
+    Expr,
+}
+
+/// A template string in a step, with the key it sits under.
+pub struct Site<'a> {
+    pub field: String,
+    pub text: &'a str,
+    pub role: Role,
+}
+
+fn site(field: impl Into<String>, text: &str, role: Role) -> Site<'_> {
+    Site {
+        field: field.into(),
+        text,
+        role,
+    }
+}
+
+/// Every template string of a step, in a fixed order.
+pub fn sites(step: &Step) -> Vec<Site<'_>> {
+    let mut out = Vec::new();
+    if let Some(when) = &step.when {
+        out.push(site("when", &when.value, Role::Expr));
+    }
+    if let Some(confirm) = &step.confirm {
+        out.push(site("confirm", confirm, Role::Text));
+    }
+    match step.kind() {
+        KindRef::Exec(exec) => exec_sites("exec", exec, &mut out),
+        KindRef::Env(env) => env_sites("env", env, &mut out),
+        KindRef::File(file) => {
+            out.push(site("file.path", &file.path, Role::Text));
+            out.push(site("file.content", &file.content, Role::Text));
+        }
+        KindRef::Restart(services) => services
+            .iter()
+            .for_each(|s| out.push(site("restart", s, Role::Text))),
+        KindRef::Verify(verify) => {
+            if let Some(http) = &verify.http {
+                out.push(site("verify.http.url", &http.url, Role::Text));
+                if let Some(body) = &http.body_contains {
+                    out.push(site("verify.http.body_contains", body, Role::Text));
+                }
+                for (name, value) in &http.headers {
+                    out.push(site(
+                        format!("verify.http.headers.{name}"),
+                        value,
+                        Role::Text,
+                    ));
+                }
+            }
+            if let Some(tcp) = &verify.tcp {
+                out.push(site("verify.tcp.host", &tcp.host, Role::Text));
+                out.push(site("verify.tcp.port", &tcp.port, Role::Text));
+            }
+            if let Some(exec) = &verify.exec {
+                exec_sites("verify.exec", exec, &mut out);
+            }
+        }
+        KindRef::Manual(manual) => out.push(site(
+            "manual.instructions",
+            &manual.instructions,
+            Role::Text,
+        )),
+        KindRef::Rotate(rotate) => {
+            if let Some(secret) = &rotate.secret {
+                out.push(site("rotate.secret", &secret.value, Role::Text));
+            }
+        }
+        KindRef::Report(report) => {
+            out.push(site("report.path", &report.path, Role::Text));
+            if let Some(title) = &report.title {
+                out.push(site("report.title", title, Role::Text));
+            }
+        }
+        KindRef::Generate(_) => {}
+    }
+    if let Some(check) = &step.check {
+        exec_sites("check", check, &mut out);
+    }
+    if let Some(Rollback::Body(body)) = &step.rollback {
+        if let Some(exec) = &body.exec {
+            exec_sites("rollback.exec", exec, &mut out);
+        }
+        if let Some(env) = &body.env {
+            env_sites("rollback.env", env, &mut out);
+        }
+        if let Some(file) = &body.file {
+            out.push(site("rollback.file.path", &file.path, Role::Text));
+            out.push(site("rollback.file.content", &file.content, Role::Text));
+        }
+        if let Some(manual) = &body.manual {
+            out.push(site(
+                "rollback.manual.instructions",
+                &manual.instructions,
+                Role::Text,
+            ));
+        }
+        for s in body.restart.iter().flatten() {
+            out.push(site("rollback.restart", s, Role::Text));
+        }
+    }
+    out
+}
+
+fn exec_sites<'a>(prefix: &str, exec: &'a ExecSpec, out: &mut Vec<Site<'a>>) {
+    match &exec.run.value {
+        Command::Shell(script) => out.push(site(format!("{prefix}.run"), script, Role::Argv)),
+        Command::Argv(argv) => argv
+            .iter()
+            .for_each(|a| out.push(site(format!("{prefix}.run"), a, Role::Argv))),
+    }
+    if let Some(stdin) = &exec.stdin {
+        out.push(site(format!("{prefix}.stdin"), &stdin.value, Role::Text));
+    }
+    for (name, value) in &exec.env {
+        out.push(site(format!("{prefix}.env.{name}"), value, Role::Text));
+    }
+    if let Some(cwd) = &exec.cwd {
+        out.push(site(format!("{prefix}.cwd"), cwd, Role::Argv));
+    }
+    if let Some(expect) = &exec.expect {
+        if let Some(text) = &expect.stdout_contains {
+            out.push(site(
+                format!("{prefix}.expect.stdout_contains"),
+                text,
+                Role::Text,
+            ));
+        }
+        if let Some(json) = &expect.json {
+            out.push(site(
+                format!("{prefix}.expect.json"),
+                &json.value,
+                Role::Expr,
+            ));
+        }
+    }
+}
+
+fn env_sites<'a>(prefix: &str, env: &'a EnvSpec, out: &mut Vec<Site<'a>>) {
+    if let Some(file) = &env.file {
+        out.push(site(format!("{prefix}.file"), file, Role::Text));
+    }
+    for (key, value) in &env.set {
+        out.push(site(format!("{prefix}.set.{key}"), value, Role::Text));
+    }
+}

@@ -1,0 +1,64 @@
+//! The execution order of a plan: Kahn's algorithm over the coalesced graph.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+
+use petgraph::Direction;
+use petgraph::stable_graph::NodeIndex;
+
+use super::{PlanGraph, PlanNode, Work};
+use crate::diagnostic::Problem;
+
+/// Kahn's algorithm, breaking ties on creation order so a plan is always the same.
+pub fn topological(
+    graph: &PlanGraph,
+    label: &dyn Fn(usize, usize) -> String,
+) -> Result<Vec<PlanNode>, Problem> {
+    let mut indegree: HashMap<NodeIndex, usize> = graph
+        .node_indices()
+        .map(|n| (n, graph.neighbors_directed(n, Direction::Incoming).count()))
+        .collect();
+    let mut ready: BinaryHeap<Reverse<(usize, NodeIndex)>> = indegree
+        .iter()
+        .filter(|(_, d)| **d == 0)
+        .map(|(n, _)| Reverse((graph[*n].ordinal, *n)))
+        .collect();
+    let mut position: HashMap<NodeIndex, usize> = HashMap::new();
+    let mut nodes = Vec::with_capacity(graph.node_count());
+    while let Some(Reverse((_, node))) = ready.pop() {
+        let mut needs: Vec<usize> = graph
+            .neighbors_directed(node, Direction::Incoming)
+            .map(|p| position[&p])
+            .collect();
+        needs.sort_unstable();
+        needs.dedup();
+        position.insert(node, nodes.len());
+        let work = graph[node].work.clone();
+        let name = match &work {
+            Work::Step(rb, si) => label(*rb, *si),
+            Work::Restart { services, serves } if serves.len() == 1 => {
+                let (rb, si) = serves[0];
+                let _ = services;
+                label(rb, si)
+            }
+            Work::Restart { services, .. } => format!("restart:{}", services.join(",")),
+        };
+        nodes.push(PlanNode { name, work, needs });
+        for next in graph.neighbors_directed(node, Direction::Outgoing) {
+            let d = indegree
+                .get_mut(&next)
+                .expect("every node has an indegree; this is a bug");
+            *d -= 1;
+            if *d == 0 {
+                ready.push(Reverse((graph[next].ordinal, next)));
+            }
+        }
+    }
+    if nodes.len() != graph.node_count() {
+        return Err(Problem::new(
+            "runbook::plan::cycle",
+            "the run's steps form a cycle across runbooks",
+        ));
+    }
+    Ok(nodes)
+}
