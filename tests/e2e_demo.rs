@@ -1,0 +1,148 @@
+//! End to end on the demo deployment: the shipped `jwt-rotation` and `compromise` runbooks,
+//! run by the real binary against the real demo service through its real restart driver.
+
+mod common;
+#[path = "demo_service/support.rs"]
+mod support;
+
+use base64::Engine;
+use support::{Deployment, get, token};
+
+/// Points a scratch deployment's config at the shipped library and its demo service.
+fn configure(demo: &Deployment) {
+    let config = format!(
+        "runbooks: {}\nvars:\n  env_file: .env.prod\n  api_url: http://127.0.0.1:{}\nrestart:\n  run: bash ./restart.sh {{{{ services | join(\" \") }}}}\n",
+        common::repo().join("runbooks").display(),
+        demo.port
+    );
+    std::fs::write(demo.dir.path().join("runbook.yaml"), config).unwrap();
+}
+
+fn runbook(demo: &Deployment, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(common::binary())
+        .args(args)
+        .current_dir(demo.dir.path())
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn starts(demo: &Deployment) -> usize {
+    demo.log().matches("demo-service listening on").count()
+}
+
+fn forms(secret: &str) -> Vec<String> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    vec![secret.to_string(), b64.encode(secret), hex::encode(secret)]
+}
+
+#[test]
+fn jwt_rotation_on_the_demo_rejects_the_old_token_and_accepts_a_new_one() {
+    let demo = Deployment::new();
+    configure(&demo);
+    demo.restart_ok(&["api"]);
+    let old_token = token(demo.port);
+    assert_eq!(get(demo.port, "/whoami", Some(&old_token)).0, 200);
+    let before = demo.env();
+    let out = runbook(&demo, &["run", "jwt-rotation", "--yes"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = demo.env();
+    assert_ne!(before.get("JWT_SECRET"), after.get("JWT_SECRET"));
+    assert_eq!(
+        get(demo.port, "/whoami", Some(&old_token)).0,
+        401,
+        "the old token is rejected"
+    );
+    assert_eq!(
+        get(demo.port, "/whoami", Some(&token(demo.port))).0,
+        200,
+        "a new token is accepted"
+    );
+    let new = after.get("JWT_SECRET").unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains(&new) && !stdout.contains(&before.get("JWT_SECRET").unwrap()));
+}
+
+#[test]
+fn compromise_of_jwt_rotates_jwt_and_session_restarts_once_and_reports_without_secrets() {
+    let demo = Deployment::new();
+    configure(&demo);
+    demo.restart_ok(&["api"]);
+    let before_text = std::fs::read_to_string(demo.env_file()).unwrap();
+    let before = demo.env();
+    let old_token = token(demo.port);
+    let out = runbook(
+        &demo,
+        &[
+            "run",
+            "compromise",
+            "--secret",
+            "JWT_SECRET",
+            "--input",
+            "since=2026-11-20T00:00Z",
+            "--yes",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after_text = std::fs::read_to_string(demo.env_file()).unwrap();
+    let after = demo.env();
+    for key in ["JWT_SECRET", "SESSION_SECRET"] {
+        assert_ne!(before.get(key), after.get(key), "{key} rotated");
+    }
+    let changed: Vec<&str> = before_text
+        .lines()
+        .zip(after_text.lines())
+        .filter(|(a, b)| a != b)
+        .map(|(a, _)| a.split('=').next().unwrap())
+        .collect();
+    assert_eq!(
+        changed,
+        ["JWT_SECRET", "SESSION_SECRET"],
+        "only the two secrets changed"
+    );
+    assert_eq!(
+        starts(&demo),
+        2,
+        "started once by the test, restarted once by the run:\n{}",
+        demo.log()
+    );
+    assert_eq!(get(demo.port, "/whoami", Some(&old_token)).0, 401);
+    let report = std::fs::read_dir(demo.dir.path())
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("incident-"))
+        .expect("the incident report was written");
+    let report = std::fs::read_to_string(report.path()).unwrap();
+    assert!(
+        report.contains("| `jwt` | JWT_SECRET | rotated |")
+            && report.contains("| `session` | SESSION_SECRET | rotated |"),
+        "{report}"
+    );
+    assert!(
+        report.contains("2026-11-20T00:00Z"),
+        "the exposure window is in the report"
+    );
+    for key in ["JWT_SECRET", "SESSION_SECRET"] {
+        for value in [before.get(key).unwrap(), after.get(key).unwrap()] {
+            for form in forms(&value) {
+                assert!(
+                    !report.contains(&form) && !stdout.contains(&form),
+                    "a secret of {key} leaked"
+                );
+            }
+        }
+    }
+}
