@@ -2,6 +2,9 @@
 //! `demo-service` binary, a scratch copy of `examples/demo/` driven through `restart.sh`, a
 //! directly started service, a std-only HTTP GET, and a fake Redis that checks `AUTH`.
 
+// Each test binary that includes this module uses a different part of it.
+#![allow(dead_code)]
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
