@@ -5,8 +5,10 @@ use crate::diagnostic::Problem;
 use crate::report::list;
 
 pub fn run(global: &Global, format: Format) -> Outcome {
-    let (_, library) = open_checked(global)?;
-    let rows = list::rows(&library);
+    let (project, library) = open_checked(global)?;
+    let rotations = crate::audit::rotations(&crate::state::StateDir::new(&project.state_dir));
+    let statuses = crate::status::statuses(&library, &rotations, jiff::Timestamp::now());
+    let rows = list::rows(&library, &statuses);
     let text = match format {
         Format::Text => list::text(&rows),
         Format::Json => list::json(&rows),

@@ -16,16 +16,23 @@ pub struct Row {
     pub policy: Option<String>,
     pub impact: Option<String>,
     pub implies: Vec<String>,
+    pub last_rotated: Option<String>,
+    pub next_due: Option<String>,
+    pub overdue: bool,
 }
 
-pub fn rows(library: &Library) -> Vec<Row> {
+pub fn rows(library: &Library, statuses: &[crate::status::SecretStatus]) -> Vec<Row> {
     let mut rows: Vec<Row> = library
         .runbooks
         .iter()
         .map(|loaded| {
             let runbook = &loaded.value;
             let secret = runbook.secret.as_ref();
+            let status = secret.and_then(|s| statuses.iter().find(|st| st.secret == s.id.value));
             Row {
+                last_rotated: status.and_then(|s| s.last_rotated.clone()),
+                next_due: status.and_then(|s| s.next_due.clone()),
+                overdue: status.is_some_and(|s| s.overdue),
                 runbook: runbook.name.value.clone(),
                 description: runbook.description.clone(),
                 mode: runbook.mode.as_str(),
@@ -46,11 +53,28 @@ pub fn rows(library: &Library) -> Vec<Row> {
 }
 
 pub fn text(rows: &[Row]) -> String {
-    let header = ["RUNBOOK", "SECRET", "ENV", "POLICY", "IMPACT"];
-    let cells: Vec<[String; 5]> = rows
+    let header = [
+        "RUNBOOK",
+        "SECRET",
+        "ENV",
+        "POLICY",
+        "LAST ROTATED",
+        "NEXT DUE",
+        "IMPACT",
+    ];
+    let day = |t: &Option<String>| {
+        t.as_deref()
+            .map_or("-".to_string(), |t| t.chars().take(10).collect())
+    };
+    let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
-            [
+            let due = if r.overdue {
+                format!("{} (overdue)", day(&r.next_due))
+            } else {
+                day(&r.next_due)
+            };
+            vec![
                 r.runbook.clone(),
                 r.secret.clone().unwrap_or_else(|| "-".into()),
                 if r.env.is_empty() {
@@ -59,37 +83,36 @@ pub fn text(rows: &[Row]) -> String {
                     r.env.join(",")
                 },
                 r.policy.clone().unwrap_or_else(|| format!("({})", r.mode)),
+                if r.secret.is_some() {
+                    day(&r.last_rotated)
+                } else {
+                    "-".into()
+                },
+                if r.secret.is_some() { due } else { "-".into() },
                 r.impact
                     .clone()
                     .unwrap_or_else(|| r.description.clone().unwrap_or_default()),
             ]
         })
         .collect();
-    let mut widths = header.map(str::len);
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in &cells {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
     let mut out = String::new();
-    let line = |out: &mut String, row: [&str; 5]| {
-        let _ = writeln!(
-            out,
-            "{:<w0$}  {:<w1$}  {:<w2$}  {:<w3$}  {}",
-            row[0],
-            row[1],
-            row[2],
-            row[3],
-            row[4],
-            w0 = widths[0],
-            w1 = widths[1],
-            w2 = widths[2],
-            w3 = widths[3]
-        );
-    };
-    line(&mut out, header);
-    for row in &cells {
-        line(&mut out, [&row[0], &row[1], &row[2], &row[3], &row[4]]);
+    let header: Vec<String> = header.iter().map(|h| (*h).to_string()).collect();
+    for row in std::iter::once(&header).chain(&cells) {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                let _ = write!(line, "{cell:<width$}  ", width = widths[i]);
+            }
+        }
+        let _ = writeln!(out, "{}", line.trim_end());
     }
     out
 }
