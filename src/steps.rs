@@ -18,8 +18,9 @@ use minijinja::Value;
 use crate::exec::context::{RunContext, StepError};
 use crate::model::{KindRef, Step};
 
-pub use env::target_file as env_target;
+pub use env::{run as run_env, target_file as env_target};
 pub use exec::{run_command, run_exec};
+pub use file::run as run_file;
 pub use restart::restart_services;
 
 /// A step of a run: where it comes from and what it shares with the others.

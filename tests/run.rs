@@ -357,3 +357,67 @@ fn json_format_emits_one_parseable_event_per_line() {
         4
     );
 }
+
+#[test]
+fn declared_rollbacks_run_in_reverse_when_a_later_step_fails() {
+    let runbook = r#"name: declared
+steps:
+  - id: first
+    exec: { run: 'echo first >> order.log' }
+    rollback:
+      exec: { run: 'echo undo-first >> order.log' }
+  - id: second
+    needs: [first]
+    exec: { run: 'echo second >> order.log' }
+    rollback:
+      env: { file: flags.env, set: { STATE: rolled-back } }
+  - id: broken
+    needs: [second]
+    exec: { run: 'exit 3' }
+"#;
+    let test = Test::new()
+        .file("runbooks/declared.yaml", runbook)
+        .file("flags.env", "STATE=live\n")
+        .args(&["run", "declared"]);
+    let run = test.run();
+    run.expect_code(1);
+    assert_eq!(
+        String::from_utf8(test.read("order.log")).unwrap(),
+        "first\nsecond\nundo-first\n"
+    );
+    assert_eq!(
+        test.read("flags.env"),
+        b"STATE=rolled-back\n",
+        "the env rollback body ran"
+    );
+    assert!(
+        run.stdout.contains("exited with 3 (expected 0)"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_failing_compensation_exits_3_and_says_what_is_not_restored() {
+    let runbook = r#"name: stuck
+steps:
+  - id: first
+    exec: { run: 'true' }
+    rollback:
+      exec: { run: 'exit 7' }
+  - id: broken
+    needs: [first]
+    exec: { run: 'false' }
+"#;
+    let test = Test::new()
+        .file("runbooks/stuck.yaml", runbook)
+        .args(&["run", "stuck"]);
+    let run = test.run();
+    run.expect_code(3);
+    assert!(
+        run.stdout
+            .contains("ROLLBACK INCOMPLETE — not restored: stuck/first"),
+        "{}",
+        run.stdout
+    );
+}

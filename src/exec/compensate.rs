@@ -6,7 +6,9 @@ use super::context::RunContext;
 use super::events::EventKind;
 use crate::model::Rollback;
 use crate::plan::Work;
-use crate::steps::{Compensation, StepRun, acknowledge, restart_services, run_exec};
+use crate::steps::{
+    Compensation, StepRun, acknowledge, restart_services, run_env, run_exec, run_file,
+};
 
 #[derive(Clone)]
 pub struct Completed {
@@ -107,8 +109,18 @@ pub async fn compensate(
                             restart.extend(services.iter().cloned());
                             restart_run.get_or_insert(run);
                             continue;
+                        } else if let Some(env) = &body.env {
+                            run_env(&run, env)
+                                .await
+                                .map(|_| format!("ran the env rollback of {}", node.name))
+                                .map_err(|e| e.message)
+                        } else if let Some(file) = &body.file {
+                            run_file(&run, file)
+                                .await
+                                .map(|_| format!("ran the file rollback of {}", node.name))
+                                .map_err(|e| e.message)
                         } else {
-                            Err("this rollback kind runs only as a step's own action".to_string())
+                            Err("the rollback has no body; this is a bug".to_string())
                         }
                     }
                     _ => continue,
