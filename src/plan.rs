@@ -189,7 +189,7 @@ pub fn build(project: &Project, library: &Library, request: &PlanRequest) -> Res
             }
             let work = match step.kind() {
                 KindRef::Restart(services) => Work::Restart {
-                    services: services.to_vec(),
+                    services: restart_services(project, &library.runbooks[rb].value, services),
                     serves: vec![(rb, si)],
                 },
                 _ => Work::Step(rb, si),
@@ -276,6 +276,17 @@ pub fn build(project: &Project, library: &Library, request: &PlanRequest) -> Res
         nodes,
         notes,
     })
+}
+
+/// Service names may come from vars (`{{ vars.metrics_service }}`); coalescing needs them
+/// known at plan time, so they render against vars only.
+pub fn restart_services(project: &Project, runbook: &Runbook, services: &[String]) -> Vec<String> {
+    let env = crate::template::environment();
+    let ctx = minijinja::context! { vars => project.vars_for(runbook) };
+    services
+        .iter()
+        .map(|s| crate::template::render(&env, s, &ctx).unwrap_or_else(|_| s.clone()))
+        .collect()
 }
 
 pub fn step_name(runbook: &Runbook, step: usize) -> String {

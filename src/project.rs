@@ -111,13 +111,30 @@ impl Project {
                 .map(|(k, v)| (k.clone(), v.clone())),
         );
         vars.extend(self.cli_vars.iter().map(|(k, v)| (k.clone(), v.clone())));
-        vars
+        render_vars(vars)
     }
 
     /// A path from a runbook or config, resolved against the project root.
     pub fn resolve(&self, path: &str) -> PathBuf {
         self.root.join(path)
     }
+}
+
+/// A var may be built from others (`psql: docker compose -f {{ vars.compose_file }} ...`):
+/// each value is rendered once against the merged, unrendered vars, and never again. A value
+/// that fails to render is kept as written; the checker reports why.
+fn render_vars(vars: BTreeMap<String, String>) -> BTreeMap<String, String> {
+    if !vars.values().any(|v| crate::template::is_template(v)) {
+        return vars;
+    }
+    let env = crate::template::environment();
+    let ctx = minijinja::context! { vars => vars.clone() };
+    vars.iter()
+        .map(|(k, v)| {
+            let rendered = crate::template::render(&env, v, &ctx).unwrap_or_else(|_| v.clone());
+            (k.clone(), rendered)
+        })
+        .collect()
 }
 
 /// Every runbook a command can see, plus the files that failed to load.

@@ -15,6 +15,13 @@ pub fn environment() -> Environment<'static> {
     // Nothing we render is HTML; escaping would corrupt secrets and commands.
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     env.set_recursion_limit(64);
+    // A template's trailing newline is part of the value (stdin for `read`, file contents).
+    env.set_syntax(
+        minijinja::syntax::SyntaxConfig::builder()
+            .keep_trailing_newline(true)
+            .build()
+            .expect("the default delimiters are a valid syntax; this is a bug"),
+    );
     env.add_filter("shell_quote", shell_quote);
     env.add_filter("sql_literal", sql_literal);
     env.add_filter("urlencode", urlencode);

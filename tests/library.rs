@@ -112,7 +112,12 @@ const TABLE: &[Row] = &[
     Row {
         id: "email",
         runbook: "email-credentials-rotation",
-        env: &["RESEND_API_KEY", "SMTP_USER", "SMTP_PASS", "MAILGUN_API_KEY"],
+        env: &[
+            "RESEND_API_KEY",
+            "SMTP_USER",
+            "SMTP_PASS",
+            "MAILGUN_API_KEY",
+        ],
         policy: "provider policy",
         impact: "Brief notification gap",
     },
@@ -164,7 +169,12 @@ fn list() -> Vec<Value> {
 /// The `secrets` the plan of `compromise --secret <secret>` rotates, in order.
 fn closure(secret: &str) -> Vec<String> {
     let plan = json(&library(&[
-        "plan", "compromise", "--secret", secret, "--format", "json",
+        "plan",
+        "compromise",
+        "--secret",
+        secret,
+        "--format",
+        "json",
     ]));
     plan["secrets"]
         .as_array()
@@ -202,7 +212,10 @@ fn every_file_is_named_after_its_runbook_and_declares_the_schema() {
         files += 1;
         let stem = path.file_stem().unwrap().to_str().unwrap().to_string();
         assert_eq!(path.extension().and_then(|e| e.to_str()), Some("yaml"));
-        assert!(names.contains(&stem), "{stem}.yaml holds no runbook named {stem}");
+        assert!(
+            names.contains(&stem),
+            "{stem}.yaml holds no runbook named {stem}"
+        );
         let text = std::fs::read_to_string(&path).expect("read runbook");
         assert!(
             text.starts_with("# yaml-language-server: $schema=../schemas/runbook.schema.json\n"),
@@ -278,14 +291,14 @@ fn list_json_names_every_env_variable_of_the_seed_table() {
 
 #[test]
 fn every_runbook_plans() {
-    for name in TABLE
-        .iter()
-        .map(|r| r.runbook)
-        .chain([USER_API_KEYS])
-    {
+    for name in TABLE.iter().map(|r| r.runbook).chain([USER_API_KEYS]) {
         let run = library(&["plan", name]);
         run.expect_code(0);
-        assert!(run.stdout.contains(&format!("{name}/")), "{name}:\n{}", run.stdout);
+        assert!(
+            run.stdout.contains(&format!("{name}/")),
+            "{name}:\n{}",
+            run.stdout
+        );
         json(&library(&["plan", name, "--format", "json"]));
     }
 }
@@ -300,7 +313,11 @@ fn compromise_plans_for_every_secret_id_and_env_name() {
         }
         let text = library(&["plan", "compromise", "--secret", row.id]);
         text.expect_code(0);
-        for step in ["compromise/audit-logs", "compromise/notify", "compromise/report"] {
+        for step in [
+            "compromise/audit-logs",
+            "compromise/notify",
+            "compromise/report",
+        ] {
             assert!(text.stdout.contains(step), "{}: no {step}", row.id);
         }
     }
@@ -338,7 +355,10 @@ fn conflicting_fixture(implies: &str) -> Test {
 
 #[test]
 fn mfa_and_app_encryption_never_rotate_in_one_run() {
-    for implies in ["[app-encryption, mfa-encryption]", "[postgres, mfa-encryption]"] {
+    for implies in [
+        "[app-encryption, mfa-encryption]",
+        "[postgres, mfa-encryption]",
+    ] {
         let run = conflicting_fixture(implies)
             .args(&["plan", "compromise", "--secret", "both-keys"])
             .run();
@@ -367,7 +387,8 @@ fn provider_runbooks_end_by_revoking_the_old_credential() {
         assert!(
             steps
                 .iter()
-                .any(|s| s["kind"] == "manual" && s["change"].as_str().unwrap().contains(", secret)")),
+                .any(|s| s["kind"] == "manual"
+                    && s["change"].as_str().unwrap().contains(", secret)")),
             "{name}: no secret input"
         );
         assert!(

@@ -421,3 +421,51 @@ steps:
         run.stdout
     );
 }
+
+#[test]
+fn vars_build_on_other_vars_and_the_config_overrides_runbook_defaults() {
+    let runbook = "name: layered\nvars:\n  word: runbook-default\n  command: 'echo {{ vars.word }}'\nsteps:\n  - id: say\n    exec: { run: '{{ vars.command }} > said' }\n";
+    let test = Test::new()
+        .file("runbooks/layered.yaml", runbook)
+        .file("runbook.yaml", "vars:\n  word: from-config\n")
+        .args(&["run", "layered"]);
+    test.run().expect_code(0);
+    assert_eq!(test.read("said"), b"from-config\n");
+    let overridden = Test::new().file("runbooks/layered.yaml", runbook).args(&[
+        "run",
+        "layered",
+        "--var",
+        "word=from-flag",
+    ]);
+    overridden.run().expect_code(0);
+    assert_eq!(overridden.read("said"), b"from-flag\n");
+}
+
+#[test]
+fn a_when_that_is_false_from_inputs_needs_no_operator_and_skips_its_restart() {
+    let runbook = "name: optional\ninputs:\n  loud: { default: 'no' }\nsteps:\n  - id: ask\n    when: inputs.loud == 'yes'\n    manual: { instructions: Shout., input: { name: shout, secret: true } }\n  - id: bounce\n    when: inputs.loud == 'yes'\n    restart: [api]\n  - id: after\n    needs: [ask, bounce]\n    exec: { run: touch after }\n";
+    let config = "restart:\n  run: 'echo {{ services | join(\" \") }} >> restarts.log'\n";
+    let test = Test::new()
+        .file("runbooks/optional.yaml", runbook)
+        .file("runbook.yaml", config)
+        .args(&["run", "optional"]);
+    let run = test.run();
+    run.expect_code(0);
+    assert!(test.path().join("after").exists());
+    assert!(
+        !test.path().join("restarts.log").exists(),
+        "the skipped restart did not run: {}",
+        run.stdout
+    );
+    let loud = Test::new()
+        .file("runbooks/optional.yaml", runbook)
+        .file("runbook.yaml", config)
+        .args(&["run", "optional", "--input", "loud=yes"]);
+    let run = loud.run();
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("input `shout` is needed"),
+        "{}",
+        run.stderr
+    );
+}

@@ -66,8 +66,11 @@ pub fn check_runbook(loaded: &Loaded<Runbook>) -> Vec<Problem> {
         }
         problems.extend(check_kind(loaded, step));
     }
+    // Only credentials that users manage themselves (in the application, not in a file) may
+    // own no variable.
     if let Some(secret) = &runbook.secret
         && secret.env.is_empty()
+        && secret.every != crate::model::Policy::User
     {
         problems.push(
             Problem::new(
@@ -75,7 +78,10 @@ pub fn check_runbook(loaded: &Loaded<Runbook>) -> Vec<Problem> {
                 format!("secret `{}` names no env variable", secret.id.value),
             )
             .in_file(source)
-            .label_at(&secret.id.referenced, "add `env: [NAME]`"),
+            .label_at(
+                &secret.id.referenced,
+                "add `env: [NAME]` (only `every: user` secrets may have none)",
+            ),
         );
     }
     problems

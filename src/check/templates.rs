@@ -72,7 +72,7 @@ fn outputs_of(step: &Step) -> &'static [&'static str] {
 }
 
 const ROOTS: &[&str] = &["vars", "inputs", "steps", "secret", "run"];
-const RUN_FIELDS: &[&str] = &["id", "started", "mode", "secret", "secrets"];
+const RUN_FIELDS: &[&str] = &["id", "started", "mode", "secret"];
 const SECRET_FIELDS: &[&str] = &["id", "current", "values", "env", "file"];
 
 pub fn check_templates(
@@ -87,7 +87,7 @@ pub fn check_templates(
     let secrets = secret_names(runbook);
     let has_secret_scope =
         runbook.secret.is_some() || runbook.steps.iter().any(|s| s.rotate.is_some());
-    let mut problems = Vec::new();
+    let mut problems = check_var_templates(project, loaded);
     for (index, step) in runbook.steps.iter().enumerate() {
         if step.kinds().len() != 1 {
             continue;
@@ -321,4 +321,59 @@ fn config_problem(project: &Project, code: &'static str, message: String) -> Pro
         }
         None => problem,
     }
+}
+
+/// Vars built from other vars may use only `vars.*` names that exist.
+fn check_var_templates(project: &Project, loaded: &Loaded<Runbook>) -> Vec<Problem> {
+    let env = environment();
+    let mut raw = project.config_vars.clone();
+    raw.extend(
+        loaded
+            .value
+            .vars
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone())),
+    );
+    raw.extend(
+        project
+            .explicit_vars
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone())),
+    );
+    raw.extend(project.cli_vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let mut problems = Vec::new();
+    for (name, value) in &raw {
+        if !is_template(value) {
+            continue;
+        }
+        let message = match parse_names(&env, value, Role::Text) {
+            Err(message) => Some(message),
+            Ok(names) => {
+                names
+                    .iter()
+                    .find_map(|n| match n.split('.').collect::<Vec<_>>().as_slice() {
+                        ["vars", var, ..] if raw.contains_key(*var) && var != name => None,
+                        _ => Some(format!(
+                            "a var may use only other `vars.*`, and `{n}` is not one"
+                        )),
+                    })
+            }
+        };
+        if let Some(message) = message {
+            let (source, at) = match loaded.value.vars.contains_key(name) {
+                true => (&loaded.source, locate(&loaded.source, value, 0)),
+                false => (&loaded.source, None),
+            };
+            let mut problem = Problem::new(
+                "runbook::check::var_template",
+                format!("var `{name}`: {message}"),
+            )
+            .in_file(source);
+            if let Some(span) = at {
+                problem = problem.label(span, message);
+            }
+            problems.push(problem);
+        }
+    }
+    problems
 }

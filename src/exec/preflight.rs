@@ -2,7 +2,7 @@
 //! operator presence for manual and confirmed steps, env files and keys, and the current
 //! values of the secrets involved, registered with the redactor.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::diagnostic::Problem;
 use crate::envfile::EnvFile;
@@ -49,52 +49,18 @@ pub fn prepare(
     redactor: &Redactor,
 ) -> Result<Prepared, Vec<Problem>> {
     let mut problems = Vec::new();
-    let mut declared: BTreeMap<String, Declared> = BTreeMap::new();
-    let mut runbooks = vec![plan.root];
-    runbooks.extend(plan.runbooks.iter().copied().filter(|r| *r != plan.root));
-    for &rb in &runbooks {
-        for (name, spec) in &library.runbooks[rb].value.inputs {
-            declared.entry(name.clone()).or_insert(Declared {
-                secret: spec.secret,
-                manual: false,
-                default: spec.default.clone(),
-            });
-        }
-    }
-    for node in &plan.nodes {
-        let Work::Step(rb, si) = node.work else {
-            continue;
-        };
-        let step = &library.runbooks[rb].value.steps[si];
-        match step.kind() {
-            KindRef::Manual(manual) => match &manual.input {
-                Some(input) => {
-                    declared.entry(input.name.clone()).or_insert(Declared { secret: input.secret, manual: true, default: None });
-                }
-                None if !interactive && !yes => problems.push(problem(format!(
-                    "step `{}` needs an operator to confirm it and there is no terminal: run it on a terminal or pass --yes",
-                    node.name
-                ))),
-                None => {}
-            },
-            _ if (step.confirm.is_some() || step.irreversible) && !interactive && !yes => problems.push(problem(format!(
-                "step `{}` asks for confirmation and there is no terminal: run it on a terminal or pass --yes",
-                node.name
-            ))),
-            _ => {}
-        }
-    }
+    let declared = declarations(library, plan);
     let mut values: BTreeMap<String, String> = BTreeMap::new();
     for (name, value) in raw_inputs {
         let Some(decl) = declared.get(name) else {
             let known: Vec<&str> = declared.keys().map(String::as_str).collect();
+            let known = if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            };
             problems.push(problem(format!(
-                "unknown input `{name}` (this run takes: {})",
-                if known.is_empty() {
-                    "none".into()
-                } else {
-                    known.join(", ")
-                }
+                "unknown input `{name}` (this run takes: {known})"
             )));
             continue;
         };
@@ -126,14 +92,41 @@ pub fn prepare(
             values.insert(name.clone(), value);
         } else if let Some(default) = &decl.default {
             values.insert(name.clone(), default.clone());
-        } else if !decl.manual {
+        }
+    }
+    // Steps whose `when` is already false from vars and inputs need nothing from anyone.
+    let active = active_steps(project, library, plan, &values);
+    for node in &plan.nodes {
+        let Work::Step(rb, si) = node.work else {
+            continue;
+        };
+        if !active.contains(&(rb, si)) {
+            continue;
+        }
+        let step = &library.runbooks[rb].value.steps[si];
+        let operator = match step.kind() {
+            KindRef::Manual(manual) => match &manual.input {
+                Some(input) if !values.contains_key(&input.name) && !interactive => Some(format!(
+                    "input `{}` is needed and there is no terminal to ask for it: pass `--input {}=@FILE` or set RUNBOOK_INPUT_{}",
+                    input.name,
+                    input.name,
+                    input.name.to_uppercase()
+                )),
+                Some(_) => None,
+                None => (!interactive && !yes).then(|| {
+                    format!("step `{}` needs an operator to confirm it and there is no terminal: run it on a terminal or pass --yes", node.name)
+                }),
+            },
+            _ => ((step.confirm.is_some() || step.irreversible) && !interactive && !yes).then(|| {
+                format!("step `{}` asks for confirmation and there is no terminal: run it on a terminal or pass --yes", node.name)
+            }),
+        };
+        problems.extend(operator.map(problem));
+    }
+    for (name, decl) in &declared {
+        if !decl.manual && !values.contains_key(name) {
             problems.push(problem(format!(
                 "input `{name}` is required: pass `--input {name}=VALUE`"
-            )));
-        } else if !interactive {
-            problems.push(problem(format!(
-                "input `{name}` is needed and there is no terminal to ask for it: pass `--input {name}=@FILE` or set RUNBOOK_INPUT_{}",
-                name.to_uppercase()
             )));
         }
     }
@@ -142,7 +135,7 @@ pub fn prepare(
             redactor.add(value);
         }
     }
-    let currents = check_files(project, library, plan, redactor, &mut problems);
+    let currents = check_files(project, library, plan, &active, redactor, &mut problems);
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -156,12 +149,71 @@ pub fn prepare(
     })
 }
 
+/// Every input the run can take: the runbooks' `inputs` and the manual steps' `input`.
+fn declarations(library: &Library, plan: &Plan) -> BTreeMap<String, Declared> {
+    let mut declared = BTreeMap::new();
+    let mut runbooks = vec![plan.root];
+    runbooks.extend(plan.runbooks.iter().copied().filter(|r| *r != plan.root));
+    for &rb in &runbooks {
+        for (name, spec) in &library.runbooks[rb].value.inputs {
+            declared.entry(name.clone()).or_insert(Declared {
+                secret: spec.secret,
+                manual: false,
+                default: spec.default.clone(),
+            });
+        }
+    }
+    for node in &plan.nodes {
+        let Work::Step(rb, si) = node.work else {
+            continue;
+        };
+        if let KindRef::Manual(manual) = library.runbooks[rb].value.steps[si].kind()
+            && let Some(input) = &manual.input
+        {
+            declared.entry(input.name.clone()).or_insert(Declared {
+                secret: input.secret,
+                manual: true,
+                default: None,
+            });
+        }
+    }
+    declared
+}
+
+/// The steps that may run: those without `when`, and those whose `when` reads step outputs or
+/// is true given vars and inputs. (A `when` that reads outputs is decided at run time.)
+fn active_steps(
+    project: &Project,
+    library: &Library,
+    plan: &Plan,
+    values: &BTreeMap<String, String>,
+) -> BTreeSet<(usize, usize)> {
+    let env = environment();
+    plan.nodes
+        .iter()
+        .flat_map(crate::plan::PlanNode::steps)
+        .filter(|(rb, si)| {
+            let runbook = &library.runbooks[*rb].value;
+            let Some(when) = &runbook.steps[*si].when else { return true };
+            let Ok(expr) = env.compile_expression(&when.value) else { return true };
+            let names = expr.undeclared_variables(false);
+            if names.iter().any(|n| n != "vars" && n != "inputs") {
+                return true;
+            }
+            let inputs: BTreeMap<&String, &String> = values.iter().filter(|(k, _)| runbook.inputs.contains_key(*k)).collect();
+            let ctx = minijinja::context! { vars => project.vars_for(runbook), inputs => crate::template::value_of(inputs) };
+            expr.eval(ctx).map_or(true, |v| v.is_true())
+        })
+        .collect()
+}
+
 /// Checks that every env file an env step edits exists and has its keys (unless the step
 /// opts in), and reads the current values of every owned secret for the redactor.
 fn check_files(
     project: &Project,
     library: &Library,
     plan: &Plan,
+    active: &BTreeSet<(usize, usize)>,
     redactor: &Redactor,
     problems: &mut Vec<Problem>,
 ) -> HashMap<usize, BTreeMap<String, String>> {
@@ -184,6 +236,9 @@ fn check_files(
         let Work::Step(rb, si) = node.work else {
             continue;
         };
+        if !active.contains(&(rb, si)) {
+            continue;
+        }
         let KindRef::Env(spec) = library.runbooks[rb].value.steps[si].kind() else {
             continue;
         };

@@ -252,14 +252,41 @@ async fn attempt_node(ctx: &Arc<RunContext>, index: usize) -> Result<Option<Done
                 kind,
                 attempt: 1,
             });
+            // A restart serves steps whose `when` may be false: only the services of the
+            // steps that still want a restart are restarted.
+            let mut wanted: Vec<String> = Vec::new();
+            for (rb, si) in serves {
+                let step = &ctx.runbook(*rb).steps[*si];
+                if let Some(when) = &step.when
+                    && !ctx.eval(*rb, &when.value, None)?
+                {
+                    continue;
+                }
+                let listed = crate::plan::restart_services(
+                    &ctx.project,
+                    ctx.runbook(*rb),
+                    step.restart.as_deref().unwrap_or_default(),
+                );
+                for service in listed {
+                    if services.contains(&service) && !wanted.contains(&service) {
+                        wanted.push(service);
+                    }
+                }
+            }
+            if wanted.is_empty() {
+                return Ok(None);
+            }
+            let services: Vec<String> = services
+                .iter()
+                .filter(|s| wanted.contains(s))
+                .cloned()
+                .collect();
             intent(1).await?;
-            restart_services(&run, services).await?;
+            restart_services(&run, &services).await?;
             failpoint::hit("after-effect", &node.name);
             Ok(Some(Done {
                 outputs: minijinja::Value::from(()),
-                compensation: Some(Compensation::RestartAgain {
-                    services: services.clone(),
-                }),
+                compensation: Some(Compensation::RestartAgain { services }),
             }))
         }
         Work::Step(rb, si) => {

@@ -58,7 +58,9 @@ pub struct SecretSpec {
     /// What `--secret` matches (the env names match too).
     #[schemars(with = "String", regex(pattern = r"^[a-z0-9][a-z0-9-]*$"))]
     pub id: Spanned<String>,
-    /// The variables this runbook owns.
+    /// The variables this runbook owns (none only for `every: user` credentials that live in
+    /// the application, such as user API keys).
+    #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub env: Vec<Spanned<String>>,
     /// Where the current value lives; defaults to `{{ vars.env_file }}`.

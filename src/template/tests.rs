@@ -70,3 +70,9 @@ fn url_password_decodes_the_password_and_round_trips_with_url_with_password() {
         "n%w"
     );
 }
+
+#[test]
+fn a_trailing_newline_is_kept() {
+    let ctx = minijinja::context! { v => "x" };
+    assert_eq!(render_one("{{ v }}\n", ctx).unwrap(), "x\n");
+}
