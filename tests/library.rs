@@ -144,9 +144,6 @@ const TABLE: &[Row] = &[
     },
 ];
 
-/// User API keys have no env variable, so their runbook is not a rotation runbook (a secret
-/// must own at least one env name); it is shipped as a plain runbook.
-
 /// Runbooks whose credential is created and revoked in a provider's console.
 const PROVIDER_RUNBOOKS: &[&str] = &[
     "s3-keys-rotation",
