@@ -1,0 +1,231 @@
+//! End to end against real servers: the shipped PostgreSQL and Redis runbooks rotate a real
+//! role password and a real `requirepass` (servers started by the harness on loopback), the
+//! demo service reconnects with the new credentials — and when a verify fails, everything is
+//! back: the server's old password, the env file byte for byte, a working service.
+
+mod common;
+#[path = "demo_service/support.rs"]
+mod support;
+
+use common::servers::{Postgres, Redis};
+use runbook::envfile::EnvFile;
+use support::{Deployment, get};
+
+const PG_OLD: &str = "Old-Pg-Password-1234";
+const REDIS_OLD: &str = "old-redis-password-5678";
+
+fn set_env(demo: &Deployment, key: &str, value: &str) {
+    let mut env = EnvFile::parse(&std::fs::read(demo.env_file()).unwrap()).unwrap();
+    if env.get(key).is_some() {
+        env.set(key, value).unwrap();
+    } else {
+        env.append(key, value).unwrap();
+    }
+    std::fs::write(demo.env_file(), env.to_bytes()).unwrap();
+}
+
+/// The deployment's config: the shipped library, the demo's driver, and `vars` pointing the
+/// runbooks' client commands at the test servers (as an operator's config would).
+fn configure(demo: &Deployment, extra_vars: &str) {
+    let config = format!(
+        "runbooks: {}\nvars:\n  env_file: .env.prod\n  api_url: http://127.0.0.1:{}\n{extra_vars}restart:\n  run: bash ./restart.sh {{{{ services | join(\" \") }}}}\n",
+        common::repo().join("runbooks").display(),
+        demo.port
+    );
+    std::fs::write(demo.dir.path().join("runbook.yaml"), config).unwrap();
+}
+
+fn run(demo: &Deployment, args: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new(common::binary())
+        .args(args)
+        .current_dir(demo.dir.path())
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn postgres_deployment(pg: &Postgres) -> Deployment {
+    pg.create_role("breeze", PG_OLD, "breeze");
+    let demo = Deployment::new();
+    set_env(&demo, "POSTGRES_PASSWORD", PG_OLD);
+    set_env(&demo, "DATABASE_URL", &pg.url("breeze", PG_OLD, "breeze"));
+    let psql = format!(
+        "psql -X -w -q -A -t -h 127.0.0.1 -p {} -U breeze -d breeze -v ON_ERROR_STOP=1",
+        pg.port
+    );
+    configure(&demo, &format!("  psql: {psql}\n  psql_login: {psql}\n"));
+    demo.restart_ok(&["api"]);
+    assert_eq!(
+        get(demo.port, "/health", None).0,
+        200,
+        "the service connects with the old password"
+    );
+    demo
+}
+
+#[test]
+fn postgres_rotation_changes_the_role_password_and_the_service_reconnects() {
+    let Some(pg) = Postgres::start() else { return };
+    let demo = postgres_deployment(&pg);
+    let (code, output) = run(&demo, &["run", "postgres-password-rotation", "--yes"]);
+    assert_eq!(code, 0, "{output}");
+    let env = demo.env();
+    let new = env.get("POSTGRES_PASSWORD").unwrap();
+    assert_ne!(new, PG_OLD);
+    assert_eq!(
+        env.get("DATABASE_URL").unwrap(),
+        pg.url("breeze", &new, "breeze"),
+        "DATABASE_URL carries the new password"
+    );
+    assert!(
+        pg.psql("breeze", &new, "breeze", "SELECT 1").is_ok(),
+        "psql with the new password works"
+    );
+    assert!(
+        pg.psql("breeze", PG_OLD, "breeze", "SELECT 1").is_err(),
+        "psql with the old password fails"
+    );
+    assert_eq!(
+        get(demo.port, "/health", None).0,
+        200,
+        "the restarted service connects with the new password"
+    );
+    assert!(
+        !output.contains(&new) && !output.contains(PG_OLD),
+        "no password in the output"
+    );
+}
+
+#[test]
+fn postgres_rotation_with_a_failing_verify_puts_everything_back() {
+    let Some(pg) = Postgres::start() else { return };
+    let demo = postgres_deployment(&pg);
+    let before = std::fs::read(demo.env_file()).unwrap();
+    // The last verify asks a port nothing listens on: the rotation fails after the restart.
+    let (code, output) = run(
+        &demo,
+        &[
+            "run",
+            "postgres-password-rotation",
+            "--yes",
+            "--var",
+            "api_url=http://127.0.0.1:9",
+        ],
+    );
+    assert_eq!(code, 1, "{output}");
+    assert_eq!(
+        std::fs::read(demo.env_file()).unwrap(),
+        before,
+        "the env file is byte-identical"
+    );
+    assert!(
+        pg.psql("breeze", PG_OLD, "breeze", "SELECT 1").is_ok(),
+        "the role has its old password back"
+    );
+    assert_eq!(
+        get(demo.port, "/health", None).0,
+        200,
+        "the service works with the old credentials"
+    );
+}
+
+fn redis_deployment(redis: &Redis) -> Deployment {
+    let demo = Deployment::new();
+    set_env(&demo, "REDIS_URL", &redis.url(REDIS_OLD));
+    configure(
+        &demo,
+        &format!("  redis_cli: redis-cli -h 127.0.0.1 -p {}\n", redis.port),
+    );
+    demo.restart_ok(&["api"]);
+    assert_eq!(
+        get(demo.port, "/health", None).0,
+        200,
+        "the service connects with the old password"
+    );
+    demo
+}
+
+#[test]
+fn redis_rotation_changes_requirepass_and_the_service_reconnects() {
+    let Some(redis) = Redis::start(REDIS_OLD) else {
+        return;
+    };
+    let demo = redis_deployment(&redis);
+    let (code, output) = run(&demo, &["run", "redis-rotation", "--yes"]);
+    assert_eq!(code, 0, "{output}");
+    let url = demo.env().get("REDIS_URL").unwrap();
+    let new = url
+        .trim_start_matches("redis://:")
+        .split('@')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_ne!(new, REDIS_OLD);
+    assert_eq!(
+        redis.cli(Some(&new), "PING").unwrap().trim(),
+        "PONG",
+        "AUTH with the new password works"
+    );
+    assert!(
+        redis.cli(Some(REDIS_OLD), "PING").is_err(),
+        "AUTH with the old password fails"
+    );
+    let config = std::fs::read_to_string(&redis.config_path).unwrap();
+    assert!(
+        config.contains(&new),
+        "CONFIG REWRITE persisted the new requirepass"
+    );
+    assert_eq!(
+        get(demo.port, "/health", None).0,
+        200,
+        "the restarted service connects with the new password"
+    );
+    assert!(
+        !output.contains(&new) && !output.contains(REDIS_OLD),
+        "no password in the output"
+    );
+}
+
+#[test]
+fn redis_rotation_with_a_failing_verify_puts_everything_back() {
+    let Some(redis) = Redis::start(REDIS_OLD) else {
+        return;
+    };
+    let demo = redis_deployment(&redis);
+    let before = std::fs::read(demo.env_file()).unwrap();
+    let (code, output) = run(
+        &demo,
+        &[
+            "run",
+            "redis-rotation",
+            "--yes",
+            "--var",
+            "api_url=http://127.0.0.1:9",
+        ],
+    );
+    assert_eq!(code, 1, "{output}");
+    assert_eq!(
+        std::fs::read(demo.env_file()).unwrap(),
+        before,
+        "the env file is byte-identical"
+    );
+    assert_eq!(
+        redis.cli(Some(REDIS_OLD), "PING").unwrap().trim(),
+        "PONG",
+        "the old password works again"
+    );
+    assert_eq!(
+        get(demo.port, "/health", None).0,
+        200,
+        "the service works with the old credentials"
+    );
+}
