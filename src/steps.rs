@@ -43,12 +43,21 @@ impl StepRun {
 }
 
 /// What a completed step leaves behind.
-#[derive(Debug)]
 pub struct Done {
     /// `steps.<id>.*` for later templates.
     pub outputs: Value,
     /// How to undo it.
     pub compensation: Option<Compensation>,
+}
+
+impl std::fmt::Debug for Done {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Outputs hold generated values and previous env values.
+        f.debug_struct("Done")
+            .field("outputs", &"[REDACTED]")
+            .field("compensation", &self.compensation)
+            .finish()
+    }
 }
 
 impl Done {
