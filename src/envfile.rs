@@ -210,8 +210,17 @@ impl EnvFile {
 
     /// Serialises the file; for an unedited file this is exactly the parsed input.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let parts = self.lines.iter().flat_map(|line| [&line.text, line.ending]);
-        parts.flat_map(|part| part.bytes()).collect()
+        let size = self
+            .lines
+            .iter()
+            .map(|line| line.text.len() + line.ending.len())
+            .sum();
+        let mut out = Vec::with_capacity(size);
+        for line in &self.lines {
+            out.extend_from_slice(line.text.as_bytes());
+            out.extend_from_slice(line.ending.as_bytes());
+        }
+        out
     }
 
     fn position(&self, key: &str) -> Option<usize> {

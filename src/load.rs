@@ -37,31 +37,39 @@ fn load<T: DeserializeOwned>(path: &Path) -> Result<Loaded<T>, Problem> {
 /// Parses text already in memory as if it were the file `path` (tests, generated runbooks).
 pub fn parse<T: DeserializeOwned>(path: &Path, text: String) -> Result<Loaded<T>, Problem> {
     let source = SourceFile::new(path, text);
-    let budget = serde_saphyr::budget! {
-        max_depth: MAX_DEPTH,
-        max_documents: 1,
-        max_aliases: 50,
-        max_anchors: 50,
-        max_nodes: 500_000,
-    };
-    // A streaming pre-scan turns hostile shapes into a clear message before the deserializer
-    // reports them as whatever type error it meets first.
-    if let Ok(report) = serde_saphyr::budget::check_yaml_budget(
-        &source.text,
-        budget.clone().unwrap_or_default(),
-        serde_saphyr::budget::EnforcingPolicy::AllContent,
-    ) && let Some(breach) = report.breached
-    {
-        return Err(budget_problem(&breach, &source));
-    }
-    let options = serde_saphyr::options! { budget: budget };
+    let options = serde_saphyr::options! { budget: file_budget() };
     let mut options = options;
     options.alias_limits.max_total_replayed_events = 100_000;
     options.alias_limits.max_replay_stack_depth = 16;
     options.alias_limits.max_alias_expansions_per_anchor = 1_000;
     match serde_saphyr::from_str_with_options::<T>(&source.text, options) {
         Ok(value) => Ok(Loaded { value, source }),
-        Err(err) => Err(yaml_problem(&err, &source)),
+        Err(err) => {
+            // A hostile shape (an alias bomb, deep nesting, several documents) makes the
+            // deserializer fail on whatever it meets first; a streaming scan then names the
+            // real cause. Only on failure: a second parse of every good file costs a third of
+            // the load time.
+            if let Ok(report) = serde_saphyr::budget::check_yaml_budget(
+                &source.text,
+                file_budget().unwrap_or_default(),
+                serde_saphyr::budget::EnforcingPolicy::AllContent,
+            ) && let Some(breach) = report.breached
+            {
+                return Err(budget_problem(&breach, &source));
+            }
+            Err(yaml_problem(&err, &source))
+        }
+    }
+}
+
+/// What one runbook file may contain: a single document, shallow, with a handful of aliases.
+fn file_budget() -> Option<serde_saphyr::Budget> {
+    serde_saphyr::budget! {
+        max_depth: MAX_DEPTH,
+        max_documents: 1,
+        max_aliases: 50,
+        max_anchors: 50,
+        max_nodes: 500_000,
     }
 }
 

@@ -200,6 +200,28 @@ pub fn build(project: &Project, library: &Library, request: &PlanRequest) -> Res
     }
     // Entry and exit nodes of a step: itself, or for `rotate` the roots and sinks of the
     // runbooks it expands into.
+    // The first and last steps of each expanded runbook, computed once: a rotate step's
+    // entries are those roots, its exits those sinks.
+    let mut roots: HashMap<usize, Vec<NodeIndex>> = HashMap::new();
+    let mut sinks: HashMap<usize, Vec<NodeIndex>> = HashMap::new();
+    for &e in expansions.values().flatten() {
+        let steps = &library.runbooks[e].value.steps;
+        let needed: std::collections::HashSet<&str> = steps
+            .iter()
+            .flat_map(|s| s.needs.iter().map(|n| n.value.as_str()))
+            .collect();
+        for (i, s) in steps.iter().enumerate() {
+            let Some(&node) = node_of.get(&(e, i)) else {
+                continue;
+            };
+            if s.needs.is_empty() {
+                roots.entry(e).or_default().push(node);
+            }
+            if !needed.contains(s.id.value.as_str()) {
+                sinks.entry(e).or_default().push(node);
+            }
+        }
+    }
     let ends = |rb: usize, si: usize, entry: bool| -> Vec<NodeIndex> {
         if let Some(node) = node_of.get(&(rb, si)) {
             return vec![*node];
@@ -207,23 +229,11 @@ pub fn build(project: &Project, library: &Library, request: &PlanRequest) -> Res
         let Some(expanded) = expansions.get(&si).filter(|_| rb == root) else {
             return Vec::new();
         };
-        let mut out = Vec::new();
-        for &e in expanded {
-            let steps = &library.runbooks[e].value.steps;
-            for (i, s) in steps.iter().enumerate() {
-                let is_end = if entry {
-                    s.needs.is_empty()
-                } else {
-                    !steps
-                        .iter()
-                        .any(|other| other.needs.iter().any(|n| n.value == s.id.value))
-                };
-                if is_end {
-                    out.extend(node_of.get(&(e, i)).copied());
-                }
-            }
-        }
-        out
+        let table = if entry { &roots } else { &sinks };
+        expanded
+            .iter()
+            .flat_map(|e| table.get(e).into_iter().flatten().copied())
+            .collect()
     };
     let mut edges = Vec::new();
     for &rb in &order_of_runbooks {

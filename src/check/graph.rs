@@ -9,12 +9,38 @@ use crate::diagnostic::{Problem, did_you_mean};
 use crate::load::Loaded;
 use crate::model::Runbook;
 
-/// The resolved `needs` of a runbook that has no unknown names and no cycles.
+/// The resolved `needs` of a runbook.
 pub struct StepGraph {
     pub index: HashMap<String, usize>,
-    /// For each step, every step it transitively needs; `None` when `needs` are unsound
-    /// (unknown names or a cycle), which is reported on its own.
-    pub ancestors: Option<Vec<HashSet<usize>>>,
+    /// Each step's direct needs; `None` when `needs` are unsound (unknown names or a cycle),
+    /// which is reported on its own.
+    needs: Option<Vec<Vec<usize>>>,
+}
+
+impl StepGraph {
+    /// Whether `step` transitively needs `target` (true when `needs` are unsound, so that only
+    /// the real problem is reported). A search per question, stopping when it finds the
+    /// target: templates name few steps, and most are direct needs, while every step's full
+    /// ancestry would cost the square of the runbook's length.
+    pub fn needs_transitively(&self, step: usize, target: usize) -> bool {
+        let Some(needs) = &self.needs else {
+            return true;
+        };
+        let mut seen = vec![false; needs.len()];
+        let mut stack = vec![step];
+        while let Some(current) = stack.pop() {
+            for &next in &needs[current] {
+                if next == target {
+                    return true;
+                }
+                if !seen[next] {
+                    seen[next] = true;
+                    stack.push(next);
+                }
+            }
+        }
+        false
+    }
 }
 
 /// Reports unknown `needs` and cycles; returns the resolved graph.
@@ -89,30 +115,12 @@ pub fn check_graph(loaded: &Loaded<Runbook>, problems: &mut Vec<Problem>) -> Ste
         }
         problems.push(problem);
     }
-    if !sound {
-        return StepGraph {
-            index,
-            ancestors: None,
-        };
-    }
-    let ancestors = (0..runbook.steps.len())
-        .map(|i| {
-            let mut seen = HashSet::new();
-            let mut queue = VecDeque::from([nodes[i]]);
-            while let Some(node) = queue.pop_front() {
-                for next in graph.neighbors(node) {
-                    if seen.insert(graph[next]) {
-                        queue.push_back(next);
-                    }
-                }
-            }
-            seen
-        })
-        .collect();
-    StepGraph {
-        index,
-        ancestors: Some(ancestors),
-    }
+    let needs = sound.then(|| {
+        (0..runbook.steps.len())
+            .map(|i| graph.neighbors(nodes[i]).map(|n| graph[n]).collect())
+            .collect()
+    });
+    StepGraph { index, needs }
 }
 
 /// The shortest path from `start` back to itself inside one strongly connected component,

@@ -202,10 +202,7 @@ fn undefined(
             let Some(&target) = graph.index.get(*id) else {
                 return Some(format!("`steps.{id}` is not a step of this runbook"));
             };
-            let before = graph
-                .ancestors
-                .as_ref()
-                .is_none_or(|a| a[index].contains(&target));
+            let before = graph.needs_transitively(index, target);
             if target != index && !before {
                 return Some(format!(
                     "`steps.{id}` is read before it runs: add `{id}` to `needs`"

@@ -12,10 +12,12 @@ use super::scheduler::{RunResult, StartState, execute_plan};
 use crate::audit::{AuditEntry, Rotation};
 use crate::journal::Record;
 
-/// Builds the runtime a run executes on.
-pub fn runtime(jobs: usize) -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(jobs.clamp(1, 4))
+/// Builds the runtime a run executes on. One thread: the children supply the parallelism,
+/// and handing every finished step from a worker thread to the scheduler and back cost more
+/// than the scheduling itself (blocking work — HTTP checks, prompts — runs on tokio's
+/// blocking pool).
+pub fn runtime(_jobs: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
 }

@@ -54,10 +54,12 @@ pub async fn run_exec(
     for (name, value) in &spec.env {
         process.env.push((name.clone(), ctx.render(run.rb, value)?));
     }
-    process.cwd = Some(match &spec.cwd {
+    let cwd = match &spec.cwd {
         Some(cwd) => ctx.project.resolve(&ctx.render(run.rb, cwd)?),
         None => ctx.project.root.clone(),
-    });
+    };
+    // A child inherits our directory; naming it again costs every spawn a chdir.
+    process.cwd = (std::env::current_dir().ok().as_ref() != Some(&cwd)).then_some(cwd);
     process.timeout = timeout;
     let outcome = run_command(run, &process).await?;
     let stdout = String::from_utf8_lossy(&outcome.stdout).into_owned();
