@@ -6,20 +6,31 @@
 # current JWT_SECRET, runs `runbook run jwt-rotation --yes` (live view, restart, verify), then
 # proves the old token is now rejected and a new one accepted. `--compromise` runs
 # `runbook run compromise --secret jwt --yes` instead and prints where the report is.
+#
+# The scratch deployment also holds encrypted demo data (copies of data.template and
+# mfa-data.template) and points the shipped app/MFA encryption key runbooks at the demo's
+# migration, `demo-migrate`, which the runbooks hand the old and new keys through its
+# environment. `--app-encryption` or `--mfa-encryption` runs that rotation instead and proves
+# every record now opens under the new key.
 set -euo pipefail
 
 repo=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)
 mode=${1:-rotate}
 cd "$repo"
 echo "building runbook and the demo service..."
-cargo build --quiet --bin runbook --example demo-service
+cargo build --quiet --bin runbook --example demo-service --example demo-migrate
 target=${CARGO_TARGET_DIR:-$repo/target}
 runbook="$target/debug/runbook"
+migrate="$target/debug/examples/demo-migrate"
 
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/runbook-demo.XXXXXX")
 cp examples/demo/.env.prod.template "$scratch/.env.prod"
 chmod 600 "$scratch/.env.prod"
 cp examples/demo/restart.sh "$scratch/restart.sh"
+# The data the encryption keys protect, sealed under the template's keys; the migration
+# rewrites these copies, never the templates.
+cp examples/demo/data.template "$scratch/data.jsonl"
+cp examples/demo/mfa-data.template "$scratch/mfa-data.jsonl"
 # A free loopback port: a random one nothing answers on.
 while :; do
     port=$((20000 + RANDOM % 40000))
@@ -39,6 +50,13 @@ state: .runbook
 vars:
   env_file: .env.prod
   api_url: http://127.0.0.1:$port
+  # The demo's stand-in for the platform's re-encryption script. No key on these command
+  # lines: the runbooks pass OLD_ENCRYPTION_KEY / APP_ENCRYPTION_KEY (OLD_MFA_ENCRYPTION_KEY /
+  # MFA_ENCRYPTION_KEY with --mfa) in the migration's environment.
+  reencrypt_command: "'$migrate' --data data.jsonl"
+  reencrypt_dry_run_command: "'$migrate' --data data.jsonl --dry-run"
+  mfa_reencrypt_command: "'$migrate' --mfa --data mfa-data.jsonl"
+  mfa_reencrypt_dry_run_command: "'$migrate' --mfa --data mfa-data.jsonl --dry-run"
 restart:
   # The demo's driver recreates the service so it reads .env.prod again, as
   # \`docker compose up -d --force-recreate\` does for the real deployment.
@@ -61,6 +79,41 @@ get() {
     printf '%s %s\n' "$(head -n1 <<<"$response" | cut -d' ' -f2)" "$(tail -n1 <<<"$response")"
 }
 token_of() { sed -n 's/.*"token":"\([^"]*\)".*/\1/p'; }
+
+# `demo-migrate --verify` of a data copy under the key .env.prod now holds: KEY DATA [--mfa].
+# The key goes from .env.prod to the migration's environment only (`export` is a builtin, so
+# no process ever has it on its command line; the subshell keeps it out of this script's
+# environment). Prints the migration's JSON report; fails unless every record opens.
+verify_data() (
+    export "$1=$(sed -n "s/^$1=//p" .env.prod)"
+    "$migrate" "${@:3}" --data "$2" --verify
+)
+
+case $mode in
+--app-encryption | --mfa-encryption)
+    secret=${mode#--}
+    if [ "$secret" = app-encryption ]; then
+        set -- APP_ENCRYPTION_KEY data.jsonl
+    else
+        set -- MFA_ENCRYPTION_KEY mfa-data.jsonl --mfa
+    fi
+    echo "scratch deployment: $scratch (service on 127.0.0.1:$port)"
+    report=$(verify_data "$@")
+    echo "$2 under the current $1: $report"
+    echo
+    "$runbook" run "$secret-key-rotation" --yes
+    echo
+    report=$(verify_data "$@") || {
+        echo "$2 does not open under the new $1: $report" >&2
+        exit 1
+    }
+    echo "$2 under the new $1: $report"
+    echo "status and history of the scratch deployment:"
+    "$runbook" status | grep -E "^(SECRET|$secret) "
+    "$runbook" history
+    exit 0
+    ;;
+esac
 
 old_token=$(get /token | token_of)
 echo "scratch deployment: $scratch (service on 127.0.0.1:$port)"

@@ -158,3 +158,53 @@ fn shortest_cycle(
     }
     vec![start, start]
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn problems_of(yaml: &str) -> (Vec<Problem>, StepGraph) {
+        let loaded =
+            crate::load::parse::<Runbook>(Path::new("t.yaml"), yaml.to_string()).expect("parses");
+        let mut problems = Vec::new();
+        let graph = check_graph(&loaded, &mut problems);
+        (problems, graph)
+    }
+
+    #[test]
+    fn a_cycle_is_reported_once_with_its_full_path_in_needs_order() {
+        let (problems, _) = problems_of(
+            "name: c\nsteps:\n  - id: alpha\n    needs: [gamma]\n    restart: [a]\n  - id: beta\n    needs: [alpha]\n    restart: [a]\n  - id: gamma\n    needs: [beta]\n    restart: [a]\n  - id: free\n    restart: [a]\n",
+        );
+        assert_eq!(problems.len(), 1);
+        assert_eq!(
+            problems[0].message,
+            "dependency cycle: alpha -> gamma -> beta -> alpha"
+        );
+        assert_eq!(
+            problems[0].labels.len(),
+            3,
+            "each `needs` entry of the cycle is labelled"
+        );
+    }
+
+    #[test]
+    fn a_step_needing_itself_is_a_cycle() {
+        let (problems, _) =
+            problems_of("name: c\nsteps:\n  - id: loop\n    needs: [loop]\n    restart: [a]\n");
+        assert_eq!(problems[0].message, "dependency cycle: loop -> loop");
+    }
+
+    #[test]
+    fn reachability_follows_needs_transitively_and_only_backwards() {
+        let (problems, graph) = problems_of(
+            "name: c\nsteps:\n  - id: a\n    restart: [a]\n  - id: b\n    needs: [a]\n    restart: [a]\n  - id: c\n    needs: [b]\n    restart: [a]\n",
+        );
+        assert!(problems.is_empty());
+        assert!(graph.needs_transitively(2, 0));
+        assert!(graph.needs_transitively(1, 0));
+        assert!(!graph.needs_transitively(0, 2));
+    }
+}

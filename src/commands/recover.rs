@@ -300,7 +300,7 @@ pub fn resume(global: &Global, run_id: &str, yes: bool, redactor: &Redactor) -> 
             runtime
                 .block_on(
                     ctx.durable
-                        .done(node, &name, false, None, compensation.as_ref()),
+                        .done(node, &name, false, None, false, compensation.as_ref()),
                 )
                 .map_err(|e| Failure::Exit(exit::NEEDS_OPERATOR, e.message))?;
             start.completed.push(Completed { node, compensation });

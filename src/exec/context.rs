@@ -85,6 +85,8 @@ pub struct RunContext {
     pub restart_lock: tokio::sync::Mutex<()>,
     env: minijinja::Environment<'static>,
     outputs: Mutex<HashMap<usize, BTreeMap<String, Value>>>,
+    /// Steps whose outputs a template reads: only those are kept for `resume`.
+    referenced: std::collections::HashSet<(usize, usize)>,
     file_locks: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>,
 }
 
@@ -104,6 +106,7 @@ impl RunContext {
         cancel: watch::Receiver<bool>,
         durable: super::durable::Durable,
     ) -> Self {
+        let referenced = referenced_steps(&library, &plan);
         Self {
             project,
             library,
@@ -121,6 +124,7 @@ impl RunContext {
             restart_lock: tokio::sync::Mutex::new(()),
             env: environment(),
             outputs: Mutex::default(),
+            referenced,
             file_locks: Mutex::default(),
         }
     }
@@ -258,6 +262,11 @@ impl RunContext {
             .insert(step_id.to_string(), outputs);
     }
 
+    /// Whether a later step's template reads this step's outputs.
+    pub fn is_referenced(&self, rb: usize, si: usize) -> bool {
+        self.referenced.contains(&(rb, si))
+    }
+
     /// A lock per file, so two steps never edit the same file at once.
     pub fn file_lock(&self, path: &std::path::Path) -> Arc<tokio::sync::Mutex<()>> {
         Arc::clone(
@@ -268,4 +277,44 @@ impl RunContext {
                 .or_default(),
         )
     }
+}
+
+/// Every (runbook, step) whose `steps.<id>` a template of the run reads.
+fn referenced_steps(library: &Library, plan: &Plan) -> std::collections::HashSet<(usize, usize)> {
+    let env = environment();
+    let mut runbooks: Vec<usize> = plan.runbooks.clone();
+    runbooks.push(plan.root);
+    let mut out = std::collections::HashSet::new();
+    for rb in runbooks {
+        let steps = &library.runbooks[rb].value.steps;
+        for step in steps {
+            if step.kinds().len() != 1 {
+                continue;
+            }
+            for site in crate::check::sites(step) {
+                if !is_template(site.text) && site.role != crate::check::Role::Expr {
+                    continue;
+                }
+                let names: Vec<String> = match site.role {
+                    crate::check::Role::Expr => env
+                        .compile_expression(site.text)
+                        .map(|e| e.undeclared_variables(true).into_iter().collect()),
+                    _ => env
+                        .template_from_str(site.text)
+                        .map(|t| t.undeclared_variables(true).into_iter().collect()),
+                }
+                .unwrap_or_default();
+                for name in names {
+                    let mut parts = name.split('.');
+                    if parts.next() == Some("steps")
+                        && let Some(id) = parts.next()
+                        && let Some(index) = steps.iter().position(|s| s.id.value == id)
+                    {
+                        out.insert((rb, index));
+                    }
+                }
+            }
+        }
+    }
+    out
 }

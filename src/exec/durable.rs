@@ -33,15 +33,26 @@ impl Durable {
         self.state.backup_dir(&self.run_id).join(name)
     }
 
-    pub async fn intent(&self, node: usize, name: &str, attempt: u32) -> Result<(), StepError> {
-        self.journal
-            .durable(&Record::Intent {
-                node,
-                name: name.to_string(),
-                attempt,
-            })
-            .await
-            .map_err(io)
+    /// Records that a step is about to act. Durable before a side effect that `resume` must
+    /// know about; for a step that has none (or may safely run twice), written is enough.
+    pub async fn intent(
+        &self,
+        node: usize,
+        name: &str,
+        attempt: u32,
+        durable: bool,
+    ) -> Result<(), StepError> {
+        let record = Record::Intent {
+            node,
+            name: name.to_string(),
+            attempt,
+        };
+        if durable {
+            self.journal.durable(&record).await
+        } else {
+            self.journal.written(&record).await
+        }
+        .map_err(io)
     }
 
     /// Keeps a file's previous bytes (or the fact it did not exist) before it is replaced.
@@ -86,9 +97,11 @@ impl Durable {
         name: &str,
         skipped: bool,
         outputs: Option<&Value>,
+        keep_outputs: bool,
         compensation: Option<&Compensation>,
     ) -> Result<(), StepError> {
-        let has_outputs = outputs.is_some_and(|v| !v.is_none() && !v.is_undefined());
+        let has_outputs =
+            keep_outputs && outputs.is_some_and(|v| !v.is_none() && !v.is_undefined());
         if let Some(outputs) = outputs.filter(|_| has_outputs) {
             let json = serde_json::to_vec(outputs).map_err(io)?;
             self.state
@@ -108,8 +121,10 @@ impl Durable {
             },
             Compensation::Rollback => CompensationRecord::Rollback,
         });
+        // Written, not fsynced: the next step's durable intent (or the run's end) carries it
+        // to disk, and a lost result only leaves the step in doubt for `resume` to check.
         self.journal
-            .durable(&Record::Done {
+            .written(&Record::Done {
                 node,
                 name: name.to_string(),
                 skipped,

@@ -217,8 +217,19 @@ async fn run_node(ctx: &Arc<RunContext>, index: usize) -> Result<Option<Done>, S
         Some(done) => (false, Some(&done.outputs), done.compensation.as_ref()),
         None => (true, None, None),
     };
+    // Secrets (generated, previous, entered) are always kept: losing one loses a password.
+    // Other outputs only when a template reads them.
+    let keep = match node.work {
+        Work::Step(rb, si) => {
+            matches!(
+                ctx.runbook(rb).steps[si].kind(),
+                KindRef::Generate(_) | KindRef::Env(_) | KindRef::Manual(_)
+            ) || ctx.is_referenced(rb, si)
+        }
+        Work::Restart { .. } => false,
+    };
     ctx.durable
-        .done(index, &node.name, skipped, outputs, compensation)
+        .done(index, &node.name, skipped, outputs, keep, compensation)
         .await?;
     failpoint::hit("after-done", &node.name);
     Ok(result)
@@ -227,12 +238,25 @@ async fn run_node(ctx: &Arc<RunContext>, index: usize) -> Result<Option<Done>, S
 async fn attempt_node(ctx: &Arc<RunContext>, index: usize) -> Result<Option<Done>, StepError> {
     let node = &ctx.plan.nodes[index];
     let kind = node_kind(ctx, index);
+    // Generating and verifying change nothing outside; an idempotent exec may run twice.
+    // Their intent need not be on disk before they act.
+    let durable_intent = match &node.work {
+        Work::Step(rb, si) => {
+            let step = &ctx.runbook(*rb).steps[*si];
+            let harmless = matches!(step.kind(), KindRef::Generate(_) | KindRef::Verify(_));
+            let repeatable = step.idempotent && matches!(step.kind(), KindRef::Exec(_));
+            !(harmless || repeatable)
+        }
+        Work::Restart { .. } => true,
+    };
     let intent = |attempt: u32| {
         let ctx = Arc::clone(ctx);
         let name = node.name.clone();
         async move {
             failpoint::hit("before-intent", &name);
-            ctx.durable.intent(index, &name, attempt).await?;
+            ctx.durable
+                .intent(index, &name, attempt, durable_intent)
+                .await?;
             failpoint::hit("after-intent", &name);
             Ok::<(), StepError>(())
         }

@@ -11,9 +11,12 @@ use super::encode;
 use super::record::Record;
 
 enum Message {
+    /// `sync`: acknowledged once fsynced; otherwise once written (safe from a killed
+    /// process, not yet from a power cut: the next fsync covers it).
     Write {
         line: Vec<u8>,
         ack: Option<tokio::sync::oneshot::Sender<Result<(), String>>>,
+        sync: bool,
     },
     Close(std::sync::mpsc::Sender<()>),
 }
@@ -45,24 +48,39 @@ impl Journal {
 
     /// Appends a record and waits until it is on disk.
     pub async fn durable(&self, record: &Record) -> Result<(), String> {
+        self.append(record, true).await
+    }
+
+    /// Appends a record and waits until it is written to the file (not yet fsynced): the
+    /// next durable record of this journal makes it durable too, since the file is appended
+    /// in order. For results, whose loss only leaves a step "in doubt", which `resume` checks.
+    pub async fn written(&self, record: &Record) -> Result<(), String> {
+        self.append(record, false).await
+    }
+
+    async fn append(&self, record: &Record, sync: bool) -> Result<(), String> {
         let (ack, done) = tokio::sync::oneshot::channel();
+        let line = encode(record, &self.redactor);
         self.tx
             .send(Message::Write {
-                line: encode(record, &self.redactor),
+                line,
                 ack: Some(ack),
+                sync,
             })
             .map_err(|_| "the journal writer stopped".to_string())?;
         done.await
             .map_err(|_| "the journal writer stopped".to_string())?
     }
 
-    /// The same, from code that is not async (start and end of a run).
+    /// The same as `durable`, from code that is not async (start and end of a run).
     pub fn durable_blocking(&self, record: &Record) -> Result<(), String> {
         let (ack, done) = tokio::sync::oneshot::channel();
+        let line = encode(record, &self.redactor);
         self.tx
             .send(Message::Write {
-                line: encode(record, &self.redactor),
+                line,
                 ack: Some(ack),
+                sync: true,
             })
             .map_err(|_| "the journal writer stopped".to_string())?;
         done.blocking_recv()
@@ -74,6 +92,7 @@ impl Journal {
         let _ = self.tx.send(Message::Write {
             line: encode(record, &self.redactor),
             ack: None,
+            sync: false,
         });
     }
 
@@ -92,18 +111,24 @@ fn write_loop(mut file: std::fs::File, rx: &mpsc::Receiver<Message>) {
         batch.extend(rx.try_iter());
         let mut acks = Vec::new();
         let mut close = None;
+        let mut sync = false;
         let mut buffer = Vec::new();
         for message in batch {
             match message {
-                Message::Write { line, ack } => {
+                Message::Write {
+                    line,
+                    ack,
+                    sync: wants,
+                } => {
                     buffer.extend_from_slice(&line);
                     acks.extend(ack);
+                    sync |= wants;
                 }
                 Message::Close(done) => close = Some(done),
             }
         }
         let mut result = file.write_all(&buffer);
-        if result.is_ok() && (!acks.is_empty() || close.is_some()) {
+        if result.is_ok() && (sync || close.is_some()) {
             result = file.sync_data();
         }
         let outcome = result.map_err(|e| format!("cannot write the journal: {e}"));
