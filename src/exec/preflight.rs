@@ -227,10 +227,24 @@ fn check_files(
         let ctx = minijinja::context! { vars => project.vars_for(runbook) };
         render(&env, &text, &ctx).ok().map(|p| project.resolve(&p))
     };
-    let read = |path: &std::path::Path| -> Result<EnvFile, String> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| format!("cannot read env file `{}`: {e}", path.display()))?;
-        EnvFile::parse(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+    // Most runbooks share one env file: read and parse each file once.
+    let cache: std::cell::RefCell<
+        HashMap<std::path::PathBuf, std::rc::Rc<Result<EnvFile, String>>>,
+    > = Default::default();
+    let read = |path: &std::path::Path| -> std::rc::Rc<Result<EnvFile, String>> {
+        if let Some(parsed) = cache.borrow().get(path) {
+            return std::rc::Rc::clone(parsed);
+        }
+        let parsed = std::fs::read(path)
+            .map_err(|e| format!("cannot read env file `{}`: {e}", path.display()))
+            .and_then(|bytes| {
+                EnvFile::parse(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+            });
+        let parsed = std::rc::Rc::new(parsed);
+        cache
+            .borrow_mut()
+            .insert(path.to_path_buf(), std::rc::Rc::clone(&parsed));
+        parsed
     };
     for node in &plan.nodes {
         let Work::Step(rb, si) = node.work else {
@@ -248,7 +262,7 @@ fn check_files(
         if spec.create && !path.exists() {
             continue;
         }
-        match read(&path) {
+        match read(&path).as_ref() {
             Ok(file) => {
                 for key in spec.set.keys() {
                     if file.get(key).is_none() && !spec.append {
@@ -273,15 +287,21 @@ fn check_files(
         let Some(path) = file_of(rb, None) else {
             continue;
         };
-        let Ok(file) = read(&path) else { continue };
+        let parsed = read(&path);
+        let Ok(file) = parsed.as_ref() else { continue };
         let mut values = BTreeMap::new();
         for name in &secret.env {
             if let Some(value) = file.get(&name.value) {
-                redactor.add(&value);
                 values.insert(name.value.clone(), value);
             }
         }
         currents.insert(rb, values);
     }
+    // One rebuild of the redactor's matcher for all of them.
+    redactor.add_all(
+        currents
+            .values()
+            .flat_map(|v| v.values().map(String::as_str)),
+    );
     currents
 }

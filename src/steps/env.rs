@@ -48,9 +48,9 @@ pub async fn run(run: &StepRun, spec: &EnvSpec) -> Result<Done, StepError> {
     let mode = file_mode(&path);
     let (edited, previous) = edit(previous_bytes.as_deref().unwrap_or_default(), spec, &values)
         .map_err(|e| StepError::new(format!("{}: {e}", path.display())))?;
-    for value in previous.values() {
-        run.ctx.redactor.add(value);
-    }
+    run.ctx
+        .redactor
+        .add_all(previous.values().map(String::as_str));
     for (key, value) in &values {
         for warning in value_warnings(value) {
             run.ctx.emitter.emit(EventKind::Warning {
