@@ -10,7 +10,6 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
-use std::time::SystemTime;
 
 use base64::Engine;
 use runbook::envfile::EnvFile;
@@ -20,45 +19,10 @@ use support::{Deployment, get, get_json};
 const APP_DATA: &str = "data.jsonl";
 const MFA_DATA: &str = "mfa-data.jsonl";
 
-/// The `demo-migrate` example binary, (re)built when missing or older than its sources, so a
-/// `cargo test --test e2e_reencrypt` after an edit never exercises a stale migration.
+/// The `demo-migrate` example binary, rebuilt when stale.
 fn migrate_binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let repo = common::repo();
-        let target =
-            std::env::var_os("CARGO_TARGET_DIR").map_or(repo.join("target"), |dir| repo.join(dir));
-        let binary = target.join("debug/examples/demo-migrate");
-        let built = std::fs::metadata(&binary).and_then(|m| m.modified()).ok();
-        let sources = [repo.join("examples/demo"), repo.join("src")];
-        if built.is_none_or(|built| sources.iter().any(|dir| newer_rs_file(dir, built))) {
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let status = Command::new(cargo)
-                .args(["build", "--example", "demo-migrate"])
-                .current_dir(&repo)
-                .status()
-                .expect("run cargo build");
-            assert!(
-                status.success(),
-                "cargo build --example demo-migrate failed"
-            );
-        }
-        binary
-    })
-}
-
-fn newer_rs_file(dir: &Path, than: SystemTime) -> bool {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return false;
-    };
-    entries.flatten().any(|entry| {
-        let path = entry.path();
-        if path.is_dir() {
-            return newer_rs_file(&path, than);
-        }
-        let modified = entry.metadata().and_then(|m| m.modified());
-        path.extension().is_some_and(|ext| ext == "rs") && modified.is_ok_and(|m| m > than)
-    })
+    BINARY.get_or_init(|| support::example_binary("demo-migrate"))
 }
 
 /// A demo deployment with both data templates copied in and the shipped runbooks' migration

@@ -124,12 +124,7 @@ pub fn run(
             run_id: run_id.clone(),
             runbook: options.runbook.clone(),
             secret: options.secret.clone(),
-            inputs: options
-                .inputs
-                .iter()
-                .filter(|(_, v)| !v.starts_with('@'))
-                .cloned()
-                .collect(),
+            inputs: super::plan::request(options).inputs.into_iter().collect(),
             nodes: plan.nodes.iter().map(|n| n.name.clone()).collect(),
             mode: plan.mode.as_str().into(),
             started: started.to_string(),

@@ -19,33 +19,33 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The `demo-service` example binary, (re)built first when `cargo test` did not build it or
-/// it is older than its sources (as after `cargo test --test demo_service` with edits), so the
-/// tests never silently exercise a stale binary.
+/// The `demo-service` example binary.
 fn service_binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map_or(repo().join("target"), |dir| repo().join(dir));
-        let binary = target.join("debug/examples/demo-service");
-        let built = std::fs::metadata(&binary)
-            .and_then(|meta| meta.modified())
-            .ok();
-        let sources = [repo().join("examples/demo"), repo().join("src")];
-        if built.is_none_or(|built| sources.iter().any(|dir| newer_rs_file(dir, built))) {
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let status = Command::new(cargo)
-                .args(["build", "--example", "demo-service"])
-                .current_dir(repo())
-                .status()
-                .expect("run cargo build");
-            assert!(
-                status.success(),
-                "cargo build --example demo-service failed"
-            );
-        }
-        binary
-    })
+    BINARY.get_or_init(|| example_binary("demo-service"))
+}
+
+/// An example binary of the demo, (re)built first when `cargo test` did not build it or it is
+/// older than its sources (as after `cargo test --test NAME` with edits), so the tests never
+/// silently exercise a stale binary.
+pub fn example_binary(name: &str) -> PathBuf {
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or(repo().join("target"), |dir| repo().join(dir));
+    let binary = target.join("debug/examples").join(name);
+    let built = std::fs::metadata(&binary)
+        .and_then(|meta| meta.modified())
+        .ok();
+    let sources = [repo().join("examples/demo"), repo().join("src")];
+    if built.is_none_or(|built| sources.iter().any(|dir| newer_rs_file(dir, built))) {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--example", name])
+            .current_dir(repo())
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "cargo build --example {name} failed");
+    }
+    binary
 }
 
 /// True when a `.rs` file under `dir` was modified after `than`.
