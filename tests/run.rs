@@ -469,3 +469,46 @@ fn a_when_that_is_false_from_inputs_needs_no_operator_and_skips_its_restart() {
         run.stderr
     );
 }
+
+#[test]
+fn public_variables_are_shown_and_the_others_stay_masked() {
+    let runbook = r#"name: pair
+secret: { id: pair, env: [PAIR_ID, PAIR_SECRET], public: [PAIR_ID], every: 90d, impact: none }
+steps:
+  - id: show
+    exec:
+      run: 'echo "id=$ID secret=$SECRET"'
+      env: { ID: "{{ secret.values.PAIR_ID }}", SECRET: "{{ secret.values.PAIR_SECRET }}" }
+"#;
+    let test = Test::new()
+        .file("runbooks/pair.yaml", runbook)
+        .file(
+            ".env.prod",
+            "PAIR_ID=AKIA-visible-id\nPAIR_SECRET=hidden-pair-secret\n",
+        )
+        .args(&["run", "pair"]);
+    let run = test.run();
+    run.expect_code(0);
+    assert!(
+        run.stdout.contains("id=AKIA-visible-id secret=********"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("hidden-pair-secret"));
+}
+
+#[test]
+fn public_must_name_an_owned_variable() {
+    let runbook = "name: pair\nsecret: { id: pair, env: [PAIR_SECRET], public: [PAIR_ID], every: 90d, impact: none }\nsteps:\n  - id: a\n    exec: { run: 'true' }\n";
+    let run = Test::new()
+        .file("runbooks/pair.yaml", runbook)
+        .args(&["validate"])
+        .run();
+    run.expect_code(2);
+    assert!(
+        run.stderr
+            .contains("`public` names `PAIR_ID`, which is not in `env`"),
+        "{}",
+        run.stderr
+    );
+}

@@ -66,6 +66,23 @@ pub fn check_runbook(loaded: &Loaded<Runbook>) -> Vec<Problem> {
         }
         problems.extend(check_kind(loaded, step));
     }
+    if let Some(secret) = &runbook.secret {
+        for name in &secret.public {
+            if !secret.env.iter().any(|e| &e.value == name) {
+                problems.push(
+                    Problem::new(
+                        "runbook::check::public",
+                        format!("`public` names `{name}`, which is not in `env`"),
+                    )
+                    .in_file(source)
+                    .label_at(
+                        &secret.id.referenced,
+                        "list it under `env` too, or remove it from `public`",
+                    ),
+                );
+            }
+        }
+    }
     // Only credentials that users manage themselves (in the application, not in a file) may
     // own no variable.
     if let Some(secret) = &runbook.secret

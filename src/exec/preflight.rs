@@ -280,6 +280,7 @@ fn check_files(
     // Every value the library's secrets hold now is masked in all output, not only those
     // this run rotates: a child may print any of them.
     let mut currents = HashMap::new();
+    let mut masked: Vec<String> = Vec::new();
     for (rb, loaded) in library.runbooks.iter().enumerate() {
         let Some(secret) = &loaded.value.secret else {
             continue;
@@ -292,16 +293,15 @@ fn check_files(
         let mut values = BTreeMap::new();
         for name in &secret.env {
             if let Some(value) = file.get(&name.value) {
+                if !secret.public.contains(&name.value) {
+                    masked.push(value.clone());
+                }
                 values.insert(name.value.clone(), value);
             }
         }
         currents.insert(rb, values);
     }
     // One rebuild of the redactor's matcher for all of them.
-    redactor.add_all(
-        currents
-            .values()
-            .flat_map(|v| v.values().map(String::as_str)),
-    );
+    redactor.add_all(masked.iter().map(String::as_str));
     currents
 }

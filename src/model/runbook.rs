@@ -63,6 +63,11 @@ pub struct SecretSpec {
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub env: Vec<Spanned<String>>,
+    /// Variables among `env` whose values identify rather than authenticate (an access key
+    /// id, an account SID, a user name): shown in output so the operator can tell credentials
+    /// apart. Every other value is masked everywhere.
+    #[serde(default)]
+    pub public: Vec<String>,
     /// Where the current value lives; defaults to `{{ vars.env_file }}`.
     pub file: Option<String>,
     /// Rotation policy: a duration such as `90d`, or `provider` / `user`.
