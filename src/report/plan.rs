@@ -24,6 +24,8 @@ pub struct NodeView {
     pub serves: Vec<String>,
     pub irreversible: bool,
     pub when: Option<String>,
+    /// The runbook author's explanation of the step.
+    pub description: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -76,6 +78,7 @@ pub fn view(project: &Project, library: &Library, plan: &Plan) -> PlanView {
                         serves: Vec::new(),
                         irreversible: step.irreversible,
                         when: step.when.as_ref().map(|w| w.value.clone()),
+                        description: step.description.clone(),
                     }
                 }
                 Work::Restart { services, serves } => {
@@ -106,6 +109,7 @@ pub fn view(project: &Project, library: &Library, plan: &Plan) -> PlanView {
                         serves: names,
                         irreversible: false,
                         when: None,
+                        description: None,
                     }
                 }
             }
@@ -339,6 +343,9 @@ pub fn text(view: &PlanView) -> String {
                 "",
                 step.needs.join(", ")
             );
+        }
+        if let Some(description) = &step.description {
+            let _ = writeln!(out, "       {:<width$}  why       {description}", "");
         }
         if let Some(when) = &step.when {
             let _ = writeln!(out, "       {:<width$}  when      {when}", "");
