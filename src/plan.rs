@@ -122,6 +122,8 @@ pub fn build(project: &Project, library: &Library, request: &PlanRequest) -> Res
     };
     let root_runbook = &library.runbooks[root].value;
     let target = resolve_target(library, root_runbook, request)?;
+    // (implying runbook, implied runbook): the second starts once the first's edits are done.
+    let mut implied_after: Vec<(usize, usize)> = Vec::new();
     // Which rotation runbooks each `rotate` step expands into.
     let mut expansions: HashMap<usize, Vec<usize>> = HashMap::new();
     let mut included: Vec<usize> = Vec::new();
@@ -156,6 +158,25 @@ pub fn build(project: &Project, library: &Library, request: &PlanRequest) -> Res
                 format!("secrets `{a}` and `{b}` must never rotate in the same run, but this plan would rotate both ({})", secrets.join(", ")),
             )
             .help(format!("rotate them in two runs: first `--secret {a}`, then `--secret {b}` in a separate run")));
+        }
+        let owner_of = |secret: &str| {
+            library.runbooks.iter().position(|r| {
+                r.value
+                    .secret
+                    .as_ref()
+                    .is_some_and(|s| s.id.value == secret)
+            })
+        };
+        // Each implied secret rotates after the first secret of the closure that implies it.
+        for (i, secret) in secrets.iter().enumerate().skip(1) {
+            let parent = secrets[..i]
+                .iter()
+                .find(|p| implies_of(library, p).contains(secret));
+            if let (Some(parent), Some(child)) =
+                (parent.and_then(|p| owner_of(p)), owner_of(secret))
+            {
+                implied_after.push((parent, child));
+            }
         }
         let mut expanded = Vec::new();
         for secret in &secrets {
@@ -256,6 +277,25 @@ pub fn build(project: &Project, library: &Library, request: &PlanRequest) -> Res
             }
         }
     }
+    // An implied rotation starts after the implying one has made its change (the steps before
+    // its restarts): rotating APP_ENCRYPTION_KEY must not race `ALTER USER` for the database,
+    // and the services are still restarted once, after both.
+    for &(parent, child) in &implied_after {
+        let before_restart = steps_before_restart(&library.runbooks[parent].value);
+        let child_steps = &library.runbooks[child].value.steps;
+        for from in before_restart
+            .iter()
+            .filter_map(|si| node_of.get(&(parent, *si)))
+        {
+            for (ci, step) in child_steps.iter().enumerate() {
+                if step.needs.is_empty()
+                    && let Some(to) = node_of.get(&(child, ci))
+                {
+                    edges.push((*from, *to));
+                }
+            }
+        }
+    }
     for (from, to) in edges {
         if !graph.contains_edge(from, to) {
             graph.add_edge(from, to, ());
@@ -286,6 +326,48 @@ pub fn build(project: &Project, library: &Library, request: &PlanRequest) -> Res
         nodes,
         notes,
     })
+}
+
+/// The last steps of a runbook that are neither restarts nor after one: where its change
+/// is complete, before it is put live.
+fn steps_before_restart(runbook: &Runbook) -> Vec<usize> {
+    let steps = &runbook.steps;
+    let mut after = vec![false; steps.len()];
+    // Steps are few; repeat until no step newly follows a restart (at most one pass per step).
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for (i, step) in steps.iter().enumerate() {
+            if after[i] {
+                continue;
+            }
+            let follows = step.restart.is_some()
+                || step.needs.iter().any(|n| {
+                    steps
+                        .iter()
+                        .position(|s| s.id.value == n.value)
+                        .is_some_and(|j| after[j])
+                });
+            if follows {
+                after[i] = true;
+                changed = true;
+            }
+        }
+    }
+    let before: Vec<usize> = (0..steps.len()).filter(|i| !after[*i]).collect();
+    // Only the last of them: the others come before these anyway.
+    before
+        .iter()
+        .copied()
+        .filter(|i| {
+            !before.iter().any(|j| {
+                steps[*j]
+                    .needs
+                    .iter()
+                    .any(|n| n.value == steps[*i].id.value)
+            })
+        })
+        .collect()
 }
 
 /// Service names may come from vars (`{{ vars.metrics_service }}`); coalescing needs them

@@ -237,3 +237,30 @@ fn restarts_ordered_by_needs_stay_separate_driver_calls() {
         plan.notes
     );
 }
+
+#[test]
+fn an_implied_rotation_starts_after_the_implying_change_and_shares_its_restart() {
+    let lib = library(&[
+        ("a.yaml", &rotation("a-rotation", "alpha", "api", "beta")),
+        ("b.yaml", &rotation("b-rotation", "beta", "api", "")),
+        ("c.yaml", PLAYBOOK),
+    ]);
+    let plan = plan_of(&lib, "compromise", Some("alpha"));
+    let needs_of = |name: &str| -> Vec<&str> {
+        let node = plan.nodes.iter().find(|n| n.name == name).unwrap();
+        node.needs
+            .iter()
+            .map(|n| plan.nodes[*n].name.as_str())
+            .collect()
+    };
+    assert_eq!(
+        needs_of("b-rotation/new"),
+        ["a-rotation/write"],
+        "beta's rotation waits for alpha's edit"
+    );
+    assert_eq!(
+        needs_of("restart:api"),
+        ["a-rotation/write", "b-rotation/write"],
+        "one restart after both"
+    );
+}
