@@ -315,11 +315,6 @@ pub fn resume(global: &Global, run_id: &str, yes: bool, redactor: &Redactor) -> 
         ),
     });
     let result = drive(&runtime, &ctx, cancel, start);
-    ctx.emitter.emit(EventKind::RunFinished {
-        outcome: result.outcome,
-        exit_code: result.exit_code,
-        summary: result.summary.clone(),
-    });
     finish(&ctx, &result, false);
     Ok(result.exit_code)
 }
@@ -371,11 +366,6 @@ pub fn abort(global: &Global, run_id: &str, yes: bool, redactor: &Redactor) -> O
         }
         result
     };
-    ctx.emitter.emit(EventKind::RunFinished {
-        outcome: result.outcome,
-        exit_code: result.exit_code,
-        summary: result.summary.clone(),
-    });
     finish(&ctx, &result, true);
     Ok(result.exit_code)
 }

@@ -185,11 +185,6 @@ pub fn run(
         steps: ctx.plan.nodes.len(),
     });
     let result = drive(&runtime, &ctx, cancel_tx, StartState::default());
-    emitter.emit(EventKind::RunFinished {
-        outcome: result.outcome,
-        exit_code: result.exit_code,
-        summary: result.summary.clone(),
-    });
     finish(&ctx, &result, false);
     Ok(result.exit_code)
 }

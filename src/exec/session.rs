@@ -60,9 +60,15 @@ pub fn is_final(outcome: Outcome) -> bool {
     matches!(outcome, Outcome::Done | Outcome::RolledBack)
 }
 
-/// Records how the run ended. A final run loses its pending values and backups and stops
-/// blocking new runs; any other keeps them for `resume` or `abort`.
+/// Records how the run ended (the last event, the audit log, the rotation record). A final
+/// run loses its pending values and backups and stops blocking new runs; any other keeps them
+/// for `resume` or `abort`.
 pub fn finish(ctx: &RunContext, result: &RunResult, aborted: bool) {
+    ctx.emitter.emit(EventKind::RunFinished {
+        outcome: result.outcome,
+        exit_code: result.exit_code,
+        summary: result.summary.clone(),
+    });
     let ended = crate::exec::events::now_text();
     let durable = &ctx.durable;
     let key = crate::fingerprint::install_key(&durable.state.root).ok();
