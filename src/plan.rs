@@ -373,7 +373,7 @@ fn steps_before_restart(runbook: &Runbook) -> Vec<usize> {
 /// Service names may come from vars (`{{ vars.metrics_service }}`); coalescing needs them
 /// known at plan time, so they render against vars only.
 pub fn restart_services(project: &Project, runbook: &Runbook, services: &[String]) -> Vec<String> {
-    let env = crate::template::environment();
+    let env = crate::template::shared();
     let ctx = minijinja::context! { vars => project.vars_for(runbook) };
     services
         .iter()

@@ -127,7 +127,7 @@ fn render_vars(vars: BTreeMap<String, String>) -> BTreeMap<String, String> {
     if !vars.values().any(|v| crate::template::is_template(v)) {
         return vars;
     }
-    let env = crate::template::environment();
+    let env = crate::template::shared();
     let ctx = minijinja::context! { vars => vars.clone() };
     vars.iter()
         .map(|(k, v)| {

@@ -32,6 +32,13 @@ pub fn environment() -> Environment<'static> {
     env
 }
 
+/// One environment for the whole process: building one registers every filter, and
+/// checking or rendering hundreds of templates should not pay that each time.
+pub fn shared() -> &'static Environment<'static> {
+    static SHARED: std::sync::OnceLock<Environment<'static>> = std::sync::OnceLock::new();
+    SHARED.get_or_init(environment)
+}
+
 /// Whether a string needs rendering at all. Plain strings skip the template engine, which
 /// keeps thousands of literal commands cheap and guarantees they are taken verbatim.
 pub fn is_template(text: &str) -> bool {

@@ -12,7 +12,7 @@ use crate::diagnostic::{Problem, SourceFile, did_you_mean};
 use crate::load::Loaded;
 use crate::model::{KindRef, Runbook, Step};
 use crate::project::Project;
-use crate::template::{environment, is_template};
+use crate::template::is_template;
 
 /// The template names whose values are secrets, for one runbook.
 #[derive(Default)]
@@ -82,7 +82,7 @@ pub fn check_templates(
 ) -> Vec<Problem> {
     let runbook = &loaded.value;
     let source = &loaded.source;
-    let env = environment();
+    let env = crate::template::shared();
     let vars = project.vars_for(runbook);
     let secrets = secret_names(runbook);
     let has_secret_scope =
@@ -271,7 +271,7 @@ fn locate(source: &Arc<SourceFile>, text: &str, from: usize) -> Option<SourceSpa
 
 /// The restart driver's template may use `vars` and `services` only.
 pub fn check_restart_driver(project: &Project) -> Vec<Problem> {
-    let env = environment();
+    let env = crate::template::shared();
     let template = match env.template_from_str(&project.restart.run) {
         Ok(t) => t,
         Err(e) => {
@@ -322,7 +322,7 @@ fn config_problem(project: &Project, code: &'static str, message: String) -> Pro
 
 /// Vars built from other vars may use only `vars.*` names that exist.
 fn check_var_templates(project: &Project, loaded: &Loaded<Runbook>) -> Vec<Problem> {
-    let env = environment();
+    let env = crate::template::shared();
     let mut raw = project.config_vars.clone();
     raw.extend(
         loaded

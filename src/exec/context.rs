@@ -281,7 +281,7 @@ impl RunContext {
 
 /// Every (runbook, step) whose `steps.<id>` a template of the run reads.
 fn referenced_steps(library: &Library, plan: &Plan) -> std::collections::HashSet<(usize, usize)> {
-    let env = environment();
+    let env = crate::template::shared();
     let mut runbooks: Vec<usize> = plan.runbooks.clone();
     runbooks.push(plan.root);
     let mut out = std::collections::HashSet::new();

@@ -10,7 +10,7 @@ use crate::model::KindRef;
 use crate::plan::{Plan, Work};
 use crate::project::{Library, Project};
 use crate::redact::Redactor;
-use crate::template::{environment, render};
+use crate::template::render;
 
 pub struct Prepared {
     pub inputs: BTreeMap<String, String>,
@@ -188,7 +188,7 @@ fn active_steps(
     plan: &Plan,
     values: &BTreeMap<String, String>,
 ) -> BTreeSet<(usize, usize)> {
-    let env = environment();
+    let env = crate::template::shared();
     plan.nodes
         .iter()
         .flat_map(crate::plan::PlanNode::steps)
@@ -217,7 +217,7 @@ fn check_files(
     redactor: &Redactor,
     problems: &mut Vec<Problem>,
 ) -> HashMap<usize, BTreeMap<String, String>> {
-    let env = environment();
+    let env = crate::template::shared();
     let file_of = |rb: usize, file: Option<&String>| -> Option<std::path::PathBuf> {
         let runbook = &library.runbooks[rb].value;
         let text = file
