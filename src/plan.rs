@@ -377,7 +377,7 @@ pub fn restart_services(project: &Project, runbook: &Runbook, services: &[String
     let ctx = minijinja::context! { vars => project.vars_for(runbook) };
     services
         .iter()
-        .map(|s| crate::template::render(&env, s, &ctx).unwrap_or_else(|_| s.clone()))
+        .map(|s| crate::template::render(env, s, &ctx).unwrap_or_else(|_| s.clone()))
         .collect()
 }
 

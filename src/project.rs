@@ -131,7 +131,7 @@ fn render_vars(vars: BTreeMap<String, String>) -> BTreeMap<String, String> {
     let ctx = minijinja::context! { vars => vars.clone() };
     vars.iter()
         .map(|(k, v)| {
-            let rendered = crate::template::render(&env, v, &ctx).unwrap_or_else(|_| v.clone());
+            let rendered = crate::template::render(env, v, &ctx).unwrap_or_else(|_| v.clone());
             (k.clone(), rendered)
         })
         .collect()

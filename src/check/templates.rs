@@ -98,7 +98,7 @@ pub fn check_templates(
                 continue;
             }
             let at = locate(source, site.text, step_offset);
-            let names = match parse_names(&env, site.text, site.role) {
+            let names = match parse_names(env, site.text, site.role) {
                 Ok(names) => names,
                 Err(message) => {
                     let span = at.unwrap_or_else(|| source.span_of(&step.id.referenced));
@@ -343,7 +343,7 @@ fn check_var_templates(project: &Project, loaded: &Loaded<Runbook>) -> Vec<Probl
         if !is_template(value) {
             continue;
         }
-        let message = match parse_names(&env, value, Role::Text) {
+        let message = match parse_names(env, value, Role::Text) {
             Err(message) => Some(message),
             Ok(names) => {
                 names

@@ -225,7 +225,7 @@ fn check_files(
             .or_else(|| runbook.secret.as_ref().and_then(|s| s.file.clone()))
             .unwrap_or_else(|| "{{ vars.env_file }}".into());
         let ctx = minijinja::context! { vars => project.vars_for(runbook) };
-        render(&env, &text, &ctx).ok().map(|p| project.resolve(&p))
+        render(env, &text, &ctx).ok().map(|p| project.resolve(&p))
     };
     // Most runbooks share one env file: read and parse each file once.
     let cache: std::cell::RefCell<
