@@ -5,6 +5,7 @@ mod compensate;
 pub mod context;
 pub mod durable;
 pub mod events;
+mod pause;
 pub mod preflight;
 pub mod process;
 pub mod recover;
