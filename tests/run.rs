@@ -512,3 +512,52 @@ fn public_must_name_an_owned_variable() {
         run.stderr
     );
 }
+
+#[test]
+fn a_failing_incident_run_pauses_with_exit_3_and_restores_nothing() {
+    let rotation = |name: &str, id: &str, key: &str, verify: &str, implies: &str| {
+        format!(
+            "name: {name}\nsecret: {{ id: {id}, env: [{key}], every: 90d, impact: none, implies: [{implies}] }}\nsteps:\n  - id: new\n    generate: {{ bytes: 16, encoding: hex }}\n  - id: write\n    needs: [new]\n    env: {{ set: {{ {key}: \"{{{{ steps.new.value }}}}\" }} }}\n  - id: check\n    needs: [write]\n    verify: {{ exec: {{ run: \"{verify}\" }} }}\n"
+        )
+    };
+    let playbook =
+        "name: compromise\nmode: incident\nsteps:\n  - id: rotate\n    rotate: { implied: true }\n";
+    let test = Test::new()
+        .file(
+            "runbooks/first.yaml",
+            &rotation("first-rotation", "first", "FIRST_KEY", "true", "second"),
+        )
+        .file(
+            "runbooks/second.yaml",
+            &rotation("second-rotation", "second", "SECOND_KEY", "false", ""),
+        )
+        .file("runbooks/compromise.yaml", playbook)
+        .file(
+            ".env.prod",
+            "FIRST_KEY=old-first-key\nSECOND_KEY=old-second-key\n",
+        )
+        .args(&["run", "compromise", "--secret", "first"]);
+    let run = test.run();
+    run.expect_code(3);
+    assert!(
+        run.stdout
+            .contains("incident run paused, nothing was restored"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("rotated: first; partly rotated: second; not rotated: none"),
+        "{}",
+        run.stdout
+    );
+    let env = String::from_utf8(test.read(".env.prod")).unwrap();
+    assert!(
+        !env.contains("old-first-key") && !env.contains("old-second-key"),
+        "compromised values are never put back: {env}"
+    );
+    assert!(
+        test.path().join(".runbook/active").exists(),
+        "the paused run stays open for resume"
+    );
+}
