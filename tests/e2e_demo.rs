@@ -8,26 +8,6 @@ mod support;
 use base64::Engine;
 use support::{Deployment, get, token};
 
-/// Points a scratch deployment's config at the shipped library and its demo service.
-fn configure(demo: &Deployment) {
-    let config = format!(
-        "runbooks: {}\nvars:\n  env_file: .env.prod\n  api_url: http://127.0.0.1:{}\nrestart:\n  run: bash ./restart.sh {{{{ services | join(\" \") }}}}\n",
-        common::repo().join("runbooks").display(),
-        demo.port
-    );
-    std::fs::write(demo.dir.path().join("runbook.yaml"), config).unwrap();
-}
-
-fn runbook(demo: &Deployment, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(common::binary())
-        .args(args)
-        .current_dir(demo.dir.path())
-        .env("NO_COLOR", "1")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap()
-}
-
 fn starts(demo: &Deployment) -> usize {
     demo.log().matches("demo-service listening on").count()
 }
@@ -40,19 +20,13 @@ fn forms(secret: &str) -> Vec<String> {
 #[test]
 fn jwt_rotation_on_the_demo_rejects_the_old_token_and_accepts_a_new_one() {
     let demo = Deployment::new();
-    configure(&demo);
+    demo.configure("");
     demo.restart_ok(&["api"]);
     let old_token = token(demo.port);
     assert_eq!(get(demo.port, "/whoami", Some(&old_token)).0, 200);
     let before = demo.env();
-    let out = runbook(&demo, &["run", "jwt-rotation", "--yes"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (code, stdout) = demo.runbook(&["run", "jwt-rotation", "--yes"]);
+    assert_eq!(code, 0, "{stdout}");
     let after = demo.env();
     assert_ne!(before.get("JWT_SECRET"), after.get("JWT_SECRET"));
     assert_eq!(
@@ -66,37 +40,27 @@ fn jwt_rotation_on_the_demo_rejects_the_old_token_and_accepts_a_new_one() {
         "a new token is accepted"
     );
     let new = after.get("JWT_SECRET").unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!stdout.contains(&new) && !stdout.contains(&before.get("JWT_SECRET").unwrap()));
 }
 
 #[test]
 fn compromise_of_jwt_rotates_jwt_and_session_restarts_once_and_reports_without_secrets() {
     let demo = Deployment::new();
-    configure(&demo);
+    demo.configure("");
     demo.restart_ok(&["api"]);
     let before_text = std::fs::read_to_string(demo.env_file()).unwrap();
     let before = demo.env();
     let old_token = token(demo.port);
-    let out = runbook(
-        &demo,
-        &[
-            "run",
-            "compromise",
-            "--secret",
-            "JWT_SECRET",
-            "--input",
-            "since=2026-11-20T00:00Z",
-            "--yes",
-        ],
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (code, stdout) = demo.runbook(&[
+        "run",
+        "compromise",
+        "--secret",
+        "JWT_SECRET",
+        "--input",
+        "since=2026-11-20T00:00Z",
+        "--yes",
+    ]);
+    assert_eq!(code, 0, "{stdout}");
     let after_text = std::fs::read_to_string(demo.env_file()).unwrap();
     let after = demo.env();
     for key in ["JWT_SECRET", "SESSION_SECRET"] {

@@ -49,23 +49,6 @@ fn deployment() -> Deployment {
     demo
 }
 
-/// `runbook ARGS` in the deployment; returns the exit code and stdout + stderr.
-fn runbook(demo: &Deployment, args: &[&str]) -> (i32, String) {
-    let out = Command::new(common::binary())
-        .args(args)
-        .current_dir(demo.dir.path())
-        .env("NO_COLOR", "1")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
-}
-
 /// `demo-migrate --verify` of `data` under `key`: its exit code and its JSON report.
 fn verify(data: &Path, key: &str, mfa: bool) -> (i32, Value) {
     let name = if mfa {
@@ -147,7 +130,7 @@ fn app_encryption_rotation_reencrypts_every_record_under_the_new_key() {
         "the copy starts under the old key"
     );
 
-    let (code, output) = runbook(&demo, &["run", "app-encryption-key-rotation", "--yes"]);
+    let (code, output) = demo.runbook(&["run", "app-encryption-key-rotation", "--yes"]);
     assert_eq!(code, 0, "{output}");
 
     let new = demo.env().get("APP_ENCRYPTION_KEY").unwrap();
@@ -196,7 +179,7 @@ fn app_encryption_rotation_with_a_corrupted_record_fails_and_changes_nothing() {
     let old = demo.env().get("APP_ENCRYPTION_KEY").unwrap();
 
     // `migrate` retries twice, 20 s apart, before the run gives up: this test takes ~40 s.
-    let (code, output) = runbook(&demo, &["run", "app-encryption-key-rotation", "--yes"]);
+    let (code, output) = demo.runbook(&["run", "app-encryption-key-rotation", "--yes"]);
     assert_eq!(code, 1, "a failed step, everything rolled back:\n{output}");
     assert!(
         output.contains(corrupted),
@@ -231,16 +214,13 @@ fn app_encryption_rotation_failing_after_the_migration_reencrypts_back_to_the_ol
     let (_, fingerprints_before) = get_json(demo.port, "/fingerprints", None);
     // The health check asks a port nothing listens on: the run fails after the migration, the
     // env edit and the restart, so `migrate`'s rollback must re-encrypt every record back.
-    let (code, output) = runbook(
-        &demo,
-        &[
-            "run",
-            "app-encryption-key-rotation",
-            "--yes",
-            "--var",
-            "api_url=http://127.0.0.1:1",
-        ],
-    );
+    let (code, output) = demo.runbook(&[
+        "run",
+        "app-encryption-key-rotation",
+        "--yes",
+        "--var",
+        "api_url=http://127.0.0.1:1",
+    ]);
     assert_eq!(code, 1, "a failed step, everything rolled back:\n{output}");
     assert_eq!(
         std::fs::read(demo.env_file()).unwrap(),
@@ -267,7 +247,7 @@ fn mfa_encryption_rotation_reencrypts_the_mfa_secrets_under_the_new_key() {
     let demo = deployment();
     let old = demo.env().get("MFA_ENCRYPTION_KEY").unwrap();
     let data = demo.dir.path().join(MFA_DATA);
-    let (code, output) = runbook(&demo, &["run", "mfa-encryption-key-rotation", "--yes"]);
+    let (code, output) = demo.runbook(&["run", "mfa-encryption-key-rotation", "--yes"]);
     assert_eq!(code, 0, "{output}");
     let new = demo.env().get("MFA_ENCRYPTION_KEY").unwrap();
     assert_ne!(new, old, "MFA_ENCRYPTION_KEY changed in .env.prod");

@@ -24,35 +24,6 @@ fn set_env(demo: &Deployment, key: &str, value: &str) {
     std::fs::write(demo.env_file(), env.to_bytes()).unwrap();
 }
 
-/// The deployment's config: the shipped library, the demo's driver, and `vars` pointing the
-/// runbooks' client commands at the test servers (as an operator's config would).
-fn configure(demo: &Deployment, extra_vars: &str) {
-    let config = format!(
-        "runbooks: {}\nvars:\n  env_file: .env.prod\n  api_url: http://127.0.0.1:{}\n{extra_vars}restart:\n  run: bash ./restart.sh {{{{ services | join(\" \") }}}}\n",
-        common::repo().join("runbooks").display(),
-        demo.port
-    );
-    std::fs::write(demo.dir.path().join("runbook.yaml"), config).unwrap();
-}
-
-fn run(demo: &Deployment, args: &[&str]) -> (i32, String) {
-    let out = std::process::Command::new(common::binary())
-        .args(args)
-        .current_dir(demo.dir.path())
-        .env("NO_COLOR", "1")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
 fn postgres_deployment(pg: &Postgres) -> Deployment {
     pg.create_role("breeze", PG_OLD, "breeze");
     let demo = Deployment::new();
@@ -62,7 +33,7 @@ fn postgres_deployment(pg: &Postgres) -> Deployment {
         "psql -X -w -q -A -t -h 127.0.0.1 -p {} -U breeze -d breeze -v ON_ERROR_STOP=1",
         pg.port
     );
-    configure(&demo, &format!("  psql: {psql}\n  psql_login: {psql}\n"));
+    demo.configure(&format!("  psql: {psql}\n  psql_login: {psql}\n"));
     demo.restart_ok(&["api"]);
     assert_eq!(
         get(demo.port, "/health", None).0,
@@ -76,7 +47,7 @@ fn postgres_deployment(pg: &Postgres) -> Deployment {
 fn postgres_rotation_changes_the_role_password_and_the_service_reconnects() {
     let Some(pg) = Postgres::start() else { return };
     let demo = postgres_deployment(&pg);
-    let (code, output) = run(&demo, &["run", "postgres-password-rotation", "--yes"]);
+    let (code, output) = demo.runbook(&["run", "postgres-password-rotation", "--yes"]);
     assert_eq!(code, 0, "{output}");
     let env = demo.env();
     let new = env.get("POSTGRES_PASSWORD").unwrap();
@@ -111,16 +82,13 @@ fn postgres_rotation_with_a_failing_verify_puts_everything_back() {
     let demo = postgres_deployment(&pg);
     let before = std::fs::read(demo.env_file()).unwrap();
     // The last verify asks a port nothing listens on: the rotation fails after the restart.
-    let (code, output) = run(
-        &demo,
-        &[
-            "run",
-            "postgres-password-rotation",
-            "--yes",
-            "--var",
-            "api_url=http://127.0.0.1:9",
-        ],
-    );
+    let (code, output) = demo.runbook(&[
+        "run",
+        "postgres-password-rotation",
+        "--yes",
+        "--var",
+        "api_url=http://127.0.0.1:9",
+    ]);
     assert_eq!(code, 1, "{output}");
     assert_eq!(
         std::fs::read(demo.env_file()).unwrap(),
@@ -141,10 +109,10 @@ fn postgres_rotation_with_a_failing_verify_puts_everything_back() {
 fn redis_deployment(redis: &Redis) -> Deployment {
     let demo = Deployment::new();
     set_env(&demo, "REDIS_URL", &redis.url(REDIS_OLD));
-    configure(
-        &demo,
-        &format!("  redis_cli: redis-cli -h 127.0.0.1 -p {}\n", redis.port),
-    );
+    demo.configure(&format!(
+        "  redis_cli: redis-cli -h 127.0.0.1 -p {}\n",
+        redis.port
+    ));
     demo.restart_ok(&["api"]);
     assert_eq!(
         get(demo.port, "/health", None).0,
@@ -160,7 +128,7 @@ fn redis_rotation_changes_requirepass_and_the_service_reconnects() {
         return;
     };
     let demo = redis_deployment(&redis);
-    let (code, output) = run(&demo, &["run", "redis-rotation", "--yes"]);
+    let (code, output) = demo.runbook(&["run", "redis-rotation", "--yes"]);
     assert_eq!(code, 0, "{output}");
     let url = demo.env().get("REDIS_URL").unwrap();
     let new = url
@@ -202,16 +170,13 @@ fn redis_rotation_with_a_failing_verify_puts_everything_back() {
     };
     let demo = redis_deployment(&redis);
     let before = std::fs::read(demo.env_file()).unwrap();
-    let (code, output) = run(
-        &demo,
-        &[
-            "run",
-            "redis-rotation",
-            "--yes",
-            "--var",
-            "api_url=http://127.0.0.1:9",
-        ],
-    );
+    let (code, output) = demo.runbook(&[
+        "run",
+        "redis-rotation",
+        "--yes",
+        "--var",
+        "api_url=http://127.0.0.1:9",
+    ]);
     assert_eq!(code, 1, "{output}");
     assert_eq!(
         std::fs::read(demo.env_file()).unwrap(),

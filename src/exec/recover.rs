@@ -2,7 +2,7 @@
 //! it), what was skipped, what started but never recorded a result (in doubt), what was
 //! already undone, and each completed step's outputs.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 
 use minijinja::Value;
@@ -44,7 +44,7 @@ pub fn recover(state: &StateDir, run_id: &str) -> Result<Recovered, String> {
     }
     let records = read_journal(&path).map_err(|e| format!("run `{run_id}`: {e}"))?;
     let mut begun = None;
-    let mut intents: BTreeMap<usize, ()> = BTreeMap::new();
+    let mut intents: BTreeSet<usize> = BTreeSet::new();
     let mut completed = Vec::new();
     let mut skipped = Vec::new();
     let mut backups = HashMap::new();
@@ -74,7 +74,7 @@ pub fn recover(state: &StateDir, run_id: &str) -> Result<Recovered, String> {
                 });
             }
             Record::Intent { node, .. } => {
-                intents.insert(node, ());
+                intents.insert(node);
                 finished.remove(&node);
             }
             Record::Backup {
@@ -137,7 +137,7 @@ pub fn recover(state: &StateDir, run_id: &str) -> Result<Recovered, String> {
         .chain(skipped.iter().copied())
         .collect();
     let in_doubt = intents
-        .keys()
+        .iter()
         .copied()
         .filter(|n| !finished.contains(n) && !done.contains(n))
         .collect();

@@ -59,6 +59,22 @@ impl Journal {
     }
 
     async fn append(&self, record: &Record, sync: bool) -> Result<(), String> {
+        self.send(record, sync)?.await.map_err(|_| stopped())?
+    }
+
+    /// The same as `durable`, from code that is not async (start and end of a run).
+    pub fn durable_blocking(&self, record: &Record) -> Result<(), String> {
+        self.send(record, true)?
+            .blocking_recv()
+            .map_err(|_| stopped())?
+    }
+
+    /// Queues a record with an acknowledgement to wait for.
+    fn send(
+        &self,
+        record: &Record,
+        sync: bool,
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<(), String>>, String> {
         let (ack, done) = tokio::sync::oneshot::channel();
         let line = encode(record, &self.redactor);
         self.tx
@@ -67,24 +83,8 @@ impl Journal {
                 ack: Some(ack),
                 sync,
             })
-            .map_err(|_| "the journal writer stopped".to_string())?;
-        done.await
-            .map_err(|_| "the journal writer stopped".to_string())?
-    }
-
-    /// The same as `durable`, from code that is not async (start and end of a run).
-    pub fn durable_blocking(&self, record: &Record) -> Result<(), String> {
-        let (ack, done) = tokio::sync::oneshot::channel();
-        let line = encode(record, &self.redactor);
-        self.tx
-            .send(Message::Write {
-                line,
-                ack: Some(ack),
-                sync: true,
-            })
-            .map_err(|_| "the journal writer stopped".to_string())?;
-        done.blocking_recv()
-            .map_err(|_| "the journal writer stopped".to_string())?
+            .map_err(|_| stopped())?;
+        Ok(done)
     }
 
     /// Appends a record without waiting; it reaches disk with the next fsync.
@@ -103,6 +103,10 @@ impl Journal {
             let _ = rx.recv();
         }
     }
+}
+
+fn stopped() -> String {
+    "the journal writer stopped".to_string()
 }
 
 fn write_loop(mut file: std::fs::File, rx: &mpsc::Receiver<Message>) {

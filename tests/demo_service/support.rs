@@ -158,6 +158,35 @@ impl Deployment {
         Deployment { dir, port }
     }
 
+    /// Writes the deployment's `runbook.yaml`: the shipped library, the demo's restart driver,
+    /// and `extra_vars` (indented `  key: value` lines) pointing runbooks at test servers.
+    pub fn configure(&self, extra_vars: &str) {
+        let config = format!(
+            "runbooks: {}\nvars:\n  env_file: .env.prod\n  api_url: http://127.0.0.1:{}\n{extra_vars}restart:\n  run: bash ./restart.sh {{{{ services | join(\" \") }}}}\n",
+            repo().join("runbooks").display(),
+            self.port
+        );
+        std::fs::write(self.dir.path().join("runbook.yaml"), config).unwrap();
+    }
+
+    /// The real `runbook ARGS` in the deployment, without a terminal: the exit code and
+    /// stdout followed by stderr.
+    pub fn runbook(&self, args: &[&str]) -> (i32, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_runbook"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code().unwrap_or(-1), text)
+    }
+
     pub fn env_file(&self) -> PathBuf {
         self.dir.path().join(".env.prod")
     }
