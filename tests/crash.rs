@@ -290,3 +290,32 @@ fn two_runs_started_together_one_proceeds_and_the_other_exits_4_at_once() {
         "the refused run exits within a second"
     );
 }
+
+#[test]
+fn resume_and_abort_refuse_a_run_whose_runbooks_changed() {
+    let test = project();
+    let (run_id, _) = crash(&test, "after-effect:ref-rotation/write");
+    let before = read(&test, ".env.prod");
+    test.write(
+        "runbooks/ref.yaml",
+        RUNBOOK
+            .replace(
+                "  - id: agree",
+                "  - id: extra\n    needs: [tell-server]\n    exec: { run: 'true' }\n  - id: agree",
+            )
+            .as_bytes(),
+    );
+    for command in ["resume", "abort"] {
+        let out = test.command().args([command, &run_id]).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{command}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("the runbooks changed since run"),
+            "{command}"
+        );
+    }
+    assert_eq!(read(&test, ".env.prod"), before, "nothing was touched");
+    assert!(
+        test.path().join(".runbook/active").exists(),
+        "the run still blocks new ones"
+    );
+}
