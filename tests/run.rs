@@ -561,3 +561,28 @@ fn a_failing_incident_run_pauses_with_exit_3_and_restores_nothing() {
         "the paused run stays open for resume"
     );
 }
+
+#[test]
+fn an_env_file_with_a_duplicate_key_is_refused_before_any_side_effect() {
+    let test = Test::new()
+        .file("runbook.yaml", CONFIG)
+        .file("runbooks/jwt.yaml", &rotation("true"))
+        .file(
+            ".env.prod",
+            "JWT_SECRET=first-value-111\nOTHER=1\nJWT_SECRET=second-value-222\n",
+        )
+        .args(&["run", "jwt-rotation"]);
+    let run = test.run();
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("line 3: key `JWT_SECRET`")
+            && run.stderr.contains("already defined on line 1"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("first-value") && !run.stderr.contains("second-value"),
+        "no value in the error"
+    );
+    assert!(!test.path().join("restarts.log").exists() && !test.path().join(".runbook").exists());
+}
