@@ -11,5 +11,6 @@ pub mod process;
 pub mod recover;
 mod scheduler;
 pub mod session;
+mod shell;
 
 pub use scheduler::{Completed, RunResult, StartState, execute_plan, rolled_back};

@@ -52,6 +52,9 @@ pub struct ProcessSpec {
     pub timeout: Option<Duration>,
     /// How long the direct child gets between SIGTERM and SIGKILL.
     pub grace: Duration,
+    /// The `sh -c` string this spec runs without a shell; if the program cannot be spawned,
+    /// the shell runs the string instead (and reports "not found" and 127 its own way).
+    pub shell_fallback: Option<String>,
 }
 
 impl ProcessSpec {
@@ -68,12 +71,23 @@ impl ProcessSpec {
             cwd: None,
             timeout: None,
             grace: DEFAULT_GRACE,
+            shell_fallback: None,
         }
     }
 
-    /// A spec that runs `script` with `sh -c`.
+    /// A spec that runs `script` as `sh -c` would: directly when it is a plain command
+    /// (see [`super::shell`]), else with `sh -c`.
     pub fn shell(script: impl Into<String>) -> Self {
-        ProcessSpec::new("sh", ["-c".to_owned(), script.into()])
+        let script = script.into();
+        match super::shell::direct_argv(&script) {
+            Some(mut words) => {
+                let program = words.remove(0);
+                let mut spec = ProcessSpec::new(program, words);
+                spec.shell_fallback = Some(script);
+                spec
+            }
+            None => ProcessSpec::new("sh", ["-c".to_owned(), script]),
+        }
     }
 }
 
@@ -213,25 +227,14 @@ pub async fn run_process(
         return Ok(outcome);
     }
 
-    // The Command holds environment values, so it is never logged or Debug-printed.
-    let mut command = Command::new(&spec.program);
-    command
-        .args(&spec.args)
-        .envs(spec.env.iter().map(|(key, value)| (key, value)))
-        .stdin(if spec.stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    if let Some(cwd) = &spec.cwd {
-        command.current_dir(cwd);
+    let mut child = match spawn(spec, &spec.program, &spec.args) {
+        Err(_) if spec.shell_fallback.is_some() => {
+            let script = spec.shell_fallback.clone().unwrap_or_default();
+            spawn(spec, "sh", &["-c".to_owned(), script])
+        }
+        spawned => spawned,
     }
-    let mut child = command
-        .spawn()
-        .map_err(|error| failed("spawn", spec, error))?;
+    .map_err(|error| failed("spawn", spec, error))?;
     let started = Instant::now();
     // With `process_group(0)` the child leads a new group whose id is its pid. Spawning returns
     // only after the child has exec'd, so the group exists by now.
@@ -340,6 +343,27 @@ pub async fn run_process(
         }
     }
     Ok(outcome)
+}
+
+/// Starts `program` with the spec's stdin, environment and directory, in a new process group.
+fn spawn(spec: &ProcessSpec, program: &str, args: &[String]) -> io::Result<tokio::process::Child> {
+    // The Command holds environment values, so it is never logged or Debug-printed.
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .envs(spec.env.iter().map(|(key, value)| (key, value)))
+        .stdin(if spec.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    if let Some(cwd) = &spec.cwd {
+        command.current_dir(cwd);
+    }
+    command.spawn()
 }
 
 /// Sends SIGTERM to the group and starts the grace period.

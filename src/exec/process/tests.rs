@@ -159,9 +159,49 @@ async fn spawn_error_names_the_program_and_no_secret() {
     assert!(!message.contains("secret"), "{message}");
 }
 
+#[tokio::test]
+async fn a_plain_command_runs_without_a_shell() {
+    // /proc/self is the child itself: without a shell in between it is `cat`, not `sh`.
+    let spec = ProcessSpec::shell("cat /proc/self/comm");
+    assert_eq!(spec.program, "cat");
+    let (outcome, _) = run(&spec).await;
+    assert_eq!(outcome.status, Termination::Exited(0));
+    assert_eq!(String::from_utf8_lossy(&outcome.stdout), "cat\n");
+}
+
+#[tokio::test]
+async fn a_plain_command_that_cannot_be_spawned_is_left_to_the_shell() {
+    // A missing program: the shell's own message and exit code, as before the fast path.
+    let (outcome, _) = run(&ProcessSpec::shell("runbook-no-such-program --flag")).await;
+    assert_eq!(outcome.status, Termination::Exited(127));
+    let stderr = String::from_utf8_lossy(&outcome.stderr);
+    assert!(
+        stderr.contains("runbook-no-such-program: not found"),
+        "{stderr}"
+    );
+
+    // A script without a `#!` line cannot be exec'd; `sh -c` runs it as a shell script.
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("legacy");
+    fs::write(&script, "echo ran by the shell\nexit 4\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    let spec = ProcessSpec::shell(script.display().to_string());
+    assert_ne!(
+        spec.program, "sh",
+        "the path is plain, so it is tried directly first"
+    );
+    let (outcome, _) = run(&spec).await;
+    assert_eq!(outcome.status, Termination::Exited(4));
+    assert_eq!(
+        String::from_utf8_lossy(&outcome.stdout),
+        "ran by the shell\n"
+    );
+}
+
 #[test]
 fn debug_shows_program_and_arg_count_only() {
-    let mut spec = ProcessSpec::shell("echo secret-arg");
+    let mut spec = ProcessSpec::shell("echo secret-arg >&2");
     spec.stdin = Some(b"secret-stdin".to_vec());
     spec.env = vec![("TOKEN".to_owned(), "secret-env".to_owned())];
     let shown = format!("{spec:?}");
@@ -170,6 +210,13 @@ fn debug_shows_program_and_arg_count_only() {
         "{shown}"
     );
     assert!(!shown.contains("secret"), "{shown}");
+    // A plain command runs without the shell; the string it came from is not shown either.
+    let direct = format!("{:?}", ProcessSpec::shell("echo secret-arg"));
+    assert!(
+        direct.contains("\"echo\"") && direct.contains("<1 args>"),
+        "{direct}"
+    );
+    assert!(!direct.contains("secret"), "{direct}");
 
     let outcome = ProcessOutcome {
         status: Termination::Exited(0),
