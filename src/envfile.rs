@@ -96,16 +96,16 @@ impl EnvFile {
                 .count()
                 + 1,
         })?;
-        let mut lines = Vec::new();
-        let mut seen: HashMap<&str, usize> = HashMap::new();
+        // Sized up front: growing a map of 10,000 keys rehashed it a dozen times.
+        let count = memchr::memchr_iter(b'\n', text).count() + 1;
+        let mut lines = Vec::with_capacity(count);
+        let mut seen: HashMap<&str, usize> = HashMap::with_capacity(count);
         let mut start = 0;
         while start < source.len() {
             // Split after each `\n`, keeping each line's own ending so mixed CRLF/LF files
             // round-trip; only the final line can end in a lone CR, kept rather than read
             // as content.
-            let next = source[start..]
-                .find('\n')
-                .map_or(source.len(), |i| start + i + 1);
+            let next = memchr::memchr(b'\n', &text[start..]).map_or(text.len(), |i| start + i + 1);
             let raw = &source[start..next];
             let ending = ["\r\n", "\n", "\r"]
                 .into_iter()

@@ -97,7 +97,9 @@ fn closing_quote(bytes: &[u8], open: usize) -> Option<usize> {
 /// Finds the end of an unquoted value: before a `#` that follows whitespace
 /// (an inline comment), and without the trailing whitespace.
 fn unquoted_end(bytes: &[u8], start: usize) -> usize {
-    let comment = (start..bytes.len()).find(|&i| bytes[i] == b'#' && is_blank(bytes[i - 1]));
+    let comment = memchr::memchr_iter(b'#', &bytes[start..])
+        .map(|i| start + i)
+        .find(|&i| is_blank(bytes[i - 1]));
     let mut end = comment.unwrap_or(bytes.len());
     while end > start && is_blank(bytes[end - 1]) {
         end -= 1;
@@ -119,14 +121,17 @@ fn skip_blanks(bytes: &[u8], from: usize) -> usize {
 
 /// Length of the key name at the start of `s`, or 0 if `s` does not start with one.
 fn key_len(s: &str) -> usize {
-    let mut chars = s.char_indices();
-    match chars.next() {
-        Some((_, c)) if c.is_ascii_alphabetic() || c == '_' => {}
+    let bytes = s.as_bytes();
+    match bytes.first() {
+        Some(b) if b.is_ascii_alphabetic() || *b == b'_' => {}
         _ => return 0,
     }
-    chars
-        .find(|&(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
-        .map_or(s.len(), |(i, _)| i)
+    // Key bytes are ASCII, so the first other byte (even inside a UTF-8 sequence) ends the key
+    // on a character boundary.
+    bytes
+        .iter()
+        .position(|&b| !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')))
+        .unwrap_or(bytes.len())
 }
 
 pub(super) fn is_valid_key(key: &str) -> bool {
