@@ -67,12 +67,11 @@ fn reopen(
         state: state.clone(),
         run_id: run_id.to_string(),
     };
-    let (inputs, supplied): (BTreeMap<String, String>, BTreeMap<String, String>) = durable
-        .load("inputs.json")
-        .map_err(|e| invalid(format!("the run's pending inputs are gone: {e}")))?;
-    let currents: std::collections::HashMap<usize, BTreeMap<String, String>> = durable
-        .load("currents.json")
-        .map_err(|e| invalid(format!("the run's recorded values are gone: {e}")))?;
+    type Values = BTreeMap<String, String>;
+    let (inputs, supplied, currents): (Values, Values, std::collections::HashMap<usize, Values>) =
+        durable
+            .load(crate::exec::durable::START_FILE)
+            .map_err(|e| invalid(format!("the run's pending inputs are gone: {e}")))?;
     // Everything the run knew as secret is secret again before anything is shown.
     for value in inputs
         .values()

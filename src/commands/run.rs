@@ -138,11 +138,13 @@ pub fn run(
         state: state.clone(),
         run_id: run_id.clone(),
     };
+    // One file (one fsync) for everything secret the run starts from: inputs entered now,
+    // values supplied for manual steps, and the current values of the library's secrets.
     durable
-        .keep("inputs.json", &(&prepared.inputs, &prepared.supplied))
-        .map_err(io)?;
-    durable
-        .keep("currents.json", &prepared.currents)
+        .keep(
+            crate::exec::durable::START_FILE,
+            &(&prepared.inputs, &prepared.supplied, &prepared.currents),
+        )
         .map_err(io)?;
     state.set_active(&run_id).map_err(io)?;
     let emitter = Emitter::new(sinks(global, flags.format, redactor, &journal));
