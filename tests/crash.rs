@@ -208,6 +208,55 @@ fn resume_finishes_and_abort_restores_after_a_kill_at_every_boundary() {
     assert_eq!(all.len(), 14);
 }
 
+/// The backup a crashed run leaves of the edited env file: its only file, checked for the
+/// previous bytes, mode 0600 and an inode of its own.
+fn assert_backup_of(test: &Test, run_id: &str, what: &str) {
+    use std::os::unix::fs::MetadataExt;
+    let dir = test
+        .path()
+        .join(".runbook/runs")
+        .join(run_id)
+        .join("backup");
+    let backups: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(backups.len(), 1, "{what}: one backup: {backups:?}");
+    assert_eq!(
+        std::fs::read(&backups[0]).unwrap(),
+        ENV.as_bytes(),
+        "{what}"
+    );
+    let kept = std::fs::metadata(&backups[0]).unwrap();
+    assert_eq!(kept.mode() & 0o7777, 0o600, "{what}: the backup is private");
+    let live = std::fs::metadata(test.path().join(".env.prod")).unwrap();
+    assert_ne!(
+        kept.ino(),
+        live.ino(),
+        "{what}: the backup is not the live file"
+    );
+}
+
+#[test]
+fn the_backup_of_an_edited_file_survives_a_crash_private_and_exact() {
+    // Usually a hard link to the replaced file (no copy is written).
+    let test = project();
+    let (run_id, _) = crash(&test, "after-effect:ref-rotation/write");
+    assert_ne!(read(&test, ".env.prod"), ENV, "the edit happened");
+    assert_backup_of(&test, &run_id, "single link");
+
+    // A file with another name cannot lend its inode: the other name would see a later
+    // in-place write. The backup is then a copy, and the other name is left alone.
+    let test = project();
+    std::fs::hard_link(test.path().join(".env.prod"), test.path().join("env.alias")).unwrap();
+    let (run_id, _) = crash(&test, "after-effect:ref-rotation/write");
+    assert_backup_of(&test, &run_id, "second link");
+    assert_eq!(read(&test, "env.alias"), ENV);
+    let aborted = test.command().args(["abort", &run_id]).output().unwrap();
+    assert_eq!(aborted.status.code(), Some(0));
+    assert_eq!(read(&test, ".env.prod"), ENV, "restored byte-for-byte");
+}
+
 #[test]
 fn a_finished_run_cannot_be_resumed() {
     let test = project();

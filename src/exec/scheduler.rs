@@ -218,13 +218,14 @@ async fn run_node(ctx: &Arc<RunContext>, index: usize) -> Result<Option<Done>, S
         Some(done) => (false, Some(&done.outputs), done.compensation.as_ref()),
         None => (true, None, None),
     };
-    // Secrets (generated, previous, entered) are always kept: losing one loses a password.
-    // Other outputs only when a template reads them.
+    // New secrets (generated, entered) are always kept: losing one loses a password.
+    // Other outputs only when a template reads them; an env step's previous values are in
+    // its backup.
     let keep = match node.work {
         Work::Step(rb, si) => {
             matches!(
                 ctx.runbook(rb).steps[si].kind(),
-                KindRef::Generate(_) | KindRef::Env(_) | KindRef::Manual(_)
+                KindRef::Generate(_) | KindRef::Manual(_)
             ) || ctx.is_referenced(rb, si)
         }
         Work::Restart { .. } => false,

@@ -65,6 +65,9 @@ pub async fn run(run: &StepRun, spec: &EnvSpec) -> Result<Done, StepError> {
         .backup(run.node, &path, previous_bytes.as_deref(), mode)
         .await?;
     write_atomic(&path, &edited, None).map_err(|e| StepError::new(e.to_string()))?;
+    if let Some(name) = &backup {
+        run.ctx.durable.seal_backup(name);
+    }
     crate::failpoint::hit("after-effect", &run.name);
     Ok(Done {
         outputs: crate::template::value_of(BTreeMap::from([("previous", previous)])),

@@ -43,6 +43,9 @@ pub async fn run(run: &StepRun, spec: &FileSpec) -> Result<Done, StepError> {
         .backup(run.node, &path, previous.as_deref(), previous_mode)
         .await?;
     write_atomic(&path, content.as_bytes(), mode).map_err(|e| StepError::new(e.to_string()))?;
+    if let Some(name) = &backup {
+        run.ctx.durable.seal_backup(name);
+    }
     crate::failpoint::hit("after-effect", &run.name);
     Ok(Done {
         outputs: minijinja::Value::from(()),
