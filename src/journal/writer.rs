@@ -1,6 +1,8 @@
-//! The journal writer: one thread owns the file. Records that must be durable wait for an
-//! fsync; the thread takes every record queued meanwhile into the same fsync, so steps that
-//! finish together share it.
+//! The journal writer: group commit with two threads. The writer appends every record as it
+//! comes and acknowledges those that only need to be written; records that must be durable go
+//! on to the syncer, which fsyncs once for all that were written since its last fsync began.
+//! So a result is never held up behind another step's fsync, and steps that start together
+//! share one.
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -37,9 +39,16 @@ impl Journal {
             .open(path)
             .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
         let (tx, rx) = mpsc::channel::<Message>();
+        let (sync_tx, sync_rx) = mpsc::channel::<Message>();
+        let syncer = file
+            .try_clone()
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        std::thread::Builder::new()
+            .name("journal-sync".into())
+            .spawn(move || sync_loop(&syncer, &sync_rx))?;
         std::thread::Builder::new()
             .name("journal".into())
-            .spawn(move || write_loop(file, &rx))?;
+            .spawn(move || write_loop(file, &rx, &sync_tx))?;
         Ok(Journal {
             tx,
             redactor: redactor.clone(),
@@ -109,33 +118,73 @@ fn stopped() -> String {
     "the journal writer stopped".to_string()
 }
 
-fn write_loop(mut file: std::fs::File, rx: &mpsc::Receiver<Message>) {
+type Ack = tokio::sync::oneshot::Sender<Result<(), String>>;
+
+/// Appends records as they come. Acknowledges a written record at once, and hands the
+/// acknowledgement of a durable one to the syncer, in order, only after its bytes are written.
+fn write_loop(
+    mut file: std::fs::File,
+    rx: &mpsc::Receiver<Message>,
+    syncer: &mpsc::Sender<Message>,
+) {
     while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        batch.extend(rx.try_iter());
-        let mut acks = Vec::new();
-        let mut close = None;
-        let mut sync = false;
         let mut buffer = Vec::new();
-        for message in batch {
+        let mut acks: Vec<(Ack, bool)> = Vec::new();
+        let mut close = None;
+        for message in std::iter::once(first).chain(rx.try_iter()) {
             match message {
-                Message::Write {
-                    line,
-                    ack,
-                    sync: wants,
-                } => {
+                Message::Write { line, ack, sync } => {
                     buffer.extend_from_slice(&line);
-                    acks.extend(ack);
-                    sync |= wants;
+                    acks.extend(ack.map(|ack| (ack, sync)));
                 }
                 Message::Close(done) => close = Some(done),
             }
         }
-        let mut result = file.write_all(&buffer);
-        if result.is_ok() && (sync || close.is_some()) {
-            result = file.sync_data();
+        let written = file
+            .write_all(&buffer)
+            .map_err(|e| format!("cannot write the journal: {e}"));
+        for (ack, sync) in acks {
+            match &written {
+                Ok(()) if sync => {
+                    let message = Message::Write {
+                        line: Vec::new(),
+                        ack: Some(ack),
+                        sync,
+                    };
+                    if let Err(mpsc::SendError(Message::Write { ack: Some(ack), .. })) =
+                        syncer.send(message)
+                    {
+                        let _ = ack.send(Err(stopped()));
+                    }
+                }
+                _ => {
+                    let _ = ack.send(written.clone());
+                }
+            }
         }
-        let outcome = result.map_err(|e| format!("cannot write the journal: {e}"));
+        if let Some(done) = close {
+            // The syncer flushes everything written so far before it confirms.
+            let _ = syncer.send(Message::Close(done));
+            return;
+        }
+    }
+}
+
+/// Fsyncs for every durable record written since the last fsync began, then acknowledges
+/// them all.
+fn sync_loop(file: &std::fs::File, rx: &mpsc::Receiver<Message>) {
+    while let Ok(first) = rx.recv() {
+        let mut acks = Vec::new();
+        let mut close = None;
+        for message in std::iter::once(first).chain(rx.try_iter()) {
+            match message {
+                Message::Write { ack, .. } => acks.extend(ack),
+                Message::Close(done) => close = Some(done),
+            }
+        }
+        let outcome = file
+            .sync_data()
+            .map_err(|e| format!("cannot write the journal: {e}"));
         for ack in acks {
             let _ = ack.send(outcome.clone());
         }
