@@ -15,6 +15,7 @@ const FIXTURES: &[(&str, &str)] = &[
     ("no-kind.yaml", "no-kind.yaml:3"),
     ("not-utf8.yaml", "line 4"),
     ("output-before-run.yaml", "output-before-run.yaml:7"),
+    ("run-not-a-command.yaml", "run-not-a-command.yaml:4"),
     ("secret-in-argv-list.yaml", "secret-in-argv-list.yaml:9"),
     ("secret-in-argv.yaml", "secret-in-argv.yaml:9"),
     ("several-documents.yaml", "several-documents.yaml:3"),

@@ -58,11 +58,39 @@ pub struct ExecSpec {
     pub expect: Option<Expect>,
 }
 
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, JsonSchema)]
 #[serde(untagged)]
 pub enum Command {
     Shell(String),
     Argv(Vec<String>),
+}
+
+/// By hand rather than `untagged`: an untagged enum buffers every value before trying each
+/// variant, which made this field alone a tenth of the time to load a large runbook, and its
+/// error ("did not match any variant") names neither form.
+impl<'de> Deserialize<'de> for Command {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct CommandVisitor;
+        impl<'de> serde::de::Visitor<'de> for CommandVisitor {
+            type Value = Command;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "a command: a string run by `sh -c`, or a list of program and arguments",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Command, E> {
+                Ok(Command::Shell(v.to_owned()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Command, E> {
+                Ok(Command::Shell(v))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Command, A::Error> {
+                Vec::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+                    .map(Command::Argv)
+            }
+        }
+        deserializer.deserialize_any(CommandVisitor)
+    }
 }
 
 /// What an `exec` must produce to count as success.
