@@ -284,8 +284,12 @@ fn build(patterns: &BTreeSet<Vec<u8>>) -> Matcher {
     let Some(longest) = patterns.iter().map(Vec::len).max() else {
         return Matcher::Empty;
     };
+    // No prefilter: the patterns are random strings whose "rare" bytes (hex and base64
+    // digits) are everywhere in JSON lines and logs, so the prefilter stopped every few bytes
+    // and cost more than the plain automaton it was meant to skip.
     match AhoCorasick::builder()
         .match_kind(MatchKind::LeftmostLongest)
+        .prefilter(false)
         .build(patterns)
     {
         Ok(automaton) => Matcher::Ready {
