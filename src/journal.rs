@@ -22,25 +22,31 @@ fn checksum(json: &str) -> String {
 pub fn encode(record: &Record, redactor: &crate::redact::Redactor) -> Vec<u8> {
     let json =
         serde_json::to_string(record).expect("journal records always serialise; this is a bug");
-    let json = redactor.redact(&json);
-    let sum = checksum(&json);
-    let mut line = json.into_bytes();
+    line(&redactor.redact(&json))
+}
+
+/// A journal line of JSON that has been through the redactor.
+fn line(json: &str) -> Vec<u8> {
+    let mut line = Vec::with_capacity(json.len() + 10);
+    line.extend_from_slice(json.as_bytes());
     line.push(b' ');
-    line.extend_from_slice(sum.as_bytes());
+    line.extend_from_slice(checksum(json).as_bytes());
     line.push(b'\n');
     line
 }
 
 /// Events join the journal as the run's timeline; child output stays out of it.
 impl crate::exec::events::EventSink for Journal {
-    fn emit(&self, event: &crate::exec::events::Event) {
-        if !matches!(
+    fn emit(&self, event: &crate::exec::events::Event, encoded: &crate::exec::events::Encoded<'_>) {
+        if matches!(
             event.kind,
             crate::exec::events::EventKind::StepOutput { .. }
         ) {
-            self.record(&Record::Event {
-                event: event.clone(),
-            });
+            return;
+        }
+        // The line `Record::Event` serialises to, around the JSON already made and redacted.
+        if let Some(json) = encoded.json() {
+            self.record_line(line(&format!("{{\"record\":\"event\",\"event\":{json}}}")));
         }
     }
 }

@@ -99,7 +99,7 @@ fn reopen(
         mode: plan.mode.as_str().to_string(),
         target: plan.target.clone(),
     };
-    let emitter = Emitter::new(sinks(global, Format::Text, redactor, &journal));
+    let emitter = Emitter::new(sinks(global, Format::Text, redactor, &journal), redactor);
     let interactive = std::io::stdin().is_terminal();
     let ctx = Arc::new(RunContext::new(
         Arc::new(project),

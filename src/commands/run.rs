@@ -64,7 +64,7 @@ pub fn sinks(
     let terminal = std::io::stdout().is_terminal();
     let mut sinks: Vec<Arc<dyn EventSink>> = vec![Arc::new(journal.clone()), Arc::new(TraceSink)];
     match format {
-        Format::Json => sinks.push(Arc::new(JsonLines::new(redactor.clone()))),
+        Format::Json => sinks.push(Arc::new(JsonLines)),
         _ => sinks.push(Arc::new(TextView::new(
             redactor.clone(),
             terminal,
@@ -147,7 +147,7 @@ pub fn run(
         )
         .map_err(io)?;
     state.set_active(&run_id).map_err(io)?;
-    let emitter = Emitter::new(sinks(global, flags.format, redactor, &journal));
+    let emitter = Emitter::new(sinks(global, flags.format, redactor, &journal), redactor);
     let runtime = runtime(jobs).map_err(io)?;
     let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
     let info = RunInfo {

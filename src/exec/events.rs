@@ -104,7 +104,28 @@ pub enum EventKind {
 
 /// Where events go.
 pub trait EventSink: Send + Sync {
-    fn emit(&self, event: &Event);
+    /// `encoded` is the event's redacted JSON, made once for every sink that writes it.
+    fn emit(&self, event: &Event, encoded: &Encoded<'_>);
+}
+
+/// An event's JSON, through the redactor, made on first use: the JSON lines on stdout and the
+/// journal's timeline both need it, and making it twice was a fifth of a short step's CPU.
+pub struct Encoded<'a> {
+    event: &'a Event,
+    redactor: &'a crate::redact::Redactor,
+    json: std::cell::OnceCell<Option<String>>,
+}
+
+impl Encoded<'_> {
+    pub fn json(&self) -> Option<&str> {
+        self.json
+            .get_or_init(|| {
+                serde_json::to_string(self.event)
+                    .ok()
+                    .map(|json| self.redactor.redact(&json))
+            })
+            .as_deref()
+    }
 }
 
 /// Stamps events with their time and hands them to every sink, keeping a copy for the
@@ -112,14 +133,16 @@ pub trait EventSink: Send + Sync {
 #[derive(Clone)]
 pub struct Emitter {
     started: Instant,
+    redactor: crate::redact::Redactor,
     sinks: Arc<Vec<Arc<dyn EventSink>>>,
     history: Arc<Mutex<Vec<Event>>>,
 }
 
 impl Emitter {
-    pub fn new(sinks: Vec<Arc<dyn EventSink>>) -> Self {
+    pub fn new(sinks: Vec<Arc<dyn EventSink>>, redactor: &crate::redact::Redactor) -> Self {
         Self {
             started: Instant::now(),
+            redactor: redactor.clone(),
             sinks: Arc::new(sinks),
             history: Arc::default(),
         }
@@ -131,8 +154,13 @@ impl Emitter {
             elapsed_ms: duration_ms(self.started.elapsed()),
             kind,
         };
+        let encoded = Encoded {
+            event: &event,
+            redactor: &self.redactor,
+            json: std::cell::OnceCell::new(),
+        };
         for sink in self.sinks.iter() {
-            sink.emit(&event);
+            sink.emit(&event, &encoded);
         }
         self.history
             .lock()

@@ -98,8 +98,13 @@ impl Journal {
 
     /// Appends a record without waiting; it reaches disk with the next fsync.
     pub fn record(&self, record: &Record) {
+        self.record_line(encode(record, &self.redactor));
+    }
+
+    /// Appends an encoded line (see `journal::encode`) without waiting.
+    pub(super) fn record_line(&self, line: Vec<u8>) {
         let _ = self.tx.send(Message::Write {
-            line: encode(record, &self.redactor),
+            line,
             ack: None,
             sync: false,
         });

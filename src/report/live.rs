@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::sync::{Mutex, PoisonError};
 
-use crate::exec::events::{Event, EventKind, EventSink, Outcome, StepStatus, Stream};
+use crate::exec::events::{Encoded, Event, EventKind, EventSink, Outcome, StepStatus, Stream};
 use crate::redact::Redactor;
 
 pub struct TextView {
@@ -156,7 +156,7 @@ impl TextView {
 }
 
 impl EventSink for TextView {
-    fn emit(&self, event: &Event) {
+    fn emit(&self, event: &Event, _: &Encoded<'_>) {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         match &event.kind {
             EventKind::StepStarted { step, .. } => state.running.push(step.clone()),
@@ -181,24 +181,16 @@ impl EventSink for TextView {
     }
 }
 
-/// One JSON object per event, for automation.
-pub struct JsonLines {
-    redactor: Redactor,
-}
-
-impl JsonLines {
-    pub fn new(redactor: Redactor) -> Self {
-        Self { redactor }
-    }
-}
+/// One JSON object per event, for automation: the emitter's JSON, already redacted.
+pub struct JsonLines;
 
 impl EventSink for JsonLines {
-    fn emit(&self, event: &Event) {
-        let Ok(json) = serde_json::to_string(event) else {
+    fn emit(&self, _: &Event, encoded: &Encoded<'_>) {
+        let Some(json) = encoded.json() else {
             return;
         };
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{}", self.redactor.redact(&json));
+        let _ = writeln!(out, "{json}");
         let _ = out.flush();
     }
 }
@@ -207,7 +199,7 @@ impl EventSink for JsonLines {
 pub struct TraceSink;
 
 impl EventSink for TraceSink {
-    fn emit(&self, event: &Event) {
+    fn emit(&self, event: &Event, _: &Encoded<'_>) {
         match &event.kind {
             EventKind::StepOutput { step, line, .. } => {
                 tracing::trace!(step = %step, line = %line, "output")
