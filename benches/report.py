@@ -95,7 +95,7 @@ def main():
     print("All times are wall-clock medians of interleaved runs, including process start.")
     print("cpu = user+sys of the process and its children; max RSS in MiB (largest of the runs).")
     print('How each spawns `true`: runbook `sh -c` = run: "true"; runbook argv = run: ["true"];')
-    print("make execs a simple recipe directly (no shell); ninja always uses /bin/sh -c;")
+    print("runbook and make exec a plain command string directly (no shell); ninja always uses /bin/sh -c;")
     print("the floor (benches/floor.rs) does either, with bare fork/exec and no pipes.")
     print("runbook runs with --format json to /dev/null and a registered secret (redaction on).")
 
