@@ -89,56 +89,19 @@ impl fmt::Debug for EnvFile {
 impl EnvFile {
     /// Parses a whole file, rejecting anything it could not write back faithfully.
     pub fn parse(text: &[u8]) -> Result<EnvFile, EnvFileError> {
-        let source = std::str::from_utf8(text).map_err(|e| EnvFileError::NotUtf8 {
-            line: text[..e.valid_up_to()]
-                .iter()
-                .filter(|b| **b == b'\n')
-                .count()
-                + 1,
-        })?;
-        // Sized up front: growing a map of 10,000 keys rehashed it a dozen times.
-        let count = memchr::memchr_iter(b'\n', text).count() + 1;
-        let mut lines = Vec::with_capacity(count);
-        let mut seen: HashMap<&str, usize> = HashMap::with_capacity(count);
-        let mut start = 0;
-        while start < source.len() {
-            // Split after each `\n`, keeping each line's own ending so mixed CRLF/LF files
-            // round-trip; only the final line can end in a lone CR, kept rather than read
-            // as content.
-            let next = memchr::memchr(b'\n', &text[start..]).map_or(text.len(), |i| start + i + 1);
-            let raw = &source[start..next];
-            let ending = ["\r\n", "\n", "\r"]
-                .into_iter()
-                .find(|e| raw.ends_with(e))
-                .unwrap_or("");
-            let span = start..next - ending.len();
-            let text = &source[span.clone()];
-            let number = lines.len() + 1;
-            // A byte order mark is an encoding artefact, not part of the first key.
-            let bom = start == 0 && text.starts_with('\u{feff}');
-            let entry = parse_line(text, if bom { '\u{feff}'.len_utf8() } else { 0 }, number)?;
-            if let Some(entry) = &entry {
-                let key = &text[entry.key.clone()];
-                if let Some(first) = seen.insert(key, number) {
-                    return Err(EnvFileError::DuplicateKey {
-                        key: key.to_owned(),
-                        first,
-                        line: number,
-                    });
-                }
-            }
-            lines.push(Line {
-                span,
-                edited: None,
-                ending,
-                entry,
-            });
-            start = next;
-        }
+        let source = std::str::from_utf8(text).map_err(|e| not_utf8(text, &e))?;
         Ok(EnvFile {
+            lines: lines_of(source)?,
             source: source.to_owned(),
-            lines,
         })
+    }
+
+    /// The same for bytes the caller has no further use for: the text is not copied.
+    pub fn parse_owned(bytes: Vec<u8>) -> Result<EnvFile, EnvFileError> {
+        let source =
+            String::from_utf8(bytes).map_err(|e| not_utf8(e.as_bytes(), &e.utf8_error()))?;
+        let lines = lines_of(&source)?;
+        Ok(EnvFile { source, lines })
     }
 
     /// A line's current text, without its ending.
@@ -279,6 +242,58 @@ impl EnvFile {
             .find(|ending| *ending == "\n" || *ending == "\r\n")
             .unwrap_or("\n")
     }
+}
+
+/// The error for text that is not UTF-8, naming the line of the first bad byte.
+fn not_utf8(text: &[u8], error: &std::str::Utf8Error) -> EnvFileError {
+    EnvFileError::NotUtf8 {
+        line: memchr::memchr_iter(b'\n', &text[..error.valid_up_to()]).count() + 1,
+    }
+}
+
+/// Splits and classifies the lines of `source`, refusing a key defined twice.
+fn lines_of(source: &str) -> Result<Vec<Line>, EnvFileError> {
+    // Sized up front: growing a map of 10,000 keys rehashed it a dozen times.
+    let count = memchr::memchr_iter(b'\n', source.as_bytes()).count() + 1;
+    let mut lines = Vec::with_capacity(count);
+    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(count);
+    let mut start = 0;
+    while start < source.len() {
+        // Split after each `\n`, keeping each line's own ending so mixed CRLF/LF files
+        // round-trip; only the final line can end in a lone CR, kept rather than read
+        // as content.
+        let next = memchr::memchr(b'\n', &source.as_bytes()[start..])
+            .map_or(source.len(), |i| start + i + 1);
+        let raw = &source[start..next];
+        let ending = ["\r\n", "\n", "\r"]
+            .into_iter()
+            .find(|e| raw.ends_with(e))
+            .unwrap_or("");
+        let span = start..next - ending.len();
+        let text = &source[span.clone()];
+        let number = lines.len() + 1;
+        // A byte order mark is an encoding artefact, not part of the first key.
+        let bom = start == 0 && text.starts_with('\u{feff}');
+        let entry = parse_line(text, if bom { '\u{feff}'.len_utf8() } else { 0 }, number)?;
+        if let Some(entry) = &entry {
+            let key = &text[entry.key.clone()];
+            if let Some(first) = seen.insert(key, number) {
+                return Err(EnvFileError::DuplicateKey {
+                    key: key.to_owned(),
+                    first,
+                    line: number,
+                });
+            }
+        }
+        lines.push(Line {
+            span,
+            edited: None,
+            ending,
+            entry,
+        });
+        start = next;
+    }
+    Ok(lines)
 }
 
 /// Describes what might go wrong when `value` is stored in a `.env` file, without quoting it.

@@ -238,7 +238,7 @@ fn check_files(
         let parsed = std::fs::read(path)
             .map_err(|e| format!("cannot read env file `{}`: {e}", path.display()))
             .and_then(|bytes| {
-                EnvFile::parse(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+                EnvFile::parse_owned(bytes).map_err(|e| format!("{}: {e}", path.display()))
             });
         let parsed = std::rc::Rc::new(parsed);
         cache

@@ -150,7 +150,7 @@ pub fn finish(ctx: &RunContext, result: &RunResult, aborted: bool) {
 pub fn current_fingerprint(ctx: &RunContext, rb: usize, key: &[u8]) -> Option<String> {
     let secret = ctx.runbook(rb).secret.as_ref()?;
     let bytes = std::fs::read(ctx.secret_file(rb).ok()?).ok()?;
-    let value = crate::envfile::EnvFile::parse(&bytes)
+    let value = crate::envfile::EnvFile::parse_owned(bytes)
         .ok()?
         .get(&secret.env.first()?.value)?;
     Some(crate::fingerprint::fingerprint(key, &value))

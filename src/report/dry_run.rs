@@ -36,7 +36,7 @@ pub fn render(project: &Project, library: &Library, plan: &Plan, redactor: &Reda
         let _ = writeln!(diffs, "{} — {}", node.name, path.display());
         let file = std::fs::read(&path)
             .ok()
-            .and_then(|b| EnvFile::parse(&b).ok());
+            .and_then(|b| EnvFile::parse_owned(b).ok());
         for key in spec.set.keys() {
             match file.as_ref().and_then(|f| f.line_of(key)) {
                 Some(line) => {
