@@ -103,7 +103,7 @@ impl Durable {
         use std::os::unix::fs::MetadataExt;
         if std::fs::hard_link(path, backup).is_ok() {
             let exact = std::fs::metadata(backup).is_ok_and(|m| m.nlink() == 2)
-                && std::fs::read(backup).is_ok_and(|kept| kept == bytes);
+                && holds_exactly(backup, bytes).unwrap_or(false);
             if exact {
                 // Flushes the old data should it not be on disk yet (usually a no-op), then
                 // the new directory entry.
@@ -182,5 +182,26 @@ impl Durable {
     pub fn load<T: serde::de::DeserializeOwned>(&self, file: &str) -> std::io::Result<T> {
         let bytes = std::fs::read(self.state.pending_dir(&self.run_id).join(file))?;
         serde_json::from_slice(&bytes).map_err(std::io::Error::other)
+    }
+}
+
+/// Whether the file at `path` holds exactly `bytes`, read in small pieces: reading a large
+/// file whole only to compare it cost a page fault per 4 KiB.
+fn holds_exactly(path: &Path, bytes: &[u8]) -> std::io::Result<bool> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut chunk = [0u8; 16 * 1024];
+    let mut offset = 0;
+    loop {
+        let n = match file.read(&mut chunk) {
+            Ok(0) => return Ok(offset == bytes.len()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if bytes.get(offset..offset + n) != Some(&chunk[..n]) {
+            return Ok(false);
+        }
+        offset += n;
     }
 }
