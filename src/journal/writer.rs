@@ -199,3 +199,69 @@ fn sync_loop(file: &std::fs::File, rx: &mpsc::Receiver<Message>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::events::{Emitter, EventKind};
+    use crate::journal::read_journal;
+    use std::sync::Arc;
+
+    fn note(text: String) -> Record {
+        Record::Note {
+            text,
+            detail: Default::default(),
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn every_record_lands_once_whether_durable_written_or_fire_and_forget() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let journal = Journal::open(&path, &crate::redact::Redactor::new()).unwrap();
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..60 {
+            let journal = journal.clone();
+            tasks.spawn(async move {
+                let record = note(format!("n{i}"));
+                match i % 3 {
+                    0 => journal.durable(&record).await,
+                    1 => journal.written(&record).await,
+                    _ => {
+                        journal.record(&record);
+                        Ok(())
+                    }
+                }
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.unwrap().unwrap();
+        }
+        // An event goes through the emitter, which hands the journal its redacted JSON.
+        let emitter = Emitter::new(vec![Arc::new(journal.clone())], &Default::default());
+        emitter.emit(EventKind::Warning {
+            step: None,
+            message: "last".into(),
+        });
+        journal.close();
+
+        let records = read_journal(&path).unwrap();
+        let mut notes: Vec<String> = records
+            .iter()
+            .filter_map(|r| match r {
+                Record::Note { text, .. } => Some(text.clone()),
+                _ => None,
+            })
+            .collect();
+        notes.sort();
+        let mut expected: Vec<String> = (0..60).map(|i| format!("n{i}")).collect();
+        expected.sort();
+        assert_eq!(notes, expected);
+        match records.last() {
+            Some(Record::Event { event }) => assert!(
+                matches!(&event.kind, EventKind::Warning { message, .. } if message == "last")
+            ),
+            other => panic!("the event is the last record: {other:?}"),
+        }
+    }
+}
