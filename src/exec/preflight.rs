@@ -253,12 +253,28 @@ fn check_files(
         if !active.contains(&(rb, si)) {
             continue;
         }
-        let KindRef::Env(spec) = library.runbooks[rb].value.steps[si].kind() else {
+        let step = &library.runbooks[rb].value.steps[si];
+        if let KindRef::File(spec) = step.kind() {
+            let ctx = minijinja::context! { vars => project.vars_for(&library.runbooks[rb].value) };
+            if let Ok(path) = render(env, &spec.path, &ctx) {
+                let path = project.resolve(&path);
+                if let Err(message) = crate::atomic::ownership_kept(&path) {
+                    problems.push(problem(format!("step `{}`: {message}", node.name)));
+                }
+            }
+        }
+        let KindRef::Env(spec) = step.kind() else {
             continue;
         };
         let Some(path) = file_of(rb, spec.file.as_ref()) else {
             continue;
         };
+        // Checked before anything runs: a rewrite that cannot keep the file's owner and group
+        // is refused mid-run otherwise (see `atomic::write_atomic`).
+        if let Err(message) = crate::atomic::ownership_kept(&path) {
+            problems.push(problem(format!("step `{}`: {message}", node.name)));
+            continue;
+        }
         if spec.create && !path.exists() {
             continue;
         }
