@@ -368,3 +368,24 @@ fn resume_and_abort_refuse_a_run_whose_runbooks_changed() {
         "the run still blocks new ones"
     );
 }
+
+#[test]
+fn a_run_whose_journal_cannot_be_written_runs_nothing() {
+    // `runs` is a file, so the run's folder and journal cannot be created (what a full or
+    // read-only state directory would do, without needing one).
+    let test = Test::new()
+        .file(
+            "runbooks/marker.yaml",
+            "name: marker\nsteps:\n  - id: touch\n    exec: { run: touch ran }\n",
+        )
+        .file(".runbook/runs", "");
+    let output = test.command().args(["run", "marker"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("cannot record the run"), "{stderr}");
+    assert!(!test.path().join("ran").exists(), "the step did not run");
+    assert!(
+        !test.path().join(".runbook/active").exists(),
+        "no unfinished run is left to block the next"
+    );
+}
