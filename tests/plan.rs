@@ -191,3 +191,44 @@ fn completions_are_printed_for_bash() {
     run.expect_code(0);
     assert!(run.stdout.contains("_runbook()"));
 }
+
+#[test]
+fn plan_and_dry_run_show_the_inputs_given_and_never_a_secret_one() {
+    let runbook = r#"name: reissue
+inputs:
+  service: { default: api }
+  token: { secret: true }
+steps:
+  - id: restart
+    exec:
+      run: "systemctl restart {{ inputs.service }}"
+  - id: hand-over
+    description: "hand {{ inputs.token }} to {{ inputs.service }}"
+    exec:
+      run: "consume {{ inputs.service }}"
+      stdin: "{{ inputs.token }}"
+"#;
+    let shown = |args: &[&str]| {
+        let run = Test::new()
+            .file("runbooks/reissue.yaml", runbook)
+            .args(args)
+            .run();
+        run.expect_code(0);
+        run.stdout
+    };
+    let default = shown(&["plan", "reissue"]);
+    assert!(default.contains("systemctl restart api"), "{default}");
+    let given = shown(&["plan", "reissue", "--input", "service=worker"]);
+    assert!(given.contains("systemctl restart worker"), "{given}");
+    assert!(!given.contains("systemctl restart api"), "{given}");
+    let dry = shown(&[
+        "run",
+        "reissue",
+        "--dry-run",
+        "--input",
+        "service=worker",
+        "--input",
+        "token=@/dev/null",
+    ]);
+    assert!(dry.contains("systemctl restart worker"), "{dry}");
+}

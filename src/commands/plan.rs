@@ -22,7 +22,7 @@ pub fn request(options: &RunOptions) -> PlanRequest {
 pub fn run(global: &Global, options: &RunOptions, format: Format) -> Outcome {
     let (project, library) = open_checked(global)?;
     let built = build(&project, &library, &request(options))?;
-    let view = plan::view(&project, &library, &built);
+    let view = plan::view(&project, &library, &built, &request(options).inputs);
     let text = match format {
         Format::Text => plan::text(&view),
         Format::Json => plan::json(&view),

@@ -98,7 +98,8 @@ pub fn run(
     )
     .map_err(Failure::Problems)?;
     if flags.dry_run {
-        let text = crate::report::dry_run::render(&project, &library, &plan, redactor);
+        let given = super::plan::request(options).inputs;
+        let text = crate::report::dry_run::render(&project, &library, &plan, &given, redactor);
         return write_stdout(text.as_bytes());
     }
     let now = jiff::Timestamp::now();

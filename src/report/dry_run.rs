@@ -10,8 +10,14 @@ use crate::project::{Library, Project};
 use crate::redact::{MASK, Redactor};
 use crate::template::environment;
 
-pub fn render(project: &Project, library: &Library, plan: &Plan, redactor: &Redactor) -> String {
-    let view = super::plan::view(project, library, plan);
+pub fn render(
+    project: &Project,
+    library: &Library,
+    plan: &Plan,
+    given: &std::collections::BTreeMap<String, String>,
+    redactor: &Redactor,
+) -> String {
+    let view = super::plan::view(project, library, plan, given);
     let mut out = String::from("dry run: nothing will be changed\n\n");
     out.push_str(&super::plan::text(&view));
     let mut diffs = String::new();

@@ -47,10 +47,18 @@ pub struct PlanView {
     pub notes: Vec<String>,
 }
 
-pub fn view(project: &Project, library: &Library, plan: &Plan) -> PlanView {
+/// `given` are the `--input` values on the command line; only those the runbook declares not
+/// secret are shown.
+pub fn view(
+    project: &Project,
+    library: &Library,
+    plan: &Plan,
+    given: &std::collections::BTreeMap<String, String>,
+) -> PlanView {
     let describe = Describer {
         project,
         env: environment(),
+        given,
     };
     let steps: Vec<NodeView> = plan
         .nodes
@@ -146,17 +154,20 @@ pub fn view(project: &Project, library: &Library, plan: &Plan) -> PlanView {
 struct Describer<'a> {
     project: &'a Project,
     env: minijinja::Environment<'static>,
+    given: &'a std::collections::BTreeMap<String, String>,
 }
 
 impl Describer<'_> {
-    /// Renders what is known at plan time (vars, input defaults); anything that depends on a
-    /// step's output stays as written.
+    /// Renders what is known at plan time (vars, the inputs given or their defaults, never a
+    /// secret one); anything that depends on a step's output stays as written.
     fn show(&self, runbook: &Runbook, text: &str) -> String {
         let inputs: std::collections::BTreeMap<String, String> = runbook
             .inputs
             .iter()
             .filter(|(_, i)| !i.secret)
-            .filter_map(|(k, i)| Some((k.clone(), i.default.clone()?)))
+            .filter_map(|(k, i)| {
+                Some((k.clone(), self.given.get(k).or(i.default.as_ref())?.clone()))
+            })
             .collect();
         let ctx = minijinja::context! { vars => self.project.vars_for(runbook), inputs => inputs };
         render(&self.env, text, &ctx).unwrap_or_else(|_| text.to_string())
