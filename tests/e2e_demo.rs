@@ -51,6 +51,18 @@ fn compromise_of_jwt_rotates_jwt_and_session_restarts_once_and_reports_without_s
     let before_text = std::fs::read_to_string(demo.env_file()).unwrap();
     let before = demo.env();
     let old_token = token(demo.port);
+    // The operator's findings go into the report, quoted, even when they paste the leaked
+    // value itself, which is masked there like everywhere else.
+    let findings = demo.dir.path().join("findings.txt");
+    std::fs::write(
+        &findings,
+        format!(
+            "tokens signed from 203.0.113.7 at 01:00; key was {}\n",
+            before.get("JWT_SECRET").unwrap()
+        ),
+    )
+    .unwrap();
+    let findings = format!("findings=@{}", findings.display());
     let (code, stdout) = demo.runbook(&[
         "run",
         "compromise",
@@ -58,6 +70,8 @@ fn compromise_of_jwt_rotates_jwt_and_session_restarts_once_and_reports_without_s
         "JWT_SECRET",
         "--input",
         "since=2026-11-20T00:00Z",
+        "--input",
+        &findings,
         "--yes",
     ]);
     assert_eq!(code, 0, "{stdout}");
@@ -98,6 +112,10 @@ fn compromise_of_jwt_rotates_jwt_and_session_restarts_once_and_reports_without_s
     assert!(
         report.contains("2026-11-20T00:00Z"),
         "the exposure window is in the report"
+    );
+    assert!(
+        report.contains("**findings:**\n\n> tokens signed from 203.0.113.7 at 01:00; key was "),
+        "the operator's findings are quoted in the report:\n{report}"
     );
     for key in ["JWT_SECRET", "SESSION_SECRET"] {
         for value in [before.get(key).unwrap(), after.get(key).unwrap()] {

@@ -82,6 +82,13 @@ pub enum EventKind {
         instructions: String,
         acknowledged_by: String,
     },
+    /// What the operator entered for a manual step's input that is not secret (findings, an
+    /// account id): it belongs in the report.
+    OperatorInput {
+        step: String,
+        name: String,
+        value: String,
+    },
     Warning {
         step: Option<String>,
         message: String,

@@ -106,6 +106,11 @@ pub fn prepare(
         let step = &library.runbooks[rb].value.steps[si];
         let operator = match step.kind() {
             KindRef::Manual(manual) => match &manual.input {
+                Some(input) if input.optional && !values.contains_key(&input.name) => {
+                    (!interactive && !yes).then(|| {
+                        format!("step `{}` needs an operator to confirm it and there is no terminal: run it on a terminal or pass --yes (its input `{}` is optional)", node.name, input.name)
+                    })
+                }
                 Some(input) if !values.contains_key(&input.name) && !interactive => Some(format!(
                     "input `{}` is needed and there is no terminal to ask for it: pass `--input {}=@FILE` or set RUNBOOK_INPUT_{}",
                     input.name,

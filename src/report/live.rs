@@ -124,6 +124,9 @@ impl TextView {
                     body.join("\n")
                 )
             }
+            EventKind::OperatorInput { step, name, .. } => {
+                format!("  ☞ {step} — `{name}` recorded for the report")
+            }
             EventKind::Warning { step, message } => match step {
                 Some(step) => format!("  {} {step}: {message}", self.paint("33", "warning:")),
                 None => format!("  {} {message}", self.paint("33", "warning:")),

@@ -43,6 +43,10 @@ pub async fn run(run: &StepRun, spec: &ManualSpec) -> Result<Done, StepError> {
                 .map_err(|_| StepError::new("the prompt panicked; this is a bug"))?
                 .map_err(|e| StepError::new(format!("cannot read from the terminal: {e}")))?
         }
+        None if input.optional => {
+            acknowledge(run, &instructions).await?;
+            String::new()
+        }
         None => {
             return Err(StepError::new(format!(
                 "input `{}` is needed and there is no terminal: pass `--input {}=@FILE` or set RUNBOOK_INPUT_{}",
@@ -52,11 +56,17 @@ pub async fn run(run: &StepRun, spec: &ManualSpec) -> Result<Done, StepError> {
             )));
         }
     };
-    if value.is_empty() {
+    if value.is_empty() && !input.optional {
         return Err(StepError::new(format!("input `{}` is empty", input.name)));
     }
     if input.secret {
         run.ctx.redactor.add(&value);
+    } else if !value.trim().is_empty() {
+        run.ctx.emitter.emit(EventKind::OperatorInput {
+            step: run.name.clone(),
+            name: input.name.clone(),
+            value: value.clone(),
+        });
     }
     Ok(Done {
         outputs: crate::template::value_of(BTreeMap::from([("input", value)])),

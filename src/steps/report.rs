@@ -122,6 +122,9 @@ pub async fn write_report(run: &StepRun, path: &Path, title: &str) -> Result<(),
                 acknowledged_by,
                 ..
             } => format!("`{step}` confirmed by {acknowledged_by}"),
+            EventKind::OperatorInput { step, name, .. } => {
+                format!("`{step}` recorded `{name}`")
+            }
             EventKind::Warning { message, .. } => format!("warning: {message}"),
             EventKind::CompensationFinished { step, ok, .. } => format!(
                 "`{step}` compensated: {}",
@@ -146,6 +149,20 @@ pub async fn write_report(run: &StepRun, path: &Path, title: &str) -> Result<(),
                 "### `{step}` (confirmed by {acknowledged_by})\n\n{}\n",
                 instructions.trim()
             );
+            // What the operator entered for this step (findings, say), quoted as written.
+            for recorded in &history {
+                if let EventKind::OperatorInput {
+                    step: of,
+                    name,
+                    value,
+                } = &recorded.kind
+                    && of == step
+                {
+                    let quoted: Vec<String> =
+                        value.trim().lines().map(|l| format!("> {l}")).collect();
+                    let _ = writeln!(out, "**{name}:**\n\n{}\n", quoted.join("\n"));
+                }
+            }
         }
     }
     if !any {
