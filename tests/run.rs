@@ -1,5 +1,6 @@
 //! `runbook run` through the real binary on real files and processes: rollback, parallelism,
-//! timeouts that kill whole process trees, inputs, and preflight refusals.
+//! timeouts that kill whole process trees, and preflight refusals of files. Inputs, vars and
+//! operators are in `inputs.rs`.
 
 mod common;
 
@@ -202,86 +203,6 @@ fn timeout_kills_the_whole_process_tree_and_returns_promptly() {
     );
 }
 
-const INPUT_RUNBOOK: &str = "name: provider\nsecret: { id: provider, env: [PROVIDER_TOKEN], every: provider, impact: none }\nsteps:\n  - id: create\n    manual:\n      instructions: Create a new token in the provider console.\n      input: { name: token, secret: true }\n  - id: write\n    needs: [create]\n    env: { set: { PROVIDER_TOKEN: \"{{ steps.create.input }}\" } }\n  - id: echo\n    needs: [write]\n    exec:\n      run: 'echo \"token is $T\"'\n      env: { T: \"{{ steps.create.input }}\" }\n";
-
-#[test]
-fn secret_input_from_a_file_is_applied_and_never_printed() {
-    let test = Test::new()
-        .file("runbooks/provider.yaml", INPUT_RUNBOOK)
-        .file(".env.prod", "PROVIDER_TOKEN=old-provider-token\n")
-        .file("token.txt", "new-provider-token-CANARY\n")
-        .args(&["run", "provider", "--input", "token=@token.txt"]);
-    let run = test.run();
-    run.expect_code(0);
-    assert_eq!(
-        test.read(".env.prod"),
-        b"PROVIDER_TOKEN=new-provider-token-CANARY\n"
-    );
-    assert!(
-        !run.stdout.contains("CANARY") && !run.stderr.contains("CANARY"),
-        "{}{}",
-        run.stdout,
-        run.stderr
-    );
-    assert!(run.stdout.contains("token is ********"), "{}", run.stdout);
-}
-
-#[test]
-fn missing_secret_input_without_a_terminal_exits_2_and_changes_nothing() {
-    let test = Test::new()
-        .file("runbooks/provider.yaml", INPUT_RUNBOOK)
-        .file(".env.prod", "PROVIDER_TOKEN=old-provider-token\n")
-        .args(&["run", "provider"]);
-    let run = test.run();
-    run.expect_code(2);
-    assert!(
-        run.stderr
-            .contains("input `token` is needed and there is no terminal"),
-        "{}",
-        run.stderr
-    );
-    assert_eq!(
-        test.read(".env.prod"),
-        b"PROVIDER_TOKEN=old-provider-token\n"
-    );
-    assert!(
-        !test.path().join(".runbook").exists(),
-        "nothing was created"
-    );
-}
-
-#[test]
-fn literal_value_for_a_secret_input_is_refused_without_echoing_it() {
-    let test = Test::new()
-        .file("runbooks/provider.yaml", INPUT_RUNBOOK)
-        .file(".env.prod", "PROVIDER_TOKEN=old-provider-token\n")
-        .args(&["run", "provider", "--input", "token=literal-CANARY-value"]);
-    let run = test.run();
-    run.expect_code(2);
-    assert!(
-        run.stderr.contains("cannot be given on the command line"),
-        "{}",
-        run.stderr
-    );
-    assert!(!run.stderr.contains("CANARY"));
-}
-
-#[test]
-fn secret_input_from_the_environment_is_accepted() {
-    let test = Test::new()
-        .file("runbooks/provider.yaml", INPUT_RUNBOOK)
-        .file(".env.prod", "PROVIDER_TOKEN=old-provider-token\n")
-        .env("RUNBOOK_INPUT_TOKEN", "env-provider-token-CANARY")
-        .args(&["run", "provider"]);
-    let run = test.run();
-    run.expect_code(0);
-    assert_eq!(
-        test.read(".env.prod"),
-        b"PROVIDER_TOKEN=env-provider-token-CANARY\n"
-    );
-    assert!(!run.stdout.contains("CANARY"));
-}
-
 #[test]
 fn missing_env_key_is_refused_before_any_side_effect() {
     let test = Test::new()
@@ -313,27 +234,6 @@ fn dry_run_shows_a_masked_diff_and_changes_nothing() {
     assert!(!run.stdout.contains("old-jwt-value"));
     assert_eq!(test.read(".env.prod"), NASTY_ENV);
     assert!(!test.path().join("restarts.log").exists());
-}
-
-#[test]
-fn manual_step_without_terminal_needs_yes() {
-    let runbook = "name: ask\nsteps:\n  - id: look\n    manual: { instructions: Look at the dashboard. }\n  - id: after\n    needs: [look]\n    exec: { run: touch after }\n";
-    let test = Test::new()
-        .file("runbooks/ask.yaml", runbook)
-        .args(&["run", "ask"]);
-    test.run().expect_code(2);
-    assert!(!test.path().join("after").exists());
-    let yes = Test::new()
-        .file("runbooks/ask.yaml", runbook)
-        .args(&["run", "ask", "--yes"]);
-    let run = yes.run();
-    run.expect_code(0);
-    assert!(
-        run.stdout.contains("Look at the dashboard.") && run.stdout.contains("confirmed by --yes"),
-        "{}",
-        run.stdout
-    );
-    assert!(yes.path().join("after").exists());
 }
 
 #[test]
@@ -419,97 +319,6 @@ steps:
             .contains("ROLLBACK INCOMPLETE — not restored: stuck/first"),
         "{}",
         run.stdout
-    );
-}
-
-#[test]
-fn vars_build_on_other_vars_and_the_config_overrides_runbook_defaults() {
-    let runbook = "name: layered\nvars:\n  word: runbook-default\n  command: 'echo {{ vars.word }}'\nsteps:\n  - id: say\n    exec: { run: '{{ vars.command }} > said' }\n";
-    let test = Test::new()
-        .file("runbooks/layered.yaml", runbook)
-        .file("runbook.yaml", "vars:\n  word: from-config\n")
-        .args(&["run", "layered"]);
-    test.run().expect_code(0);
-    assert_eq!(test.read("said"), b"from-config\n");
-    let overridden = Test::new().file("runbooks/layered.yaml", runbook).args(&[
-        "run",
-        "layered",
-        "--var",
-        "word=from-flag",
-    ]);
-    overridden.run().expect_code(0);
-    assert_eq!(overridden.read("said"), b"from-flag\n");
-}
-
-#[test]
-fn a_when_that_is_false_from_inputs_needs_no_operator_and_skips_its_restart() {
-    let runbook = "name: optional\ninputs:\n  loud: { default: 'no' }\nsteps:\n  - id: ask\n    when: inputs.loud == 'yes'\n    manual: { instructions: Shout., input: { name: shout, secret: true } }\n  - id: bounce\n    when: inputs.loud == 'yes'\n    restart: [api]\n  - id: after\n    needs: [ask, bounce]\n    exec: { run: touch after }\n";
-    let config = "restart:\n  run: 'echo {{ services | join(\" \") }} >> restarts.log'\n";
-    let test = Test::new()
-        .file("runbooks/optional.yaml", runbook)
-        .file("runbook.yaml", config)
-        .args(&["run", "optional"]);
-    let run = test.run();
-    run.expect_code(0);
-    assert!(test.path().join("after").exists());
-    assert!(
-        !test.path().join("restarts.log").exists(),
-        "the skipped restart did not run: {}",
-        run.stdout
-    );
-    let loud = Test::new()
-        .file("runbooks/optional.yaml", runbook)
-        .file("runbook.yaml", config)
-        .args(&["run", "optional", "--input", "loud=yes"]);
-    let run = loud.run();
-    run.expect_code(2);
-    assert!(
-        run.stderr.contains("input `shout` is needed"),
-        "{}",
-        run.stderr
-    );
-}
-
-#[test]
-fn public_variables_are_shown_and_the_others_stay_masked() {
-    let runbook = r#"name: pair
-secret: { id: pair, env: [PAIR_ID, PAIR_SECRET], public: [PAIR_ID], every: 90d, impact: none }
-steps:
-  - id: show
-    exec:
-      run: 'echo "id=$ID secret=$SECRET"'
-      env: { ID: "{{ secret.values.PAIR_ID }}", SECRET: "{{ secret.values.PAIR_SECRET }}" }
-"#;
-    let test = Test::new()
-        .file("runbooks/pair.yaml", runbook)
-        .file(
-            ".env.prod",
-            "PAIR_ID=AKIA-visible-id\nPAIR_SECRET=hidden-pair-secret\n",
-        )
-        .args(&["run", "pair"]);
-    let run = test.run();
-    run.expect_code(0);
-    assert!(
-        run.stdout.contains("id=AKIA-visible-id secret=********"),
-        "{}",
-        run.stdout
-    );
-    assert!(!run.stdout.contains("hidden-pair-secret"));
-}
-
-#[test]
-fn public_must_name_an_owned_variable() {
-    let runbook = "name: pair\nsecret: { id: pair, env: [PAIR_SECRET], public: [PAIR_ID], every: 90d, impact: none }\nsteps:\n  - id: a\n    exec: { run: 'true' }\n";
-    let run = Test::new()
-        .file("runbooks/pair.yaml", runbook)
-        .args(&["validate"])
-        .run();
-    run.expect_code(2);
-    assert!(
-        run.stderr
-            .contains("`public` names `PAIR_ID`, which is not in `env`"),
-        "{}",
-        run.stderr
     );
 }
 
