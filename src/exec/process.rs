@@ -362,7 +362,9 @@ fn spawn(spec: &ProcessSpec, program: &str, args: &[String]) -> io::Result<tokio
         .stderr(Stdio::piped())
         .process_group(0);
     if let Some(cwd) = &spec.cwd {
-        command.current_dir(cwd);
+        // A shell would set PWD for what it runs; a program exec'd directly would otherwise
+        // inherit ours, naming another directory.
+        command.current_dir(cwd).env("PWD", cwd);
     }
     command.spawn()
 }

@@ -170,6 +170,19 @@ async fn a_plain_command_runs_without_a_shell() {
 }
 
 #[tokio::test]
+async fn a_plain_command_in_another_directory_sees_it_as_pwd() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = ProcessSpec::shell("printenv PWD");
+    assert_eq!(spec.program, "printenv");
+    spec.cwd = Some(dir.path().to_path_buf());
+    let (outcome, _) = run(&spec).await;
+    assert_eq!(
+        String::from_utf8_lossy(&outcome.stdout).trim_end(),
+        dir.path().display().to_string()
+    );
+}
+
+#[tokio::test]
 async fn a_plain_command_that_cannot_be_spawned_is_left_to_the_shell() {
     // A missing program: the shell's own message and exit code, as before the fast path.
     let (outcome, _) = run(&ProcessSpec::shell("runbook-no-such-program --flag")).await;
