@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::diagnostic::Problem;
 use crate::envfile::EnvFile;
-use crate::model::KindRef;
-use crate::plan::{Plan, Work};
+use crate::model::{KindRef, Step};
+use crate::plan::{Plan, PlanNode, Work};
 use crate::project::{Library, Project};
 use crate::redact::Redactor;
 use crate::template::render;
@@ -96,14 +96,7 @@ pub fn prepare(
     }
     // Steps whose `when` is already false from vars and inputs need nothing from anyone.
     let active = active_steps(project, library, plan, &values);
-    for node in &plan.nodes {
-        let Work::Step(rb, si) = node.work else {
-            continue;
-        };
-        if !active.contains(&(rb, si)) {
-            continue;
-        }
-        let step = &library.runbooks[rb].value.steps[si];
+    for (node, _, step) in active_nodes(plan, library, &active) {
         let operator = match step.kind() {
             KindRef::Manual(manual) => match &manual.input {
                 Some(input) if input.optional && !values.contains_key(&input.name) => {
@@ -185,6 +178,20 @@ fn declarations(library: &Library, plan: &Plan) -> BTreeMap<String, Declared> {
     declared
 }
 
+/// The plan's step nodes among `active`, with their runbook's index and their step.
+fn active_nodes<'a>(
+    plan: &'a Plan,
+    library: &'a Library,
+    active: &'a BTreeSet<(usize, usize)>,
+) -> impl Iterator<Item = (&'a PlanNode, usize, &'a Step)> {
+    plan.nodes.iter().filter_map(move |node| match node.work {
+        Work::Step(rb, si) if active.contains(&(rb, si)) => {
+            Some((node, rb, &library.runbooks[rb].value.steps[si]))
+        }
+        _ => None,
+    })
+}
+
 /// The steps that may run: those without `when`, and those whose `when` reads step outputs or
 /// is true given vars and inputs. (A `when` that reads outputs is decided at run time.)
 fn active_steps(
@@ -251,14 +258,7 @@ fn check_files(
             .insert(path.to_path_buf(), std::rc::Rc::clone(&parsed));
         parsed
     };
-    for node in &plan.nodes {
-        let Work::Step(rb, si) = node.work else {
-            continue;
-        };
-        if !active.contains(&(rb, si)) {
-            continue;
-        }
-        let step = &library.runbooks[rb].value.steps[si];
+    for (node, rb, step) in active_nodes(plan, library, active) {
         if let KindRef::File(spec) = step.kind() {
             let ctx = minijinja::context! { vars => project.vars_for(&library.runbooks[rb].value) };
             if let Ok(path) = render(env, &spec.path, &ctx) {
