@@ -24,6 +24,12 @@ steps:
     needs: [new]
     env: { set: { APP_TOKEN: "{{ steps.new.value }}" } }
 "#;
+/// A whole-file write, checked the same way.
+const CONF_RUNBOOK: &str = r#"name: conf
+steps:
+  - id: write
+    file: { path: app.conf, content: "listen 8080\n" }
+"#;
 
 fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status").is_ok_and(|status| {
@@ -38,6 +44,8 @@ fn is_root() -> bool {
 fn project(gid: u32) -> Test {
     let test = Test::new()
         .file("runbooks/app.yaml", RUNBOOK)
+        .file("runbooks/conf.yaml", CONF_RUNBOOK)
+        .file("app.conf", "listen 80\n")
         .file(".env.prod", ENV);
     let bin = test.path().join("runbook");
     if std::fs::hard_link(common::binary(), &bin).is_err() {
@@ -47,15 +55,17 @@ fn project(gid: u32) -> Test {
         chown(&path, Some(NOBODY), Some(NOBODY)).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    let env = test.path().join(".env.prod");
-    chown(&env, Some(NOBODY), Some(gid)).unwrap();
-    std::fs::set_permissions(&env, std::fs::Permissions::from_mode(0o640)).unwrap();
+    for file in [".env.prod", "app.conf"] {
+        let path = test.path().join(file);
+        chown(&path, Some(NOBODY), Some(gid)).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+    }
     test
 }
 
-fn run_as_nobody(test: &Test) -> std::process::Output {
+fn run_as_nobody(test: &Test, runbook: &str) -> std::process::Output {
     std::process::Command::new(test.path().join("runbook"))
-        .args(["run", "app-token"])
+        .args(["run", runbook])
         .current_dir(test.path())
         .env("NO_COLOR", "1")
         .env_remove("RUST_LOG")
@@ -86,7 +96,7 @@ fn an_env_file_whose_group_cannot_be_kept_is_refused_before_anything_runs() {
     // Group 0 (root): `nobody` is not in it.
     let test = project(0);
     let env = test.path().join(".env.prod");
-    let output = run_as_nobody(&test);
+    let output = run_as_nobody(&test, "app-token");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(
@@ -104,11 +114,22 @@ fn an_env_file_whose_group_cannot_be_kept_is_refused_before_anything_runs() {
         !test.path().join(".runbook/active").exists(),
         "no run was started"
     );
+    let output = run_as_nobody(&test, "conf");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("step `conf/write`") && stderr.contains("has group 0"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(test.path().join("app.conf")).unwrap(),
+        "listen 80\n"
+    );
 
     // The same file in nobody's own group: the edit happens and keeps owner, group and mode.
     let test = project(NOBODY);
     let env = test.path().join(".env.prod");
-    let output = run_as_nobody(&test);
+    let output = run_as_nobody(&test, "app-token");
     assert_eq!(
         output.status.code(),
         Some(0),
