@@ -1,7 +1,7 @@
 //! The events a run emits. The executor never prints: the terminal view, JSON lines, the
 //! journal and the incident report all consume these.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -135,14 +135,14 @@ impl Encoded<'_> {
     }
 }
 
-/// Stamps events with their time and hands them to every sink, keeping a copy for the
-/// incident report.
+/// Stamps events with their time and hands them to every sink. It keeps nothing: the
+/// incident report reads the timeline back from the journal, so memory does not grow with a
+/// step's output.
 #[derive(Clone)]
 pub struct Emitter {
     started: Instant,
     redactor: crate::redact::Redactor,
     sinks: Arc<Vec<Arc<dyn EventSink>>>,
-    history: Arc<Mutex<Vec<Event>>>,
 }
 
 impl Emitter {
@@ -151,7 +151,6 @@ impl Emitter {
             started: Instant::now(),
             redactor: redactor.clone(),
             sinks: Arc::new(sinks),
-            history: Arc::default(),
         }
     }
 
@@ -169,18 +168,6 @@ impl Emitter {
         for sink in self.sinks.iter() {
             sink.emit(&event, &encoded);
         }
-        self.history
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(event);
-    }
-
-    /// Everything emitted so far, in order.
-    pub fn history(&self) -> Vec<Event> {
-        self.history
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
     }
 }
 
