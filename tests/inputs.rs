@@ -197,3 +197,41 @@ fn public_must_name_an_owned_variable() {
         run.stderr
     );
 }
+
+#[test]
+fn an_input_with_a_dash_is_named_by_the_variable_that_is_really_read() {
+    let runbook = INPUT_RUNBOOK.replace("name: token", "name: new-token");
+    let missing = Test::new()
+        .file("runbooks/provider.yaml", &runbook)
+        .file(".env.prod", "PROVIDER_TOKEN=old-provider-token\n")
+        .args(&["run", "provider"]);
+    let run = missing.run();
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("RUNBOOK_INPUT_NEW_TOKEN") && !run.stderr.contains("NEW-TOKEN"),
+        "{}",
+        run.stderr
+    );
+    let literal = Test::new()
+        .file("runbooks/provider.yaml", &runbook)
+        .file(".env.prod", "PROVIDER_TOKEN=old-provider-token\n")
+        .args(&["run", "provider", "--input", "new-token=literal-CANARY"]);
+    let run = literal.run();
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("RUNBOOK_INPUT_NEW_TOKEN") && !run.stderr.contains("NEW-TOKEN"),
+        "{}",
+        run.stderr
+    );
+    // The variable the hint names is the one that is read.
+    let from_env = Test::new()
+        .file("runbooks/provider.yaml", &runbook)
+        .file(".env.prod", "PROVIDER_TOKEN=old-provider-token\n")
+        .env("RUNBOOK_INPUT_NEW_TOKEN", "env-provider-token-CANARY")
+        .args(&["run", "provider"]);
+    from_env.run().expect_code(0);
+    assert_eq!(
+        from_env.read(".env.prod"),
+        b"PROVIDER_TOKEN=env-provider-token-CANARY\n"
+    );
+}

@@ -192,6 +192,13 @@ pub struct ManualInput {
     pub optional: bool,
 }
 
+/// The environment variable an input is read from: `RUNBOOK_INPUT_` and the name in upper case
+/// with `-` as `_`, since a shell cannot set a variable whose name has a dash. Every message
+/// that names the variable uses this, so the hint is the variable really read.
+pub fn input_variable(name: &str) -> String {
+    format!("RUNBOOK_INPUT_{}", name.to_uppercase().replace('-', "_"))
+}
+
 fn default_true() -> bool {
     true
 }

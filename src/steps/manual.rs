@@ -49,10 +49,10 @@ pub async fn run(run: &StepRun, spec: &ManualSpec) -> Result<Done, StepError> {
         }
         None => {
             return Err(StepError::new(format!(
-                "input `{}` is needed and there is no terminal: pass `--input {}=@FILE` or set RUNBOOK_INPUT_{}",
+                "input `{}` is needed and there is no terminal: pass `--input {}=@FILE` or set {}",
                 input.name,
                 input.name,
-                input.name.to_uppercase()
+                crate::model::input_variable(&input.name)
             )));
         }
     };
