@@ -106,9 +106,24 @@ pub async fn compensate(
                                 Err(e) => Err(e.message),
                             }
                         } else if let Some(services) = &body.restart {
-                            restart.extend(services.iter().cloned());
-                            restart_run.get_or_insert(run);
-                            continue;
+                            // Rendered like a `restart` step's list: the driver must get
+                            // service names, never a template's text.
+                            match services
+                                .iter()
+                                .map(|s| ctx.render(rb, s))
+                                .collect::<Result<Vec<_>, _>>()
+                            {
+                                Ok(services) => {
+                                    for service in services {
+                                        if !restart.contains(&service) {
+                                            restart.push(service);
+                                        }
+                                    }
+                                    restart_run.get_or_insert(run);
+                                    continue;
+                                }
+                                Err(e) => Err(e.message),
+                            }
                         } else if let Some(env) = &body.env {
                             run_env(&run, env)
                                 .await
