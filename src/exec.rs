@@ -9,6 +9,7 @@ mod pause;
 pub mod preflight;
 pub mod process;
 pub mod recover;
+mod retry;
 mod scheduler;
 pub mod session;
 mod shell;

@@ -14,6 +14,7 @@ use super::compensate::compensate;
 use super::context::{RunContext, StepError};
 use super::events::{EventKind, Outcome, StepStatus, duration_ms};
 use super::pause::paused_summary;
+use super::retry::RetryPolicy;
 use crate::exit;
 use crate::failpoint;
 use crate::journal::Record;
@@ -39,8 +40,6 @@ pub struct StartState {
     /// Steps that `when` skipped.
     pub skipped: Vec<usize>,
 }
-
-const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 
 type Finished = (usize, Duration, Result<Option<Done>, StepError>);
 
@@ -338,16 +337,8 @@ async fn attempt_node(ctx: &Arc<RunContext>, index: usize) -> Result<Option<Done
                 let _terminal = ctx.terminal.lock().await;
                 acknowledge(&run, "This step is the point of no return: after it, a failure can no longer be rolled back completely.").await?;
             }
-            // A verify step retries on its own terms (`verify.retries`).
-            let retries = if matches!(step.kind(), KindRef::Verify(_)) {
-                0
-            } else {
-                step.retries.unwrap_or(0)
-            };
-            let interval = step
-                .interval
-                .as_ref()
-                .map_or(DEFAULT_INTERVAL, |d| d.duration);
+            let policy = RetryPolicy::of(step);
+            let mut cancel = ctx.cancel.clone();
             let mut attempt = 1;
             loop {
                 ctx.emitter.emit(EventKind::StepStarted {
@@ -356,24 +347,36 @@ async fn attempt_node(ctx: &Arc<RunContext>, index: usize) -> Result<Option<Done
                     attempt,
                 });
                 intent(attempt).await?;
-                match execute(&run).await {
+                let error = match execute(&run).await {
                     Ok(mut done) => {
                         if matches!(step.rollback, Some(Rollback::None(_))) {
                             done.compensation = None;
                         }
                         return Ok(Some(done));
                     }
-                    Err(error) if attempt <= retries && !*ctx.cancel.borrow() => {
-                        ctx.emitter.emit(EventKind::StepRetry {
-                            step: node.name.clone(),
-                            attempt,
-                            error: error.message,
-                        });
-                        tokio::time::sleep(interval).await;
-                        attempt += 1;
+                    Err(error) if policy.allows_after(attempt) && !*cancel.borrow() => error,
+                    Err(error) if attempt > 1 => {
+                        return Err(StepError::new(format!(
+                            "{} (after {attempt} tries)",
+                            error.message
+                        )));
                     }
                     Err(error) => return Err(error),
+                };
+                ctx.emitter.emit(EventKind::StepRetry {
+                    step: node.name.clone(),
+                    attempt,
+                    error: error.message.clone(),
+                });
+                // A second Ctrl-C ends the pause: no new attempt, no new intent.
+                if policy.wait_after(attempt, &mut cancel).await.is_err() {
+                    return Err(StepError::new(format!(
+                        "interrupted before try {} (try {attempt} failed: {})",
+                        attempt + 1,
+                        error.message
+                    )));
                 }
+                attempt += 1;
             }
         }
     }

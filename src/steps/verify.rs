@@ -1,54 +1,25 @@
 //! `verify`: proves the new value is live — an HTTP status and body, a TCP connection, or a
-//! command — tried again up to `retries` times. A failing verify fails the rotation.
+//! command. The scheduler tries it again up to `retries` times (the verify's own, else the
+//! step's); a failing verify fails the rotation.
 
 use std::time::Duration;
 
 use super::exec::run_exec;
 use super::{Done, StepRun};
 use crate::exec::context::StepError;
-use crate::exec::events::EventKind;
 use crate::model::{HttpCheck, TcpCheck, VerifySpec};
 
-const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// One try; the scheduler's retry policy decides whether another follows.
 pub async fn run(run: &StepRun, spec: &VerifySpec) -> Result<Done, StepError> {
-    let retries = spec.retries.or(run.step().retries).unwrap_or(0);
-    let interval = spec
-        .interval
-        .as_ref()
-        .or(run.step().interval.as_ref())
-        .map_or(DEFAULT_INTERVAL, |d| d.duration);
     let timeout = spec
         .timeout
         .as_ref()
         .map_or(DEFAULT_TIMEOUT, |d| d.duration);
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let result = once(run, spec, timeout).await;
-        match result {
-            Ok(()) => return Ok(Done::nothing()),
-            Err(err) if attempt <= retries && !*run.ctx.cancel.borrow() => {
-                run.ctx.emitter.emit(EventKind::StepRetry {
-                    step: run.name.clone(),
-                    attempt,
-                    error: err.message,
-                });
-                tokio::time::sleep(interval).await;
-            }
-            Err(err) => {
-                let tries = if attempt > 1 {
-                    format!(" (after {attempt} tries)")
-                } else {
-                    String::new()
-                };
-                return Err(StepError::new(format!(
-                    "verify failed{tries}: {}",
-                    err.message
-                )));
-            }
-        }
+    match once(run, spec, timeout).await {
+        Ok(()) => Ok(Done::nothing()),
+        Err(err) => Err(StepError::new(format!("verify failed: {}", err.message))),
     }
 }
 
