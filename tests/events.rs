@@ -54,3 +54,66 @@ fn a_step_printing_many_lines_does_not_grow_the_run_memory() {
         "peak memory {peak} KiB after 4 MB of output"
     );
 }
+
+/// The JSON events of one step, by event name.
+fn events_of<'a>(stdout: &'a str, event: &str, step: &str) -> Vec<&'a str> {
+    stdout
+        .lines()
+        .filter(|l| {
+            l.contains(&format!("\"event\":\"{event}\""))
+                && l.contains(&format!("\"step\":\"{step}\""))
+        })
+        .collect()
+}
+
+#[test]
+fn a_template_error_is_not_retried_and_its_event_says_so() {
+    // `validate` cannot know the shape of a command's JSON: this fails only at run time.
+    let runbook = "name: shape\nsteps:\n  - id: probe\n    exec: { run: 'echo {\"a\": 1}' }\n  - id: use\n    needs: [probe]\n    retries: 3\n    interval: 10ms\n    exec:\n      run: 'cat'\n      stdin: '{{ steps.probe.json.missing.deeper }}'\n";
+    let test = Test::new()
+        .file("runbooks/shape.yaml", runbook)
+        .args(&["run", "shape", "--format", "json"]);
+    let run = test.run();
+    run.expect_code(1);
+    assert_eq!(
+        events_of(&run.stdout, "step_started", "shape/use").len(),
+        1,
+        "tried once: {}",
+        run.stdout
+    );
+    let finished = events_of(&run.stdout, "step_finished", "shape/use");
+    assert!(
+        finished.len() == 1 && finished[0].contains("\"error_kind\":\"template\""),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_failing_exit_is_retried_and_each_retry_names_its_kind() {
+    let runbook = "name: flaky\nsteps:\n  - id: flaky\n    retries: 2\n    interval: 10ms\n    exec: { run: 'echo try >> tries; exit 3' }\n";
+    let test = Test::new()
+        .file("runbooks/flaky.yaml", runbook)
+        .args(&["run", "flaky", "--format", "json"]);
+    let run = test.run();
+    run.expect_code(1);
+    assert_eq!(
+        String::from_utf8(test.read("tries")).unwrap(),
+        "try\n".repeat(3)
+    );
+    let retries = events_of(&run.stdout, "step_retry", "flaky/flaky");
+    assert!(
+        retries.len() == 2
+            && retries
+                .iter()
+                .all(|e| e.contains("\"error_kind\":\"exit\"")),
+        "{}",
+        run.stdout
+    );
+    let finished = events_of(&run.stdout, "step_finished", "flaky/flaky");
+    assert!(
+        finished[0].contains("\"error_kind\":\"exit\"") && finished[0].contains("after 3 tries"),
+        "{}",
+        run.stdout
+    );
+}

@@ -181,4 +181,8 @@ fn second_ctrl_c_during_a_retry_wait_stops_at_once_without_a_new_attempt() {
         .filter(|l| l.contains("\"record\":\"intent\""))
         .count();
     assert_eq!(intents, 1, "no new intent was journaled: {journal}");
+    assert!(
+        stdout.contains("\"error_kind\":\"cancelled\""),
+        "the failure says the run was cancelled: {stdout}"
+    );
 }

@@ -301,7 +301,7 @@ pub fn resume(global: &Global, run_id: &str, yes: bool, redactor: &Redactor) -> 
                     ctx.durable
                         .done(node, &name, false, None, false, compensation.as_ref()),
                 )
-                .map_err(|e| Failure::Exit(exit::NEEDS_OPERATOR, e.message))?;
+                .map_err(|e| Failure::Exit(exit::NEEDS_OPERATOR, e.to_string()))?;
             start.completed.push(Completed { node, compensation });
         }
     }

@@ -4,10 +4,11 @@
 
 use super::context::RunContext;
 use super::events::EventKind;
+use crate::failure::ErrorKind;
 use crate::model::Rollback;
 use crate::plan::Work;
 use crate::steps::{
-    Compensation, StepRun, acknowledge, restart_services, run_env, run_exec, run_file,
+    Compensation, StepError, StepRun, acknowledge, restart_services, run_env, run_exec, run_file,
 };
 
 #[derive(Clone)]
@@ -69,9 +70,8 @@ pub async fn compensate(
                 let lock = ctx.file_lock(path);
                 let _guard = lock.lock().await;
                 let result = match previous {
-                    Some(bytes) => {
-                        crate::atomic::write_atomic(path, bytes, *mode).map_err(|e| e.to_string())
-                    }
+                    Some(bytes) => crate::atomic::write_atomic(path, bytes, *mode)
+                        .map_err(|e| StepError::new(ErrorKind::Io, e.to_string())),
                     None => std::fs::remove_file(path)
                         .or_else(|e| {
                             if e.kind() == std::io::ErrorKind::NotFound {
@@ -80,7 +80,12 @@ pub async fn compensate(
                                 Err(e)
                             }
                         })
-                        .map_err(|e| format!("cannot remove `{}`: {e}", path.display())),
+                        .map_err(|e| {
+                            StepError::new(
+                                ErrorKind::Io,
+                                format!("cannot remove `{}`: {e}", path.display()),
+                            )
+                        }),
                 };
                 result.map(|()| format!("restored {}", path.display()))
             }
@@ -96,14 +101,12 @@ pub async fn compensate(
                             run_exec(&run, exec, body.timeout.as_ref().map(|t| t.duration))
                                 .await
                                 .map(|_| format!("ran the rollback of {}", node.name))
-                                .map_err(|e| e.message)
                         } else if let Some(manual) = &body.manual {
                             match ctx.render(rb, &manual.instructions) {
                                 Ok(text) => acknowledge(&run, &text)
                                     .await
-                                    .map(|()| format!("operator undid {}", node.name))
-                                    .map_err(|e| e.message),
-                                Err(e) => Err(e.message),
+                                    .map(|()| format!("operator undid {}", node.name)),
+                                Err(e) => Err(e),
                             }
                         } else if let Some(services) = &body.restart {
                             // Rendered like a `restart` step's list: the driver must get
@@ -122,20 +125,21 @@ pub async fn compensate(
                                     restart_run.get_or_insert(run);
                                     continue;
                                 }
-                                Err(e) => Err(e.message),
+                                Err(e) => Err(e),
                             }
                         } else if let Some(env) = &body.env {
                             run_env(&run, env)
                                 .await
                                 .map(|_| format!("ran the env rollback of {}", node.name))
-                                .map_err(|e| e.message)
                         } else if let Some(file) = &body.file {
                             run_file(&run, file)
                                 .await
                                 .map(|_| format!("ran the file rollback of {}", node.name))
-                                .map_err(|e| e.message)
                         } else {
-                            Err("the rollback has no body; this is a bug".to_string())
+                            Err(StepError::new(
+                                ErrorKind::Bug,
+                                "the rollback has no body; this is a bug",
+                            ))
                         }
                     }
                     _ => continue,
@@ -150,7 +154,7 @@ pub async fn compensate(
                 node: item.node,
                 name: node.name.clone(),
                 ok: result.is_ok(),
-                error: result.as_ref().err().cloned(),
+                error: result.as_ref().err().map(|e| e.message().to_string()),
             })
             .await;
         match result {
@@ -159,6 +163,7 @@ pub async fn compensate(
                     step: node.name.clone(),
                     ok: true,
                     error: None,
+                    error_kind: None,
                 });
                 restored.push(what);
             }
@@ -166,7 +171,8 @@ pub async fn compensate(
                 ctx.emitter.emit(EventKind::CompensationFinished {
                     step: node.name.clone(),
                     ok: false,
-                    error: Some(error.clone()),
+                    error: Some(error.message().to_string()),
+                    error_kind: Some(error.kind()),
                 });
                 failed.push(format!("{}: {error}", node.name));
             }
@@ -184,6 +190,7 @@ pub async fn compensate(
                     step: name,
                     ok: true,
                     error: None,
+                    error_kind: None,
                 });
                 restored.push(format!("restarted {}", restart.join(", ")));
             }
@@ -191,9 +198,10 @@ pub async fn compensate(
                 ctx.emitter.emit(EventKind::CompensationFinished {
                     step: name,
                     ok: false,
-                    error: Some(e.message.clone()),
+                    error: Some(e.message().to_string()),
+                    error_kind: Some(e.kind()),
                 });
-                failed.push(format!("restart {}: {}", restart.join(", "), e.message));
+                failed.push(format!("restart {}: {e}", restart.join(", ")));
             }
         }
     }

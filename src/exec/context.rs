@@ -14,7 +14,8 @@ use crate::model::Runbook;
 use crate::plan::Plan;
 use crate::project::{Library, Project};
 use crate::redact::Redactor;
-use crate::template::{TemplateError, environment, eval_bool, is_template, render};
+pub use crate::steps::StepError;
+use crate::template::{environment, eval_bool, is_template, render};
 
 /// How the operator asked the run to behave.
 #[derive(Debug, Clone)]
@@ -24,32 +25,6 @@ pub struct ExecOptions {
     pub yes: bool,
     /// Whether an operator is at a terminal to answer prompts.
     pub interactive: bool,
-}
-
-/// A step failure, described without any secret value (consumers redact again regardless).
-#[derive(Debug, Clone)]
-pub struct StepError {
-    pub message: String,
-}
-
-impl StepError {
-    pub fn new(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-        }
-    }
-}
-
-impl From<TemplateError> for StepError {
-    fn from(err: TemplateError) -> Self {
-        Self::new(format!("template: {err}"))
-    }
-}
-
-impl std::fmt::Display for StepError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
 }
 
 pub struct RunInfo {

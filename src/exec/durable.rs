@@ -2,6 +2,7 @@
 //! (generated values among them) and backups of edited files — written before anything can
 //! depend on them, so a crash at any point loses nothing.
 
+use crate::failure::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use minijinja::Value;
@@ -22,7 +23,10 @@ pub struct Durable {
 }
 
 fn io(e: impl std::fmt::Display) -> StepError {
-    StepError::new(format!("cannot record the run durably: {e}"))
+    StepError::new(
+        ErrorKind::Journal,
+        format!("cannot record the run durably: {e}"),
+    )
 }
 
 impl Durable {

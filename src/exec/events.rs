@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::failure::ErrorKind;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Event {
     /// RFC 3339 wall-clock time.
@@ -68,6 +70,9 @@ pub enum EventKind {
         step: String,
         attempt: u32,
         error: String,
+        /// What kind of failure the try had (absent from journals written before kinds).
+        #[serde(default)]
+        error_kind: Option<ErrorKind>,
     },
     StepFinished {
         step: String,
@@ -75,6 +80,8 @@ pub enum EventKind {
         status: StepStatus,
         duration_ms: u64,
         error: Option<String>,
+        #[serde(default)]
+        error_kind: Option<ErrorKind>,
     },
     /// Instructions for the operator (a manual step, or a manual rollback).
     Operator {
@@ -101,6 +108,8 @@ pub enum EventKind {
         step: String,
         ok: bool,
         error: Option<String>,
+        #[serde(default)]
+        error_kind: Option<ErrorKind>,
     },
     RunFinished {
         outcome: Outcome,

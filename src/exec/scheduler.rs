@@ -2,6 +2,7 @@
 //! and retries, each step's intent journaled before it runs and its result before anything
 //! that needs it starts; on failure (or interrupt), the compensation of what completed.
 
+use crate::failure::ErrorKind;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -93,7 +94,10 @@ pub async fn execute_plan(
                 // A panicking step is a bug; treat it as a failure so the run still compensates.
                 failure.get_or_insert((
                     "a step".into(),
-                    StepError::new(format!("a step panicked: {e}; this is a bug")),
+                    StepError::new(
+                        ErrorKind::Bug,
+                        format!("a step panicked: {e}; this is a bug"),
+                    ),
                 ));
                 continue;
             }
@@ -113,6 +117,7 @@ pub async fn execute_plan(
                     status,
                     duration_ms: duration_ms(elapsed),
                     error: None,
+                    error_kind: None,
                 });
                 if let Some(done) = done {
                     if let Work::Step(rb, si) = node.work {
@@ -134,14 +139,16 @@ pub async fn execute_plan(
                 ctx.durable.journal.record(&Record::Failed {
                     node: index,
                     name: node.name.clone(),
-                    error: error.message.clone(),
+                    error: error.message().to_string(),
+                    error_kind: Some(error.kind()),
                 });
                 ctx.emitter.emit(EventKind::StepFinished {
                     step: node.name.clone(),
                     kind,
                     status: StepStatus::Failed,
                     duration_ms: duration_ms(elapsed),
-                    error: Some(error.message.clone()),
+                    error: Some(error.message().to_string()),
+                    error_kind: Some(error.kind()),
                 });
                 failure.get_or_insert((node.name.clone(), error));
             }
@@ -172,7 +179,7 @@ pub async fn execute_plan(
         };
     }
     let cause = match &failure {
-        Some((step, error)) => format!("step `{step}` failed: {}", error.message),
+        Some((step, error)) => format!("step `{step}` failed: {error}"),
         None => "interrupted".to_string(),
     };
     if ctx.plan.mode == Mode::Incident {
@@ -354,27 +361,34 @@ async fn attempt_node(ctx: &Arc<RunContext>, index: usize) -> Result<Option<Done
                         }
                         return Ok(Some(done));
                     }
-                    Err(error) if policy.allows_after(attempt) && !*cancel.borrow() => error,
+                    Err(error)
+                        if error.is_retryable()
+                            && policy.allows_after(attempt)
+                            && !*cancel.borrow() =>
+                    {
+                        error
+                    }
                     Err(error) if attempt > 1 => {
-                        return Err(StepError::new(format!(
-                            "{} (after {attempt} tries)",
-                            error.message
-                        )));
+                        return Err(error.note(&format!("after {attempt} tries")));
                     }
                     Err(error) => return Err(error),
                 };
                 ctx.emitter.emit(EventKind::StepRetry {
                     step: node.name.clone(),
                     attempt,
-                    error: error.message.clone(),
+                    error: error.message().to_string(),
+                    error_kind: Some(error.kind()),
                 });
                 // A second Ctrl-C ends the pause: no new attempt, no new intent.
                 if policy.wait_after(attempt, &mut cancel).await.is_err() {
-                    return Err(StepError::new(format!(
-                        "interrupted before try {} (try {attempt} failed: {})",
-                        attempt + 1,
-                        error.message
-                    )));
+                    return Err(StepError::new(
+                        ErrorKind::Cancelled,
+                        format!(
+                            "interrupted before try {} (try {attempt} failed: {})",
+                            attempt + 1,
+                            error.message()
+                        ),
+                    ));
                 }
                 attempt += 1;
             }

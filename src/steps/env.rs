@@ -1,13 +1,14 @@
 //! `env`: a lossless edit of a KEY=VALUE file, written atomically. Only the values' bytes
 //! change; the previous bytes are kept so a rollback restores the file exactly.
 
+use crate::failure::ErrorKind;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use super::StepError;
 use super::{Compensation, Done, StepRun};
 use crate::atomic::{resolve_target, write_atomic};
 use crate::envfile::{EnvFile, value_warnings};
-use crate::exec::context::StepError;
 use crate::exec::events::EventKind;
 use crate::model::EnvSpec;
 
@@ -17,8 +18,12 @@ pub fn target_file(run: &StepRun, file: Option<&String>) -> Result<PathBuf, Step
         Some(file) => run.ctx.project.resolve(&run.ctx.render(run.rb, file)?),
         None => run.ctx.secret_file(run.rb)?,
     };
-    resolve_target(&path)
-        .map_err(|e| StepError::new(format!("cannot resolve `{}`: {e}", path.display())))
+    resolve_target(&path).map_err(|e| {
+        StepError::new(
+            ErrorKind::Io,
+            format!("cannot resolve `{}`: {e}", path.display()),
+        )
+    })
 }
 
 pub async fn run(run: &StepRun, spec: &EnvSpec) -> Result<Done, StepError> {
@@ -33,21 +38,24 @@ pub async fn run(run: &StepRun, spec: &EnvSpec) -> Result<Done, StepError> {
         Ok(bytes) => Some(bytes),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && spec.create => None,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(StepError::new(format!(
-                "env file `{}` does not exist (set `create: true` to create it)",
-                path.display()
-            )));
+            return Err(StepError::new(
+                ErrorKind::Refused,
+                format!(
+                    "env file `{}` does not exist (set `create: true` to create it)",
+                    path.display()
+                ),
+            ));
         }
         Err(e) => {
-            return Err(StepError::new(format!(
-                "cannot read `{}`: {e}",
-                path.display()
-            )));
+            return Err(StepError::new(
+                ErrorKind::Io,
+                format!("cannot read `{}`: {e}", path.display()),
+            ));
         }
     };
     let mode = file_mode(&path);
     let (edited, previous) = edit(previous_bytes.as_deref().unwrap_or_default(), spec, &values)
-        .map_err(|e| StepError::new(format!("{}: {e}", path.display())))?;
+        .map_err(|e| StepError::new(ErrorKind::Refused, format!("{}: {e}", path.display())))?;
     run.ctx
         .redactor
         .add_all(previous.values().map(String::as_str));
@@ -64,7 +72,7 @@ pub async fn run(run: &StepRun, spec: &EnvSpec) -> Result<Done, StepError> {
         .durable
         .backup(run.node, &path, previous_bytes.as_deref(), mode)
         .await?;
-    write_atomic(&path, &edited, None).map_err(|e| StepError::new(e.to_string()))?;
+    write_atomic(&path, &edited, None).map_err(|e| StepError::new(ErrorKind::Io, e.to_string()))?;
     if let Some(name) = &backup {
         run.ctx.durable.seal_backup(name);
     }

@@ -2,11 +2,12 @@
 //! optionally a value read from them — a hidden prompt, `--input name=@file`, or
 //! `RUNBOOK_INPUT_<NAME>`. A secret value is registered with the redactor before any use.
 
+use crate::failure::ErrorKind;
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 
+use super::StepError;
 use super::{Done, StepRun};
-use crate::exec::context::StepError;
 use crate::exec::events::EventKind;
 use crate::model::ManualSpec;
 
@@ -40,24 +41,35 @@ pub async fn run(run: &StepRun, spec: &ManualSpec) -> Result<Done, StepError> {
             let secret = input.secret;
             tokio::task::spawn_blocking(move || read_hidden_line(&prompt, secret))
                 .await
-                .map_err(|_| StepError::new("the prompt panicked; this is a bug"))?
-                .map_err(|e| StepError::new(format!("cannot read from the terminal: {e}")))?
+                .map_err(|_| StepError::new(ErrorKind::Bug, "the prompt panicked; this is a bug"))?
+                .map_err(|e| {
+                    StepError::new(
+                        ErrorKind::Operator,
+                        format!("cannot read from the terminal: {e}"),
+                    )
+                })?
         }
         None if input.optional => {
             acknowledge(run, &instructions).await?;
             String::new()
         }
         None => {
-            return Err(StepError::new(format!(
-                "input `{}` is needed and there is no terminal: pass `--input {}=@FILE` or set {}",
-                input.name,
-                input.name,
-                crate::model::input_variable(&input.name)
-            )));
+            return Err(StepError::new(
+                ErrorKind::Operator,
+                format!(
+                    "input `{}` is needed and there is no terminal: pass `--input {}=@FILE` or set {}",
+                    input.name,
+                    input.name,
+                    crate::model::input_variable(&input.name)
+                ),
+            ));
         }
     };
     if value.is_empty() && !input.optional {
-        return Err(StepError::new(format!("input `{}` is empty", input.name)));
+        return Err(StepError::new(
+            ErrorKind::Operator,
+            format!("input `{}` is empty", input.name),
+        ));
     }
     if input.secret {
         run.ctx.redactor.add(&value);
@@ -86,6 +98,7 @@ pub async fn acknowledge(run: &StepRun, instructions: &str) -> Result<(), StepEr
     }
     if !run.ctx.options.interactive {
         return Err(StepError::new(
+            ErrorKind::Operator,
             "an operator must confirm this step and there is no terminal (use --yes to confirm)",
         ));
     }
@@ -98,11 +111,19 @@ pub async fn acknowledge(run: &StepRun, instructions: &str) -> Result<(), StepEr
         read_hidden_line("Type `done` when finished (or `abort`): ", false)
     })
     .await
-    .map_err(|_| StepError::new("the prompt panicked; this is a bug"))?
-    .map_err(|e| StepError::new(format!("cannot read from the terminal: {e}")))?;
+    .map_err(|_| StepError::new(ErrorKind::Bug, "the prompt panicked; this is a bug"))?
+    .map_err(|e| {
+        StepError::new(
+            ErrorKind::Operator,
+            format!("cannot read from the terminal: {e}"),
+        )
+    })?;
     match answer.trim() {
         "done" | "yes" | "y" => Ok(()),
-        _ => Err(StepError::new("the operator did not confirm the step")),
+        _ => Err(StepError::new(
+            ErrorKind::Operator,
+            "the operator did not confirm the step",
+        )),
     }
 }
 

@@ -2,12 +2,13 @@
 //! secrets rotated with keyed fingerprints, impact, what the operator confirmed, failures.
 //! It never holds a secret value.
 
+use crate::failure::ErrorKind;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
 
+use super::StepError;
 use super::{Done, StepRun};
-use crate::exec::context::StepError;
 use crate::exec::events::{EventKind, StepStatus};
 use crate::model::ReportSpec;
 
@@ -33,7 +34,7 @@ pub async fn run(run: &StepRun, spec: &ReportSpec) -> Result<Done, StepError> {
 pub async fn write_report(run: &StepRun, path: &Path, title: &str) -> Result<(), StepError> {
     let ctx = &run.ctx;
     let key = crate::fingerprint::install_key(&ctx.project.state_dir)
-        .map_err(|e| StepError::new(e.to_string()))?;
+        .map_err(|e| StepError::new(ErrorKind::Journal, e.to_string()))?;
     // The journal holds the whole timeline, also what happened before a `resume`; a durable
     // record first makes sure everything queued before it is in the file.
     ctx.durable
@@ -43,10 +44,10 @@ pub async fn write_report(run: &StepRun, path: &Path, title: &str) -> Result<(),
             detail: BTreeMap::new(),
         })
         .await
-        .map_err(StepError::new)?;
+        .map_err(|e| StepError::new(ErrorKind::Journal, e))?;
     let history: Vec<crate::exec::events::Event> =
         crate::journal::read_journal(&ctx.durable.state.journal_path(&ctx.run.id))
-            .map_err(|e| StepError::new(e.to_string()))?
+            .map_err(|e| StepError::new(ErrorKind::Journal, e.to_string()))?
             .into_iter()
             .filter_map(|r| match r {
                 crate::journal::Record::Event { event } => Some(event),
@@ -188,11 +189,15 @@ pub async fn write_report(run: &StepRun, path: &Path, title: &str) -> Result<(),
     }
     let text = ctx.redactor.redact(&out);
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| StepError::new(format!("cannot create `{}`: {e}", parent.display())))?;
+        std::fs::create_dir_all(parent).map_err(|e| {
+            StepError::new(
+                ErrorKind::Io,
+                format!("cannot create `{}`: {e}", parent.display()),
+            )
+        })?;
     }
     crate::atomic::write_atomic(path, text.as_bytes(), Some(0o644))
-        .map_err(|e| StepError::new(e.to_string()))
+        .map_err(|e| StepError::new(ErrorKind::Io, e.to_string()))
 }
 
 /// Who ran this: the invoking user behind sudo when there is one.

@@ -2,11 +2,12 @@
 //! command. The scheduler tries it again up to `retries` times (the verify's own, else the
 //! step's); a failing verify fails the rotation.
 
+use crate::failure::ErrorKind;
 use std::time::Duration;
 
+use super::StepError;
 use super::exec::run_exec;
 use super::{Done, StepRun};
-use crate::exec::context::StepError;
 use crate::model::{HttpCheck, TcpCheck, VerifySpec};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -17,10 +18,10 @@ pub async fn run(run: &StepRun, spec: &VerifySpec) -> Result<Done, StepError> {
         .timeout
         .as_ref()
         .map_or(DEFAULT_TIMEOUT, |d| d.duration);
-    match once(run, spec, timeout).await {
-        Ok(()) => Ok(Done::nothing()),
-        Err(err) => Err(StepError::new(format!("verify failed: {}", err.message))),
-    }
+    once(run, spec, timeout)
+        .await
+        .map(|()| Done::nothing())
+        .map_err(|err| err.context("verify failed"))
 }
 
 async fn once(run: &StepRun, spec: &VerifySpec, timeout: Duration) -> Result<(), StepError> {
@@ -33,7 +34,7 @@ async fn once(run: &StepRun, spec: &VerifySpec, timeout: Duration) -> Result<(),
     if let Some(exec) = &spec.exec {
         return run_exec(run, exec, Some(timeout)).await.map(|_| ());
     }
-    Err(StepError::new("`verify` has no check"))
+    Err(StepError::new(ErrorKind::Bug, "`verify` has no check"))
 }
 
 async fn check_http(run: &StepRun, http: &HttpCheck, timeout: Duration) -> Result<(), StepError> {
@@ -78,8 +79,8 @@ async fn check_http(run: &StepRun, http: &HttpCheck, timeout: Duration) -> Resul
         Ok(())
     })
     .await
-    .map_err(|_| StepError::new("the HTTP check panicked; this is a bug"))?;
-    result.map_err(StepError::new)
+    .map_err(|_| StepError::new(ErrorKind::Bug, "the HTTP check panicked; this is a bug"))?;
+    result.map_err(|e| StepError::new(ErrorKind::Expectation, e))
 }
 
 async fn check_tcp(run: &StepRun, tcp: &TcpCheck, timeout: Duration) -> Result<(), StepError> {
@@ -88,7 +89,13 @@ async fn check_tcp(run: &StepRun, tcp: &TcpCheck, timeout: Duration) -> Result<(
     let address = format!("{host}:{port}");
     match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(&address)).await {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(StepError::new(format!("cannot connect to {address}: {e}"))),
-        Err(_) => Err(StepError::new(format!("connecting to {address} timed out"))),
+        Ok(Err(e)) => Err(StepError::new(
+            ErrorKind::Expectation,
+            format!("cannot connect to {address}: {e}"),
+        )),
+        Err(_) => Err(StepError::new(
+            ErrorKind::Timeout,
+            format!("connecting to {address} timed out"),
+        )),
     }
 }
