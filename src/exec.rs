@@ -7,11 +7,9 @@ pub mod durable;
 pub mod events;
 mod pause;
 pub mod preflight;
-pub mod process;
 pub mod recover;
 mod retry;
 mod scheduler;
 pub mod session;
-mod shell;
 
 pub use scheduler::{Completed, RunResult, StartState, execute_plan, rolled_back};

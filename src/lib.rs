@@ -13,6 +13,7 @@ pub mod exit;
 pub mod failpoint;
 pub mod failure;
 pub mod fingerprint;
+pub mod host;
 pub mod journal;
 pub mod load;
 pub mod logging;

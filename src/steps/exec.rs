@@ -11,7 +11,7 @@ use minijinja::Value;
 use super::StepError;
 use super::{Done, StepRun};
 use crate::exec::events::{EventKind, Stream};
-use crate::exec::process::{OutputStream, ProcessOutcome, ProcessSpec, Termination, run_process};
+use crate::host::process::{OutputStream, ProcessOutcome, ProcessSpec, Termination, run_process};
 use crate::model::{Command, ExecSpec};
 
 pub async fn run_step(run: &StepRun, spec: &ExecSpec) -> Result<Done, StepError> {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::StepError;
 use super::StepRun;
 use super::exec::run_command;
-use crate::exec::process::{ProcessSpec, Termination};
+use crate::host::process::{ProcessSpec, Termination};
 use crate::template::{environment, render};
 
 /// Long enough for a container to be recreated and pass its start-up checks.
