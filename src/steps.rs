@@ -134,5 +134,7 @@ pub async fn execute(run: &StepRun) -> Result<Done, StepError> {
     Ok(done)
 }
 
-pub use manual::{acknowledge, read_hidden_line};
-pub use report::{operator, write_report};
+pub use crate::operator::operator;
+pub use crate::terminal::read_hidden_line;
+pub use manual::acknowledge;
+pub use report::write_report;

@@ -69,24 +69,11 @@ pub async fn compensate(
                 });
                 let lock = ctx.file_lock(path);
                 let _guard = lock.lock().await;
-                let result = match previous {
-                    Some(bytes) => crate::atomic::write_atomic(path, bytes, *mode)
-                        .map_err(|e| StepError::new(ErrorKind::Io, e.to_string())),
-                    None => std::fs::remove_file(path)
-                        .or_else(|e| {
-                            if e.kind() == std::io::ErrorKind::NotFound {
-                                Ok(())
-                            } else {
-                                Err(e)
-                            }
-                        })
-                        .map_err(|e| {
-                            StepError::new(
-                                ErrorKind::Io,
-                                format!("cannot remove `{}`: {e}", path.display()),
-                            )
-                        }),
-                };
+                let result = ctx
+                    .host
+                    .restore(path, previous.as_deref(), *mode)
+                    .await
+                    .map_err(StepError::from);
                 result.map(|()| format!("restored {}", path.display()))
             }
             Compensation::Rollback => {

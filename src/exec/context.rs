@@ -10,6 +10,7 @@ use minijinja::Value;
 use tokio::sync::watch;
 
 use super::events::Emitter;
+use crate::host::{Host, Local};
 use crate::model::Runbook;
 use crate::plan::Plan;
 use crate::project::{Library, Project};
@@ -53,6 +54,8 @@ pub struct RunContext {
     pub cancel: watch::Receiver<bool>,
     /// The journal and the 0600 files beside it.
     pub durable: super::durable::Durable,
+    /// Where the steps act: every side effect goes through it.
+    pub host: Arc<dyn Host>,
     /// Manual steps take the terminal one at a time.
     pub terminal: tokio::sync::Mutex<()>,
     /// The restart driver runs one invocation at a time: drivers such as `docker compose`
@@ -95,6 +98,7 @@ impl RunContext {
             currents,
             cancel,
             durable,
+            host: Arc::new(Local),
             terminal: tokio::sync::Mutex::new(()),
             restart_lock: tokio::sync::Mutex::new(()),
             env: environment(),

@@ -2,6 +2,7 @@
 //! that holds no secret value (consumers redact again regardless).
 
 use crate::failure::ErrorKind;
+use crate::host::HostError;
 use crate::template::TemplateError;
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -46,6 +47,16 @@ impl StepError {
             kind: self.kind,
             message: format!("{} ({note})", self.message),
         }
+    }
+}
+
+impl From<HostError> for StepError {
+    fn from(err: HostError) -> Self {
+        let kind = match err {
+            HostError::Spawn(_) => ErrorKind::Spawn,
+            HostError::File { .. } | HostError::Io(_) => ErrorKind::Io,
+        };
+        Self::new(kind, err.to_string())
     }
 }
 

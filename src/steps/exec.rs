@@ -11,7 +11,7 @@ use minijinja::Value;
 use super::StepError;
 use super::{Done, StepRun};
 use crate::exec::events::{EventKind, Stream};
-use crate::host::process::{OutputStream, ProcessOutcome, ProcessSpec, Termination, run_process};
+use crate::host::process::{OutputStream, ProcessOutcome, ProcessSpec, Termination};
 use crate::model::{Command, ExecSpec};
 
 pub async fn run_step(run: &StepRun, spec: &ExecSpec) -> Result<Done, StepError> {
@@ -165,11 +165,15 @@ pub async fn run_command(
         let index = usize::from(matches!(stream, OutputStream::Stderr));
         streams[index].push(chunk);
     };
-    let result = run_process(process, &mut on_output, run.ctx.cancel.clone()).await;
+    let result = run
+        .ctx
+        .host
+        .spawn(process, &mut on_output, run.ctx.cancel.clone())
+        .await;
     for splitter in &mut streams {
         splitter.finish();
     }
-    result.map_err(|e| StepError::new(ErrorKind::Spawn, e.to_string()))
+    Ok(result?)
 }
 
 /// Turns a child's chunks into redacted lines: the redacting stream first, so a secret split

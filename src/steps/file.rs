@@ -3,21 +3,16 @@
 
 use super::StepError;
 use super::{Compensation, Done, StepRun};
-use crate::atomic::{resolve_target, write_atomic};
 use crate::failure::ErrorKind;
 use crate::model::FileSpec;
 
 pub async fn run(run: &StepRun, spec: &FileSpec) -> Result<Done, StepError> {
+    let host = &*run.ctx.host;
     let path = run
         .ctx
         .project
         .resolve(&run.ctx.render(run.rb, &spec.path)?);
-    let path = resolve_target(&path).map_err(|e| {
-        StepError::new(
-            ErrorKind::Io,
-            format!("cannot resolve `{}`: {e}", path.display()),
-        )
-    })?;
+    let path = host.resolve(&path).await?;
     let content = run.ctx.render(run.rb, &spec.content)?;
     let mode = spec
         .mode
@@ -27,32 +22,14 @@ pub async fn run(run: &StepRun, spec: &FileSpec) -> Result<Done, StepError> {
         .map_err(|_| StepError::new(ErrorKind::Refused, "`mode` is not octal"))?;
     let lock = run.ctx.file_lock(&path);
     let _guard = lock.lock().await;
-    let previous_mode = super::env::file_mode(&path);
-    let previous = match std::fs::read(&path) {
-        Ok(bytes) => Some(bytes),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => {
-            return Err(StepError::new(
-                ErrorKind::Io,
-                format!("cannot read `{}`: {e}", path.display()),
-            ));
-        }
-    };
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| {
-            StepError::new(
-                ErrorKind::Io,
-                format!("cannot create `{}`: {e}", parent.display()),
-            )
-        })?;
-    }
+    let previous_mode = host.stat(&path).await?.map(|stat| stat.mode);
+    let previous = host.read(&path).await?;
     let backup = run
         .ctx
         .durable
-        .backup(run.node, &path, previous.as_deref(), previous_mode)
+        .backup(host, run.node, &path, previous.as_deref(), previous_mode)
         .await?;
-    write_atomic(&path, content.as_bytes(), mode)
-        .map_err(|e| StepError::new(ErrorKind::Io, e.to_string()))?;
+    host.write_atomic(&path, content.as_bytes(), mode).await?;
     if let Some(name) = &backup {
         run.ctx.durable.seal_backup(name);
     }

@@ -3,6 +3,7 @@
 //! It never holds a secret value.
 
 use crate::failure::ErrorKind;
+use crate::operator::operator;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
@@ -188,37 +189,8 @@ pub async fn write_report(run: &StepRun, path: &Path, title: &str) -> Result<(),
         let _ = writeln!(out, "{}", failures.join("\n"));
     }
     let text = ctx.redactor.redact(&out);
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| {
-            StepError::new(
-                ErrorKind::Io,
-                format!("cannot create `{}`: {e}", parent.display()),
-            )
-        })?;
-    }
-    crate::atomic::write_atomic(path, text.as_bytes(), Some(0o644))
-        .map_err(|e| StepError::new(ErrorKind::Io, e.to_string()))
-}
-
-/// Who ran this: the invoking user behind sudo when there is one.
-pub fn operator() -> String {
-    std::env::var("SUDO_USER")
-        .or_else(|_| std::env::var("USER"))
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| user_name(rustix::process::getuid().as_raw()))
-}
-
-/// The account name of a uid from /etc/passwd, for runs started without `USER` (cron,
-/// systemd, containers).
-fn user_name(uid: u32) -> String {
-    std::fs::read_to_string("/etc/passwd")
-        .ok()
-        .and_then(|passwd| {
-            passwd.lines().find_map(|line| {
-                let mut fields = line.split(':');
-                let name = fields.next()?;
-                (fields.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_string())
-            })
-        })
-        .unwrap_or_else(|| format!("uid {uid}"))
+    Ok(ctx
+        .host
+        .write_atomic(path, text.as_bytes(), Some(0o644))
+        .await?)
 }
