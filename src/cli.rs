@@ -88,8 +88,8 @@ enum CommandArg {
         /// Answer confirmations and acknowledge manual steps (for automation).
         #[arg(long)]
         yes: bool,
-        /// Steps run at once (default: CPU count).
-        #[arg(long, value_name = "N")]
+        /// Steps run at once, at least 1 (default: CPU count).
+        #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
         jobs: Option<usize>,
         #[arg(long, value_enum, default_value_t = FormatArg::Text)]
         format: FormatArg,
