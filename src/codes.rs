@@ -106,6 +106,14 @@ pub const CODES: &[(&str, &str)] = &[
         "a template reading an undefined name, or a step output before the step runs",
     ),
     (
+        "runbook::check::unknown_filter",
+        "a template using a filter or test that does not exist",
+    ),
+    (
+        "runbook::check::value",
+        "a value that cannot work: an HTTP status, URL, port, zero timeout, empty command, env key or input name",
+    ),
+    (
         "runbook::check::secret_in_argv",
         "a secret that would appear on a command line",
     ),

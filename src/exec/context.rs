@@ -16,7 +16,7 @@ use crate::plan::Plan;
 use crate::project::{Library, Project};
 use crate::redact::Redactor;
 pub use crate::steps::StepError;
-use crate::template::{environment, eval_bool, is_template, render};
+use crate::template::{eval_bool, is_template, render};
 
 /// How the operator asked the run to behave.
 #[derive(Debug, Clone)]
@@ -85,6 +85,7 @@ impl RunContext {
         durable: super::durable::Durable,
     ) -> Self {
         let referenced = referenced_steps(&library, &plan);
+        let env = crate::template::environment_redacting(&redactor);
         Self {
             project,
             library,
@@ -101,7 +102,7 @@ impl RunContext {
             host: Arc::new(Local),
             terminal: tokio::sync::Mutex::new(()),
             restart_lock: tokio::sync::Mutex::new(()),
-            env: environment(),
+            env,
             outputs: Mutex::default(),
             referenced,
             file_locks: Mutex::default(),
