@@ -73,7 +73,9 @@ fn reopen(
         durable
             .load(crate::exec::durable::START_FILE)
             .map_err(|e| invalid(format!("the run's pending inputs are gone: {e}")))?;
-    // Everything the run knew as secret is secret again before anything is shown.
+    // Everything the run knew as secret is secret again before anything is shown, and so is
+    // every other value of the library's secrets, as the files hold them now.
+    crate::exec::start::mask_library_values(&project, &library, redactor);
     for value in inputs
         .values()
         .chain(supplied.values())
