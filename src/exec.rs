@@ -14,4 +14,5 @@ pub mod session;
 mod shell;
 pub mod start;
 
+pub use compensate::AS_BEFORE;
 pub use scheduler::{Completed, RunResult, StartState, execute_plan, rolled_back};

@@ -174,6 +174,10 @@ fn register_strings(redactor: &Redactor, value: &minijinja::Value) {
 enum Doubt {
     Applied,
     NotApplied,
+    /// Safe to do again, but it may have happened: a restart's driver runs in its own process
+    /// group and goes on recreating services with the new values after `runbook` is killed.
+    /// `resume` does it again; `abort` undoes it (restarts again after restoring).
+    Possibly,
     /// Nobody can tell; the message says which step and why.
     Unknown(String),
 }
@@ -181,7 +185,7 @@ enum Doubt {
 async fn judge(ctx: &Arc<RunContext>, node: usize) -> Doubt {
     let plan_node = &ctx.plan.nodes[node];
     let Work::Step(rb, si) = plan_node.work else {
-        return Doubt::NotApplied;
+        return Doubt::Possibly;
     };
     let run = StepRun {
         ctx: Arc::clone(ctx),
@@ -315,7 +319,7 @@ pub fn resume(global: &Global, run_id: &str, yes: bool, redactor: &Redactor) -> 
     for &node in &recovered.in_doubt {
         let applied = match runtime.block_on(judge(&ctx, node)) {
             Doubt::Applied => true,
-            Doubt::NotApplied => false,
+            Doubt::NotApplied | Doubt::Possibly => false,
             Doubt::Unknown(message) => ask_operator(&ctx, &message)?,
         };
         if applied {
@@ -360,7 +364,7 @@ pub fn abort(global: &Global, run_id: &str, yes: bool, redactor: &Redactor) -> O
         let applied = recovered.backups.contains_key(&node)
             || idempotent
             || match runtime.block_on(judge(&ctx, node)) {
-                Doubt::Applied => true,
+                Doubt::Applied | Doubt::Possibly => true,
                 Doubt::NotApplied => false,
                 Doubt::Unknown(message) => ask_operator(&ctx, &message)?,
             };
@@ -387,6 +391,12 @@ pub fn abort(global: &Global, run_id: &str, yes: bool, redactor: &Redactor) -> O
         let mut result = runtime.block_on(rolled_back(&ctx, &completed, &cause));
         if result.exit_code == exit::FAILED {
             result.exit_code = exit::DONE;
+            // Abort restores and restarts but runs no verify: it says what it did, not that
+            // the services are healthy.
+            result.summary = result.summary.replace(
+                crate::exec::AS_BEFORE,
+                "; the services' health was not checked (abort runs no verify step)",
+            );
         }
         result
     };
