@@ -14,7 +14,7 @@ use crate::model::Runbook;
 use crate::plan::Plan;
 use crate::project::{Library, Project};
 use crate::redact::Redactor;
-use crate::template::{TemplateError, environment, eval_bool, is_template, render};
+use crate::template::{TemplateError, eval_bool, is_template, render};
 
 /// How the operator asked the run to behave.
 #[derive(Debug, Clone)]
@@ -107,6 +107,7 @@ impl RunContext {
         durable: super::durable::Durable,
     ) -> Self {
         let referenced = referenced_steps(&library, &plan);
+        let env = crate::template::environment_redacting(&redactor);
         Self {
             project,
             library,
@@ -122,7 +123,7 @@ impl RunContext {
             durable,
             terminal: tokio::sync::Mutex::new(()),
             restart_lock: tokio::sync::Mutex::new(()),
-            env: environment(),
+            env,
             outputs: Mutex::default(),
             referenced,
             file_locks: Mutex::default(),
