@@ -12,5 +12,7 @@ pub mod recover;
 mod scheduler;
 pub mod session;
 mod shell;
+pub mod start;
 
+pub use compensate::AS_BEFORE;
 pub use scheduler::{Completed, RunResult, StartState, execute_plan, rolled_back};
