@@ -1,11 +1,13 @@
 //! Semantic validation of a library of runbooks. Every problem is collected, with the file
 //! and line it comes from, before anything runs.
 
+mod filters;
 mod graph;
 mod library;
 mod sites;
 mod steps;
 mod templates;
+mod values;
 
 use crate::diagnostic::Problem;
 use crate::project::{Library, Project};
@@ -20,8 +22,11 @@ pub fn check_library(project: &Project, library: &Library) -> Vec<Problem> {
         problems.extend(steps::check_runbook(runbook));
         let graph = graph::check_graph(runbook, &mut problems);
         problems.extend(templates::check_templates(project, runbook, &graph));
+        problems.extend(filters::check_filters(runbook));
+        problems.extend(values::check_values(project, runbook));
     }
     problems.extend(library::check_cross(library));
     problems.extend(templates::check_restart_driver(project));
+    problems.extend(filters::check_driver_filters(project));
     problems
 }

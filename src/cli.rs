@@ -3,15 +3,27 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use clap_complete::engine::{ArgValueCandidates, CompletionCandidate};
 
 use crate::commands::{Color, Format, Global, Invocation, RunFlags, RunOptions};
+
+/// The exit codes, as the README's table lists them; a test keeps the two equal.
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    done
+  1    a step failed and everything was rolled back (the system is as before)
+  2    invalid input or usage; nothing was done
+  3    the run needs an operator (rollback incomplete, or an incident run paused)
+  4    another run holds the lock, or an unfinished run must be resumed or aborted first
+  130  interrupted (state journaled, resumable)";
 
 #[derive(Parser)]
 #[command(
     name = "runbook",
     version,
-    about = "Declarative runbooks for secret rotation: planned as a DAG, undone on failure, never printing a secret."
+    about = "Declarative runbooks for secret rotation: planned as a DAG, undone on failure, never printing a secret.",
+    after_help = EXIT_CODES
 )]
 struct Cli {
     #[command(subcommand)]
@@ -34,9 +46,10 @@ struct GlobalArgs {
     /// More log output (-v info, -vv debug, -vvv trace). Secrets are masked at every level.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
-    /// Less output: errors only.
+    /// Less output: errors only (a run prints its failures, warnings and manual steps).
     #[arg(short, long, global = true)]
     quiet: bool,
+    /// When to colour output (`NO_COLOR` is honoured by `auto`).
     #[arg(long, global = true, value_enum, default_value_t = ColorArg::Auto)]
     color: ColorArg,
 }
@@ -65,12 +78,16 @@ enum CommandArg {
         format: FormatArg,
     },
     /// Check runbooks and report every problem at once.
+    #[command(after_help = EXIT_CODES)]
     Validate {
         /// Files or directories (default: the configured runbooks directory).
         paths: Vec<PathBuf>,
     },
     /// Show what a run would do, step by step, without doing it.
+    #[command(after_help = EXIT_CODES)]
     Plan {
+        /// The runbook's `name:` (`runbook list` shows them).
+        #[arg(value_name = "RUNBOOK", add = ArgValueCandidates::new(runbook_candidates))]
         runbook: String,
         #[command(flatten)]
         target: TargetArgs,
@@ -78,35 +95,48 @@ enum CommandArg {
         format: FormatArg,
     },
     /// Execute a runbook: steps in parallel where independent, undone in reverse on failure.
+    #[command(after_help = EXIT_CODES)]
     Run {
+        /// The runbook's `name:` (`runbook list` shows them).
+        #[arg(value_name = "RUNBOOK", add = ArgValueCandidates::new(runbook_candidates))]
         runbook: String,
         #[command(flatten)]
         target: TargetArgs,
         /// Show what each step would do (env edits as a masked diff) and change nothing.
         #[arg(long)]
         dry_run: bool,
-        /// Answer confirmations and acknowledge manual steps (for automation).
+        /// Answer confirmations and acknowledge manual steps without asking (for automation,
+        /// where no terminal is attached).
         #[arg(long)]
         yes: bool,
-        /// Steps run at once (default: CPU count).
-        #[arg(long, value_name = "N")]
+        /// Steps run at once, at least 1 (default: CPU count).
+        #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
         jobs: Option<usize>,
         #[arg(long, value_enum, default_value_t = FormatArg::Text)]
         format: FormatArg,
     },
     /// Finish an interrupted run from its journal.
+    #[command(after_help = EXIT_CODES)]
     Resume {
+        /// The run's id, printed when it started (`runbook history` lists them).
+        #[arg(value_name = "RUN_ID", add = ArgValueCandidates::new(run_candidates))]
         run_id: String,
+        /// Answer confirmations without asking (for automation, where no terminal is attached).
         #[arg(long)]
         yes: bool,
     },
     /// Roll an interrupted run back.
+    #[command(after_help = EXIT_CODES)]
     Abort {
+        /// The run's id, printed when it started (`runbook history` lists them).
+        #[arg(value_name = "RUN_ID", add = ArgValueCandidates::new(run_candidates))]
         run_id: String,
+        /// Answer confirmations without asking (for automation, where no terminal is attached).
         #[arg(long)]
         yes: bool,
     },
     /// Secrets due or overdue for rotation.
+    #[command(after_help = EXIT_CODES)]
     Status {
         #[arg(long, value_enum, default_value_t = FormatArg::Text)]
         format: FormatArg,
@@ -130,8 +160,15 @@ enum CommandArg {
         #[arg(default_value = "runbook")]
         which: String,
     },
-    /// Print shell completions.
-    Completions { shell: clap_complete::Shell },
+    /// Print the shell script that completes commands, runbook names and run ids.
+    ///
+    /// For bash: `source <(runbook completions bash)` (in ~/.bashrc to keep it); for zsh and
+    /// fish, the same with their own name. The script asks `runbook` itself for the names, so
+    /// it follows the runbooks and runs of the directory you are in.
+    Completions {
+        /// bash, elvish, fish, powershell or zsh.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Args)]
@@ -163,6 +200,8 @@ fn format_of(arg: FormatArg) -> Format {
 
 /// Parses the process arguments; usage errors exit 2 through clap, as documented.
 pub fn parse() -> (Global, Invocation) {
+    // A shell asking for completions (`COMPLETE=bash runbook -- ...`) is answered and exits.
+    clap_complete::CompleteEnv::with_factory(Cli::command).complete();
     let cli = Cli::parse();
     let g = cli.global;
     let global = Global {
@@ -227,12 +266,34 @@ pub fn parse() -> (Global, Invocation) {
             format: format_of(format),
         },
         CommandArg::Schema { which } => Invocation::Schema { which },
-        CommandArg::Completions { shell } => {
-            let mut command = <Cli as clap::CommandFactory>::command();
-            let mut out = Vec::new();
-            clap_complete::generate(shell, &mut command, "runbook", &mut out);
-            Invocation::Print(out)
-        }
+        CommandArg::Completions { shell } => Invocation::Print(registration(shell)),
     };
     (global, invocation)
+}
+
+/// The script a shell sources to ask `runbook` for completions (clap_complete's dynamic
+/// completion: the candidates come from the current directory at the moment of asking).
+fn registration(shell: clap_complete::Shell) -> Vec<u8> {
+    let mut out = Vec::new();
+    let name = shell.to_string();
+    if let Some(completer) = clap_complete::env::Shells::builtins().completer(&name) {
+        // Writing to a Vec cannot fail.
+        let _ = completer.write_registration("COMPLETE", "runbook", "runbook", "runbook", &mut out);
+    }
+    out
+}
+
+fn candidates(values: Vec<(String, Option<String>)>) -> Vec<CompletionCandidate> {
+    values
+        .into_iter()
+        .map(|(value, help)| CompletionCandidate::new(value).help(help.map(Into::into)))
+        .collect()
+}
+
+fn runbook_candidates() -> Vec<CompletionCandidate> {
+    candidates(crate::commands::completion::runbook_names())
+}
+
+fn run_candidates() -> Vec<CompletionCandidate> {
+    candidates(crate::commands::completion::run_ids())
 }

@@ -1,5 +1,6 @@
 //! The commands: plain options in, an exit code out. Output goes through `report`.
 
+pub mod completion;
 mod graph;
 mod list;
 mod plan;

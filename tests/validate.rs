@@ -11,6 +11,9 @@ const FIXTURES: &[(&str, &str)] = &[
     ("cycle.yaml", "cycle.yaml:4"),
     ("deep-nesting.yaml", "deeper than 64"),
     ("duplicate-id.yaml", "duplicate-id.yaml:3"),
+    ("empty-run.yaml", "empty-run.yaml:5"),
+    ("http-status.yaml", "http-status.yaml:5"),
+    ("http-url-no-scheme.yaml", "http-url-no-scheme.yaml:7"),
     ("missing-key.yaml", "missing-key.yaml:"),
     ("no-kind.yaml", "no-kind.yaml:3"),
     ("not-utf8.yaml", "line 4"),
@@ -19,13 +22,17 @@ const FIXTURES: &[(&str, &str)] = &[
     ("secret-in-argv-list.yaml", "secret-in-argv-list.yaml:9"),
     ("secret-in-argv.yaml", "secret-in-argv.yaml:9"),
     ("several-documents.yaml", "several-documents.yaml:3"),
+    ("tcp-port.yaml", "tcp-port.yaml:5"),
     ("template-syntax.yaml", "template-syntax.yaml:5"),
     ("template-undefined.yaml", "template-undefined.yaml:5"),
     ("two-kinds.yaml", "two-kinds.yaml:3"),
+    ("unknown-filter.yaml", "unknown-filter.yaml:5"),
     ("unknown-implies.yaml", "unknown-implies.yaml:7"),
     ("unknown-key.yaml", "unknown-key.yaml:4"),
     ("unknown-needs.yaml", "unknown-needs.yaml:6"),
     ("wrong-type.yaml", "wrong-type.yaml:4"),
+    ("zero-bytes.yaml", "zero-bytes.yaml:3"),
+    ("zero-timeout.yaml", "zero-timeout.yaml:4"),
 ];
 
 fn validate_fixture(name: &str) -> common::Run {

@@ -256,7 +256,7 @@ fn suggestion(
 }
 
 /// Finds the template text in the file, starting at its step, to label it exactly.
-fn locate(source: &Arc<SourceFile>, text: &str, from: usize) -> Option<SourceSpan> {
+pub(super) fn locate(source: &Arc<SourceFile>, text: &str, from: usize) -> Option<SourceSpan> {
     let haystack = source.text.get(from..)?;
     let needle = text.lines().next().filter(|l| !l.is_empty())?;
     let needle = if text.contains('\n') {

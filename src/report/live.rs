@@ -171,16 +171,31 @@ impl EventSink for TextView {
             let _ = write!(out, "\r\x1b[K");
             state.footer_shown = false;
         }
-        if let Some(line) = self.line(event) {
+        if let Some(line) = self
+            .line(event)
+            .filter(|_| !self.quiet || shown_when_quiet(event))
+        {
             let _ = writeln!(out, "{}", self.redactor.redact(&line));
         }
         let finished = matches!(event.kind, EventKind::RunFinished { .. });
-        if self.terminal && !finished && !state.running.is_empty() {
+        if self.terminal && !self.quiet && !finished && !state.running.is_empty() {
             let footer = format!("  … running: {}", state.running.join(", "));
             let _ = write!(out, "{}", self.redactor.redact(&footer));
             state.footer_shown = true;
         }
         let _ = out.flush();
+    }
+}
+
+/// What `-q` keeps: failures, what went wrong while undoing, warnings, and what the operator
+/// must do by hand. A run that succeeds prints nothing.
+fn shown_when_quiet(event: &Event) -> bool {
+    match &event.kind {
+        EventKind::StepFinished { status, .. } => *status == StepStatus::Failed,
+        EventKind::CompensationFinished { ok, .. } => !ok,
+        EventKind::RunFinished { outcome, .. } => *outcome != Outcome::Done,
+        EventKind::Warning { .. } | EventKind::Operator { .. } => true,
+        _ => false,
     }
 }
 
