@@ -344,10 +344,12 @@ async fn attempt_node(ctx: &Arc<RunContext>, index: usize) -> Result<Option<Done
             } else {
                 step.retries.unwrap_or(0)
             };
-            let interval = step
-                .interval
-                .as_ref()
-                .map_or(DEFAULT_INTERVAL, |d| d.duration);
+            let interval = match &step.interval {
+                Some(interval) => interval
+                    .resolve(|text| ctx.render(*rb, text).map_err(|e| e.message))
+                    .map_err(StepError::new)?,
+                None => DEFAULT_INTERVAL,
+            };
             let mut attempt = 1;
             loop {
                 ctx.emitter.emit(EventKind::StepStarted {

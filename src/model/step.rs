@@ -34,7 +34,7 @@ pub struct Step {
     /// How many times a failing step is tried again.
     pub retries: Option<u32>,
     /// The pause between tries.
-    pub interval: Option<HumanDuration>,
+    pub interval: Option<super::Interval>,
     /// How to undo this step, or `none`.
     pub rollback: Option<Rollback>,
     /// `resume` may re-run this `exec` step when it was cut off.

@@ -14,11 +14,12 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn run(run: &StepRun, spec: &VerifySpec) -> Result<Done, StepError> {
     let retries = spec.retries.or(run.step().retries).unwrap_or(0);
-    let interval = spec
-        .interval
-        .as_ref()
-        .or(run.step().interval.as_ref())
-        .map_or(DEFAULT_INTERVAL, |d| d.duration);
+    let interval = match spec.interval.as_ref().or(run.step().interval.as_ref()) {
+        Some(interval) => interval
+            .resolve(|text| run.ctx.render(run.rb, text).map_err(|e| e.message))
+            .map_err(StepError::new)?,
+        None => DEFAULT_INTERVAL,
+    };
     let timeout = spec
         .timeout
         .as_ref()
