@@ -25,6 +25,11 @@ pub const CODES: &[(&str, &str)] = &[
         "runbook::load::io",
         "a runbook, config or directory cannot be read",
     ),
+    (
+        "runbook::load::dangling_link",
+        "a runbook path that is a symbolic link to nothing",
+    ),
+    ("runbook::load::empty", "an empty file"),
     ("runbook::load::too_large", "a file over 1 MiB"),
     (
         "runbook::load::limit",

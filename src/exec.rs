@@ -11,5 +11,7 @@ pub mod recover;
 mod retry;
 mod scheduler;
 pub mod session;
+pub mod start;
 
+pub use compensate::AS_BEFORE;
 pub use scheduler::{Completed, RunResult, StartState, execute_plan, rolled_back};

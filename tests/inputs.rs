@@ -251,3 +251,22 @@ fn the_hint_names_the_input_variable_that_is_really_read() {
         b"PROVIDER_TOKEN=env-provider-token-CANARY\n"
     );
 }
+
+/// A templated `interval` that does not render to a duration is refused before anything runs.
+#[test]
+fn a_templated_interval_that_is_no_duration_is_refused_before_anything_runs() {
+    let test = Test::new()
+        .file(
+            "runbooks/pause.yaml",
+            "name: pause\nvars: { pause: 1s }\nsteps:\n  - id: mark\n    exec: { run: touch marker }\n  - id: wait\n    needs: [mark]\n    verify:\n      exec: { run: 'false' }\n      retries: 1\n      interval: \"{{ vars.pause }}\"\n",
+        )
+        .args(&["run", "pause", "--yes", "--var", "pause=soon"]);
+    let run = test.run();
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("`interval` ({{ vars.pause }})"),
+        "{}",
+        run.stderr
+    );
+    assert!(!test.path().join("marker").exists(), "nothing ran");
+}

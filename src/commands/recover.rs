@@ -47,6 +47,7 @@ fn reopen(
             "run `{run_id}` already ended; nothing to resume or abort"
         )));
     }
+    remove_temp_leftovers(&recovered);
     let begun = recovered.begun.clone();
     let request = PlanRequest {
         runbook: begun.runbook.clone(),
@@ -72,7 +73,9 @@ fn reopen(
         durable
             .load(crate::exec::durable::START_FILE)
             .map_err(|e| invalid(format!("the run's pending inputs are gone: {e}")))?;
-    // Everything the run knew as secret is secret again before anything is shown.
+    // Everything the run knew as secret is secret again before anything is shown, and so is
+    // every other value of the library's secrets, as the files hold them now.
+    crate::exec::start::mask_library_values(&project, &library, redactor);
     for value in inputs
         .values()
         .chain(supplied.values())
@@ -133,6 +136,28 @@ fn reopen(
     })
 }
 
+/// Removes the temporary copies that a kill in the middle of an edit left beside the files the
+/// run edits: each is a whole new version of the file, new secret included. Every edit
+/// journals its file (the backup record) before writing, so the journal names every place.
+fn remove_temp_leftovers(recovered: &Recovered) {
+    let paths: std::collections::BTreeSet<_> =
+        recovered.backups.values().map(|(path, ..)| path).collect();
+    for path in paths {
+        match crate::atomic::remove_leftovers(path) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                "removed {n} temporary cop{} of {} left by the interruption",
+                if n == 1 { "y" } else { "ies" },
+                path.display()
+            ),
+            Err(e) => tracing::warn!(
+                "could not remove temporary copies of {}: {e}",
+                path.display()
+            ),
+        }
+    }
+}
+
 fn register_strings(redactor: &Redactor, value: &minijinja::Value) {
     if let Some(text) = value.as_str() {
         redactor.add(text);
@@ -149,6 +174,10 @@ fn register_strings(redactor: &Redactor, value: &minijinja::Value) {
 enum Doubt {
     Applied,
     NotApplied,
+    /// Safe to do again, but it may have happened: a restart's driver runs in its own process
+    /// group and goes on recreating services with the new values after `runbook` is killed.
+    /// `resume` does it again; `abort` undoes it (restarts again after restoring).
+    Possibly,
     /// Nobody can tell; the message says which step and why.
     Unknown(String),
 }
@@ -156,7 +185,7 @@ enum Doubt {
 async fn judge(ctx: &Arc<RunContext>, node: usize) -> Doubt {
     let plan_node = &ctx.plan.nodes[node];
     let Work::Step(rb, si) = plan_node.work else {
-        return Doubt::NotApplied;
+        return Doubt::Possibly;
     };
     let run = StepRun {
         ctx: Arc::clone(ctx),
@@ -290,7 +319,7 @@ pub fn resume(global: &Global, run_id: &str, yes: bool, redactor: &Redactor) -> 
     for &node in &recovered.in_doubt {
         let applied = match runtime.block_on(judge(&ctx, node)) {
             Doubt::Applied => true,
-            Doubt::NotApplied => false,
+            Doubt::NotApplied | Doubt::Possibly => false,
             Doubt::Unknown(message) => ask_operator(&ctx, &message)?,
         };
         if applied {
@@ -335,7 +364,7 @@ pub fn abort(global: &Global, run_id: &str, yes: bool, redactor: &Redactor) -> O
         let applied = recovered.backups.contains_key(&node)
             || idempotent
             || match runtime.block_on(judge(&ctx, node)) {
-                Doubt::Applied => true,
+                Doubt::Applied | Doubt::Possibly => true,
                 Doubt::NotApplied => false,
                 Doubt::Unknown(message) => ask_operator(&ctx, &message)?,
             };
@@ -362,6 +391,12 @@ pub fn abort(global: &Global, run_id: &str, yes: bool, redactor: &Redactor) -> O
         let mut result = runtime.block_on(rolled_back(&ctx, &completed, &cause));
         if result.exit_code == exit::FAILED {
             result.exit_code = exit::DONE;
+            // Abort restores and restarts but runs no verify: it says what it did, not that
+            // the services are healthy.
+            result.summary = result.summary.replace(
+                crate::exec::AS_BEFORE,
+                "; the services' health was not checked (abort runs no verify step)",
+            );
         }
         result
     };

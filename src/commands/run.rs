@@ -41,6 +41,9 @@ pub fn lock(state: &StateDir, run_id: &str, resuming: Option<&str>) -> Result<Ru
             format!("cannot take the run lock: {e}"),
         )]),
     })?;
+    for message in crate::exec::start::sweep_orphans(state) {
+        tracing::warn!("{message}");
+    }
     if let Some(active) = state.active_run()
         && Some(active.as_str()) != resuming
     {
@@ -113,41 +116,40 @@ pub fn run(
             format!("cannot record the run: {e}"),
         )])
     };
+    // Marked active right after its folder exists and before anything else is written: from
+    // its first secret on disk, the run is one that the next start finds (see `exec::start`).
     state.create_run(&run_id).map_err(io)?;
-    let journal = Journal::open(&state.journal_path(&run_id), redactor).map_err(io)?;
+    crate::failpoint::hit("start", "after-folder");
+    if let Err(e) = state.set_active(&run_id) {
+        crate::exec::start::abandon(&state, &run_id);
+        return Err(io(e));
+    }
+    crate::failpoint::hit("start", "after-active");
     let jobs = flags
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from))
         .max(1);
-    // If the journal cannot be written, nothing runs.
-    journal
-        .durable_blocking(&Record::Begin {
-            run_id: run_id.clone(),
-            runbook: options.runbook.clone(),
-            secret: options.secret.clone(),
-            inputs: super::plan::request(options).inputs.into_iter().collect(),
-            nodes: plan.nodes.iter().map(|n| n.name.clone()).collect(),
-            mode: plan.mode.as_str().into(),
-            started: started.to_string(),
-            operator: crate::steps::operator(),
-            yes: flags.yes,
-            jobs,
-        })
-        .map_err(|e| Failure::Problems(vec![Problem::new("runbook::state::io", e)]))?;
-    let durable = Durable {
-        journal: journal.clone(),
-        state: state.clone(),
-        run_id: run_id.clone(),
+    let begun = begin(
+        &state, &run_id, options, flags, &plan, jobs, started, redactor,
+    );
+    let (journal, durable) = match begun {
+        Ok(begun) => begun,
+        Err(e) => {
+            crate::exec::start::abandon(&state, &run_id);
+            return Err(e);
+        }
     };
     // One file (one fsync) for everything secret the run starts from: inputs entered now,
-    // values supplied for manual steps, and the current values of the library's secrets.
-    durable
-        .keep(
-            crate::exec::durable::START_FILE,
-            &(&prepared.inputs, &prepared.supplied, &prepared.currents),
-        )
-        .map_err(io)?;
-    state.set_active(&run_id).map_err(io)?;
+    // values supplied for manual steps, and the current values of the secrets it reads.
+    let currents = crate::exec::start::needed_currents(&plan, &library, &prepared.currents);
+    let kept = durable.keep(
+        crate::exec::durable::START_FILE,
+        &(&prepared.inputs, &prepared.supplied, &currents),
+    );
+    if let Err(e) = kept {
+        crate::exec::start::abandon(&state, &run_id);
+        return Err(io(e));
+    }
     let emitter = Emitter::new(sinks(global, flags.format, redactor, &journal), redactor);
     let runtime = runtime(jobs).map_err(io)?;
     let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
@@ -176,7 +178,7 @@ pub fn run(
         info,
         prepared.inputs,
         prepared.supplied,
-        prepared.currents,
+        currents,
         cancel_rx,
         durable,
     ));
@@ -190,6 +192,43 @@ pub fn run(
     let result = drive(&runtime, &ctx, cancel_tx, StartState::default());
     finish(&ctx, &result, false);
     Ok(result.exit_code)
+}
+
+/// Opens the journal and makes its first record durable: if that fails, nothing runs.
+#[allow(clippy::too_many_arguments)]
+fn begin(
+    state: &StateDir,
+    run_id: &str,
+    options: &RunOptions,
+    flags: &RunFlags,
+    plan: &crate::plan::Plan,
+    jobs: usize,
+    started: jiff::Timestamp,
+    redactor: &Redactor,
+) -> Result<(Journal, Durable), Failure> {
+    let problem = |e: String| Failure::Problems(vec![Problem::new("runbook::state::io", e)]);
+    let journal = Journal::open(&state.journal_path(run_id), redactor)
+        .map_err(|e| problem(format!("cannot record the run: {e}")))?;
+    journal
+        .durable_blocking(&Record::Begin {
+            run_id: run_id.to_string(),
+            runbook: options.runbook.clone(),
+            secret: options.secret.clone(),
+            inputs: super::plan::request(options).inputs.into_iter().collect(),
+            nodes: plan.nodes.iter().map(|n| n.name.clone()).collect(),
+            mode: plan.mode.as_str().into(),
+            started: started.to_string(),
+            operator: crate::steps::operator(),
+            yes: flags.yes,
+            jobs,
+        })
+        .map_err(problem)?;
+    let durable = Durable {
+        journal: journal.clone(),
+        state: state.clone(),
+        run_id: run_id.to_string(),
+    };
+    Ok((journal, durable))
 }
 
 fn short_random() -> String {

@@ -17,6 +17,9 @@ pub struct Completed {
     pub compensation: Option<Compensation>,
 }
 
+/// What a complete rollback claims; `abort`, which verifies nothing afterwards, says less.
+pub const AS_BEFORE: &str = "; the system is as before";
+
 pub struct CompensationReport {
     /// Whether everything was put back.
     pub complete: bool,
@@ -200,7 +203,7 @@ pub async fn compensate(
     if failed.is_empty() {
         CompensationReport {
             complete: true,
-            summary: format!("everything was rolled back ({did}); the system is as before"),
+            summary: format!("everything was rolled back ({did}){AS_BEFORE}"),
         }
     } else {
         CompensationReport {

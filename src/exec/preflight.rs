@@ -137,6 +137,7 @@ pub fn prepare(
         }
     }
     check_files(project, library, plan, &active, &files, &mut problems);
+    check_intervals(project, library, plan, &active, &values, &mut problems);
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -373,6 +374,38 @@ fn check_files(
                 }
             }
             Err(message) => problems.push(problem(format!("step `{}`: {message}", node.name))),
+        }
+    }
+}
+
+/// A templated `interval` (`"{{ vars.retry_interval }}"`) must render to a duration: checked
+/// here, before anything changes, rather than when the step first fails and waits.
+fn check_intervals(
+    project: &Project,
+    library: &Library,
+    plan: &Plan,
+    active: &BTreeSet<(usize, usize)>,
+    values: &BTreeMap<String, String>,
+    problems: &mut Vec<Problem>,
+) {
+    let env = crate::template::shared();
+    for (node, rb, step) in active_nodes(plan, library, active) {
+        let verify = match step.kind() {
+            KindRef::Verify(spec) => spec.interval.as_ref(),
+            _ => None,
+        };
+        for interval in step.interval.iter().chain(verify) {
+            let runbook = &library.runbooks[rb].value;
+            let inputs: BTreeMap<&String, &String> = values
+                .iter()
+                .filter(|(k, _)| runbook.inputs.contains_key(*k))
+                .collect();
+            let ctx = minijinja::context! { vars => project.vars_for(runbook), inputs => crate::template::value_of(inputs) };
+            if let Err(message) =
+                interval.resolve(|text| render(env, text, &ctx).map_err(|e| e.message))
+            {
+                problems.push(problem(format!("step `{}`: {message}", node.name)));
+            }
         }
     }
 }

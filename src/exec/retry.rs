@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::failure::ErrorKind;
 use crate::model::{KindRef, Step};
+use crate::steps::StepError;
 
 /// The pause between attempts when a step names none.
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
@@ -29,8 +31,12 @@ pub struct Cancelled;
 
 impl RetryPolicy {
     /// A step's policy: `retries`, `interval` and `backoff`; a `verify` step's own `retries`
-    /// and `interval` win over the step's.
-    pub fn of(step: &Step) -> Self {
+    /// and `interval` win over the step's. A templated interval is rendered with `render`;
+    /// one that renders to no duration fails the same way every time: a template error.
+    pub fn of(
+        step: &Step,
+        render: impl FnOnce(&str) -> Result<String, StepError>,
+    ) -> Result<Self, StepError> {
         let (retries, interval) = match step.kind() {
             KindRef::Verify(spec) => (
                 spec.retries.or(step.retries),
@@ -38,11 +44,17 @@ impl RetryPolicy {
             ),
             _ => (step.retries, step.interval.as_ref()),
         };
-        Self {
+        let interval = match interval {
+            Some(interval) => interval
+                .resolve(|text| render(text).map_err(|e| e.message().to_string()))
+                .map_err(|message| StepError::new(ErrorKind::Template, message))?,
+            None => DEFAULT_INTERVAL,
+        };
+        Ok(Self {
             attempts: retries.unwrap_or(0).saturating_add(1),
-            interval: interval.map_or(DEFAULT_INTERVAL, |d| d.duration),
+            interval,
             backoff: step.backoff.unwrap_or(1).max(1),
-        }
+        })
     }
 
     /// Whether another attempt may follow attempt `attempt` (counted from 1).

@@ -344,7 +344,7 @@ async fn attempt_node(ctx: &Arc<RunContext>, index: usize) -> Result<Option<Done
                 let _terminal = ctx.terminal.lock().await;
                 acknowledge(&run, "This step is the point of no return: after it, a failure can no longer be rolled back completely.").await?;
             }
-            let policy = RetryPolicy::of(step);
+            let policy = RetryPolicy::of(step, |text| ctx.render(*rb, text))?;
             let mut cancel = ctx.cancel.clone();
             let mut attempt = 1;
             loop {

@@ -142,7 +142,7 @@ pub struct VerifySpec {
     pub tcp: Option<TcpCheck>,
     pub exec: Option<ExecSpec>,
     pub retries: Option<u32>,
-    pub interval: Option<HumanDuration>,
+    pub interval: Option<super::Interval>,
     pub timeout: Option<HumanDuration>,
 }
 

@@ -34,7 +34,7 @@ pub struct Step {
     /// How many times a failing step is tried again.
     pub retries: Option<u32>,
     /// The pause between tries.
-    pub interval: Option<HumanDuration>,
+    pub interval: Option<super::Interval>,
     /// Each pause between tries is this many times the one before (default 1: a fixed
     /// `interval`).
     #[schemars(range(min = 1))]

@@ -42,9 +42,21 @@ pub async fn run(run: &StepRun, spec: &EnvSpec) -> Result<Done, StepError> {
     let mode = host.stat(&path).await?.map(|stat| stat.mode);
     let (edited, previous) = edit(previous_bytes.as_deref().unwrap_or_default(), spec, &values)
         .map_err(|e| StepError::new(ErrorKind::Refused, format!("{}: {e}", path.display())))?;
-    run.ctx
-        .redactor
-        .add_all(previous.values().map(String::as_str));
+    // A variable the runbook's secret declares public (an access key ID, an SMTP user name)
+    // identifies rather than authenticates: masking it would hide which credential to revoke.
+    let public = run
+        .ctx
+        .runbook(run.rb)
+        .secret
+        .as_ref()
+        .map(|s| s.public.as_slice())
+        .unwrap_or_default();
+    run.ctx.redactor.add_all(
+        previous
+            .iter()
+            .filter(|(key, _)| !public.contains(key))
+            .map(|(_, value)| value.as_str()),
+    );
     for (key, value) in &values {
         for warning in value_warnings(value) {
             run.ctx.emitter.emit(EventKind::Warning {
