@@ -3,6 +3,7 @@
 
 mod compensate;
 pub mod context;
+pub mod doubt;
 pub mod durable;
 pub mod events;
 mod pause;

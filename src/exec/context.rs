@@ -10,6 +10,7 @@ use minijinja::Value;
 use tokio::sync::watch;
 
 use super::events::Emitter;
+use super::start::StartSnapshot;
 use crate::host::{Host, Local};
 use crate::model::Runbook;
 use crate::plan::Plan;
@@ -68,22 +69,39 @@ pub struct RunContext {
     file_locks: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>,
 }
 
+/// What a run's context is made of; the session builder fills it in.
+pub struct ContextParts {
+    pub project: Arc<Project>,
+    pub library: Arc<Library>,
+    pub plan: Arc<Plan>,
+    pub redactor: Redactor,
+    pub emitter: Emitter,
+    pub options: ExecOptions,
+    pub run: RunInfo,
+    pub start: StartSnapshot,
+    pub cancel: watch::Receiver<bool>,
+    pub durable: super::durable::Durable,
+}
+
 impl RunContext {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        project: Arc<Project>,
-        library: Arc<Library>,
-        plan: Arc<Plan>,
-        redactor: Redactor,
-        emitter: Emitter,
-        options: ExecOptions,
-        run: RunInfo,
-        inputs: BTreeMap<String, String>,
-        supplied: BTreeMap<String, String>,
-        currents: HashMap<usize, BTreeMap<String, String>>,
-        cancel: watch::Receiver<bool>,
-        durable: super::durable::Durable,
-    ) -> Self {
+    pub fn new(parts: ContextParts) -> Self {
+        let ContextParts {
+            project,
+            library,
+            plan,
+            redactor,
+            emitter,
+            options,
+            run,
+            start,
+            cancel,
+            durable,
+        } = parts;
+        let StartSnapshot {
+            inputs,
+            supplied,
+            currents,
+        } = start;
         let referenced = referenced_steps(&library, &plan);
         let env = crate::template::environment_redacting(&redactor);
         Self {
