@@ -73,12 +73,7 @@ fn reopen(
         .load(START_FILE)
         .map_err(|e| invalid(format!("the run's pending inputs are gone: {e}")))?;
     mask_what_the_run_knew(&project, &library, &plan, &start, &recovered, redactor);
-    let run = RunInfo {
-        id: run_id.to_string(),
-        started: begun.started.clone(),
-        mode: plan.mode.as_str().to_string(),
-        target: plan.target.clone(),
-    };
+    let run = RunInfo::new(run_id.to_string(), begun.started.clone(), &plan);
     let interactive = std::io::stdin().is_terminal();
     let session = Session::open(SessionSpec {
         sinks: sinks(global, Format::Text, redactor, &journal),

@@ -8,12 +8,11 @@ use super::{Format, Global, Outcome, RunOptions, open_checked, write_stdout};
 use crate::diagnostic::Problem;
 use crate::exec::StartState;
 use crate::exec::context::{ExecOptions, RunInfo};
-use crate::exec::events::EventKind;
 use crate::exec::preflight::prepare;
 use crate::exec::session::{Session, SessionSpec};
 use crate::exec::start::{StartSnapshot, begin, needed_currents};
 use crate::journal::Record;
-use crate::plan::build;
+use crate::plan::{Plan, build};
 use crate::redact::Redactor;
 use crate::state::StateDir;
 
@@ -57,42 +56,21 @@ pub fn run(
     let now = jiff::Timestamp::now();
     let started = now.round(jiff::Unit::Millisecond).unwrap_or(now);
     let run_id = format!("{}-{}", started.strftime("%Y%m%dT%H%M%SZ"), short_random());
+    let run = RunInfo::new(run_id, started.to_string(), &plan);
     let state = StateDir::new(&project.state_dir);
-    let _lock = lock(&state, &run_id, None)?;
+    let _lock = lock(&state, &run.id, None)?;
     let jobs = flags
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from))
         .max(1);
-    let record = Record::Begin {
-        run_id: run_id.clone(),
-        runbook: options.runbook.clone(),
-        secret: options.secret.clone(),
-        inputs: request.inputs.into_iter().collect(),
-        nodes: plan.nodes.iter().map(|n| n.name.clone()).collect(),
-        mode: plan.mode.as_str().into(),
-        started: started.to_string(),
-        operator: crate::operator::operator(),
-        yes: flags.yes,
-        jobs,
-    };
+    let record = begin_record(&run, options, &plan, flags, jobs);
     let start = StartSnapshot {
         currents: needed_currents(&plan, &library, &prepared.currents),
         inputs: prepared.inputs,
         supplied: prepared.supplied,
     };
-    let durable = begin(&state, &run_id, &record, &start, redactor).map_err(state_failure)?;
+    let durable = begin(&state, &run.id, &record, &start, redactor).map_err(state_failure)?;
     let journal = durable.journal.clone();
-    let run = RunInfo {
-        id: run_id.clone(),
-        started: started.to_string(),
-        mode: plan.mode.as_str().to_string(),
-        target: plan.target.clone(),
-    };
-    let secrets: Vec<String> = plan
-        .secrets(&library)
-        .into_iter()
-        .map(str::to_string)
-        .collect();
     let session = Session::open(SessionSpec {
         sinks: sinks(global, flags.format, redactor, &journal),
         project,
@@ -109,15 +87,30 @@ pub fn run(
         durable,
     })
     .map_err(|e| state_failure(format!("cannot start the runtime: {e}")))?;
-    let ctx = &session.ctx;
-    ctx.emitter.emit(EventKind::RunStarted {
-        run_id,
-        runbook: ctx.runbook(ctx.plan.root).name.value.clone(),
-        mode: ctx.plan.mode.as_str().into(),
-        secrets,
-        steps: ctx.plan.nodes.len(),
-    });
+    session.announce();
     Ok(session.execute(StartState::default()))
+}
+
+/// The journal's first record: enough to plan the same run again on `resume`.
+fn begin_record(
+    run: &RunInfo,
+    options: &RunOptions,
+    plan: &Plan,
+    flags: &RunFlags,
+    jobs: usize,
+) -> Record {
+    Record::Begin {
+        run_id: run.id.clone(),
+        runbook: options.runbook.clone(),
+        secret: options.secret.clone(),
+        inputs: super::plan::request(options).inputs.into_iter().collect(),
+        nodes: plan.nodes.iter().map(|n| n.name.clone()).collect(),
+        mode: run.mode.clone(),
+        started: run.started.clone(),
+        operator: crate::operator::operator(),
+        yes: flags.yes,
+        jobs,
+    }
 }
 
 fn short_random() -> String {

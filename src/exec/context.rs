@@ -29,12 +29,24 @@ pub struct ExecOptions {
     pub interactive: bool,
 }
 
+/// A run's identity, as templates see it (`run.*`).
 pub struct RunInfo {
     pub id: String,
     pub started: String,
     pub mode: String,
     /// The secret `--secret` named, if any.
     pub target: Option<String>,
+}
+
+impl RunInfo {
+    pub fn new(id: String, started: String, plan: &Plan) -> Self {
+        Self {
+            id,
+            started,
+            mode: plan.mode.as_str().to_string(),
+            target: plan.target.clone(),
+        }
+    }
 }
 
 pub struct RunContext {

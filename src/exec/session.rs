@@ -109,6 +109,23 @@ impl Session {
         })
     }
 
+    /// Announces a new run: its first event.
+    pub fn announce(&self) {
+        let ctx = &self.ctx;
+        ctx.emitter.emit(EventKind::RunStarted {
+            run_id: ctx.run.id.clone(),
+            runbook: ctx.runbook(ctx.plan.root).name.value.clone(),
+            mode: ctx.plan.mode.as_str().into(),
+            secrets: ctx
+                .plan
+                .secrets(&ctx.library)
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+            steps: ctx.plan.nodes.len(),
+        });
+    }
+
     /// Runs engine work outside the scheduler (judging a cut-off step, a rollback for `abort`).
     pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
         self.runtime.block_on(future)
