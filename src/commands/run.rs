@@ -99,7 +99,12 @@ pub fn run(
     .map_err(Failure::Problems)?;
     if flags.dry_run {
         let given = super::plan::request(options).inputs;
-        let text = crate::report::dry_run::render(&project, &library, &plan, &given, redactor);
+        let preflight = crate::report::dry_run::Preflight {
+            active: &prepared.active,
+            currents: &prepared.currents,
+        };
+        let text =
+            crate::report::dry_run::render(&project, &library, &plan, &given, &preflight, redactor);
         return write_stdout(text.as_bytes());
     }
     let now = jiff::Timestamp::now();
