@@ -85,6 +85,7 @@ pub fn view_known(
         env: environment(),
         given,
         known,
+        mode: plan.mode.as_str(),
     };
     let steps: Vec<NodeView> = plan
         .nodes
@@ -100,10 +101,11 @@ pub fn view_known(
                 Work::Step(rb, si) => {
                     let runbook = &library.runbooks[*rb].value;
                     let step = &runbook.steps[*si];
-                    let skipped = known.is_some_and(|k| !k.active.contains(&(*rb, *si)));
+                    let skipped = known.is_some_and(|k| !k.active.contains(&(*rb, *si)))
+                        || describe.decided_false(*rb, runbook, step);
                     let (change, rollback) = if skipped {
                         (
-                            "skipped: its `when` is false for this deployment".into(),
+                            "skipped: its `when` is false for this run".into(),
                             "none needed".into(),
                         )
                     } else {
@@ -193,6 +195,7 @@ struct Describer<'a> {
     env: minijinja::Environment<'static>,
     given: &'a BTreeMap<String, String>,
     known: Option<&'a Known<'a>>,
+    mode: &'static str,
 }
 
 impl Describer<'_> {
@@ -200,6 +203,20 @@ impl Describer<'_> {
     /// secret one; in a dry run also the secret's current values); anything that depends on a
     /// step's output stays as written.
     fn show(&self, rb: usize, runbook: &Runbook, text: &str) -> String {
+        render(&self.env, text, &self.context(rb, runbook)).unwrap_or_else(|_| text.to_string())
+    }
+
+    /// Whether a step's `when` is already false from what is known before the run. One that
+    /// reads anything unknown here (a step's output, a secret input) is decided at run time.
+    fn decided_false(&self, rb: usize, runbook: &Runbook, step: &Step) -> bool {
+        let Some(when) = &step.when else { return false };
+        crate::template::eval_bool(&self.env, &when.value, &self.context(rb, runbook))
+            .is_ok_and(|v| !v)
+    }
+
+    /// vars, the non-secret inputs, `run.mode`, and in a dry run the runbook's own `secret`;
+    /// a name left out stays undefined, so what reads it is not decided here.
+    fn context(&self, rb: usize, runbook: &Runbook) -> minijinja::Value {
         let inputs: std::collections::BTreeMap<String, String> = runbook
             .inputs
             .iter()
@@ -214,8 +231,18 @@ impl Describer<'_> {
             let current = owned.env.first().and_then(|e| values.get(&e.value).cloned());
             Some(minijinja::context! { id => owned.id.value.clone(), current => current, values => values })
         });
-        let ctx = minijinja::context! { vars => self.project.vars_for(runbook), inputs => inputs, secret => secret };
-        render(&self.env, text, &ctx).unwrap_or_else(|_| text.to_string())
+        let mut ctx = BTreeMap::from([
+            (
+                "vars",
+                crate::template::value_of(self.project.vars_for(runbook)),
+            ),
+            ("inputs", crate::template::value_of(inputs)),
+            ("run", minijinja::context! { mode => self.mode }),
+        ]);
+        if let Some(secret) = secret {
+            ctx.insert("secret", secret);
+        }
+        crate::template::value_of(ctx)
     }
 
     /// The first line of an operator's instructions, rendered when it can be. Lines that are
