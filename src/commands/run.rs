@@ -49,8 +49,18 @@ pub fn run(
     )
     .map_err(super::Failure::Problems)?;
     if flags.dry_run {
-        let text =
-            crate::report::dry_run::render(&project, &library, &plan, &request.inputs, redactor);
+        let preflight = crate::report::dry_run::Preflight {
+            active: &prepared.active,
+            currents: &prepared.currents,
+        };
+        let text = crate::report::dry_run::render(
+            &project,
+            &library,
+            &plan,
+            &request.inputs,
+            &preflight,
+            redactor,
+        );
         return write_stdout(text.as_bytes());
     }
     let now = jiff::Timestamp::now();
