@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 
 use super::run::{lock, sinks};
-use super::{Failure, Format, Global, Outcome, open_checked};
+use super::{Failure, Format, Global, Outcome, checked_plan, open_library};
 use crate::diagnostic::Problem;
 use crate::exec::context::{ExecOptions, RunContext, RunInfo};
 use crate::exec::durable::Durable;
@@ -18,7 +18,7 @@ use crate::exec::{Completed, RunResult, StartState, rolled_back};
 use crate::exit;
 use crate::journal::{Journal, Record};
 use crate::model::{KindRef, Mode, Rollback};
-use crate::plan::{PlanRequest, Work, build};
+use crate::plan::{PlanRequest, Work};
 use crate::redact::Redactor;
 use crate::state::StateDir;
 use crate::steps::{Compensation, StepRun, read_hidden_line, run_exec};
@@ -37,7 +37,7 @@ fn reopen(
     yes: bool,
     redactor: &Redactor,
 ) -> Result<Reopened, Failure> {
-    let (project, library) = open_checked(global)?;
+    let (project, library, broken) = open_library(global)?;
     let state = StateDir::new(&project.state_dir);
     let lock = lock(&state, run_id, Some(run_id))?;
     let invalid = |m: String| Failure::Problems(vec![Problem::new("runbook::recover::state", m)]);
@@ -53,7 +53,7 @@ fn reopen(
         secret: begun.secret.clone(),
         inputs: begun.inputs.iter().cloned().collect(),
     };
-    let plan = build(&project, &library, &request)?;
+    let plan = checked_plan(&project, &library, broken, &request)?;
     let names: Vec<String> = plan.nodes.iter().map(|n| n.name.clone()).collect();
     if names != begun.nodes {
         return Err(invalid(format!(

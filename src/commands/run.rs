@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 use std::sync::Arc;
 
-use super::{Failure, Format, Global, Outcome, RunOptions, open_checked, write_stdout};
+use super::{Failure, Format, Global, Outcome, RunOptions, open_planned, write_stdout};
 use crate::diagnostic::Problem;
 use crate::exec::StartState;
 use crate::exec::context::{ExecOptions, RunContext, RunInfo};
@@ -14,7 +14,6 @@ use crate::exec::preflight::prepare;
 use crate::exec::session::{drive, finish, runtime};
 use crate::exit;
 use crate::journal::{Journal, Record};
-use crate::plan::build;
 use crate::redact::Redactor;
 use crate::report::diagnostics::use_color;
 use crate::report::live::{JsonLines, TextView, TraceSink};
@@ -81,8 +80,7 @@ pub fn run(
     flags: &RunFlags,
     redactor: &Redactor,
 ) -> Outcome {
-    let (project, library) = open_checked(global)?;
-    let plan = build(&project, &library, &super::plan::request(options))?;
+    let (project, library, plan) = open_planned(global, &super::plan::request(options))?;
     if flags.format != Format::Text && flags.format != Format::Json {
         return Err(Problem::new("runbook::usage::format", "`run` prints text or json").into());
     }
