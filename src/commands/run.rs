@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 
 use super::shared::{lock, sinks, state_failure};
-use super::{Format, Global, Outcome, RunOptions, open_checked, write_stdout};
+use super::{Format, Global, Outcome, RunOptions, open_planned, write_stdout};
 use crate::diagnostic::Problem;
 use crate::exec::StartState;
 use crate::exec::context::{ExecOptions, RunInfo};
@@ -12,7 +12,7 @@ use crate::exec::preflight::prepare;
 use crate::exec::session::{Session, SessionSpec};
 use crate::exec::start::{StartSnapshot, begin, needed_currents};
 use crate::journal::Record;
-use crate::plan::{Plan, build};
+use crate::plan::Plan;
 use crate::redact::Redactor;
 use crate::state::StateDir;
 
@@ -31,9 +31,8 @@ pub fn run(
     flags: &RunFlags,
     redactor: &Redactor,
 ) -> Outcome {
-    let (project, library) = open_checked(global)?;
     let request = super::plan::request(options);
-    let plan = build(&project, &library, &request)?;
+    let (project, library, plan) = open_planned(global, &request)?;
     if flags.format != Format::Text && flags.format != Format::Json {
         return Err(Problem::new("runbook::usage::format", "`run` prints text or json").into());
     }
