@@ -28,13 +28,42 @@ pub enum Color {
     Never,
 }
 
+/// How `list` and `history` print.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
+pub enum ListFormat {
+    Text,
+    Json,
+}
+
+/// How `plan` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanFormat {
     Text,
     Json,
     Dot,
     Mermaid,
+}
+
+/// How `run` shows its events: a view for people, or JSON lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunFormat {
+    Text,
+    Json,
+}
+
+/// How `status` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFormat {
+    Text,
+    Json,
     Prometheus,
+}
+
+/// How `graph` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GraphFormat {
+    Dot,
+    Mermaid,
 }
 
 /// The global flags.
@@ -59,14 +88,14 @@ pub struct RunOptions {
 #[derive(Debug)]
 pub enum Invocation {
     List {
-        format: Format,
+        format: ListFormat,
     },
     Validate {
         paths: Vec<PathBuf>,
     },
     Plan {
         run: RunOptions,
-        format: Format,
+        format: PlanFormat,
     },
     Run {
         run: RunOptions,
@@ -81,14 +110,14 @@ pub enum Invocation {
         yes: bool,
     },
     Status {
-        format: Format,
+        format: StatusFormat,
         check: bool,
     },
     History {
-        format: Format,
+        format: ListFormat,
     },
     Graph {
-        format: Format,
+        format: GraphFormat,
     },
     Schema {
         which: String,

@@ -2,7 +2,9 @@
 
 pub mod diagnostics;
 pub mod dry_run;
+pub mod implications;
 pub mod list;
 pub mod live;
 pub mod plan;
 pub mod plan_graph;
+pub mod status;

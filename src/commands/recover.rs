@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 
 use super::shared::{lock, sinks};
-use super::{Failure, Format, Global, Outcome, open_checked};
+use super::{Failure, Global, Outcome, RunFormat, open_checked};
 use crate::diagnostic::Problem;
 use crate::exec::context::{ExecOptions, RunContext, RunInfo};
 use crate::exec::doubt::{Purpose, compensation_of, counts_as_done};
@@ -76,7 +76,7 @@ fn reopen(
     let run = RunInfo::new(run_id.to_string(), begun.started.clone(), &plan);
     let interactive = std::io::stdin().is_terminal();
     let session = Session::open(SessionSpec {
-        sinks: sinks(global, Format::Text, redactor, &journal),
+        sinks: sinks(global, RunFormat::Text, redactor, &journal),
         project,
         library,
         plan,
