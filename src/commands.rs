@@ -21,12 +21,7 @@ use crate::exit;
 use crate::project::{Library, Project, ProjectOptions};
 use crate::report::diagnostics::Diagnostics;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Color {
-    Auto,
-    Always,
-    Never,
-}
+pub use crate::report::diagnostics::Color;
 
 /// How `list` and `history` print.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

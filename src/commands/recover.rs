@@ -9,10 +9,10 @@ use std::sync::Arc;
 use super::shared::{lock, sinks};
 use super::{Failure, Global, Outcome, RunFormat, open_checked};
 use crate::diagnostic::Problem;
+use crate::events::EventKind;
 use crate::exec::context::{ExecOptions, RunContext, RunInfo};
 use crate::exec::doubt::{Purpose, compensation_of, counts_as_done};
 use crate::exec::durable::{Durable, START_FILE};
-use crate::exec::events::EventKind;
 use crate::exec::recover::{Recovered, recover};
 use crate::exec::session::{Session, SessionSpec};
 use crate::exec::start::StartSnapshot;
@@ -257,7 +257,7 @@ pub fn abort(global: &Global, run_id: &str, yes: bool, redactor: &Redactor) -> O
     let result = if ctx.plan.mode == Mode::Incident {
         // An incident run never puts a compromised value back.
         RunResult {
-            outcome: crate::exec::events::Outcome::RolledBack,
+            outcome: crate::events::Outcome::RolledBack,
             exit_code: exit::DONE,
             summary: format!(
                 "{cause}; incident run: nothing was restored (compromised values are never put back)"

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::{Failure, Global, RunFormat};
 use crate::diagnostic::Problem;
-use crate::exec::events::EventSink;
+use crate::events::EventSink;
 use crate::exit;
 use crate::journal::Journal;
 use crate::redact::Redactor;
