@@ -39,12 +39,7 @@ fn load<T: DeserializeOwned>(path: &Path) -> Result<Loaded<T>, Problem> {
 /// Parses text already in memory as if it were the file `path` (tests, generated runbooks).
 pub fn parse<T: DeserializeOwned>(path: &Path, text: String) -> Result<Loaded<T>, Problem> {
     let source = SourceFile::new(path, text);
-    let options = serde_saphyr::options! { budget: file_budget() };
-    let mut options = options;
-    options.alias_limits.max_total_replayed_events = 100_000;
-    options.alias_limits.max_replay_stack_depth = 16;
-    options.alias_limits.max_alias_expansions_per_anchor = 1_000;
-    match serde_saphyr::from_str_with_options::<T>(&source.text, options) {
+    match serde_saphyr::from_str_with_options::<T>(&source.text, parse_options()) {
         Ok(value) => Ok(Loaded { value, source }),
         Err(err) => {
             // A hostile shape (an alias bomb, deep nesting, several documents) makes the
@@ -62,6 +57,22 @@ pub fn parse<T: DeserializeOwned>(path: &Path, text: String) -> Result<Loaded<T>
             Err(yaml_problem(&err, &source))
         }
     }
+}
+
+/// The parser's options: the file budget and bounded alias replay.
+fn parse_options() -> serde_saphyr::Options {
+    let mut options = serde_saphyr::options! { budget: file_budget() };
+    options.alias_limits.max_total_replayed_events = 100_000;
+    options.alias_limits.max_replay_stack_depth = 16;
+    options.alias_limits.max_alias_expansions_per_anchor = 1_000;
+    options
+}
+
+/// A file read as plain YAML values, under the same limits: what can still be learnt from a
+/// runbook that does not load (its name, the secrets it owns). `None` if it is not even YAML.
+pub fn loose(path: &Path) -> Option<serde_json::Value> {
+    let text = read_text(path).ok()?;
+    serde_saphyr::from_str_with_options::<serde_json::Value>(&text, parse_options()).ok()
 }
 
 /// What one runbook file may contain: a single document, shallow, with a handful of aliases.

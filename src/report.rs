@@ -7,4 +7,5 @@ pub mod list;
 pub mod live;
 pub mod plan;
 pub mod plan_graph;
+mod plan_text;
 pub mod status;

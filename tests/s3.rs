@@ -23,8 +23,13 @@ fn deployment(extra_vars: &str) -> Deployment {
 }
 
 fn runbook(demo: &Deployment, extra: &[&str]) -> (i32, String) {
+    run(demo, &["run", "s3-keys-rotation", "--yes"], extra)
+}
+
+/// `runbook COMMAND... --input <the new pair> EXTRA...`.
+fn run(demo: &Deployment, command: &[&str], extra: &[&str]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_runbook"))
-        .args(["run", "s3-keys-rotation", "--yes"])
+        .args(command)
         .args(["--input", &format!("s3_access_key={NEW_ID}")])
         .args(["--input", "s3_secret_key=@secret-key"])
         .args(extra)
@@ -79,4 +84,31 @@ fn a_failing_check_of_the_new_pair_changes_nothing() {
         format!("checked {NEW_ID} with its secret\n")
     );
     assert_eq!(std::fs::read(demo.env_file()).unwrap(), before);
+}
+
+/// In an incident the leaked pair is revoked as soon as the new one is live, before the
+/// operator's transfer test; a routine rotation revokes only after it.
+#[test]
+fn a_compromise_revokes_the_leaked_pair_before_the_transfer_test() {
+    let demo = deployment("  s3_verify_command: ''\n");
+    let started = |output: &str, step: &str| {
+        output
+            .lines()
+            .position(|l| l.contains(&format!("▶ s3-keys-rotation/{step} ")))
+    };
+    let (code, output) = run(
+        &demo,
+        &["run", "compromise", "--secret", "s3", "--yes"],
+        &[],
+    );
+    assert_eq!(code, 0, "{output}");
+    let revoke = started(&output, "revoke-first").expect("revoke-first ran");
+    let test = started(&output, "test-transfer").expect("test-transfer ran");
+    assert!(revoke < test, "revoked before the test:\n{output}");
+    assert_eq!(started(&output, "revoke"), None, "revoked once:\n{output}");
+
+    let (code, output) = runbook(&demo, &[]);
+    assert_eq!(code, 0, "{output}");
+    assert_eq!(started(&output, "revoke-first"), None, "{output}");
+    assert!(started(&output, "test-transfer") < started(&output, "revoke"));
 }

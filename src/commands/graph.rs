@@ -1,10 +1,10 @@
 //! `runbook graph`: the compromise implication graph (and conflicts) as DOT or Mermaid.
 
-use super::{Global, GraphFormat, Outcome, open_checked, write_stdout};
+use super::{Global, GraphFormat, Outcome, open_lenient, write_stdout};
 use crate::report::implications::{self, SecretEdges};
 
 pub fn run(global: &Global, format: GraphFormat) -> Outcome {
-    let (_, library) = open_checked(global)?;
+    let (_, library) = open_lenient(global)?;
     let mut secrets: Vec<SecretEdges<'_>> = Vec::new();
     for loaded in &library.runbooks {
         let Some(secret) = &loaded.value.secret else {

@@ -1,7 +1,7 @@
 //! `runbook plan RUNBOOK`: the exact DAG a run would execute, shown without running it.
 
-use super::{Global, Outcome, PlanFormat, RunOptions, open_checked, write_stdout};
-use crate::plan::{PlanRequest, build};
+use super::{Global, Outcome, PlanFormat, RunOptions, open_planned, write_stdout};
+use crate::plan::PlanRequest;
 use crate::report::plan;
 
 pub fn request(options: &RunOptions) -> PlanRequest {
@@ -19,8 +19,7 @@ pub fn request(options: &RunOptions) -> PlanRequest {
 }
 
 pub fn run(global: &Global, options: &RunOptions, format: PlanFormat) -> Outcome {
-    let (project, library) = open_checked(global)?;
-    let built = build(&project, &library, &request(options))?;
+    let (project, library, built) = open_planned(global, &request(options))?;
     let view = plan::view(&project, &library, &built, &request(options).inputs);
     let text = match format {
         PlanFormat::Text => plan::text(&view),

@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 
 use super::shared::{lock, sinks};
-use super::{Failure, Global, Outcome, RunFormat, open_checked};
+use super::{Failure, Global, Outcome, RunFormat, checked_plan, open_library};
 use crate::diagnostic::Problem;
 use crate::events::EventKind;
 use crate::exec::context::{ExecOptions, RunContext, RunInfo};
@@ -20,7 +20,7 @@ use crate::exec::{Completed, RunResult, StartState, rolled_back};
 use crate::exit;
 use crate::journal::{Journal, Record};
 use crate::model::{KindRef, Mode};
-use crate::plan::{Plan, PlanRequest, Work, build};
+use crate::plan::{Plan, PlanRequest, Work};
 use crate::project::{Library, Project};
 use crate::redact::Redactor;
 use crate::state::StateDir;
@@ -38,7 +38,7 @@ fn reopen(
     yes: bool,
     redactor: &Redactor,
 ) -> Result<Reopened, Failure> {
-    let (project, library) = open_checked(global)?;
+    let (project, library, broken) = open_library(global)?;
     let state = StateDir::new(&project.state_dir);
     let lock = lock(&state, run_id, Some(run_id))?;
     let invalid = |m: String| Failure::Problems(vec![Problem::new("runbook::recover::state", m)]);
@@ -55,7 +55,7 @@ fn reopen(
         secret: begun.secret.clone(),
         inputs: begun.inputs.iter().cloned().collect(),
     };
-    let plan = build(&project, &library, &request)?;
+    let plan = checked_plan(&project, &library, broken, &request)?;
     let names: Vec<String> = plan.nodes.iter().map(|n| n.name.clone()).collect();
     if names != begun.nodes {
         return Err(invalid(format!(

@@ -4,14 +4,14 @@
 use std::io::IsTerminal;
 
 use super::shared::{lock, sinks, state_failure};
-use super::{Global, Outcome, RunFormat, RunOptions, open_checked, write_stdout};
+use super::{Global, Outcome, RunFormat, RunOptions, open_planned, write_stdout};
 use crate::exec::StartState;
 use crate::exec::context::{ExecOptions, RunInfo};
 use crate::exec::preflight::prepare;
 use crate::exec::session::{Session, SessionSpec};
 use crate::exec::start::{StartSnapshot, begin, needed_currents};
 use crate::journal::Record;
-use crate::plan::{Plan, build};
+use crate::plan::Plan;
 use crate::redact::Redactor;
 use crate::state::StateDir;
 
@@ -30,9 +30,8 @@ pub fn run(
     flags: &RunFlags,
     redactor: &Redactor,
 ) -> Outcome {
-    let (project, library) = open_checked(global)?;
     let request = super::plan::request(options);
-    let plan = build(&project, &library, &request)?;
+    let (project, library, plan) = open_planned(global, &request)?;
     let interactive = std::io::stdin().is_terminal();
     let prepared = prepare(
         &project,
@@ -45,8 +44,18 @@ pub fn run(
     )
     .map_err(super::Failure::Problems)?;
     if flags.dry_run {
-        let text =
-            crate::report::dry_run::render(&project, &library, &plan, &request.inputs, redactor);
+        let preflight = crate::report::dry_run::Preflight {
+            active: &prepared.active,
+            currents: &prepared.currents,
+        };
+        let text = crate::report::dry_run::render(
+            &project,
+            &library,
+            &plan,
+            &request.inputs,
+            &preflight,
+            redactor,
+        );
         return write_stdout(text.as_bytes());
     }
     let now = jiff::Timestamp::now();

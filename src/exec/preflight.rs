@@ -198,8 +198,9 @@ fn active_nodes<'a>(
 }
 
 /// The steps that may run: those without `when`, and those whose `when` reads step outputs or
-/// is true given vars, inputs and the runbook's own secret (`secret.id`, `secret.current`,
-/// `secret.values`, read before the run). A `when` that reads outputs is decided at run time.
+/// is true given vars, inputs, `run.mode` and the runbook's own secret (`secret.id`,
+/// `secret.current`, `secret.values`, read before the run). A `when` that reads outputs is
+/// decided at run time.
 fn active_steps(
     project: &Project,
     library: &Library,
@@ -215,13 +216,16 @@ fn active_steps(
             let runbook = &library.runbooks[*rb].value;
             let Some(when) = &runbook.steps[*si].when else { return true };
             let Ok(expr) = env.compile_expression(&when.value) else { return true };
-            let known = |n: &String| n == "vars" || n == "inputs" || (n == "secret" && runbook.secret.is_some());
+            let known = |n: &String| n == "vars" || n == "inputs" || n == "run" || (n == "secret" && runbook.secret.is_some());
             if !expr.undeclared_variables(false).iter().all(known) {
                 return true;
             }
             let inputs: BTreeMap<&String, &String> = values.iter().filter(|(k, _)| runbook.inputs.contains_key(*k)).collect();
             let secret = runbook.secret.as_ref().map(|s| secret_scope(s, currents.get(rb)));
-            let ctx = minijinja::context! { vars => project.vars_for(runbook), inputs => crate::template::value_of(inputs), secret => secret };
+            // `run.mode` is known; `run.id` is not yet, and a `when` reading it fails to
+            // evaluate here and is decided at run time.
+            let run = minijinja::context! { mode => plan.mode.as_str() };
+            let ctx = minijinja::context! { vars => project.vars_for(runbook), inputs => crate::template::value_of(inputs), secret => secret, run => run };
             expr.eval(ctx).map_or(true, |v| v.is_true())
         })
         .collect()
