@@ -129,9 +129,19 @@ pub fn run(
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from))
         .max(1);
-    let begun = begin(
-        &state, &run_id, options, flags, &plan, jobs, started, redactor,
-    );
+    let first = Record::Begin {
+        run_id: run_id.clone(),
+        runbook: options.runbook.clone(),
+        secret: options.secret.clone(),
+        inputs: super::plan::request(options).inputs.into_iter().collect(),
+        nodes: plan.nodes.iter().map(|n| n.name.clone()).collect(),
+        mode: plan.mode.as_str().into(),
+        started: started.to_string(),
+        operator: crate::steps::operator(),
+        yes: flags.yes,
+        jobs,
+    };
+    let begun = begin(&state, &run_id, &first, redactor);
     let (journal, durable) = match begun {
         Ok(begun) => begun,
         Err(e) => {
@@ -195,34 +205,16 @@ pub fn run(
 }
 
 /// Opens the journal and makes its first record durable: if that fails, nothing runs.
-#[allow(clippy::too_many_arguments)]
 fn begin(
     state: &StateDir,
     run_id: &str,
-    options: &RunOptions,
-    flags: &RunFlags,
-    plan: &crate::plan::Plan,
-    jobs: usize,
-    started: jiff::Timestamp,
+    first: &Record,
     redactor: &Redactor,
 ) -> Result<(Journal, Durable), Failure> {
     let problem = |e: String| Failure::Problems(vec![Problem::new("runbook::state::io", e)]);
     let journal = Journal::open(&state.journal_path(run_id), redactor)
         .map_err(|e| problem(format!("cannot record the run: {e}")))?;
-    journal
-        .durable_blocking(&Record::Begin {
-            run_id: run_id.to_string(),
-            runbook: options.runbook.clone(),
-            secret: options.secret.clone(),
-            inputs: super::plan::request(options).inputs.into_iter().collect(),
-            nodes: plan.nodes.iter().map(|n| n.name.clone()).collect(),
-            mode: plan.mode.as_str().into(),
-            started: started.to_string(),
-            operator: crate::steps::operator(),
-            yes: flags.yes,
-            jobs,
-        })
-        .map_err(problem)?;
+    journal.durable_blocking(first).map_err(problem)?;
     let durable = Durable {
         journal: journal.clone(),
         state: state.clone(),
