@@ -131,6 +131,8 @@ fn postgres_rotation_with_a_failing_verify_puts_everything_back() {
         "--yes",
         "--var",
         "api_url=http://127.0.0.1:9",
+        "--var",
+        "health_interval=50ms",
     ]);
     assert_eq!(code, 1, "{output}");
     assert_eq!(
@@ -219,6 +221,8 @@ fn redis_rotation_with_a_failing_verify_puts_everything_back() {
         "--yes",
         "--var",
         "api_url=http://127.0.0.1:9",
+        "--var",
+        "health_interval=50ms",
     ]);
     assert_eq!(code, 1, "{output}");
     assert_eq!(

@@ -127,3 +127,42 @@ fn no_provider_set_is_refused_and_naming_one_adds_its_key() {
     assert_eq!(after.get("SMTP_PASS"), None);
     assert_eq!(after.get("MAILGUN_API_KEY"), None);
 }
+
+/// A dry run on an SMTP-only env file lists only the edits that would happen, renders the
+/// texts that name the provider, and shows the public SMTP_USER in clear.
+#[test]
+fn a_dry_run_shows_only_what_would_run_rendered_with_public_values_in_clear() {
+    let demo = deployment(&["SMTP_PASS"]);
+    let before = std::fs::read(demo.env_file()).unwrap();
+    let (code, output) = runbook(
+        &demo,
+        &[
+            "run",
+            "email-credentials-rotation",
+            "--dry-run",
+            "--yes",
+            "--input",
+            "smtp_user=new-mailer@demo.invalid",
+        ],
+    );
+    assert_eq!(code, 0, "{output}");
+    assert!(!output.contains("RESEND_API_KEY:"), "{output}");
+    assert!(!output.contains("MAILGUN_API_KEY:"), "{output}");
+    assert!(!output.contains("write-resend —"), "{output}");
+    let skipped = output
+        .lines()
+        .find(|l| l.contains("email-credentials-rotation/write-resend"))
+        .unwrap();
+    assert!(skipped.contains("skipped"), "{skipped}");
+    assert!(output.contains("~ SMTP_PASS (line"), "{output}");
+    assert!(
+        output.contains("rmm-mailer@demo.invalid -> new-mailer@demo.invalid"),
+        "{output}"
+    );
+    assert!(
+        output.contains("rollback  operator: Delete the smtp credential you created"),
+        "{output}"
+    );
+    assert!(!output.contains("{{") && !output.contains("{%"), "{output}");
+    assert_eq!(std::fs::read(demo.env_file()).unwrap(), before);
+}

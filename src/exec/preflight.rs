@@ -78,7 +78,7 @@ pub fn prepare(
             // Never echo the value back: it is the secret the operator just exposed.
             problems.push(
                 problem(format!("input `{name}` is a secret and cannot be given on the command line (it would land in shell history)"))
-                    .help(format!("use `--input {name}=@FILE` or set RUNBOOK_INPUT_{}", name.to_uppercase())),
+                    .help(format!("use `--input {name}=@FILE` or set {}", crate::model::input_variable(name))),
             );
         } else {
             values.insert(name.clone(), value.clone());
@@ -88,10 +88,7 @@ pub fn prepare(
         if values.contains_key(name) {
             continue;
         }
-        if let Ok(value) = std::env::var(format!(
-            "RUNBOOK_INPUT_{}",
-            name.to_uppercase().replace('-', "_")
-        )) {
+        if let Ok(value) = std::env::var(crate::model::input_variable(name)) {
             values.insert(name.clone(), value);
         } else if let Some(default) = &decl.default {
             values.insert(name.clone(), default.clone());
@@ -111,10 +108,10 @@ pub fn prepare(
                     })
                 }
                 Some(input) if !values.contains_key(&input.name) && !interactive => Some(format!(
-                    "input `{}` is needed and there is no terminal to ask for it: pass `--input {}=@FILE` or set RUNBOOK_INPUT_{}",
+                    "input `{}` is needed and there is no terminal to ask for it: pass `--input {}=@FILE` or set {}",
                     input.name,
                     input.name,
-                    input.name.to_uppercase()
+                    crate::model::input_variable(&input.name)
                 )),
                 Some(_) => None,
                 None => (!interactive && !yes).then(|| {
@@ -140,6 +137,7 @@ pub fn prepare(
         }
     }
     check_files(project, library, plan, &active, &files, &mut problems);
+    check_intervals(project, library, plan, &active, &values, &mut problems);
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -200,8 +198,9 @@ fn active_nodes<'a>(
 }
 
 /// The steps that may run: those without `when`, and those whose `when` reads step outputs or
-/// is true given vars, inputs and the runbook's own secret (`secret.id`, `secret.current`,
-/// `secret.values`, read before the run). A `when` that reads outputs is decided at run time.
+/// is true given vars, inputs, `run.mode` and the runbook's own secret (`secret.id`,
+/// `secret.current`, `secret.values`, read before the run). A `when` that reads outputs is
+/// decided at run time.
 fn active_steps(
     project: &Project,
     library: &Library,
@@ -217,13 +216,16 @@ fn active_steps(
             let runbook = &library.runbooks[*rb].value;
             let Some(when) = &runbook.steps[*si].when else { return true };
             let Ok(expr) = env.compile_expression(&when.value) else { return true };
-            let known = |n: &String| n == "vars" || n == "inputs" || (n == "secret" && runbook.secret.is_some());
+            let known = |n: &String| n == "vars" || n == "inputs" || n == "run" || (n == "secret" && runbook.secret.is_some());
             if !expr.undeclared_variables(false).iter().all(known) {
                 return true;
             }
             let inputs: BTreeMap<&String, &String> = values.iter().filter(|(k, _)| runbook.inputs.contains_key(*k)).collect();
             let secret = runbook.secret.as_ref().map(|s| secret_scope(s, currents.get(rb)));
-            let ctx = minijinja::context! { vars => project.vars_for(runbook), inputs => crate::template::value_of(inputs), secret => secret };
+            // `run.mode` is known; `run.id` is not yet, and a `when` reading it fails to
+            // evaluate here and is decided at run time.
+            let run = minijinja::context! { mode => plan.mode.as_str() };
+            let ctx = minijinja::context! { vars => project.vars_for(runbook), inputs => crate::template::value_of(inputs), secret => secret, run => run };
             expr.eval(ctx).map_or(true, |v| v.is_true())
         })
         .collect()
@@ -376,6 +378,38 @@ fn check_files(
                 }
             }
             Err(message) => problems.push(problem(format!("step `{}`: {message}", node.name))),
+        }
+    }
+}
+
+/// A templated `interval` (`"{{ vars.retry_interval }}"`) must render to a duration: checked
+/// here, before anything changes, rather than when the step first fails and waits.
+fn check_intervals(
+    project: &Project,
+    library: &Library,
+    plan: &Plan,
+    active: &BTreeSet<(usize, usize)>,
+    values: &BTreeMap<String, String>,
+    problems: &mut Vec<Problem>,
+) {
+    let env = crate::template::shared();
+    for (node, rb, step) in active_nodes(plan, library, active) {
+        let verify = match step.kind() {
+            KindRef::Verify(spec) => spec.interval.as_ref(),
+            _ => None,
+        };
+        for interval in step.interval.iter().chain(verify) {
+            let runbook = &library.runbooks[rb].value;
+            let inputs: BTreeMap<&String, &String> = values
+                .iter()
+                .filter(|(k, _)| runbook.inputs.contains_key(*k))
+                .collect();
+            let ctx = minijinja::context! { vars => project.vars_for(runbook), inputs => crate::template::value_of(inputs) };
+            if let Err(message) =
+                interval.resolve(|text| render(env, text, &ctx).map_err(|e| e.message))
+            {
+                problems.push(problem(format!("step `{}`: {message}", node.name)));
+            }
         }
     }
 }

@@ -7,8 +7,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use super::durable::{Durable, START_FILE};
 use crate::envfile::EnvFile;
-use crate::journal::{Record, read_journal};
+use crate::journal::{Journal, Record, read_journal};
 use crate::plan::Plan;
 use crate::project::{Library, Project};
 use crate::redact::Redactor;
@@ -132,4 +133,85 @@ pub fn sweep_orphans(state: &StateDir) -> Vec<String> {
     // The marker itself is written by rename; a kill mid-write leaves a copy naming a run id.
     let _ = crate::atomic::remove_leftovers(&state.root.join("active"));
     messages
+}
+
+type Values = BTreeMap<String, String>;
+
+/// Everything secret a run starts from, kept in one 0600 file (`start.json`, one fsync) before
+/// any step runs: the inputs entered now, values supplied for manual steps, and the current
+/// values of the secrets the run reads, by runbook.
+#[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(from = "SnapshotFile", into = "SnapshotFile")]
+pub struct StartSnapshot {
+    pub inputs: Values,
+    pub supplied: Values,
+    pub currents: HashMap<usize, Values>,
+}
+
+/// The snapshot as `start.json` holds it: a three-element array, as runs begun before the
+/// snapshot had a name wrote it.
+type SnapshotFile = (Values, Values, HashMap<usize, Values>);
+
+impl From<SnapshotFile> for StartSnapshot {
+    fn from((inputs, supplied, currents): SnapshotFile) -> Self {
+        Self {
+            inputs,
+            supplied,
+            currents,
+        }
+    }
+}
+
+impl From<StartSnapshot> for SnapshotFile {
+    fn from(snapshot: StartSnapshot) -> Self {
+        (snapshot.inputs, snapshot.supplied, snapshot.currents)
+    }
+}
+
+impl StartSnapshot {
+    /// Every value in it, for the redactor: all of them are secret or may be.
+    pub fn values(&self) -> impl Iterator<Item = &String> {
+        self.inputs
+            .values()
+            .chain(self.supplied.values())
+            .chain(self.currents.values().flat_map(|m| m.values()))
+    }
+}
+
+/// Begins a new run on disk, in the order the module's comment explains: its folder, the
+/// active marker, the journal's durable `Begin` record, then `start.json`. If any of it fails,
+/// the run is abandoned (nothing ran) and the message says what could not be written.
+pub fn begin(
+    state: &StateDir,
+    run_id: &str,
+    record: &Record,
+    snapshot: &StartSnapshot,
+    redactor: &Redactor,
+) -> Result<Durable, String> {
+    state
+        .create_run(run_id)
+        .map_err(|e| format!("cannot record the run: {e}"))?;
+    crate::failpoint::hit("start", "after-folder");
+    let begun = state
+        .set_active(run_id)
+        .map_err(|e| format!("cannot record the run: {e}"))
+        .and_then(|()| {
+            crate::failpoint::hit("start", "after-active");
+            let journal = Journal::open(&state.journal_path(run_id), redactor)
+                .map_err(|e| format!("cannot record the run: {e}"))?;
+            journal.durable_blocking(record)?;
+            let durable = Durable {
+                journal,
+                state: state.clone(),
+                run_id: run_id.to_string(),
+            };
+            durable
+                .keep(START_FILE, snapshot)
+                .map_err(|e| format!("cannot record the run: {e}"))?;
+            Ok(durable)
+        });
+    if begun.is_err() {
+        abandon(state, run_id);
+    }
+    begun
 }
