@@ -133,6 +133,10 @@ fn app_encryption_rotation_reencrypts_every_record_under_the_new_key() {
 
     let (code, output) = demo.runbook(&["run", "app-encryption-key-rotation", "--yes"]);
     assert_eq!(code, 0, "{output}");
+    assert!(
+        output.contains("✓ app-encryption-key-rotation/all-under-new-key (exec)"),
+        "the run ends with the last dry run:\n{output}"
+    );
 
     let new = demo.env().get("APP_ENCRYPTION_KEY").unwrap();
     assert_ne!(new, old, "APP_ENCRYPTION_KEY changed in .env.prod");
@@ -258,6 +262,10 @@ fn mfa_encryption_rotation_reencrypts_the_mfa_secrets_under_the_new_key() {
     let data = demo.dir.path().join(MFA_DATA);
     let (code, output) = demo.runbook(&["run", "mfa-encryption-key-rotation", "--yes"]);
     assert_eq!(code, 0, "{output}");
+    assert!(
+        output.contains("✓ mfa-encryption-key-rotation/all-under-new-key (exec)"),
+        "{output}"
+    );
     let new = demo.env().get("MFA_ENCRYPTION_KEY").unwrap();
     assert_ne!(new, old, "MFA_ENCRYPTION_KEY changed in .env.prod");
     assert!(new.len() == 64 && new.bytes().all(|b| b.is_ascii_hexdigit()));
