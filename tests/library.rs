@@ -191,8 +191,10 @@ fn closure(secret: &str) -> Vec<String> {
 fn every_shipped_runbook_validates() {
     let run = library(&["validate", "runbooks"]);
     run.expect_code(0);
+    // Every file but the library's README (which the loader passes over) is a runbook.
     let files = std::fs::read_dir(common::repo().join("runbooks"))
         .expect("runbooks/")
+        .filter(|e| e.as_ref().unwrap().file_name() != "README.md")
         .count();
     assert!(
         run.stdout.contains(&format!("{files} runbooks valid"))
@@ -212,6 +214,9 @@ fn every_file_is_named_after_its_runbook_and_declares_the_schema() {
     let mut files = 0;
     for entry in std::fs::read_dir(common::repo().join("runbooks")).expect("runbooks/") {
         let path = entry.expect("entry").path();
+        if path.file_name().is_some_and(|n| n == "README.md") {
+            continue;
+        }
         files += 1;
         let stem = path.file_stem().unwrap().to_str().unwrap().to_string();
         assert_eq!(path.extension().and_then(|e| e.to_str()), Some("yaml"));
