@@ -162,7 +162,7 @@ impl Library {
         for result in parse_all(&files) {
             match result {
                 Ok(loaded) => library.runbooks.push(loaded),
-                Err(problem) => library.problems.push(problem),
+                Err(problems) => library.problems.extend(problems),
             }
         }
         library
@@ -197,14 +197,14 @@ impl Library {
 /// Parses every file, in the given order. YAML parsing is most of the time of every command
 /// (three quarters of `validate` on the shipped library), and the files are independent, so
 /// they are spread over the cores, each thread taking every n-th file.
-fn parse_all(files: &[PathBuf]) -> Vec<Result<Loaded<Runbook>, Problem>> {
+fn parse_all(files: &[PathBuf]) -> Vec<Result<Loaded<Runbook>, Vec<Problem>>> {
     let threads = std::thread::available_parallelism()
         .map_or(1, std::num::NonZero::get)
         .min(files.len());
     if threads <= 1 {
         return files.iter().map(|f| load_runbook(f)).collect();
     }
-    let mut slots: Vec<Option<Result<Loaded<Runbook>, Problem>>> =
+    let mut slots: Vec<Option<Result<Loaded<Runbook>, Vec<Problem>>>> =
         files.iter().map(|_| None).collect();
     std::thread::scope(|scope| {
         let workers: Vec<_> = (1..threads)
