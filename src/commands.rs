@@ -6,6 +6,7 @@ mod list;
 mod plan;
 mod recover;
 mod run;
+mod shared;
 mod status;
 mod validate;
 

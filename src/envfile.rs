@@ -13,7 +13,7 @@ mod syntax;
 #[cfg(test)]
 mod tests;
 
-use syntax::{Entry, check_one_line, decode_double, encode, fit_quote, is_valid_key, parse_line};
+use syntax::{Entry, check_one_line, decode_double, encode, fit_quote, is_valid_key, parse_entry};
 
 /// Everything that can go wrong while reading or editing an env file.
 ///
@@ -57,7 +57,8 @@ pub struct EnvFile {
 
 #[derive(Clone)]
 struct Line {
-    /// Where the line's text, without its line ending, is in `source`.
+    /// Where the line's text, without its line ending, is in `source`: an entry whose quoted
+    /// value spans several lines is one `Line` holding all of them.
     span: Range<usize>,
     /// The line's text once an edit has rewritten it (or for a line added by `append`).
     edited: Option<String>,
@@ -123,9 +124,15 @@ impl EnvFile {
         })
     }
 
-    /// Returns the 1-based line number that currently holds `key`.
+    /// Returns the 1-based line number where `key`'s entry currently starts.
     pub fn line_of(&self, key: &str) -> Option<usize> {
-        self.position(key).map(|index| index + 1)
+        let index = self.position(key)?;
+        // An entry whose quoted value spans lines counts each of them.
+        let before: usize = self.lines[..index]
+            .iter()
+            .map(|line| 1 + memchr::memchr_iter(b'\n', self.text(line).as_bytes()).count())
+            .sum();
+        Some(before + 1)
     }
 
     /// Lists the keys in file order; bare flags are not keys.
@@ -251,30 +258,28 @@ fn not_utf8(text: &[u8], error: &std::str::Utf8Error) -> EnvFileError {
     }
 }
 
-/// Splits and classifies the lines of `source`, refusing a key defined twice.
+/// Splits and classifies the entries of `source`, refusing a key defined twice.
 fn lines_of(source: &str) -> Result<Vec<Line>, EnvFileError> {
     // Sized up front: growing a map of 10,000 keys rehashed it a dozen times.
     let count = memchr::memchr_iter(b'\n', source.as_bytes()).count() + 1;
     let mut lines = Vec::with_capacity(count);
     let mut seen: HashMap<&str, usize> = HashMap::with_capacity(count);
     let mut start = 0;
+    let mut number = 1;
     while start < source.len() {
-        // Split after each `\n`, keeping each line's own ending so mixed CRLF/LF files
-        // round-trip; only the final line can end in a lone CR, kept rather than read
-        // as content.
-        let next = memchr::memchr(b'\n', &source.as_bytes()[start..])
-            .map_or(source.len(), |i| start + i + 1);
-        let raw = &source[start..next];
+        // A byte order mark is an encoding artefact, not part of the first key.
+        let bom = start == 0 && source.starts_with('\u{feff}');
+        let skip = if bom { '\u{feff}'.len_utf8() } else { 0 };
+        let (entry, len) = parse_entry(&source[start..], skip, number)?;
+        let span = start..start + len;
+        // Each entry keeps its own ending so mixed CRLF/LF files round-trip; only the final
+        // line can end in a lone CR, kept rather than read as content.
+        let after = &source[span.end..];
         let ending = ["\r\n", "\n", "\r"]
             .into_iter()
-            .find(|e| raw.ends_with(e))
+            .find(|e| after.starts_with(e))
             .unwrap_or("");
-        let span = start..next - ending.len();
         let text = &source[span.clone()];
-        let number = lines.len() + 1;
-        // A byte order mark is an encoding artefact, not part of the first key.
-        let bom = start == 0 && text.starts_with('\u{feff}');
-        let entry = parse_line(text, if bom { '\u{feff}'.len_utf8() } else { 0 }, number)?;
         if let Some(entry) = &entry {
             let key = &text[entry.key.clone()];
             if let Some(first) = seen.insert(key, number) {
@@ -285,13 +290,14 @@ fn lines_of(source: &str) -> Result<Vec<Line>, EnvFileError> {
                 });
             }
         }
+        number += 1 + memchr::memchr_iter(b'\n', text.as_bytes()).count();
+        start = span.end + ending.len();
         lines.push(Line {
             span,
             edited: None,
             ending,
             entry,
         });
-        start = next;
     }
     Ok(lines)
 }

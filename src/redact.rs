@@ -2,9 +2,9 @@
 //! passes through a `Redactor` first.
 //!
 //! Each registered secret is matched in several encodings (raw, base64, hex, percent-encoded,
-//! JSON-escaped), and all of them are searched for at once by one leftmost-longest Aho-Corasick
-//! automaton. Matches that overlap are merged into one masked region, so that two secrets sharing
-//! bytes never leave a fragment of either visible.
+//! JSON-escaped), and all of them are searched for at once by one Aho-Corasick automaton that
+//! reports every occurrence. Occurrences that overlap are merged into one masked region, so that
+//! two secrets sharing bytes never leave a fragment of either visible.
 //!
 //! Base64 is only matched in its standalone form: when a secret is encoded as part of a longer
 //! value (for example `base64("user:" + secret)`), its bytes need not start on a 3-byte boundary
@@ -15,7 +15,8 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 
-use aho_corasick::{AhoCorasick, Input, MatchKind};
+use aho_corasick::automaton::OverlappingState;
+use aho_corasick::{AhoCorasick, AhoCorasickKind, Input, MatchKind};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 
@@ -219,13 +220,17 @@ impl fmt::Debug for RedactStream {
 /// Writes the redacted form of the decidable prefix of `buf` to `out`, and returns how many bytes
 /// of `buf` were consumed and how many bytes after those belong to a mask already written.
 ///
-/// `masked` leading bytes of `buf` belong to a mask written earlier. Unless `at_end`, a match is
-/// only decided when it starts at least `longest - 1` bytes before the end of `buf`: every pattern
-/// starting there is then wholly visible, so leftmost-longest picks the same match as it would on
-/// the whole output. The remaining tail is not consumed, which bounds it by `longest - 1` bytes.
-/// Each search resumes one byte after the previous match's start so that overlapping matches are
-/// found and merged; work is therefore linear in the input, plus the length of each match and of
-/// the tail.
+/// The masked regions are the union of every occurrence of every pattern, overlapping ones merged
+/// (adjacent ones stay two masks). One overlapping search reports each occurrence once, in order
+/// of where it ends, so the work is linear in `buf` plus the number of occurrences; restarting a
+/// leftmost search one byte after each match, as this once did, rescanned a whole match per
+/// start and was quadratic for a repetitive secret printed twice in a row.
+///
+/// `masked` leading bytes of `buf` belong to a mask written earlier. Unless `at_end`, only the
+/// bytes before `limit = len - (longest - 1)` are decided: every occurrence still to come ends
+/// after `buf` and so starts at or after `limit`. A region reaching past `limit` is masked now and
+/// its remainder carried in the returned count; the tail is not consumed, which bounds it by
+/// `longest - 1` bytes.
 fn scan(
     matcher: &Matcher,
     buf: &[u8],
@@ -251,34 +256,56 @@ fn scan(
     } else {
         buf.len().saturating_sub(longest.saturating_sub(1))
     };
-    // Bytes before `cursor` are accounted for: written raw, or covered by a mask already written.
-    let mut cursor = masked;
-    let mut from = 0;
-    while from < limit {
-        let Some(found) = automaton.find(Input::new(buf).range(from..)) else {
+    // Disjoint regions sorted by start; the first may be the mask carried over from the last call,
+    // whose mask is already written. Every later occurrence ends at or after each region's end,
+    // so one that overlaps a region overlaps every region after it too: merging pops from the back.
+    let mut regions: Vec<(usize, usize)> = Vec::new();
+    if masked > 0 {
+        regions.push((0, masked));
+    }
+    let mut state = OverlappingState::start();
+    loop {
+        automaton.find_overlapping(Input::new(buf), &mut state);
+        let Some(found) = state.get_match() else {
             break;
         };
-        if found.start() >= limit {
+        let (mut start, end) = (found.start(), found.end());
+        while let Some(&(region_start, region_end)) = regions.last() {
+            if region_end <= start {
+                break;
+            }
+            start = start.min(region_start);
+            regions.pop();
+        }
+        regions.push((start, end));
+    }
+    // Bytes before `cursor` are accounted for: written raw, or covered by a mask already written.
+    let mut cursor = 0;
+    let mut regions = regions.into_iter();
+    if masked > 0 {
+        // Merging only moves a start down, so the carried mask is still the first region, at 0.
+        cursor = regions.next().map_or(masked, |(_, end)| end);
+    }
+    for (start, end) in regions {
+        if start >= limit {
+            // Wholly in the held-back tail: found again, with what follows, by the next call.
             break;
         }
-        if found.start() < cursor {
-            // The match overlaps the current masked region, so it extends that region instead of
-            // adding a mask.
-            cursor = cursor.max(found.end());
-        } else {
-            out.extend_from_slice(&buf[cursor..found.start()]);
-            out.extend_from_slice(MASK.as_bytes());
-            cursor = found.end();
-        }
-        from = found.start() + 1;
+        out.extend_from_slice(&buf[cursor..start]);
+        out.extend_from_slice(MASK.as_bytes());
+        cursor = end;
     }
-    // No match starts before `limit` that was not handled above, so the bytes up to it are final.
     if cursor < limit {
         out.extend_from_slice(&buf[cursor..limit]);
         cursor = limit;
     }
     (limit, cursor - limit)
 }
+
+/// The largest product of the patterns' total length and the longest one for which the
+/// automaton is a DFA: about what twenty typical secrets in all their forms come to, and a
+/// bound on the DFA's build however repetitive they are.
+const DFA_BUILD_BUDGET: usize = 1 << 22;
 
 fn build(patterns: &BTreeSet<Vec<u8>>) -> Matcher {
     let Some(longest) = patterns.iter().map(Vec::len).max() else {
@@ -287,8 +314,21 @@ fn build(patterns: &BTreeSet<Vec<u8>>) -> Matcher {
     // No prefilter: the patterns are random strings whose "rare" bytes (hex and base64
     // digits) are everywhere in JSON lines and logs, so the prefilter stopped every few bytes
     // and cost more than the plain automaton it was meant to skip.
+    // A DFA resolves every failure chain for every state and byte class at build time, and a
+    // repetitive pattern's chains are as long as the pattern: that build costs up to the
+    // patterns' total length times the longest, and 16,000 repetitive characters took minutes.
+    // A DFA is built only while that product is small (typical secrets, searched fastest);
+    // otherwise the contiguous NFA follows the chains while searching, amortized linear in the
+    // input.
+    let total: usize = patterns.iter().map(Vec::len).sum();
+    let kind = if total.saturating_mul(longest) <= DFA_BUILD_BUDGET {
+        AhoCorasickKind::DFA
+    } else {
+        AhoCorasickKind::ContiguousNFA
+    };
     match AhoCorasick::builder()
-        .match_kind(MatchKind::LeftmostLongest)
+        .match_kind(MatchKind::Standard)
+        .kind(Some(kind))
         .prefilter(false)
         .build(patterns)
     {

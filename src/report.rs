@@ -6,3 +6,4 @@ pub mod list;
 pub mod live;
 pub mod plan;
 pub mod plan_graph;
+mod plan_text;

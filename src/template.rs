@@ -1,12 +1,15 @@
-//! The minijinja environment: strict undefined, no auto-escaping, and the filters the seed's
-//! procedures need (`shell_quote`, `sql_literal`, `urlencode`, `url_with_password`, `b64encode`,
-//! `json`).
+//! The minijinja environment: strict undefined, no auto-escaping, and the filters that the
+//! procedures of the platform's secret-rotation guide need (`shell_quote`, `sql_literal`,
+//! `urlencode`, `url_with_password`, `url_password`, `url_user`, `b64encode`, `json`,
+//! `scram_sha256`).
 //!
 //! Template errors are reported from their kind, line and detail only: minijinja's debug
 //! rendering prints the values a template saw, and those values include secrets.
 
 use base64::Engine;
 use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior, Value};
+
+mod scram;
 
 /// Builds the environment every template of a run is rendered with.
 pub fn environment() -> Environment<'static> {
@@ -27,8 +30,26 @@ pub fn environment() -> Environment<'static> {
     env.add_filter("urlencode", urlencode);
     env.add_filter("url_with_password", url_with_password);
     env.add_filter("url_password", url_password);
+    env.add_filter("url_user", url_user);
     env.add_filter("b64encode", b64encode);
     env.add_filter("json", json);
+    env.add_filter("scram_sha256", scram::filter);
+    env
+}
+
+/// The environment a run renders with: like [`environment`], but a value derived from a
+/// secret by a filter (a SCRAM verifier) is registered with the run's redactor the moment it
+/// exists, so no output can show it although no step produced it.
+pub fn environment_redacting(redactor: &crate::redact::Redactor) -> Environment<'static> {
+    let mut env = environment();
+    let redactor = redactor.clone();
+    env.add_filter("scram_sha256", move |password: &str| {
+        let verifier = scram::filter(password)?;
+        // The keys are what an attacker would use; the whole verifier is masked as well.
+        let keys = verifier.rsplit_once('$').map_or("", |(_, keys)| keys);
+        redactor.add_all([verifier.as_str(), keys].into_iter().chain(keys.split(':')));
+        Ok::<_, Error>(verifier)
+    });
     env
 }
 
@@ -186,14 +207,19 @@ fn url_password(url: &str) -> String {
     let Some((userinfo, _)) = authority.rsplit_once('@') else {
         return String::new();
     };
-    let encoded = userinfo.split_once(':').map_or("", |(_, p)| p);
+    percent_decode(userinfo.split_once(':').map_or("", |(_, p)| p))
+}
+
+fn percent_decode(encoded: &str) -> String {
     let bytes = encoded.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
         let hex = (bytes[i] == b'%' && i + 2 < bytes.len())
-            .then(|| u8::from_str_radix(&encoded[i + 1..i + 3], 16).ok())
-            .flatten();
+            // Bytes, not a str slice: a `%` before a multi-byte character must not panic.
+            .then(|| std::str::from_utf8(&bytes[i + 1..i + 3]).ok())
+            .flatten()
+            .and_then(|digits| u8::from_str_radix(digits, 16).ok());
         match hex {
             Some(byte) => {
                 out.push(byte);
@@ -206,6 +232,17 @@ fn url_password(url: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The percent-decoded user name of a URL such as `redis://app:secret@host:6379` (empty if
+/// none, as in `redis://:secret@host`).
+fn url_user(url: &str) -> String {
+    let after = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = &after[..after.find(['/', '?', '#']).unwrap_or(after.len())];
+    let Some((userinfo, _)) = authority.rsplit_once('@') else {
+        return String::new();
+    };
+    percent_decode(userinfo.split_once(':').map_or(userinfo, |(user, _)| user))
 }
 
 fn b64encode(value: &str) -> String {

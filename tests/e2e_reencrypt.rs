@@ -178,8 +178,14 @@ fn app_encryption_rotation_with_a_corrupted_record_fails_and_changes_nothing() {
     let env_before = std::fs::read(demo.env_file()).unwrap();
     let old = demo.env().get("APP_ENCRYPTION_KEY").unwrap();
 
-    // `migrate` retries twice, 20 s apart, before the run gives up: this test takes ~40 s.
-    let (code, output) = demo.runbook(&["run", "app-encryption-key-rotation", "--yes"]);
+    // `migrate` retries twice before the run gives up; the shipped 20 s pause is shortened.
+    let (code, output) = demo.runbook(&[
+        "run",
+        "app-encryption-key-rotation",
+        "--yes",
+        "--var",
+        "migrate_retry_interval=50ms",
+    ]);
     assert_eq!(code, 1, "a failed step, everything rolled back:\n{output}");
     assert!(
         output.contains(corrupted),
@@ -220,6 +226,8 @@ fn app_encryption_rotation_failing_after_the_migration_reencrypts_back_to_the_ol
         "--yes",
         "--var",
         "api_url=http://127.0.0.1:1",
+        "--var",
+        "health_interval=50ms",
     ]);
     assert_eq!(code, 1, "a failed step, everything rolled back:\n{output}");
     assert_eq!(

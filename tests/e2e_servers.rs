@@ -76,6 +76,49 @@ fn postgres_rotation_changes_the_role_password_and_the_service_reconnects() {
     );
 }
 
+/// With every statement logged (audited deployments log at least DDL), the server's log shows
+/// the ALTER USER with a SCRAM verifier, never the new password, and the password still works.
+#[test]
+fn postgres_rotation_sends_a_scram_verifier_and_the_log_never_shows_the_password() {
+    let Some(pg) = Postgres::start() else { return };
+    let demo = postgres_deployment(&pg);
+    // Per role, so every session the runbook opens as breeze logs all it sends (no reload race).
+    pg.psql(
+        pg.superuser(),
+        pg.superuser_password(),
+        "postgres",
+        "ALTER ROLE breeze SET log_statement = 'all';",
+    )
+    .expect("log every statement of breeze");
+    let (code, output) = demo.runbook(&["run", "postgres-password-rotation", "--yes"]);
+    assert_eq!(code, 0, "{output}");
+    let new = demo.env().get("POSTGRES_PASSWORD").unwrap();
+    let log = std::fs::read_to_string(pg.dir.path().join("postgres.log")).unwrap();
+    let logged = log
+        .lines()
+        .find(|l| l.contains("ALTER USER breeze PASSWORD"))
+        .unwrap_or_else(|| panic!("the ALTER USER statement is logged:\n{log}"));
+    assert!(
+        logged.contains("PASSWORD 'SCRAM-SHA-256$4096:"),
+        "the statement carries a verifier: {logged}"
+    );
+    assert!(
+        !log.contains(&new),
+        "the new password is not in the server log"
+    );
+    assert!(
+        pg.psql("breeze", &new, "breeze", "SELECT 1").is_ok(),
+        "the verifier accepts the new password"
+    );
+    assert!(pg.psql("breeze", PG_OLD, "breeze", "SELECT 1").is_err());
+    let verifier = logged.split('\'').nth(1).unwrap();
+    let keys = verifier.rsplit_once('$').unwrap().1;
+    assert!(
+        !output.contains(keys),
+        "the verifier's keys are masked in runbook's output"
+    );
+}
+
 #[test]
 fn postgres_rotation_with_a_failing_verify_puts_everything_back() {
     let Some(pg) = Postgres::start() else { return };
@@ -88,6 +131,8 @@ fn postgres_rotation_with_a_failing_verify_puts_everything_back() {
         "--yes",
         "--var",
         "api_url=http://127.0.0.1:9",
+        "--var",
+        "health_interval=50ms",
     ]);
     assert_eq!(code, 1, "{output}");
     assert_eq!(
@@ -176,6 +221,8 @@ fn redis_rotation_with_a_failing_verify_puts_everything_back() {
         "--yes",
         "--var",
         "api_url=http://127.0.0.1:9",
+        "--var",
+        "health_interval=50ms",
     ]);
     assert_eq!(code, 1, "{output}");
     assert_eq!(

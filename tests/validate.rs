@@ -205,3 +205,18 @@ fn every_shipped_runbook_starts_with_the_schema_modeline() {
         );
     }
 }
+
+#[test]
+fn a_backoff_of_zero_is_refused_at_its_step() {
+    let runbook = "name: flaky\nsteps:\n  - id: flaky\n    retries: 2\n    backoff: 0\n    exec: { run: 'true' }\n";
+    let test = Test::new()
+        .file("flaky.yaml", runbook)
+        .args(&["validate", "flaky.yaml"]);
+    let run = test.run();
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("`backoff` is 0") && run.stderr.contains("flaky.yaml:3"),
+        "{}",
+        run.stderr
+    );
+}

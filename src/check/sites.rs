@@ -35,6 +35,9 @@ pub fn sites(step: &Step) -> Vec<Site<'_>> {
     if let Some(when) = &step.when {
         out.push(site("when", &when.value, Role::Expr));
     }
+    if let Some(interval) = step.interval.as_ref().filter(|i| i.is_template()) {
+        out.push(site("interval", &interval.text, Role::Text));
+    }
     if let Some(confirm) = &step.confirm {
         out.push(site("confirm", confirm, Role::Text));
     }
@@ -68,6 +71,9 @@ pub fn sites(step: &Step) -> Vec<Site<'_>> {
             }
             if let Some(exec) = &verify.exec {
                 exec_sites("verify.exec", exec, &mut out);
+            }
+            if let Some(interval) = verify.interval.as_ref().filter(|i| i.is_template()) {
+                out.push(site("verify.interval", &interval.text, Role::Text));
             }
         }
         KindRef::Manual(manual) => out.push(site(

@@ -1,5 +1,5 @@
-//! The syntax of one line of an env file: keys, `export`, quoting, inline comments, and
-//! how a new value is quoted and a double-quoted one decoded.
+//! The syntax of one entry of an env file: keys, `export`, quoting (a quoted value may span
+//! lines), inline comments, and how a new value is quoted and a double-quoted one decoded.
 
 use std::ops::Range;
 
@@ -14,16 +14,22 @@ pub(super) struct Entry {
     pub quote: Quote,
 }
 
-/// Classifies one line, starting at byte `start` of `text`.
-pub(super) fn parse_line(
-    text: &str,
+/// Classifies the entry whose first line starts `rest` (the file from that line on), looking from
+/// byte `start`; returns it with the length of its text: its first line, or every line up to the
+/// one that closes a quoted value spanning several (legal for Docker Compose and python-dotenv),
+/// without the final line ending.
+pub(super) fn parse_entry(
+    rest: &str,
     start: usize,
     number: usize,
-) -> Result<Option<Entry>, EnvFileError> {
+) -> Result<(Option<Entry>, usize), EnvFileError> {
+    let all = rest.as_bytes();
+    let first_end = content_end(all, 0);
+    let text = &rest[..first_end];
     let bytes = text.as_bytes();
     let begin = skip_blanks(bytes, start);
     if begin == bytes.len() || bytes[begin] == b'#' {
-        return Ok(None);
+        return Ok((None, first_end));
     }
     let malformed = || EnvFileError::Malformed { line: number };
     // `export` is only a prefix when a key follows it; `export=1` defines a key named `export`.
@@ -43,7 +49,12 @@ pub(super) fn parse_line(
     let eq = skip_blanks(bytes, key_end);
     if eq == bytes.len() && !exported {
         // A lone word is a coturn flag such as `lt-cred-mech`: kept, but not a key.
-        return Ok(None);
+        return Ok((None, first_end));
+    }
+    if exported && matches!(bytes.get(eq), None | Some(b'#')) {
+        // A bare `export NAME` exports a variable defined elsewhere (the shell's meaning, which
+        // Compose and python-dotenv accept): kept verbatim, it defines no value here.
+        return Ok((None, first_end));
     }
     if bytes.get(eq) != Some(&b'=') {
         return Err(malformed());
@@ -54,14 +65,19 @@ pub(super) fn parse_line(
         Some(b'\'') => Quote::Single,
         _ => Quote::None,
     };
-    // After a closing quote only blanks and an inline comment may follow.
-    let value_end = match quote {
-        Quote::None => unquoted_end(bytes, value_start),
-        _ => match closing_quote(bytes, value_start) {
-            Some(end) if matches!(bytes.get(skip_blanks(bytes, end)), None | Some(b'#')) => end,
-            Some(_) => {
-                let key = named(&key);
-                return Err(EnvFileError::TrailingText { line: number, key });
+    let (value_end, entry_end) = match quote {
+        Quote::None => (unquoted_end(bytes, value_start), first_end),
+        // A quote may close on a later line; after it only blanks and an inline comment may
+        // follow on that line.
+        _ => match closing_quote(all, value_start) {
+            Some(end) => {
+                let line_end = content_end(all, end);
+                let after = skip_blanks(&all[..line_end], end);
+                if after != line_end && all[after] != b'#' {
+                    let key = named(&key);
+                    return Err(EnvFileError::TrailingText { line: number, key });
+                }
+                (end, line_end)
             }
             None => {
                 let key = named(&key);
@@ -76,7 +92,18 @@ pub(super) fn parse_line(
     } else {
         value_start..value_end
     };
-    Ok(Some(Entry { key, value, quote }))
+    Ok((Some(Entry { key, value, quote }), entry_end))
+}
+
+/// Where the text of the physical line holding byte `from` ends: before its `\n` or `\r\n`, or
+/// at the end of the file (before a lone final `\r`, which is kept as that line's ending).
+pub(super) fn content_end(bytes: &[u8], from: usize) -> usize {
+    match memchr::memchr(b'\n', &bytes[from..]) {
+        Some(i) if i > 0 && bytes[from + i - 1] == b'\r' => from + i - 1,
+        Some(i) => from + i,
+        None if bytes.len() > from && bytes.ends_with(b"\r") => bytes.len() - 1,
+        None => bytes.len(),
+    }
 }
 
 /// Returns the index just past the quote that closes the one at `open`.

@@ -280,7 +280,7 @@ fn non_utf8_error_names_the_line() {
 fn malformed_lines_are_rejected_with_their_line_number() {
     for line in [
         "listening-port 3478",
-        "export A",
+        "export A B",
         "=value",
         "1KEY=x",
         "KEY: value",
@@ -292,6 +292,55 @@ fn malformed_lines_are_rejected_with_their_line_number() {
             "{line:?} gave {err:?}"
         );
     }
+}
+
+#[test]
+fn multi_line_quoted_values_round_trip_and_decode() {
+    let input = "A=1\r\nPEM=\"-----BEGIN-----\r\nabc\\\"def\r\n-----END-----\" # pem\r\nS='one\ntwo'\nB=2\n";
+    let file = parse(input);
+    assert_eq!(text(&file), input);
+    assert_eq!(file.keys().collect::<Vec<_>>(), ["A", "PEM", "S", "B"]);
+    assert_eq!(
+        file.get("PEM").as_deref(),
+        Some("-----BEGIN-----\r\nabc\"def\r\n-----END-----")
+    );
+    assert_eq!(file.get("S").as_deref(), Some("one\ntwo"));
+    assert_eq!(file.line_of("S"), Some(5));
+    assert_eq!(file.line_of("B"), Some(7));
+}
+
+#[test]
+fn setting_another_key_keeps_multi_line_values_byte_exact() {
+    let mut file = parse("M=\"x\ny\"\nK=old\nN='p\n\nq'  # c\n");
+    file.set("K", "new").unwrap();
+    assert_eq!(text(&file), "M=\"x\ny\"\nK=new\nN='p\n\nq'  # c\n");
+}
+
+#[test]
+fn setting_a_multi_line_value_replaces_all_its_lines_and_keeps_the_comment() {
+    let mut file = parse("A=1\nM='x\ny'  # keep\nB=2\n");
+    file.set("M", "one-line").unwrap();
+    assert_eq!(text(&file), "A=1\nM='one-line'  # keep\nB=2\n");
+    assert_eq!(file.line_of("B"), Some(3));
+}
+
+#[test]
+fn bare_export_lines_are_kept_and_define_nothing() {
+    let input = "export PATH\nexport  HOME # from the shell\nA=1\n";
+    let mut file = parse(input);
+    assert_eq!(text(&file), input);
+    assert_eq!(file.keys().collect::<Vec<_>>(), ["A"]);
+    file.set("A", "2").unwrap();
+    assert_eq!(
+        text(&file),
+        "export PATH\nexport  HOME # from the shell\nA=2\n"
+    );
+}
+
+#[test]
+fn a_quote_closed_on_a_later_line_by_another_entry_is_refused_naming_the_line() {
+    let err = EnvFile::parse(b"A=1\nB=\"open\nC=\"x\"\n").unwrap_err();
+    assert!(matches!(&err, EnvFileError::TrailingText { line: 2, key } if key == "B"));
 }
 
 #[test]

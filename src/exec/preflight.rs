@@ -16,6 +16,9 @@ pub struct Prepared {
     pub inputs: BTreeMap<String, String>,
     pub supplied: BTreeMap<String, String>,
     pub currents: HashMap<usize, BTreeMap<String, String>>,
+    /// The steps that may run: a `when` already false from vars, inputs and the secret's
+    /// current values leaves its step out (a dry run lists only these).
+    pub active: BTreeSet<(usize, usize)>,
 }
 
 struct Declared {
@@ -75,7 +78,7 @@ pub fn prepare(
             // Never echo the value back: it is the secret the operator just exposed.
             problems.push(
                 problem(format!("input `{name}` is a secret and cannot be given on the command line (it would land in shell history)"))
-                    .help(format!("use `--input {name}=@FILE` or set RUNBOOK_INPUT_{}", name.to_uppercase())),
+                    .help(format!("use `--input {name}=@FILE` or set {}", crate::model::input_variable(name))),
             );
         } else {
             values.insert(name.clone(), value.clone());
@@ -85,17 +88,17 @@ pub fn prepare(
         if values.contains_key(name) {
             continue;
         }
-        if let Ok(value) = std::env::var(format!(
-            "RUNBOOK_INPUT_{}",
-            name.to_uppercase().replace('-', "_")
-        )) {
+        if let Ok(value) = std::env::var(crate::model::input_variable(name)) {
             values.insert(name.clone(), value);
         } else if let Some(default) = &decl.default {
             values.insert(name.clone(), default.clone());
         }
     }
-    // Steps whose `when` is already false from vars and inputs need nothing from anyone.
-    let active = active_steps(project, library, plan, &values);
+    let files = EnvFiles::new(project, library);
+    let currents = read_currents(library, &files, redactor);
+    // Steps whose `when` is already false from vars, inputs and the current values need
+    // nothing from anyone, and their env edits need no key.
+    let active = active_steps(project, library, plan, &values, &currents);
     for (node, _, step) in active_nodes(plan, library, &active) {
         let operator = match step.kind() {
             KindRef::Manual(manual) => match &manual.input {
@@ -105,10 +108,10 @@ pub fn prepare(
                     })
                 }
                 Some(input) if !values.contains_key(&input.name) && !interactive => Some(format!(
-                    "input `{}` is needed and there is no terminal to ask for it: pass `--input {}=@FILE` or set RUNBOOK_INPUT_{}",
+                    "input `{}` is needed and there is no terminal to ask for it: pass `--input {}=@FILE` or set {}",
                     input.name,
                     input.name,
-                    input.name.to_uppercase()
+                    crate::model::input_variable(&input.name)
                 )),
                 Some(_) => None,
                 None => (!interactive && !yes).then(|| {
@@ -133,7 +136,8 @@ pub fn prepare(
             redactor.add(value);
         }
     }
-    let currents = check_files(project, library, plan, &active, redactor, &mut problems);
+    check_files(project, library, plan, &active, &files, &mut problems);
+    check_intervals(project, library, plan, &active, &values, &mut problems);
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -144,6 +148,7 @@ pub fn prepare(
         inputs,
         supplied,
         currents,
+        active,
     })
 }
 
@@ -193,12 +198,15 @@ fn active_nodes<'a>(
 }
 
 /// The steps that may run: those without `when`, and those whose `when` reads step outputs or
-/// is true given vars and inputs. (A `when` that reads outputs is decided at run time.)
+/// is true given vars, inputs, `run.mode` and the runbook's own secret (`secret.id`,
+/// `secret.current`, `secret.values`, read before the run). A `when` that reads outputs is
+/// decided at run time.
 fn active_steps(
     project: &Project,
     library: &Library,
     plan: &Plan,
     values: &BTreeMap<String, String>,
+    currents: &HashMap<usize, BTreeMap<String, String>>,
 ) -> BTreeSet<(usize, usize)> {
     let env = crate::template::shared();
     plan.nodes
@@ -208,43 +216,69 @@ fn active_steps(
             let runbook = &library.runbooks[*rb].value;
             let Some(when) = &runbook.steps[*si].when else { return true };
             let Ok(expr) = env.compile_expression(&when.value) else { return true };
-            let names = expr.undeclared_variables(false);
-            if names.iter().any(|n| n != "vars" && n != "inputs") {
+            let known = |n: &String| n == "vars" || n == "inputs" || n == "run" || (n == "secret" && runbook.secret.is_some());
+            if !expr.undeclared_variables(false).iter().all(known) {
                 return true;
             }
             let inputs: BTreeMap<&String, &String> = values.iter().filter(|(k, _)| runbook.inputs.contains_key(*k)).collect();
-            let ctx = minijinja::context! { vars => project.vars_for(runbook), inputs => crate::template::value_of(inputs) };
+            let secret = runbook.secret.as_ref().map(|s| secret_scope(s, currents.get(rb)));
+            // `run.mode` is known; `run.id` is not yet, and a `when` reading it fails to
+            // evaluate here and is decided at run time.
+            let run = minijinja::context! { mode => plan.mode.as_str() };
+            let ctx = minijinja::context! { vars => project.vars_for(runbook), inputs => crate::template::value_of(inputs), secret => secret, run => run };
             expr.eval(ctx).map_or(true, |v| v.is_true())
         })
         .collect()
 }
 
-/// Checks that every env file an env step edits exists and has its keys (unless the step
-/// opts in), and reads the current values of every owned secret for the redactor.
-fn check_files(
-    project: &Project,
-    library: &Library,
-    plan: &Plan,
-    active: &BTreeSet<(usize, usize)>,
-    redactor: &Redactor,
-    problems: &mut Vec<Problem>,
-) -> HashMap<usize, BTreeMap<String, String>> {
-    let env = crate::template::shared();
-    let file_of = |rb: usize, file: Option<&String>| -> Option<std::path::PathBuf> {
-        let runbook = &library.runbooks[rb].value;
+/// `secret` as a `when` sees it before the run: the same fields a step sees.
+fn secret_scope(
+    secret: &crate::model::SecretSpec,
+    values: Option<&BTreeMap<String, String>>,
+) -> minijinja::Value {
+    let empty = BTreeMap::new();
+    let values = values.unwrap_or(&empty);
+    let mut scope = BTreeMap::new();
+    scope.insert("id", minijinja::Value::from(secret.id.value.clone()));
+    if let Some(current) = secret.env.first().and_then(|e| values.get(&e.value)) {
+        scope.insert("current", minijinja::Value::from(current.clone()));
+    }
+    scope.insert("values", crate::template::value_of(values));
+    crate::template::value_of(scope)
+}
+
+/// The env files preflight reads, each read and parsed once: most runbooks share one.
+struct EnvFiles<'a> {
+    project: &'a Project,
+    library: &'a Library,
+    cache: std::cell::RefCell<HashMap<std::path::PathBuf, std::rc::Rc<Result<EnvFile, String>>>>,
+}
+
+impl<'a> EnvFiles<'a> {
+    fn new(project: &'a Project, library: &'a Library) -> Self {
+        Self {
+            project,
+            library,
+            cache: std::cell::RefCell::default(),
+        }
+    }
+
+    /// The file an env step of runbook `rb` edits: its own `file`, else the secret's, else
+    /// `vars.env_file`.
+    fn file_of(&self, rb: usize, file: Option<&String>) -> Option<std::path::PathBuf> {
+        let runbook = &self.library.runbooks[rb].value;
         let text = file
             .cloned()
             .or_else(|| runbook.secret.as_ref().and_then(|s| s.file.clone()))
             .unwrap_or_else(|| "{{ vars.env_file }}".into());
-        let ctx = minijinja::context! { vars => project.vars_for(runbook) };
-        render(env, &text, &ctx).ok().map(|p| project.resolve(&p))
-    };
-    // Most runbooks share one env file: read and parse each file once.
-    let cache: std::cell::RefCell<
-        HashMap<std::path::PathBuf, std::rc::Rc<Result<EnvFile, String>>>,
-    > = Default::default();
-    let read = |path: &std::path::Path| -> std::rc::Rc<Result<EnvFile, String>> {
-        if let Some(parsed) = cache.borrow().get(path) {
+        let ctx = minijinja::context! { vars => self.project.vars_for(runbook) };
+        render(crate::template::shared(), &text, &ctx)
+            .ok()
+            .map(|p| self.project.resolve(&p))
+    }
+
+    fn read(&self, path: &std::path::Path) -> std::rc::Rc<Result<EnvFile, String>> {
+        if let Some(parsed) = self.cache.borrow().get(path) {
             return std::rc::Rc::clone(parsed);
         }
         let parsed = std::fs::read(path)
@@ -253,63 +287,31 @@ fn check_files(
                 EnvFile::parse_owned(bytes).map_err(|e| format!("{}: {e}", path.display()))
             });
         let parsed = std::rc::Rc::new(parsed);
-        cache
+        self.cache
             .borrow_mut()
             .insert(path.to_path_buf(), std::rc::Rc::clone(&parsed));
         parsed
-    };
-    for (node, rb, step) in active_nodes(plan, library, active) {
-        if let KindRef::File(spec) = step.kind() {
-            let ctx = minijinja::context! { vars => project.vars_for(&library.runbooks[rb].value) };
-            if let Ok(path) = render(env, &spec.path, &ctx) {
-                let path = project.resolve(&path);
-                if let Err(message) = crate::atomic::ownership_kept(&path) {
-                    problems.push(problem(format!("step `{}`: {message}", node.name)));
-                }
-            }
-        }
-        let KindRef::Env(spec) = step.kind() else {
-            continue;
-        };
-        let Some(path) = file_of(rb, spec.file.as_ref()) else {
-            continue;
-        };
-        // Checked before anything runs: a rewrite that cannot keep the file's owner and group
-        // is refused mid-run otherwise (see `atomic::write_atomic`).
-        if let Err(message) = crate::atomic::ownership_kept(&path) {
-            problems.push(problem(format!("step `{}`: {message}", node.name)));
-            continue;
-        }
-        if spec.create && !path.exists() {
-            continue;
-        }
-        match read(&path).as_ref() {
-            Ok(file) => {
-                for key in spec.set.keys() {
-                    if file.get(key).is_none() && !spec.append {
-                        problems.push(problem(format!(
-                            "step `{}`: key `{key}` is not in `{}` (set `append: true` to add it)",
-                            node.name,
-                            path.display()
-                        )));
-                    }
-                }
-            }
-            Err(message) => problems.push(problem(format!("step `{}`: {message}", node.name))),
-        }
     }
-    // Every value the library's secrets hold now is masked in all output, not only those
-    // this run rotates: a child may print any of them.
+}
+
+/// Reads the current value of every variable the library's secrets own, and registers the
+/// secret ones with the redactor: every value the library's secrets hold now is masked in
+/// all output, not only those this run rotates, since a child may print any of them.
+fn read_currents(
+    library: &Library,
+    files: &EnvFiles<'_>,
+    redactor: &Redactor,
+) -> HashMap<usize, BTreeMap<String, String>> {
     let mut currents = HashMap::new();
     let mut masked: Vec<String> = Vec::new();
     for (rb, loaded) in library.runbooks.iter().enumerate() {
         let Some(secret) = &loaded.value.secret else {
             continue;
         };
-        let Some(path) = file_of(rb, None) else {
+        let Some(path) = files.file_of(rb, None) else {
             continue;
         };
-        let parsed = read(&path);
+        let parsed = files.read(&path);
         let Ok(file) = parsed.as_ref() else { continue };
         let mut values = BTreeMap::new();
         for name in &secret.env {
@@ -325,4 +327,89 @@ fn check_files(
     // One rebuild of the redactor's matcher for all of them.
     redactor.add_all(masked.iter().map(String::as_str));
     currents
+}
+
+/// Checks that every env file an env step edits exists and has its keys (unless the step
+/// opts in), and that every file a step rewrites can keep its owner.
+fn check_files(
+    project: &Project,
+    library: &Library,
+    plan: &Plan,
+    active: &BTreeSet<(usize, usize)>,
+    files: &EnvFiles<'_>,
+    problems: &mut Vec<Problem>,
+) {
+    let env = crate::template::shared();
+    for (node, rb, step) in active_nodes(plan, library, active) {
+        if let KindRef::File(spec) = step.kind() {
+            let ctx = minijinja::context! { vars => project.vars_for(&library.runbooks[rb].value) };
+            if let Ok(path) = render(env, &spec.path, &ctx) {
+                let path = project.resolve(&path);
+                if let Err(message) = crate::atomic::ownership_kept(&path) {
+                    problems.push(problem(format!("step `{}`: {message}", node.name)));
+                }
+            }
+        }
+        let KindRef::Env(spec) = step.kind() else {
+            continue;
+        };
+        let Some(path) = files.file_of(rb, spec.file.as_ref()) else {
+            continue;
+        };
+        // Checked before anything runs: a rewrite that cannot keep the file's owner and group
+        // is refused mid-run otherwise (see `atomic::write_atomic`).
+        if let Err(message) = crate::atomic::ownership_kept(&path) {
+            problems.push(problem(format!("step `{}`: {message}", node.name)));
+            continue;
+        }
+        if spec.create && !path.exists() {
+            continue;
+        }
+        match files.read(&path).as_ref() {
+            Ok(file) => {
+                for key in spec.set.keys() {
+                    if file.get(key).is_none() && !spec.append {
+                        problems.push(problem(format!(
+                            "step `{}`: key `{key}` is not in `{}` (set `append: true` to add it)",
+                            node.name,
+                            path.display()
+                        )));
+                    }
+                }
+            }
+            Err(message) => problems.push(problem(format!("step `{}`: {message}", node.name))),
+        }
+    }
+}
+
+/// A templated `interval` (`"{{ vars.retry_interval }}"`) must render to a duration: checked
+/// here, before anything changes, rather than when the step first fails and waits.
+fn check_intervals(
+    project: &Project,
+    library: &Library,
+    plan: &Plan,
+    active: &BTreeSet<(usize, usize)>,
+    values: &BTreeMap<String, String>,
+    problems: &mut Vec<Problem>,
+) {
+    let env = crate::template::shared();
+    for (node, rb, step) in active_nodes(plan, library, active) {
+        let verify = match step.kind() {
+            KindRef::Verify(spec) => spec.interval.as_ref(),
+            _ => None,
+        };
+        for interval in step.interval.iter().chain(verify) {
+            let runbook = &library.runbooks[rb].value;
+            let inputs: BTreeMap<&String, &String> = values
+                .iter()
+                .filter(|(k, _)| runbook.inputs.contains_key(*k))
+                .collect();
+            let ctx = minijinja::context! { vars => project.vars_for(runbook), inputs => crate::template::value_of(inputs) };
+            if let Err(message) =
+                interval.resolve(|text| render(env, text, &ctx).map_err(|e| e.message))
+            {
+                problems.push(problem(format!("step `{}`: {message}", node.name)));
+            }
+        }
+    }
 }

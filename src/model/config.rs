@@ -46,6 +46,9 @@ pub fn default_vars() -> BTreeMap<String, String> {
         ("env_file", ".env.prod"),
         ("compose_file", "docker/docker-compose.prod.yml"),
         ("api_url", "http://localhost:3001"),
+        // The pause between a health check's tries in the shipped runbooks: a deployment with
+        // slow starts lengthens it, a test that expects the check to fail shortens it.
+        ("health_interval", "1s"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -142,7 +142,7 @@ pub struct VerifySpec {
     pub tcp: Option<TcpCheck>,
     pub exec: Option<ExecSpec>,
     pub retries: Option<u32>,
-    pub interval: Option<HumanDuration>,
+    pub interval: Option<super::Interval>,
     pub timeout: Option<HumanDuration>,
 }
 
@@ -190,6 +190,13 @@ pub struct ManualInput {
     /// for what only sometimes exists, such as an incident's findings.
     #[serde(default)]
     pub optional: bool,
+}
+
+/// The environment variable an input is read from: `RUNBOOK_INPUT_` and the name in upper
+/// case (the checker allows only letters, digits and `_` in input names, so a shell can set
+/// it). Every message that names the variable uses this, so the hint is the variable read.
+pub fn input_variable(name: &str) -> String {
+    format!("RUNBOOK_INPUT_{}", name.to_uppercase())
 }
 
 fn default_true() -> bool {

@@ -2,15 +2,17 @@
 
 mod config;
 mod duration;
+mod interval;
 mod kinds;
 mod runbook;
 mod step;
 
 pub use config::{Config, DEFAULT_RESTART, RestartDriver, default_vars};
 pub use duration::HumanDuration;
+pub use interval::Interval;
 pub use kinds::{
     Charset, Command, Encoding, EnvSpec, ExecSpec, Expect, FileSpec, GenerateSpec, HttpCheck,
-    ManualInput, ManualSpec, ReportSpec, RotateSpec, TcpCheck, VerifySpec,
+    ManualInput, ManualSpec, ReportSpec, RotateSpec, TcpCheck, VerifySpec, input_variable,
 };
 pub use runbook::{InputSpec, Mode, Policy, Runbook, SecretSpec};
 pub use step::{EnvMap, KindRef, NoneKeyword, Rollback, RollbackBody, Step};

@@ -1,7 +1,7 @@
 //! Showing a plan: text for people, JSON for tools, DOT and Mermaid for pictures. A plan
 //! shows templates and file names, never a value: nothing secret is known at plan time.
 
-use std::fmt::Write;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 
@@ -9,6 +9,8 @@ use crate::model::{Command, KindRef, Rollback, Runbook, Step};
 use crate::plan::{Plan, Work};
 use crate::project::{Library, Project};
 use crate::template::{environment, render};
+
+pub use super::plan_text::{json, text};
 
 /// One node of the plan as shown.
 #[derive(Serialize)]
@@ -24,6 +26,9 @@ pub struct NodeView {
     pub serves: Vec<String>,
     pub irreversible: bool,
     pub when: Option<String>,
+    /// A dry run found its `when` false already: it will not run.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub skipped: bool,
     /// The runbook author's explanation of the step.
     pub description: Option<String>,
 }
@@ -47,18 +52,40 @@ pub struct PlanView {
     pub notes: Vec<String>,
 }
 
+/// What a dry run knows beyond a plan, from preflight: which steps may run, and the current
+/// values of the secrets (so templates that read them render; its output is redacted).
+pub struct Known<'a> {
+    pub active: &'a BTreeSet<(usize, usize)>,
+    pub currents: &'a HashMap<usize, BTreeMap<String, String>>,
+}
+
 /// `given` are the `--input` values on the command line; only those the runbook declares not
 /// secret are shown.
 pub fn view(
     project: &Project,
     library: &Library,
     plan: &Plan,
-    given: &std::collections::BTreeMap<String, String>,
+    given: &BTreeMap<String, String>,
+) -> PlanView {
+    view_known(project, library, plan, given, None)
+}
+
+/// [`view`] with what a dry run knows: steps that will not run say so, and templates that read
+/// the secret's current values are rendered.
+pub fn view_known(
+    project: &Project,
+    library: &Library,
+    plan: &Plan,
+    given: &BTreeMap<String, String>,
+    known: Option<&Known<'_>>,
 ) -> PlanView {
     let describe = Describer {
         project,
+        library,
         env: environment(),
         given,
+        known,
+        mode: plan.mode.as_str(),
     };
     let steps: Vec<NodeView> = plan
         .nodes
@@ -74,7 +101,16 @@ pub fn view(
                 Work::Step(rb, si) => {
                     let runbook = &library.runbooks[*rb].value;
                     let step = &runbook.steps[*si];
-                    let (change, rollback) = describe.step(runbook, step);
+                    let skipped = known.is_some_and(|k| !k.active.contains(&(*rb, *si)))
+                        || describe.decided_false(*rb, runbook, step);
+                    let (change, rollback) = if skipped {
+                        (
+                            "skipped: its `when` is false for this run".into(),
+                            "none needed".into(),
+                        )
+                    } else {
+                        describe.step(*rb, runbook, step)
+                    };
                     NodeView {
                         index: index + 1,
                         name: node.name.clone(),
@@ -84,8 +120,9 @@ pub fn view(
                         rollback,
                         needs,
                         serves: Vec::new(),
-                        irreversible: step.irreversible,
+                        irreversible: step.irreversible && !skipped,
                         when: step.when.as_ref().map(|w| w.value.clone()),
+                        skipped,
                         description: step.description.clone(),
                     }
                 }
@@ -117,6 +154,7 @@ pub fn view(
                         serves: names,
                         irreversible: false,
                         when: None,
+                        skipped: false,
                         description: None,
                     }
                 }
@@ -153,14 +191,32 @@ pub fn view(
 
 struct Describer<'a> {
     project: &'a Project,
+    library: &'a Library,
     env: minijinja::Environment<'static>,
-    given: &'a std::collections::BTreeMap<String, String>,
+    given: &'a BTreeMap<String, String>,
+    known: Option<&'a Known<'a>>,
+    mode: &'static str,
 }
 
 impl Describer<'_> {
     /// Renders what is known at plan time (vars, the inputs given or their defaults, never a
-    /// secret one); anything that depends on a step's output stays as written.
-    fn show(&self, runbook: &Runbook, text: &str) -> String {
+    /// secret one; in a dry run also the secret's current values); anything that depends on a
+    /// step's output stays as written.
+    fn show(&self, rb: usize, runbook: &Runbook, text: &str) -> String {
+        render(&self.env, text, &self.context(rb, runbook)).unwrap_or_else(|_| text.to_string())
+    }
+
+    /// Whether a step's `when` is already false from what is known before the run. One that
+    /// reads anything unknown here (a step's output, a secret input) is decided at run time.
+    fn decided_false(&self, rb: usize, runbook: &Runbook, step: &Step) -> bool {
+        let Some(when) = &step.when else { return false };
+        crate::template::eval_bool(&self.env, &when.value, &self.context(rb, runbook))
+            .is_ok_and(|v| !v)
+    }
+
+    /// vars, the non-secret inputs, `run.mode`, and in a dry run the runbook's own `secret`;
+    /// a name left out stays undefined, so what reads it is not decided here.
+    fn context(&self, rb: usize, runbook: &Runbook) -> minijinja::Value {
         let inputs: std::collections::BTreeMap<String, String> = runbook
             .inputs
             .iter()
@@ -169,19 +225,47 @@ impl Describer<'_> {
                 Some((k.clone(), self.given.get(k).or(i.default.as_ref())?.clone()))
             })
             .collect();
-        let ctx = minijinja::context! { vars => self.project.vars_for(runbook), inputs => inputs };
-        render(&self.env, text, &ctx).unwrap_or_else(|_| text.to_string())
+        let secret = self.known.and_then(|known| {
+            let owned = self.library.runbooks[rb].value.secret.as_ref()?;
+            let values = known.currents.get(&rb).cloned().unwrap_or_default();
+            let current = owned.env.first().and_then(|e| values.get(&e.value).cloned());
+            Some(minijinja::context! { id => owned.id.value.clone(), current => current, values => values })
+        });
+        let mut ctx = BTreeMap::from([
+            (
+                "vars",
+                crate::template::value_of(self.project.vars_for(runbook)),
+            ),
+            ("inputs", crate::template::value_of(inputs)),
+            ("run", minijinja::context! { mode => self.mode }),
+        ]);
+        if let Some(secret) = secret {
+            ctx.insert("secret", secret);
+        }
+        crate::template::value_of(ctx)
     }
 
-    fn env_file(&self, runbook: &Runbook, file: Option<&String>) -> String {
+    /// The first line of an operator's instructions, rendered when it can be. Lines that are
+    /// only template statements (`{% set ... %}`) say nothing to a reader and are passed over.
+    fn first_line(&self, rb: usize, runbook: &Runbook, text: &str) -> String {
+        let rendered = self.show(rb, runbook, text);
+        rendered
+            .lines()
+            .map(str::trim)
+            .find(|l| !(l.is_empty() || l.starts_with("{%") && l.ends_with("%}")))
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    fn env_file(&self, rb: usize, runbook: &Runbook, file: Option<&String>) -> String {
         let text = file
             .cloned()
             .or_else(|| runbook.secret.as_ref().and_then(|s| s.file.clone()))
             .unwrap_or_else(|| "{{ vars.env_file }}".to_string());
-        self.show(runbook, &text)
+        self.show(rb, runbook, &text)
     }
 
-    fn step(&self, runbook: &Runbook, step: &Step) -> (String, String) {
+    fn step(&self, rb: usize, runbook: &Runbook, step: &Step) -> (String, String) {
         let change = match step.kind() {
             KindRef::Generate(g) => match (g.bytes, g.encoding, g.length, g.charset) {
                 (Some(n), Some(enc), _, _) => format!(
@@ -194,7 +278,7 @@ impl Describer<'_> {
                 ),
                 _ => "generate a secret".into(),
             },
-            KindRef::Exec(e) => format!("run {}", self.command(runbook, &e.run.value)),
+            KindRef::Exec(e) => format!("run {}", self.command(rb, runbook, &e.run.value)),
             KindRef::Env(e) => {
                 let mut parts = Vec::new();
                 if !e.set.is_empty() {
@@ -209,12 +293,12 @@ impl Describer<'_> {
                 format!(
                     "{} in {}",
                     parts.join(" and "),
-                    self.env_file(runbook, e.file.as_ref())
+                    self.env_file(rb, runbook, e.file.as_ref())
                 )
             }
             KindRef::File(f) => format!(
                 "write {}{}",
-                self.show(runbook, &f.path),
+                self.show(rb, runbook, &f.path),
                 f.mode
                     .as_ref()
                     .map(|m| format!(" (mode {m})"))
@@ -223,52 +307,56 @@ impl Describer<'_> {
             KindRef::Restart(services) => format!("restart {}", services.join(", ")),
             KindRef::Verify(v) => {
                 let what = if let Some(h) = &v.http {
-                    format!("GET {} expects {}", self.show(runbook, &h.url), h.status)
+                    format!(
+                        "GET {} expects {}",
+                        self.show(rb, runbook, &h.url),
+                        h.status
+                    )
                 } else if let Some(t) = &v.tcp {
                     format!(
                         "tcp connect {}:{}",
-                        self.show(runbook, &t.host),
-                        self.show(runbook, &t.port)
+                        self.show(rb, runbook, &t.host),
+                        self.show(rb, runbook, &t.port)
                     )
                 } else if let Some(e) = &v.exec {
-                    format!("run {}", self.command(runbook, &e.run.value))
+                    format!("run {}", self.command(rb, runbook, &e.run.value))
                 } else {
                     String::new()
                 };
                 format!("verify: {what}")
             }
             KindRef::Manual(m) => {
-                let first = m.instructions.lines().next().unwrap_or_default();
+                let first = self.first_line(rb, runbook, &m.instructions);
                 match &m.input {
                     Some(input) => format!(
                         "operator: {} (reads {}{})",
-                        self.show(runbook, first),
+                        first,
                         input.name,
                         if input.secret { ", secret" } else { "" }
                     ),
-                    None => format!("operator: {}", self.show(runbook, first)),
+                    None => format!("operator: {first}"),
                 }
             }
             KindRef::Rotate(_) => "rotate (expanded)".into(),
             KindRef::Report(r) => format!(
                 "write the incident report to {}",
-                self.show(runbook, &r.path)
+                self.show(rb, runbook, &r.path)
             ),
         };
         let rollback = match (&step.rollback, step.kind()) {
             (Some(Rollback::None(_)), _) => "none".into(),
             (Some(Rollback::Body(body)), _) => {
                 if let Some(e) = &body.exec {
-                    format!("run {}", self.command(runbook, &e.run.value))
+                    format!("run {}", self.command(rb, runbook, &e.run.value))
                 } else if let Some(m) = &body.manual {
                     format!(
                         "operator: {}",
-                        m.instructions.lines().next().unwrap_or_default()
+                        self.first_line(rb, runbook, &m.instructions)
                     )
                 } else if let Some(e) = &body.env {
-                    format!("edit {}", self.env_file(runbook, e.file.as_ref()))
+                    format!("edit {}", self.env_file(rb, runbook, e.file.as_ref()))
                 } else if let Some(f) = &body.file {
-                    format!("write {}", self.show(runbook, &f.path))
+                    format!("write {}", self.show(rb, runbook, &f.path))
                 } else if let Some(s) = &body.restart {
                     format!("restart {}", s.join(", "))
                 } else {
@@ -277,11 +365,11 @@ impl Describer<'_> {
             }
             (None, KindRef::Env(e)) => format!(
                 "restore {} byte-for-byte",
-                self.env_file(runbook, e.file.as_ref())
+                self.env_file(rb, runbook, e.file.as_ref())
             ),
             (None, KindRef::File(f)) => format!(
                 "restore the previous {} (or remove it)",
-                self.show(runbook, &f.path)
+                self.show(rb, runbook, &f.path)
             ),
             (None, KindRef::Restart(_)) => {
                 "restarted again once the files it reads are restored".into()
@@ -296,85 +384,23 @@ impl Describer<'_> {
         (change, rollback)
     }
 
-    fn command(&self, runbook: &Runbook, command: &Command) -> String {
+    fn command(&self, rb: usize, runbook: &Runbook, command: &Command) -> String {
         match command {
-            Command::Shell(script) => format!("`{}`", self.show(runbook, script.trim())),
+            // A script's first line, so each step stays one line of the plan.
+            Command::Shell(script) => {
+                let shown = self.show(rb, runbook, script.trim());
+                match shown.split_once('\n') {
+                    Some((first, _)) => format!("`{first} …`"),
+                    None => format!("`{shown}`"),
+                }
+            }
             Command::Argv(argv) => format!(
                 "`{}`",
                 argv.iter()
-                    .map(|a| self.show(runbook, a))
+                    .map(|a| self.show(rb, runbook, a))
                     .collect::<Vec<_>>()
                     .join(" ")
             ),
         }
     }
-}
-
-pub fn text(view: &PlanView) -> String {
-    let mut out = String::new();
-    let _ = write!(out, "plan: {}", view.runbook);
-    if let Some(secret) = &view.secret {
-        let _ = write!(out, " --secret {secret}");
-    }
-    let _ = writeln!(
-        out,
-        " ({} mode{})",
-        view.mode,
-        if view.mode == "incident" {
-            ": a failure pauses the run, nothing compromised is restored"
-        } else {
-            ": a failure rolls everything back"
-        }
-    );
-    if !view.secrets.is_empty() {
-        let _ = writeln!(out, "\nrotates:");
-        for s in &view.secrets {
-            let _ = writeln!(out, "  {} ({}) via {}", s.id, s.env.join(", "), s.runbook);
-            let _ = writeln!(out, "    impact: {}", s.impact);
-        }
-    }
-    let _ = writeln!(out, "\nsteps, in order:");
-    let width = view.steps.iter().map(|s| s.name.len()).max().unwrap_or(0);
-    for step in &view.steps {
-        if view.point_of_no_return.as_deref() == Some(step.name.as_str()) {
-            let _ = writeln!(
-                out,
-                "  ── point of no return: the run asks before this step unless --yes ──"
-            );
-        }
-        let _ = writeln!(
-            out,
-            "  {:>3}. {:<width$}  {:<8}  {}",
-            step.index, step.name, step.kind, step.change
-        );
-        if !step.needs.is_empty() {
-            let _ = writeln!(
-                out,
-                "       {:<width$}  needs     {}",
-                "",
-                step.needs.join(", ")
-            );
-        }
-        if let Some(description) = &step.description {
-            let _ = writeln!(out, "       {:<width$}  why       {description}", "");
-        }
-        if let Some(when) = &step.when {
-            let _ = writeln!(out, "       {:<width$}  when      {when}", "");
-        }
-        let _ = writeln!(out, "       {:<width$}  rollback  {}", "", step.rollback);
-    }
-    if !view.notes.is_empty() {
-        let _ = writeln!(out, "\nnotes:");
-        for note in &view.notes {
-            let _ = writeln!(out, "  - {note}");
-        }
-    }
-    out
-}
-
-pub fn json(view: &PlanView) -> String {
-    let mut text =
-        serde_json::to_string_pretty(view).expect("a plan view always serialises; this is a bug");
-    text.push('\n');
-    text
 }

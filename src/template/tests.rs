@@ -76,3 +76,30 @@ fn a_trailing_newline_is_kept() {
     let ctx = minijinja::context! { v => "x" };
     assert_eq!(render_one("{{ v }}\n", ctx).unwrap(), "x\n");
 }
+
+#[test]
+fn url_user_decodes_the_user_and_is_empty_without_one() {
+    let ctx = minijinja::context! { url => "redis://app%2Dx:p%40ss@127.0.0.1:6379/0" };
+    assert_eq!(render_one("{{ url | url_user }}", ctx).unwrap(), "app-x");
+    let ctx = minijinja::context! { url => "redis://:pw@h:1" };
+    assert_eq!(render_one("{{ url | url_user }}", ctx).unwrap(), "");
+    let ctx = minijinja::context! { url => "redis://h:1" };
+    assert_eq!(render_one("{{ url | url_user }}", ctx).unwrap(), "");
+    let ctx = minijinja::context! { url => "redis://%é:%é@h:1" };
+    assert_eq!(render_one("{{ url | url_user }}", ctx).unwrap(), "%é");
+}
+
+#[test]
+fn a_scram_verifier_rendered_in_a_run_is_masked_by_its_redactor() {
+    let redactor = crate::redact::Redactor::new();
+    let env = environment_redacting(&redactor);
+    let ctx = minijinja::context! { pw => "correct-horse-battery" };
+    let verifier = render(&env, "{{ pw | scram_sha256 }}", &ctx).unwrap();
+    assert!(verifier.starts_with("SCRAM-SHA-256$4096:"), "{verifier}");
+    let keys = verifier.rsplit_once('$').unwrap().1;
+    let shown = redactor.redact(&format!("psql echoed {verifier} and {keys}"));
+    assert!(!shown.contains(keys), "{shown}");
+    for key in keys.split(':') {
+        assert!(!shown.contains(key), "{shown}");
+    }
+}

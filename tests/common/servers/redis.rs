@@ -29,6 +29,17 @@ impl Redis {
     /// `requirepass <password>` on 127.0.0.1:<random free port>, or returns None after a loud
     /// SKIPPED when redis is missing and CI is not set; under CI it panics instead.
     pub fn start(password: &str) -> Option<Redis> {
+        Self::start_with(password, true)
+    }
+
+    /// Like [`Redis::start`], but the server reads its configuration from stdin
+    /// (`redis-server -`), so it has no config file: `INFO server` shows an empty
+    /// `config_file` and `CONFIG REWRITE` fails, as on a server started with flags only.
+    pub fn start_without_config_file(password: &str) -> Option<Redis> {
+        Self::start_with(password, false)
+    }
+
+    fn start_with(password: &str, from_file: bool) -> Option<Redis> {
         let (Some(server), Some(cli)) = (find_on_path("redis-server"), find_on_path("redis-cli"))
         else {
             return unavailable("redis-server and redis-cli", "redis-server");
@@ -44,18 +55,26 @@ impl Redis {
                 redis_quote(&dir.path().to_string_lossy()),
                 redis_quote(password),
             );
-            std::fs::write(&config_path, config).expect("write redis.conf");
             let log = File::create(&log_path).expect("create redis.log");
+            let mut command = Command::new(&server);
+            if from_file {
+                std::fs::write(&config_path, &config).expect("write redis.conf");
+                command.arg(&config_path).stdin(Stdio::null());
+            } else {
+                command.arg("-").stdin(Stdio::piped());
+            }
             let mut child = KillOnDrop(Some(
-                Command::new(&server)
-                    .arg(&config_path)
+                command
                     .current_dir(dir.path())
-                    .stdin(Stdio::null())
                     .stdout(log.try_clone().expect("clone log handle"))
                     .stderr(log)
                     .spawn()
                     .unwrap_or_else(|e| panic!("spawn {}: {e}", server.display())),
             ));
+            if let Some(mut stdin) = child.get().stdin.take() {
+                // Dropped after the write: redis-server reads its stdin config to the end.
+                stdin.write_all(config.as_bytes()).expect("config on stdin");
+            }
             match wait_until_serving(child.get(), port, password, &log_path) {
                 Ok(()) => {
                     return Some(Redis {
@@ -79,19 +98,7 @@ impl Redis {
     /// Runs redis-cli with `commands` on stdin and the password in REDISCLI_AUTH: Ok(stdout), or
     /// Err(stderr + stdout) when the exit code, a failed AUTH or an error reply says it failed.
     pub fn cli(&self, password: Option<&str>, commands: &str) -> Result<String, String> {
-        let out = run_with_stdin(self.cli_command(password), commands);
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        // redis-cli exits 0 on error replies when reading stdin (even with -e) and prints them
-        // raw, so they are recognised by their error code.
-        let failed = !out.status.success()
-            || stderr.contains("AUTH failed")
-            || stdout.lines().any(is_redis_error);
-        if failed {
-            Err(format!("{stderr}{stdout}"))
-        } else {
-            Ok(stdout)
-        }
+        cli_outcome(&run_with_stdin(self.cli_command(password), commands))
     }
 
     /// The redis-cli invocation behind [`Redis::cli`], public so tests can check its argv.
@@ -108,11 +115,24 @@ impl Redis {
 
     /// redis://:pw@127.0.0.1:port with the password percent-encoded.
     pub fn url(&self, password: &str) -> String {
+        self.user_url("", password)
+    }
+
+    /// redis://user:pw@127.0.0.1:port with both percent-encoded.
+    pub fn user_url(&self, user: &str, password: &str) -> String {
         format!(
-            "redis://:{}@127.0.0.1:{}",
+            "redis://{}:{}@127.0.0.1:{}",
+            percent_encode(user),
             percent_encode(password),
             self.port
         )
+    }
+
+    /// Runs redis-cli as an ACL user (`--user`), the password in REDISCLI_AUTH.
+    pub fn cli_as(&self, user: &str, password: &str, commands: &str) -> Result<String, String> {
+        let mut command = self.cli_command(Some(password));
+        command.args(["--user", user]);
+        cli_outcome(&run_with_stdin(command, commands))
     }
 }
 
@@ -256,6 +276,22 @@ fn redis_quote(value: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// Ok(stdout), or Err(stderr + stdout) when the exit code, a failed AUTH or an error reply
+/// says it failed. redis-cli exits 0 on error replies when reading stdin (even with -e) and
+/// prints them raw, so they are recognised by their error code.
+fn cli_outcome(out: &std::process::Output) -> Result<String, String> {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let failed = !out.status.success()
+        || stderr.contains("AUTH failed")
+        || stdout.lines().any(is_redis_error);
+    if failed {
+        Err(format!("{stderr}{stdout}"))
+    } else {
+        Ok(stdout)
+    }
 }
 
 fn is_redis_error(line: &str) -> bool {
