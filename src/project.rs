@@ -46,7 +46,8 @@ impl Project {
         })?;
         let config_path = match &options.config {
             Some(path) => {
-                if !path.is_file() {
+                // A dangling symbolic link goes on to be read, which says where it points.
+                if !path.is_file() && !path.is_symlink() {
                     return Err(Problem::new(
                         "runbook::config::missing",
                         format!("config file `{}` does not exist", path.display()),
@@ -54,7 +55,9 @@ impl Project {
                 }
                 Some(path.clone())
             }
-            None => Some(PathBuf::from(CONFIG_FILE)).filter(|p| p.is_file()),
+            // A `runbook.yaml` that is a dangling link is an error, not "no config": the
+            // built-in defaults would point the run at another env file.
+            None => Some(PathBuf::from(CONFIG_FILE)).filter(|p| p.is_file() || p.is_symlink()),
         };
         let (config, source, root) = match config_path {
             Some(path) => {

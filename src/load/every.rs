@@ -237,7 +237,10 @@ mod tests {
     fn erasing_keeps_every_offset() {
         let text = "ab\ncd\n";
         let second_line = 3..6;
-        assert_eq!(keep_only(text, std::slice::from_ref(&second_line)), "  \ncd\n");
+        assert_eq!(
+            keep_only(text, std::slice::from_ref(&second_line)),
+            "  \ncd\n"
+        );
         assert_eq!(blank(text, std::slice::from_ref(&second_line)), "ab\n  \n");
     }
 }
