@@ -18,6 +18,7 @@ const FIXTURES: &[(&str, &str)] = &[
     ("http-status.yaml", "http-status.yaml:5"),
     ("http-url-no-scheme.yaml", "http-url-no-scheme.yaml:7"),
     ("interval-fraction.yaml", "interval-fraction.yaml:4"),
+    ("interval-template.yaml", "interval-template.yaml:6"),
     ("missing-key.yaml", "missing-key.yaml:"),
     ("no-kind.yaml", "no-kind.yaml:3"),
     ("not-utf8.yaml", "line 4"),

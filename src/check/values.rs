@@ -158,6 +158,10 @@ pub fn check_driver(project: &Project) -> Vec<Problem> {
 fn check_step(at: &StepAt<'_>, vars: &BTreeMap<String, String>, out: &mut Vec<Problem>) {
     let step = at.step;
     zero_timeout(at, "timeout", step.timeout.as_ref().map(|t| &t.value), out);
+    let verify_interval = step.verify.as_ref().and_then(|v| v.interval.as_ref());
+    for interval in step.interval.iter().chain(verify_interval) {
+        templated_interval(at, interval, vars, out);
+    }
     match step.kind() {
         KindRef::Exec(exec) => check_exec(at, exec, out),
         KindRef::Env(env) => check_env(at, env, out),
@@ -226,6 +230,28 @@ fn check_step(at: &StepAt<'_>, vars: &BTreeMap<String, String>, out: &mut Vec<Pr
         if let Some(services) = &body.restart {
             check_services(at, services, out);
         }
+    }
+}
+
+/// An `interval` written as a template of `vars` is judged here like a literal one, instead
+/// of at the run's preflight.
+fn templated_interval(
+    at: &StepAt<'_>,
+    interval: &crate::model::Interval,
+    vars: &BTreeMap<String, String>,
+    out: &mut Vec<Problem>,
+) {
+    if !interval.is_template() {
+        return;
+    }
+    if let Some(text) = remote::static_value(&interval.text, vars)
+        && let Err(why) = HumanDuration::parse(&text)
+    {
+        out.push(at.problem(
+            "interval",
+            format!("`interval`: {why}"),
+            "a duration such as `2s`",
+        ));
     }
 }
 
