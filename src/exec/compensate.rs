@@ -12,21 +12,21 @@ use crate::steps::{
 };
 
 #[derive(Clone)]
-pub struct Completed {
+pub(crate) struct Completed {
     pub node: usize,
     pub compensation: Option<Compensation>,
 }
 
 /// What a complete rollback claims; `abort`, which verifies nothing afterwards, says less.
-pub const AS_BEFORE: &str = "; the system is as before";
+pub(crate) const AS_BEFORE: &str = "; the system is as before";
 
-pub struct CompensationReport {
+pub(super) struct CompensationReport {
     /// Whether everything was put back.
     pub complete: bool,
     pub summary: String,
 }
 
-pub async fn compensate(
+pub(super) async fn compensate(
     ctx: &std::sync::Arc<RunContext>,
     completed: &[Completed],
 ) -> CompensationReport {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 
-pub use super::compensate::Completed;
+pub(crate) use super::compensate::Completed;
 use super::compensate::compensate;
 use super::context::{RunContext, StepError};
 use super::pause::paused_summary;
@@ -25,7 +25,7 @@ use crate::steps::{Compensation, Done, StepRun, acknowledge, execute, restart_se
 
 /// How a run ended, for the exit code and the last line.
 #[derive(Debug)]
-pub struct RunResult {
+pub(crate) struct RunResult {
     pub outcome: Outcome,
     pub exit_code: u8,
     pub summary: String,
@@ -35,7 +35,7 @@ pub struct RunResult {
 
 /// Where a run starts from: nothing for a new run; what the journal says for `resume`.
 #[derive(Default)]
-pub struct StartState {
+pub(crate) struct StartState {
     /// Completed steps in order of completion, with how to undo them.
     pub completed: Vec<Completed>,
     /// Steps that `when` skipped.
@@ -45,7 +45,7 @@ pub struct StartState {
 type Finished = (usize, Duration, Result<Option<Done>, StepError>);
 
 /// Runs every node of the plan. `stop` is set by the first Ctrl-C: no new step starts.
-pub async fn execute_plan(
+pub(crate) async fn execute_plan(
     ctx: Arc<RunContext>,
     stop: Arc<AtomicBool>,
     start: StartState,
@@ -194,7 +194,11 @@ pub async fn execute_plan(
 }
 
 /// Compensates what completed and says how that went.
-pub async fn rolled_back(ctx: &Arc<RunContext>, completed: &[Completed], cause: &str) -> RunResult {
+pub(crate) async fn rolled_back(
+    ctx: &Arc<RunContext>,
+    completed: &[Completed],
+    cause: &str,
+) -> RunResult {
     let report = compensate(ctx, completed).await;
     let (outcome, exit_code) = if report.complete {
         (Outcome::RolledBack, exit::FAILED)
