@@ -11,22 +11,21 @@ use crate::commands::{
     RunOptions, StatusFormat,
 };
 
-/// The exit codes, as the README's table lists them; a test keeps the two equal.
-const EXIT_CODES: &str = "\
-Exit codes:
-  0    done
-  1    a step failed and everything was rolled back (the system is as before)
-  2    invalid input or usage; nothing was done
-  3    the run needs an operator (rollback incomplete, or an incident run paused)
-  4    another run holds the lock, or an unfinished run must be resumed or aborted first
-  130  interrupted (state journaled, resumable)";
+/// The exit codes for `--help`, from the same table as the README's (tests/codes.rs).
+fn exit_codes() -> String {
+    let mut text = String::from("Exit codes:");
+    for (code, meaning) in crate::codes::EXIT_CODES {
+        text.push_str(&format!("\n  {code:<4} {meaning}"));
+    }
+    text
+}
 
 #[derive(Parser)]
 #[command(
     name = "runbook",
     version,
     about = "Declarative runbooks for secret rotation: planned as a DAG, undone on failure, never printing a secret.",
-    after_help = EXIT_CODES
+    after_help = exit_codes()
 )]
 struct Cli {
     #[command(subcommand)]
@@ -110,13 +109,13 @@ enum CommandArg {
         format: ListFormatArg,
     },
     /// Check runbooks and report every problem at once.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = exit_codes())]
     Validate {
         /// Files or directories (default: the configured runbooks directory).
         paths: Vec<PathBuf>,
     },
     /// Show what a run would do, step by step, without doing it.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = exit_codes())]
     Plan {
         /// The runbook's `name:` (`runbook list` shows them).
         #[arg(value_name = "RUNBOOK", add = ArgValueCandidates::new(runbook_candidates))]
@@ -127,7 +126,7 @@ enum CommandArg {
         format: PlanFormatArg,
     },
     /// Execute a runbook: steps in parallel where independent, undone in reverse on failure.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = exit_codes())]
     Run {
         /// The runbook's `name:` (`runbook list` shows them).
         #[arg(value_name = "RUNBOOK", add = ArgValueCandidates::new(runbook_candidates))]
@@ -148,7 +147,7 @@ enum CommandArg {
         format: RunFormatArg,
     },
     /// Finish an interrupted run from its journal.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = exit_codes())]
     Resume {
         /// The run's id, printed when it started (`runbook history` lists them).
         #[arg(value_name = "RUN_ID", add = ArgValueCandidates::new(run_candidates))]
@@ -158,7 +157,7 @@ enum CommandArg {
         yes: bool,
     },
     /// Roll an interrupted run back.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = exit_codes())]
     Abort {
         /// The run's id, printed when it started (`runbook history` lists them).
         #[arg(value_name = "RUN_ID", add = ArgValueCandidates::new(run_candidates))]
@@ -168,7 +167,7 @@ enum CommandArg {
         yes: bool,
     },
     /// Secrets due or overdue for rotation.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = exit_codes())]
     Status {
         #[arg(long, value_enum, default_value_t = StatusFormatArg::Text)]
         format: StatusFormatArg,

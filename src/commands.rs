@@ -196,7 +196,8 @@ pub(crate) fn open_library(global: &Global) -> Result<(Project, Library, Vec<Bro
     let mut library = Library::load(std::slice::from_ref(&project.runbooks_dir));
     let mut problems = std::mem::take(&mut library.problems);
     problems.extend(check_library(&project, &library));
-    let broken = health::set_aside(&mut library, problems);
+    let config = project.config_source.as_ref().map(|s| s.path.as_path());
+    let broken = health::set_aside(&mut library, problems, config);
     Ok((project, library, broken))
 }
 
