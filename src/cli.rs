@@ -258,7 +258,7 @@ fn graph_format(arg: GraphFormatArg) -> GraphFormat {
 }
 
 /// Parses the process arguments; usage errors exit 2 through clap, as documented.
-pub fn parse() -> (Global, Invocation) {
+pub(crate) fn parse() -> (Global, Invocation) {
     // A shell asking for completions (`COMPLETE=bash runbook -- ...`) is answered and exits.
     clap_complete::CompleteEnv::with_factory(Cli::command).complete();
     let cli = Cli::parse();

@@ -10,7 +10,7 @@ use crate::model::Policy;
 use crate::project::Library;
 
 #[derive(Debug, Serialize)]
-pub struct SecretStatus {
+pub(crate) struct SecretStatus {
     pub secret: String,
     pub runbook: String,
     pub env: Vec<String>,
@@ -26,7 +26,7 @@ pub struct SecretStatus {
     pub next_due_seconds: Option<i64>,
 }
 
-pub fn statuses(
+pub(crate) fn statuses(
     library: &Library,
     rotations: &BTreeMap<String, Rotation>,
     now: jiff::Timestamp,

@@ -13,7 +13,7 @@ use crate::project::Library;
 
 /// A file with problems (or, with no path, problems of the project itself).
 #[derive(Debug)]
-pub struct Broken {
+pub(crate) struct Broken {
     pub path: Option<PathBuf>,
     pub problems: Vec<Problem>,
     /// What the file is known to be about; `None` when it cannot be read even as YAML, and
@@ -23,7 +23,7 @@ pub struct Broken {
 
 /// The names by which a runbook takes part in a plan.
 #[derive(Debug, Default)]
-pub struct Outline {
+pub(crate) struct Outline {
     pub name: Option<String>,
     /// Its secret id and env names, lowercased.
     pub owns: Vec<String>,
@@ -67,7 +67,7 @@ impl Outline {
 /// Takes every runbook with a problem out of the library and returns the broken files, each
 /// with all of its problems. `problems` are the load and check problems of the library;
 /// those of the `config` file (the restart driver) concern every run, like those of no file.
-pub fn set_aside(
+pub(crate) fn set_aside(
     library: &mut Library,
     problems: Vec<Problem>,
     config: Option<&std::path::Path>,
@@ -101,7 +101,7 @@ pub fn set_aside(
 /// Whether a run of `plan` needs a broken file: the file is one of the plan's runbooks by
 /// name, owns a secret or env name the plan's runbooks own or name, or cannot be read well
 /// enough to tell.
-pub fn involved(broken: &Broken, library: &Library, plan: &Plan) -> bool {
+pub(crate) fn involved(broken: &Broken, library: &Library, plan: &Plan) -> bool {
     let Some(outline) = &broken.outline else {
         return true;
     };
@@ -131,7 +131,7 @@ pub fn involved(broken: &Broken, library: &Library, plan: &Plan) -> bool {
 }
 
 /// One line per broken file for commands that go on without it.
-pub fn warnings(broken: &[Broken]) -> Vec<String> {
+pub(crate) fn warnings(broken: &[Broken]) -> Vec<String> {
     broken
         .iter()
         .map(|b| {

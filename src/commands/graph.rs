@@ -3,7 +3,7 @@
 use super::{Global, GraphFormat, Outcome, open_lenient, write_stdout};
 use crate::report::implications::{self, SecretEdges};
 
-pub fn run(global: &Global, format: GraphFormat) -> Outcome {
+pub(super) fn run(global: &Global, format: GraphFormat) -> Outcome {
     let (_, library) = open_lenient(global)?;
     let mut secrets: Vec<SecretEdges<'_>> = Vec::new();
     for loaded in &library.runbooks {

@@ -3,7 +3,7 @@
 use super::{Global, ListFormat, Outcome, open_lenient, write_stdout};
 use crate::report::list;
 
-pub fn run(global: &Global, format: ListFormat) -> Outcome {
+pub(super) fn run(global: &Global, format: ListFormat) -> Outcome {
     let (project, library) = open_lenient(global)?;
     let rotations = crate::audit::rotations(&crate::state::StateDir::new(&project.state_dir));
     let statuses = crate::status::statuses(&library, &rotations, jiff::Timestamp::now());

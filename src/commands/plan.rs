@@ -4,7 +4,7 @@ use super::{Global, Outcome, PlanFormat, RunOptions, open_planned, write_stdout}
 use crate::plan::PlanRequest;
 use crate::report::plan;
 
-pub fn request(options: &RunOptions) -> PlanRequest {
+pub(super) fn request(options: &RunOptions) -> PlanRequest {
     PlanRequest {
         runbook: options.runbook.clone(),
         secret: options.secret.clone(),
@@ -18,7 +18,7 @@ pub fn request(options: &RunOptions) -> PlanRequest {
     }
 }
 
-pub fn run(global: &Global, options: &RunOptions, format: PlanFormat) -> Outcome {
+pub(super) fn run(global: &Global, options: &RunOptions, format: PlanFormat) -> Outcome {
     let (project, library, built) = open_planned(global, &request(options))?;
     let view = plan::view(&project, &library, &built, &request(options).inputs);
     let text = match format {

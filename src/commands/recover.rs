@@ -187,7 +187,7 @@ fn ask_operator(ctx: &RunContext, message: &str) -> Result<bool, Failure> {
     Ok(matches!(answer.trim(), "yes" | "y"))
 }
 
-pub fn resume(global: &Global, run_id: &str, yes: bool, redactor: &Redactor) -> Outcome {
+pub(super) fn resume(global: &Global, run_id: &str, yes: bool, redactor: &Redactor) -> Outcome {
     let Reopened {
         session, recovered, ..
     } = reopen(global, run_id, yes, redactor)?;
@@ -233,7 +233,7 @@ pub fn resume(global: &Global, run_id: &str, yes: bool, redactor: &Redactor) -> 
     Ok(session.execute(start))
 }
 
-pub fn abort(global: &Global, run_id: &str, yes: bool, redactor: &Redactor) -> Outcome {
+pub(super) fn abort(global: &Global, run_id: &str, yes: bool, redactor: &Redactor) -> Outcome {
     let Reopened {
         session, recovered, ..
     } = reopen(global, run_id, yes, redactor)?;

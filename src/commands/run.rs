@@ -17,14 +17,14 @@ use crate::state::StateDir;
 
 /// The flags of `run` beyond what `plan` takes.
 #[derive(Debug, Clone)]
-pub struct RunFlags {
+pub(crate) struct RunFlags {
     pub dry_run: bool,
     pub yes: bool,
     pub jobs: Option<usize>,
     pub format: RunFormat,
 }
 
-pub fn run(
+pub(super) fn run(
     global: &Global,
     options: &RunOptions,
     flags: &RunFlags,

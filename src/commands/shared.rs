@@ -15,7 +15,11 @@ use crate::report::live::{JsonLines, TextView, TraceSink};
 use crate::state::{LockError, RunLock, StateDir};
 
 /// Takes the run lock and refuses to start over an unfinished run (exit 4).
-pub fn lock(state: &StateDir, run_id: &str, resuming: Option<&str>) -> Result<RunLock, Failure> {
+pub(super) fn lock(
+    state: &StateDir,
+    run_id: &str,
+    resuming: Option<&str>,
+) -> Result<RunLock, Failure> {
     let lock = RunLock::acquire(state, run_id).map_err(|e| match e {
         LockError::Held(holder) => Failure::Exit(
             exit::LOCKED,
@@ -43,7 +47,7 @@ pub fn lock(state: &StateDir, run_id: &str, resuming: Option<&str>) -> Result<Ru
 }
 
 /// The sinks a run reports to: the journal, tracing, and the view the operator asked for.
-pub fn sinks(
+pub(super) fn sinks(
     global: &Global,
     format: RunFormat,
     redactor: &Redactor,
@@ -64,6 +68,6 @@ pub fn sinks(
 }
 
 /// The state directory could not be written: nothing ran.
-pub fn state_failure(message: String) -> Failure {
+pub(super) fn state_failure(message: String) -> Failure {
     Failure::Problems(vec![Problem::new("runbook::state::io", message)])
 }

@@ -7,7 +7,7 @@ use crate::report::status::{history_json, history_text, prometheus, status_json,
 use crate::state::StateDir;
 use crate::status::statuses;
 
-pub fn run(global: &Global, format: StatusFormat, check: bool) -> Outcome {
+pub(super) fn run(global: &Global, format: StatusFormat, check: bool) -> Outcome {
     let (project, library) = open_lenient(global)?;
     let rotations = crate::audit::rotations(&StateDir::new(&project.state_dir));
     let list = statuses(&library, &rotations, jiff::Timestamp::now());
@@ -24,7 +24,7 @@ pub fn run(global: &Global, format: StatusFormat, check: bool) -> Outcome {
     })
 }
 
-pub fn history(global: &Global, format: ListFormat) -> Outcome {
+pub(super) fn history(global: &Global, format: ListFormat) -> Outcome {
     // The audit log needs no runbook: a missing or broken runbooks/ directory is no reason
     // to hide who rotated what.
     let project = crate::project::Project::open(&super::project_options(global))?;

@@ -12,7 +12,7 @@ use crate::project::{Library, Project};
 use crate::redact::Redactor;
 use crate::template::render;
 
-pub struct Prepared {
+pub(crate) struct Prepared {
     pub inputs: BTreeMap<String, String>,
     pub supplied: BTreeMap<String, String>,
     pub currents: HashMap<usize, BTreeMap<String, String>>,
@@ -42,7 +42,7 @@ fn read_input_file(name: &str, path: &str) -> Result<String, Problem> {
         .to_string())
 }
 
-pub fn prepare(
+pub(crate) fn prepare(
     project: &Project,
     library: &Library,
     plan: &Plan,

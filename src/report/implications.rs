@@ -4,9 +4,9 @@
 use std::fmt::Write;
 
 /// A secret with the ids it implies and those it conflicts with.
-pub type SecretEdges<'a> = (&'a str, Vec<&'a str>, Vec<&'a str>);
+pub(crate) type SecretEdges<'a> = (&'a str, Vec<&'a str>, Vec<&'a str>);
 
-pub fn dot(secrets: &[SecretEdges<'_>]) -> String {
+pub(crate) fn dot(secrets: &[SecretEdges<'_>]) -> String {
     let mut out = String::new();
     out.push_str("digraph implications {\n  node [shape=box];\n");
     for (id, _, _) in secrets {
@@ -27,7 +27,7 @@ pub fn dot(secrets: &[SecretEdges<'_>]) -> String {
     out
 }
 
-pub fn mermaid(secrets: &[SecretEdges<'_>]) -> String {
+pub(crate) fn mermaid(secrets: &[SecretEdges<'_>]) -> String {
     let mut out = String::new();
     out.push_str("flowchart LR\n");
     for (id, _, _) in secrets {

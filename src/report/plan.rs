@@ -10,11 +10,11 @@ use crate::plan::{Plan, Work};
 use crate::project::{Library, Project};
 use crate::template::{environment, render};
 
-pub use super::plan_text::{json, text};
+pub(crate) use super::plan_text::{json, text};
 
 /// One node of the plan as shown.
 #[derive(Serialize)]
-pub struct NodeView {
+pub(crate) struct NodeView {
     pub index: usize,
     pub name: String,
     pub kind: &'static str,
@@ -34,7 +34,7 @@ pub struct NodeView {
 }
 
 #[derive(Serialize)]
-pub struct SecretView {
+pub(crate) struct SecretView {
     pub id: String,
     pub runbook: String,
     pub env: Vec<String>,
@@ -42,7 +42,7 @@ pub struct SecretView {
 }
 
 #[derive(Serialize)]
-pub struct PlanView {
+pub(crate) struct PlanView {
     pub runbook: String,
     pub mode: &'static str,
     pub secret: Option<String>,
@@ -54,14 +54,14 @@ pub struct PlanView {
 
 /// What a dry run knows beyond a plan, from preflight: which steps may run, and the current
 /// values of the secrets (so templates that read them render; its output is redacted).
-pub struct Known<'a> {
+pub(crate) struct Known<'a> {
     pub active: &'a BTreeSet<(usize, usize)>,
     pub currents: &'a HashMap<usize, BTreeMap<String, String>>,
 }
 
 /// `given` are the `--input` values on the command line; only those the runbook declares not
 /// secret are shown.
-pub fn view(
+pub(crate) fn view(
     project: &Project,
     library: &Library,
     plan: &Plan,
@@ -72,7 +72,7 @@ pub fn view(
 
 /// [`view`] with what a dry run knows: steps that will not run say so, and templates that read
 /// the secret's current values are rendered.
-pub fn view_known(
+pub(crate) fn view_known(
     project: &Project,
     library: &Library,
     plan: &Plan,

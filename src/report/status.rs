@@ -7,7 +7,7 @@ use crate::audit::AuditEntry;
 use crate::status::SecretStatus;
 
 /// Due dates, one line per secret.
-pub fn status_text(list: &[SecretStatus]) -> String {
+pub(crate) fn status_text(list: &[SecretStatus]) -> String {
     let mut out = format!(
         "{:<18} {:<22} {:<22} {:<22} {}\n",
         "SECRET", "POLICY", "LAST ROTATED", "NEXT DUE", "STATE"
@@ -38,14 +38,14 @@ pub fn status_text(list: &[SecretStatus]) -> String {
     out
 }
 
-pub fn status_json(list: &[SecretStatus]) -> String {
+pub(crate) fn status_json(list: &[SecretStatus]) -> String {
     let mut json = serde_json::to_string_pretty(list).expect("statuses serialise; this is a bug");
     json.push('\n');
     json
 }
 
 /// The audit log, one line per secret of each run.
-pub fn history_text(entries: &[AuditEntry]) -> String {
+pub(crate) fn history_text(entries: &[AuditEntry]) -> String {
     let mut out = format!(
         "{:<26} {:<16} {:<15} {:<9} {:<12} {}\n",
         "ENDED", "SECRET", "OUTCOME", "MODE", "OPERATOR", "RUN"
@@ -60,7 +60,7 @@ pub fn history_text(entries: &[AuditEntry]) -> String {
     out
 }
 
-pub fn history_json(entries: &[AuditEntry]) -> String {
+pub(crate) fn history_json(entries: &[AuditEntry]) -> String {
     let mut json =
         serde_json::to_string_pretty(entries).expect("audit entries serialise; this is a bug");
     json.push('\n');
@@ -68,7 +68,7 @@ pub fn history_json(entries: &[AuditEntry]) -> String {
 }
 
 /// The Prometheus text exposition format, for node_exporter's textfile collector.
-pub fn prometheus(statuses: &[SecretStatus]) -> String {
+pub(crate) fn prometheus(statuses: &[SecretStatus]) -> String {
     let mut out = String::new();
     let mut metric = |name: &str, help: &str, value: &dyn Fn(&SecretStatus) -> Option<i64>| {
         out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n"));
