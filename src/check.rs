@@ -29,5 +29,6 @@ pub fn check_library(project: &Project, library: &Library) -> Vec<Problem> {
     problems.extend(library::check_cross(library));
     problems.extend(templates::check_restart_driver(project));
     problems.extend(filters::check_driver_filters(project));
+    problems.extend(values::check_driver(project));
     problems
 }

@@ -23,20 +23,44 @@ use crate::plan::{Plan, PlanRequest, build};
 use crate::project::{Library, Project, ProjectOptions};
 use crate::report::diagnostics::Diagnostics;
 
+pub use crate::report::diagnostics::Color;
+
+/// How `list` and `history` print.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Color {
-    Auto,
-    Always,
-    Never,
+pub enum ListFormat {
+    Text,
+    Json,
 }
 
+/// How `plan` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
+pub enum PlanFormat {
     Text,
     Json,
     Dot,
     Mermaid,
+}
+
+/// How `run` shows its events: a view for people, or JSON lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunFormat {
+    Text,
+    Json,
+}
+
+/// How `status` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFormat {
+    Text,
+    Json,
     Prometheus,
+}
+
+/// How `graph` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GraphFormat {
+    Dot,
+    Mermaid,
 }
 
 /// The global flags.
@@ -61,14 +85,14 @@ pub struct RunOptions {
 #[derive(Debug)]
 pub enum Invocation {
     List {
-        format: Format,
+        format: ListFormat,
     },
     Validate {
         paths: Vec<PathBuf>,
     },
     Plan {
         run: RunOptions,
-        format: Format,
+        format: PlanFormat,
     },
     Run {
         run: RunOptions,
@@ -83,14 +107,14 @@ pub enum Invocation {
         yes: bool,
     },
     Status {
-        format: Format,
+        format: StatusFormat,
         check: bool,
     },
     History {
-        format: Format,
+        format: ListFormat,
     },
     Graph {
-        format: Format,
+        format: GraphFormat,
     },
     Schema {
         which: String,
@@ -172,7 +196,8 @@ pub fn open_library(global: &Global) -> Result<(Project, Library, Vec<Broken>), 
     let mut library = Library::load(std::slice::from_ref(&project.runbooks_dir));
     let mut problems = std::mem::take(&mut library.problems);
     problems.extend(check_library(&project, &library));
-    let broken = health::set_aside(&mut library, problems);
+    let config = project.config_source.as_ref().map(|s| s.path.as_path());
+    let broken = health::set_aside(&mut library, problems, config);
     Ok((project, library, broken))
 }
 

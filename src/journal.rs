@@ -36,12 +36,9 @@ fn line(json: &str) -> Vec<u8> {
 }
 
 /// Events join the journal as the run's timeline; child output stays out of it.
-impl crate::exec::events::EventSink for Journal {
-    fn emit(&self, event: &crate::exec::events::Event, encoded: &crate::exec::events::Encoded<'_>) {
-        if matches!(
-            event.kind,
-            crate::exec::events::EventKind::StepOutput { .. }
-        ) {
+impl crate::events::EventSink for Journal {
+    fn emit(&self, event: &crate::events::Event, encoded: &crate::events::Encoded<'_>) {
+        if matches!(event.kind, crate::events::EventKind::StepOutput { .. }) {
             return;
         }
         // The line `Record::Event` serialises to, around the JSON already made and redacted.

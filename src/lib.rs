@@ -8,6 +8,7 @@ pub mod codes;
 pub mod commands;
 pub mod diagnostic;
 pub mod envfile;
+pub mod events;
 pub mod exec;
 pub mod exit;
 pub mod failpoint;

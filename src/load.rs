@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
+mod every;
 mod wording;
 
 use crate::diagnostic::{Problem, SourceFile};
@@ -24,8 +25,14 @@ pub struct Loaded<T> {
     pub source: Arc<SourceFile>,
 }
 
-pub fn load_runbook(path: &Path) -> Result<Loaded<Runbook>, Problem> {
-    load(path)
+/// Loads a runbook, or returns every problem the parser can find in it: after the first,
+/// the other steps and the rest of the file are parsed on their own (see `every`).
+pub fn load_runbook(path: &Path) -> Result<Loaded<Runbook>, Vec<Problem>> {
+    let text = read_text(path).map_err(|p| vec![p])?;
+    parse::<Runbook>(path, text).map_err(|first| match first.source.clone() {
+        Some(source) if first.code != "runbook::load::limit" => every::all_problems(&source, first),
+        _ => vec![first],
+    })
 }
 
 pub fn load_config(path: &Path) -> Result<Loaded<Config>, Problem> {

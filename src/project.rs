@@ -46,7 +46,8 @@ impl Project {
         })?;
         let config_path = match &options.config {
             Some(path) => {
-                if !path.is_file() {
+                // A dangling symbolic link goes on to be read, which says where it points.
+                if !path.is_file() && !path.is_symlink() {
                     return Err(Problem::new(
                         "runbook::config::missing",
                         format!("config file `{}` does not exist", path.display()),
@@ -54,7 +55,9 @@ impl Project {
                 }
                 Some(path.clone())
             }
-            None => Some(PathBuf::from(CONFIG_FILE)).filter(|p| p.is_file()),
+            // A `runbook.yaml` that is a dangling link is an error, not "no config": the
+            // built-in defaults would point the run at another env file.
+            None => Some(PathBuf::from(CONFIG_FILE)).filter(|p| p.is_file() || p.is_symlink()),
         };
         let (config, source, root) = match config_path {
             Some(path) => {
@@ -162,7 +165,7 @@ impl Library {
         for result in parse_all(&files) {
             match result {
                 Ok(loaded) => library.runbooks.push(loaded),
-                Err(problem) => library.problems.push(problem),
+                Err(problems) => library.problems.extend(problems),
             }
         }
         library
@@ -197,14 +200,14 @@ impl Library {
 /// Parses every file, in the given order. YAML parsing is most of the time of every command
 /// (three quarters of `validate` on the shipped library), and the files are independent, so
 /// they are spread over the cores, each thread taking every n-th file.
-fn parse_all(files: &[PathBuf]) -> Vec<Result<Loaded<Runbook>, Problem>> {
+fn parse_all(files: &[PathBuf]) -> Vec<Result<Loaded<Runbook>, Vec<Problem>>> {
     let threads = std::thread::available_parallelism()
         .map_or(1, std::num::NonZero::get)
         .min(files.len());
     if threads <= 1 {
         return files.iter().map(|f| load_runbook(f)).collect();
     }
-    let mut slots: Vec<Option<Result<Loaded<Runbook>, Problem>>> =
+    let mut slots: Vec<Option<Result<Loaded<Runbook>, Vec<Problem>>>> =
         files.iter().map(|_| None).collect();
     std::thread::scope(|scope| {
         let workers: Vec<_> = (1..threads)

@@ -72,35 +72,3 @@ pub fn statuses(
     out.sort_by(|a, b| a.secret.cmp(&b.secret));
     out
 }
-
-/// The Prometheus text exposition format, for node_exporter's textfile collector.
-pub fn prometheus(statuses: &[SecretStatus]) -> String {
-    let mut out = String::new();
-    let mut metric = |name: &str, help: &str, value: &dyn Fn(&SecretStatus) -> Option<i64>| {
-        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n"));
-        for status in statuses {
-            if let Some(v) = value(status) {
-                out.push_str(&format!(
-                    "{name}{{secret=\"{}\"}} {v}\n",
-                    status.secret.replace('\\', "\\\\").replace('"', "\\\"")
-                ));
-            }
-        }
-    };
-    metric(
-        "runbook_secret_last_rotation_timestamp_seconds",
-        "Unix time of the last completed rotation.",
-        &|s| s.last_rotated_seconds,
-    );
-    metric(
-        "runbook_secret_next_due_timestamp_seconds",
-        "Unix time the next rotation is due.",
-        &|s| s.next_due_seconds,
-    );
-    metric(
-        "runbook_secret_overdue",
-        "1 when the secret is past its rotation policy (or was never rotated).",
-        &|s| Some(i64::from(s.overdue)),
-    );
-    out
-}

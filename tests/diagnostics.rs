@@ -177,3 +177,26 @@ fn a_file_that_is_not_even_yaml_refuses_every_run() {
     run.expect_code(0);
     assert!(run.stdout.contains("hello"), "{}", run.stdout);
 }
+
+#[test]
+fn a_dangling_config_link_is_an_error_not_the_defaults() {
+    let test = Test::new()
+        .file(
+            "runbooks/hello.yaml",
+            "name: hello\nsteps:\n  - id: mark\n    exec: { run: \"touch ran\" }\n",
+        )
+        .args(&["run", "hello", "--yes"]);
+    std::os::unix::fs::symlink("deploy/runbook.yaml", test.path().join("runbook.yaml")).unwrap();
+    let run = test.run();
+    run.expect_code(2);
+    assert!(
+        run.stderr
+            .contains("`runbook.yaml` is a symbolic link to `deploy/runbook.yaml`"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !test.path().join("ran").exists(),
+        "nothing ran on the built-in defaults"
+    );
+}

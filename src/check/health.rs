@@ -65,8 +65,13 @@ impl Outline {
 }
 
 /// Takes every runbook with a problem out of the library and returns the broken files, each
-/// with all of its problems. `problems` are the load and check problems of the library.
-pub fn set_aside(library: &mut Library, problems: Vec<Problem>) -> Vec<Broken> {
+/// with all of its problems. `problems` are the load and check problems of the library;
+/// those of the `config` file (the restart driver) concern every run, like those of no file.
+pub fn set_aside(
+    library: &mut Library,
+    problems: Vec<Problem>,
+    config: Option<&std::path::Path>,
+) -> Vec<Broken> {
     let mut by_file: BTreeMap<Option<PathBuf>, Vec<Problem>> = BTreeMap::new();
     for problem in problems {
         by_file
@@ -78,6 +83,7 @@ pub fn set_aside(library: &mut Library, problems: Vec<Problem>) -> Vec<Broken> {
     for (path, problems) in by_file {
         let outline = match &path {
             None => None,
+            Some(path) if Some(path.as_path()) == config => None,
             Some(path) => match library.runbooks.iter().position(|r| &r.source.path == path) {
                 Some(index) => Some(Outline::of(&library.runbooks.remove(index).value)),
                 None => crate::load::loose(path).map(|v| Outline::of_value(&v)),

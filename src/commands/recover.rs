@@ -7,12 +7,12 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 
 use super::shared::{lock, sinks};
-use super::{Failure, Format, Global, Outcome, checked_plan, open_library};
+use super::{Failure, Global, Outcome, RunFormat, checked_plan, open_library};
 use crate::diagnostic::Problem;
+use crate::events::EventKind;
 use crate::exec::context::{ExecOptions, RunContext, RunInfo};
 use crate::exec::doubt::{Purpose, compensation_of, counts_as_done};
 use crate::exec::durable::{Durable, START_FILE};
-use crate::exec::events::EventKind;
 use crate::exec::recover::{Recovered, recover};
 use crate::exec::session::{Session, SessionSpec};
 use crate::exec::start::StartSnapshot;
@@ -76,7 +76,7 @@ fn reopen(
     let run = RunInfo::new(run_id.to_string(), begun.started.clone(), &plan);
     let interactive = std::io::stdin().is_terminal();
     let session = Session::open(SessionSpec {
-        sinks: sinks(global, Format::Text, redactor, &journal),
+        sinks: sinks(global, RunFormat::Text, redactor, &journal),
         project,
         library,
         plan,
@@ -242,7 +242,7 @@ pub fn abort(global: &Global, run_id: &str, yes: bool, redactor: &Redactor) -> O
     let result = if ctx.plan.mode == Mode::Incident {
         // An incident run never puts a compromised value back.
         RunResult {
-            outcome: crate::exec::events::Outcome::RolledBack,
+            outcome: crate::events::Outcome::RolledBack,
             exit_code: exit::DONE,
             summary: format!(
                 "{cause}; incident run: nothing was restored (compromised values are never put back)"

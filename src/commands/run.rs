@@ -4,8 +4,7 @@
 use std::io::IsTerminal;
 
 use super::shared::{lock, sinks, state_failure};
-use super::{Format, Global, Outcome, RunOptions, open_planned, write_stdout};
-use crate::diagnostic::Problem;
+use super::{Global, Outcome, RunFormat, RunOptions, open_planned, write_stdout};
 use crate::exec::StartState;
 use crate::exec::context::{ExecOptions, RunInfo};
 use crate::exec::preflight::prepare;
@@ -22,7 +21,7 @@ pub struct RunFlags {
     pub dry_run: bool,
     pub yes: bool,
     pub jobs: Option<usize>,
-    pub format: Format,
+    pub format: RunFormat,
 }
 
 pub fn run(
@@ -33,9 +32,6 @@ pub fn run(
 ) -> Outcome {
     let request = super::plan::request(options);
     let (project, library, plan) = open_planned(global, &request)?;
-    if flags.format != Format::Text && flags.format != Format::Json {
-        return Err(Problem::new("runbook::usage::format", "`run` prints text or json").into());
-    }
     let interactive = std::io::stdin().is_terminal();
     let prepared = prepare(
         &project,

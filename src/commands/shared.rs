@@ -4,9 +4,9 @@
 use std::io::IsTerminal;
 use std::sync::Arc;
 
-use super::{Failure, Format, Global};
+use super::{Failure, Global, RunFormat};
 use crate::diagnostic::Problem;
-use crate::exec::events::EventSink;
+use crate::events::EventSink;
 use crate::exit;
 use crate::journal::Journal;
 use crate::redact::Redactor;
@@ -45,15 +45,15 @@ pub fn lock(state: &StateDir, run_id: &str, resuming: Option<&str>) -> Result<Ru
 /// The sinks a run reports to: the journal, tracing, and the view the operator asked for.
 pub fn sinks(
     global: &Global,
-    format: Format,
+    format: RunFormat,
     redactor: &Redactor,
     journal: &Journal,
 ) -> Vec<Arc<dyn EventSink>> {
     let terminal = std::io::stdout().is_terminal();
     let mut sinks: Vec<Arc<dyn EventSink>> = vec![Arc::new(journal.clone()), Arc::new(TraceSink)];
     match format {
-        Format::Json => sinks.push(Arc::new(JsonLines)),
-        _ => sinks.push(Arc::new(TextView::new(
+        RunFormat::Json => sinks.push(Arc::new(JsonLines)),
+        RunFormat::Text => sinks.push(Arc::new(TextView::new(
             redactor.clone(),
             terminal,
             use_color(global.color, terminal),

@@ -3,7 +3,7 @@
 //! more, so they read the restored files.
 
 use super::context::RunContext;
-use super::events::EventKind;
+use crate::events::EventKind;
 use crate::failure::ErrorKind;
 use crate::model::Rollback;
 use crate::plan::Work;

@@ -10,11 +10,11 @@ use tokio::sync::watch;
 
 use super::context::{ContextParts, ExecOptions, RunContext, RunInfo};
 use super::durable::Durable;
-use super::events::{Emitter, EventSink};
-use super::events::{EventKind, Outcome};
 use super::scheduler::{RunResult, StartState, execute_plan};
 use super::start::StartSnapshot;
 use crate::audit::{AuditEntry, Rotation};
+use crate::events::{Emitter, EventSink};
+use crate::events::{EventKind, Outcome};
 use crate::journal::Record;
 use crate::plan::Plan;
 use crate::project::{Library, Project};
@@ -159,7 +159,7 @@ pub fn finish(ctx: &RunContext, result: &RunResult, aborted: bool) {
         exit_code: result.exit_code,
         summary: result.summary.clone(),
     });
-    let ended = crate::exec::events::now_text();
+    let ended = crate::events::now_text();
     let durable = &ctx.durable;
     let key = crate::fingerprint::install_key(&durable.state.root).ok();
     let mut entries = Vec::new();

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::exec::events::{Event, Outcome};
+use crate::events::{Event, Outcome};
 use crate::failure::ErrorKind;
 
 /// How a completed step is undone, as the journal remembers it. File contents are in the

@@ -203,7 +203,7 @@ fn sync_loop(file: &std::fs::File, rx: &mpsc::Receiver<Message>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exec::events::{Emitter, EventKind};
+    use crate::events::{Emitter, EventKind};
     use crate::journal::read_journal;
     use std::sync::Arc;
 

@@ -8,6 +8,10 @@ use crate::diagnostic::{Problem, did_you_mean};
 /// `secret: { id: x, env: JWT }`, or the key of the line above for a value on its own line.
 pub fn key_at(text: &str, offset: usize) -> Option<&str> {
     let offset = offset.min(text.len());
+    // The offset comes from the parser; never slice inside a character, whatever it says.
+    if !text.is_char_boundary(offset) {
+        return None;
+    }
     // Some errors point at the key itself rather than its value.
     let here = &text[offset..];
     let word = here
@@ -34,9 +38,12 @@ pub fn key_at(text: &str, offset: usize) -> Option<&str> {
 
 fn key_before_colon(text: &str) -> Option<&str> {
     let head = text.strip_suffix(':')?.trim_end();
+    // The key starts after the last character that cannot be part of it, which may be wider
+    // than one byte.
     let start = head
-        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.'))
-        .map_or(0, |i| i + 1);
+        .char_indices()
+        .rfind(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-' || *c == '.'))
+        .map_or(0, |(i, c)| i + c.len_utf8());
     Some(&head[start..]).filter(|k| !k.is_empty())
 }
 
@@ -195,6 +202,16 @@ mod tests {
         assert_eq!(key_at("- a\n", 0), None);
         let text = "    exec: { run: 123 }\n";
         assert_eq!(key_at(text, text.find("run").unwrap()), Some("run"));
+    }
+
+    /// Found by the parser fuzzer: a key after a multi-byte character, and an offset inside
+    /// one, were sliced mid-character and panicked.
+    #[test]
+    fn never_slices_inside_a_character() {
+        let text = "ꩆretries:\n";
+        assert_eq!(key_at(text, text.len()), Some("retries"));
+        let text = "é: x\n";
+        assert_eq!(key_at(text, 1), None);
     }
 
     #[test]

@@ -4,8 +4,15 @@ use std::io::{IsTerminal, Write};
 
 use miette::{GraphicalReportHandler, GraphicalTheme};
 
-use crate::commands::Color;
 use crate::diagnostic::Problem;
+
+/// When output is coloured (`--color`; `NO_COLOR` is honoured under `auto`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
 
 pub struct Diagnostics {
     handler: GraphicalReportHandler,

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::sync::{Mutex, PoisonError};
 
-use crate::exec::events::{Encoded, Event, EventKind, EventSink, Outcome, StepStatus, Stream};
+use crate::events::{Encoded, Event, EventKind, EventSink, Outcome, StepStatus, Stream};
 use crate::redact::Redactor;
 
 pub struct TextView {

@@ -127,6 +127,30 @@ pub fn view_known(
                     }
                 }
                 Work::Restart { services, serves } => {
+                    // Only the services of restart steps that will run, as the run does.
+                    let serves: Vec<(usize, usize)> = serves
+                        .iter()
+                        .copied()
+                        .filter(|(rb, si)| {
+                            let runbook = &library.runbooks[*rb].value;
+                            !(known.is_some_and(|k| !k.active.contains(&(*rb, *si)))
+                                || describe.decided_false(*rb, runbook, &runbook.steps[*si]))
+                        })
+                        .collect();
+                    let wanted: Vec<String> = serves
+                        .iter()
+                        .flat_map(|(rb, si)| {
+                            let runbook = &library.runbooks[*rb].value;
+                            crate::plan::restart_services(
+                                project,
+                                runbook,
+                                runbook.steps[*si].restart.as_deref().unwrap_or_default(),
+                            )
+                        })
+                        .collect();
+                    let services: Vec<&String> =
+                        services.iter().filter(|s| wanted.contains(s)).collect();
+                    let services: Vec<&str> = services.iter().map(|s| s.as_str()).collect();
                     let names: Vec<String> = serves
                         .iter()
                         .map(|(rb, si)| crate::plan::step_name(&library.runbooks[*rb].value, *si))

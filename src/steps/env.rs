@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use super::StepError;
 use super::{Compensation, Done, StepRun};
 use crate::envfile::{EnvFile, value_warnings};
-use crate::exec::events::EventKind;
+use crate::events::EventKind;
 use crate::model::EnvSpec;
 
 /// The file an env step edits: its `file`, else the runbook's secret file, else

@@ -10,7 +10,7 @@ use minijinja::Value;
 
 use super::StepError;
 use super::{Done, StepRun};
-use crate::exec::events::{EventKind, Stream};
+use crate::events::{EventKind, Stream};
 use crate::host::process::{OutputStream, ProcessOutcome, ProcessSpec, Termination};
 use crate::model::{Command, ExecSpec};
 

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use super::StepError;
 use super::{Done, StepRun};
-use crate::exec::events::EventKind;
+use crate::events::EventKind;
 use crate::model::ManualSpec;
 
 pub async fn run(run: &StepRun, spec: &ManualSpec) -> Result<Done, StepError> {

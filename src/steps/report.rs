@@ -10,7 +10,7 @@ use std::path::Path;
 
 use super::StepError;
 use super::{Done, StepRun};
-use crate::exec::events::{EventKind, StepStatus};
+use crate::events::{EventKind, StepStatus};
 use crate::model::ReportSpec;
 
 pub async fn run(run: &StepRun, spec: &ReportSpec) -> Result<Done, StepError> {
@@ -46,7 +46,7 @@ pub async fn write_report(run: &StepRun, path: &Path, title: &str) -> Result<(),
         })
         .await
         .map_err(|e| StepError::new(ErrorKind::Journal, e))?;
-    let history: Vec<crate::exec::events::Event> =
+    let history: Vec<crate::events::Event> =
         crate::journal::read_journal(&ctx.durable.state.journal_path(&ctx.run.id))
             .map_err(|e| StepError::new(ErrorKind::Journal, e.to_string()))?
             .into_iter()

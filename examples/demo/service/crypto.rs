@@ -66,3 +66,16 @@ pub fn verify(secret: &[u8], token: &str) -> Option<String> {
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).ok()?).ok()?;
     Some(claims.get("sub")?.as_str()?.to_owned())
 }
+
+/// Returns the value of an Express-style signed cookie (`s:VALUE.SIGNATURE`, the signature
+/// HMAC-SHA256 of VALUE, base64 without padding) when it verifies under `secret`.
+pub fn verify_cookie(secret: &[u8], cookie: &str) -> Option<String> {
+    let (value, signature) = cookie.strip_prefix("s:")?.rsplit_once('.')?;
+    let signature = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(signature)
+        .ok()?;
+    let mut mac = mac(secret);
+    mac.update(value.as_bytes());
+    mac.verify_slice(&signature).ok()?;
+    Some(value.to_owned())
+}
