@@ -80,6 +80,7 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: Option<u32>) -> io::Resu
     temp.as_file()
         .sync_all()
         .map_err(|err| annotate(err, "flush", &temp_path))?;
+    crate::failpoint::hit("mid-write", &file_name(&target));
 
     // On failure `persist` hands the temporary file back; dropping it deletes it.
     temp.persist(&target)
@@ -168,13 +169,56 @@ fn resolve_missing(path: &Path) -> io::Result<PathBuf> {
     Ok(fs_err::canonicalize(parent)?.join(name))
 }
 
-/// A hidden name next to the target, so a leftover from a crash is easy to attribute.
+/// A hidden name next to the target that says whose it is, so a leftover from a crash (a kill
+/// between creating the temporary file and renaming it) is found and removed by
+/// [`remove_leftovers`].
 fn temp_prefix(target: &Path) -> String {
-    let name = target
+    format!(".{}.{TEMP_MARK}", file_name(target))
+}
+
+/// What follows the target's name in every temporary file name: `..env.prod.runbook-Ab12Cd.tmp`.
+const TEMP_MARK: &str = "runbook-";
+/// Earlier versions named them `..env.prod.Ab12Cd.tmp`: six random characters, no mark.
+const LEGACY_RANDOM_LEN: usize = 6;
+
+fn file_name(target: &Path) -> String {
+    target
         .file_name()
-        .map(|name| name.to_string_lossy())
-        .unwrap_or_default();
-    format!(".{name}.")
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Removes the temporary files that interrupted writes of `path` left beside it, and returns
+/// how many there were. Each holds a whole new version of the file (secrets included), 0600.
+/// Only call it while holding the run lock: then no write of ours is in flight, so every such
+/// file is a leftover.
+pub fn remove_leftovers(path: &Path) -> io::Result<usize> {
+    let target = resolve_target(path)?;
+    let Some(dir) = target.parent() else {
+        return Ok(0);
+    };
+    let prefix = format!(".{}.", file_name(&target));
+    let mut removed = 0;
+    for entry in fs_err::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(middle) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(&prefix))
+            .and_then(|n| n.strip_suffix(".tmp"))
+        else {
+            continue;
+        };
+        let ours = middle.starts_with(TEMP_MARK)
+            || (middle.len() == LEGACY_RANDOM_LEN
+                && middle.bytes().all(|b| b.is_ascii_alphanumeric()));
+        // A regular file only: never follow or remove a link someone put there.
+        if ours && entry.file_type()?.is_file() {
+            fs_err::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 fn annotate(err: io::Error, action: &str, path: &Path) -> io::Error {

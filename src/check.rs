@@ -3,6 +3,7 @@
 
 mod filters;
 mod graph;
+pub mod health;
 mod library;
 mod sites;
 mod steps;

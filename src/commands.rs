@@ -6,6 +6,7 @@ mod list;
 mod plan;
 mod recover;
 mod run;
+mod shared;
 mod status;
 mod validate;
 
@@ -15,8 +16,10 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use crate::check::check_library;
+use crate::check::health::{self, Broken};
 use crate::diagnostic::Problem;
 use crate::exit;
+use crate::plan::{Plan, PlanRequest, build};
 use crate::project::{Library, Project, ProjectOptions};
 use crate::report::diagnostics::Diagnostics;
 
@@ -162,17 +165,81 @@ fn project_options(global: &Global) -> ProjectOptions {
     }
 }
 
-/// Opens the project and its library, refusing to go on if anything is invalid: a run or
-/// plan never starts from a library with a known problem.
-pub fn open_checked(global: &Global) -> Result<(Project, Library), Failure> {
+/// Opens the project and the runbooks that load and check cleanly; every file with a
+/// problem is set aside with all of its problems.
+pub fn open_library(global: &Global) -> Result<(Project, Library, Vec<Broken>), Failure> {
     let project = Project::open(&project_options(global))?;
     let mut library = Library::load(std::slice::from_ref(&project.runbooks_dir));
     let mut problems = std::mem::take(&mut library.problems);
     problems.extend(check_library(&project, &library));
-    if problems.is_empty() {
-        Ok((project, library))
-    } else {
-        Err(Failure::Problems(problems))
+    let broken = health::set_aside(&mut library, problems);
+    Ok((project, library, broken))
+}
+
+/// For commands that only show the library (`list`, `status`, `graph`): they go on without
+/// the broken runbooks and say which were skipped.
+pub fn open_lenient(global: &Global) -> Result<(Project, Library), Failure> {
+    let (project, library, broken) = open_library(global)?;
+    warn(&broken);
+    Ok((project, library))
+}
+
+/// For `plan` and `run`: the project, the library and the plan (see `checked_plan`).
+pub fn open_planned(
+    global: &Global,
+    request: &PlanRequest,
+) -> Result<(Project, Library, Plan), Failure> {
+    let (project, library, broken) = open_library(global)?;
+    let plan = checked_plan(&project, &library, broken, request)?;
+    Ok((project, library, plan))
+}
+
+/// The plan, never built from a library with a known problem that concerns it. A broken
+/// runbook the plan does not involve is skipped with a warning; one it involves (or one too
+/// broken to tell) refuses the run with all of its problems.
+pub fn checked_plan(
+    project: &Project,
+    library: &Library,
+    broken: Vec<Broken>,
+    request: &PlanRequest,
+) -> Result<Plan, Failure> {
+    let plan = match build(project, library, request) {
+        Ok(plan) => plan,
+        // The runbook asked for, or a secret it implies, may be in a broken file.
+        Err(problem) => {
+            let (named, others): (Vec<Broken>, Vec<Broken>) = broken.into_iter().partition(|b| {
+                b.outline
+                    .as_ref()
+                    .and_then(|o| o.name.as_deref())
+                    .is_some_and(|n| n == request.runbook)
+            });
+            // Asked for a runbook that is itself broken: its problems say why, not "no
+            // runbook is named ...".
+            let problems: Vec<Problem> = if named.is_empty() {
+                std::iter::once(problem)
+                    .chain(others.into_iter().flat_map(|b| b.problems))
+                    .collect()
+            } else {
+                named.into_iter().flat_map(|b| b.problems).collect()
+            };
+            return Err(Failure::Problems(problems));
+        }
+    };
+    let (involved, other): (Vec<Broken>, Vec<Broken>) = broken
+        .into_iter()
+        .partition(|b| health::involved(b, library, &plan));
+    if !involved.is_empty() {
+        return Err(Failure::Problems(
+            involved.into_iter().flat_map(|b| b.problems).collect(),
+        ));
+    }
+    warn(&other);
+    Ok(plan)
+}
+
+fn warn(broken: &[Broken]) {
+    for line in health::warnings(broken) {
+        eprintln!("{line}");
     }
 }
 

@@ -83,6 +83,9 @@ pub struct Problem {
     pub message: String,
     pub help: Option<String>,
     pub source: Option<Arc<SourceFile>>,
+    /// The file a problem is about when there is no text to show (unreadable, a dangling
+    /// link): lets a command tell which runbook is broken.
+    pub path: Option<PathBuf>,
     pub labels: Vec<(SourceSpan, String)>,
 }
 
@@ -93,13 +96,26 @@ impl Problem {
             message: message.into(),
             help: None,
             source: None,
+            path: None,
             labels: Vec::new(),
         }
     }
 
     pub fn in_file(mut self, source: &Arc<SourceFile>) -> Self {
+        self.path = Some(source.path.clone());
         self.source = Some(Arc::clone(source));
         self
+    }
+
+    /// Names the file a problem is about, without text to label.
+    pub fn about(mut self, path: &Path) -> Self {
+        self.path = Some(path.to_path_buf());
+        self
+    }
+
+    /// The file this problem is about, if it is about one.
+    pub fn file(&self) -> Option<&Path> {
+        self.path.as_deref()
     }
 
     pub fn label(mut self, span: SourceSpan, text: impl Into<String>) -> Self {

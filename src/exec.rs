@@ -3,14 +3,16 @@
 
 mod compensate;
 pub mod context;
+pub mod doubt;
 pub mod durable;
 pub mod events;
 mod pause;
 pub mod preflight;
-pub mod process;
 pub mod recover;
+mod retry;
 mod scheduler;
 pub mod session;
-mod shell;
+pub mod start;
 
+pub use compensate::AS_BEFORE;
 pub use scheduler::{Completed, RunResult, StartState, execute_plan, rolled_back};

@@ -1,7 +1,10 @@
 //! Failpoints for the crash tests: `RUNBOOK_FAILPOINT=<point>:<step>` kills the process with
 //! SIGKILL at that point, exactly as a power cut or `kill -9` would. Points: `before-intent`,
 //! `after-intent` (before the side effect), `after-effect` (the side effect happened, its
-//! result is not journaled), `after-done`. Unset, this costs one environment lookup.
+//! result is not journaled), `after-done`, and `mid-write:<file name>` (an atomic write's
+//! temporary file is complete, not yet renamed over the file), and `start:after-folder` /
+//! `start:after-active` (a run's first bytes on disk, before its journal). Unset, this costs
+//! one environment lookup.
 
 pub fn hit(point: &str, step: &str) {
     let Some(spec) = std::env::var_os("RUNBOOK_FAILPOINT") else {

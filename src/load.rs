@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
-use crate::diagnostic::{Problem, SourceFile, did_you_mean};
+mod wording;
+
+use crate::diagnostic::{Problem, SourceFile};
 use crate::model::{Config, Runbook};
 
 /// Runbooks are small documents; anything larger is a mistake or an attack.
@@ -37,12 +39,7 @@ fn load<T: DeserializeOwned>(path: &Path) -> Result<Loaded<T>, Problem> {
 /// Parses text already in memory as if it were the file `path` (tests, generated runbooks).
 pub fn parse<T: DeserializeOwned>(path: &Path, text: String) -> Result<Loaded<T>, Problem> {
     let source = SourceFile::new(path, text);
-    let options = serde_saphyr::options! { budget: file_budget() };
-    let mut options = options;
-    options.alias_limits.max_total_replayed_events = 100_000;
-    options.alias_limits.max_replay_stack_depth = 16;
-    options.alias_limits.max_alias_expansions_per_anchor = 1_000;
-    match serde_saphyr::from_str_with_options::<T>(&source.text, options) {
+    match serde_saphyr::from_str_with_options::<T>(&source.text, parse_options()) {
         Ok(value) => Ok(Loaded { value, source }),
         Err(err) => {
             // A hostile shape (an alias bomb, deep nesting, several documents) makes the
@@ -62,6 +59,22 @@ pub fn parse<T: DeserializeOwned>(path: &Path, text: String) -> Result<Loaded<T>
     }
 }
 
+/// The parser's options: the file budget and bounded alias replay.
+fn parse_options() -> serde_saphyr::Options {
+    let mut options = serde_saphyr::options! { budget: file_budget() };
+    options.alias_limits.max_total_replayed_events = 100_000;
+    options.alias_limits.max_replay_stack_depth = 16;
+    options.alias_limits.max_alias_expansions_per_anchor = 1_000;
+    options
+}
+
+/// A file read as plain YAML values, under the same limits: what can still be learnt from a
+/// runbook that does not load (its name, the secrets it owns). `None` if it is not even YAML.
+pub fn loose(path: &Path) -> Option<serde_json::Value> {
+    let text = read_text(path).ok()?;
+    serde_saphyr::from_str_with_options::<serde_json::Value>(&text, parse_options()).ok()
+}
+
 /// What one runbook file may contain: a single document, shallow, with a handful of aliases.
 fn file_budget() -> Option<serde_saphyr::Budget> {
     serde_saphyr::budget! {
@@ -76,17 +89,34 @@ fn file_budget() -> Option<serde_saphyr::Budget> {
 /// Reads a file as UTF-8 text, refusing oversized files before reading them whole.
 pub fn read_text(path: &Path) -> Result<String, Problem> {
     let display = path.display();
-    let file = std::fs::File::open(path)
-        .map_err(|e| Problem::new("runbook::load::io", format!("cannot read `{display}`: {e}")))?;
+    let file = std::fs::File::open(path).map_err(|e| {
+        if let Ok(target) = std::fs::read_link(path)
+            && !path.exists()
+        {
+            return Problem::new(
+                "runbook::load::dangling_link",
+                format!(
+                    "`{display}` is a symbolic link to `{}`, which does not exist",
+                    target.display()
+                ),
+            )
+            .help("point the link at a runbook, or remove it")
+            .about(path);
+        }
+        Problem::new("runbook::load::io", format!("cannot read `{display}`: {e}")).about(path)
+    })?;
     let mut bytes = Vec::new();
     file.take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| Problem::new("runbook::load::io", format!("cannot read `{display}`: {e}")))?;
+        .map_err(|e| {
+            Problem::new("runbook::load::io", format!("cannot read `{display}`: {e}")).about(path)
+        })?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(Problem::new(
             "runbook::load::too_large",
             format!("`{display}` is larger than 1 MiB; a runbook never needs to be"),
-        ));
+        )
+        .about(path));
     }
     String::from_utf8(bytes).map_err(|e| {
         let offset = e.utf8_error().valid_up_to();
@@ -99,6 +129,7 @@ pub fn read_text(path: &Path) -> Result<String, Problem> {
             "runbook::load::not_utf8",
             format!("`{display}` is not UTF-8 (invalid byte on line {line})"),
         )
+        .about(path)
     })
 }
 
@@ -118,6 +149,23 @@ fn budget_problem(
         _ => "the YAML is larger than a runbook can be".to_string(),
     };
     let mut problem = Problem::new("runbook::load::limit", message).in_file(source);
+    // A label is what makes the report name the file: on the first anchor or alias past the
+    // limit, the first line nested too deep, or (below) the second document.
+    let at = match breach {
+        BudgetBreach::Aliases { .. } | BudgetBreach::Anchors { .. } => {
+            nth_anchor_or_alias(&source.text, 51)
+        }
+        BudgetBreach::Depth { .. } => too_deep(&source.text),
+        _ => None,
+    };
+    if let Some(offset) = at {
+        problem = problem.label(
+            miette::SourceSpan::new(offset.into(), 1),
+            "the limit is passed here",
+        );
+    } else if !matches!(breach, BudgetBreach::Documents { .. }) {
+        problem = problem.label(miette::SourceSpan::new(0.into(), 0), "in this file");
+    }
     if matches!(breach, BudgetBreach::Documents { .. })
         && let Some(offset) = source
             .text
@@ -133,7 +181,42 @@ fn budget_problem(
     problem
 }
 
-/// Turns a parser or deserializer error into a diagnostic labelled at its location.
+/// The byte offset of the n-th YAML anchor (`&a`) or alias (`*a`), counting from 1.
+fn nth_anchor_or_alias(text: &str, n: usize) -> Option<usize> {
+    let bytes = text.as_bytes();
+    (0..bytes.len())
+        .filter(|&i| {
+            matches!(bytes[i], b'&' | b'*')
+                && (i == 0 || matches!(bytes[i - 1], b' ' | b'[' | b',' | b'{' | b'\n'))
+                && bytes.get(i + 1).is_some_and(u8::is_ascii_alphanumeric)
+        })
+        .nth(n - 1)
+}
+
+/// Where the nesting first goes deeper than the limit, counting open brackets and
+/// indentation steps of two spaces alike (a rough but honest pointer).
+fn too_deep(text: &str) -> Option<usize> {
+    let mut open = 0usize;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        for (i, c) in line.char_indices() {
+            match c {
+                '[' | '{' => open += 1,
+                ']' | '}' => open = open.saturating_sub(1),
+                _ => {}
+            }
+            if open + indent / 2 > MAX_DEPTH {
+                return Some(offset + i);
+            }
+        }
+        offset += line.len();
+    }
+    None
+}
+
+/// Turns a parser or deserializer error into a diagnostic labelled at its location, worded
+/// in the runbook's terms.
 fn yaml_problem(err: &serde_saphyr::Error, source: &Arc<SourceFile>) -> Problem {
     let raw = err
         .without_snippet()
@@ -141,12 +224,43 @@ fn yaml_problem(err: &serde_saphyr::Error, source: &Arc<SourceFile>) -> Problem 
             snippets: serde_saphyr::SnippetMode::Off,
         });
     let message = strip_location_suffix(&raw);
-    let mut problem = classify(&message).in_file(source);
-    if let Some(location) = err.location() {
+    let location = err.location();
+    let span = location.as_ref().map(|l| source.span_of(l));
+    let key = span.and_then(|s| wording::key_at(&source.text, s.offset()));
+    let blank = source
+        .text
+        .lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'));
+    let mut problem = wording::classify(&message, key, blank).in_file(source);
+    // The scanner reports a tab where the token before it began, often a line too high:
+    // point at the tab itself.
+    let span = match span {
+        Some(at) if wording::mentions_tab(&message) => {
+            Some(first_tab_from(source, at.offset()).unwrap_or(at))
+        }
+        other => other,
+    };
+    if let Some(span) = span {
         let label = problem.message.clone();
-        problem = problem.label_at(&location, label);
+        problem = problem.label(span, label);
     }
     problem
+}
+
+/// The first tab in a line's indentation at or after `offset`'s line.
+fn first_tab_from(source: &SourceFile, offset: usize) -> Option<miette::SourceSpan> {
+    let line_start = source.text[..offset.min(source.text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    let mut at = line_start;
+    for line in source.text[line_start..].split_inclusive('\n') {
+        let indent = line.len() - line.trim_start_matches([' ', '\t']).len();
+        if let Some(tab) = line[..indent].find('\t') {
+            return Some(miette::SourceSpan::new((at + tab).into(), 1));
+        }
+        at += line.len();
+    }
+    None
 }
 
 /// serde-saphyr appends ` at line L column C`; the label shows the position instead.
@@ -156,54 +270,6 @@ fn strip_location_suffix(message: &str) -> String {
         Some(index) => first[..index].to_string(),
         None => first.to_string(),
     }
-}
-
-fn classify(message: &str) -> Problem {
-    if let Some(rest) = message.strip_prefix("unknown field `") {
-        let (name, tail) = rest.split_once('`').unwrap_or((rest, ""));
-        let expected: Vec<&str> = tail
-            .trim_start_matches(", expected one of ")
-            .trim_start_matches(", expected ")
-            .split(", ")
-            .map(|e| e.trim_matches('`'))
-            .filter(|e| !e.is_empty())
-            .collect();
-        let mut problem = Problem::new(
-            "runbook::load::unknown_key",
-            format!("unknown key `{name}`"),
-        );
-        if let Some(suggestion) = did_you_mean(name, expected.iter().copied()) {
-            problem = problem.help(format!("did you mean `{suggestion}`?"));
-        } else if !expected.is_empty() {
-            problem = problem.help(format!("expected one of: {}", expected.join(", ")));
-        }
-        return problem;
-    }
-    if let Some(rest) = message.strip_prefix("missing field `") {
-        let name = rest.split('`').next().unwrap_or(rest);
-        return Problem::new(
-            "runbook::load::missing_key",
-            format!("missing required key `{name}`"),
-        );
-    }
-    if message.contains("budget") || message.contains("limit") || message.contains("depth") {
-        return Problem::new(
-            "runbook::load::limit",
-            format!("the YAML expands beyond what a runbook can be (an alias bomb?): {message}"),
-        );
-    }
-    let code = if message.contains("duplicate") {
-        "runbook::load::duplicate_key"
-    } else if message.contains("invalid type")
-        || message.contains("expected")
-        || message.contains("not a duration")
-        || message.contains("rollback must be")
-    {
-        "runbook::load::wrong_type"
-    } else {
-        "runbook::load::yaml"
-    };
-    Problem::new(code, message.to_string())
 }
 
 /// The YAML files of a directory, sorted so that every listing is deterministic.
@@ -218,7 +284,9 @@ pub fn yaml_files(dir: &Path) -> Result<Vec<PathBuf>, Problem> {
         .filter_map(Result::ok)
         .map(|entry| entry.path())
         .filter(|path| {
-            path.is_file()
+            // A dangling symbolic link is kept, so that reading it says what is wrong
+            // instead of the runbook silently disappearing.
+            (path.is_file() || path.is_symlink() && !path.exists())
                 && matches!(
                     path.extension().and_then(|e| e.to_str()),
                     Some("yaml" | "yml")

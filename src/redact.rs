@@ -302,9 +302,10 @@ fn scan(
     (limit, cursor - limit)
 }
 
-/// The longest pattern for which the automaton is a DFA: its build follows failure chains up to
-/// this long from every state, which keeps it linear in the patterns' total length.
-const DFA_MAX_PATTERN_LEN: usize = 512;
+/// The largest product of the patterns' total length and the longest one for which the
+/// automaton is a DFA: about what twenty typical secrets in all their forms come to, and a
+/// bound on the DFA's build however repetitive they are.
+const DFA_BUILD_BUDGET: usize = 1 << 22;
 
 fn build(patterns: &BTreeSet<Vec<u8>>) -> Matcher {
     let Some(longest) = patterns.iter().map(Vec::len).max() else {
@@ -313,12 +314,14 @@ fn build(patterns: &BTreeSet<Vec<u8>>) -> Matcher {
     // No prefilter: the patterns are random strings whose "rare" bytes (hex and base64
     // digits) are everywhere in JSON lines and logs, so the prefilter stopped every few bytes
     // and cost more than the plain automaton it was meant to skip.
-    // A DFA resolves every failure chain for every state and byte class at build time, so a
-    // repetitive pattern (whose chains are as long as the pattern) costs the square of its length:
-    // 16,000 characters took over a minute. Chains are bounded by the longest pattern, so a DFA is
-    // only built while that bound is small; otherwise the contiguous NFA follows the chains while
-    // searching, which is amortized linear in the input.
-    let kind = if longest <= DFA_MAX_PATTERN_LEN {
+    // A DFA resolves every failure chain for every state and byte class at build time, and a
+    // repetitive pattern's chains are as long as the pattern: that build costs up to the
+    // patterns' total length times the longest, and 16,000 repetitive characters took minutes.
+    // A DFA is built only while that product is small (typical secrets, searched fastest);
+    // otherwise the contiguous NFA follows the chains while searching, amortized linear in the
+    // input.
+    let total: usize = patterns.iter().map(Vec::len).sum();
+    let kind = if total.saturating_mul(longest) <= DFA_BUILD_BUDGET {
         AhoCorasickKind::DFA
     } else {
         AhoCorasickKind::ContiguousNFA

@@ -2,7 +2,7 @@
 //! backups), the audit log, the last rotation of each secret, the active-run marker, the lock.
 
 use std::fs::File;
-use std::io::{Read, Seek, Write};
+use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -114,8 +114,14 @@ impl StateDir {
 /// The run lock: an advisory lock on a separate file. A process that dies releases it with
 /// its file descriptors, so a killed run never blocks the next one; the descriptor is
 /// close-on-exec, so restarted services never inherit it.
+///
+/// Who holds it is written to `lock.holder` by rename, so a reader never sees it torn or empty;
+/// the holder removes it before releasing the lock, and one left by a killed holder names a dead
+/// process, so a second invocation that finds the lock taken waits the moment it takes the new
+/// holder to write its line rather than print none, or a dead one.
 pub struct RunLock {
     _file: File,
+    holder: PathBuf,
 }
 
 pub enum LockError {
@@ -124,11 +130,18 @@ pub enum LockError {
     Io(std::io::Error),
 }
 
+/// How often a refused invocation looks for the holder's line before saying it has none; the
+/// holder writes it right after taking the lock, so this is only ever waited out when that
+/// process was killed in between.
+const HOLDER_TRIES: usize = 200;
+const HOLDER_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);
+
 impl RunLock {
     pub fn acquire(state: &StateDir, run_id: &str) -> Result<RunLock, LockError> {
         ensure_dir(&state.root).map_err(LockError::Io)?;
         let path = state.root.join("lock");
-        let mut file = std::fs::OpenOptions::new()
+        let holder = state.root.join("lock.holder");
+        let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
@@ -136,28 +149,77 @@ impl RunLock {
             .mode(0o600)
             .open(&path)
             .map_err(|e| LockError::Io(named(&path, e)))?;
-        if let Err(err) = file.try_lock() {
-            return match err {
-                std::fs::TryLockError::WouldBlock => {
-                    let mut holder = String::new();
-                    let _ = file.read_to_string(&mut holder);
-                    Err(LockError::Held(holder.trim().to_string()))
+        for _ in 0..HOLDER_TRIES {
+            match file.try_lock() {
+                Ok(()) => return Ok(Self::hold(file, holder, run_id)),
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    if let Some(line) = live_holder(&holder) {
+                        return Err(LockError::Held(line));
+                    }
+                    std::thread::sleep(HOLDER_PAUSE);
                 }
-                std::fs::TryLockError::Error(e) => Err(LockError::Io(named(&path, e))),
-            };
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(LockError::Io(named(&path, e)));
+                }
+            }
         }
-        let holder = format!(
+        Err(LockError::Held(
+            "its process has not said who it is".to_string(),
+        ))
+    }
+
+    fn hold(file: File, holder: PathBuf, run_id: &str) -> RunLock {
+        let line = format!(
             "pid {}, run {run_id}, started {}",
             std::process::id(),
             jiff::Timestamp::now()
                 .round(jiff::Unit::Second)
                 .unwrap_or_else(|_| jiff::Timestamp::now())
         );
-        let _ = file.set_len(0);
-        let _ = file.rewind();
         // Only a second invocation reads this, and only while the lock is held, so it never
-        // needs to survive a crash: no fsync (one fewer per run).
-        let _ = file.write_all(holder.as_bytes());
-        Ok(RunLock { _file: file })
+        // needs to survive a crash: a rename without fsync (one fewer per run).
+        let temp = holder.with_extension(format!("holder.{}", std::process::id()));
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&temp)
+            .and_then(|mut f| f.write_all(line.as_bytes()))
+            .and_then(|()| std::fs::rename(&temp, &holder));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&temp);
+        }
+        RunLock {
+            _file: file,
+            holder,
+        }
     }
+}
+
+impl Drop for RunLock {
+    /// Removes the holder's line while the lock is still held (the file closes after this), so
+    /// the next holder's line is the only one a refused invocation can read.
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.holder);
+    }
+}
+
+/// The holder's line, if it names a process that is alive.
+fn live_holder(path: &Path) -> Option<String> {
+    let line = std::fs::read_to_string(path).ok()?;
+    let pid = line
+        .strip_prefix("pid ")?
+        .split(',')
+        .next()?
+        .parse::<i32>()
+        .ok()?;
+    // EPERM: the process exists but belongs to someone else.
+    let alive = rustix::process::Pid::from_raw(pid).is_some_and(|pid| {
+        matches!(
+            rustix::process::test_kill_process(pid),
+            Ok(()) | Err(rustix::io::Errno::PERM)
+        )
+    });
+    alive.then(|| line.trim().to_string())
 }

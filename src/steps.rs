@@ -2,6 +2,7 @@
 //! and rollback.
 
 mod env;
+mod error;
 mod exec;
 mod file;
 mod generate;
@@ -15,10 +16,12 @@ use std::sync::Arc;
 
 use minijinja::Value;
 
-use crate::exec::context::{RunContext, StepError};
+use crate::exec::context::RunContext;
+use crate::failure::ErrorKind;
 use crate::model::{KindRef, Step};
 
 pub use env::{run as run_env, target_file as env_target};
+pub use error::StepError;
 pub use exec::{run_command, run_exec};
 pub use file::run as run_file;
 pub use restart::restart_services;
@@ -119,6 +122,7 @@ pub async fn execute(run: &StepRun) -> Result<Done, StepError> {
         KindRef::Manual(spec) => manual::run(run, spec).await,
         KindRef::Report(spec) => report::run(run, spec).await,
         KindRef::Rotate(_) => Err(StepError::new(
+            ErrorKind::Bug,
             "a `rotate` step is expanded by the planner and never runs; this is a bug",
         )),
     }?;
@@ -130,5 +134,7 @@ pub async fn execute(run: &StepRun) -> Result<Done, StepError> {
     Ok(done)
 }
 
-pub use manual::{acknowledge, read_hidden_line};
-pub use report::{operator, write_report};
+pub use crate::operator::operator;
+pub use crate::terminal::read_hidden_line;
+pub use manual::acknowledge;
+pub use report::write_report;

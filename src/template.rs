@@ -1,7 +1,7 @@
-//! The minijinja environment: strict undefined, no auto-escaping, and the filters the seed's
-//! procedures need (`shell_quote`, `sql_literal`, `urlencode`, `url_with_password`,
-//! `url_password`, `url_user`, `b64encode`, `json`, `scram_sha256`, `jwt_hs256`,
-//! `signed_cookie`).
+//! The minijinja environment: strict undefined, no auto-escaping, and the filters that the
+//! procedures of the platform's secret-rotation guide need (`shell_quote`, `sql_literal`,
+//! `urlencode`, `url_with_password`, `url_password`, `url_user`, `b64encode`, `json`,
+//! `scram_sha256`, `jwt_hs256`, `signed_cookie`).
 //!
 //! Template errors are reported from their kind, line and detail only: minijinja's debug
 //! rendering prints the values a template saw, and those values include secrets.

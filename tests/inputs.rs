@@ -198,6 +198,60 @@ fn public_must_name_an_owned_variable() {
     );
 }
 
+#[test]
+fn the_hint_names_the_input_variable_that_is_really_read() {
+    // A dash cannot be in a shell variable's name: such an input is refused before any run,
+    // so no hint can name a variable nobody can set.
+    let dashed = Test::new()
+        .file(
+            "runbooks/provider.yaml",
+            &INPUT_RUNBOOK.replace("name: token", "name: new-token"),
+        )
+        .file(".env.prod", "PROVIDER_TOKEN=old-provider-token\n")
+        .args(&["run", "provider"]);
+    let run = dashed.run();
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("provider.yaml:7") && !run.stderr.contains("NEW-TOKEN"),
+        "{}",
+        run.stderr
+    );
+    let runbook = INPUT_RUNBOOK.replace("name: token", "name: new_token");
+    let missing = Test::new()
+        .file("runbooks/provider.yaml", &runbook)
+        .file(".env.prod", "PROVIDER_TOKEN=old-provider-token\n")
+        .args(&["run", "provider"]);
+    let run = missing.run();
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("RUNBOOK_INPUT_NEW_TOKEN"),
+        "{}",
+        run.stderr
+    );
+    let literal = Test::new()
+        .file("runbooks/provider.yaml", &runbook)
+        .file(".env.prod", "PROVIDER_TOKEN=old-provider-token\n")
+        .args(&["run", "provider", "--input", "new_token=literal-CANARY"]);
+    let run = literal.run();
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("RUNBOOK_INPUT_NEW_TOKEN"),
+        "{}",
+        run.stderr
+    );
+    // The variable the hint names is the one that is read.
+    let from_env = Test::new()
+        .file("runbooks/provider.yaml", &runbook)
+        .file(".env.prod", "PROVIDER_TOKEN=old-provider-token\n")
+        .env("RUNBOOK_INPUT_NEW_TOKEN", "env-provider-token-CANARY")
+        .args(&["run", "provider"]);
+    from_env.run().expect_code(0);
+    assert_eq!(
+        from_env.read(".env.prod"),
+        b"PROVIDER_TOKEN=env-provider-token-CANARY\n"
+    );
+}
+
 /// A templated `interval` that does not render to a duration is refused before anything runs.
 #[test]
 fn a_templated_interval_that_is_no_duration_is_refused_before_anything_runs() {

@@ -124,3 +124,65 @@ fn two_ctrl_c_kill_the_step_process_group() {
         "no process of the step's group survives"
     );
 }
+
+/// Reads the run's JSON lines until one contains `needle`, keeping what was read.
+fn read_until(reader: &mut impl std::io::BufRead, seen: &mut String, needle: &str) {
+    loop {
+        let mut line = String::new();
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "output ended before `{needle}`: {seen}"
+        );
+        seen.push_str(&line);
+        if line.contains(needle) {
+            return;
+        }
+    }
+}
+
+#[test]
+fn second_ctrl_c_during_a_retry_wait_stops_at_once_without_a_new_attempt() {
+    // The wait is far longer than the test allows: only a wait that ends on cancellation passes.
+    let runbook = "name: flaky\nsteps:\n  - id: flaky\n    retries: 3\n    interval: 600s\n    exec: { run: 'echo attempt >> attempts; exit 1' }\n";
+    let test = Test::new().file("runbooks/flaky.yaml", runbook);
+    let mut child = test
+        .command()
+        .args(["run", "flaky", "--format", "json"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut stdout = String::new();
+    read_until(&mut reader, &mut stdout, "\"event\":\"step_retry\"");
+    let started = Instant::now();
+    interrupt(child.id());
+    read_until(&mut reader, &mut stdout, "interrupted: finishing");
+    interrupt(child.id());
+    std::io::Read::read_to_string(&mut reader, &mut stdout).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{stdout}");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "the retry wait ended on the second Ctrl-C"
+    );
+    assert_eq!(
+        String::from_utf8(test.read("attempts")).unwrap(),
+        "attempt\n",
+        "no new attempt started"
+    );
+    let run_id = String::from_utf8(test.read(".runbook/active"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let journal =
+        String::from_utf8(test.read(&format!(".runbook/runs/{run_id}/journal.jsonl"))).unwrap();
+    let intents = journal
+        .lines()
+        .filter(|l| l.contains("\"record\":\"intent\""))
+        .count();
+    assert_eq!(intents, 1, "no new intent was journaled: {journal}");
+    assert!(
+        stdout.contains("\"error_kind\":\"cancelled\""),
+        "the failure says the run was cancelled: {stdout}"
+    );
+}

@@ -1,13 +1,15 @@
-//! The shipped library against the seed's rotation table: every row has its runbook with the
-//! table's policy and impact, every runbook validates and plans, every secret can be the target
-//! of `compromise`, and the compromise rules of `seed/FACTS.md` hold.
+//! The shipped library against the rotation table of the platform's secret-rotation guide:
+//! every row has its runbook with the table's policy and impact, every runbook validates and
+//! plans, every secret can be the target of `compromise`, and the guide's compromise rules hold
+//! (JWT implies SESSION, database credentials imply APP_ENCRYPTION_KEY, MFA and app encryption
+//! never rotate together).
 
 mod common;
 
 use common::Test;
 use serde_json::Value;
 
-/// One row of the seed's table: secret id, runbook, env names, policy as `list` shows it,
+/// One row of the guide's table: secret id, runbook, env names, policy as `list` shows it,
 /// impact verbatim.
 struct Row {
     id: &'static str,
@@ -235,7 +237,7 @@ fn every_file_is_named_after_its_runbook_and_declares_the_schema() {
 }
 
 #[test]
-fn every_row_of_the_seed_table_has_its_runbook_with_policy_and_impact() {
+fn every_row_of_the_guide_table_has_its_runbook_with_policy_and_impact() {
     let rows = list();
     for row in TABLE {
         let entry = rows
@@ -258,7 +260,7 @@ fn every_row_of_the_seed_table_has_its_runbook_with_policy_and_impact() {
 }
 
 #[test]
-fn list_json_names_every_env_variable_of_the_seed_table() {
+fn list_json_names_every_env_variable_of_the_guide_table() {
     let rows = list();
     let env: Vec<&str> = rows
         .iter()

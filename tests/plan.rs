@@ -134,7 +134,23 @@ fn unknown_runbook_exits_2_with_a_suggestion() {
 }
 
 #[test]
-fn plan_refuses_an_invalid_library_before_planning() {
+fn plan_refuses_an_invalid_runbook_it_involves_before_planning() {
+    // The broken file claims the requested name too, so the plan cannot be trusted.
+    let test = Test::new()
+        .with_library()
+        .file(
+            "runbooks/broken.yaml",
+            "name: jwt-rotation\nsteps:\n  - id: a\n    restat: [api]\n",
+        )
+        .args(&["plan", "jwt-rotation"]);
+    let run = test.run();
+    run.expect_code(2);
+    assert!(run.stderr.contains("broken.yaml:4"), "{}", run.stderr);
+    assert!(run.stdout.is_empty());
+}
+
+#[test]
+fn plan_skips_an_invalid_runbook_it_does_not_involve_and_warns() {
     let test = Test::new()
         .with_library()
         .file(
@@ -143,9 +159,17 @@ fn plan_refuses_an_invalid_library_before_planning() {
         )
         .args(&["plan", "jwt-rotation"]);
     let run = test.run();
-    run.expect_code(2);
-    assert!(run.stderr.contains("broken.yaml:4"), "{}", run.stderr);
-    assert!(run.stdout.is_empty());
+    run.expect_code(0);
+    assert!(
+        run.stdout.starts_with("plan: jwt-rotation"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains("warning: skipped") && run.stderr.contains("broken.yaml"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

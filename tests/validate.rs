@@ -7,21 +7,26 @@ use common::{Test, repo};
 
 /// Each fixture with the `file:line` its diagnostic must point at.
 const FIXTURES: &[(&str, &str)] = &[
-    ("alias-bomb.yaml", "alias bomb"),
+    ("alias-bomb.yaml", "alias-bomb.yaml:8"),
     ("cycle.yaml", "cycle.yaml:4"),
-    ("deep-nesting.yaml", "deeper than 64"),
+    ("deep-nesting.yaml", "deep-nesting.yaml:4"),
     ("duplicate-id.yaml", "duplicate-id.yaml:3"),
+    ("empty-file.yaml", "the file is empty"),
     ("empty-run.yaml", "empty-run.yaml:5"),
+    ("env-not-a-list.yaml", "env-not-a-list.yaml:4"),
     ("http-status.yaml", "http-status.yaml:5"),
     ("http-url-no-scheme.yaml", "http-url-no-scheme.yaml:7"),
+    ("interval-fraction.yaml", "interval-fraction.yaml:4"),
     ("missing-key.yaml", "missing-key.yaml:"),
     ("no-kind.yaml", "no-kind.yaml:3"),
     ("not-utf8.yaml", "line 4"),
     ("output-before-run.yaml", "output-before-run.yaml:7"),
+    ("retries-negative.yaml", "retries-negative.yaml:4"),
     ("run-not-a-command.yaml", "run-not-a-command.yaml:4"),
     ("secret-in-argv-list.yaml", "secret-in-argv-list.yaml:9"),
     ("secret-in-argv.yaml", "secret-in-argv.yaml:9"),
     ("several-documents.yaml", "several-documents.yaml:3"),
+    ("tab-indent.yaml", "tab-indent.yaml:4"),
     ("tcp-port.yaml", "tcp-port.yaml:5"),
     ("template-syntax.yaml", "template-syntax.yaml:5"),
     ("template-undefined.yaml", "template-undefined.yaml:5"),
@@ -177,4 +182,19 @@ fn every_shipped_runbook_starts_with_the_schema_modeline() {
             path.display()
         );
     }
+}
+
+#[test]
+fn a_backoff_of_zero_is_refused_at_its_step() {
+    let runbook = "name: flaky\nsteps:\n  - id: flaky\n    retries: 2\n    backoff: 0\n    exec: { run: 'true' }\n";
+    let test = Test::new()
+        .file("flaky.yaml", runbook)
+        .args(&["validate", "flaky.yaml"]);
+    let run = test.run();
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("`backoff` is 0") && run.stderr.contains("flaky.yaml:3"),
+        "{}",
+        run.stderr
+    );
 }

@@ -39,7 +39,7 @@ const NONCE_LEN: usize = 16;
 struct KeyNames {
     old: &'static str,
     new: &'static str,
-    /// The platform decodes MFA_ENCRYPTION_KEY from hex as a 32-byte AES key (FACTS), so a
+    /// The platform decodes MFA_ENCRYPTION_KEY from hex as a 32-byte AES key, so a
     /// key that the real API would refuse is refused here too.
     hex32: bool,
 }

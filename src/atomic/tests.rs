@@ -177,3 +177,28 @@ fn resolve_target_reports_a_symlink_loop_with_the_path() {
 
     assert!(err.to_string().contains(&*a.to_string_lossy()), "{err}");
 }
+
+#[test]
+fn remove_leftovers_takes_only_our_temporary_copies_of_that_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join(".env.prod");
+    std::fs::write(&target, "A=1\n").unwrap();
+    let ours = ["..env.prod.runbook-Xy12Zq.tmp", "..env.prod.Ab12Cd.tmp"];
+    let theirs = [
+        "..env.prod.longer-name.tmp",
+        "..env.prod.Ab12Cd.bak",
+        "..env.other.runbook-Xy12Zq.tmp",
+        ".env.prod.Ab12Cd.tmp",
+    ];
+    for name in ours.iter().chain(&theirs) {
+        std::fs::write(dir.path().join(name), "x").unwrap();
+    }
+    assert_eq!(remove_leftovers(&target).unwrap(), 2);
+    for name in ours {
+        assert!(!dir.path().join(name).exists(), "{name} removed");
+    }
+    for name in theirs {
+        assert!(dir.path().join(name).exists(), "{name} kept");
+    }
+    assert!(target.exists());
+}

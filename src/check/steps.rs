@@ -132,6 +132,13 @@ fn check_kind(loaded: &Loaded<Runbook>, step: &Step) -> Vec<Problem> {
             )];
         }
     }
+    if step.backoff == Some(0) {
+        problems.push(at(
+            "runbook::check::backoff",
+            format!("step `{id}`: `backoff` is 0"),
+            "use 1 for a fixed interval, 2 to double each pause",
+        ));
+    }
     match step.kind() {
         KindRef::Generate(spec) => {
             let by_bytes = spec.bytes.is_some() || spec.encoding.is_some();

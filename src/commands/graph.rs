@@ -2,11 +2,11 @@
 
 use std::fmt::Write;
 
-use super::{Format, Global, Outcome, open_checked, write_stdout};
+use super::{Format, Global, Outcome, open_lenient, write_stdout};
 use crate::diagnostic::Problem;
 
 pub fn run(global: &Global, format: Format) -> Outcome {
-    let (_, library) = open_checked(global)?;
+    let (_, library) = open_lenient(global)?;
     let mut secrets: Vec<(&str, Vec<&str>, Vec<&str>)> = Vec::new();
     for loaded in &library.runbooks {
         let Some(secret) = &loaded.value.secret else {

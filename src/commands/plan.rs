@@ -1,8 +1,8 @@
 //! `runbook plan RUNBOOK`: the exact DAG a run would execute, shown without running it.
 
-use super::{Format, Global, Outcome, RunOptions, open_checked, write_stdout};
+use super::{Format, Global, Outcome, RunOptions, open_planned, write_stdout};
 use crate::diagnostic::Problem;
-use crate::plan::{PlanRequest, build};
+use crate::plan::PlanRequest;
 use crate::report::plan;
 
 pub fn request(options: &RunOptions) -> PlanRequest {
@@ -20,8 +20,7 @@ pub fn request(options: &RunOptions) -> PlanRequest {
 }
 
 pub fn run(global: &Global, options: &RunOptions, format: Format) -> Outcome {
-    let (project, library) = open_checked(global)?;
-    let built = build(&project, &library, &request(options))?;
+    let (project, library, built) = open_planned(global, &request(options))?;
     let view = plan::view(&project, &library, &built, &request(options).inputs);
     let text = match format {
         Format::Text => plan::text(&view),

@@ -6,27 +6,28 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::sync::Arc;
 
-use super::run::{lock, sinks};
-use super::{Failure, Format, Global, Outcome, open_checked};
+use super::shared::{lock, sinks};
+use super::{Failure, Format, Global, Outcome, checked_plan, open_library};
 use crate::diagnostic::Problem;
 use crate::exec::context::{ExecOptions, RunContext, RunInfo};
-use crate::exec::durable::Durable;
-use crate::exec::events::{Emitter, EventKind};
+use crate::exec::doubt::{Purpose, compensation_of, counts_as_done};
+use crate::exec::durable::{Durable, START_FILE};
+use crate::exec::events::EventKind;
 use crate::exec::recover::{Recovered, recover};
-use crate::exec::session::{drive, finish, runtime};
+use crate::exec::session::{Session, SessionSpec};
+use crate::exec::start::StartSnapshot;
 use crate::exec::{Completed, RunResult, StartState, rolled_back};
 use crate::exit;
 use crate::journal::{Journal, Record};
-use crate::model::{KindRef, Mode, Rollback};
-use crate::plan::{PlanRequest, Work, build};
+use crate::model::{KindRef, Mode};
+use crate::plan::{Plan, PlanRequest, Work};
+use crate::project::{Library, Project};
 use crate::redact::Redactor;
 use crate::state::StateDir;
-use crate::steps::{Compensation, StepRun, read_hidden_line, run_exec};
+use crate::terminal::read_hidden_line;
 
 struct Reopened {
-    ctx: Arc<RunContext>,
-    runtime: tokio::runtime::Runtime,
-    cancel: tokio::sync::watch::Sender<bool>,
+    session: Session,
     recovered: Recovered,
     _lock: crate::state::RunLock,
 }
@@ -37,7 +38,7 @@ fn reopen(
     yes: bool,
     redactor: &Redactor,
 ) -> Result<Reopened, Failure> {
-    let (project, library) = open_checked(global)?;
+    let (project, library, broken) = open_library(global)?;
     let state = StateDir::new(&project.state_dir);
     let lock = lock(&state, run_id, Some(run_id))?;
     let invalid = |m: String| Failure::Problems(vec![Problem::new("runbook::recover::state", m)]);
@@ -47,13 +48,14 @@ fn reopen(
             "run `{run_id}` already ended; nothing to resume or abort"
         )));
     }
+    remove_temp_leftovers(&recovered);
     let begun = recovered.begun.clone();
     let request = PlanRequest {
         runbook: begun.runbook.clone(),
         secret: begun.secret.clone(),
         inputs: begun.inputs.iter().cloned().collect(),
     };
-    let plan = build(&project, &library, &request)?;
+    let plan = checked_plan(&project, &library, broken, &request)?;
     let names: Vec<String> = plan.nodes.iter().map(|n| n.name.clone()).collect();
     if names != begun.nodes {
         return Err(invalid(format!(
@@ -67,17 +69,53 @@ fn reopen(
         state: state.clone(),
         run_id: run_id.to_string(),
     };
-    type Values = BTreeMap<String, String>;
-    let (inputs, supplied, currents): (Values, Values, std::collections::HashMap<usize, Values>) =
-        durable
-            .load(crate::exec::durable::START_FILE)
-            .map_err(|e| invalid(format!("the run's pending inputs are gone: {e}")))?;
-    // Everything the run knew as secret is secret again before anything is shown.
-    for value in inputs
-        .values()
-        .chain(supplied.values())
-        .chain(currents.values().flat_map(|m| m.values()))
-    {
+    let start: StartSnapshot = durable
+        .load(START_FILE)
+        .map_err(|e| invalid(format!("the run's pending inputs are gone: {e}")))?;
+    mask_what_the_run_knew(&project, &library, &plan, &start, &recovered, redactor);
+    let run = RunInfo::new(run_id.to_string(), begun.started.clone(), &plan);
+    let interactive = std::io::stdin().is_terminal();
+    let session = Session::open(SessionSpec {
+        sinks: sinks(global, Format::Text, redactor, &journal),
+        project,
+        library,
+        plan,
+        redactor: redactor.clone(),
+        options: ExecOptions {
+            jobs: begun.jobs.max(1),
+            yes: yes || begun.yes,
+            interactive,
+        },
+        run,
+        start,
+        durable,
+    })
+    .map_err(|e| invalid(format!("cannot start the runtime: {e}")))?;
+    let ctx = &session.ctx;
+    for (node, outputs) in &recovered.outputs {
+        if let Work::Step(rb, si) = ctx.plan.nodes[*node].work {
+            ctx.set_outputs(rb, &ctx.runbook(rb).steps[si].id.value, outputs.clone());
+        }
+    }
+    Ok(Reopened {
+        session,
+        recovered,
+        _lock: lock,
+    })
+}
+
+/// Everything the run knew as secret is secret again before anything is shown, and so is
+/// every other value of the library's secrets, as the files hold them now.
+fn mask_what_the_run_knew(
+    project: &Project,
+    library: &Library,
+    plan: &Plan,
+    start: &StartSnapshot,
+    recovered: &Recovered,
+    redactor: &Redactor,
+) {
+    crate::exec::start::mask_library_values(project, library, redactor);
+    for value in start.values() {
         redactor.add(value);
     }
     for (node, outputs) in &recovered.outputs {
@@ -90,47 +128,28 @@ fn reopen(
             register_strings(redactor, outputs);
         }
     }
-    let jobs = begun.jobs.max(1);
-    let runtime = runtime(jobs).map_err(|e| invalid(format!("cannot start the runtime: {e}")))?;
-    let (cancel, cancel_rx) = tokio::sync::watch::channel(false);
-    let info = RunInfo {
-        id: run_id.to_string(),
-        started: begun.started.clone(),
-        mode: plan.mode.as_str().to_string(),
-        target: plan.target.clone(),
-    };
-    let emitter = Emitter::new(sinks(global, Format::Text, redactor, &journal), redactor);
-    let interactive = std::io::stdin().is_terminal();
-    let ctx = Arc::new(RunContext::new(
-        Arc::new(project),
-        Arc::new(library),
-        Arc::new(plan),
-        redactor.clone(),
-        emitter,
-        ExecOptions {
-            jobs,
-            yes: yes || begun.yes,
-            interactive,
-        },
-        info,
-        inputs,
-        supplied,
-        currents,
-        cancel_rx,
-        durable,
-    ));
-    for (node, outputs) in &recovered.outputs {
-        if let Work::Step(rb, si) = ctx.plan.nodes[*node].work {
-            ctx.set_outputs(rb, &ctx.runbook(rb).steps[si].id.value, outputs.clone());
+}
+
+/// Removes the temporary copies that a kill in the middle of an edit left beside the files the
+/// run edits: each is a whole new version of the file, new secret included. Every edit
+/// journals its file (the backup record) before writing, so the journal names every place.
+fn remove_temp_leftovers(recovered: &Recovered) {
+    let paths: std::collections::BTreeSet<_> =
+        recovered.backups.values().map(|(path, ..)| path).collect();
+    for path in paths {
+        match crate::atomic::remove_leftovers(path) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                "removed {n} temporary cop{} of {} left by the interruption",
+                if n == 1 { "y" } else { "ies" },
+                path.display()
+            ),
+            Err(e) => tracing::warn!(
+                "could not remove temporary copies of {}: {e}",
+                path.display()
+            ),
         }
     }
-    Ok(Reopened {
-        ctx,
-        runtime,
-        cancel,
-        recovered,
-        _lock: lock,
-    })
 }
 
 fn register_strings(redactor: &Redactor, value: &minijinja::Value) {
@@ -142,78 +161,6 @@ fn register_strings(redactor: &Redactor, value: &minijinja::Value) {
                 register_strings(redactor, if item.is_undefined() { &key } else { &item });
             }
         }
-    }
-}
-
-/// What a step that started but recorded no result did.
-enum Doubt {
-    Applied,
-    NotApplied,
-    /// Nobody can tell; the message says which step and why.
-    Unknown(String),
-}
-
-async fn judge(ctx: &Arc<RunContext>, node: usize) -> Doubt {
-    let plan_node = &ctx.plan.nodes[node];
-    let Work::Step(rb, si) = plan_node.work else {
-        return Doubt::NotApplied;
-    };
-    let run = StepRun {
-        ctx: Arc::clone(ctx),
-        rb,
-        si,
-        node,
-        name: plan_node.name.clone(),
-    };
-    let step = run.step();
-    match step.kind() {
-        KindRef::Env(spec) => {
-            let Ok(path) = crate::steps::env_target(&run, spec.file.as_ref()) else {
-                return Doubt::NotApplied;
-            };
-            let Ok(bytes) = std::fs::read(&path) else {
-                return Doubt::NotApplied;
-            };
-            let Ok(file) = crate::envfile::EnvFile::parse(&bytes) else {
-                return Doubt::NotApplied;
-            };
-            let mut applied = true;
-            for (key, template) in &spec.set {
-                match ctx.render(rb, template) {
-                    Ok(expected) => applied &= file.get(key).as_deref() == Some(expected.as_str()),
-                    Err(_) => applied = false,
-                }
-            }
-            if applied {
-                Doubt::Applied
-            } else {
-                Doubt::NotApplied
-            }
-        }
-        KindRef::File(spec) => {
-            let path = ctx
-                .project
-                .resolve(&ctx.render(rb, &spec.path).unwrap_or_default());
-            let expected = ctx.render(rb, &spec.content).unwrap_or_default();
-            if std::fs::read(path).ok().as_deref() == Some(expected.as_bytes()) {
-                Doubt::Applied
-            } else {
-                Doubt::NotApplied
-            }
-        }
-        KindRef::Exec(_) if step.idempotent => Doubt::NotApplied,
-        KindRef::Exec(_) => match &step.check {
-            Some(check) => match run_exec(&run, check, None).await {
-                Ok(_) => Doubt::Applied,
-                Err(_) => Doubt::NotApplied,
-            },
-            None => Doubt::Unknown(format!(
-                "step `{}` started but its result was not recorded, and it is neither `idempotent` nor has a `check`",
-                plan_node.name
-            )),
-        },
-        // Generating, restarting, verifying, asking and reporting are safe to do again.
-        _ => Doubt::NotApplied,
     }
 }
 
@@ -240,37 +187,11 @@ fn ask_operator(ctx: &RunContext, message: &str) -> Result<bool, Failure> {
     Ok(matches!(answer.trim(), "yes" | "y"))
 }
 
-/// The compensation of a step found in effect.
-fn compensation_of(ctx: &RunContext, recovered: &Recovered, node: usize) -> Option<Compensation> {
-    let plan_node = &ctx.plan.nodes[node];
-    if let Some((path, backup, mode)) = recovered.backups.get(&node) {
-        let record = crate::journal::CompensationRecord::Restore {
-            path: path.clone(),
-            backup: backup.clone(),
-            mode: *mode,
-        };
-        return crate::exec::recover::rebuild(&ctx.durable.state, &ctx.run.id, record).ok();
-    }
-    match &plan_node.work {
-        Work::Restart { services, .. } => Some(Compensation::RestartAgain {
-            services: services.clone(),
-        }),
-        Work::Step(rb, si) => match ctx.runbook(*rb).steps[*si].rollback {
-            Some(Rollback::Body(_)) => Some(Compensation::Rollback),
-            _ => None,
-        },
-    }
-}
-
 pub fn resume(global: &Global, run_id: &str, yes: bool, redactor: &Redactor) -> Outcome {
-    let reopened = reopen(global, run_id, yes, redactor)?;
     let Reopened {
-        ctx,
-        runtime,
-        cancel,
-        recovered,
-        ..
-    } = reopened;
+        session, recovered, ..
+    } = reopen(global, run_id, yes, redactor)?;
+    let ctx = Arc::clone(&session.ctx);
     if !recovered.undone.is_empty() {
         return Err(Failure::Problems(vec![Problem::new(
             "runbook::recover::state",
@@ -288,20 +209,16 @@ pub fn resume(global: &Global, run_id: &str, yes: bool, redactor: &Redactor) -> 
         skipped: recovered.skipped.clone(),
     };
     for &node in &recovered.in_doubt {
-        let applied = match runtime.block_on(judge(&ctx, node)) {
-            Doubt::Applied => true,
-            Doubt::NotApplied => false,
-            Doubt::Unknown(message) => ask_operator(&ctx, &message)?,
-        };
-        if applied {
+        let judged = session.block_on(counts_as_done(&ctx, &recovered, node, Purpose::Resume));
+        if judged.or_else(|message| ask_operator(&ctx, &message))? {
             let compensation = compensation_of(&ctx, &recovered, node);
             let name = ctx.plan.nodes[node].name.clone();
-            runtime
+            session
                 .block_on(
                     ctx.durable
                         .done(node, &name, false, None, false, compensation.as_ref()),
                 )
-                .map_err(|e| Failure::Exit(exit::NEEDS_OPERATOR, e.message))?;
+                .map_err(|e| Failure::Exit(exit::NEEDS_OPERATOR, e.to_string()))?;
             start.completed.push(Completed { node, compensation });
         }
     }
@@ -313,33 +230,22 @@ pub fn resume(global: &Global, run_id: &str, yes: bool, redactor: &Redactor) -> 
             ctx.plan.nodes.len()
         ),
     });
-    let result = drive(&runtime, &ctx, cancel, start);
-    finish(&ctx, &result, false);
-    Ok(result.exit_code)
+    Ok(session.execute(start))
 }
 
 pub fn abort(global: &Global, run_id: &str, yes: bool, redactor: &Redactor) -> Outcome {
     let Reopened {
-        ctx,
-        runtime,
-        recovered,
-        ..
+        session, recovered, ..
     } = reopen(global, run_id, yes, redactor)?;
+    let ctx = Arc::clone(&session.ctx);
     ctx.durable.journal.record(&Record::Note {
         text: "abort".into(),
         detail: BTreeMap::new(),
     });
     let mut completed: Vec<Completed> = recovered.completed.clone();
     for &node in &recovered.in_doubt {
-        let idempotent = matches!(ctx.plan.nodes[node].work, Work::Step(rb, si) if ctx.runbook(rb).steps[si].idempotent);
-        let applied = recovered.backups.contains_key(&node)
-            || idempotent
-            || match runtime.block_on(judge(&ctx, node)) {
-                Doubt::Applied => true,
-                Doubt::NotApplied => false,
-                Doubt::Unknown(message) => ask_operator(&ctx, &message)?,
-            };
-        if applied {
+        let judged = session.block_on(counts_as_done(&ctx, &recovered, node, Purpose::Abort));
+        if judged.or_else(|message| ask_operator(&ctx, &message))? {
             completed.push(Completed {
                 node,
                 compensation: compensation_of(&ctx, &recovered, node),
@@ -359,12 +265,17 @@ pub fn abort(global: &Global, run_id: &str, yes: bool, redactor: &Redactor) -> O
             in_effect: completed.iter().map(|c| c.node).collect(),
         }
     } else {
-        let mut result = runtime.block_on(rolled_back(&ctx, &completed, &cause));
+        let mut result = session.block_on(rolled_back(&ctx, &completed, &cause));
         if result.exit_code == exit::FAILED {
             result.exit_code = exit::DONE;
+            // Abort restores and restarts but runs no verify: it says what it did, not that
+            // the services are healthy.
+            result.summary = result.summary.replace(
+                crate::exec::AS_BEFORE,
+                "; the services' health was not checked (abort runs no verify step)",
+            );
         }
         result
     };
-    finish(&ctx, &result, true);
-    Ok(result.exit_code)
+    Ok(session.end_abort(&result))
 }

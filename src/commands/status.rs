@@ -3,14 +3,14 @@
 
 use std::fmt::Write;
 
-use super::{Format, Global, Outcome, open_checked, write_stdout};
+use super::{Format, Global, Outcome, open_lenient, write_stdout};
 use crate::diagnostic::Problem;
 use crate::exit;
 use crate::state::StateDir;
 use crate::status::{prometheus, statuses};
 
 pub fn run(global: &Global, format: Format, check: bool) -> Outcome {
-    let (project, library) = open_checked(global)?;
+    let (project, library) = open_lenient(global)?;
     let rotations = crate::audit::rotations(&StateDir::new(&project.state_dir));
     let list = statuses(&library, &rotations, jiff::Timestamp::now());
     let text = match format {
@@ -68,7 +68,9 @@ pub fn run(global: &Global, format: Format, check: bool) -> Outcome {
 }
 
 pub fn history(global: &Global, format: Format) -> Outcome {
-    let (project, _) = open_checked(global)?;
+    // The audit log needs no runbook: a missing or broken runbooks/ directory is no reason
+    // to hide who rotated what.
+    let project = crate::project::Project::open(&super::project_options(global))?;
     let entries = crate::audit::read(&StateDir::new(&project.state_dir));
     let text = match format {
         Format::Text => {

@@ -23,11 +23,7 @@ pub fn run(global: &Global, paths: &[PathBuf], diagnostics: &Diagnostics) -> Out
     let mut problems = std::mem::take(&mut library.problems);
     problems.extend(check_library(&project, &library));
     if explicit {
-        problems.retain(|p| {
-            p.source
-                .as_ref()
-                .is_none_or(|s| named.contains(&canonical(&s.path)))
-        });
+        problems.retain(|p| p.file().is_none_or(|f| named.contains(&canonical(f))));
     }
     let count = if explicit {
         library

@@ -4,10 +4,11 @@
 
 use super::context::RunContext;
 use super::events::EventKind;
+use crate::failure::ErrorKind;
 use crate::model::Rollback;
 use crate::plan::Work;
 use crate::steps::{
-    Compensation, StepRun, acknowledge, restart_services, run_env, run_exec, run_file,
+    Compensation, StepError, StepRun, acknowledge, restart_services, run_env, run_exec, run_file,
 };
 
 #[derive(Clone)]
@@ -15,6 +16,9 @@ pub struct Completed {
     pub node: usize,
     pub compensation: Option<Compensation>,
 }
+
+/// What a complete rollback claims; `abort`, which verifies nothing afterwards, says less.
+pub const AS_BEFORE: &str = "; the system is as before";
 
 pub struct CompensationReport {
     /// Whether everything was put back.
@@ -68,20 +72,11 @@ pub async fn compensate(
                 });
                 let lock = ctx.file_lock(path);
                 let _guard = lock.lock().await;
-                let result = match previous {
-                    Some(bytes) => {
-                        crate::atomic::write_atomic(path, bytes, *mode).map_err(|e| e.to_string())
-                    }
-                    None => std::fs::remove_file(path)
-                        .or_else(|e| {
-                            if e.kind() == std::io::ErrorKind::NotFound {
-                                Ok(())
-                            } else {
-                                Err(e)
-                            }
-                        })
-                        .map_err(|e| format!("cannot remove `{}`: {e}", path.display())),
-                };
+                let result = ctx
+                    .host
+                    .restore(path, previous.as_deref(), *mode)
+                    .await
+                    .map_err(StepError::from);
                 result.map(|()| format!("restored {}", path.display()))
             }
             Compensation::Rollback => {
@@ -96,31 +91,45 @@ pub async fn compensate(
                             run_exec(&run, exec, body.timeout.as_ref().map(|t| t.duration))
                                 .await
                                 .map(|_| format!("ran the rollback of {}", node.name))
-                                .map_err(|e| e.message)
                         } else if let Some(manual) = &body.manual {
                             match ctx.render(rb, &manual.instructions) {
                                 Ok(text) => acknowledge(&run, &text)
                                     .await
-                                    .map(|()| format!("operator undid {}", node.name))
-                                    .map_err(|e| e.message),
-                                Err(e) => Err(e.message),
+                                    .map(|()| format!("operator undid {}", node.name)),
+                                Err(e) => Err(e),
                             }
                         } else if let Some(services) = &body.restart {
-                            restart.extend(services.iter().cloned());
-                            restart_run.get_or_insert(run);
-                            continue;
+                            // Rendered like a `restart` step's list: the driver must get
+                            // service names, never a template's text.
+                            match services
+                                .iter()
+                                .map(|s| ctx.render(rb, s))
+                                .collect::<Result<Vec<_>, _>>()
+                            {
+                                Ok(services) => {
+                                    for service in services {
+                                        if !restart.contains(&service) {
+                                            restart.push(service);
+                                        }
+                                    }
+                                    restart_run.get_or_insert(run);
+                                    continue;
+                                }
+                                Err(e) => Err(e),
+                            }
                         } else if let Some(env) = &body.env {
                             run_env(&run, env)
                                 .await
                                 .map(|_| format!("ran the env rollback of {}", node.name))
-                                .map_err(|e| e.message)
                         } else if let Some(file) = &body.file {
                             run_file(&run, file)
                                 .await
                                 .map(|_| format!("ran the file rollback of {}", node.name))
-                                .map_err(|e| e.message)
                         } else {
-                            Err("the rollback has no body; this is a bug".to_string())
+                            Err(StepError::new(
+                                ErrorKind::Bug,
+                                "the rollback has no body; this is a bug",
+                            ))
                         }
                     }
                     _ => continue,
@@ -135,7 +144,7 @@ pub async fn compensate(
                 node: item.node,
                 name: node.name.clone(),
                 ok: result.is_ok(),
-                error: result.as_ref().err().cloned(),
+                error: result.as_ref().err().map(|e| e.message().to_string()),
             })
             .await;
         match result {
@@ -144,6 +153,7 @@ pub async fn compensate(
                     step: node.name.clone(),
                     ok: true,
                     error: None,
+                    error_kind: None,
                 });
                 restored.push(what);
             }
@@ -151,7 +161,8 @@ pub async fn compensate(
                 ctx.emitter.emit(EventKind::CompensationFinished {
                     step: node.name.clone(),
                     ok: false,
-                    error: Some(error.clone()),
+                    error: Some(error.message().to_string()),
+                    error_kind: Some(error.kind()),
                 });
                 failed.push(format!("{}: {error}", node.name));
             }
@@ -169,6 +180,7 @@ pub async fn compensate(
                     step: name,
                     ok: true,
                     error: None,
+                    error_kind: None,
                 });
                 restored.push(format!("restarted {}", restart.join(", ")));
             }
@@ -176,9 +188,10 @@ pub async fn compensate(
                 ctx.emitter.emit(EventKind::CompensationFinished {
                     step: name,
                     ok: false,
-                    error: Some(e.message.clone()),
+                    error: Some(e.message().to_string()),
+                    error_kind: Some(e.kind()),
                 });
-                failed.push(format!("restart {}: {}", restart.join(", "), e.message));
+                failed.push(format!("restart {}: {e}", restart.join(", ")));
             }
         }
     }
@@ -190,7 +203,7 @@ pub async fn compensate(
     if failed.is_empty() {
         CompensationReport {
             complete: true,
-            summary: format!("everything was rolled back ({did}); the system is as before"),
+            summary: format!("everything was rolled back ({did}){AS_BEFORE}"),
         }
     } else {
         CompensationReport {

@@ -10,11 +10,14 @@ use minijinja::Value;
 use tokio::sync::watch;
 
 use super::events::Emitter;
+use super::start::StartSnapshot;
+use crate::host::{Host, Local};
 use crate::model::Runbook;
 use crate::plan::Plan;
 use crate::project::{Library, Project};
 use crate::redact::Redactor;
-use crate::template::{TemplateError, eval_bool, is_template, render};
+pub use crate::steps::StepError;
+use crate::template::{eval_bool, is_template, render};
 
 /// How the operator asked the run to behave.
 #[derive(Debug, Clone)]
@@ -26,38 +29,24 @@ pub struct ExecOptions {
     pub interactive: bool,
 }
 
-/// A step failure, described without any secret value (consumers redact again regardless).
-#[derive(Debug, Clone)]
-pub struct StepError {
-    pub message: String,
-}
-
-impl StepError {
-    pub fn new(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-        }
-    }
-}
-
-impl From<TemplateError> for StepError {
-    fn from(err: TemplateError) -> Self {
-        Self::new(format!("template: {err}"))
-    }
-}
-
-impl std::fmt::Display for StepError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
+/// A run's identity, as templates see it (`run.*`).
 pub struct RunInfo {
     pub id: String,
     pub started: String,
     pub mode: String,
     /// The secret `--secret` named, if any.
     pub target: Option<String>,
+}
+
+impl RunInfo {
+    pub fn new(id: String, started: String, plan: &Plan) -> Self {
+        Self {
+            id,
+            started,
+            mode: plan.mode.as_str().to_string(),
+            target: plan.target.clone(),
+        }
+    }
 }
 
 pub struct RunContext {
@@ -78,6 +67,8 @@ pub struct RunContext {
     pub cancel: watch::Receiver<bool>,
     /// The journal and the 0600 files beside it.
     pub durable: super::durable::Durable,
+    /// Where the steps act: every side effect goes through it.
+    pub host: Arc<dyn Host>,
     /// Manual steps take the terminal one at a time.
     pub terminal: tokio::sync::Mutex<()>,
     /// The restart driver runs one invocation at a time: drivers such as `docker compose`
@@ -90,22 +81,39 @@ pub struct RunContext {
     file_locks: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>,
 }
 
+/// What a run's context is made of; the session builder fills it in.
+pub struct ContextParts {
+    pub project: Arc<Project>,
+    pub library: Arc<Library>,
+    pub plan: Arc<Plan>,
+    pub redactor: Redactor,
+    pub emitter: Emitter,
+    pub options: ExecOptions,
+    pub run: RunInfo,
+    pub start: StartSnapshot,
+    pub cancel: watch::Receiver<bool>,
+    pub durable: super::durable::Durable,
+}
+
 impl RunContext {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        project: Arc<Project>,
-        library: Arc<Library>,
-        plan: Arc<Plan>,
-        redactor: Redactor,
-        emitter: Emitter,
-        options: ExecOptions,
-        run: RunInfo,
-        inputs: BTreeMap<String, String>,
-        supplied: BTreeMap<String, String>,
-        currents: HashMap<usize, BTreeMap<String, String>>,
-        cancel: watch::Receiver<bool>,
-        durable: super::durable::Durable,
-    ) -> Self {
+    pub fn new(parts: ContextParts) -> Self {
+        let ContextParts {
+            project,
+            library,
+            plan,
+            redactor,
+            emitter,
+            options,
+            run,
+            start,
+            cancel,
+            durable,
+        } = parts;
+        let StartSnapshot {
+            inputs,
+            supplied,
+            currents,
+        } = start;
         let referenced = referenced_steps(&library, &plan);
         let env = crate::template::environment_redacting(&redactor);
         Self {
@@ -121,6 +129,7 @@ impl RunContext {
             currents,
             cancel,
             durable,
+            host: Arc::new(Local),
             terminal: tokio::sync::Mutex::new(()),
             restart_lock: tokio::sync::Mutex::new(()),
             env,

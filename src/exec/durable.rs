@@ -2,11 +2,13 @@
 //! (generated values among them) and backups of edited files — written before anything can
 //! depend on them, so a crash at any point loses nothing.
 
+use crate::failure::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use minijinja::Value;
 
 use super::context::StepError;
+use crate::host::Host;
 use crate::journal::{CompensationRecord, Journal, Record};
 use crate::state::StateDir;
 use crate::steps::Compensation;
@@ -22,7 +24,10 @@ pub struct Durable {
 }
 
 fn io(e: impl std::fmt::Display) -> StepError {
-    StepError::new(format!("cannot record the run durably: {e}"))
+    StepError::new(
+        ErrorKind::Journal,
+        format!("cannot record the run durably: {e}"),
+    )
 }
 
 impl Durable {
@@ -58,9 +63,11 @@ impl Durable {
         .map_err(io)
     }
 
-    /// Keeps a file's previous bytes (or the fact it did not exist) before it is replaced.
+    /// Keeps a file's previous bytes (or the fact it did not exist) before it is replaced,
+    /// through the host the file is on.
     pub async fn backup(
         &self,
+        host: &dyn Host,
         node: usize,
         path: &Path,
         previous: Option<&[u8]>,
@@ -74,7 +81,8 @@ impl Durable {
                         .map(|n| n.to_string_lossy().into_owned())
                         .unwrap_or_default()
                 );
-                self.keep_backup(path, &self.backup_path(&name), bytes)
+                host.keep_backup(path, bytes, &self.backup_path(&name))
+                    .await
                     .map_err(io)?;
                 Some(name)
             }
@@ -90,29 +98,6 @@ impl Durable {
             .await
             .map_err(io)?;
         Ok(name)
-    }
-
-    /// Keeps `bytes`, what `path` holds now, at `backup`. The edit that follows replaces `path`
-    /// by rename, which leaves the old inode to the backup alone: a hard link keeps the bytes
-    /// without copying them (a 10,000-line env file is 400 KB to write and flush). A 0600 copy
-    /// is written instead when linking is not possible (another filesystem, a file of another
-    /// user) or the link would not hold exactly `bytes` (the file has other links, or changed
-    /// since it was read). [`Durable::seal_backup`] makes a linked backup 0600 once the edit
-    /// has replaced the file.
-    fn keep_backup(&self, path: &Path, backup: &Path, bytes: &[u8]) -> std::io::Result<()> {
-        use std::os::unix::fs::MetadataExt;
-        if std::fs::hard_link(path, backup).is_ok() {
-            let exact = std::fs::metadata(backup).is_ok_and(|m| m.nlink() == 2)
-                && holds_exactly(backup, bytes).unwrap_or(false);
-            if exact {
-                // Flushes the old data should it not be on disk yet (usually a no-op), then
-                // the new directory entry.
-                fs_err::File::open(backup)?.sync_all()?;
-                return fs_err::File::open(self.state.backup_dir(&self.run_id))?.sync_all();
-            }
-            std::fs::remove_file(backup)?;
-        }
-        self.state.write_private(backup, bytes)
     }
 
     /// Makes a backup private once its file has been replaced: a linked backup kept the
@@ -182,26 +167,5 @@ impl Durable {
     pub fn load<T: serde::de::DeserializeOwned>(&self, file: &str) -> std::io::Result<T> {
         let bytes = std::fs::read(self.state.pending_dir(&self.run_id).join(file))?;
         serde_json::from_slice(&bytes).map_err(std::io::Error::other)
-    }
-}
-
-/// Whether the file at `path` holds exactly `bytes`, read in small pieces: reading a large
-/// file whole only to compare it cost a page fault per 4 KiB.
-fn holds_exactly(path: &Path, bytes: &[u8]) -> std::io::Result<bool> {
-    use std::io::Read;
-    let mut file = std::fs::File::open(path)?;
-    let mut chunk = [0u8; 16 * 1024];
-    let mut offset = 0;
-    loop {
-        let n = match file.read(&mut chunk) {
-            Ok(0) => return Ok(offset == bytes.len()),
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if bytes.get(offset..offset + n) != Some(&chunk[..n]) {
-            return Ok(false);
-        }
-        offset += n;
     }
 }

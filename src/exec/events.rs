@@ -1,10 +1,12 @@
 //! The events a run emits. The executor never prints: the terminal view, JSON lines, the
 //! journal and the incident report all consume these.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+
+use crate::failure::ErrorKind;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Event {
@@ -68,6 +70,9 @@ pub enum EventKind {
         step: String,
         attempt: u32,
         error: String,
+        /// What kind of failure the try had (absent from journals written before kinds).
+        #[serde(default)]
+        error_kind: Option<ErrorKind>,
     },
     StepFinished {
         step: String,
@@ -75,6 +80,8 @@ pub enum EventKind {
         status: StepStatus,
         duration_ms: u64,
         error: Option<String>,
+        #[serde(default)]
+        error_kind: Option<ErrorKind>,
     },
     /// Instructions for the operator (a manual step, or a manual rollback).
     Operator {
@@ -101,6 +108,8 @@ pub enum EventKind {
         step: String,
         ok: bool,
         error: Option<String>,
+        #[serde(default)]
+        error_kind: Option<ErrorKind>,
     },
     RunFinished {
         outcome: Outcome,
@@ -135,14 +144,14 @@ impl Encoded<'_> {
     }
 }
 
-/// Stamps events with their time and hands them to every sink, keeping a copy for the
-/// incident report.
+/// Stamps events with their time and hands them to every sink. It keeps nothing: the
+/// incident report reads the timeline back from the journal, so memory does not grow with a
+/// step's output.
 #[derive(Clone)]
 pub struct Emitter {
     started: Instant,
     redactor: crate::redact::Redactor,
     sinks: Arc<Vec<Arc<dyn EventSink>>>,
-    history: Arc<Mutex<Vec<Event>>>,
 }
 
 impl Emitter {
@@ -151,7 +160,6 @@ impl Emitter {
             started: Instant::now(),
             redactor: redactor.clone(),
             sinks: Arc::new(sinks),
-            history: Arc::default(),
         }
     }
 
@@ -169,18 +177,6 @@ impl Emitter {
         for sink in self.sinks.iter() {
             sink.emit(&event, &encoded);
         }
-        self.history
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(event);
-    }
-
-    /// Everything emitted so far, in order.
-    pub fn history(&self) -> Vec<Event> {
-        self.history
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
     }
 }
 

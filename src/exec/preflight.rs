@@ -78,7 +78,7 @@ pub fn prepare(
             // Never echo the value back: it is the secret the operator just exposed.
             problems.push(
                 problem(format!("input `{name}` is a secret and cannot be given on the command line (it would land in shell history)"))
-                    .help(format!("use `--input {name}=@FILE` or set RUNBOOK_INPUT_{}", name.to_uppercase())),
+                    .help(format!("use `--input {name}=@FILE` or set {}", crate::model::input_variable(name))),
             );
         } else {
             values.insert(name.clone(), value.clone());
@@ -88,10 +88,7 @@ pub fn prepare(
         if values.contains_key(name) {
             continue;
         }
-        if let Ok(value) = std::env::var(format!(
-            "RUNBOOK_INPUT_{}",
-            name.to_uppercase().replace('-', "_")
-        )) {
+        if let Ok(value) = std::env::var(crate::model::input_variable(name)) {
             values.insert(name.clone(), value);
         } else if let Some(default) = &decl.default {
             values.insert(name.clone(), default.clone());
@@ -111,10 +108,10 @@ pub fn prepare(
                     })
                 }
                 Some(input) if !values.contains_key(&input.name) && !interactive => Some(format!(
-                    "input `{}` is needed and there is no terminal to ask for it: pass `--input {}=@FILE` or set RUNBOOK_INPUT_{}",
+                    "input `{}` is needed and there is no terminal to ask for it: pass `--input {}=@FILE` or set {}",
                     input.name,
                     input.name,
-                    input.name.to_uppercase()
+                    crate::model::input_variable(&input.name)
                 )),
                 Some(_) => None,
                 None => (!interactive && !yes).then(|| {

@@ -2,6 +2,7 @@
 //! and retries, each step's intent journaled before it runs and its result before anything
 //! that needs it starts; on failure (or interrupt), the compensation of what completed.
 
+use crate::failure::ErrorKind;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,6 +15,7 @@ use super::compensate::compensate;
 use super::context::{RunContext, StepError};
 use super::events::{EventKind, Outcome, StepStatus, duration_ms};
 use super::pause::paused_summary;
+use super::retry::RetryPolicy;
 use crate::exit;
 use crate::failpoint;
 use crate::journal::Record;
@@ -39,8 +41,6 @@ pub struct StartState {
     /// Steps that `when` skipped.
     pub skipped: Vec<usize>,
 }
-
-const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 
 type Finished = (usize, Duration, Result<Option<Done>, StepError>);
 
@@ -94,7 +94,10 @@ pub async fn execute_plan(
                 // A panicking step is a bug; treat it as a failure so the run still compensates.
                 failure.get_or_insert((
                     "a step".into(),
-                    StepError::new(format!("a step panicked: {e}; this is a bug")),
+                    StepError::new(
+                        ErrorKind::Bug,
+                        format!("a step panicked: {e}; this is a bug"),
+                    ),
                 ));
                 continue;
             }
@@ -114,6 +117,7 @@ pub async fn execute_plan(
                     status,
                     duration_ms: duration_ms(elapsed),
                     error: None,
+                    error_kind: None,
                 });
                 if let Some(done) = done {
                     if let Work::Step(rb, si) = node.work {
@@ -135,14 +139,16 @@ pub async fn execute_plan(
                 ctx.durable.journal.record(&Record::Failed {
                     node: index,
                     name: node.name.clone(),
-                    error: error.message.clone(),
+                    error: error.message().to_string(),
+                    error_kind: Some(error.kind()),
                 });
                 ctx.emitter.emit(EventKind::StepFinished {
                     step: node.name.clone(),
                     kind,
                     status: StepStatus::Failed,
                     duration_ms: duration_ms(elapsed),
-                    error: Some(error.message.clone()),
+                    error: Some(error.message().to_string()),
+                    error_kind: Some(error.kind()),
                 });
                 failure.get_or_insert((node.name.clone(), error));
             }
@@ -173,7 +179,7 @@ pub async fn execute_plan(
         };
     }
     let cause = match &failure {
-        Some((step, error)) => format!("step `{step}` failed: {}", error.message),
+        Some((step, error)) => format!("step `{step}` failed: {error}"),
         None => "interrupted".to_string(),
     };
     if ctx.plan.mode == Mode::Incident {
@@ -338,18 +344,8 @@ async fn attempt_node(ctx: &Arc<RunContext>, index: usize) -> Result<Option<Done
                 let _terminal = ctx.terminal.lock().await;
                 acknowledge(&run, "This step is the point of no return: after it, a failure can no longer be rolled back completely.").await?;
             }
-            // A verify step retries on its own terms (`verify.retries`).
-            let retries = if matches!(step.kind(), KindRef::Verify(_)) {
-                0
-            } else {
-                step.retries.unwrap_or(0)
-            };
-            let interval = match &step.interval {
-                Some(interval) => interval
-                    .resolve(|text| ctx.render(*rb, text).map_err(|e| e.message))
-                    .map_err(StepError::new)?,
-                None => DEFAULT_INTERVAL,
-            };
+            let policy = RetryPolicy::of(step, |text| ctx.render(*rb, text))?;
+            let mut cancel = ctx.cancel.clone();
             let mut attempt = 1;
             loop {
                 ctx.emitter.emit(EventKind::StepStarted {
@@ -358,24 +354,43 @@ async fn attempt_node(ctx: &Arc<RunContext>, index: usize) -> Result<Option<Done
                     attempt,
                 });
                 intent(attempt).await?;
-                match execute(&run).await {
+                let error = match execute(&run).await {
                     Ok(mut done) => {
                         if matches!(step.rollback, Some(Rollback::None(_))) {
                             done.compensation = None;
                         }
                         return Ok(Some(done));
                     }
-                    Err(error) if attempt <= retries && !*ctx.cancel.borrow() => {
-                        ctx.emitter.emit(EventKind::StepRetry {
-                            step: node.name.clone(),
-                            attempt,
-                            error: error.message,
-                        });
-                        tokio::time::sleep(interval).await;
-                        attempt += 1;
+                    Err(error)
+                        if error.is_retryable()
+                            && policy.allows_after(attempt)
+                            && !*cancel.borrow() =>
+                    {
+                        error
+                    }
+                    Err(error) if attempt > 1 => {
+                        return Err(error.note(&format!("after {attempt} tries")));
                     }
                     Err(error) => return Err(error),
+                };
+                ctx.emitter.emit(EventKind::StepRetry {
+                    step: node.name.clone(),
+                    attempt,
+                    error: error.message().to_string(),
+                    error_kind: Some(error.kind()),
+                });
+                // A second Ctrl-C ends the pause: no new attempt, no new intent.
+                if policy.wait_after(attempt, &mut cancel).await.is_err() {
+                    return Err(StepError::new(
+                        ErrorKind::Cancelled,
+                        format!(
+                            "interrupted before try {} (try {attempt} failed: {})",
+                            attempt + 1,
+                            error.message()
+                        ),
+                    ));
                 }
+                attempt += 1;
             }
         }
     }

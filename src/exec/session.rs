@@ -6,17 +6,25 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::context::RunContext;
+use tokio::sync::watch;
+
+use super::context::{ContextParts, ExecOptions, RunContext, RunInfo};
+use super::durable::Durable;
+use super::events::{Emitter, EventSink};
 use super::events::{EventKind, Outcome};
 use super::scheduler::{RunResult, StartState, execute_plan};
+use super::start::StartSnapshot;
 use crate::audit::{AuditEntry, Rotation};
 use crate::journal::Record;
+use crate::plan::Plan;
+use crate::project::{Library, Project};
+use crate::redact::Redactor;
 
 /// Builds the runtime a run executes on. One thread: the children supply the parallelism,
 /// and handing every finished step from a worker thread to the scheduler and back cost more
 /// than the scheduling itself (blocking work — HTTP checks, prompts — runs on tokio's
 /// blocking pool).
-pub fn runtime(_jobs: usize) -> std::io::Result<tokio::runtime::Runtime> {
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -24,10 +32,10 @@ pub fn runtime(_jobs: usize) -> std::io::Result<tokio::runtime::Runtime> {
 
 /// Executes the plan from `start`, with Ctrl-C once stopping new steps and twice killing the
 /// ones in flight.
-pub fn drive(
+fn drive(
     runtime: &tokio::runtime::Runtime,
     ctx: &Arc<RunContext>,
-    cancel: tokio::sync::watch::Sender<bool>,
+    cancel: watch::Sender<bool>,
     start: StartState,
 ) -> RunResult {
     let stop = Arc::new(AtomicBool::new(false));
@@ -53,6 +61,88 @@ pub fn drive(
         watcher.abort();
         result
     })
+}
+
+/// What a session is opened from: the checked project and its plan, where events go, how the
+/// operator asked the run to behave, and where it starts from.
+pub struct SessionSpec {
+    pub project: Project,
+    pub library: Library,
+    pub plan: Plan,
+    pub redactor: Redactor,
+    pub sinks: Vec<Arc<dyn EventSink>>,
+    pub options: ExecOptions,
+    pub run: RunInfo,
+    pub start: StartSnapshot,
+    pub durable: Durable,
+}
+
+/// A run ready to execute, the same for `run`, `resume` and `abort`: its context, the runtime
+/// it executes on, and the sender a second Ctrl-C cancels through.
+pub struct Session {
+    pub ctx: Arc<RunContext>,
+    runtime: tokio::runtime::Runtime,
+    cancel: watch::Sender<bool>,
+}
+
+impl Session {
+    pub fn open(spec: SessionSpec) -> std::io::Result<Self> {
+        let runtime = runtime()?;
+        let (cancel, cancel_rx) = watch::channel(false);
+        let emitter = Emitter::new(spec.sinks, &spec.redactor);
+        let ctx = Arc::new(RunContext::new(ContextParts {
+            project: Arc::new(spec.project),
+            library: Arc::new(spec.library),
+            plan: Arc::new(spec.plan),
+            redactor: spec.redactor,
+            emitter,
+            options: spec.options,
+            run: spec.run,
+            start: spec.start,
+            cancel: cancel_rx,
+            durable: spec.durable,
+        }));
+        Ok(Self {
+            ctx,
+            runtime,
+            cancel,
+        })
+    }
+
+    /// Announces a new run: its first event.
+    pub fn announce(&self) {
+        let ctx = &self.ctx;
+        ctx.emitter.emit(EventKind::RunStarted {
+            run_id: ctx.run.id.clone(),
+            runbook: ctx.runbook(ctx.plan.root).name.value.clone(),
+            mode: ctx.plan.mode.as_str().into(),
+            secrets: ctx
+                .plan
+                .secrets(&ctx.library)
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+            steps: ctx.plan.nodes.len(),
+        });
+    }
+
+    /// Runs engine work outside the scheduler (judging a cut-off step, a rollback for `abort`).
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+
+    /// Executes the plan from `start`, records how the run ended, and returns its exit code.
+    pub fn execute(self, start: StartState) -> u8 {
+        let result = drive(&self.runtime, &self.ctx, self.cancel, start);
+        finish(&self.ctx, &result, false);
+        result.exit_code
+    }
+
+    /// Records how an `abort` ended; returns its exit code.
+    pub fn end_abort(&self, result: &RunResult) -> u8 {
+        finish(&self.ctx, result, true);
+        result.exit_code
+    }
 }
 
 /// Whether nothing of the run is left to resume or abort.

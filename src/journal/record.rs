@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::exec::events::{Event, Outcome};
+use crate::failure::ErrorKind;
 
 /// How a completed step is undone, as the journal remembers it. File contents are in the
 /// run's backup folder, never in the journal.
@@ -65,6 +66,9 @@ pub enum Record {
         node: usize,
         name: String,
         error: String,
+        /// Absent from journals written before failures had kinds.
+        #[serde(default)]
+        error_kind: Option<ErrorKind>,
     },
     /// A compensation ran.
     Undone {

@@ -34,6 +34,11 @@ impl HumanDuration {
                 .parse()
                 .map_err(|_| format!("`{trimmed}` is too large"))?;
             rest = &rest[digits..];
+            if rest.starts_with(['.', ',']) {
+                return Err(format!(
+                    "`{trimmed}` has a fraction: a duration is whole numbers, each with a unit (ms, s, m, h, d or w), e.g. `1500ms` or `1m30s`"
+                ));
+            }
             let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
             let unit_seconds: Option<u64> = match &rest[..unit_len] {
                 "ms" => None,
@@ -44,7 +49,7 @@ impl HumanDuration {
                 "w" => Some(604_800),
                 _ => {
                     return Err(format!(
-                        "`{trimmed}` has no valid unit (use ms, s, m, h, d or w)"
+                        "`{trimmed}` has no valid unit: write whole numbers, each with a unit (ms, s, m, h, d or w), e.g. `30s` or `1h30m`"
                     ));
                 }
             };
@@ -132,5 +137,10 @@ mod tests {
         assert!(HumanDuration::parse("ten").is_err());
         assert!(HumanDuration::parse("10").is_err());
         assert!(HumanDuration::parse("10y").is_err());
+        let fraction = HumanDuration::parse("1.5s").unwrap_err();
+        assert!(
+            fraction.contains("has a fraction") && fraction.contains("1500ms"),
+            "{fraction}"
+        );
     }
 }

@@ -192,6 +192,13 @@ pub struct ManualInput {
     pub optional: bool,
 }
 
+/// The environment variable an input is read from: `RUNBOOK_INPUT_` and the name in upper
+/// case (the checker allows only letters, digits and `_` in input names, so a shell can set
+/// it). Every message that names the variable uses this, so the hint is the variable read.
+pub fn input_variable(name: &str) -> String {
+    format!("RUNBOOK_INPUT_{}", name.to_uppercase())
+}
+
 fn default_true() -> bool {
     true
 }

@@ -12,7 +12,7 @@ pub use duration::HumanDuration;
 pub use interval::Interval;
 pub use kinds::{
     Charset, Command, Encoding, EnvSpec, ExecSpec, Expect, FileSpec, GenerateSpec, HttpCheck,
-    ManualInput, ManualSpec, ReportSpec, RotateSpec, TcpCheck, VerifySpec,
+    ManualInput, ManualSpec, ReportSpec, RotateSpec, TcpCheck, VerifySpec, input_variable,
 };
 pub use runbook::{InputSpec, Mode, Policy, Runbook, SecretSpec};
 pub use step::{EnvMap, KindRef, NoneKeyword, Rollback, RollbackBody, Step};

@@ -35,6 +35,10 @@ pub struct Step {
     pub retries: Option<u32>,
     /// The pause between tries.
     pub interval: Option<super::Interval>,
+    /// Each pause between tries is this many times the one before (default 1: a fixed
+    /// `interval`).
+    #[schemars(range(min = 1))]
+    pub backoff: Option<u32>,
     /// How to undo this step, or `none`.
     pub rollback: Option<Rollback>,
     /// `resume` may re-run this `exec` step when it was cut off.

@@ -35,9 +35,14 @@ impl Diagnostics {
             100
         };
         Self {
+            // Lines wrap at spaces only: by default a runbook name or a path would be split
+            // at a hyphen or a slash, and could no longer be copied or searched for.
             handler: GraphicalReportHandler::new_themed(theme)
                 .with_width(width)
-                .with_links(false),
+                .with_links(false)
+                .with_word_separator(textwrap::WordSeparator::AsciiSpace)
+                .with_word_splitter(textwrap::WordSplitter::NoHyphenation)
+                .with_break_words(false),
         }
     }
 

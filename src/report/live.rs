@@ -88,6 +88,7 @@ impl TextView {
                 step,
                 attempt,
                 error,
+                ..
             } => format!("  ↻ {step}: attempt {attempt} failed: {error}"),
             EventKind::StepFinished {
                 step,
@@ -95,6 +96,7 @@ impl TextView {
                 status,
                 duration_ms,
                 error,
+                ..
             } => match status {
                 StepStatus::Done => format!(
                     "  {} {step} ({kind}) {}",
@@ -132,7 +134,9 @@ impl TextView {
                 None => format!("  {} {message}", self.paint("33", "warning:")),
             },
             EventKind::CompensationStarted { step, action } => format!("  ↶ undo {step}: {action}"),
-            EventKind::CompensationFinished { step, ok, error } => match (ok, error) {
+            EventKind::CompensationFinished {
+                step, ok, error, ..
+            } => match (ok, error) {
                 (true, _) => format!("  ↶ {step}: undone"),
                 (false, e) => format!(
                     "  {} {step}: NOT undone: {}",

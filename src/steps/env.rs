@@ -1,53 +1,47 @@
 //! `env`: a lossless edit of a KEY=VALUE file, written atomically. Only the values' bytes
 //! change; the previous bytes are kept so a rollback restores the file exactly.
 
+use crate::failure::ErrorKind;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use super::StepError;
 use super::{Compensation, Done, StepRun};
-use crate::atomic::{resolve_target, write_atomic};
 use crate::envfile::{EnvFile, value_warnings};
-use crate::exec::context::StepError;
 use crate::exec::events::EventKind;
 use crate::model::EnvSpec;
 
-/// The file an env step edits: its `file`, else the runbook's secret file, else `vars.env_file`.
+/// The file an env step edits: its `file`, else the runbook's secret file, else
+/// `vars.env_file`; symlinks not yet followed.
 pub fn target_file(run: &StepRun, file: Option<&String>) -> Result<PathBuf, StepError> {
-    let path = match file {
-        Some(file) => run.ctx.project.resolve(&run.ctx.render(run.rb, file)?),
-        None => run.ctx.secret_file(run.rb)?,
-    };
-    resolve_target(&path)
-        .map_err(|e| StepError::new(format!("cannot resolve `{}`: {e}", path.display())))
+    match file {
+        Some(file) => Ok(run.ctx.project.resolve(&run.ctx.render(run.rb, file)?)),
+        None => run.ctx.secret_file(run.rb),
+    }
 }
 
 pub async fn run(run: &StepRun, spec: &EnvSpec) -> Result<Done, StepError> {
-    let path = target_file(run, spec.file.as_ref())?;
+    let host = &*run.ctx.host;
+    let path = host.resolve(&target_file(run, spec.file.as_ref())?).await?;
     let mut values = BTreeMap::new();
     for (key, template) in &spec.set {
         values.insert(key.clone(), run.ctx.render(run.rb, template)?);
     }
     let lock = run.ctx.file_lock(&path);
     let _guard = lock.lock().await;
-    let previous_bytes = match std::fs::read(&path) {
-        Ok(bytes) => Some(bytes),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && spec.create => None,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(StepError::new(format!(
+    let previous_bytes = host.read(&path).await?;
+    if previous_bytes.is_none() && !spec.create {
+        return Err(StepError::new(
+            ErrorKind::Refused,
+            format!(
                 "env file `{}` does not exist (set `create: true` to create it)",
                 path.display()
-            )));
-        }
-        Err(e) => {
-            return Err(StepError::new(format!(
-                "cannot read `{}`: {e}",
-                path.display()
-            )));
-        }
-    };
-    let mode = file_mode(&path);
+            ),
+        ));
+    }
+    let mode = host.stat(&path).await?.map(|stat| stat.mode);
     let (edited, previous) = edit(previous_bytes.as_deref().unwrap_or_default(), spec, &values)
-        .map_err(|e| StepError::new(format!("{}: {e}", path.display())))?;
+        .map_err(|e| StepError::new(ErrorKind::Refused, format!("{}: {e}", path.display())))?;
     // A variable the runbook's secret declares public (an access key ID, an SMTP user name)
     // identifies rather than authenticates: masking it would hide which credential to revoke.
     let public = run
@@ -74,9 +68,9 @@ pub async fn run(run: &StepRun, spec: &EnvSpec) -> Result<Done, StepError> {
     let backup = run
         .ctx
         .durable
-        .backup(run.node, &path, previous_bytes.as_deref(), mode)
+        .backup(host, run.node, &path, previous_bytes.as_deref(), mode)
         .await?;
-    write_atomic(&path, &edited, None).map_err(|e| StepError::new(e.to_string()))?;
+    host.write_atomic(&path, &edited, None).await?;
     if let Some(name) = &backup {
         run.ctx.durable.seal_backup(name);
     }
@@ -121,12 +115,4 @@ pub fn edit(
         file.unset(key);
     }
     Ok((file.to_bytes(), previous))
-}
-
-/// The permission bits of a file, so a restore can put them back exactly.
-pub fn file_mode(path: &std::path::Path) -> Option<u32> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path)
-        .ok()
-        .map(|m| m.permissions().mode() & 0o7777)
 }

@@ -2,15 +2,16 @@
 //! `expect`. Secrets reach a child only through stdin or env: a rendered command line that
 //! contains one is refused (the checker refuses the template; this refuses the value).
 
+use crate::failure::ErrorKind;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use minijinja::Value;
 
+use super::StepError;
 use super::{Done, StepRun};
-use crate::exec::context::StepError;
 use crate::exec::events::{EventKind, Stream};
-use crate::exec::process::{OutputStream, ProcessOutcome, ProcessSpec, Termination, run_process};
+use crate::host::process::{OutputStream, ProcessOutcome, ProcessSpec, Termination};
 use crate::model::{Command, ExecSpec};
 
 pub async fn run_step(run: &StepRun, spec: &ExecSpec) -> Result<Done, StepError> {
@@ -44,7 +45,7 @@ pub async fn run_exec(
                 .collect::<Result<_, _>>()?;
             let (program, args) = rendered
                 .split_first()
-                .ok_or_else(|| StepError::new("`run` is an empty list"))?;
+                .ok_or_else(|| StepError::new(ErrorKind::Refused, "`run` is an empty list"))?;
             ProcessSpec::new(program.clone(), args.to_vec())
         }
     };
@@ -67,19 +68,26 @@ pub async fn run_exec(
     let code = match outcome.status {
         Termination::Exited(code) => code,
         Termination::Signaled(signal) => {
-            return Err(StepError::new(format!("killed by signal {signal}")));
+            return Err(StepError::new(
+                ErrorKind::Exit,
+                format!("killed by signal {signal}"),
+            ));
         }
         Termination::TimedOut => {
-            return Err(StepError::new(format!(
-                "timed out after {}; its process group was terminated",
-                run.step()
-                    .timeout
-                    .as_ref()
-                    .map_or_else(|| "the timeout".to_string(), |t| t.value.to_string())
-            )));
+            return Err(StepError::new(
+                ErrorKind::Timeout,
+                format!(
+                    "timed out after {}; its process group was terminated",
+                    run.step()
+                        .timeout
+                        .as_ref()
+                        .map_or_else(|| "the timeout".to_string(), |t| t.value.to_string())
+                ),
+            ));
         }
         Termination::Cancelled => {
             return Err(StepError::new(
+                ErrorKind::Cancelled,
                 "interrupted; its process group was terminated",
             ));
         }
@@ -96,22 +104,25 @@ pub async fn run_exec(
     );
     let expected_exit = spec.expect.as_ref().and_then(|e| e.exit).unwrap_or(0);
     if code != expected_exit {
-        return Err(StepError::new(format!(
-            "exited with {code} (expected {expected_exit})"
-        )));
+        return Err(StepError::new(
+            ErrorKind::Exit,
+            format!("exited with {code} (expected {expected_exit})"),
+        ));
     }
     if let Some(expect) = &spec.expect {
         if let Some(needle) = &expect.stdout_contains {
             let needle = ctx.render(run.rb, needle)?;
             if !stdout.contains(&needle) {
-                return Err(StepError::new(format!(
-                    "stdout does not contain `{needle}`"
-                )));
+                return Err(StepError::new(
+                    ErrorKind::Expectation,
+                    format!("stdout does not contain `{needle}`"),
+                ));
             }
         }
         if let Some(expr) = &expect.json {
             let Some(json) = &json else {
                 return Err(StepError::new(
+                    ErrorKind::Expectation,
                     "stdout is not JSON, but `expect.json` needs it",
                 ));
             };
@@ -120,10 +131,10 @@ pub async fn run_exec(
                 &expr.value,
                 Some(("json", crate::template::value_of(json))),
             )? {
-                return Err(StepError::new(format!(
-                    "`expect.json` is false: {}",
-                    expr.value
-                )));
+                return Err(StepError::new(
+                    ErrorKind::Expectation,
+                    format!("`expect.json` is false: {}", expr.value),
+                ));
             }
         }
     }
@@ -142,6 +153,7 @@ pub async fn run_command(
         .any(|a| redactor.redact(a) != *a);
     if argv_leaks {
         return Err(StepError::new(
+            ErrorKind::Refused,
             "refused: a secret would appear on the command line (visible to every user of the host); pass it through `stdin` or `env`",
         ));
     }
@@ -153,11 +165,15 @@ pub async fn run_command(
         let index = usize::from(matches!(stream, OutputStream::Stderr));
         streams[index].push(chunk);
     };
-    let result = run_process(process, &mut on_output, run.ctx.cancel.clone()).await;
+    let result = run
+        .ctx
+        .host
+        .spawn(process, &mut on_output, run.ctx.cancel.clone())
+        .await;
     for splitter in &mut streams {
         splitter.finish();
     }
-    result.map_err(|e| StepError::new(e.to_string()))
+    Ok(result?)
 }
 
 /// Turns a child's chunks into redacted lines: the redacting stream first, so a secret split

@@ -1,48 +1,35 @@
 //! `file`: writes a whole file atomically with a mode (e.g. a 0600 token file read by
 //! Prometheus). The previous bytes are kept so a rollback restores or removes it.
 
+use super::StepError;
 use super::{Compensation, Done, StepRun};
-use crate::atomic::{resolve_target, write_atomic};
-use crate::exec::context::StepError;
+use crate::failure::ErrorKind;
 use crate::model::FileSpec;
 
 pub async fn run(run: &StepRun, spec: &FileSpec) -> Result<Done, StepError> {
+    let host = &*run.ctx.host;
     let path = run
         .ctx
         .project
         .resolve(&run.ctx.render(run.rb, &spec.path)?);
-    let path = resolve_target(&path)
-        .map_err(|e| StepError::new(format!("cannot resolve `{}`: {e}", path.display())))?;
+    let path = host.resolve(&path).await?;
     let content = run.ctx.render(run.rb, &spec.content)?;
     let mode = spec
         .mode
         .as_deref()
         .map(|m| u32::from_str_radix(m.trim_start_matches("0o"), 8))
         .transpose()
-        .map_err(|_| StepError::new("`mode` is not octal"))?;
+        .map_err(|_| StepError::new(ErrorKind::Refused, "`mode` is not octal"))?;
     let lock = run.ctx.file_lock(&path);
     let _guard = lock.lock().await;
-    let previous_mode = super::env::file_mode(&path);
-    let previous = match std::fs::read(&path) {
-        Ok(bytes) => Some(bytes),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => {
-            return Err(StepError::new(format!(
-                "cannot read `{}`: {e}",
-                path.display()
-            )));
-        }
-    };
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| StepError::new(format!("cannot create `{}`: {e}", parent.display())))?;
-    }
+    let previous_mode = host.stat(&path).await?.map(|stat| stat.mode);
+    let previous = host.read(&path).await?;
     let backup = run
         .ctx
         .durable
-        .backup(run.node, &path, previous.as_deref(), previous_mode)
+        .backup(host, run.node, &path, previous.as_deref(), previous_mode)
         .await?;
-    write_atomic(&path, content.as_bytes(), mode).map_err(|e| StepError::new(e.to_string()))?;
+    host.write_atomic(&path, content.as_bytes(), mode).await?;
     if let Some(name) = &backup {
         run.ctx.durable.seal_backup(name);
     }

@@ -1,12 +1,13 @@
 //! `generate`: a value from the OS CSPRNG, always one line, never starting with `-`, never
 //! containing `$` (Docker Compose would interpolate it and silently truncate the value).
 
+use crate::failure::ErrorKind;
 use base64::Engine;
 use rand::TryRng;
 use rand::rngs::SysRng;
 
+use super::StepError;
 use super::{Done, StepRun};
-use crate::exec::context::StepError;
 use crate::model::{Charset, Encoding, GenerateSpec};
 
 pub fn run(run: &StepRun, spec: &GenerateSpec) -> Result<Done, StepError> {
@@ -29,14 +30,18 @@ pub fn generate(spec: &GenerateSpec) -> Result<String, StepError> {
         }
     }
     Err(StepError::new(
+        ErrorKind::Io,
         "could not draw a value that does not start with `-`",
     ))
 }
 
 fn fill(bytes: &mut [u8]) -> Result<(), StepError> {
-    SysRng
-        .try_fill_bytes(bytes)
-        .map_err(|e| StepError::new(format!("the OS random number generator failed: {e}")))
+    SysRng.try_fill_bytes(bytes).map_err(|e| {
+        StepError::new(
+            ErrorKind::Io,
+            format!("the OS random number generator failed: {e}"),
+        )
+    })
 }
 
 fn draw(spec: &GenerateSpec) -> Result<String, StepError> {
@@ -69,6 +74,7 @@ fn draw(spec: &GenerateSpec) -> Result<String, StepError> {
             Ok(out)
         }
         _ => Err(StepError::new(
+            ErrorKind::Bug,
             "`generate` needs `bytes` + `encoding` or `length` + `charset`",
         )),
     }

@@ -2,11 +2,12 @@
 //! optionally a value read from them — a hidden prompt, `--input name=@file`, or
 //! `RUNBOOK_INPUT_<NAME>`. A secret value is registered with the redactor before any use.
 
+use crate::failure::ErrorKind;
+use crate::terminal::read_hidden_line;
 use std::collections::BTreeMap;
-use std::io::{BufRead, Write};
 
+use super::StepError;
 use super::{Done, StepRun};
-use crate::exec::context::StepError;
 use crate::exec::events::EventKind;
 use crate::model::ManualSpec;
 
@@ -40,24 +41,35 @@ pub async fn run(run: &StepRun, spec: &ManualSpec) -> Result<Done, StepError> {
             let secret = input.secret;
             tokio::task::spawn_blocking(move || read_hidden_line(&prompt, secret))
                 .await
-                .map_err(|_| StepError::new("the prompt panicked; this is a bug"))?
-                .map_err(|e| StepError::new(format!("cannot read from the terminal: {e}")))?
+                .map_err(|_| StepError::new(ErrorKind::Bug, "the prompt panicked; this is a bug"))?
+                .map_err(|e| {
+                    StepError::new(
+                        ErrorKind::Operator,
+                        format!("cannot read from the terminal: {e}"),
+                    )
+                })?
         }
         None if input.optional => {
             acknowledge(run, &instructions).await?;
             String::new()
         }
         None => {
-            return Err(StepError::new(format!(
-                "input `{}` is needed and there is no terminal: pass `--input {}=@FILE` or set RUNBOOK_INPUT_{}",
-                input.name,
-                input.name,
-                input.name.to_uppercase()
-            )));
+            return Err(StepError::new(
+                ErrorKind::Operator,
+                format!(
+                    "input `{}` is needed and there is no terminal: pass `--input {}=@FILE` or set {}",
+                    input.name,
+                    input.name,
+                    crate::model::input_variable(&input.name)
+                ),
+            ));
         }
     };
     if value.is_empty() && !input.optional {
-        return Err(StepError::new(format!("input `{}` is empty", input.name)));
+        return Err(StepError::new(
+            ErrorKind::Operator,
+            format!("input `{}` is empty", input.name),
+        ));
     }
     if input.secret {
         run.ctx.redactor.add(&value);
@@ -86,6 +98,7 @@ pub async fn acknowledge(run: &StepRun, instructions: &str) -> Result<(), StepEr
     }
     if !run.ctx.options.interactive {
         return Err(StepError::new(
+            ErrorKind::Operator,
             "an operator must confirm this step and there is no terminal (use --yes to confirm)",
         ));
     }
@@ -98,38 +111,18 @@ pub async fn acknowledge(run: &StepRun, instructions: &str) -> Result<(), StepEr
         read_hidden_line("Type `done` when finished (or `abort`): ", false)
     })
     .await
-    .map_err(|_| StepError::new("the prompt panicked; this is a bug"))?
-    .map_err(|e| StepError::new(format!("cannot read from the terminal: {e}")))?;
+    .map_err(|_| StepError::new(ErrorKind::Bug, "the prompt panicked; this is a bug"))?
+    .map_err(|e| {
+        StepError::new(
+            ErrorKind::Operator,
+            format!("cannot read from the terminal: {e}"),
+        )
+    })?;
     match answer.trim() {
         "done" | "yes" | "y" => Ok(()),
-        _ => Err(StepError::new("the operator did not confirm the step")),
+        _ => Err(StepError::new(
+            ErrorKind::Operator,
+            "the operator did not confirm the step",
+        )),
     }
-}
-
-/// Reads one line from the controlling terminal, with echo off when `hidden`.
-pub fn read_hidden_line(prompt: &str, hidden: bool) -> std::io::Result<String> {
-    let tty = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/tty")?;
-    let mut writer = &tty;
-    writer.write_all(prompt.as_bytes())?;
-    writer.flush()?;
-    let saved = if hidden {
-        let saved = rustix::termios::tcgetattr(&tty)?;
-        let mut quiet = saved.clone();
-        quiet.local_modes.remove(rustix::termios::LocalModes::ECHO);
-        rustix::termios::tcsetattr(&tty, rustix::termios::OptionalActions::Flush, &quiet)?;
-        Some(saved)
-    } else {
-        None
-    };
-    let mut line = String::new();
-    let read = std::io::BufReader::new(&tty).read_line(&mut line);
-    if let Some(saved) = saved {
-        rustix::termios::tcsetattr(&tty, rustix::termios::OptionalActions::Flush, &saved)?;
-        writer.write_all(b"\n")?;
-    }
-    read?;
-    Ok(line.trim_end_matches(['\n', '\r']).to_string())
 }

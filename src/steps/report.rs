@@ -2,12 +2,14 @@
 //! secrets rotated with keyed fingerprints, impact, what the operator confirmed, failures.
 //! It never holds a secret value.
 
+use crate::failure::ErrorKind;
+use crate::operator::operator;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
 
+use super::StepError;
 use super::{Done, StepRun};
-use crate::exec::context::StepError;
 use crate::exec::events::{EventKind, StepStatus};
 use crate::model::ReportSpec;
 
@@ -33,7 +35,7 @@ pub async fn run(run: &StepRun, spec: &ReportSpec) -> Result<Done, StepError> {
 pub async fn write_report(run: &StepRun, path: &Path, title: &str) -> Result<(), StepError> {
     let ctx = &run.ctx;
     let key = crate::fingerprint::install_key(&ctx.project.state_dir)
-        .map_err(|e| StepError::new(e.to_string()))?;
+        .map_err(|e| StepError::new(ErrorKind::Journal, e.to_string()))?;
     // The journal holds the whole timeline, also what happened before a `resume`; a durable
     // record first makes sure everything queued before it is in the file.
     ctx.durable
@@ -43,10 +45,10 @@ pub async fn write_report(run: &StepRun, path: &Path, title: &str) -> Result<(),
             detail: BTreeMap::new(),
         })
         .await
-        .map_err(StepError::new)?;
+        .map_err(|e| StepError::new(ErrorKind::Journal, e))?;
     let history: Vec<crate::exec::events::Event> =
         crate::journal::read_journal(&ctx.durable.state.journal_path(&ctx.run.id))
-            .map_err(|e| StepError::new(e.to_string()))?
+            .map_err(|e| StepError::new(ErrorKind::Journal, e.to_string()))?
             .into_iter()
             .filter_map(|r| match r {
                 crate::journal::Record::Event { event } => Some(event),
@@ -187,33 +189,8 @@ pub async fn write_report(run: &StepRun, path: &Path, title: &str) -> Result<(),
         let _ = writeln!(out, "{}", failures.join("\n"));
     }
     let text = ctx.redactor.redact(&out);
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| StepError::new(format!("cannot create `{}`: {e}", parent.display())))?;
-    }
-    crate::atomic::write_atomic(path, text.as_bytes(), Some(0o644))
-        .map_err(|e| StepError::new(e.to_string()))
-}
-
-/// Who ran this: the invoking user behind sudo when there is one.
-pub fn operator() -> String {
-    std::env::var("SUDO_USER")
-        .or_else(|_| std::env::var("USER"))
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| user_name(rustix::process::getuid().as_raw()))
-}
-
-/// The account name of a uid from /etc/passwd, for runs started without `USER` (cron,
-/// systemd, containers).
-fn user_name(uid: u32) -> String {
-    std::fs::read_to_string("/etc/passwd")
-        .ok()
-        .and_then(|passwd| {
-            passwd.lines().find_map(|line| {
-                let mut fields = line.split(':');
-                let name = fields.next()?;
-                (fields.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_string())
-            })
-        })
-        .unwrap_or_else(|| format!("uid {uid}"))
+    Ok(ctx
+        .host
+        .write_atomic(path, text.as_bytes(), Some(0o644))
+        .await?)
 }

@@ -1,12 +1,13 @@
 //! `restart`: runs the configured restart driver for a set of services. The default driver
 //! recreates containers, because `docker compose restart` keeps a container's old environment.
 
+use crate::failure::ErrorKind;
 use std::time::Duration;
 
+use super::StepError;
 use super::StepRun;
 use super::exec::run_command;
-use crate::exec::context::StepError;
-use crate::exec::process::{ProcessSpec, Termination};
+use crate::host::process::{ProcessSpec, Termination};
 use crate::template::{environment, render};
 
 /// Long enough for a container to be recreated and pass its start-up checks.
@@ -34,17 +35,21 @@ pub async fn restart_services(run: &StepRun, services: &[String]) -> Result<(), 
     let outcome = run_command(run, &process).await?;
     match outcome.status {
         Termination::Exited(0) => Ok(()),
-        Termination::Exited(code) => Err(StepError::new(format!(
-            "restart driver exited with {code} for {}",
-            services.join(", ")
-        ))),
-        Termination::TimedOut => Err(StepError::new(format!(
-            "restart driver timed out for {}",
-            services.join(", ")
-        ))),
-        Termination::Signaled(s) => Err(StepError::new(format!(
-            "restart driver killed by signal {s}"
-        ))),
-        Termination::Cancelled => Err(StepError::new("restart interrupted")),
+        Termination::Exited(code) => Err(StepError::new(
+            ErrorKind::Exit,
+            format!(
+                "restart driver exited with {code} for {}",
+                services.join(", ")
+            ),
+        )),
+        Termination::TimedOut => Err(StepError::new(
+            ErrorKind::Timeout,
+            format!("restart driver timed out for {}", services.join(", ")),
+        )),
+        Termination::Signaled(s) => Err(StepError::new(
+            ErrorKind::Exit,
+            format!("restart driver killed by signal {s}"),
+        )),
+        Termination::Cancelled => Err(StepError::new(ErrorKind::Cancelled, "restart interrupted")),
     }
 }

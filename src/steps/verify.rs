@@ -1,56 +1,27 @@
 //! `verify`: proves the new value is live — an HTTP status and body, a TCP connection, or a
-//! command — tried again up to `retries` times. A failing verify fails the rotation.
+//! command. The scheduler tries it again up to `retries` times (the verify's own, else the
+//! step's); a failing verify fails the rotation.
 
+use crate::failure::ErrorKind;
 use std::time::Duration;
 
+use super::StepError;
 use super::exec::run_exec;
 use super::{Done, StepRun};
-use crate::exec::context::StepError;
-use crate::exec::events::EventKind;
 use crate::model::{HttpCheck, TcpCheck, VerifySpec};
 
-const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// One try; the scheduler's retry policy decides whether another follows.
 pub async fn run(run: &StepRun, spec: &VerifySpec) -> Result<Done, StepError> {
-    let retries = spec.retries.or(run.step().retries).unwrap_or(0);
-    let interval = match spec.interval.as_ref().or(run.step().interval.as_ref()) {
-        Some(interval) => interval
-            .resolve(|text| run.ctx.render(run.rb, text).map_err(|e| e.message))
-            .map_err(StepError::new)?,
-        None => DEFAULT_INTERVAL,
-    };
     let timeout = spec
         .timeout
         .as_ref()
         .map_or(DEFAULT_TIMEOUT, |d| d.duration);
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let result = once(run, spec, timeout).await;
-        match result {
-            Ok(()) => return Ok(Done::nothing()),
-            Err(err) if attempt <= retries && !*run.ctx.cancel.borrow() => {
-                run.ctx.emitter.emit(EventKind::StepRetry {
-                    step: run.name.clone(),
-                    attempt,
-                    error: err.message,
-                });
-                tokio::time::sleep(interval).await;
-            }
-            Err(err) => {
-                let tries = if attempt > 1 {
-                    format!(" (after {attempt} tries)")
-                } else {
-                    String::new()
-                };
-                return Err(StepError::new(format!(
-                    "verify failed{tries}: {}",
-                    err.message
-                )));
-            }
-        }
-    }
+    once(run, spec, timeout)
+        .await
+        .map(|()| Done::nothing())
+        .map_err(|err| err.context("verify failed"))
 }
 
 async fn once(run: &StepRun, spec: &VerifySpec, timeout: Duration) -> Result<(), StepError> {
@@ -63,7 +34,7 @@ async fn once(run: &StepRun, spec: &VerifySpec, timeout: Duration) -> Result<(),
     if let Some(exec) = &spec.exec {
         return run_exec(run, exec, Some(timeout)).await.map(|_| ());
     }
-    Err(StepError::new("`verify` has no check"))
+    Err(StepError::new(ErrorKind::Bug, "`verify` has no check"))
 }
 
 async fn check_http(run: &StepRun, http: &HttpCheck, timeout: Duration) -> Result<(), StepError> {
@@ -108,8 +79,8 @@ async fn check_http(run: &StepRun, http: &HttpCheck, timeout: Duration) -> Resul
         Ok(())
     })
     .await
-    .map_err(|_| StepError::new("the HTTP check panicked; this is a bug"))?;
-    result.map_err(StepError::new)
+    .map_err(|_| StepError::new(ErrorKind::Bug, "the HTTP check panicked; this is a bug"))?;
+    result.map_err(|e| StepError::new(ErrorKind::Expectation, e))
 }
 
 async fn check_tcp(run: &StepRun, tcp: &TcpCheck, timeout: Duration) -> Result<(), StepError> {
@@ -118,7 +89,13 @@ async fn check_tcp(run: &StepRun, tcp: &TcpCheck, timeout: Duration) -> Result<(
     let address = format!("{host}:{port}");
     match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(&address)).await {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(StepError::new(format!("cannot connect to {address}: {e}"))),
-        Err(_) => Err(StepError::new(format!("connecting to {address} timed out"))),
+        Ok(Err(e)) => Err(StepError::new(
+            ErrorKind::Expectation,
+            format!("cannot connect to {address}: {e}"),
+        )),
+        Err(_) => Err(StepError::new(
+            ErrorKind::Timeout,
+            format!("connecting to {address} timed out"),
+        )),
     }
 }

@@ -1,0 +1,145 @@
+//! One broken runbook must not block the commands that do not need it. The library is split
+//! into the runbooks that loaded and checked cleanly and the files that did not; a command
+//! that lists or reports goes on with the healthy ones and warns, and a run refuses only when
+//! its plan, or a rule about who owns a secret, involves a broken file.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+
+use crate::diagnostic::Problem;
+use crate::model::Runbook;
+use crate::plan::Plan;
+use crate::project::Library;
+
+/// A file with problems (or, with no path, problems of the project itself).
+#[derive(Debug)]
+pub struct Broken {
+    pub path: Option<PathBuf>,
+    pub problems: Vec<Problem>,
+    /// What the file is known to be about; `None` when it cannot be read even as YAML, and
+    /// then it may own anything.
+    pub outline: Option<Outline>,
+}
+
+/// The names by which a runbook takes part in a plan.
+#[derive(Debug, Default)]
+pub struct Outline {
+    pub name: Option<String>,
+    /// Its secret id and env names, lowercased.
+    pub owns: Vec<String>,
+}
+
+impl Outline {
+    fn of(runbook: &Runbook) -> Self {
+        Self {
+            name: Some(runbook.name.value.clone()),
+            owns: runbook
+                .secret
+                .iter()
+                .flat_map(|s| std::iter::once(&s.id).chain(&s.env))
+                .map(|k| k.value.to_ascii_lowercase())
+                .collect(),
+        }
+    }
+
+    /// From a file that is YAML but not a valid runbook: whatever of `name`, `secret.id` and
+    /// `secret.env` reads as text.
+    fn of_value(value: &serde_json::Value) -> Self {
+        let text = |v: &serde_json::Value| v.as_str().map(str::to_string);
+        let secret = value.get("secret");
+        let id = secret.and_then(|s| s.get("id")).and_then(text);
+        let env: Vec<String> = match secret.and_then(|s| s.get("env")) {
+            Some(serde_json::Value::Array(items)) => items.iter().filter_map(text).collect(),
+            Some(other) => text(other).into_iter().collect(),
+            None => Vec::new(),
+        };
+        Self {
+            name: value.get("name").and_then(text),
+            owns: id
+                .into_iter()
+                .chain(env)
+                .map(|k| k.to_ascii_lowercase())
+                .collect(),
+        }
+    }
+}
+
+/// Takes every runbook with a problem out of the library and returns the broken files, each
+/// with all of its problems. `problems` are the load and check problems of the library.
+pub fn set_aside(library: &mut Library, problems: Vec<Problem>) -> Vec<Broken> {
+    let mut by_file: BTreeMap<Option<PathBuf>, Vec<Problem>> = BTreeMap::new();
+    for problem in problems {
+        by_file
+            .entry(problem.file().map(std::path::Path::to_path_buf))
+            .or_default()
+            .push(problem);
+    }
+    let mut broken = Vec::new();
+    for (path, problems) in by_file {
+        let outline = match &path {
+            None => None,
+            Some(path) => match library.runbooks.iter().position(|r| &r.source.path == path) {
+                Some(index) => Some(Outline::of(&library.runbooks.remove(index).value)),
+                None => crate::load::loose(path).map(|v| Outline::of_value(&v)),
+            },
+        };
+        broken.push(Broken {
+            path,
+            problems,
+            outline,
+        });
+    }
+    broken
+}
+
+/// Whether a run of `plan` needs a broken file: the file is one of the plan's runbooks by
+/// name, owns a secret or env name the plan's runbooks own or name, or cannot be read well
+/// enough to tell.
+pub fn involved(broken: &Broken, library: &Library, plan: &Plan) -> bool {
+    let Some(outline) = &broken.outline else {
+        return true;
+    };
+    let mut names: HashSet<&str> = HashSet::new();
+    let mut keys: HashSet<String> = HashSet::new();
+    let indices = std::iter::once(plan.root).chain(plan.runbooks.iter().copied());
+    for runbook in indices.map(|i| &library.runbooks[i].value) {
+        names.insert(&runbook.name.value);
+        if let Some(secret) = &runbook.secret {
+            let referenced = std::iter::once(&secret.id)
+                .chain(&secret.env)
+                .chain(&secret.implies)
+                .chain(&secret.conflicts);
+            keys.extend(referenced.map(|k| k.value.to_ascii_lowercase()));
+        }
+        let rotated = runbook
+            .steps
+            .iter()
+            .filter_map(|s| s.rotate.as_ref()?.secret.as_ref());
+        keys.extend(rotated.map(|k| k.value.to_ascii_lowercase()));
+    }
+    if let Some(target) = &plan.target {
+        keys.insert(target.to_ascii_lowercase());
+    }
+    outline.name.as_deref().is_some_and(|n| names.contains(n))
+        || outline.owns.iter().any(|k| keys.contains(k))
+}
+
+/// One line per broken file for commands that go on without it.
+pub fn warnings(broken: &[Broken]) -> Vec<String> {
+    broken
+        .iter()
+        .map(|b| {
+            let count = b.problems.len();
+            let problems = if count == 1 { "problem" } else { "problems" };
+            match &b.path {
+                Some(path) => format!(
+                    "warning: skipped `{}`: {count} {problems} (`runbook validate` shows them)",
+                    path.display()
+                ),
+                None => format!(
+                    "warning: the project has {count} {problems} (`runbook validate` shows them)"
+                ),
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,217 @@
+//! A run's durable start: the order of its first bytes on disk, what it keeps to start from,
+//! and the runs a kill cut off before they began, swept at the next start.
+//!
+//! The active marker is written right after the run's folder, before the journal's first
+//! record and before `start.json` (the only file holding secrets at that point): a kill at any
+//! moment leaves either a folder with no secret in it, or a run that the next start finds.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::durable::{Durable, START_FILE};
+use crate::envfile::EnvFile;
+use crate::journal::{Journal, Record, read_journal};
+use crate::plan::Plan;
+use crate::project::{Library, Project};
+use crate::redact::Redactor;
+use crate::state::StateDir;
+
+/// The current values the run reads (`secret.current`, `secret.values`): those of the runbooks
+/// it runs, and of the secret a playbook targets. Every other secret of the library is only
+/// masked, from the env files as they are, never kept on disk.
+pub fn needed_currents(
+    plan: &Plan,
+    library: &Library,
+    currents: &HashMap<usize, BTreeMap<String, String>>,
+) -> HashMap<usize, BTreeMap<String, String>> {
+    let target_owner = plan.target.as_ref().and_then(|id| {
+        library
+            .runbooks
+            .iter()
+            .position(|r| r.value.secret.as_ref().is_some_and(|s| &s.id.value == id))
+    });
+    let used: std::collections::BTreeSet<usize> = plan
+        .nodes
+        .iter()
+        .flat_map(|node| node.steps())
+        .map(|(rb, _)| rb)
+        .chain(target_owner)
+        .collect();
+    currents
+        .iter()
+        .filter(|(rb, _)| used.contains(rb))
+        .map(|(rb, values)| (*rb, values.clone()))
+        .collect()
+}
+
+/// Masks what every secret of the library holds now, read from the env files as they are: a
+/// resumed run's children may print any of them, and only the ones it reads were kept on disk.
+pub fn mask_library_values(project: &Project, library: &Library, redactor: &Redactor) {
+    let env = crate::template::shared();
+    let mut values = Vec::new();
+    let mut parsed: HashMap<std::path::PathBuf, Option<EnvFile>> = HashMap::new();
+    for loaded in &library.runbooks {
+        let runbook = &loaded.value;
+        let Some(secret) = &runbook.secret else {
+            continue;
+        };
+        let text = secret
+            .file
+            .clone()
+            .unwrap_or_else(|| "{{ vars.env_file }}".into());
+        let ctx = minijinja::context! { vars => project.vars_for(runbook) };
+        let Ok(path) = crate::template::render(env, &text, &ctx) else {
+            continue;
+        };
+        let file = parsed
+            .entry(project.resolve(&path))
+            .or_insert_with_key(|path| {
+                std::fs::read(path)
+                    .ok()
+                    .and_then(|bytes| EnvFile::parse_owned(bytes).ok())
+            });
+        let Some(file) = file else { continue };
+        for name in &secret.env {
+            if !secret.public.contains(&name.value)
+                && let Some(value) = file.get(&name.value)
+            {
+                values.push(value);
+            }
+        }
+    }
+    redactor.add_all(values.iter().map(String::as_str));
+}
+
+/// Undoes a start that failed before its first record was durable: nothing ran, so the run
+/// must neither block the next one nor leave its files.
+pub fn abandon(state: &StateDir, run_id: &str) {
+    let _ = std::fs::remove_dir_all(state.run_dir(run_id));
+    if state.active_run().as_deref() == Some(run_id) {
+        let _ = state.clear_active();
+    }
+}
+
+/// Removes every run a kill cut off before it began, and says which. Call it holding the run
+/// lock, so no run is live. A run began when its journal has its `Begin` record and it was
+/// marked active (no step runs before both); one that is marked active but has no `Begin`, or
+/// is not marked active and recorded neither a step nor an end, did nothing, and may hold
+/// `start.json` with secrets in it.
+pub fn sweep_orphans(state: &StateDir) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(state.root.join("runs")) else {
+        return Vec::new();
+    };
+    let active = state.active_run();
+    let mut messages = Vec::new();
+    for entry in entries.flatten() {
+        let run_id = entry.file_name().to_string_lossy().into_owned();
+        let records = match read_journal(&state.journal_path(&run_id)) {
+            Ok(records) => records,
+            Err(_) if !state.journal_path(&run_id).exists() => Vec::new(),
+            // A damaged journal is the operator's to look at, never ours to delete.
+            Err(_) => continue,
+        };
+        let begun = records.iter().any(|r| matches!(r, Record::Begin { .. }));
+        let acted = records
+            .iter()
+            .any(|r| matches!(r, Record::Intent { .. } | Record::End { .. }));
+        let is_active = active.as_deref() == Some(run_id.as_str());
+        let orphan = if is_active { !begun } else { !acted };
+        if !orphan {
+            continue;
+        }
+        match std::fs::remove_dir_all(entry.path()) {
+            Ok(()) => messages.push(format!(
+                "removed run {run_id}: it was interrupted before it began, so nothing was changed"
+            )),
+            Err(e) => messages.push(format!(
+                "run {run_id} was interrupted before it began, but its files could not be removed: {e}"
+            )),
+        }
+        if is_active {
+            let _ = state.clear_active();
+        }
+    }
+    // The marker itself is written by rename; a kill mid-write leaves a copy naming a run id.
+    let _ = crate::atomic::remove_leftovers(&state.root.join("active"));
+    messages
+}
+
+type Values = BTreeMap<String, String>;
+
+/// Everything secret a run starts from, kept in one 0600 file (`start.json`, one fsync) before
+/// any step runs: the inputs entered now, values supplied for manual steps, and the current
+/// values of the secrets the run reads, by runbook.
+#[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(from = "SnapshotFile", into = "SnapshotFile")]
+pub struct StartSnapshot {
+    pub inputs: Values,
+    pub supplied: Values,
+    pub currents: HashMap<usize, Values>,
+}
+
+/// The snapshot as `start.json` holds it: a three-element array, as runs begun before the
+/// snapshot had a name wrote it.
+type SnapshotFile = (Values, Values, HashMap<usize, Values>);
+
+impl From<SnapshotFile> for StartSnapshot {
+    fn from((inputs, supplied, currents): SnapshotFile) -> Self {
+        Self {
+            inputs,
+            supplied,
+            currents,
+        }
+    }
+}
+
+impl From<StartSnapshot> for SnapshotFile {
+    fn from(snapshot: StartSnapshot) -> Self {
+        (snapshot.inputs, snapshot.supplied, snapshot.currents)
+    }
+}
+
+impl StartSnapshot {
+    /// Every value in it, for the redactor: all of them are secret or may be.
+    pub fn values(&self) -> impl Iterator<Item = &String> {
+        self.inputs
+            .values()
+            .chain(self.supplied.values())
+            .chain(self.currents.values().flat_map(|m| m.values()))
+    }
+}
+
+/// Begins a new run on disk, in the order the module's comment explains: its folder, the
+/// active marker, the journal's durable `Begin` record, then `start.json`. If any of it fails,
+/// the run is abandoned (nothing ran) and the message says what could not be written.
+pub fn begin(
+    state: &StateDir,
+    run_id: &str,
+    record: &Record,
+    snapshot: &StartSnapshot,
+    redactor: &Redactor,
+) -> Result<Durable, String> {
+    state
+        .create_run(run_id)
+        .map_err(|e| format!("cannot record the run: {e}"))?;
+    crate::failpoint::hit("start", "after-folder");
+    let begun = state
+        .set_active(run_id)
+        .map_err(|e| format!("cannot record the run: {e}"))
+        .and_then(|()| {
+            crate::failpoint::hit("start", "after-active");
+            let journal = Journal::open(&state.journal_path(run_id), redactor)
+                .map_err(|e| format!("cannot record the run: {e}"))?;
+            journal.durable_blocking(record)?;
+            let durable = Durable {
+                journal,
+                state: state.clone(),
+                run_id: run_id.to_string(),
+            };
+            durable
+                .keep(START_FILE, snapshot)
+                .map_err(|e| format!("cannot record the run: {e}"))?;
+            Ok(durable)
+        });
+    if begun.is_err() {
+        abandon(state, run_id);
+    }
+    begun
+}

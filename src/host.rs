@@ -1,0 +1,110 @@
+//! The host seam: every side effect a step has on the machine it acts on — spawning a
+//! process, reading, stat-ing, writing a file atomically, keeping its previous bytes, putting
+//! them back — goes through [`Host`]. [`Local`] is this machine; a host reached over OpenSSH
+//! is the next implementation, so the trait assumes what a remote host brings: every call is
+//! async, may be slow, and may fail part-way (a lost connection is an error like any other,
+//! and a write that fails leaves the old file in place, as the atomic rename guarantees).
+//! Process groups live in `process.rs`, when a `run:` string can skip the shell in `shell.rs`.
+
+mod local;
+pub mod process;
+mod shell;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+
+use tokio::sync::watch;
+
+pub use local::Local;
+use process::{OutputStream, ProcessOutcome, ProcessSpec};
+
+/// What a host call returns: boxed, so that `dyn Host` works and a run can hold hosts of
+/// several kinds.
+pub type HostFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, HostError>> + Send + 'a>>;
+
+/// Where output of a child goes, chunk by chunk, as it arrives.
+pub type OutputSink<'a> = dyn FnMut(OutputStream, &[u8]) + Send + 'a;
+
+/// What a restore needs to know about a file: its permission bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStat {
+    /// Permission bits, `0o7777` at most.
+    pub mode: u32,
+}
+
+/// A host call that failed. Messages name paths and programs only, never contents.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error("cannot {action} `{path}`: {source}")]
+    File {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// An I/O error whose message already names its path.
+    #[error("{0}")]
+    Io(std::io::Error),
+    #[error("{0}")]
+    Spawn(std::io::Error),
+}
+
+impl HostError {
+    fn file<'p>(action: &'static str, path: &'p Path) -> impl FnOnce(std::io::Error) -> Self + 'p {
+        move |source| HostError::File {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+pub trait Host: Send + Sync {
+    /// The file an edit of `path` must replace: symlinks followed (also dangling ones), so a
+    /// symlinked `.env` is edited at its target.
+    fn resolve<'a>(&'a self, path: &'a Path) -> HostFuture<'a, PathBuf>;
+
+    /// A file's bytes; `None` when it does not exist.
+    fn read<'a>(&'a self, path: &'a Path) -> HostFuture<'a, Option<Vec<u8>>>;
+
+    /// A file's permission bits; `None` when it does not exist.
+    fn stat<'a>(&'a self, path: &'a Path) -> HostFuture<'a, Option<FileStat>>;
+
+    /// Replaces `path` with `bytes` atomically (never torn), creating missing parent
+    /// directories; the mode is `mode`, else the old file's (0600 for a new file), and owner
+    /// and group are kept.
+    fn write_atomic<'a>(
+        &'a self,
+        path: &'a Path,
+        bytes: &'a [u8],
+        mode: Option<u32>,
+    ) -> HostFuture<'a, ()>;
+
+    /// Keeps `previous` — what `path` held when it was read — at `backup`, a 0600 file in the
+    /// run's local state directory, before `path` is replaced. Flushed to disk on return.
+    fn keep_backup<'a>(
+        &'a self,
+        path: &'a Path,
+        previous: &'a [u8],
+        backup: &'a Path,
+    ) -> HostFuture<'a, ()>;
+
+    /// Puts a file back as it was: `previous` with `mode`, or no file at all when `previous`
+    /// is `None`.
+    fn restore<'a>(
+        &'a self,
+        path: &'a Path,
+        previous: Option<&'a [u8]>,
+        mode: Option<u32>,
+    ) -> HostFuture<'a, ()>;
+
+    /// Runs a process to its end in a process group of its own, streaming its output to
+    /// `on_output`; `cancel` becoming true terminates the group (see `process.rs`).
+    fn spawn<'a>(
+        &'a self,
+        process: &'a ProcessSpec,
+        on_output: &'a mut OutputSink<'_>,
+        cancel: watch::Receiver<bool>,
+    ) -> HostFuture<'a, ProcessOutcome>;
+}

@@ -1,0 +1,193 @@
+//! What a kill leaves behind besides the journal: a temporary copy of the env file cut off
+//! before its rename (the whole file with the new secret in it), and a run killed before it
+//! was marked active. Each is cleaned up by the next `resume`, `abort` or run, and said so.
+
+mod common;
+
+use common::Test;
+
+const ENV: &str =
+    "# reference deployment\nexport REF_SECRET=0ld-reference-secret-value\nOTHER=unchanged\n";
+
+const RUNBOOK: &str = r#"name: ref-rotation
+secret: { id: ref, env: [REF_SECRET], every: 90d, impact: none }
+steps:
+  - id: new
+    generate: { bytes: 24, encoding: hex }
+  - id: write
+    needs: [new]
+    env: { set: { REF_SECRET: "{{ steps.new.value }}" } }
+"#;
+
+/// Another rotation sharing the env file: its value is masked by the run, never kept by it.
+const OTHER_RUNBOOK: &str = r#"name: other-rotation
+secret: { id: other, env: [OTHER], every: 90d, impact: none }
+steps:
+  - id: new
+    generate: { bytes: 24, encoding: hex }
+"#;
+const OTHER_VALUE: &str = "other-secret-never-kept-4711";
+
+fn project() -> Test {
+    Test::new()
+        .file("runbooks/ref.yaml", RUNBOOK)
+        .file(".env.prod", ENV)
+}
+
+/// Every run folder in the state directory.
+fn runs(test: &Test) -> Vec<String> {
+    match std::fs::read_dir(test.path().join(".runbook/runs")) {
+        Ok(entries) => entries
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Runs with the failpoint and checks the process was killed, not finished.
+fn crash(test: &Test, failpoint: &str) {
+    let output = test
+        .command()
+        .args(["run", "ref-rotation"])
+        .env("RUNBOOK_FAILPOINT", failpoint)
+        .output()
+        .expect("spawn");
+    assert_eq!(output.status.code(), None, "{failpoint}: killed");
+}
+
+fn active(test: &Test) -> String {
+    String::from_utf8(test.read(".runbook/active"))
+        .expect("utf-8")
+        .trim()
+        .to_string()
+}
+
+/// Every hidden temporary copy of `.env.prod` in the project directory.
+fn temp_copies(test: &Test) -> Vec<String> {
+    std::fs::read_dir(test.path())
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("..env.prod.") && n.ends_with(".tmp"))
+        .collect()
+}
+
+#[test]
+fn a_temp_copy_cut_off_before_its_rename_is_removed_by_resume_and_by_abort() {
+    for command in ["resume", "abort"] {
+        let test = project();
+        crash(&test, "mid-write:.env.prod");
+        let strays = temp_copies(&test);
+        assert_eq!(
+            strays.len(),
+            1,
+            "{command}: the kill left a copy: {strays:?}"
+        );
+        assert_eq!(test.read(".env.prod"), ENV.as_bytes(), "not yet renamed");
+        let run_id = active(&test);
+        let out = test
+            .command()
+            .args([command, &run_id])
+            .output()
+            .expect("spawn");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{command}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            temp_copies(&test),
+            Vec::<String>::new(),
+            "{command}: removed"
+        );
+        let env = String::from_utf8(test.read(".env.prod")).expect("utf-8");
+        if command == "abort" {
+            assert_eq!(env, ENV);
+        } else {
+            assert!(!env.contains("0ld-reference") && env.ends_with("OTHER=unchanged\n"));
+        }
+    }
+}
+
+#[test]
+fn a_run_keeps_only_the_current_values_it_reads_and_is_visible_once_they_are_on_disk() {
+    let test = project().file("runbooks/other.yaml", OTHER_RUNBOOK).file(
+        ".env.prod",
+        &ENV.replace("OTHER=unchanged", &format!("OTHER={OTHER_VALUE}")),
+    );
+    crash(&test, "before-intent:ref-rotation/new");
+    let run_id = active(&test);
+    let start = String::from_utf8(test.read(&format!(".runbook/runs/{run_id}/pending/start.json")))
+        .expect("utf-8");
+    assert!(
+        start.contains("0ld-reference-secret-value"),
+        "the value the run reads is kept"
+    );
+    assert!(
+        !start.contains(OTHER_VALUE),
+        "a secret the run does not read is not kept"
+    );
+    // On resume the other value is still masked, read from the file as it is.
+    let out = test
+        .command()
+        .args(["resume", &run_id])
+        .output()
+        .expect("spawn");
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn a_run_killed_before_its_journal_began_is_swept_with_a_message_by_the_next_run() {
+    for failpoint in ["start:after-folder", "start:after-active"] {
+        let test = project();
+        crash(&test, failpoint);
+        let orphan = runs(&test);
+        assert_eq!(orphan.len(), 1, "{failpoint}: a folder was left");
+        let out = test
+            .command()
+            .args(["run", "ref-rotation", "--yes"])
+            .output()
+            .expect("spawn");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{failpoint}: not blocked: {stderr}"
+        );
+        assert!(
+            stderr.contains(&format!(
+                "removed run {}: it was interrupted before it began",
+                orphan[0]
+            )),
+            "{failpoint}: {stderr}"
+        );
+        assert!(!runs(&test).contains(&orphan[0]), "{failpoint}: swept");
+        assert!(!test.path().join(".runbook/active").exists());
+    }
+}
+
+#[test]
+fn a_started_run_that_was_never_marked_active_is_swept_with_its_start_file() {
+    // What earlier versions left when killed between `start.json` and the active marker: a
+    // journal that began, the start file with secrets in it, nothing marking the run.
+    let test = project();
+    crash(&test, "before-intent:ref-rotation/new");
+    let run_id = active(&test);
+    std::fs::remove_file(test.path().join(".runbook/active")).expect("unmark");
+    let out = test
+        .command()
+        .args(["run", "ref-rotation", "--yes"])
+        .output()
+        .expect("spawn");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!("removed run {run_id}")),
+        "{stderr}"
+    );
+    assert!(
+        !runs(&test).contains(&run_id),
+        "the start file is gone with its run"
+    );
+    assert_eq!(runs(&test).len(), 1, "the new run's journal stays");
+}

@@ -1,0 +1,54 @@
+//! A run refused because another holds the lock always names the holder, even when the two
+//! start at the same moment (the holder's line used to be written after the lock was taken, so
+//! a refusal in between named nobody: `another run holds the lock ()`).
+
+mod common;
+
+use std::process::{Child, Stdio};
+
+use common::Test;
+
+/// The holder keeps the lock a moment, so its partner arrives while it is held.
+const RUNBOOK: &str = "name: hold\nsteps:\n  - id: hold\n    exec: { run: sleep 0.3 }\n";
+
+/// Pairs started together; the race used to hit about one refusal in three.
+const PAIRS: usize = 24;
+
+fn start(test: &Test) -> Child {
+    let mut command = test.command();
+    command
+        .args(["run", "hold", "--yes"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    command.spawn().expect("spawn runbook")
+}
+
+#[test]
+fn a_refusal_for_the_lock_always_names_the_holder() {
+    let mut refusals = 0;
+    for _ in 0..PAIRS {
+        let test = Test::new().file("runbooks/hold.yaml", RUNBOOK);
+        let pair = [start(&test), start(&test)];
+        for child in pair {
+            let output = child.wait_with_output().expect("wait runbook");
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            match output.status.code() {
+                Some(0) => {}
+                Some(4) => {
+                    refusals += 1;
+                    assert!(
+                        stderr.contains("another run holds the lock (pid "),
+                        "the refusal names no holder: {stderr}"
+                    );
+                }
+                other => panic!("unexpected exit {other:?}: {stderr}"),
+            }
+        }
+        assert!(
+            !test.path().join(".runbook/lock.holder").exists(),
+            "the holder's line outlives the run"
+        );
+    }
+    assert!(refusals > 0, "no pair overlapped, so nothing was proven");
+}
