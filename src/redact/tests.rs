@@ -384,3 +384,24 @@ fn ten_megabytes_in_4k_chunks_with_20_secrets_is_fast() {
     assert_eq!(emitted, input.len() - secrets[3].len() + MASK.len());
     assert!(elapsed.as_millis() < 500, "took {elapsed:?}");
 }
+
+#[test]
+fn a_secret_inside_the_tail_of_a_mask_already_written_does_not_shorten_it() {
+    // `9` of the first secret lies past the second, which ends inside the carried mask.
+    let secrets = ["0123456789", "345678"];
+    let redactor = redactor_with(&secrets);
+    // Long enough that a push's decided prefix ends inside the first secret.
+    let input = &[b"x 0123456789 y".as_slice(), &[b'z'; 40]].concat()[..];
+    let whole = redactor.redact_bytes(input);
+    assert_eq!(whole, reference(&secrets, input));
+    for split in 0..=input.len() {
+        for second in split..=input.len() {
+            let chunks = [&input[..split], &input[split..second], &input[second..]];
+            assert_eq!(
+                stream_in_chunks(&redactor, &chunks),
+                whole,
+                "split at {split}, {second}"
+            );
+        }
+    }
+}
