@@ -12,6 +12,8 @@ const SECRET: &str = "Tr0ub4dor&3 \"ok\\???";
 const MIXED: &[&str] = &[
     "hunter22",
     "hunter22-extended",
+    // Inside the one above, ending before it: found again inside a mask already written.
+    "nter22-exte",
     "abcdefgh",
     "efghijkl",
     "aaaaaa",
