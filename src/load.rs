@@ -28,7 +28,11 @@ pub struct Loaded<T> {
 /// Loads a runbook, or returns every problem the parser can find in it: after the first,
 /// the other steps and the rest of the file are parsed on their own (see `every`).
 pub fn load_runbook(path: &Path) -> Result<Loaded<Runbook>, Vec<Problem>> {
-    let text = read_text(path).map_err(|p| vec![p])?;
+    parse_runbook(path, read_text(path).map_err(|p| vec![p])?)
+}
+
+/// Parses runbook text already in memory, reporting every problem the parser can find.
+pub fn parse_runbook(path: &Path, text: String) -> Result<Loaded<Runbook>, Vec<Problem>> {
     parse::<Runbook>(path, text).map_err(|first| match first.source.clone() {
         Some(source) if first.code != "runbook::load::limit" => every::all_problems(&source, first),
         _ => vec![first],
@@ -283,6 +287,9 @@ fn yaml_problem(err: &serde_saphyr::Error, source: &Arc<SourceFile>) -> Problem 
 
 /// The first tab in a line's indentation at or after `offset`'s line.
 fn first_tab_from(source: &SourceFile, offset: usize) -> Option<miette::SourceSpan> {
+    if !source.text.is_char_boundary(offset.min(source.text.len())) {
+        return None;
+    }
     let line_start = source.text[..offset.min(source.text.len())]
         .rfind('\n')
         .map_or(0, |i| i + 1);
