@@ -218,7 +218,7 @@ pub(crate) fn begin(
 
 /// Removes the temporary copies that an interrupted edit left beside `paths`, saying so: each
 /// is a whole new version of the file, a new secret included. Call it holding the run lock.
-pub fn remove_temp_leftovers<'a>(paths: impl IntoIterator<Item = &'a std::path::PathBuf>) {
+pub(crate) fn remove_temp_leftovers<'a>(paths: impl IntoIterator<Item = &'a std::path::PathBuf>) {
     let paths: std::collections::BTreeSet<_> = paths.into_iter().collect();
     for path in paths {
         match crate::atomic::remove_leftovers(path) {
