@@ -53,10 +53,11 @@ pub struct PlanView {
     pub notes: Vec<String>,
 }
 
-/// What a dry run knows beyond a plan, from preflight: which steps may run, and the current
-/// values of the secrets (so templates that read them render; its output is redacted).
+/// What is known beyond the runbooks: in a dry run, from preflight, which steps may run and
+/// the current values of the secrets (its output is redacted); in a plan, only which owned
+/// variables are set, with their values masked unless public.
 pub struct Known<'a> {
-    pub active: &'a BTreeSet<(usize, usize)>,
+    pub active: Option<&'a BTreeSet<(usize, usize)>>,
     pub currents: &'a HashMap<usize, BTreeMap<String, String>>,
 }
 
@@ -68,7 +69,59 @@ pub fn view(
     plan: &Plan,
     given: &BTreeMap<String, String>,
 ) -> PlanView {
-    view_known(project, library, plan, given, None)
+    let currents = masked_currents(project, library, plan);
+    let known = Known {
+        active: None,
+        currents: &currents,
+    };
+    view_known(project, library, plan, given, Some(&known))
+}
+
+/// Which variables each secret of the plan has set in its env file, the value masked unless
+/// the secret declares it public: enough for a `when` or a text that asks whether a
+/// credential is set (the e-mail provider), never a secret. An unreadable file adds nothing.
+fn masked_currents(
+    project: &Project,
+    library: &Library,
+    plan: &Plan,
+) -> HashMap<usize, BTreeMap<String, String>> {
+    let env = crate::template::shared();
+    let mut currents = HashMap::new();
+    for &rb in &plan.runbooks {
+        let runbook = &library.runbooks[rb].value;
+        let Some(secret) = &runbook.secret else {
+            continue;
+        };
+        let text = secret
+            .file
+            .clone()
+            .unwrap_or_else(|| "{{ vars.env_file }}".into());
+        let ctx = minijinja::context! { vars => project.vars_for(runbook) };
+        let Ok(path) = crate::template::render(env, &text, &ctx) else {
+            continue;
+        };
+        let Some(file) = std::fs::read(project.resolve(&path))
+            .ok()
+            .and_then(|bytes| crate::envfile::EnvFile::parse_owned(bytes).ok())
+        else {
+            continue;
+        };
+        let values = secret
+            .env
+            .iter()
+            .filter_map(|name| {
+                let value = file.get(&name.value)?;
+                let shown = if value.is_empty() || secret.public.contains(&name.value) {
+                    value
+                } else {
+                    crate::redact::MASK.to_string()
+                };
+                Some((name.value.clone(), shown))
+            })
+            .collect();
+        currents.insert(rb, values);
+    }
+    currents
 }
 
 /// [`view`] with what a dry run knows: steps that will not run say so, and templates that read
@@ -102,7 +155,9 @@ pub fn view_known(
                 Work::Step(rb, si) => {
                     let runbook = &library.runbooks[*rb].value;
                     let step = &runbook.steps[*si];
-                    let skipped = known.is_some_and(|k| !k.active.contains(&(*rb, *si)))
+                    let skipped = known
+                        .and_then(|k| k.active)
+                        .is_some_and(|a| !a.contains(&(*rb, *si)))
                         || describe.decided_false(*rb, runbook, step);
                     let (change, rollback) = if skipped {
                         (
@@ -134,7 +189,9 @@ pub fn view_known(
                         .copied()
                         .filter(|(rb, si)| {
                             let runbook = &library.runbooks[*rb].value;
-                            !(known.is_some_and(|k| !k.active.contains(&(*rb, *si)))
+                            !(known
+                                .and_then(|k| k.active)
+                                .is_some_and(|a| !a.contains(&(*rb, *si)))
                                 || describe.decided_false(*rb, runbook, &runbook.steps[*si]))
                         })
                         .collect();
