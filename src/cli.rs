@@ -6,24 +6,26 @@ use std::path::PathBuf;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use clap_complete::engine::{ArgValueCandidates, CompletionCandidate};
 
-use crate::commands::{Color, Format, Global, Invocation, RunFlags, RunOptions};
+use crate::commands::{
+    Color, Global, GraphFormat, Invocation, ListFormat, PlanFormat, RunFlags, RunFormat,
+    RunOptions, StatusFormat,
+};
 
-/// The exit codes, as the README's table lists them; a test keeps the two equal.
-const EXIT_CODES: &str = "\
-Exit codes:
-  0    done
-  1    a step failed and everything was rolled back (the system is as before)
-  2    invalid input or usage; nothing was done
-  3    the run needs an operator (rollback incomplete, or an incident run paused)
-  4    another run holds the lock, or an unfinished run must be resumed or aborted first
-  130  interrupted (state journaled, resumable)";
+/// The exit codes for `--help`, from the same table as the README's (tests/codes.rs).
+fn exit_codes() -> String {
+    let mut text = String::from("Exit codes:");
+    for (code, meaning) in crate::codes::EXIT_CODES {
+        text.push_str(&format!("\n  {code:<4} {meaning}"));
+    }
+    text
+}
 
 #[derive(Parser)]
 #[command(
     name = "runbook",
     version,
     about = "Declarative runbooks for secret rotation: planned as a DAG, undone on failure, never printing a secret.",
-    after_help = EXIT_CODES
+    after_help = exit_codes()
 )]
 struct Cli {
     #[command(subcommand)]
@@ -61,41 +63,70 @@ enum ColorArg {
     Never,
 }
 
+/// `--format` of `list` and `history`.
 #[derive(Clone, Copy, ValueEnum)]
-enum FormatArg {
+enum ListFormatArg {
+    Text,
+    Json,
+}
+
+/// `--format` of `plan`.
+#[derive(Clone, Copy, ValueEnum)]
+enum PlanFormatArg {
     Text,
     Json,
     Dot,
     Mermaid,
+}
+
+/// `--format` of `run`.
+#[derive(Clone, Copy, ValueEnum)]
+enum RunFormatArg {
+    Text,
+    Json,
+}
+
+/// `--format` of `status`.
+#[derive(Clone, Copy, ValueEnum)]
+enum StatusFormatArg {
+    Text,
+    Json,
     Prometheus,
+}
+
+/// `--format` of `graph`.
+#[derive(Clone, Copy, ValueEnum)]
+enum GraphFormatArg {
+    Dot,
+    Mermaid,
 }
 
 #[derive(Subcommand)]
 enum CommandArg {
     /// Runbooks and the secrets they rotate.
     List {
-        #[arg(long, value_enum, default_value_t = FormatArg::Text)]
-        format: FormatArg,
+        #[arg(long, value_enum, default_value_t = ListFormatArg::Text)]
+        format: ListFormatArg,
     },
     /// Check runbooks and report every problem at once.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = exit_codes())]
     Validate {
         /// Files or directories (default: the configured runbooks directory).
         paths: Vec<PathBuf>,
     },
     /// Show what a run would do, step by step, without doing it.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = exit_codes())]
     Plan {
         /// The runbook's `name:` (`runbook list` shows them).
         #[arg(value_name = "RUNBOOK", add = ArgValueCandidates::new(runbook_candidates))]
         runbook: String,
         #[command(flatten)]
         target: TargetArgs,
-        #[arg(long, value_enum, default_value_t = FormatArg::Text)]
-        format: FormatArg,
+        #[arg(long, value_enum, default_value_t = PlanFormatArg::Text)]
+        format: PlanFormatArg,
     },
     /// Execute a runbook: steps in parallel where independent, undone in reverse on failure.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = exit_codes())]
     Run {
         /// The runbook's `name:` (`runbook list` shows them).
         #[arg(value_name = "RUNBOOK", add = ArgValueCandidates::new(runbook_candidates))]
@@ -112,11 +143,11 @@ enum CommandArg {
         /// Steps run at once, at least 1 (default: CPU count).
         #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
         jobs: Option<usize>,
-        #[arg(long, value_enum, default_value_t = FormatArg::Text)]
-        format: FormatArg,
+        #[arg(long, value_enum, default_value_t = RunFormatArg::Text)]
+        format: RunFormatArg,
     },
     /// Finish an interrupted run from its journal.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = exit_codes())]
     Resume {
         /// The run's id, printed when it started (`runbook history` lists them).
         #[arg(value_name = "RUN_ID", add = ArgValueCandidates::new(run_candidates))]
@@ -126,7 +157,7 @@ enum CommandArg {
         yes: bool,
     },
     /// Roll an interrupted run back.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = exit_codes())]
     Abort {
         /// The run's id, printed when it started (`runbook history` lists them).
         #[arg(value_name = "RUN_ID", add = ArgValueCandidates::new(run_candidates))]
@@ -136,23 +167,23 @@ enum CommandArg {
         yes: bool,
     },
     /// Secrets due or overdue for rotation.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = exit_codes())]
     Status {
-        #[arg(long, value_enum, default_value_t = FormatArg::Text)]
-        format: FormatArg,
+        #[arg(long, value_enum, default_value_t = StatusFormatArg::Text)]
+        format: StatusFormatArg,
         /// Exit 1 when any secret is overdue (for cron).
         #[arg(long)]
         check: bool,
     },
     /// The audit log: who rotated what, when, and how it ended.
     History {
-        #[arg(long, value_enum, default_value_t = FormatArg::Text)]
-        format: FormatArg,
+        #[arg(long, value_enum, default_value_t = ListFormatArg::Text)]
+        format: ListFormatArg,
     },
     /// The compromise implication graph: which secrets rotate together.
     Graph {
-        #[arg(long, value_enum, default_value_t = FormatArg::Dot)]
-        format: FormatArg,
+        #[arg(long, value_enum, default_value_t = GraphFormatArg::Dot)]
+        format: GraphFormatArg,
     },
     /// Print the JSON Schema of runbooks (or of the config).
     Schema {
@@ -188,18 +219,46 @@ fn key_value(text: &str) -> Result<(String, String), String> {
     }
 }
 
-fn format_of(arg: FormatArg) -> Format {
+fn list_format(arg: ListFormatArg) -> ListFormat {
     match arg {
-        FormatArg::Text => Format::Text,
-        FormatArg::Json => Format::Json,
-        FormatArg::Dot => Format::Dot,
-        FormatArg::Mermaid => Format::Mermaid,
-        FormatArg::Prometheus => Format::Prometheus,
+        ListFormatArg::Text => ListFormat::Text,
+        ListFormatArg::Json => ListFormat::Json,
+    }
+}
+
+fn plan_format(arg: PlanFormatArg) -> PlanFormat {
+    match arg {
+        PlanFormatArg::Text => PlanFormat::Text,
+        PlanFormatArg::Json => PlanFormat::Json,
+        PlanFormatArg::Dot => PlanFormat::Dot,
+        PlanFormatArg::Mermaid => PlanFormat::Mermaid,
+    }
+}
+
+fn run_format(arg: RunFormatArg) -> RunFormat {
+    match arg {
+        RunFormatArg::Text => RunFormat::Text,
+        RunFormatArg::Json => RunFormat::Json,
+    }
+}
+
+fn status_format(arg: StatusFormatArg) -> StatusFormat {
+    match arg {
+        StatusFormatArg::Text => StatusFormat::Text,
+        StatusFormatArg::Json => StatusFormat::Json,
+        StatusFormatArg::Prometheus => StatusFormat::Prometheus,
+    }
+}
+
+fn graph_format(arg: GraphFormatArg) -> GraphFormat {
+    match arg {
+        GraphFormatArg::Dot => GraphFormat::Dot,
+        GraphFormatArg::Mermaid => GraphFormat::Mermaid,
     }
 }
 
 /// Parses the process arguments; usage errors exit 2 through clap, as documented.
-pub fn parse() -> (Global, Invocation) {
+pub(crate) fn parse() -> (Global, Invocation) {
     // A shell asking for completions (`COMPLETE=bash runbook -- ...`) is answered and exits.
     clap_complete::CompleteEnv::with_factory(Cli::command).complete();
     let cli = Cli::parse();
@@ -218,7 +277,7 @@ pub fn parse() -> (Global, Invocation) {
     };
     let invocation = match cli.command {
         CommandArg::List { format } => Invocation::List {
-            format: format_of(format),
+            format: list_format(format),
         },
         CommandArg::Validate { paths } => Invocation::Validate { paths },
         CommandArg::Plan {
@@ -231,7 +290,7 @@ pub fn parse() -> (Global, Invocation) {
                 secret: target.secret,
                 inputs: target.inputs,
             },
-            format: format_of(format),
+            format: plan_format(format),
         },
         CommandArg::Run {
             runbook,
@@ -250,20 +309,20 @@ pub fn parse() -> (Global, Invocation) {
                 dry_run,
                 yes,
                 jobs,
-                format: format_of(format),
+                format: run_format(format),
             },
         },
         CommandArg::Resume { run_id, yes } => Invocation::Resume { run_id, yes },
         CommandArg::Abort { run_id, yes } => Invocation::Abort { run_id, yes },
         CommandArg::Status { format, check } => Invocation::Status {
-            format: format_of(format),
+            format: status_format(format),
             check,
         },
         CommandArg::History { format } => Invocation::History {
-            format: format_of(format),
+            format: list_format(format),
         },
         CommandArg::Graph { format } => Invocation::Graph {
-            format: format_of(format),
+            format: graph_format(format),
         },
         CommandArg::Schema { which } => Invocation::Schema { which },
         CommandArg::Completions { shell } => Invocation::Print(registration(shell)),

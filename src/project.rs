@@ -6,14 +6,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::diagnostic::{Problem, SourceFile};
-use crate::load::{Loaded, load_config, load_runbook, yaml_files};
+use crate::load::{Loaded, Outline, load_config, load_runbook, outline, yaml_files};
 use crate::model::{Config, DEFAULT_RESTART, RestartDriver, Runbook, default_vars};
 
-pub const CONFIG_FILE: &str = "runbook.yaml";
+pub(crate) const CONFIG_FILE: &str = "runbook.yaml";
 
 /// What the global command-line flags say about the project.
 #[derive(Debug, Default, Clone)]
-pub struct ProjectOptions {
+pub(crate) struct ProjectOptions {
     pub config: Option<PathBuf>,
     pub state_dir: Option<PathBuf>,
     /// `--var K=V`, highest precedence.
@@ -21,7 +21,7 @@ pub struct ProjectOptions {
 }
 
 #[derive(Debug)]
-pub struct Project {
+pub(crate) struct Project {
     /// Relative paths in runbooks resolve against this directory (the config's).
     pub root: PathBuf,
     pub config_source: Option<Arc<SourceFile>>,
@@ -37,7 +37,7 @@ pub struct Project {
 
 impl Project {
     /// Reads `--config FILE`, else `runbook.yaml` in the working directory, else defaults.
-    pub fn open(options: &ProjectOptions) -> Result<Self, Problem> {
+    pub(crate) fn open(options: &ProjectOptions) -> Result<Self, Problem> {
         let cwd = std::env::current_dir().map_err(|e| {
             Problem::new(
                 "runbook::config::io",
@@ -46,7 +46,8 @@ impl Project {
         })?;
         let config_path = match &options.config {
             Some(path) => {
-                if !path.is_file() {
+                // A dangling symbolic link goes on to be read, which says where it points.
+                if !path.is_file() && !path.is_symlink() {
                     return Err(Problem::new(
                         "runbook::config::missing",
                         format!("config file `{}` does not exist", path.display()),
@@ -54,7 +55,9 @@ impl Project {
                 }
                 Some(path.clone())
             }
-            None => Some(PathBuf::from(CONFIG_FILE)).filter(|p| p.is_file()),
+            // A `runbook.yaml` that is a dangling link is an error, not "no config": the
+            // built-in defaults would point the run at another env file.
+            None => Some(PathBuf::from(CONFIG_FILE)).filter(|p| p.is_file() || p.is_symlink()),
         };
         let (config, source, root) = match config_path {
             Some(path) => {
@@ -102,7 +105,7 @@ impl Project {
     /// The variables a runbook's templates see. A shipped runbook's `vars` are defaults that a
     /// deployment must be able to change, so the order is: built-in defaults, then the
     /// runbook's `vars`, then the config's `vars`, then `--var`.
-    pub fn vars_for(&self, runbook: &Runbook) -> BTreeMap<String, String> {
+    pub(crate) fn vars_for(&self, runbook: &Runbook) -> BTreeMap<String, String> {
         let mut vars = self.config_vars.clone();
         vars.extend(runbook.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
         vars.extend(
@@ -115,7 +118,7 @@ impl Project {
     }
 
     /// A path from a runbook or config, resolved against the project root.
-    pub fn resolve(&self, path: &str) -> PathBuf {
+    pub(crate) fn resolve(&self, path: &str) -> PathBuf {
         self.root.join(path)
     }
 }
@@ -139,14 +142,17 @@ fn render_vars(vars: BTreeMap<String, String>) -> BTreeMap<String, String> {
 
 /// Every runbook a command can see, plus the files that failed to load.
 #[derive(Debug, Default)]
-pub struct Library {
+pub(crate) struct Library {
     pub runbooks: Vec<Loaded<Runbook>>,
     pub problems: Vec<Problem>,
+    /// The files that did not load, with what could still be read of them (`None`: not even
+    /// YAML): a secret they own is not "owned by no runbook", and a run may not need them.
+    pub unloaded: std::collections::BTreeMap<PathBuf, Option<Outline>>,
 }
 
 impl Library {
     /// Loads files and the YAML files of directories, in a deterministic order.
-    pub fn load(paths: &[PathBuf]) -> Self {
+    pub(crate) fn load(paths: &[PathBuf]) -> Self {
         let mut library = Library::default();
         let mut files = Vec::new();
         for path in paths {
@@ -159,21 +165,20 @@ impl Library {
                 files.push(path.clone());
             }
         }
-        for result in parse_all(&files) {
+        for (file, result) in files.iter().zip(parse_all(&files)) {
             match result {
                 Ok(loaded) => library.runbooks.push(loaded),
-                Err(problem) => library.problems.push(problem),
+                Err(problems) => {
+                    library.problems.extend(problems);
+                    library.unloaded.insert(file.clone(), outline(file));
+                }
             }
         }
         library
     }
 
-    pub fn find(&self, name: &str) -> Option<&Loaded<Runbook>> {
-        self.runbooks.iter().find(|r| r.value.name.value == name)
-    }
-
     /// The rotation runbook owning a secret id or env name, case-insensitively.
-    pub fn secret_owner(&self, key: &str) -> Option<&Loaded<Runbook>> {
+    pub(crate) fn secret_owner(&self, key: &str) -> Option<&Loaded<Runbook>> {
         self.runbooks.iter().find(|r| {
             r.value.secret.as_ref().is_some_and(|s| {
                 s.id.value.eq_ignore_ascii_case(key)
@@ -182,8 +187,16 @@ impl Library {
         })
     }
 
+    /// Whether a file that did not load claims this secret id or env name.
+    pub(crate) fn unloaded_owner(&self, key: &str) -> bool {
+        let key = key.to_ascii_lowercase();
+        self.unloaded
+            .values()
+            .any(|o| o.as_ref().is_some_and(|o| o.owns.contains(&key)))
+    }
+
     /// Every secret id, sorted, for "valid ids are ..." messages.
-    pub fn secret_ids(&self) -> Vec<&str> {
+    pub(crate) fn secret_ids(&self) -> Vec<&str> {
         let mut ids: Vec<&str> = self
             .runbooks
             .iter()
@@ -197,14 +210,14 @@ impl Library {
 /// Parses every file, in the given order. YAML parsing is most of the time of every command
 /// (three quarters of `validate` on the shipped library), and the files are independent, so
 /// they are spread over the cores, each thread taking every n-th file.
-fn parse_all(files: &[PathBuf]) -> Vec<Result<Loaded<Runbook>, Problem>> {
+fn parse_all(files: &[PathBuf]) -> Vec<Result<Loaded<Runbook>, Vec<Problem>>> {
     let threads = std::thread::available_parallelism()
         .map_or(1, std::num::NonZero::get)
         .min(files.len());
     if threads <= 1 {
         return files.iter().map(|f| load_runbook(f)).collect();
     }
-    let mut slots: Vec<Option<Result<Loaded<Runbook>, Problem>>> =
+    let mut slots: Vec<Option<Result<Loaded<Runbook>, Vec<Problem>>>> =
         files.iter().map(|_| None).collect();
     std::thread::scope(|scope| {
         let workers: Vec<_> = (1..threads)

@@ -130,3 +130,35 @@ fn jobs_zero_is_a_usage_error() {
     assert!(run.stderr.contains("--jobs"), "{}", run.stderr);
     assert_eq!(test.read(".env.prod"), ENV);
 }
+
+#[test]
+fn a_zero_restart_driver_timeout_is_refused_before_the_env_edit() {
+    let test = project(
+        "      exec: { run: \"true\" }\n",
+        &["run", "jwt-rotation", "--yes"],
+    )
+    .file(
+        "runbook.yaml",
+        &CONFIG.replace("restart:\n", "restart:\n  timeout: 0s\n"),
+    );
+    let run = test.run();
+    run.expect_code(2);
+    assert!(
+        run.stderr
+            .contains("restart driver: a timeout of `0s` would fail every restart"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("runbook.yaml:5:"), "{}", run.stderr);
+    assert_eq!(test.read(".env.prod"), ENV);
+    assert!(!test.path().join("restarts.log").exists());
+}
+
+#[test]
+fn a_header_with_a_line_break_is_refused_before_the_env_edit() {
+    refused_without_side_effect(
+        "      http:\n        url: \"{{ vars.api_url }}/health\"\n        headers: { X-Check: \"a\\nb\" }\n",
+        "header `X-Check` has a line break in its value",
+        17,
+    );
+}

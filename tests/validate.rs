@@ -14,9 +14,11 @@ const FIXTURES: &[(&str, &str)] = &[
     ("empty-file.yaml", "the file is empty"),
     ("empty-run.yaml", "empty-run.yaml:5"),
     ("env-not-a-list.yaml", "env-not-a-list.yaml:4"),
+    ("every-zero.yaml", "every-zero.yaml:5"),
     ("http-status.yaml", "http-status.yaml:5"),
     ("http-url-no-scheme.yaml", "http-url-no-scheme.yaml:7"),
     ("interval-fraction.yaml", "interval-fraction.yaml:4"),
+    ("interval-template.yaml", "interval-template.yaml:6"),
     ("missing-key.yaml", "missing-key.yaml:"),
     ("no-kind.yaml", "no-kind.yaml:3"),
     ("not-utf8.yaml", "line 4"),
@@ -26,7 +28,9 @@ const FIXTURES: &[(&str, &str)] = &[
     ("secret-in-argv-list.yaml", "secret-in-argv-list.yaml:9"),
     ("secret-in-argv.yaml", "secret-in-argv.yaml:9"),
     ("several-documents.yaml", "several-documents.yaml:3"),
+    ("several-type-errors.yaml", "several-type-errors.yaml:16"),
     ("tab-indent.yaml", "tab-indent.yaml:4"),
+    ("tcp-host-url.yaml", "tcp-host-url.yaml:5"),
     ("tcp-port.yaml", "tcp-port.yaml:5"),
     ("template-syntax.yaml", "template-syntax.yaml:5"),
     ("template-undefined.yaml", "template-undefined.yaml:5"),
@@ -128,6 +132,27 @@ fn every_problem_of_a_file_is_reported_at_once() {
 }
 
 #[test]
+fn every_type_error_of_a_file_is_reported_not_only_the_first() {
+    let run = validate_fixture("several-type-errors.yaml");
+    run.expect_code(2);
+    for expected in [
+        "several-type-errors.yaml:2",
+        "several-type-errors.yaml:5",
+        "several-type-errors.yaml:8",
+        "several-type-errors.yaml:13",
+        "several-type-errors.yaml:14",
+        "several-type-errors.yaml:16",
+        "6 problems found",
+    ] {
+        assert!(
+            run.stderr.contains(expected),
+            "missing `{expected}` in\n{}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
 fn two_runbooks_owning_one_env_name_are_both_named() {
     let owners = repo().join("tests/fixtures/owners");
     let test = Test::new().args(&["validate", "a.yaml", "b.yaml"]);
@@ -175,8 +200,8 @@ fn shipped_library_is_valid() {
 fn every_shipped_runbook_starts_with_the_schema_modeline() {
     for entry in std::fs::read_dir(repo().join("runbooks")).expect("runbooks") {
         let path = entry.expect("entry").path();
-        // runbooks/README.md describes the library; every other file is a runbook.
-        if path.extension().is_some_and(|e| e == "md") {
+        // The library's README sits beside the runbooks.
+        if path.extension().is_none_or(|e| e != "yaml") {
             continue;
         }
         let text = std::fs::read_to_string(&path).expect("runbook");

@@ -10,12 +10,13 @@ use miette::SourceSpan;
 
 use crate::diagnostic::{Problem, SourceFile};
 use crate::load::Loaded;
-use crate::model::{
-    Command, EnvSpec, ExecSpec, HttpCheck, HumanDuration, KindRef, Rollback, Runbook, Step,
-    TcpCheck,
-};
+use crate::model::{Command, EnvSpec, ExecSpec, HumanDuration, KindRef, Rollback, Runbook, Step};
 use crate::project::Project;
 use crate::template::is_template;
+
+mod remote;
+
+use remote::{check_http, check_tcp};
 
 /// Where one step's problems are labelled: the step's stretch of the file.
 struct StepAt<'a> {
@@ -66,7 +67,7 @@ fn value_span(text: &str, from: usize, to: usize, key: &str) -> Option<SourceSpa
 }
 
 /// Every step value of a runbook that is wrong whatever happens at run time.
-pub fn check_values(project: &Project, loaded: &Loaded<Runbook>) -> Vec<Problem> {
+pub(super) fn check_values(project: &Project, loaded: &Loaded<Runbook>) -> Vec<Problem> {
     let source = &loaded.source;
     let runbook = &loaded.value;
     let vars = project.vars_for(runbook);
@@ -95,6 +96,26 @@ pub fn check_values(project: &Project, loaded: &Loaded<Runbook>) -> Vec<Problem>
         };
         check_step(&at, &vars, &mut problems);
     }
+    if let Some(secret) = &runbook.secret
+        && let crate::model::Policy::Every(every) = &secret.every
+        && every.duration.is_zero()
+    {
+        problems.push(
+            Problem::new(
+                "runbook::check::value",
+                format!(
+                    "secret `{}`: `every: {every}` would always be overdue",
+                    secret.id.value
+                ),
+            )
+            .in_file(source)
+            .label(
+                value_span(&source.text, 0, source.text.len(), "every")
+                    .unwrap_or_else(|| source.span_of(&secret.id.referenced)),
+                "a duration longer than zero, `provider` or `user`",
+            ),
+        );
+    }
     for (name, _) in runbook.inputs.iter().filter(|(n, _)| !is_variable_name(n)) {
         problems.push(
             Problem::new(
@@ -112,9 +133,35 @@ pub fn check_values(project: &Project, loaded: &Loaded<Runbook>) -> Vec<Problem>
     problems
 }
 
+/// The restart driver's timeout: zero would fail every restart, after the files were edited.
+pub(super) fn check_driver(project: &Project) -> Vec<Problem> {
+    let Some(timeout) = project
+        .restart
+        .timeout
+        .as_ref()
+        .filter(|t| t.duration.is_zero())
+    else {
+        return Vec::new();
+    };
+    let message = format!("restart driver: a timeout of `{timeout}` would fail every restart");
+    let mut problem = Problem::new("runbook::check::value", message);
+    if let Some(source) = &project.config_source {
+        let span = value_span(&source.text, 0, source.text.len(), "timeout")
+            .unwrap_or_else(|| source.span_at(1, 1));
+        problem = problem
+            .in_file(source)
+            .label(span, "a timeout must be longer than zero");
+    }
+    vec![problem]
+}
+
 fn check_step(at: &StepAt<'_>, vars: &BTreeMap<String, String>, out: &mut Vec<Problem>) {
     let step = at.step;
     zero_timeout(at, "timeout", step.timeout.as_ref().map(|t| &t.value), out);
+    let verify_interval = step.verify.as_ref().and_then(|v| v.interval.as_ref());
+    for interval in step.interval.iter().chain(verify_interval) {
+        templated_interval(at, interval, vars, out);
+    }
     match step.kind() {
         KindRef::Exec(exec) => check_exec(at, exec, out),
         KindRef::Env(env) => check_env(at, env, out),
@@ -183,6 +230,28 @@ fn check_step(at: &StepAt<'_>, vars: &BTreeMap<String, String>, out: &mut Vec<Pr
         if let Some(services) = &body.restart {
             check_services(at, services, out);
         }
+    }
+}
+
+/// An `interval` written as a template of `vars` is judged here like a literal one, instead
+/// of at the run's preflight.
+fn templated_interval(
+    at: &StepAt<'_>,
+    interval: &crate::model::Interval,
+    vars: &BTreeMap<String, String>,
+    out: &mut Vec<Problem>,
+) {
+    if !interval.is_template() {
+        return;
+    }
+    if let Some(text) = remote::static_value(&interval.text, vars)
+        && let Err(why) = HumanDuration::parse(&text)
+    {
+        out.push(at.problem(
+            "interval",
+            format!("`interval`: {why}"),
+            "a duration such as `2s`",
+        ));
     }
 }
 
@@ -265,103 +334,6 @@ fn check_services(at: &StepAt<'_>, services: &[String], out: &mut Vec<Problem>) 
     }
 }
 
-fn check_http(
-    at: &StepAt<'_>,
-    http: &HttpCheck,
-    vars: &BTreeMap<String, String>,
-    out: &mut Vec<Problem>,
-) {
-    if !(100..=599).contains(&http.status) {
-        out.push(at.problem(
-            "status",
-            format!(
-                "`status: {}` is not an HTTP status (100 to 599)",
-                http.status
-            ),
-            "an HTTP status from 100 to 599",
-        ));
-    }
-    if let Some(url) = static_value(&http.url, vars)
-        && let Err(why) = check_url(&url)
-    {
-        out.push(at.problem(
-            "url",
-            format!("`{url}` {why}"),
-            "an http:// or https:// URL",
-        ));
-    }
-    for name in http.headers.keys() {
-        let token = !name.is_empty()
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-        if !token {
-            out.push(at.problem(
-                name,
-                format!("`{name}` is not an HTTP header name"),
-                "letters, digits and `-`",
-            ));
-        }
-    }
-}
-
-fn check_tcp(
-    at: &StepAt<'_>,
-    tcp: &TcpCheck,
-    vars: &BTreeMap<String, String>,
-    out: &mut Vec<Problem>,
-) {
-    if static_value(&tcp.host, vars).is_some_and(|h| h.trim().is_empty()) {
-        out.push(at.problem(
-            "host",
-            "`tcp.host` is empty".into(),
-            "a host name or address",
-        ));
-    }
-    if let Some(port) = static_value(&tcp.port, vars)
-        && !port.trim().parse::<u16>().is_ok_and(|p| p > 0)
-    {
-        out.push(at.problem(
-            "port",
-            format!("`{port}` is not a TCP port (1 to 65535)"),
-            "a port from 1 to 65535",
-        ));
-    }
-}
-
-/// The value of a template that reads only `vars`, rendered as a run would render it; `None`
-/// when it depends on anything known only at run time (or does not render: reported elsewhere).
-fn static_value(text: &str, vars: &BTreeMap<String, String>) -> Option<String> {
-    if !is_template(text) {
-        return Some(text.to_string());
-    }
-    let env = crate::template::shared();
-    let names = env.template_from_str(text).ok()?.undeclared_variables(true);
-    if !names.iter().all(|n| n.starts_with("vars.") || n == "vars") {
-        return None;
-    }
-    let ctx = minijinja::context! { vars => vars };
-    crate::template::render(env, text, &ctx).ok()
-}
-
-/// Why a URL cannot be fetched by the HTTP check, if it cannot.
-fn check_url(url: &str) -> Result<(), &'static str> {
-    if !url.contains("://") {
-        return Err("has no `http://` or `https://` in front");
-    }
-    let uri: ureq::http::Uri = url
-        .parse()
-        .map_err(|_| "is not a valid URL (a space, or a character that must be escaped?)")?;
-    match uri.scheme_str() {
-        Some("http" | "https") => {}
-        _ => return Err("has no `http://` or `https://` in front"),
-    }
-    match uri.host() {
-        Some(host) if !host.is_empty() => Ok(()),
-        _ => Err("names no host"),
-    }
-}
-
 /// `[A-Za-z_][A-Za-z0-9_.-]*`: the keys the env file editor reads and writes (coturn's
 /// `static-auth-secret` included); kept equal to `envfile`'s own rule.
 fn is_env_key(key: &str) -> bool {
@@ -384,15 +356,6 @@ fn is_variable_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn urls_need_a_scheme_and_a_host() {
-        assert!(check_url("http://localhost:8080/health").is_ok());
-        assert!(check_url("https://example.com").is_ok());
-        assert!(check_url("localhost:8080/health").is_err());
-        assert!(check_url("ftp://example.com/").is_err());
-        assert!(check_url("http://exa mple.com/").is_err());
-    }
 
     #[test]
     fn value_span_finds_a_key_in_block_and_flow_style() {

@@ -6,8 +6,11 @@ use crate::diagnostic::{Problem, did_you_mean};
 
 /// The key whose value is at `offset`: `retries` for `    retries: -1`, `env` for
 /// `secret: { id: x, env: JWT }`, or the key of the line above for a value on its own line.
-pub fn key_at(text: &str, offset: usize) -> Option<&str> {
+pub(super) fn key_at(text: &str, offset: usize) -> Option<&str> {
     let offset = offset.min(text.len());
+    if !text.is_char_boundary(offset) {
+        return None;
+    }
     // Some errors point at the key itself rather than its value.
     let here = &text[offset..];
     let word = here
@@ -34,9 +37,13 @@ pub fn key_at(text: &str, offset: usize) -> Option<&str> {
 
 fn key_before_colon(text: &str) -> Option<&str> {
     let head = text.strip_suffix(':')?.trim_end();
+    // The key starts after the last character that cannot be part of one (which may be
+    // several bytes long).
     let start = head
-        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.'))
-        .map_or(0, |i| i + 1);
+        .char_indices()
+        .rev()
+        .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-' || *c == '.'))
+        .map_or(0, |(i, c)| i + c.len_utf8());
     Some(&head[start..]).filter(|k| !k.is_empty())
 }
 
@@ -54,7 +61,7 @@ fn list_of(key: &str) -> &'static str {
 
 /// A parser or deserializer message as a problem in the runbook's words. `key` is the key at
 /// the error's position, `blank` whether the file holds nothing but comments and space.
-pub fn classify(message: &str, key: Option<&str>, blank: bool) -> Problem {
+pub(super) fn classify(message: &str, key: Option<&str>, blank: bool) -> Problem {
     let named = |what: &str| match key {
         Some(key) => format!("`{key}` must be {what}"),
         None => format!("this value must be {what}"),
@@ -152,7 +159,7 @@ pub fn classify(message: &str, key: Option<&str>, blank: bool) -> Problem {
 
 /// Whether the scanner complains about a tab (its messages say "tabs disallowed ..." or
 /// "found a tab ..."); the caller then points at the tab itself.
-pub fn mentions_tab(message: &str) -> bool {
+pub(super) fn mentions_tab(message: &str) -> bool {
     message
         .split(|c: char| !c.is_ascii_alphabetic())
         .any(|word| word == "tab" || word == "tabs")
@@ -193,6 +200,8 @@ mod tests {
         let text = "env:\n  set:\n    - A\n";
         assert_eq!(key_at(text, text.find("- A").unwrap()), Some("set"));
         assert_eq!(key_at("- a\n", 0), None);
+        let text = "vars:\n  é: [ü]\n";
+        assert_eq!(key_at(text, text.find('[').unwrap()), None);
         let text = "    exec: { run: 123 }\n";
         assert_eq!(key_at(text, text.find("run").unwrap()), Some("run"));
     }

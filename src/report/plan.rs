@@ -11,11 +11,11 @@ use crate::template::environment;
 
 use super::plan_describe::Describer;
 
-pub use super::plan_text::{json, text};
+pub(crate) use super::plan_text::{json, text};
 
 /// One node of the plan as shown.
 #[derive(Serialize)]
-pub struct NodeView {
+pub(crate) struct NodeView {
     pub index: usize,
     pub name: String,
     pub kind: &'static str,
@@ -35,7 +35,7 @@ pub struct NodeView {
 }
 
 #[derive(Serialize)]
-pub struct SecretView {
+pub(crate) struct SecretView {
     pub id: String,
     pub runbook: String,
     pub env: Vec<String>,
@@ -43,7 +43,7 @@ pub struct SecretView {
 }
 
 #[derive(Serialize)]
-pub struct PlanView {
+pub(crate) struct PlanView {
     pub runbook: String,
     pub mode: &'static str,
     pub secret: Option<String>,
@@ -56,14 +56,14 @@ pub struct PlanView {
 /// What is known beyond the runbooks: in a dry run, from preflight, which steps may run and
 /// the current values of the secrets (its output is redacted); in a plan, only which owned
 /// variables are set, with their values masked unless public.
-pub struct Known<'a> {
+pub(crate) struct Known<'a> {
     pub active: Option<&'a BTreeSet<(usize, usize)>>,
     pub currents: &'a HashMap<usize, BTreeMap<String, String>>,
 }
 
 /// `given` are the `--input` values on the command line; only those the runbook declares not
 /// secret are shown.
-pub fn view(
+pub(crate) fn view(
     project: &Project,
     library: &Library,
     plan: &Plan,
@@ -126,7 +126,7 @@ fn masked_currents(
 
 /// [`view`] with what a dry run knows: steps that will not run say so, and templates that read
 /// the secret's current values are rendered.
-pub fn view_known(
+pub(crate) fn view_known(
     project: &Project,
     library: &Library,
     plan: &Plan,

@@ -12,12 +12,12 @@ use crate::template::render;
 /// Says in words what a step will change and how it is undone, rendering what is known
 /// before the run.
 pub(super) struct Describer<'a> {
-    pub project: &'a Project,
-    pub library: &'a Library,
-    pub env: minijinja::Environment<'static>,
-    pub given: &'a BTreeMap<String, String>,
-    pub known: Option<&'a Known<'a>>,
-    pub mode: &'static str,
+    pub(super) project: &'a Project,
+    pub(super) library: &'a Library,
+    pub(super) env: minijinja::Environment<'static>,
+    pub(super) given: &'a BTreeMap<String, String>,
+    pub(super) known: Option<&'a Known<'a>>,
+    pub(super) mode: &'static str,
 }
 
 impl Describer<'_> {
@@ -30,7 +30,7 @@ impl Describer<'_> {
 
     /// Whether a step's `when` is already false from what is known before the run. One that
     /// reads anything unknown here (a step's output, a secret input) is decided at run time.
-    pub fn decided_false(&self, rb: usize, runbook: &Runbook, step: &Step) -> bool {
+    pub(super) fn decided_false(&self, rb: usize, runbook: &Runbook, step: &Step) -> bool {
         let Some(when) = &step.when else { return false };
         crate::template::eval_bool(&self.env, &when.value, &self.context(rb, runbook))
             .is_ok_and(|v| !v)
@@ -87,7 +87,7 @@ impl Describer<'_> {
         self.show(rb, runbook, &text)
     }
 
-    pub fn step(&self, rb: usize, runbook: &Runbook, step: &Step) -> (String, String) {
+    pub(super) fn step(&self, rb: usize, runbook: &Runbook, step: &Step) -> (String, String) {
         let change = match step.kind() {
             KindRef::Generate(g) => match (g.bytes, g.encoding, g.length, g.charset) {
                 (Some(n), Some(enc), _, _) => format!(

@@ -16,7 +16,7 @@ use super::scram::hmac;
 /// A verification token should not outlive the check it serves.
 const TOKEN_LIFETIME_SECS: u64 = 300;
 
-pub fn jwt_hs256(claims: &Value, key: &str) -> Result<String, Error> {
+pub(super) fn jwt_hs256(claims: &Value, key: &str) -> Result<String, Error> {
     let mut claims: serde_json::Map<String, serde_json::Value> = match claims.as_str() {
         Some(text) => serde_json::from_str(text),
         None => serde_json::to_value(claims).and_then(serde_json::from_value),
@@ -38,7 +38,7 @@ pub fn jwt_hs256(claims: &Value, key: &str) -> Result<String, Error> {
     Ok(format!("{signing_input}.{signature}"))
 }
 
-pub fn signed_cookie(value: &str, key: &str) -> String {
+pub(super) fn signed_cookie(value: &str, key: &str) -> String {
     let signature = STANDARD_NO_PAD.encode(hmac(key.as_bytes(), value.as_bytes()));
     format!("s:{value}.{signature}")
 }
