@@ -1,5 +1,6 @@
 //! Showing a plan: text for people, JSON for tools, DOT and Mermaid for pictures. A plan
-//! shows templates and file names, never a value: nothing secret is known at plan time.
+//! shows templates, file names and what is public, never a secret value: it knows only which
+//! of a secret's variables are set, their values masked unless the secret declares them public.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
