@@ -49,7 +49,9 @@ impl Describer<'_> {
             .collect();
         let secret = self.known.and_then(|known| {
             let owned = self.library.runbooks[rb].value.secret.as_ref()?;
-            let values = known.currents.get(&rb).cloned().unwrap_or_default();
+            // A file that could not be read says nothing: `secret` stays undefined, and what
+            // reads it is not decided here.
+            let values = known.currents.get(&rb)?.clone();
             let current = owned.env.first().and_then(|e| values.get(&e.value).cloned());
             Some(minijinja::context! { id => owned.id.value.clone(), current => current, values => values })
         });
