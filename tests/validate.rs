@@ -223,3 +223,15 @@ fn a_backoff_of_zero_is_refused_at_its_step() {
         run.stderr
     );
 }
+
+#[test]
+fn templates_may_call_minijinja_global_functions() {
+    let run = Test::new()
+        .file(
+            "globals.yaml",
+            "name: globals\nsteps:\n  - id: count\n    exec: { run: \"echo {{ range(3) | join(',') }}\" }\n",
+        )
+        .args(&["validate", "globals.yaml"])
+        .run();
+    run.expect_code(0);
+}
