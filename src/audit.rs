@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::state::StateDir;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AuditEntry {
+pub(crate) struct AuditEntry {
     pub secret: String,
     pub run_id: String,
     pub runbook: String,
@@ -25,7 +25,7 @@ pub struct AuditEntry {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Rotation {
+pub(crate) struct Rotation {
     /// RFC 3339.
     pub last_rotated: String,
     pub run_id: String,
@@ -33,7 +33,7 @@ pub struct Rotation {
 }
 
 /// Appends entries and makes them durable.
-pub fn append(state: &StateDir, entries: &[AuditEntry]) -> std::io::Result<()> {
+pub(crate) fn append(state: &StateDir, entries: &[AuditEntry]) -> std::io::Result<()> {
     if entries.is_empty() {
         return Ok(());
     }
@@ -53,7 +53,7 @@ pub fn append(state: &StateDir, entries: &[AuditEntry]) -> std::io::Result<()> {
     file.sync_data()
 }
 
-pub fn read(state: &StateDir) -> Vec<AuditEntry> {
+pub(crate) fn read(state: &StateDir) -> Vec<AuditEntry> {
     std::fs::read_to_string(state.audit_path())
         .unwrap_or_default()
         .lines()
@@ -61,7 +61,7 @@ pub fn read(state: &StateDir) -> Vec<AuditEntry> {
         .collect()
 }
 
-pub fn rotations(state: &StateDir) -> BTreeMap<String, Rotation> {
+pub(crate) fn rotations(state: &StateDir) -> BTreeMap<String, Rotation> {
     std::fs::read(state.rotations_path())
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
@@ -69,7 +69,7 @@ pub fn rotations(state: &StateDir) -> BTreeMap<String, Rotation> {
 }
 
 /// Records the secrets a run rotated (atomically: the file is never torn).
-pub fn record_rotations(
+pub(crate) fn record_rotations(
     state: &StateDir,
     rotated: BTreeMap<String, Rotation>,
 ) -> std::io::Result<()> {

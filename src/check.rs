@@ -3,7 +3,7 @@
 
 mod filters;
 mod graph;
-pub mod health;
+pub(crate) mod health;
 mod library;
 mod sites;
 mod steps;
@@ -13,11 +13,10 @@ mod values;
 use crate::diagnostic::Problem;
 use crate::project::{Library, Project};
 
-pub use sites::{Role, Site, sites};
-pub use templates::{SecretNames, secret_names};
+pub(crate) use sites::{Role, sites};
 
 /// Checks every runbook of the library and the library as a whole.
-pub fn check_library(project: &Project, library: &Library) -> Vec<Problem> {
+pub(crate) fn check_library(project: &Project, library: &Library) -> Vec<Problem> {
     let mut problems = Vec::new();
     for runbook in &library.runbooks {
         problems.extend(steps::check_runbook(runbook));

@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use clap_complete::engine::{ArgValueCandidates, CompletionCandidate};
 
-use crate::commands::{Color, Format, Global, Invocation, RunFlags, RunOptions};
+use crate::commands::{
+    Color, Global, GraphFormat, Invocation, ListFormat, PlanFormat, RunFlags, RunFormat,
+    RunOptions, StatusFormat,
+};
 
 /// The exit codes for `--help`, from the same table as the README's (tests/codes.rs).
 fn exit_codes() -> String {
@@ -60,21 +63,50 @@ enum ColorArg {
     Never,
 }
 
+/// `--format` of `list` and `history`.
 #[derive(Clone, Copy, ValueEnum)]
-enum FormatArg {
+enum ListFormatArg {
+    Text,
+    Json,
+}
+
+/// `--format` of `plan`.
+#[derive(Clone, Copy, ValueEnum)]
+enum PlanFormatArg {
     Text,
     Json,
     Dot,
     Mermaid,
+}
+
+/// `--format` of `run`.
+#[derive(Clone, Copy, ValueEnum)]
+enum RunFormatArg {
+    Text,
+    Json,
+}
+
+/// `--format` of `status`.
+#[derive(Clone, Copy, ValueEnum)]
+enum StatusFormatArg {
+    Text,
+    Json,
     Prometheus,
+}
+
+/// `--format` of `graph`.
+#[derive(Clone, Copy, ValueEnum)]
+enum GraphFormatArg {
+    Dot,
+    Mermaid,
 }
 
 #[derive(Subcommand)]
 enum CommandArg {
     /// Runbooks and the secrets they rotate.
     List {
-        #[arg(long, value_enum, default_value_t = FormatArg::Text)]
-        format: FormatArg,
+        #[arg(long, value_enum, default_value_t = ListFormatArg::Text)]
+        format: ListFormatArg,
     },
     /// Check runbooks and report every problem at once.
     #[command(after_help = exit_codes())]
@@ -90,8 +122,8 @@ enum CommandArg {
         runbook: String,
         #[command(flatten)]
         target: TargetArgs,
-        #[arg(long, value_enum, default_value_t = FormatArg::Text)]
-        format: FormatArg,
+        #[arg(long, value_enum, default_value_t = PlanFormatArg::Text)]
+        format: PlanFormatArg,
     },
     /// Execute a runbook: steps in parallel where independent, undone in reverse on failure.
     #[command(after_help = exit_codes())]
@@ -111,8 +143,8 @@ enum CommandArg {
         /// Steps run at once, at least 1 (default: CPU count).
         #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
         jobs: Option<usize>,
-        #[arg(long, value_enum, default_value_t = FormatArg::Text)]
-        format: FormatArg,
+        #[arg(long, value_enum, default_value_t = RunFormatArg::Text)]
+        format: RunFormatArg,
     },
     /// Finish an interrupted run from its journal.
     #[command(after_help = exit_codes())]
@@ -137,21 +169,21 @@ enum CommandArg {
     /// Secrets due or overdue for rotation.
     #[command(after_help = exit_codes())]
     Status {
-        #[arg(long, value_enum, default_value_t = FormatArg::Text)]
-        format: FormatArg,
+        #[arg(long, value_enum, default_value_t = StatusFormatArg::Text)]
+        format: StatusFormatArg,
         /// Exit 1 when any secret is overdue (for cron).
         #[arg(long)]
         check: bool,
     },
     /// The audit log: who rotated what, when, and how it ended.
     History {
-        #[arg(long, value_enum, default_value_t = FormatArg::Text)]
-        format: FormatArg,
+        #[arg(long, value_enum, default_value_t = ListFormatArg::Text)]
+        format: ListFormatArg,
     },
     /// The compromise implication graph: which secrets rotate together.
     Graph {
-        #[arg(long, value_enum, default_value_t = FormatArg::Dot)]
-        format: FormatArg,
+        #[arg(long, value_enum, default_value_t = GraphFormatArg::Dot)]
+        format: GraphFormatArg,
     },
     /// Print the JSON Schema of runbooks (or of the config).
     Schema {
@@ -187,18 +219,46 @@ fn key_value(text: &str) -> Result<(String, String), String> {
     }
 }
 
-fn format_of(arg: FormatArg) -> Format {
+fn list_format(arg: ListFormatArg) -> ListFormat {
     match arg {
-        FormatArg::Text => Format::Text,
-        FormatArg::Json => Format::Json,
-        FormatArg::Dot => Format::Dot,
-        FormatArg::Mermaid => Format::Mermaid,
-        FormatArg::Prometheus => Format::Prometheus,
+        ListFormatArg::Text => ListFormat::Text,
+        ListFormatArg::Json => ListFormat::Json,
+    }
+}
+
+fn plan_format(arg: PlanFormatArg) -> PlanFormat {
+    match arg {
+        PlanFormatArg::Text => PlanFormat::Text,
+        PlanFormatArg::Json => PlanFormat::Json,
+        PlanFormatArg::Dot => PlanFormat::Dot,
+        PlanFormatArg::Mermaid => PlanFormat::Mermaid,
+    }
+}
+
+fn run_format(arg: RunFormatArg) -> RunFormat {
+    match arg {
+        RunFormatArg::Text => RunFormat::Text,
+        RunFormatArg::Json => RunFormat::Json,
+    }
+}
+
+fn status_format(arg: StatusFormatArg) -> StatusFormat {
+    match arg {
+        StatusFormatArg::Text => StatusFormat::Text,
+        StatusFormatArg::Json => StatusFormat::Json,
+        StatusFormatArg::Prometheus => StatusFormat::Prometheus,
+    }
+}
+
+fn graph_format(arg: GraphFormatArg) -> GraphFormat {
+    match arg {
+        GraphFormatArg::Dot => GraphFormat::Dot,
+        GraphFormatArg::Mermaid => GraphFormat::Mermaid,
     }
 }
 
 /// Parses the process arguments; usage errors exit 2 through clap, as documented.
-pub fn parse() -> (Global, Invocation) {
+pub(crate) fn parse() -> (Global, Invocation) {
     // A shell asking for completions (`COMPLETE=bash runbook -- ...`) is answered and exits.
     clap_complete::CompleteEnv::with_factory(Cli::command).complete();
     let cli = Cli::parse();
@@ -217,7 +277,7 @@ pub fn parse() -> (Global, Invocation) {
     };
     let invocation = match cli.command {
         CommandArg::List { format } => Invocation::List {
-            format: format_of(format),
+            format: list_format(format),
         },
         CommandArg::Validate { paths } => Invocation::Validate { paths },
         CommandArg::Plan {
@@ -230,7 +290,7 @@ pub fn parse() -> (Global, Invocation) {
                 secret: target.secret,
                 inputs: target.inputs,
             },
-            format: format_of(format),
+            format: plan_format(format),
         },
         CommandArg::Run {
             runbook,
@@ -249,20 +309,20 @@ pub fn parse() -> (Global, Invocation) {
                 dry_run,
                 yes,
                 jobs,
-                format: format_of(format),
+                format: run_format(format),
             },
         },
         CommandArg::Resume { run_id, yes } => Invocation::Resume { run_id, yes },
         CommandArg::Abort { run_id, yes } => Invocation::Abort { run_id, yes },
         CommandArg::Status { format, check } => Invocation::Status {
-            format: format_of(format),
+            format: status_format(format),
             check,
         },
         CommandArg::History { format } => Invocation::History {
-            format: format_of(format),
+            format: list_format(format),
         },
         CommandArg::Graph { format } => Invocation::Graph {
-            format: format_of(format),
+            format: graph_format(format),
         },
         CommandArg::Schema { which } => Invocation::Schema { which },
         CommandArg::Completions { shell } => Invocation::Print(registration(shell)),

@@ -6,10 +6,6 @@
 /// `(code, what it reports)`, grouped by the stage that reports it.
 pub const CODES: &[(&str, &str)] = &[
     (
-        "runbook::usage::format",
-        "a `--format` the command does not print",
-    ),
-    (
         "runbook::usage::schema",
         "`schema` asked for an unknown schema",
     ),

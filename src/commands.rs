@@ -1,6 +1,6 @@
 //! The commands: plain options in, an exit code out. Output goes through `report`.
 
-pub mod completion;
+pub(crate) mod completion;
 mod graph;
 mod list;
 mod plan;
@@ -10,7 +10,7 @@ mod shared;
 mod status;
 mod validate;
 
-pub use run::RunFlags;
+pub(crate) use run::RunFlags;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -23,25 +23,49 @@ use crate::plan::{Plan, PlanRequest, build};
 use crate::project::{Library, Project, ProjectOptions};
 use crate::report::diagnostics::Diagnostics;
 
+pub(crate) use crate::report::diagnostics::Color;
+
+/// How `list` and `history` print.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Color {
-    Auto,
-    Always,
-    Never,
+pub(crate) enum ListFormat {
+    Text,
+    Json,
 }
 
+/// How `plan` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum PlanFormat {
     Text,
     Json,
     Dot,
     Mermaid,
+}
+
+/// How `run` shows its events: a view for people, or JSON lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RunFormat {
+    Text,
+    Json,
+}
+
+/// How `status` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StatusFormat {
+    Text,
+    Json,
     Prometheus,
+}
+
+/// How `graph` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum GraphFormat {
+    Dot,
+    Mermaid,
 }
 
 /// The global flags.
 #[derive(Debug, Clone)]
-pub struct Global {
+pub(crate) struct Global {
     pub config: Option<PathBuf>,
     pub vars: Vec<(String, String)>,
     pub state_dir: Option<PathBuf>,
@@ -52,23 +76,23 @@ pub struct Global {
 
 /// What to run and with which inputs.
 #[derive(Debug, Clone)]
-pub struct RunOptions {
+pub(crate) struct RunOptions {
     pub runbook: String,
     pub secret: Option<String>,
     pub inputs: Vec<(String, String)>,
 }
 
 #[derive(Debug)]
-pub enum Invocation {
+pub(crate) enum Invocation {
     List {
-        format: Format,
+        format: ListFormat,
     },
     Validate {
         paths: Vec<PathBuf>,
     },
     Plan {
         run: RunOptions,
-        format: Format,
+        format: PlanFormat,
     },
     Run {
         run: RunOptions,
@@ -83,14 +107,14 @@ pub enum Invocation {
         yes: bool,
     },
     Status {
-        format: Format,
+        format: StatusFormat,
         check: bool,
     },
     History {
-        format: Format,
+        format: ListFormat,
     },
     Graph {
-        format: Format,
+        format: GraphFormat,
     },
     Schema {
         which: String,
@@ -100,7 +124,7 @@ pub enum Invocation {
 }
 
 /// Runs one command and returns its exit code.
-pub fn dispatch(global: &Global, invocation: Invocation) -> u8 {
+pub(crate) fn dispatch(global: &Global, invocation: Invocation) -> u8 {
     let diagnostics = Diagnostics::new(global.color);
     let redactor = crate::redact::Redactor::new();
     crate::logging::init(global.verbose, global.quiet, &redactor);
@@ -142,7 +166,7 @@ pub fn dispatch(global: &Global, invocation: Invocation) -> u8 {
 }
 
 /// Why a command stopped early.
-pub enum Failure {
+pub(crate) enum Failure {
     /// Invalid input: printed as diagnostics, exit 2.
     Problems(Vec<Problem>),
     /// Another documented exit code, with a one-line explanation.
@@ -155,7 +179,7 @@ impl From<Problem> for Failure {
     }
 }
 
-pub type Outcome = Result<u8, Failure>;
+pub(crate) type Outcome = Result<u8, Failure>;
 
 fn project_options(global: &Global) -> ProjectOptions {
     ProjectOptions {
@@ -167,7 +191,7 @@ fn project_options(global: &Global) -> ProjectOptions {
 
 /// Opens the project and the runbooks that load and check cleanly; every file with a
 /// problem is set aside with all of its problems.
-pub fn open_library(global: &Global) -> Result<(Project, Library, Vec<Broken>), Failure> {
+pub(crate) fn open_library(global: &Global) -> Result<(Project, Library, Vec<Broken>), Failure> {
     let project = Project::open(&project_options(global))?;
     let mut library = Library::load(std::slice::from_ref(&project.runbooks_dir));
     let mut problems = std::mem::take(&mut library.problems);
@@ -179,14 +203,14 @@ pub fn open_library(global: &Global) -> Result<(Project, Library, Vec<Broken>), 
 
 /// For commands that only show the library (`list`, `status`, `graph`): they go on without
 /// the broken runbooks and say which were skipped.
-pub fn open_lenient(global: &Global) -> Result<(Project, Library), Failure> {
+pub(crate) fn open_lenient(global: &Global) -> Result<(Project, Library), Failure> {
     let (project, library, broken) = open_library(global)?;
     warn(&broken);
     Ok((project, library))
 }
 
 /// For `plan` and `run`: the project, the library and the plan (see `checked_plan`).
-pub fn open_planned(
+pub(crate) fn open_planned(
     global: &Global,
     request: &PlanRequest,
 ) -> Result<(Project, Library, Plan), Failure> {
@@ -198,7 +222,7 @@ pub fn open_planned(
 /// The plan, never built from a library with a known problem that concerns it. A broken
 /// runbook the plan does not involve is skipped with a warning; one it involves (or one too
 /// broken to tell) refuses the run with all of its problems.
-pub fn checked_plan(
+pub(crate) fn checked_plan(
     project: &Project,
     library: &Library,
     broken: Vec<Broken>,
@@ -244,7 +268,7 @@ fn warn(broken: &[Broken]) {
     }
 }
 
-pub fn write_stdout(bytes: &[u8]) -> Outcome {
+pub(crate) fn write_stdout(bytes: &[u8]) -> Outcome {
     let mut out = std::io::stdout().lock();
     // A closed pipe (`runbook list | head`) is not an error worth a message.
     let _ = out.write_all(bytes).and_then(|()| out.flush());

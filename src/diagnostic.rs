@@ -186,7 +186,7 @@ impl Diagnostic for Problem {
 }
 
 /// Suggests the closest candidate to a misspelled name, when one is close enough.
-pub fn did_you_mean<'a>(
+pub(crate) fn did_you_mean<'a>(
     name: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {

@@ -1,15 +1,15 @@
 //! The documented exit codes. Scripts and cron jobs rely on these numbers.
 
 /// The run finished; or a read-only command succeeded.
-pub const DONE: u8 = 0;
+pub(crate) const DONE: u8 = 0;
 /// A step failed and everything was rolled back: the system is as before.
 /// (`status --check`: something is overdue.)
-pub const FAILED: u8 = 1;
+pub(crate) const FAILED: u8 = 1;
 /// Invalid input or usage; nothing was done.
-pub const INVALID: u8 = 2;
+pub(crate) const INVALID: u8 = 2;
 /// The run needs an operator: rollback incomplete, or an incident run paused.
-pub const NEEDS_OPERATOR: u8 = 3;
+pub(crate) const NEEDS_OPERATOR: u8 = 3;
 /// Another run holds the lock, or an unfinished run must be resumed or aborted first.
-pub const LOCKED: u8 = 4;
+pub(crate) const LOCKED: u8 = 4;
 /// Interrupted; the state is journaled and the run can be resumed.
-pub const INTERRUPTED: u8 = 130;
+pub(crate) const INTERRUPTED: u8 = 130;

@@ -6,7 +6,7 @@
 //! `start:after-active` (a run's first bytes on disk, before its journal). Unset, this costs
 //! one environment lookup.
 
-pub fn hit(point: &str, step: &str) {
+pub(crate) fn hit(point: &str, step: &str) {
     let Some(spec) = std::env::var_os("RUNBOOK_FAILPOINT") else {
         return;
     };

@@ -9,7 +9,7 @@ use sha2::Sha256;
 const KEY_FILE: &str = "fingerprint.key";
 
 /// The install's fingerprint key, created (0600) on first use.
-pub fn install_key(state_dir: &Path) -> std::io::Result<Vec<u8>> {
+pub(crate) fn install_key(state_dir: &Path) -> std::io::Result<Vec<u8>> {
     let path = state_dir.join(KEY_FILE);
     match std::fs::read(&path) {
         Ok(key) if key.len() >= 32 => return Ok(key),
@@ -32,7 +32,7 @@ pub fn install_key(state_dir: &Path) -> std::io::Result<Vec<u8>> {
 }
 
 /// The first 16 hex digits of HMAC-SHA256(key, value).
-pub fn fingerprint(key: &[u8], value: &str) -> String {
+pub(crate) fn fingerprint(key: &[u8], value: &str) -> String {
     let mut mac =
         <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes keys of any length");
     mac.update(value.as_bytes());

@@ -7,7 +7,7 @@
 //! Process groups live in `process.rs`, when a `run:` string can skip the shell in `shell.rs`.
 
 mod local;
-pub mod process;
+pub(crate) mod process;
 mod shell;
 
 use std::future::Future;
@@ -16,26 +16,26 @@ use std::pin::Pin;
 
 use tokio::sync::watch;
 
-pub use local::Local;
+pub(crate) use local::Local;
 use process::{OutputStream, ProcessOutcome, ProcessSpec};
 
 /// What a host call returns: boxed, so that `dyn Host` works and a run can hold hosts of
 /// several kinds.
-pub type HostFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, HostError>> + Send + 'a>>;
+pub(crate) type HostFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, HostError>> + Send + 'a>>;
 
 /// Where output of a child goes, chunk by chunk, as it arrives.
-pub type OutputSink<'a> = dyn FnMut(OutputStream, &[u8]) + Send + 'a;
+pub(crate) type OutputSink<'a> = dyn FnMut(OutputStream, &[u8]) + Send + 'a;
 
 /// What a restore needs to know about a file: its permission bits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FileStat {
+pub(crate) struct FileStat {
     /// Permission bits, `0o7777` at most.
     pub mode: u32,
 }
 
 /// A host call that failed. Messages name paths and programs only, never contents.
 #[derive(Debug, thiserror::Error)]
-pub enum HostError {
+pub(crate) enum HostError {
     #[error("cannot {action} `{path}`: {source}")]
     File {
         action: &'static str,
@@ -60,7 +60,7 @@ impl HostError {
     }
 }
 
-pub trait Host: Send + Sync {
+pub(crate) trait Host: Send + Sync {
     /// The file an edit of `path` must replace: symlinks followed (also dangling ones), so a
     /// symlinked `.env` is edited at its target.
     fn resolve<'a>(&'a self, path: &'a Path) -> HostFuture<'a, PathBuf>;

@@ -6,9 +6,9 @@ mod reader;
 mod record;
 mod writer;
 
-pub use reader::{JournalError, read_journal};
-pub use record::{CompensationRecord, Record};
-pub use writer::Journal;
+pub(crate) use reader::read_journal;
+pub(crate) use record::{CompensationRecord, Record};
+pub(crate) use writer::Journal;
 
 /// The checksum appended to each line: CRC-32 of the JSON, as 8 hex digits. It only has to
 /// tell a torn or damaged line from a whole one (the journal is 0600 and never holds a secret),
@@ -19,7 +19,7 @@ fn checksum(json: &str) -> String {
 
 /// One journal line: the record's JSON, a space, its checksum, a newline. The JSON passes
 /// through the redactor first: no record should carry a secret, and none ever can.
-pub fn encode(record: &Record, redactor: &crate::redact::Redactor) -> Vec<u8> {
+pub(crate) fn encode(record: &Record, redactor: &crate::redact::Redactor) -> Vec<u8> {
     let json =
         serde_json::to_string(record).expect("journal records always serialise; this is a bug");
     line(&redactor.redact(&json))
@@ -36,12 +36,9 @@ fn line(json: &str) -> Vec<u8> {
 }
 
 /// Events join the journal as the run's timeline; child output stays out of it.
-impl crate::exec::events::EventSink for Journal {
-    fn emit(&self, event: &crate::exec::events::Event, encoded: &crate::exec::events::Encoded<'_>) {
-        if matches!(
-            event.kind,
-            crate::exec::events::EventKind::StepOutput { .. }
-        ) {
+impl crate::events::EventSink for Journal {
+    fn emit(&self, event: &crate::events::Event, encoded: &crate::events::Encoded<'_>) {
+        if matches!(event.kind, crate::events::EventKind::StepOutput { .. }) {
             return;
         }
         // The line `Record::Event` serialises to, around the JSON already made and redacted.

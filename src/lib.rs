@@ -1,31 +1,42 @@
 //! `runbook`: a declarative runbook interpreter for secret rotation.
+//!
+//! The binary is [`main`]; the library exposes only what the tests and the demo's examples
+//! use: the atomic writer and the env file editor (the demo service and migration), the YAML
+//! loader, model and template environment (the parser fuzzing), and the code tables.
 
 pub mod atomic;
-pub mod audit;
-pub mod check;
-pub mod cli;
+mod audit;
+mod check;
+mod cli;
 pub mod codes;
-pub mod commands;
-pub mod diagnostic;
+mod commands;
+mod diagnostic;
 pub mod envfile;
-pub mod exec;
-pub mod exit;
-pub mod failpoint;
+mod events;
+mod exec;
+mod exit;
+mod failpoint;
 pub mod failure;
-pub mod fingerprint;
-pub mod host;
-pub mod journal;
+mod fingerprint;
+mod host;
+mod journal;
 pub mod load;
-pub mod logging;
+mod logging;
 pub mod model;
-pub mod operator;
-pub mod plan;
-pub mod project;
-pub mod redact;
-pub mod report;
-pub mod schema;
-pub mod state;
-pub mod status;
-pub mod steps;
+mod operator;
+mod plan;
+mod project;
+mod redact;
+mod report;
+mod schema;
+mod state;
+mod status;
+mod steps;
 pub mod template;
-pub mod terminal;
+mod terminal;
+
+/// Parses the command line, runs the command, and returns its documented exit code.
+pub fn main() -> std::process::ExitCode {
+    let (global, invocation) = cli::parse();
+    std::process::ExitCode::from(commands::dispatch(&global, invocation))
+}

@@ -28,7 +28,7 @@ impl Write for RedactingStderr {
     }
 }
 
-pub fn init(verbose: u8, quiet: bool, redactor: &Redactor) {
+pub(crate) fn init(verbose: u8, quiet: bool, redactor: &Redactor) {
     let level = match (quiet, verbose) {
         (true, _) => LevelFilter::ERROR,
         (false, 0) => LevelFilter::WARN,

@@ -1,6 +1,5 @@
-//! The `runbook` binary: parse the command line, run the command, exit with its code.
+//! The `runbook` binary: everything happens in the library.
 
 fn main() -> std::process::ExitCode {
-    let (global, invocation) = runbook::cli::parse();
-    std::process::ExitCode::from(runbook::commands::dispatch(&global, invocation))
+    runbook::main()
 }

@@ -1,7 +1,7 @@
 //! Who runs `runbook`: the name the journal, the audit log and the reports record.
 
 /// Who ran this: the invoking user behind sudo when there is one.
-pub fn operator() -> String {
+pub(crate) fn operator() -> String {
     std::env::var("SUDO_USER")
         .or_else(|_| std::env::var("USER"))
         .or_else(|_| std::env::var("LOGNAME"))

@@ -15,8 +15,8 @@ use crate::diagnostic::Problem;
 use crate::model::{KindRef, Mode, Runbook};
 use crate::project::{Library, Project};
 
-pub use closure::{first_conflict, implied_closure};
-pub use coalesce::{PlanGraph, Unit, Work, coalesce_restarts};
+pub(crate) use closure::{first_conflict, implied_closure};
+pub(crate) use coalesce::{PlanGraph, Unit, Work, coalesce_restarts};
 use order::topological;
 use target::{
     conflicts_of, implies_of, missing_secret, render_target, resolve_target, unknown_secret,
@@ -24,7 +24,7 @@ use target::{
 
 /// What the operator asked to plan.
 #[derive(Debug, Default, Clone)]
-pub struct PlanRequest {
+pub(crate) struct PlanRequest {
     pub runbook: String,
     /// `--secret`: an id or env name, case-insensitive.
     pub secret: Option<String>,
@@ -33,7 +33,7 @@ pub struct PlanRequest {
 }
 
 #[derive(Debug)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// Library index of the requested runbook.
     pub root: usize,
     pub mode: Mode,
@@ -47,7 +47,7 @@ pub struct Plan {
 }
 
 #[derive(Debug)]
-pub struct PlanNode {
+pub(crate) struct PlanNode {
     /// `runbook/step`, or `restart:svc[,svc]` for a coalesced restart.
     pub name: String,
     pub work: Work,
@@ -57,7 +57,7 @@ pub struct PlanNode {
 
 impl PlanNode {
     /// The runbook steps this node carries out: one, or every restart it coalesces.
-    pub fn steps(&self) -> Vec<(usize, usize)> {
+    pub(crate) fn steps(&self) -> Vec<(usize, usize)> {
         match &self.work {
             Work::Step(rb, si) => vec![(*rb, *si)],
             Work::Restart { serves, .. } => serves.clone(),
@@ -67,7 +67,7 @@ impl PlanNode {
 
 impl Plan {
     /// Whether every step of a rotation runbook is among `done` (plan node indices).
-    pub fn runbook_complete(
+    pub(crate) fn runbook_complete(
         &self,
         rb: usize,
         steps: usize,
@@ -83,7 +83,7 @@ impl Plan {
     }
 
     /// The secret ids rotated by this run, in plan order.
-    pub fn secrets<'a>(&self, library: &'a Library) -> Vec<&'a str> {
+    pub(crate) fn secrets<'a>(&self, library: &'a Library) -> Vec<&'a str> {
         self.runbooks
             .iter()
             .filter_map(|r| {
@@ -102,7 +102,11 @@ fn problem(message: impl Into<String>) -> Problem {
 }
 
 /// Builds the plan of a run. The library must have passed `check_library`.
-pub fn build(project: &Project, library: &Library, request: &PlanRequest) -> Result<Plan, Problem> {
+pub(crate) fn build(
+    project: &Project,
+    library: &Library,
+    request: &PlanRequest,
+) -> Result<Plan, Problem> {
     let Some(root) = library
         .runbooks
         .iter()
@@ -372,7 +376,11 @@ fn steps_before_restart(runbook: &Runbook) -> Vec<usize> {
 
 /// Service names may come from vars (`{{ vars.metrics_service }}`); coalescing needs them
 /// known at plan time, so they render against vars only.
-pub fn restart_services(project: &Project, runbook: &Runbook, services: &[String]) -> Vec<String> {
+pub(crate) fn restart_services(
+    project: &Project,
+    runbook: &Runbook,
+    services: &[String],
+) -> Vec<String> {
     let env = crate::template::shared();
     let ctx = minijinja::context! { vars => project.vars_for(runbook) };
     services
@@ -381,7 +389,7 @@ pub fn restart_services(project: &Project, runbook: &Runbook, services: &[String
         .collect()
 }
 
-pub fn step_name(runbook: &Runbook, step: usize) -> String {
+pub(crate) fn step_name(runbook: &Runbook, step: usize) -> String {
     format!("{}/{}", runbook.name.value, runbook.steps[step].id.value)
 }
 

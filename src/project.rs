@@ -9,11 +9,11 @@ use crate::diagnostic::{Problem, SourceFile};
 use crate::load::{Loaded, Outline, load_config, load_runbook, outline, yaml_files};
 use crate::model::{Config, DEFAULT_RESTART, RestartDriver, Runbook, default_vars};
 
-pub const CONFIG_FILE: &str = "runbook.yaml";
+pub(crate) const CONFIG_FILE: &str = "runbook.yaml";
 
 /// What the global command-line flags say about the project.
 #[derive(Debug, Default, Clone)]
-pub struct ProjectOptions {
+pub(crate) struct ProjectOptions {
     pub config: Option<PathBuf>,
     pub state_dir: Option<PathBuf>,
     /// `--var K=V`, highest precedence.
@@ -21,7 +21,7 @@ pub struct ProjectOptions {
 }
 
 #[derive(Debug)]
-pub struct Project {
+pub(crate) struct Project {
     /// Relative paths in runbooks resolve against this directory (the config's).
     pub root: PathBuf,
     pub config_source: Option<Arc<SourceFile>>,
@@ -37,7 +37,7 @@ pub struct Project {
 
 impl Project {
     /// Reads `--config FILE`, else `runbook.yaml` in the working directory, else defaults.
-    pub fn open(options: &ProjectOptions) -> Result<Self, Problem> {
+    pub(crate) fn open(options: &ProjectOptions) -> Result<Self, Problem> {
         let cwd = std::env::current_dir().map_err(|e| {
             Problem::new(
                 "runbook::config::io",
@@ -105,7 +105,7 @@ impl Project {
     /// The variables a runbook's templates see. A shipped runbook's `vars` are defaults that a
     /// deployment must be able to change, so the order is: built-in defaults, then the
     /// runbook's `vars`, then the config's `vars`, then `--var`.
-    pub fn vars_for(&self, runbook: &Runbook) -> BTreeMap<String, String> {
+    pub(crate) fn vars_for(&self, runbook: &Runbook) -> BTreeMap<String, String> {
         let mut vars = self.config_vars.clone();
         vars.extend(runbook.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
         vars.extend(
@@ -118,7 +118,7 @@ impl Project {
     }
 
     /// A path from a runbook or config, resolved against the project root.
-    pub fn resolve(&self, path: &str) -> PathBuf {
+    pub(crate) fn resolve(&self, path: &str) -> PathBuf {
         self.root.join(path)
     }
 }
@@ -142,7 +142,7 @@ fn render_vars(vars: BTreeMap<String, String>) -> BTreeMap<String, String> {
 
 /// Every runbook a command can see, plus the files that failed to load.
 #[derive(Debug, Default)]
-pub struct Library {
+pub(crate) struct Library {
     pub runbooks: Vec<Loaded<Runbook>>,
     pub problems: Vec<Problem>,
     /// The files that did not load, with what could still be read of them (`None`: not even
@@ -152,7 +152,7 @@ pub struct Library {
 
 impl Library {
     /// Loads files and the YAML files of directories, in a deterministic order.
-    pub fn load(paths: &[PathBuf]) -> Self {
+    pub(crate) fn load(paths: &[PathBuf]) -> Self {
         let mut library = Library::default();
         let mut files = Vec::new();
         for path in paths {
@@ -177,12 +177,8 @@ impl Library {
         library
     }
 
-    pub fn find(&self, name: &str) -> Option<&Loaded<Runbook>> {
-        self.runbooks.iter().find(|r| r.value.name.value == name)
-    }
-
     /// The rotation runbook owning a secret id or env name, case-insensitively.
-    pub fn secret_owner(&self, key: &str) -> Option<&Loaded<Runbook>> {
+    pub(crate) fn secret_owner(&self, key: &str) -> Option<&Loaded<Runbook>> {
         self.runbooks.iter().find(|r| {
             r.value.secret.as_ref().is_some_and(|s| {
                 s.id.value.eq_ignore_ascii_case(key)
@@ -192,7 +188,7 @@ impl Library {
     }
 
     /// Whether a file that did not load claims this secret id or env name.
-    pub fn unloaded_owner(&self, key: &str) -> bool {
+    pub(crate) fn unloaded_owner(&self, key: &str) -> bool {
         let key = key.to_ascii_lowercase();
         self.unloaded
             .values()
@@ -200,7 +196,7 @@ impl Library {
     }
 
     /// Every secret id, sorted, for "valid ids are ..." messages.
-    pub fn secret_ids(&self) -> Vec<&str> {
+    pub(crate) fn secret_ids(&self) -> Vec<&str> {
         let mut ids: Vec<&str> = self
             .runbooks
             .iter()

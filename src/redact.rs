@@ -24,11 +24,11 @@ use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_S
 mod tests;
 
 /// What every masked region is replaced with.
-pub const MASK: &str = "********";
+pub(crate) const MASK: &str = "********";
 
 /// Values with fewer characters than this are ignored by [`Redactor::add`]: masking them would
 /// mangle ordinary output, and a value that short is not a secret worth the name.
-pub const MIN_SECRET_LEN: usize = 6;
+pub(crate) const MIN_SECRET_LEN: usize = 6;
 
 /// A shared set of secrets. Clones share the same set, so a secret added through any clone is
 /// masked by every stream, including streams that are already live.

@@ -1,9 +1,11 @@
 //! Everything the tool shows: diagnostics, plans, listings.
 
-pub mod diagnostics;
-pub mod dry_run;
-pub mod list;
-pub mod live;
-pub mod plan;
-pub mod plan_graph;
+pub(crate) mod diagnostics;
+pub(crate) mod dry_run;
+pub(crate) mod implications;
+pub(crate) mod list;
+pub(crate) mod live;
+pub(crate) mod plan;
+pub(crate) mod plan_graph;
 mod plan_text;
+pub(crate) mod status;

@@ -3,11 +3,11 @@
 
 use crate::model::{Config, Runbook};
 
-pub fn runbook_schema() -> String {
+pub(crate) fn runbook_schema() -> String {
     pretty(&schemars::schema_for!(Runbook))
 }
 
-pub fn config_schema() -> String {
+pub(crate) fn config_schema() -> String {
     pretty(&schemars::schema_for!(Config))
 }
 

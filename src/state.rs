@@ -7,7 +7,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Creates a directory with mode 0700 (the state holds pending secrets and backups).
-pub fn ensure_dir(dir: &Path) -> std::io::Result<()> {
+pub(crate) fn ensure_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)
         .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
@@ -19,38 +19,38 @@ fn named(path: &Path, e: std::io::Error) -> std::io::Error {
 }
 
 #[derive(Debug, Clone)]
-pub struct StateDir {
+pub(crate) struct StateDir {
     pub root: PathBuf,
 }
 
 impl StateDir {
-    pub fn new(root: &Path) -> Self {
+    pub(crate) fn new(root: &Path) -> Self {
         Self {
             root: root.to_path_buf(),
         }
     }
 
-    pub fn run_dir(&self, run_id: &str) -> PathBuf {
+    pub(crate) fn run_dir(&self, run_id: &str) -> PathBuf {
         self.root.join("runs").join(run_id)
     }
 
-    pub fn journal_path(&self, run_id: &str) -> PathBuf {
+    pub(crate) fn journal_path(&self, run_id: &str) -> PathBuf {
         self.run_dir(run_id).join("journal.jsonl")
     }
 
-    pub fn pending_dir(&self, run_id: &str) -> PathBuf {
+    pub(crate) fn pending_dir(&self, run_id: &str) -> PathBuf {
         self.run_dir(run_id).join("pending")
     }
 
-    pub fn backup_dir(&self, run_id: &str) -> PathBuf {
+    pub(crate) fn backup_dir(&self, run_id: &str) -> PathBuf {
         self.run_dir(run_id).join("backup")
     }
 
-    pub fn audit_path(&self) -> PathBuf {
+    pub(crate) fn audit_path(&self) -> PathBuf {
         self.root.join("audit.jsonl")
     }
 
-    pub fn rotations_path(&self) -> PathBuf {
+    pub(crate) fn rotations_path(&self) -> PathBuf {
         self.root.join("rotations.json")
     }
 
@@ -59,7 +59,7 @@ impl StateDir {
     }
 
     /// Creates the run's folders, each 0700.
-    pub fn create_run(&self, run_id: &str) -> std::io::Result<()> {
+    pub(crate) fn create_run(&self, run_id: &str) -> std::io::Result<()> {
         ensure_dir(&self.root)?;
         ensure_dir(&self.root.join("runs"))?;
         ensure_dir(&self.run_dir(run_id))?;
@@ -68,7 +68,7 @@ impl StateDir {
     }
 
     /// The run that started and has not ended, if any.
-    pub fn active_run(&self) -> Option<String> {
+    pub(crate) fn active_run(&self) -> Option<String> {
         std::fs::read_to_string(self.active_path())
             .ok()
             .map(|s| s.trim().to_string())
@@ -77,7 +77,7 @@ impl StateDir {
 
     /// Marks a run unfinished until `clear_active`; durable, because after a crash this is
     /// what blocks a second run from starting on top of the first.
-    pub fn set_active(&self, run_id: &str) -> std::io::Result<()> {
+    pub(crate) fn set_active(&self, run_id: &str) -> std::io::Result<()> {
         crate::atomic::write_atomic(
             &self.active_path(),
             format!("{run_id}\n").as_bytes(),
@@ -85,7 +85,7 @@ impl StateDir {
         )
     }
 
-    pub fn clear_active(&self) -> std::io::Result<()> {
+    pub(crate) fn clear_active(&self) -> std::io::Result<()> {
         match std::fs::remove_file(self.active_path()) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 Err(named(&self.active_path(), e))
@@ -95,7 +95,7 @@ impl StateDir {
     }
 
     /// Removes what only a live run needs: pending values and backups.
-    pub fn remove_pending(&self, run_id: &str) -> std::io::Result<()> {
+    pub(crate) fn remove_pending(&self, run_id: &str) -> std::io::Result<()> {
         for dir in [self.pending_dir(run_id), self.backup_dir(run_id)] {
             match std::fs::remove_dir_all(&dir) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(named(&dir, e)),
@@ -106,7 +106,7 @@ impl StateDir {
     }
 
     /// Writes a 0600 file under the run and makes it durable before returning.
-    pub fn write_private(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    pub(crate) fn write_private(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         crate::atomic::write_atomic(path, bytes, Some(0o600))
     }
 }
@@ -119,12 +119,12 @@ impl StateDir {
 /// the holder removes it before releasing the lock, and one left by a killed holder names a dead
 /// process, so a second invocation that finds the lock taken waits the moment it takes the new
 /// holder to write its line rather than print none, or a dead one.
-pub struct RunLock {
+pub(crate) struct RunLock {
     _file: File,
     holder: PathBuf,
 }
 
-pub enum LockError {
+pub(crate) enum LockError {
     /// Another process holds the lock; what it wrote about itself.
     Held(String),
     Io(std::io::Error),
@@ -137,7 +137,7 @@ const HOLDER_TRIES: usize = 200;
 const HOLDER_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);
 
 impl RunLock {
-    pub fn acquire(state: &StateDir, run_id: &str) -> Result<RunLock, LockError> {
+    pub(crate) fn acquire(state: &StateDir, run_id: &str) -> Result<RunLock, LockError> {
         ensure_dir(&state.root).map_err(LockError::Io)?;
         let path = state.root.join("lock");
         let holder = state.root.join("lock.holder");

@@ -10,7 +10,7 @@ use crate::model::Policy;
 use crate::project::Library;
 
 #[derive(Debug, Serialize)]
-pub struct SecretStatus {
+pub(crate) struct SecretStatus {
     pub secret: String,
     pub runbook: String,
     pub env: Vec<String>,
@@ -26,7 +26,7 @@ pub struct SecretStatus {
     pub next_due_seconds: Option<i64>,
 }
 
-pub fn statuses(
+pub(crate) fn statuses(
     library: &Library,
     rotations: &BTreeMap<String, Rotation>,
     now: jiff::Timestamp,
@@ -70,37 +70,5 @@ pub fn statuses(
         })
         .collect();
     out.sort_by(|a, b| a.secret.cmp(&b.secret));
-    out
-}
-
-/// The Prometheus text exposition format, for node_exporter's textfile collector.
-pub fn prometheus(statuses: &[SecretStatus]) -> String {
-    let mut out = String::new();
-    let mut metric = |name: &str, help: &str, value: &dyn Fn(&SecretStatus) -> Option<i64>| {
-        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n"));
-        for status in statuses {
-            if let Some(v) = value(status) {
-                out.push_str(&format!(
-                    "{name}{{secret=\"{}\"}} {v}\n",
-                    status.secret.replace('\\', "\\\\").replace('"', "\\\"")
-                ));
-            }
-        }
-    };
-    metric(
-        "runbook_secret_last_rotation_timestamp_seconds",
-        "Unix time of the last completed rotation.",
-        &|s| s.last_rotated_seconds,
-    );
-    metric(
-        "runbook_secret_next_due_timestamp_seconds",
-        "Unix time the next rotation is due.",
-        &|s| s.next_due_seconds,
-    );
-    metric(
-        "runbook_secret_overdue",
-        "1 when the secret is past its rotation policy (or was never rotated).",
-        &|s| Some(i64::from(s.overdue)),
-    );
     out
 }

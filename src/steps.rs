@@ -20,15 +20,15 @@ use crate::exec::context::RunContext;
 use crate::failure::ErrorKind;
 use crate::model::{KindRef, Step};
 
-pub use env::{run as run_env, target_file as env_target};
-pub use error::StepError;
-pub use exec::{run_command, run_exec};
-pub use file::run as run_file;
-pub use restart::restart_services;
+pub(crate) use env::{run as run_env, target_file as env_target};
+pub(crate) use error::StepError;
+pub(crate) use exec::run_exec;
+pub(crate) use file::run as run_file;
+pub(crate) use restart::restart_services;
 
 /// A step of a run: where it comes from and what it shares with the others.
 #[derive(Clone)]
-pub struct StepRun {
+pub(crate) struct StepRun {
     pub ctx: Arc<RunContext>,
     /// Library index of the runbook, and the step's index in it.
     pub rb: usize,
@@ -40,13 +40,13 @@ pub struct StepRun {
 }
 
 impl StepRun {
-    pub fn step(&self) -> &Step {
+    pub(crate) fn step(&self) -> &Step {
         &self.ctx.runbook(self.rb).steps[self.si]
     }
 }
 
 /// What a completed step leaves behind.
-pub struct Done {
+pub(crate) struct Done {
     /// `steps.<id>.*` for later templates.
     pub outputs: Value,
     /// How to undo it.
@@ -64,7 +64,7 @@ impl std::fmt::Debug for Done {
 }
 
 impl Done {
-    pub fn nothing() -> Self {
+    pub(crate) fn nothing() -> Self {
         Self {
             outputs: Value::from(()),
             compensation: None,
@@ -74,7 +74,7 @@ impl Done {
 
 /// How a completed step is undone.
 #[derive(Clone)]
-pub enum Compensation {
+pub(crate) enum Compensation {
     /// Put a file's exact previous bytes back (or remove a file that did not exist).
     Restore {
         path: PathBuf,
@@ -101,7 +101,7 @@ impl std::fmt::Debug for Compensation {
 }
 
 /// Runs one attempt of a step.
-pub async fn execute(run: &StepRun) -> Result<Done, StepError> {
+pub(crate) async fn execute(run: &StepRun) -> Result<Done, StepError> {
     let step = run.step();
     let mut done = match step.kind() {
         KindRef::Generate(spec) => generate::run(run, spec),
@@ -134,7 +134,5 @@ pub async fn execute(run: &StepRun) -> Result<Done, StepError> {
     Ok(done)
 }
 
-pub use crate::operator::operator;
-pub use crate::terminal::read_hidden_line;
-pub use manual::acknowledge;
-pub use report::write_report;
+pub(crate) use crate::operator::operator;
+pub(crate) use manual::acknowledge;

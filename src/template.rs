@@ -1,7 +1,7 @@
 //! The minijinja environment: strict undefined, no auto-escaping, and the filters that the
 //! procedures of the platform's secret-rotation guide need (`shell_quote`, `sql_literal`,
 //! `urlencode`, `url_with_password`, `url_password`, `url_user`, `b64encode`, `json`,
-//! `scram_sha256`).
+//! `scram_sha256`, `jwt_hs256`, `signed_cookie`).
 //!
 //! Template errors are reported from their kind, line and detail only: minijinja's debug
 //! rendering prints the values a template saw, and those values include secrets.
@@ -10,6 +10,7 @@ use base64::Engine;
 use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior, Value};
 
 mod scram;
+mod signing;
 
 /// Builds the environment every template of a run is rendered with.
 pub fn environment() -> Environment<'static> {
@@ -34,6 +35,8 @@ pub fn environment() -> Environment<'static> {
     env.add_filter("b64encode", b64encode);
     env.add_filter("json", json);
     env.add_filter("scram_sha256", scram::filter);
+    env.add_filter("jwt_hs256", signing::jwt_hs256);
+    env.add_filter("signed_cookie", signing::signed_cookie);
     env
 }
 
@@ -42,13 +45,27 @@ pub fn environment() -> Environment<'static> {
 /// exists, so no output can show it although no step produced it.
 pub fn environment_redacting(redactor: &crate::redact::Redactor) -> Environment<'static> {
     let mut env = environment();
-    let redactor = redactor.clone();
+    let scram_redactor = redactor.clone();
     env.add_filter("scram_sha256", move |password: &str| {
         let verifier = scram::filter(password)?;
         // The keys are what an attacker would use; the whole verifier is masked as well.
         let keys = verifier.rsplit_once('$').map_or("", |(_, keys)| keys);
-        redactor.add_all([verifier.as_str(), keys].into_iter().chain(keys.split(':')));
+        scram_redactor.add_all([verifier.as_str(), keys].into_iter().chain(keys.split(':')));
         Ok::<_, Error>(verifier)
+    });
+    let jwt_redactor = redactor.clone();
+    env.add_filter("jwt_hs256", move |claims: &Value, key: &str| {
+        let token = signing::jwt_hs256(claims, key)?;
+        jwt_redactor.add(&token);
+        Ok::<_, Error>(token)
+    });
+    let cookie_redactor = redactor.clone();
+    env.add_filter("signed_cookie", move |value: &str, key: &str| {
+        let cookie = signing::signed_cookie(value, key);
+        // The signature alone is what a forger needs; the value is not secret.
+        let signature = cookie.rsplit_once('.').map_or("", |(_, s)| s);
+        cookie_redactor.add_all([cookie.as_str(), signature]);
+        cookie
     });
     env
 }

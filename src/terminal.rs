@@ -4,7 +4,7 @@
 use std::io::{BufRead, Write};
 
 /// Reads one line from the controlling terminal, with echo off when `hidden`.
-pub fn read_hidden_line(prompt: &str, hidden: bool) -> std::io::Result<String> {
+pub(crate) fn read_hidden_line(prompt: &str, hidden: bool) -> std::io::Result<String> {
     let tty = std::fs::OpenOptions::new()
         .read(true)
         .write(true)

@@ -169,3 +169,39 @@ fn quiet_run_still_prints_the_failure() {
     assert!(!run.stdout.contains("hello-from-first"), "{}", run.stdout);
     assert!(!run.stdout.contains("✓"), "{}", run.stdout);
 }
+
+/// The values `--help` offers for `--format`, from clap's `[possible values: ...]`.
+fn formats_offered(command: &str) -> Vec<String> {
+    let run = Test::new().args(&[command, "--help"]).run();
+    run.expect_code(0);
+    let help = run.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    let (_, after) = help
+        .split_once("--format <FORMAT>")
+        .unwrap_or_else(|| panic!("`{command} --help` has --format: {help}"));
+    let (_, values) = after.split_once("[possible values: ").unwrap();
+    let (values, _) = values.split_once(']').unwrap();
+    values.split(", ").map(str::to_string).collect()
+}
+
+#[test]
+fn each_command_offers_only_the_formats_it_prints() {
+    for (command, formats) in [
+        ("list", &["text", "json"][..]),
+        ("plan", &["text", "json", "dot", "mermaid"]),
+        ("run", &["text", "json"]),
+        ("status", &["text", "json", "prometheus"]),
+        ("history", &["text", "json"]),
+        ("graph", &["dot", "mermaid"]),
+    ] {
+        assert_eq!(formats_offered(command), formats, "`{command} --help`");
+    }
+    let refused = Test::new()
+        .args(&["run", "anything", "--format", "dot"])
+        .run();
+    refused.expect_code(2);
+    assert!(
+        refused.stderr.contains("invalid value 'dot'"),
+        "{}",
+        refused.stderr
+    );
+}

@@ -191,3 +191,56 @@ fn a_started_run_that_was_never_marked_active_is_swept_with_its_start_file() {
     );
     assert_eq!(runs(&test).len(), 1, "the new run's journal stays");
 }
+
+#[test]
+fn a_resumed_run_still_masks_the_secrets_it_did_not_keep() {
+    // The values of secrets the run does not read are not in start.json, so `resume` reads
+    // them from the env file again to mask them: a step that prints one shows a mask.
+    let printing = RUNBOOK.to_string()
+        + "  - id: show\n    needs: [write]\n    idempotent: true\n    exec: { run: 'grep ^OTHER= .env.prod' }\n";
+    let test = Test::new()
+        .file("runbooks/ref.yaml", &printing)
+        .file("runbooks/other.yaml", OTHER_RUNBOOK)
+        .file(
+            ".env.prod",
+            &ENV.replace("OTHER=unchanged", &format!("OTHER={OTHER_VALUE}")),
+        );
+    crash(&test, "before-intent:ref-rotation/show");
+    let run_id = active(&test);
+    let out = test
+        .command()
+        .args(["resume", &run_id, "-v"])
+        .output()
+        .expect("spawn");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("OTHER=********"),
+        "the step's output is shown masked: {stdout}"
+    );
+    assert!(!stdout.contains(OTHER_VALUE) && !stderr.contains(OTHER_VALUE));
+}
+
+#[test]
+fn a_temp_copy_left_by_an_earlier_version_is_removed_by_the_next_run() {
+    // Earlier versions named their copies `..env.prod.XXXXXX.tmp` and never removed one a kill
+    // left; a later `resume` or `abort` may have come and gone. The next run that edits the
+    // file removes it, and says so.
+    let test = project().file(
+        "..env.prod.Ab12Cd.tmp",
+        "export REF_SECRET=leaked-new-secret-value\n",
+    );
+    let out = test
+        .command()
+        .args(["run", "ref-rotation", "--yes"])
+        .output()
+        .expect("spawn");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(temp_copies(&test), Vec::<String>::new());
+    assert!(
+        stderr.contains("removed 1 temporary copy of") && !stderr.contains("leaked-new"),
+        "{stderr}"
+    );
+}

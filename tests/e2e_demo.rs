@@ -128,3 +128,58 @@ fn compromise_of_jwt_rotates_jwt_and_session_restarts_once_and_reports_without_s
         }
     }
 }
+
+#[test]
+fn jwt_and_session_rotations_prove_the_new_key_accepted_and_the_old_refused() {
+    let demo = Deployment::new();
+    demo.configure("");
+    demo.restart_ok(&["api"]);
+    for (runbook, accepted, refused) in [
+        ("jwt-rotation", "new-key-accepted", "old-key-refused"),
+        (
+            "session-rotation",
+            "new-secret-accepted",
+            "old-secret-refused",
+        ),
+    ] {
+        let (code, output) = demo.runbook(&["run", runbook, "--yes"]);
+        assert_eq!(code, 0, "{output}");
+        for step in [accepted, refused] {
+            assert!(
+                output.contains(&format!("✓ {runbook}/{step} (verify)")),
+                "{step} ran and passed:\n{output}"
+            );
+        }
+    }
+}
+
+/// A driver that does not reload the service (like `docker compose restart`, which keeps the
+/// old environment) leaves the old key live: the rotation must fail and put the file back,
+/// not report success.
+#[test]
+fn a_restart_that_keeps_the_old_key_live_fails_the_rotation() {
+    let demo = Deployment::new();
+    demo.configure("");
+    demo.restart_ok(&["api"]);
+    let config = demo.dir.path().join("runbook.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let (head, _) = text.split_once("restart:").unwrap();
+    std::fs::write(
+        &config,
+        format!("{head}  health_interval: 10ms\nrestart:\n  run: \"true\"\n"),
+    )
+    .unwrap();
+    for (runbook, refused) in [
+        ("jwt-rotation", "old-key-refused"),
+        ("session-rotation", "old-secret-refused"),
+    ] {
+        let before = std::fs::read(demo.env_file()).unwrap();
+        let (code, output) = demo.runbook(&["run", runbook, "--yes"]);
+        assert_eq!(code, 1, "{output}");
+        assert!(
+            output.contains(&format!("✗ {runbook}/{refused} (verify)")),
+            "{output}"
+        );
+        assert_eq!(std::fs::read(demo.env_file()).unwrap(), before);
+    }
+}

@@ -36,6 +36,7 @@ fn deployment() -> Deployment {
     let bin = migrate_binary().display();
     let config = format!(
         "runbooks: {runbooks}\nvars:\n  env_file: .env.prod\n  api_url: http://127.0.0.1:{port}\n\
+         \x20 reencrypt_env_probe_command: printenv RUNBOOK_ENV_PROBE\n\
          \x20 reencrypt_command: \"'{bin}' --data {APP_DATA}\"\n\
          \x20 reencrypt_dry_run_command: \"'{bin}' --data {APP_DATA} --dry-run\"\n\
          \x20 mfa_reencrypt_command: \"'{bin}' --mfa --data {MFA_DATA}\"\n\
@@ -132,6 +133,10 @@ fn app_encryption_rotation_reencrypts_every_record_under_the_new_key() {
 
     let (code, output) = demo.runbook(&["run", "app-encryption-key-rotation", "--yes"]);
     assert_eq!(code, 0, "{output}");
+    assert!(
+        output.contains("✓ app-encryption-key-rotation/all-under-new-key (exec)"),
+        "the run ends with the last dry run:\n{output}"
+    );
 
     let new = demo.env().get("APP_ENCRYPTION_KEY").unwrap();
     assert_ne!(new, old, "APP_ENCRYPTION_KEY changed in .env.prod");
@@ -257,6 +262,10 @@ fn mfa_encryption_rotation_reencrypts_the_mfa_secrets_under_the_new_key() {
     let data = demo.dir.path().join(MFA_DATA);
     let (code, output) = demo.runbook(&["run", "mfa-encryption-key-rotation", "--yes"]);
     assert_eq!(code, 0, "{output}");
+    assert!(
+        output.contains("✓ mfa-encryption-key-rotation/all-under-new-key (exec)"),
+        "{output}"
+    );
     let new = demo.env().get("MFA_ENCRYPTION_KEY").unwrap();
     assert_ne!(new, old, "MFA_ENCRYPTION_KEY changed in .env.prod");
     assert!(new.len() == 64 && new.bytes().all(|b| b.is_ascii_hexdigit()));
@@ -282,4 +291,32 @@ fn mfa_encryption_rotation_reencrypts_the_mfa_secrets_under_the_new_key() {
         "the service is healthy"
     );
     assert_no_key_in(&output, &[&old, &new]);
+}
+
+/// A Compose that drops `-e NAME`'s host value would run the migration without its keys: the
+/// probe (here one whose container sees nothing) stops the run before the migration.
+#[test]
+fn app_encryption_rotation_stops_before_migrating_when_the_container_gets_no_env() {
+    let demo = deployment();
+    let data = demo.dir.path().join(APP_DATA);
+    let data_before = std::fs::read(&data).unwrap();
+    let env_before = std::fs::read(demo.env_file()).unwrap();
+    let (code, output) = demo.runbook(&[
+        "run",
+        "app-encryption-key-rotation",
+        "--yes",
+        "--var",
+        "reencrypt_env_probe_command=true",
+    ]);
+    assert_eq!(code, 1, "{output}");
+    assert!(
+        output.contains("did not receive RUNBOOK_ENV_PROBE"),
+        "{output}"
+    );
+    assert!(
+        !output.contains("app-encryption-key-rotation/migrate (exec)"),
+        "{output}"
+    );
+    assert_eq!(std::fs::read(&data).unwrap(), data_before);
+    assert_eq!(std::fs::read(demo.env_file()).unwrap(), env_before);
 }

@@ -25,6 +25,11 @@ fn set_env(demo: &Deployment, key: &str, value: &str) {
 }
 
 fn postgres_deployment(pg: &Postgres) -> Deployment {
+    postgres_deployment_with(pg, "  postgres_exporter_env_file: none\n")
+}
+
+/// `extra_vars`: more indented `  key: value` lines for the deployment's config.
+fn postgres_deployment_with(pg: &Postgres, extra_vars: &str) -> Deployment {
     pg.create_role("breeze", PG_OLD, "breeze");
     let demo = Deployment::new();
     set_env(&demo, "POSTGRES_PASSWORD", PG_OLD);
@@ -33,7 +38,9 @@ fn postgres_deployment(pg: &Postgres) -> Deployment {
         "psql -X -w -q -A -t -h 127.0.0.1 -p {} -U breeze -d breeze -v ON_ERROR_STOP=1",
         pg.port
     );
-    demo.configure(&format!("  psql: {psql}\n  psql_login: {psql}\n"));
+    demo.configure(&format!(
+        "  psql: {psql}\n  psql_login: {psql}\n{extra_vars}"
+    ));
     demo.restart_ok(&["api"]);
     assert_eq!(
         get(demo.port, "/health", None).0,
@@ -81,7 +88,14 @@ fn postgres_rotation_changes_the_role_password_and_the_service_reconnects() {
 #[test]
 fn postgres_rotation_sends_a_scram_verifier_and_the_log_never_shows_the_password() {
     let Some(pg) = Postgres::start() else { return };
-    let demo = postgres_deployment(&pg);
+    // The exporter's env file is rewritten too (the restart driver maps every service name to
+    // the demo process).
+    let demo = postgres_deployment_with(&pg, "  postgres_exporter_env_file: exporter.env\n");
+    std::fs::write(
+        demo.dir.path().join("exporter.env"),
+        format!("DATA_SOURCE_NAME={}\n", pg.url("breeze", PG_OLD, "breeze")),
+    )
+    .unwrap();
     // Per role, so every session the runbook opens as breeze logs all it sends (no reload race).
     pg.psql(
         pg.superuser(),
@@ -111,6 +125,11 @@ fn postgres_rotation_sends_a_scram_verifier_and_the_log_never_shows_the_password
         "the verifier accepts the new password"
     );
     assert!(pg.psql("breeze", PG_OLD, "breeze", "SELECT 1").is_err());
+    assert_eq!(
+        std::fs::read_to_string(demo.dir.path().join("exporter.env")).unwrap(),
+        format!("DATA_SOURCE_NAME={}\n", pg.url("breeze", &new, "breeze")),
+        "the exporter's DSN carries the new password"
+    );
     let verifier = logged.split('\'').nth(1).unwrap();
     let keys = verifier.rsplit_once('$').unwrap().1;
     assert!(

@@ -264,7 +264,7 @@ fn a_templated_interval_that_is_no_duration_is_refused_before_anything_runs() {
     let run = test.run();
     run.expect_code(2);
     assert!(
-        run.stderr.contains("`interval` ({{ vars.pause }})"),
+        run.stderr.contains("`interval`: `soon` is not a duration"),
         "{}",
         run.stderr
     );

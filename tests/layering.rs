@@ -50,3 +50,48 @@ fn steps_touch_the_world_only_through_the_host() {
         .collect();
     assert!(found.is_empty(), "side effects outside the host: {found:?}");
 }
+
+/// The top-level modules (`crate::NAME`) the files under `path` import.
+fn imports(path: &str) -> std::collections::BTreeSet<String> {
+    let full = repo().join(path);
+    let files = if full.is_dir() {
+        sources(&full)
+    } else {
+        vec![(path.to_string(), std::fs::read_to_string(&full).unwrap())]
+    };
+    files
+        .iter()
+        .flat_map(|(_, text)| {
+            text.split("crate::")
+                .skip(1)
+                .map(|rest| {
+                    rest.chars()
+                        .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                        .collect::<String>()
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn leaves_and_views_import_nothing_above_them() {
+    let above = ["commands", "cli", "exec", "steps", "session", "report"];
+    for (floor, may_not) in [
+        ("src/journal", &above[..]),
+        ("src/journal.rs", &above[..]),
+        ("src/events.rs", &above[..]),
+        ("src/failure.rs", &above[..]),
+        ("src/host", &above[..]),
+        ("src/host.rs", &above[..]),
+        ("src/report", &["commands", "cli", "exec", "steps"][..]),
+        ("src/steps", &["commands", "cli"][..]),
+        ("src/exec", &["commands", "cli"][..]),
+    ] {
+        let found: Vec<String> = imports(floor)
+            .into_iter()
+            .filter(|module| may_not.contains(&module.as_str()))
+            .collect();
+        assert!(found.is_empty(), "{floor} imports {found:?}");
+    }
+}

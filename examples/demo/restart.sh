@@ -3,7 +3,7 @@
 #
 # Usage: restart.sh SERVICE...
 #
-# The real deployment's services (api worker web coturn prometheus redis postgres; also the
+# The real deployment's services (api worker web coturn prometheus postgres-exporter redis postgres; also the
 # page's `turn` and the hosted `billing`) all map to the single demo process, so any set of
 # names restarts it once. Like
 # `docker compose up -d --force-recreate`, a restart starts a fresh process that reads the env
@@ -31,11 +31,11 @@ die() {
     exit "$1"
 }
 
-[ "$#" -gt 0 ] || die 2 "usage: restart.sh SERVICE... (api worker web coturn prometheus redis postgres)"
+[ "$#" -gt 0 ] || die 2 "usage: restart.sh SERVICE... (api worker web coturn prometheus postgres-exporter redis postgres)"
 for service in "$@"; do
     case $service in
-    api | worker | web | coturn | turn | prometheus | redis | postgres | billing) ;;
-    *) die 2 "unknown service '$service' (known: api worker web coturn prometheus redis postgres)" ;;
+    api | worker | web | coturn | turn | prometheus | postgres-exporter | redis | postgres | billing) ;;
+    *) die 2 "unknown service '$service' (known: api worker web coturn prometheus postgres-exporter redis postgres)" ;;
     esac
 done
 

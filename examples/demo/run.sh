@@ -53,6 +53,7 @@ vars:
   # The demo's stand-in for the platform's re-encryption script. No key on these command
   # lines: the runbooks pass OLD_ENCRYPTION_KEY / APP_ENCRYPTION_KEY (OLD_MFA_ENCRYPTION_KEY /
   # MFA_ENCRYPTION_KEY with --mfa) in the migration's environment.
+  reencrypt_env_probe_command: printenv RUNBOOK_ENV_PROBE
   reencrypt_command: "'$migrate' --data data.jsonl"
   reencrypt_dry_run_command: "'$migrate' --data data.jsonl --dry-run"
   mfa_reencrypt_command: "'$migrate' --mfa --data mfa-data.jsonl"

@@ -3,7 +3,7 @@
 //! Like a container created from an env file, it reads `--env-file` once at start and never
 //! again, so a rotation only takes effect after a restart — which is exactly what the shipped
 //! runbooks must prove. Its endpoints let a verify step observe the live secrets without ever
-//! seeing one: `/health` (backends accept the credentials), `/token` + `/whoami` (JWT_SECRET),
+//! seeing one: `/health` (backends accept the credentials), `/token` + `/whoami` (JWT_SECRET), `/session` (a cookie signed with SESSION_SECRET),
 //! `/fingerprints` (keyed hashes of every secret). Secrets never appear in output or logs.
 
 #[path = "service/backends.rs"]
@@ -46,6 +46,7 @@ struct Args {
 /// Everything the request handlers need, fixed at start like a container's environment.
 struct State {
     jwt_secret: String,
+    session_secret: String,
     fingerprints: Map<String, Value>,
     /// `None` when the URL is unset; `Err` holds why it could not be parsed (never the URL).
     postgres: Option<Result<Postgres, &'static str>>,
@@ -238,6 +239,7 @@ fn load_state(env: &EnvFile, log: Log) -> State {
     let url = |key: &str| env.get(key).filter(|url| !url.is_empty());
     State {
         jwt_secret: env.get("JWT_SECRET").unwrap_or_default(),
+        session_secret: env.get("SESSION_SECRET").unwrap_or_default(),
         fingerprints,
         postgres: url("DATABASE_URL").map(|url| backends::parse_database_url(&url)),
         redis: url("REDIS_URL").map(|url| backends::parse_redis_url(&url)),
@@ -299,6 +301,7 @@ fn route(request: &Request, state: &State) -> Response {
             Response::json(200, json!({ "token": token }))
         }
         "/whoami" => whoami(request, state),
+        "/session" => session(request, state),
         _ => Response::error(404, "no such endpoint"),
     }
 }
@@ -349,6 +352,22 @@ fn whoami(request: &Request, state: &State) -> Response {
     match crypto::verify(state.jwt_secret.as_bytes(), token) {
         Some(subject) => Response::json(200, json!({ "sub": subject })),
         None => Response::error(401, "invalid token"),
+    }
+}
+
+/// Accepts a `session` cookie signed with SESSION_SECRET, as the API's session middleware does.
+fn session(request: &Request, state: &State) -> Response {
+    let cookie = request.header("Cookie").and_then(|header| {
+        header
+            .split(';')
+            .find_map(|pair| pair.trim().strip_prefix("session="))
+    });
+    let Some(cookie) = cookie else {
+        return Response::error(401, "missing session cookie");
+    };
+    match crypto::verify_cookie(state.session_secret.as_bytes(), cookie) {
+        Some(session) => Response::json(200, json!({ "session": session })),
+        None => Response::error(401, "invalid session"),
     }
 }
 

@@ -16,7 +16,7 @@ use crate::template::is_template;
 
 /// The filter and test names a template text uses, in order of appearance.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Used {
+pub(super) struct Used {
     pub filters: Vec<String>,
     pub tests: Vec<String>,
 }
@@ -24,7 +24,7 @@ pub struct Used {
 /// Scans a template (or, with `expression`, a bare expression) for the names after `|`, after
 /// `is` / `is not`, and after a `{% filter %}` tag. Strings, comments and `raw` blocks are
 /// skipped. Only identifiers are returned, so probing them cannot inject template code.
-pub fn used_names(text: &str, expression: bool) -> Used {
+pub(super) fn used_names(text: &str, expression: bool) -> Used {
     let mut used = Used::default();
     if expression {
         scan_code(text, &mut used, false);
@@ -163,7 +163,7 @@ fn exists(env: &Environment<'_>, name: &str, test: bool) -> bool {
 }
 
 /// Every unknown filter or test in a runbook's templates, labelled at the template.
-pub fn check_filters(loaded: &Loaded<Runbook>) -> Vec<Problem> {
+pub(super) fn check_filters(loaded: &Loaded<Runbook>) -> Vec<Problem> {
     let env = crate::template::shared();
     let source = &loaded.source;
     let mut known: HashMap<(String, bool), bool> = HashMap::new();
@@ -232,7 +232,7 @@ const FILTERS: &[&str] = &[
 ];
 
 /// The restart driver's template is checked the same way: it runs after files are edited.
-pub fn check_driver_filters(project: &Project) -> Vec<Problem> {
+pub(super) fn check_driver_filters(project: &Project) -> Vec<Problem> {
     let env = crate::template::shared();
     let used = used_names(&project.restart.run, false);
     let mut problems = Vec::new();

@@ -10,7 +10,7 @@ use crate::load::Loaded;
 use crate::model::Runbook;
 
 /// The resolved `needs` of a runbook.
-pub struct StepGraph {
+pub(super) struct StepGraph {
     pub index: HashMap<String, usize>,
     /// Each step's direct needs; `None` when `needs` are unsound (unknown names or a cycle),
     /// which is reported on its own.
@@ -22,7 +22,7 @@ impl StepGraph {
     /// the real problem is reported). A search per question, stopping when it finds the
     /// target: templates name few steps, and most are direct needs, while every step's full
     /// ancestry would cost the square of the runbook's length.
-    pub fn needs_transitively(&self, step: usize, target: usize) -> bool {
+    pub(super) fn needs_transitively(&self, step: usize, target: usize) -> bool {
         let Some(needs) = &self.needs else {
             return true;
         };
@@ -44,7 +44,7 @@ impl StepGraph {
 }
 
 /// Reports unknown `needs` and cycles; returns the resolved graph.
-pub fn check_graph(loaded: &Loaded<Runbook>, problems: &mut Vec<Problem>) -> StepGraph {
+pub(super) fn check_graph(loaded: &Loaded<Runbook>, problems: &mut Vec<Problem>) -> StepGraph {
     let runbook = &loaded.value;
     let source = &loaded.source;
     let mut index = HashMap::new();

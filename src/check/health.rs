@@ -14,7 +14,7 @@ use crate::project::Library;
 
 /// A file with problems (or, with no path, problems of the project itself).
 #[derive(Debug)]
-pub struct Broken {
+pub(crate) struct Broken {
     pub path: Option<PathBuf>,
     pub problems: Vec<Problem>,
     /// What the file is known to be about; `None` when it cannot be read even as YAML, and
@@ -38,7 +38,7 @@ fn outline_of(runbook: &Runbook) -> Outline {
 /// Takes every runbook with a problem out of the library and returns the broken files, each
 /// with all of its problems. `problems` are the load and check problems of the library;
 /// those of the `config` file (the restart driver) concern every run, like those of no file.
-pub fn set_aside(
+pub(crate) fn set_aside(
     library: &mut Library,
     problems: Vec<Problem>,
     config: Option<&std::path::Path>,
@@ -72,7 +72,7 @@ pub fn set_aside(
 /// Whether a run of `plan` needs a broken file: the file is one of the plan's runbooks by
 /// name, claims a secret id or env name that the plan's runbooks own or rotate, or cannot be
 /// read well enough to tell.
-pub fn involved(broken: &Broken, library: &Library, plan: &Plan) -> bool {
+pub(crate) fn involved(broken: &Broken, library: &Library, plan: &Plan) -> bool {
     let Some(outline) = &broken.outline else {
         return true;
     };
@@ -116,7 +116,7 @@ pub fn involved(broken: &Broken, library: &Library, plan: &Plan) -> bool {
 }
 
 /// One line per broken file for commands that go on without it.
-pub fn warnings(broken: &[Broken]) -> Vec<String> {
+pub(crate) fn warnings(broken: &[Broken]) -> Vec<String> {
     broken
         .iter()
         .map(|b| {

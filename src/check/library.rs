@@ -16,7 +16,7 @@ fn position(loaded: &Loaded<Runbook>, at: &Spanned<String>) -> String {
     format!("{}:{}", loaded.source.path.display(), at.referenced.line())
 }
 
-pub fn check_cross(library: &Library) -> Vec<Problem> {
+pub(super) fn check_cross(library: &Library) -> Vec<Problem> {
     let mut problems = Vec::new();
     let mut names: HashMap<&str, (&Loaded<Runbook>, &Spanned<String>)> = HashMap::new();
     let mut owners: HashMap<String, (&Loaded<Runbook>, &Spanned<String>)> = HashMap::new();

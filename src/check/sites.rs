@@ -5,7 +5,7 @@ use crate::model::{Command, EnvSpec, ExecSpec, KindRef, Rollback, Step};
 
 /// How a template string is used, which decides what it may contain.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Role {
+pub(crate) enum Role {
     /// Part of a child's argv (including a `sh -c` string): never a secret.
     Argv,
     /// A value handed over some other way (stdin, env, a file, a URL).
@@ -15,7 +15,7 @@ pub enum Role {
 }
 
 /// A template string in a step, with the key it sits under.
-pub struct Site<'a> {
+pub(crate) struct Site<'a> {
     pub field: String,
     pub text: &'a str,
     pub role: Role,
@@ -30,7 +30,7 @@ fn site(field: impl Into<String>, text: &str, role: Role) -> Site<'_> {
 }
 
 /// Every template string of a step, in a fixed order.
-pub fn sites(step: &Step) -> Vec<Site<'_>> {
+pub(crate) fn sites(step: &Step) -> Vec<Site<'_>> {
     let mut out = Vec::new();
     if let Some(when) = &step.when {
         out.push(site("when", &when.value, Role::Expr));

@@ -13,7 +13,7 @@ fn valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
-pub fn check_runbook(loaded: &Loaded<Runbook>) -> Vec<Problem> {
+pub(super) fn check_runbook(loaded: &Loaded<Runbook>) -> Vec<Problem> {
     let runbook = &loaded.value;
     let source = &loaded.source;
     let mut problems = Vec::new();

@@ -16,14 +16,14 @@ use crate::template::is_template;
 
 /// The template names whose values are secrets, for one runbook.
 #[derive(Default)]
-pub struct SecretNames {
+pub(crate) struct SecretNames {
     steps: HashSet<String>,
     inputs: HashSet<String>,
 }
 
 impl SecretNames {
     /// Whether a dotted name (as minijinja reports it: `steps.new.value`) reaches a secret.
-    pub fn is_secret(&self, name: &str) -> bool {
+    pub(crate) fn is_secret(&self, name: &str) -> bool {
         let mut parts = name.split('.');
         match (parts.next(), parts.next()) {
             (Some("secret"), None | Some("current" | "values")) => true,
@@ -38,7 +38,7 @@ impl SecretNames {
 
 /// Step outputs and inputs that hold secrets: generated values, previous env values and
 /// secret operator input.
-pub fn secret_names(runbook: &Runbook) -> SecretNames {
+pub(crate) fn secret_names(runbook: &Runbook) -> SecretNames {
     let mut names = SecretNames::default();
     for step in &runbook.steps {
         let secret = match step.kinds().first() {
@@ -75,7 +75,7 @@ const ROOTS: &[&str] = &["vars", "inputs", "steps", "secret", "run"];
 const RUN_FIELDS: &[&str] = &["id", "started", "mode", "secret"];
 const SECRET_FIELDS: &[&str] = &["id", "current", "values", "env", "file"];
 
-pub fn check_templates(
+pub(super) fn check_templates(
     project: &Project,
     loaded: &Loaded<Runbook>,
     graph: &StepGraph,
@@ -275,7 +275,7 @@ pub(super) fn locate(source: &Arc<SourceFile>, text: &str, from: usize) -> Optio
 }
 
 /// The restart driver's template may use `vars` and `services` only.
-pub fn check_restart_driver(project: &Project) -> Vec<Problem> {
+pub(super) fn check_restart_driver(project: &Project) -> Vec<Problem> {
     let env = crate::template::shared();
     let template = match env.template_from_str(&project.restart.run) {
         Ok(t) => t,

@@ -67,7 +67,7 @@ fn value_span(text: &str, from: usize, to: usize, key: &str) -> Option<SourceSpa
 }
 
 /// Every step value of a runbook that is wrong whatever happens at run time.
-pub fn check_values(project: &Project, loaded: &Loaded<Runbook>) -> Vec<Problem> {
+pub(super) fn check_values(project: &Project, loaded: &Loaded<Runbook>) -> Vec<Problem> {
     let source = &loaded.source;
     let runbook = &loaded.value;
     let vars = project.vars_for(runbook);
@@ -134,7 +134,7 @@ pub fn check_values(project: &Project, loaded: &Loaded<Runbook>) -> Vec<Problem>
 }
 
 /// The restart driver's timeout: zero would fail every restart, after the files were edited.
-pub fn check_driver(project: &Project) -> Vec<Problem> {
+pub(super) fn check_driver(project: &Project) -> Vec<Problem> {
     let Some(timeout) = project
         .restart
         .timeout

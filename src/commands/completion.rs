@@ -6,7 +6,7 @@ use crate::project::{Library, Project, ProjectOptions};
 use crate::state::StateDir;
 
 /// Each runbook's name with its description.
-pub fn runbook_names() -> Vec<(String, Option<String>)> {
+pub(crate) fn runbook_names() -> Vec<(String, Option<String>)> {
     let Ok(project) = Project::open(&ProjectOptions::default()) else {
         return Vec::new();
     };
@@ -21,7 +21,7 @@ pub fn runbook_names() -> Vec<(String, Option<String>)> {
 }
 
 /// Every run in the state directory, newest first, the unfinished one marked.
-pub fn run_ids() -> Vec<(String, Option<String>)> {
+pub(crate) fn run_ids() -> Vec<(String, Option<String>)> {
     let Ok(project) = Project::open(&ProjectOptions::default()) else {
         return Vec::new();
     };

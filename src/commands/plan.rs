@@ -1,11 +1,10 @@
 //! `runbook plan RUNBOOK`: the exact DAG a run would execute, shown without running it.
 
-use super::{Format, Global, Outcome, RunOptions, open_planned, write_stdout};
-use crate::diagnostic::Problem;
+use super::{Global, Outcome, PlanFormat, RunOptions, open_planned, write_stdout};
 use crate::plan::PlanRequest;
 use crate::report::plan;
 
-pub fn request(options: &RunOptions) -> PlanRequest {
+pub(super) fn request(options: &RunOptions) -> PlanRequest {
     PlanRequest {
         runbook: options.runbook.clone(),
         secret: options.secret.clone(),
@@ -19,21 +18,14 @@ pub fn request(options: &RunOptions) -> PlanRequest {
     }
 }
 
-pub fn run(global: &Global, options: &RunOptions, format: Format) -> Outcome {
+pub(super) fn run(global: &Global, options: &RunOptions, format: PlanFormat) -> Outcome {
     let (project, library, built) = open_planned(global, &request(options))?;
     let view = plan::view(&project, &library, &built, &request(options).inputs);
     let text = match format {
-        Format::Text => plan::text(&view),
-        Format::Json => plan::json(&view),
-        Format::Dot => crate::report::plan_graph::dot(&view),
-        Format::Mermaid => crate::report::plan_graph::mermaid(&view),
-        Format::Prometheus => {
-            return Err(Problem::new(
-                "runbook::usage::format",
-                "`plan` prints text, json, dot or mermaid",
-            )
-            .into());
-        }
+        PlanFormat::Text => plan::text(&view),
+        PlanFormat::Json => plan::json(&view),
+        PlanFormat::Dot => crate::report::plan_graph::dot(&view),
+        PlanFormat::Mermaid => crate::report::plan_graph::mermaid(&view),
     };
     write_stdout(text.as_bytes())
 }

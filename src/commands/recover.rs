@@ -7,12 +7,12 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 
 use super::shared::{lock, sinks};
-use super::{Failure, Format, Global, Outcome, checked_plan, open_library};
+use super::{Failure, Global, Outcome, RunFormat, checked_plan, open_library};
 use crate::diagnostic::Problem;
+use crate::events::EventKind;
 use crate::exec::context::{ExecOptions, RunContext, RunInfo};
 use crate::exec::doubt::{Purpose, compensation_of, counts_as_done};
 use crate::exec::durable::{Durable, START_FILE};
-use crate::exec::events::EventKind;
 use crate::exec::recover::{Recovered, recover};
 use crate::exec::session::{Session, SessionSpec};
 use crate::exec::start::StartSnapshot;
@@ -76,7 +76,7 @@ fn reopen(
     let run = RunInfo::new(run_id.to_string(), begun.started.clone(), &plan);
     let interactive = std::io::stdin().is_terminal();
     let session = Session::open(SessionSpec {
-        sinks: sinks(global, Format::Text, redactor, &journal),
+        sinks: sinks(global, RunFormat::Text, redactor, &journal),
         project,
         library,
         plan,
@@ -131,25 +131,10 @@ fn mask_what_the_run_knew(
 }
 
 /// Removes the temporary copies that a kill in the middle of an edit left beside the files the
-/// run edits: each is a whole new version of the file, new secret included. Every edit
-/// journals its file (the backup record) before writing, so the journal names every place.
+/// run edits. Every edit journals its file (the backup record) before writing, so the journal
+/// names every place.
 fn remove_temp_leftovers(recovered: &Recovered) {
-    let paths: std::collections::BTreeSet<_> =
-        recovered.backups.values().map(|(path, ..)| path).collect();
-    for path in paths {
-        match crate::atomic::remove_leftovers(path) {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(
-                "removed {n} temporary cop{} of {} left by the interruption",
-                if n == 1 { "y" } else { "ies" },
-                path.display()
-            ),
-            Err(e) => tracing::warn!(
-                "could not remove temporary copies of {}: {e}",
-                path.display()
-            ),
-        }
-    }
+    crate::exec::start::remove_temp_leftovers(recovered.backups.values().map(|(path, ..)| path));
 }
 
 fn register_strings(redactor: &Redactor, value: &minijinja::Value) {
@@ -187,7 +172,7 @@ fn ask_operator(ctx: &RunContext, message: &str) -> Result<bool, Failure> {
     Ok(matches!(answer.trim(), "yes" | "y"))
 }
 
-pub fn resume(global: &Global, run_id: &str, yes: bool, redactor: &Redactor) -> Outcome {
+pub(super) fn resume(global: &Global, run_id: &str, yes: bool, redactor: &Redactor) -> Outcome {
     let Reopened {
         session, recovered, ..
     } = reopen(global, run_id, yes, redactor)?;
@@ -233,7 +218,7 @@ pub fn resume(global: &Global, run_id: &str, yes: bool, redactor: &Redactor) -> 
     Ok(session.execute(start))
 }
 
-pub fn abort(global: &Global, run_id: &str, yes: bool, redactor: &Redactor) -> Outcome {
+pub(super) fn abort(global: &Global, run_id: &str, yes: bool, redactor: &Redactor) -> Outcome {
     let Reopened {
         session, recovered, ..
     } = reopen(global, run_id, yes, redactor)?;
@@ -257,7 +242,7 @@ pub fn abort(global: &Global, run_id: &str, yes: bool, redactor: &Redactor) -> O
     let result = if ctx.plan.mode == Mode::Incident {
         // An incident run never puts a compromised value back.
         RunResult {
-            outcome: crate::exec::events::Outcome::RolledBack,
+            outcome: crate::events::Outcome::RolledBack,
             exit_code: exit::DONE,
             summary: format!(
                 "{cause}; incident run: nothing was restored (compromised values are never put back)"

@@ -4,8 +4,7 @@
 use std::io::IsTerminal;
 
 use super::shared::{lock, sinks, state_failure};
-use super::{Format, Global, Outcome, RunOptions, open_planned, write_stdout};
-use crate::diagnostic::Problem;
+use super::{Global, Outcome, RunFormat, RunOptions, open_planned, write_stdout};
 use crate::exec::StartState;
 use crate::exec::context::{ExecOptions, RunInfo};
 use crate::exec::preflight::prepare;
@@ -18,14 +17,14 @@ use crate::state::StateDir;
 
 /// The flags of `run` beyond what `plan` takes.
 #[derive(Debug, Clone)]
-pub struct RunFlags {
+pub(crate) struct RunFlags {
     pub dry_run: bool,
     pub yes: bool,
     pub jobs: Option<usize>,
-    pub format: Format,
+    pub format: RunFormat,
 }
 
-pub fn run(
+pub(super) fn run(
     global: &Global,
     options: &RunOptions,
     flags: &RunFlags,
@@ -33,9 +32,6 @@ pub fn run(
 ) -> Outcome {
     let request = super::plan::request(options);
     let (project, library, plan) = open_planned(global, &request)?;
-    if flags.format != Format::Text && flags.format != Format::Json {
-        return Err(Problem::new("runbook::usage::format", "`run` prints text or json").into());
-    }
     let interactive = std::io::stdin().is_terminal();
     let prepared = prepare(
         &project,
@@ -68,6 +64,7 @@ pub fn run(
     let run = RunInfo::new(run_id, started.to_string(), &plan);
     let state = StateDir::new(&project.state_dir);
     let _lock = lock(&state, &run.id, None)?;
+    crate::exec::start::remove_temp_leftovers(prepared.edited.iter());
     let jobs = flags
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from))

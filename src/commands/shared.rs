@@ -4,9 +4,9 @@
 use std::io::IsTerminal;
 use std::sync::Arc;
 
-use super::{Failure, Format, Global};
+use super::{Failure, Global, RunFormat};
 use crate::diagnostic::Problem;
-use crate::exec::events::EventSink;
+use crate::events::EventSink;
 use crate::exit;
 use crate::journal::Journal;
 use crate::redact::Redactor;
@@ -15,7 +15,11 @@ use crate::report::live::{JsonLines, TextView, TraceSink};
 use crate::state::{LockError, RunLock, StateDir};
 
 /// Takes the run lock and refuses to start over an unfinished run (exit 4).
-pub fn lock(state: &StateDir, run_id: &str, resuming: Option<&str>) -> Result<RunLock, Failure> {
+pub(super) fn lock(
+    state: &StateDir,
+    run_id: &str,
+    resuming: Option<&str>,
+) -> Result<RunLock, Failure> {
     let lock = RunLock::acquire(state, run_id).map_err(|e| match e {
         LockError::Held(holder) => Failure::Exit(
             exit::LOCKED,
@@ -43,17 +47,17 @@ pub fn lock(state: &StateDir, run_id: &str, resuming: Option<&str>) -> Result<Ru
 }
 
 /// The sinks a run reports to: the journal, tracing, and the view the operator asked for.
-pub fn sinks(
+pub(super) fn sinks(
     global: &Global,
-    format: Format,
+    format: RunFormat,
     redactor: &Redactor,
     journal: &Journal,
 ) -> Vec<Arc<dyn EventSink>> {
     let terminal = std::io::stdout().is_terminal();
     let mut sinks: Vec<Arc<dyn EventSink>> = vec![Arc::new(journal.clone()), Arc::new(TraceSink)];
     match format {
-        Format::Json => sinks.push(Arc::new(JsonLines)),
-        _ => sinks.push(Arc::new(TextView::new(
+        RunFormat::Json => sinks.push(Arc::new(JsonLines)),
+        RunFormat::Text => sinks.push(Arc::new(TextView::new(
             redactor.clone(),
             terminal,
             use_color(global.color, terminal),
@@ -64,6 +68,6 @@ pub fn sinks(
 }
 
 /// The state directory could not be written: nothing ran.
-pub fn state_failure(message: String) -> Failure {
+pub(super) fn state_failure(message: String) -> Failure {
     Failure::Problems(vec![Problem::new("runbook::state::io", message)])
 }

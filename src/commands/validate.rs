@@ -9,7 +9,7 @@ use crate::exit;
 use crate::project::{Library, Project};
 use crate::report::diagnostics::Diagnostics;
 
-pub fn run(global: &Global, paths: &[PathBuf], diagnostics: &Diagnostics) -> Outcome {
+pub(super) fn run(global: &Global, paths: &[PathBuf], diagnostics: &Diagnostics) -> Outcome {
     let project = Project::open(&project_options(global))?;
     // Named files are checked against the whole library, so that `implies` and `rotate`
     // resolve; only problems in the named files are reported.

@@ -3,37 +3,65 @@
 //! more, so they read the restored files.
 
 use super::context::RunContext;
-use super::events::EventKind;
+use crate::events::EventKind;
 use crate::failure::ErrorKind;
-use crate::model::Rollback;
+use crate::model::{Rollback, RollbackBody};
 use crate::plan::Work;
 use crate::steps::{
     Compensation, StepError, StepRun, acknowledge, restart_services, run_env, run_exec, run_file,
 };
 
 #[derive(Clone)]
-pub struct Completed {
+pub(crate) struct Completed {
     pub node: usize,
     pub compensation: Option<Compensation>,
 }
 
 /// What a complete rollback claims; `abort`, which verifies nothing afterwards, says less.
-pub const AS_BEFORE: &str = "; the system is as before";
+pub(crate) const AS_BEFORE: &str = "; the system is as before";
 
-pub struct CompensationReport {
+pub(super) struct CompensationReport {
     /// Whether everything was put back.
     pub complete: bool,
     pub summary: String,
 }
 
-pub async fn compensate(
+/// What compensation has come to so far.
+#[derive(Default)]
+struct Tally {
+    restored: Vec<String>,
+    failed: Vec<String>,
+    /// Services to restart once every file is back, and a step to run the driver as.
+    restart: Vec<String>,
+    restart_run: Option<StepRun>,
+}
+
+impl Tally {
+    fn restart_later(&mut self, run: StepRun, services: Vec<String>) {
+        for service in services {
+            if !self.restart.contains(&service) {
+                self.restart.push(service);
+            }
+        }
+        self.restart_run.get_or_insert(run);
+    }
+}
+
+/// What undoing one completed step came to.
+enum Undone {
+    /// It was undone (what was done), or undoing it failed.
+    Ran(Result<String, StepError>),
+    /// Its services are restarted again after everything else.
+    RestartLater(Vec<String>),
+    /// Nothing to undo.
+    Nothing,
+}
+
+pub(super) async fn compensate(
     ctx: &std::sync::Arc<RunContext>,
     completed: &[Completed],
 ) -> CompensationReport {
-    let mut restored = Vec::new();
-    let mut failed = Vec::new();
-    let mut restart: Vec<String> = Vec::new();
-    let mut restart_run: Option<StepRun> = None;
+    let mut tally = Tally::default();
     for item in completed.iter().rev() {
         let Some(compensation) = &item.compensation else {
             continue;
@@ -50,157 +78,152 @@ pub async fn compensate(
             node: item.node,
             name: node.name.clone(),
         };
-        let result = match compensation {
-            Compensation::RestartAgain { services } => {
-                for service in services {
-                    if !restart.contains(service) {
-                        restart.push(service.clone());
-                    }
-                }
-                restart_run.get_or_insert(run);
-                continue;
-            }
-            Compensation::Restore {
-                path,
-                previous,
-                mode,
-                ..
-            } => {
-                ctx.emitter.emit(EventKind::CompensationStarted {
-                    step: node.name.clone(),
-                    action: format!("restore {}", path.display()),
-                });
-                let lock = ctx.file_lock(path);
-                let _guard = lock.lock().await;
-                let result = ctx
-                    .host
-                    .restore(path, previous.as_deref(), *mode)
-                    .await
-                    .map_err(StepError::from);
-                result.map(|()| format!("restored {}", path.display()))
-            }
-            Compensation::Rollback => {
-                let step = run.step();
-                ctx.emitter.emit(EventKind::CompensationStarted {
-                    step: node.name.clone(),
-                    action: "rollback".into(),
-                });
-                match &step.rollback {
-                    Some(Rollback::Body(body)) => {
-                        if let Some(exec) = &body.exec {
-                            run_exec(&run, exec, body.timeout.as_ref().map(|t| t.duration))
-                                .await
-                                .map(|_| format!("ran the rollback of {}", node.name))
-                        } else if let Some(manual) = &body.manual {
-                            match ctx.render(rb, &manual.instructions) {
-                                Ok(text) => acknowledge(&run, &text)
-                                    .await
-                                    .map(|()| format!("operator undid {}", node.name)),
-                                Err(e) => Err(e),
-                            }
-                        } else if let Some(services) = &body.restart {
-                            // Rendered like a `restart` step's list: the driver must get
-                            // service names, never a template's text.
-                            match services
-                                .iter()
-                                .map(|s| ctx.render(rb, s))
-                                .collect::<Result<Vec<_>, _>>()
-                            {
-                                Ok(services) => {
-                                    for service in services {
-                                        if !restart.contains(&service) {
-                                            restart.push(service);
-                                        }
-                                    }
-                                    restart_run.get_or_insert(run);
-                                    continue;
-                                }
-                                Err(e) => Err(e),
-                            }
-                        } else if let Some(env) = &body.env {
-                            run_env(&run, env)
-                                .await
-                                .map(|_| format!("ran the env rollback of {}", node.name))
-                        } else if let Some(file) = &body.file {
-                            run_file(&run, file)
-                                .await
-                                .map(|_| format!("ran the file rollback of {}", node.name))
-                        } else {
-                            Err(StepError::new(
-                                ErrorKind::Bug,
-                                "the rollback has no body; this is a bug",
-                            ))
-                        }
-                    }
-                    _ => continue,
-                }
-            }
+        match undo(&run, compensation).await {
+            Undone::Ran(result) => record(ctx, item.node, result, &mut tally).await,
+            Undone::RestartLater(services) => tally.restart_later(run, services),
+            Undone::Nothing => {}
+        }
+    }
+    if let Some(run) = tally.restart_run.take() {
+        restart_again(&run, &mut tally).await;
+    }
+    report(&tally)
+}
+
+async fn undo(run: &StepRun, compensation: &Compensation) -> Undone {
+    let ctx = &run.ctx;
+    match compensation {
+        Compensation::RestartAgain { services } => Undone::RestartLater(services.clone()),
+        Compensation::Restore {
+            path,
+            previous,
+            mode,
+            ..
+        } => {
+            ctx.emitter.emit(EventKind::CompensationStarted {
+                step: run.name.clone(),
+                action: format!("restore {}", path.display()),
+            });
+            let lock = ctx.file_lock(path);
+            let _guard = lock.lock().await;
+            let result = ctx
+                .host
+                .restore(path, previous.as_deref(), *mode)
+                .await
+                .map_err(StepError::from);
+            Undone::Ran(result.map(|()| format!("restored {}", path.display())))
+        }
+        Compensation::Rollback => match &run.step().rollback {
+            Some(Rollback::Body(body)) => declared_rollback(run, body).await,
+            _ => Undone::Nothing,
+        },
+    }
+}
+
+/// Runs a step's own `rollback:` body.
+async fn declared_rollback(run: &StepRun, body: &RollbackBody) -> Undone {
+    let ctx = &run.ctx;
+    let name = &run.name;
+    if let Some(services) = &body.restart {
+        // Rendered like a `restart` step's list: the driver must get service names, never a
+        // template's text.
+        return match services.iter().map(|s| ctx.render(run.rb, s)).collect() {
+            Ok(services) => Undone::RestartLater(services),
+            Err(e) => Undone::Ran(Err(e)),
         };
-        // Durable, so an abort after a crash mid-rollback does not undo a step twice.
-        let _ = ctx
-            .durable
-            .journal
-            .durable(&crate::journal::Record::Undone {
-                node: item.node,
-                name: node.name.clone(),
-                ok: result.is_ok(),
-                error: result.as_ref().err().map(|e| e.message().to_string()),
-            })
-            .await;
-        match result {
-            Ok(what) => {
-                ctx.emitter.emit(EventKind::CompensationFinished {
-                    step: node.name.clone(),
-                    ok: true,
-                    error: None,
-                    error_kind: None,
-                });
-                restored.push(what);
-            }
-            Err(error) => {
-                ctx.emitter.emit(EventKind::CompensationFinished {
-                    step: node.name.clone(),
-                    ok: false,
-                    error: Some(error.message().to_string()),
-                    error_kind: Some(error.kind()),
-                });
-                failed.push(format!("{}: {error}", node.name));
-            }
-        }
     }
-    if let Some(run) = restart_run {
-        let name = format!("restart:{}", restart.join(","));
-        ctx.emitter.emit(EventKind::CompensationStarted {
-            step: name.clone(),
-            action: format!("restart {} again", restart.join(", ")),
-        });
-        match restart_services(&run, &restart).await {
-            Ok(()) => {
-                ctx.emitter.emit(EventKind::CompensationFinished {
-                    step: name,
-                    ok: true,
-                    error: None,
-                    error_kind: None,
-                });
-                restored.push(format!("restarted {}", restart.join(", ")));
-            }
-            Err(e) => {
-                ctx.emitter.emit(EventKind::CompensationFinished {
-                    step: name,
-                    ok: false,
-                    error: Some(e.message().to_string()),
-                    error_kind: Some(e.kind()),
-                });
-                failed.push(format!("restart {}: {e}", restart.join(", ")));
-            }
+    ctx.emitter.emit(EventKind::CompensationStarted {
+        step: name.clone(),
+        action: "rollback".into(),
+    });
+    let result = if let Some(exec) = &body.exec {
+        run_exec(run, exec, body.timeout.as_ref().map(|t| t.duration))
+            .await
+            .map(|_| format!("ran the rollback of {name}"))
+    } else if let Some(manual) = &body.manual {
+        match ctx.render(run.rb, &manual.instructions) {
+            Ok(text) => acknowledge(run, &text)
+                .await
+                .map(|()| format!("operator undid {name}")),
+            Err(e) => Err(e),
         }
+    } else if let Some(env) = &body.env {
+        run_env(run, env)
+            .await
+            .map(|_| format!("ran the env rollback of {name}"))
+    } else if let Some(file) = &body.file {
+        run_file(run, file)
+            .await
+            .map(|_| format!("ran the file rollback of {name}"))
+    } else {
+        Err(StepError::new(
+            ErrorKind::Bug,
+            "the rollback has no body; this is a bug",
+        ))
+    };
+    Undone::Ran(result)
+}
+
+/// Journals how undoing node `index` went (durable, so an abort after a crash mid-rollback
+/// does not undo a step twice) and says so in an event.
+async fn record(
+    ctx: &RunContext,
+    index: usize,
+    result: Result<String, StepError>,
+    tally: &mut Tally,
+) {
+    let name = &ctx.plan.nodes[index].name;
+    let _ = ctx
+        .durable
+        .journal
+        .durable(&crate::journal::Record::Undone {
+            node: index,
+            name: name.clone(),
+            ok: result.is_ok(),
+            error: result.as_ref().err().map(|e| e.message().to_string()),
+        })
+        .await;
+    ctx.emitter.emit(EventKind::CompensationFinished {
+        step: name.clone(),
+        ok: result.is_ok(),
+        error: result.as_ref().err().map(|e| e.message().to_string()),
+        error_kind: result.as_ref().err().map(StepError::kind),
+    });
+    match result {
+        Ok(what) => tally.restored.push(what),
+        Err(error) => tally.failed.push(format!("{name}: {error}")),
     }
-    let did = if restored.is_empty() {
+}
+
+/// Restarts, once, every service restarted during the run, now that its files are back.
+async fn restart_again(run: &StepRun, tally: &mut Tally) {
+    let ctx = &run.ctx;
+    let services = tally.restart.join(", ");
+    let name = format!("restart:{}", tally.restart.join(","));
+    ctx.emitter.emit(EventKind::CompensationStarted {
+        step: name.clone(),
+        action: format!("restart {services} again"),
+    });
+    let result = restart_services(run, &tally.restart).await;
+    ctx.emitter.emit(EventKind::CompensationFinished {
+        step: name,
+        ok: result.is_ok(),
+        error: result.as_ref().err().map(|e| e.message().to_string()),
+        error_kind: result.as_ref().err().map(StepError::kind),
+    });
+    match result {
+        Ok(()) => tally.restored.push(format!("restarted {services}")),
+        Err(e) => tally.failed.push(format!("restart {services}: {e}")),
+    }
+}
+
+fn report(tally: &Tally) -> CompensationReport {
+    let did = if tally.restored.is_empty() {
         "nothing needed undoing".to_string()
     } else {
-        restored.join(", ")
+        tally.restored.join(", ")
     };
-    if failed.is_empty() {
+    if tally.failed.is_empty() {
         CompensationReport {
             complete: true,
             summary: format!("everything was rolled back ({did}){AS_BEFORE}"),
@@ -210,7 +233,7 @@ pub async fn compensate(
             complete: false,
             summary: format!(
                 "ROLLBACK INCOMPLETE — not restored: {}; restored: {did}. Fix these by hand",
-                failed.join("; ")
+                tally.failed.join("; ")
             ),
         }
     }

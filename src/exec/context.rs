@@ -9,19 +9,19 @@ use std::sync::{Arc, Mutex, PoisonError};
 use minijinja::Value;
 use tokio::sync::watch;
 
-use super::events::Emitter;
 use super::start::StartSnapshot;
+use crate::events::Emitter;
 use crate::host::{Host, Local};
 use crate::model::Runbook;
 use crate::plan::Plan;
 use crate::project::{Library, Project};
 use crate::redact::Redactor;
-pub use crate::steps::StepError;
+pub(crate) use crate::steps::StepError;
 use crate::template::{eval_bool, is_template, render};
 
 /// How the operator asked the run to behave.
 #[derive(Debug, Clone)]
-pub struct ExecOptions {
+pub(crate) struct ExecOptions {
     pub jobs: usize,
     /// Answers confirmations and acknowledges manual steps.
     pub yes: bool,
@@ -30,7 +30,7 @@ pub struct ExecOptions {
 }
 
 /// A run's identity, as templates see it (`run.*`).
-pub struct RunInfo {
+pub(crate) struct RunInfo {
     pub id: String,
     pub started: String,
     pub mode: String,
@@ -39,7 +39,7 @@ pub struct RunInfo {
 }
 
 impl RunInfo {
-    pub fn new(id: String, started: String, plan: &Plan) -> Self {
+    pub(crate) fn new(id: String, started: String, plan: &Plan) -> Self {
         Self {
             id,
             started,
@@ -49,7 +49,7 @@ impl RunInfo {
     }
 }
 
-pub struct RunContext {
+pub(crate) struct RunContext {
     pub project: Arc<Project>,
     pub library: Arc<Library>,
     pub plan: Arc<Plan>,
@@ -82,7 +82,7 @@ pub struct RunContext {
 }
 
 /// What a run's context is made of; the session builder fills it in.
-pub struct ContextParts {
+pub(crate) struct ContextParts {
     pub project: Arc<Project>,
     pub library: Arc<Library>,
     pub plan: Arc<Plan>,
@@ -96,7 +96,7 @@ pub struct ContextParts {
 }
 
 impl RunContext {
-    pub fn new(parts: ContextParts) -> Self {
+    pub(crate) fn new(parts: ContextParts) -> Self {
         let ContextParts {
             project,
             library,
@@ -139,7 +139,7 @@ impl RunContext {
         }
     }
 
-    pub fn runbook(&self, rb: usize) -> &Runbook {
+    pub(crate) fn runbook(&self, rb: usize) -> &Runbook {
         &self.library.runbooks[rb].value
     }
 
@@ -197,7 +197,7 @@ impl RunContext {
     }
 
     /// The template context of one runbook.
-    pub fn template_context(&self, rb: usize, extra: Option<(&str, Value)>) -> Value {
+    pub(crate) fn template_context(&self, rb: usize, extra: Option<(&str, Value)>) -> Value {
         let runbook = self.runbook(rb);
         let steps = self
             .outputs
@@ -235,7 +235,7 @@ impl RunContext {
     }
 
     /// Renders a template of runbook `rb`; a literal is returned untouched.
-    pub fn render(&self, rb: usize, text: &str) -> Result<String, StepError> {
+    pub(crate) fn render(&self, rb: usize, text: &str) -> Result<String, StepError> {
         if !is_template(text) {
             return Ok(text.to_string());
         }
@@ -243,14 +243,14 @@ impl RunContext {
     }
 
     /// Renders the file a runbook's secret lives in (`secret.file`, default `vars.env_file`).
-    pub fn secret_file(&self, rb: usize) -> Result<PathBuf, StepError> {
+    pub(crate) fn secret_file(&self, rb: usize) -> Result<PathBuf, StepError> {
         let text = self.secret_file_text(rb);
         let vars_only = minijinja::context! { vars => self.project.vars_for(self.runbook(rb)) };
         let rendered = render(&self.env, &text, &vars_only)?;
         Ok(self.project.resolve(&rendered))
     }
 
-    pub fn eval(
+    pub(crate) fn eval(
         &self,
         rb: usize,
         expr: &str,
@@ -263,7 +263,7 @@ impl RunContext {
         )?)
     }
 
-    pub fn set_outputs(&self, rb: usize, step_id: &str, outputs: Value) {
+    pub(crate) fn set_outputs(&self, rb: usize, step_id: &str, outputs: Value) {
         self.outputs
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -273,12 +273,12 @@ impl RunContext {
     }
 
     /// Whether a later step's template reads this step's outputs.
-    pub fn is_referenced(&self, rb: usize, si: usize) -> bool {
+    pub(crate) fn is_referenced(&self, rb: usize, si: usize) -> bool {
         self.referenced.contains(&(rb, si))
     }
 
     /// A lock per file, so two steps never edit the same file at once.
-    pub fn file_lock(&self, path: &std::path::Path) -> Arc<tokio::sync::Mutex<()>> {
+    pub(crate) fn file_lock(&self, path: &std::path::Path) -> Arc<tokio::sync::Mutex<()>> {
         Arc::clone(
             self.file_locks
                 .lock()

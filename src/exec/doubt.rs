@@ -11,7 +11,7 @@ use crate::plan::Work;
 use crate::steps::{Compensation, StepRun, env_target, run_exec};
 
 /// What a step that started but recorded no result did.
-pub enum Doubt {
+pub(crate) enum Doubt {
     Applied,
     NotApplied,
     /// Safe to do again, but it may have happened: a restart's driver runs in its own process
@@ -22,7 +22,7 @@ pub enum Doubt {
     Unknown(String),
 }
 
-pub async fn judge(ctx: &Arc<RunContext>, node: usize) -> Doubt {
+pub(crate) async fn judge(ctx: &Arc<RunContext>, node: usize) -> Doubt {
     let plan_node = &ctx.plan.nodes[node];
     let Work::Step(rb, si) = plan_node.work else {
         return Doubt::Possibly;
@@ -87,7 +87,7 @@ pub async fn judge(ctx: &Arc<RunContext>, node: usize) -> Doubt {
 }
 
 /// The compensation of a step found in effect.
-pub fn compensation_of(
+pub(crate) fn compensation_of(
     ctx: &RunContext,
     recovered: &Recovered,
     node: usize,
@@ -115,14 +115,14 @@ pub fn compensation_of(
 /// What a cut-off step is judged for: `resume` redoes what is not surely done; `abort` undoes
 /// what may have been done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Purpose {
+pub(crate) enum Purpose {
     Resume,
     Abort,
 }
 
 /// Whether the cut-off step at `node` counts as done for `purpose`. `Err` carries why nobody
 /// can tell: the operator must answer.
-pub async fn counts_as_done(
+pub(crate) async fn counts_as_done(
     ctx: &Arc<RunContext>,
     recovered: &Recovered,
     node: usize,

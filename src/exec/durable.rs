@@ -14,10 +14,10 @@ use crate::state::StateDir;
 use crate::steps::Compensation;
 
 /// The pending file with the inputs and current values a run started from.
-pub const START_FILE: &str = "start.json";
+pub(crate) const START_FILE: &str = "start.json";
 
 #[derive(Clone)]
-pub struct Durable {
+pub(crate) struct Durable {
     pub journal: Journal,
     pub state: StateDir,
     pub run_id: String,
@@ -31,19 +31,19 @@ fn io(e: impl std::fmt::Display) -> StepError {
 }
 
 impl Durable {
-    pub fn outputs_path(&self, node: usize) -> PathBuf {
+    pub(crate) fn outputs_path(&self, node: usize) -> PathBuf {
         self.state
             .pending_dir(&self.run_id)
             .join(format!("out-{node}.json"))
     }
 
-    pub fn backup_path(&self, name: &str) -> PathBuf {
+    pub(crate) fn backup_path(&self, name: &str) -> PathBuf {
         self.state.backup_dir(&self.run_id).join(name)
     }
 
     /// Records that a step is about to act. Durable before a side effect that `resume` must
     /// know about; for a step that has none (or may safely run twice), written is enough.
-    pub async fn intent(
+    pub(crate) async fn intent(
         &self,
         node: usize,
         name: &str,
@@ -65,7 +65,7 @@ impl Durable {
 
     /// Keeps a file's previous bytes (or the fact it did not exist) before it is replaced,
     /// through the host the file is on.
-    pub async fn backup(
+    pub(crate) async fn backup(
         &self,
         host: &dyn Host,
         node: usize,
@@ -103,7 +103,7 @@ impl Durable {
     /// Makes a backup private once its file has been replaced: a linked backup kept the
     /// file's own mode, which could not change while the file was still in use. The folder
     /// is 0700 either way; this only makes the backup itself 0600 as documented.
-    pub fn seal_backup(&self, name: &str) {
+    pub(crate) fn seal_backup(&self, name: &str) {
         use std::os::unix::fs::PermissionsExt;
         let _ = std::fs::set_permissions(
             self.backup_path(name),
@@ -112,7 +112,7 @@ impl Durable {
     }
 
     /// Records a finished step: its outputs to a 0600 file, then the result.
-    pub async fn done(
+    pub(crate) async fn done(
         &self,
         node: usize,
         name: &str,
@@ -157,14 +157,14 @@ impl Durable {
     }
 
     /// Writes a JSON value to a 0600 pending file (inputs, current values).
-    pub fn keep(&self, file: &str, value: &impl serde::Serialize) -> std::io::Result<()> {
+    pub(crate) fn keep(&self, file: &str, value: &impl serde::Serialize) -> std::io::Result<()> {
         let json = serde_json::to_vec(value).map_err(std::io::Error::other)?;
         self.state
             .write_private(&self.state.pending_dir(&self.run_id).join(file), &json)
     }
 
     /// Reads back what `keep` wrote.
-    pub fn load<T: serde::de::DeserializeOwned>(&self, file: &str) -> std::io::Result<T> {
+    pub(crate) fn load<T: serde::de::DeserializeOwned>(&self, file: &str) -> std::io::Result<T> {
         let bytes = std::fs::read(self.state.pending_dir(&self.run_id).join(file))?;
         serde_json::from_slice(&bytes).map_err(std::io::Error::other)
     }

@@ -7,7 +7,7 @@ use super::compensate::Completed;
 use super::context::RunContext;
 
 /// What an incident run leaves when it pauses: which secrets are rotated and which are not.
-pub fn paused_summary(ctx: &RunContext, completed: &[Completed], cause: &str) -> String {
+pub(super) fn paused_summary(ctx: &RunContext, completed: &[Completed], cause: &str) -> String {
     let done: BTreeSet<usize> = completed.iter().map(|c| c.node).collect();
     let mut rotated = Vec::new();
     let mut untouched = Vec::new();

@@ -14,7 +14,7 @@ use crate::steps::Compensation;
 
 /// What the run was asked to do (the `Begin` record).
 #[derive(Debug, Clone)]
-pub struct Begun {
+pub(crate) struct Begun {
     pub runbook: String,
     pub secret: Option<String>,
     pub inputs: Vec<(String, String)>,
@@ -24,7 +24,7 @@ pub struct Begun {
     pub jobs: usize,
 }
 
-pub struct Recovered {
+pub(crate) struct Recovered {
     pub begun: Begun,
     pub completed: Vec<Completed>,
     pub skipped: Vec<usize>,
@@ -37,7 +37,7 @@ pub struct Recovered {
     pub ended: bool,
 }
 
-pub fn recover(state: &StateDir, run_id: &str) -> Result<Recovered, String> {
+pub(crate) fn recover(state: &StateDir, run_id: &str) -> Result<Recovered, String> {
     let path = state.journal_path(run_id);
     if !path.exists() {
         return Err(format!("no run `{run_id}` in {}", state.root.display()));
@@ -165,7 +165,7 @@ pub fn recover(state: &StateDir, run_id: &str) -> Result<Recovered, String> {
 }
 
 /// Turns a journaled compensation back into one that can run, reading the backup bytes.
-pub fn rebuild(
+pub(crate) fn rebuild(
     state: &StateDir,
     run_id: &str,
     record: CompensationRecord,

@@ -17,7 +17,7 @@ const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 const LONGEST_PAUSE: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RetryPolicy {
+pub(super) struct RetryPolicy {
     /// Attempts in all, the first included: `retries + 1`.
     attempts: u32,
     interval: Duration,
@@ -27,13 +27,13 @@ pub struct RetryPolicy {
 
 /// The run was cancelled while waiting to try again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cancelled;
+pub(super) struct Cancelled;
 
 impl RetryPolicy {
     /// A step's policy: `retries`, `interval` and `backoff`; a `verify` step's own `retries`
     /// and `interval` win over the step's. A templated interval is rendered with `render`;
     /// one that renders to no duration fails the same way every time: a template error.
-    pub fn of(
+    pub(super) fn of(
         step: &Step,
         render: impl FnOnce(&str) -> Result<String, StepError>,
     ) -> Result<Self, StepError> {
@@ -58,12 +58,12 @@ impl RetryPolicy {
     }
 
     /// Whether another attempt may follow attempt `attempt` (counted from 1).
-    pub fn allows_after(&self, attempt: u32) -> bool {
+    pub(super) fn allows_after(&self, attempt: u32) -> bool {
         attempt < self.attempts
     }
 
     /// The pause after failed attempt `attempt` (counted from 1).
-    pub fn pause_after(&self, attempt: u32) -> Duration {
+    pub(super) fn pause_after(&self, attempt: u32) -> Duration {
         let factor = self
             .backoff
             .checked_pow(attempt.saturating_sub(1))
@@ -75,7 +75,7 @@ impl RetryPolicy {
 
     /// Waits out the pause after `attempt`, or less: it ends with `Cancelled` as soon as
     /// `cancel` is (or already was) true.
-    pub async fn wait_after(
+    pub(super) async fn wait_after(
         &self,
         attempt: u32,
         cancel: &mut watch::Receiver<bool>,

@@ -10,11 +10,11 @@ use tokio::sync::watch;
 
 use super::context::{ContextParts, ExecOptions, RunContext, RunInfo};
 use super::durable::Durable;
-use super::events::{Emitter, EventSink};
-use super::events::{EventKind, Outcome};
 use super::scheduler::{RunResult, StartState, execute_plan};
 use super::start::StartSnapshot;
 use crate::audit::{AuditEntry, Rotation};
+use crate::events::{Emitter, EventSink};
+use crate::events::{EventKind, Outcome};
 use crate::journal::Record;
 use crate::plan::Plan;
 use crate::project::{Library, Project};
@@ -65,7 +65,7 @@ fn drive(
 
 /// What a session is opened from: the checked project and its plan, where events go, how the
 /// operator asked the run to behave, and where it starts from.
-pub struct SessionSpec {
+pub(crate) struct SessionSpec {
     pub project: Project,
     pub library: Library,
     pub plan: Plan,
@@ -79,14 +79,14 @@ pub struct SessionSpec {
 
 /// A run ready to execute, the same for `run`, `resume` and `abort`: its context, the runtime
 /// it executes on, and the sender a second Ctrl-C cancels through.
-pub struct Session {
+pub(crate) struct Session {
     pub ctx: Arc<RunContext>,
     runtime: tokio::runtime::Runtime,
     cancel: watch::Sender<bool>,
 }
 
 impl Session {
-    pub fn open(spec: SessionSpec) -> std::io::Result<Self> {
+    pub(crate) fn open(spec: SessionSpec) -> std::io::Result<Self> {
         let runtime = runtime()?;
         let (cancel, cancel_rx) = watch::channel(false);
         let emitter = Emitter::new(spec.sinks, &spec.redactor);
@@ -110,7 +110,7 @@ impl Session {
     }
 
     /// Announces a new run: its first event.
-    pub fn announce(&self) {
+    pub(crate) fn announce(&self) {
         let ctx = &self.ctx;
         ctx.emitter.emit(EventKind::RunStarted {
             run_id: ctx.run.id.clone(),
@@ -127,39 +127,39 @@ impl Session {
     }
 
     /// Runs engine work outside the scheduler (judging a cut-off step, a rollback for `abort`).
-    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+    pub(crate) fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
         self.runtime.block_on(future)
     }
 
     /// Executes the plan from `start`, records how the run ended, and returns its exit code.
-    pub fn execute(self, start: StartState) -> u8 {
+    pub(crate) fn execute(self, start: StartState) -> u8 {
         let result = drive(&self.runtime, &self.ctx, self.cancel, start);
         finish(&self.ctx, &result, false);
         result.exit_code
     }
 
     /// Records how an `abort` ended; returns its exit code.
-    pub fn end_abort(&self, result: &RunResult) -> u8 {
+    pub(crate) fn end_abort(&self, result: &RunResult) -> u8 {
         finish(&self.ctx, result, true);
         result.exit_code
     }
 }
 
 /// Whether nothing of the run is left to resume or abort.
-pub fn is_final(outcome: Outcome) -> bool {
+pub(crate) fn is_final(outcome: Outcome) -> bool {
     matches!(outcome, Outcome::Done | Outcome::RolledBack)
 }
 
 /// Records how the run ended (the last event, the audit log, the rotation record). A final
 /// run loses its pending values and backups and stops blocking new runs; any other keeps them
 /// for `resume` or `abort`.
-pub fn finish(ctx: &RunContext, result: &RunResult, aborted: bool) {
+pub(crate) fn finish(ctx: &RunContext, result: &RunResult, aborted: bool) {
     ctx.emitter.emit(EventKind::RunFinished {
         outcome: result.outcome,
         exit_code: result.exit_code,
         summary: result.summary.clone(),
     });
-    let ended = crate::exec::events::now_text();
+    let ended = crate::events::now_text();
     let durable = &ctx.durable;
     let key = crate::fingerprint::install_key(&durable.state.root).ok();
     let mut entries = Vec::new();
@@ -237,7 +237,7 @@ pub fn finish(ctx: &RunContext, result: &RunResult, aborted: bool) {
 }
 
 /// The keyed fingerprint of the value a rotation runbook's first variable holds now.
-pub fn current_fingerprint(ctx: &RunContext, rb: usize, key: &[u8]) -> Option<String> {
+pub(crate) fn current_fingerprint(ctx: &RunContext, rb: usize, key: &[u8]) -> Option<String> {
     let secret = ctx.runbook(rb).secret.as_ref()?;
     let bytes = std::fs::read(ctx.secret_file(rb).ok()?).ok()?;
     let value = crate::envfile::EnvFile::parse_owned(bytes)

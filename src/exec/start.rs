@@ -18,7 +18,7 @@ use crate::state::StateDir;
 /// The current values the run reads (`secret.current`, `secret.values`): those of the runbooks
 /// it runs, and of the secret a playbook targets. Every other secret of the library is only
 /// masked, from the env files as they are, never kept on disk.
-pub fn needed_currents(
+pub(crate) fn needed_currents(
     plan: &Plan,
     library: &Library,
     currents: &HashMap<usize, BTreeMap<String, String>>,
@@ -45,7 +45,7 @@ pub fn needed_currents(
 
 /// Masks what every secret of the library holds now, read from the env files as they are: a
 /// resumed run's children may print any of them, and only the ones it reads were kept on disk.
-pub fn mask_library_values(project: &Project, library: &Library, redactor: &Redactor) {
+pub(crate) fn mask_library_values(project: &Project, library: &Library, redactor: &Redactor) {
     let env = crate::template::shared();
     let mut values = Vec::new();
     let mut parsed: HashMap<std::path::PathBuf, Option<EnvFile>> = HashMap::new();
@@ -83,7 +83,7 @@ pub fn mask_library_values(project: &Project, library: &Library, redactor: &Reda
 
 /// Undoes a start that failed before its first record was durable: nothing ran, so the run
 /// must neither block the next one nor leave its files.
-pub fn abandon(state: &StateDir, run_id: &str) {
+pub(crate) fn abandon(state: &StateDir, run_id: &str) {
     let _ = std::fs::remove_dir_all(state.run_dir(run_id));
     if state.active_run().as_deref() == Some(run_id) {
         let _ = state.clear_active();
@@ -95,7 +95,7 @@ pub fn abandon(state: &StateDir, run_id: &str) {
 /// marked active (no step runs before both); one that is marked active but has no `Begin`, or
 /// is not marked active and recorded neither a step nor an end, did nothing, and may hold
 /// `start.json` with secrets in it.
-pub fn sweep_orphans(state: &StateDir) -> Vec<String> {
+pub(crate) fn sweep_orphans(state: &StateDir) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(state.root.join("runs")) else {
         return Vec::new();
     };
@@ -181,7 +181,7 @@ impl StartSnapshot {
 /// Begins a new run on disk, in the order the module's comment explains: its folder, the
 /// active marker, the journal's durable `Begin` record, then `start.json`. If any of it fails,
 /// the run is abandoned (nothing ran) and the message says what could not be written.
-pub fn begin(
+pub(crate) fn begin(
     state: &StateDir,
     run_id: &str,
     record: &Record,
@@ -214,4 +214,26 @@ pub fn begin(
         abandon(state, run_id);
     }
     begun
+}
+
+/// Removes the temporary copies that an interrupted edit left beside `paths`, saying so: each
+/// is a whole new version of the file, a new secret included. Call it holding the run lock.
+pub(crate) fn remove_temp_leftovers<'a>(paths: impl IntoIterator<Item = &'a std::path::PathBuf>) {
+    let paths: std::collections::BTreeSet<_> = paths.into_iter().collect();
+    for path in paths {
+        match crate::atomic::remove_leftovers(path) {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                "removed {n} temporary cop{} of {} left by an interrupted edit",
+                if n == 1 { "y" } else { "ies" },
+                path.display()
+            ),
+            // A file step may create its file in a folder that does not exist yet.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!(
+                "could not remove temporary copies of {}: {e}",
+                path.display()
+            ),
+        }
+    }
 }

@@ -13,7 +13,7 @@ use super::{FileStat, Host, HostError, HostFuture, OutputSink};
 use crate::atomic::{resolve_target, write_atomic};
 
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Local;
+pub(crate) struct Local;
 
 impl Host for Local {
     fn resolve<'a>(&'a self, path: &'a Path) -> HostFuture<'a, PathBuf> {

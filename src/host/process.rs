@@ -26,18 +26,18 @@ use tokio::time::{Instant, sleep_until};
 mod tests;
 
 /// The default time between SIGTERM and SIGKILL.
-pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 
 /// How long the pipes are still drained after the direct child has exited. A grandchild that
 /// inherited stdout or stderr can keep them open forever, and it must not hang the runner.
-pub const DRAIN_DEADLINE: Duration = Duration::from_millis(200);
+pub(crate) const DRAIN_DEADLINE: Duration = Duration::from_millis(200);
 
 /// The size of one read from a pipe, and so the largest chunk passed to `on_output`.
 const READ_CHUNK: usize = 16 * 1024;
 
 /// What to run for one step.
 #[derive(Clone)]
-pub struct ProcessSpec {
+pub(crate) struct ProcessSpec {
     /// The program, looked up on `PATH` if it has no slash. For a shell string the caller passes
     /// `"sh"` with the arguments `["-c", script]`.
     pub program: String,
@@ -59,7 +59,7 @@ pub struct ProcessSpec {
 
 impl ProcessSpec {
     /// A spec with no stdin, no extra environment, no timeout and the default grace.
-    pub fn new(
+    pub(crate) fn new(
         program: impl Into<String>,
         args: impl IntoIterator<Item = impl Into<String>>,
     ) -> Self {
@@ -77,7 +77,7 @@ impl ProcessSpec {
 
     /// A spec that runs `script` as `sh -c` would: directly when it is a plain command
     /// (see [`super::shell`]), else with `sh -c`.
-    pub fn shell(script: impl Into<String>) -> Self {
+    pub(crate) fn shell(script: impl Into<String>) -> Self {
         let script = script.into();
         match super::shell::direct_argv(&script) {
             Some(mut words) => {
@@ -104,14 +104,14 @@ impl fmt::Debug for ProcessSpec {
 
 /// Which pipe a chunk of output came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum OutputStream {
+pub(crate) enum OutputStream {
     Stdout,
     Stderr,
 }
 
 /// How the direct child ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Termination {
+pub(crate) enum Termination {
     /// It exited by itself with this code.
     Exited(i32),
     /// It was killed by this signal, and not by us.
@@ -123,11 +123,6 @@ pub enum Termination {
 }
 
 impl Termination {
-    /// Whether the step succeeded, that is, exited with code 0.
-    pub fn success(self) -> bool {
-        self == Termination::Exited(0)
-    }
-
     fn from_status(status: ExitStatus) -> Self {
         match (status.code(), status.signal()) {
             (Some(code), _) => Termination::Exited(code),
@@ -142,7 +137,7 @@ impl Termination {
 /// The result of one process run. `stdout` and `stderr` are unredacted, so Debug shows only
 /// their lengths.
 #[derive(Clone, PartialEq, Eq)]
-pub struct ProcessOutcome {
+pub(crate) struct ProcessOutcome {
     pub status: Termination,
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
@@ -212,7 +207,7 @@ impl Drop for GroupGuard {
 /// An error after spawning (reading or writing a pipe, waiting) SIGKILLs the group before it is
 /// returned, as does dropping the returned future before it completes. Errors name the program
 /// only. A child stuck in uninterruptible sleep even after SIGKILL is waited for indefinitely.
-pub async fn run_process(
+pub(crate) async fn run_process(
     spec: &ProcessSpec,
     on_output: &mut (dyn FnMut(OutputStream, &[u8]) + Send),
     mut cancel: watch::Receiver<bool>,

@@ -27,7 +27,7 @@ const SHELL_WORDS: &[&str] = &[
 
 /// The argv a `sh -c` string amounts to, when it is a plain command the shell would run as
 /// is; `None` when only the shell can run it.
-pub fn direct_argv(script: &str) -> Option<Vec<String>> {
+pub(super) fn direct_argv(script: &str) -> Option<Vec<String>> {
     let bytes = script.as_bytes();
     if !bytes.iter().all(|&b| plain(b) || b == b' ' || b == b'\t') {
         return None;

@@ -6,7 +6,7 @@ use std::path::Path;
 use super::record::Record;
 
 #[derive(Debug)]
-pub enum JournalError {
+pub(crate) enum JournalError {
     Io(std::io::Error),
     Corrupt { line: usize },
 }
@@ -31,7 +31,7 @@ fn parse_line(line: &str) -> Option<Record> {
     serde_json::from_str(json).ok()
 }
 
-pub fn read_journal(path: &Path) -> Result<Vec<Record>, JournalError> {
+pub(crate) fn read_journal(path: &Path) -> Result<Vec<Record>, JournalError> {
     let bytes = std::fs::read(path).map_err(|e| {
         JournalError::Io(std::io::Error::new(
             e.kind(),

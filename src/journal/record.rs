@@ -5,14 +5,14 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::exec::events::{Event, Outcome};
+use crate::events::{Event, Outcome};
 use crate::failure::ErrorKind;
 
 /// How a completed step is undone, as the journal remembers it. File contents are in the
 /// run's backup folder, never in the journal.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub enum CompensationRecord {
+pub(crate) enum CompensationRecord {
     Restore {
         path: PathBuf,
         backup: Option<String>,
@@ -26,7 +26,7 @@ pub enum CompensationRecord {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "record", rename_all = "snake_case")]
-pub enum Record {
+pub(crate) enum Record {
     /// What was asked: enough to plan the same run again on `resume`.
     Begin {
         run_id: String,

@@ -24,14 +24,17 @@ enum Message {
 }
 
 #[derive(Clone)]
-pub struct Journal {
+pub(crate) struct Journal {
     tx: mpsc::Sender<Message>,
     redactor: crate::redact::Redactor,
 }
 
 impl Journal {
     /// Opens (creating, 0600) a journal for appending and starts its writer thread.
-    pub fn open(path: &Path, redactor: &crate::redact::Redactor) -> std::io::Result<Journal> {
+    pub(crate) fn open(
+        path: &Path,
+        redactor: &crate::redact::Redactor,
+    ) -> std::io::Result<Journal> {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -56,14 +59,14 @@ impl Journal {
     }
 
     /// Appends a record and waits until it is on disk.
-    pub async fn durable(&self, record: &Record) -> Result<(), String> {
+    pub(crate) async fn durable(&self, record: &Record) -> Result<(), String> {
         self.append(record, true).await
     }
 
     /// Appends a record and waits until it is written to the file (not yet fsynced): the
     /// next durable record of this journal makes it durable too, since the file is appended
     /// in order. For results, whose loss only leaves a step "in doubt", which `resume` checks.
-    pub async fn written(&self, record: &Record) -> Result<(), String> {
+    pub(crate) async fn written(&self, record: &Record) -> Result<(), String> {
         self.append(record, false).await
     }
 
@@ -72,7 +75,7 @@ impl Journal {
     }
 
     /// The same as `durable`, from code that is not async (start and end of a run).
-    pub fn durable_blocking(&self, record: &Record) -> Result<(), String> {
+    pub(crate) fn durable_blocking(&self, record: &Record) -> Result<(), String> {
         self.send(record, true)?
             .blocking_recv()
             .map_err(|_| stopped())?
@@ -97,7 +100,7 @@ impl Journal {
     }
 
     /// Appends a record without waiting; it reaches disk with the next fsync.
-    pub fn record(&self, record: &Record) {
+    pub(crate) fn record(&self, record: &Record) {
         self.record_line(encode(record, &self.redactor));
     }
 
@@ -111,7 +114,7 @@ impl Journal {
     }
 
     /// Flushes everything and stops the writer.
-    pub fn close(&self) {
+    pub(crate) fn close(&self) {
         let (tx, rx) = std::sync::mpsc::channel();
         if self.tx.send(Message::Close(tx)).is_ok() {
             let _ = rx.recv();
@@ -203,7 +206,7 @@ fn sync_loop(file: &std::fs::File, rx: &mpsc::Receiver<Message>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exec::events::{Emitter, EventKind};
+    use crate::events::{Emitter, EventKind};
     use crate::journal::read_journal;
     use std::sync::Arc;
 

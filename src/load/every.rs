@@ -12,7 +12,7 @@ use crate::diagnostic::{Problem, SourceFile};
 use crate::model::{Runbook, Step};
 
 /// The first problem, followed by those of the other steps and of the rest of the file.
-pub fn all_problems(source: &Arc<SourceFile>, first: Problem) -> Vec<Problem> {
+pub(super) fn all_problems(source: &Arc<SourceFile>, first: Problem) -> Vec<Problem> {
     let steps = step_ranges(&source.text);
     if steps.is_empty() {
         return vec![first];

@@ -6,7 +6,7 @@ use crate::diagnostic::{Problem, did_you_mean};
 
 /// The key whose value is at `offset`: `retries` for `    retries: -1`, `env` for
 /// `secret: { id: x, env: JWT }`, or the key of the line above for a value on its own line.
-pub fn key_at(text: &str, offset: usize) -> Option<&str> {
+pub(super) fn key_at(text: &str, offset: usize) -> Option<&str> {
     let offset = offset.min(text.len());
     if !text.is_char_boundary(offset) {
         return None;
@@ -61,7 +61,7 @@ fn list_of(key: &str) -> &'static str {
 
 /// A parser or deserializer message as a problem in the runbook's words. `key` is the key at
 /// the error's position, `blank` whether the file holds nothing but comments and space.
-pub fn classify(message: &str, key: Option<&str>, blank: bool) -> Problem {
+pub(super) fn classify(message: &str, key: Option<&str>, blank: bool) -> Problem {
     let named = |what: &str| match key {
         Some(key) => format!("`{key}` must be {what}"),
         None => format!("this value must be {what}"),
@@ -159,7 +159,7 @@ pub fn classify(message: &str, key: Option<&str>, blank: bool) -> Problem {
 
 /// Whether the scanner complains about a tab (its messages say "tabs disallowed ..." or
 /// "found a tab ..."); the caller then points at the tab itself.
-pub fn mentions_tab(message: &str) -> bool {
+pub(super) fn mentions_tab(message: &str) -> bool {
     message
         .split(|c: char| !c.is_ascii_alphabetic())
         .any(|word| word == "tab" || word == "tabs")

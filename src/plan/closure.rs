@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, VecDeque};
 /// Secrets reachable from `start` over `implies`, in breadth-first order with each level
 /// sorted, so the same library always yields the same plan. Cycles in `implies` are fine:
 /// each secret appears once.
-pub fn implied_closure<F>(start: &str, implies: F) -> Vec<String>
+pub(crate) fn implied_closure<F>(start: &str, implies: F) -> Vec<String>
 where
     F: Fn(&str) -> Vec<String>,
 {
@@ -26,7 +26,7 @@ where
 }
 
 /// The first pair of secrets in `set` that declare a conflict (in either direction).
-pub fn first_conflict<F>(set: &[String], conflicts: F) -> Option<(String, String)>
+pub(crate) fn first_conflict<F>(set: &[String], conflicts: F) -> Option<(String, String)>
 where
     F: Fn(&str) -> Vec<String>,
 {

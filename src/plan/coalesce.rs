@@ -8,14 +8,14 @@ use petgraph::stable_graph::{NodeIndex, StableDiGraph};
 
 /// A node of the planner's graph. Edges point from a step to the steps that need it.
 #[derive(Debug, Clone)]
-pub struct Unit {
+pub(crate) struct Unit {
     /// Creation order: runbook order, then step order. Ties in scheduling break on it.
     pub ordinal: usize,
     pub work: Work,
 }
 
 #[derive(Debug, Clone)]
-pub enum Work {
+pub(crate) enum Work {
     /// A step of a runbook: (library index, step index).
     Step(usize, usize),
     /// Restarts of `services` serving the listed restart steps.
@@ -25,11 +25,11 @@ pub enum Work {
     },
 }
 
-pub type PlanGraph = StableDiGraph<Unit, ()>;
+pub(crate) type PlanGraph = StableDiGraph<Unit, ()>;
 
 /// Coalesces the restart nodes of `graph` in place and returns notes for the plan.
 /// `label` names a step for those notes.
-pub fn coalesce_restarts(
+pub(crate) fn coalesce_restarts(
     graph: &mut PlanGraph,
     label: &dyn Fn(usize, usize) -> String,
 ) -> Vec<String> {
@@ -89,7 +89,7 @@ fn serves_label(
 }
 
 /// Nodes sorted by ordinal, for deterministic iteration.
-pub fn ordered(graph: &PlanGraph) -> Vec<NodeIndex> {
+pub(super) fn ordered(graph: &PlanGraph) -> Vec<NodeIndex> {
     let mut nodes: Vec<NodeIndex> = graph.node_indices().collect();
     nodes.sort_by_key(|n| graph[*n].ordinal);
     nodes

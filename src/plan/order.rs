@@ -10,7 +10,7 @@ use super::{PlanGraph, PlanNode, Work};
 use crate::diagnostic::Problem;
 
 /// Kahn's algorithm, breaking ties on creation order so a plan is always the same.
-pub fn topological(
+pub(super) fn topological(
     graph: &PlanGraph,
     label: &dyn Fn(usize, usize) -> String,
 ) -> Result<Vec<PlanNode>, Problem> {

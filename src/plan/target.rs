@@ -9,7 +9,7 @@ use crate::model::Runbook;
 use crate::project::{Library, Project};
 use crate::template::{environment, is_template, render};
 
-pub fn implies_of(library: &Library, id: &str) -> Vec<String> {
+pub(super) fn implies_of(library: &Library, id: &str) -> Vec<String> {
     library
         .secret_owner(id)
         .and_then(|r| r.value.secret.as_ref())
@@ -22,7 +22,7 @@ pub fn implies_of(library: &Library, id: &str) -> Vec<String> {
         })
 }
 
-pub fn conflicts_of(library: &Library, id: &str) -> Vec<String> {
+pub(super) fn conflicts_of(library: &Library, id: &str) -> Vec<String> {
     library
         .secret_owner(id)
         .and_then(|r| r.value.secret.as_ref())
@@ -36,7 +36,7 @@ pub fn conflicts_of(library: &Library, id: &str) -> Vec<String> {
 }
 
 /// Resolves `--secret` to a secret id, or explains why it does not apply.
-pub fn resolve_target(
+pub(super) fn resolve_target(
     library: &Library,
     root: &Runbook,
     request: &PlanRequest,
@@ -68,7 +68,7 @@ pub fn resolve_target(
     Ok(Some(id))
 }
 
-pub fn render_target(
+pub(super) fn render_target(
     project: &Project,
     runbook: &Runbook,
     request: &PlanRequest,
@@ -87,7 +87,7 @@ pub fn render_target(
     render(&environment(), text, &ctx).map_err(|e| problem(format!("rotate target: {e}")))
 }
 
-pub fn unknown_secret(library: &Library, key: &str) -> Problem {
+pub(super) fn unknown_secret(library: &Library, key: &str) -> Problem {
     Problem::new(
         "runbook::plan::unknown_secret",
         format!("no runbook owns a secret `{key}`"),
@@ -95,7 +95,7 @@ pub fn unknown_secret(library: &Library, key: &str) -> Problem {
     .help(format!("valid ids: {}", library.secret_ids().join(", ")))
 }
 
-pub fn missing_secret(library: &Library, runbook: &str) -> Problem {
+pub(super) fn missing_secret(library: &Library, runbook: &str) -> Problem {
     problem(format!(
         "runbook `{runbook}` needs `--secret ID`: which secret is compromised?"
     ))

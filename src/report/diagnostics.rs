@@ -4,15 +4,22 @@ use std::io::{IsTerminal, Write};
 
 use miette::{GraphicalReportHandler, GraphicalTheme};
 
-use crate::commands::Color;
 use crate::diagnostic::Problem;
 
-pub struct Diagnostics {
+/// When output is coloured (`--color`; `NO_COLOR` is honoured under `auto`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+pub(crate) struct Diagnostics {
     handler: GraphicalReportHandler,
 }
 
 /// Whether to colour output on a stream, honouring `--color` and `NO_COLOR`.
-pub fn use_color(color: Color, is_terminal: bool) -> bool {
+pub(crate) fn use_color(color: Color, is_terminal: bool) -> bool {
     match color {
         Color::Always => true,
         Color::Never => false,
@@ -21,7 +28,7 @@ pub fn use_color(color: Color, is_terminal: bool) -> bool {
 }
 
 impl Diagnostics {
-    pub fn new(color: Color) -> Self {
+    pub(crate) fn new(color: Color) -> Self {
         let terminal = std::io::stderr().is_terminal();
         let theme = if use_color(color, terminal) {
             GraphicalTheme::unicode()
@@ -47,7 +54,7 @@ impl Diagnostics {
     }
 
     /// Renders one problem to text.
-    pub fn render(&self, problem: &Problem) -> String {
+    pub(crate) fn render(&self, problem: &Problem) -> String {
         let mut out = String::new();
         if self.handler.render_report(&mut out, problem).is_err() {
             out = format!("error: {problem}\n");
@@ -56,7 +63,7 @@ impl Diagnostics {
     }
 
     /// Prints every problem, then a count, to stderr.
-    pub fn print(&self, problems: &[Problem]) {
+    pub(crate) fn print(&self, problems: &[Problem]) {
         let mut err = std::io::stderr().lock();
         for problem in problems {
             let _ = writeln!(err, "{}", self.render(problem));

@@ -14,12 +14,12 @@ use crate::redact::{MASK, Redactor};
 use crate::template::environment;
 
 /// What preflight learned: the steps that may run and the secrets' current values.
-pub struct Preflight<'a> {
+pub(crate) struct Preflight<'a> {
     pub active: &'a BTreeSet<(usize, usize)>,
     pub currents: &'a HashMap<usize, BTreeMap<String, String>>,
 }
 
-pub fn render(
+pub(crate) fn render(
     project: &Project,
     library: &Library,
     plan: &Plan,

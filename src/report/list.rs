@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::project::Library;
 
 #[derive(Serialize)]
-pub struct Row {
+pub(crate) struct Row {
     pub runbook: String,
     pub description: Option<String>,
     pub mode: &'static str,
@@ -21,7 +21,7 @@ pub struct Row {
     pub overdue: bool,
 }
 
-pub fn rows(library: &Library, statuses: &[crate::status::SecretStatus]) -> Vec<Row> {
+pub(crate) fn rows(library: &Library, statuses: &[crate::status::SecretStatus]) -> Vec<Row> {
     let mut rows: Vec<Row> = library
         .runbooks
         .iter()
@@ -52,7 +52,7 @@ pub fn rows(library: &Library, statuses: &[crate::status::SecretStatus]) -> Vec<
     rows
 }
 
-pub fn text(rows: &[Row]) -> String {
+pub(crate) fn text(rows: &[Row]) -> String {
     let header = [
         "RUNBOOK",
         "SECRET",
@@ -117,7 +117,7 @@ pub fn text(rows: &[Row]) -> String {
     out
 }
 
-pub fn json(rows: &[Row]) -> String {
+pub(crate) fn json(rows: &[Row]) -> String {
     let mut text =
         serde_json::to_string_pretty(rows).expect("list rows always serialise; this is a bug");
     text.push('\n');

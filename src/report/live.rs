@@ -5,10 +5,10 @@
 use std::io::Write;
 use std::sync::{Mutex, PoisonError};
 
-use crate::exec::events::{Encoded, Event, EventKind, EventSink, Outcome, StepStatus, Stream};
+use crate::events::{Encoded, Event, EventKind, EventSink, Outcome, StepStatus, Stream};
 use crate::redact::Redactor;
 
-pub struct TextView {
+pub(crate) struct TextView {
     redactor: Redactor,
     terminal: bool,
     color: bool,
@@ -23,7 +23,7 @@ struct ViewState {
 }
 
 impl TextView {
-    pub fn new(redactor: Redactor, terminal: bool, color: bool, quiet: bool) -> Self {
+    pub(crate) fn new(redactor: Redactor, terminal: bool, color: bool, quiet: bool) -> Self {
         Self {
             redactor,
             terminal,
@@ -204,7 +204,7 @@ fn shown_when_quiet(event: &Event) -> bool {
 }
 
 /// One JSON object per event, for automation: the emitter's JSON, already redacted.
-pub struct JsonLines;
+pub(crate) struct JsonLines;
 
 impl EventSink for JsonLines {
     fn emit(&self, _: &Event, encoded: &Encoded<'_>) {
@@ -218,7 +218,7 @@ impl EventSink for JsonLines {
 }
 
 /// Tracing at `-v`/`RUST_LOG`, through the redactor like everything else.
-pub struct TraceSink;
+pub(crate) struct TraceSink;
 
 impl EventSink for TraceSink {
     fn emit(&self, event: &Event, _: &Encoded<'_>) {

@@ -10,11 +10,11 @@ use crate::plan::{Plan, Work};
 use crate::project::{Library, Project};
 use crate::template::{environment, render};
 
-pub use super::plan_text::{json, text};
+pub(crate) use super::plan_text::{json, text};
 
 /// One node of the plan as shown.
 #[derive(Serialize)]
-pub struct NodeView {
+pub(crate) struct NodeView {
     pub index: usize,
     pub name: String,
     pub kind: &'static str,
@@ -34,7 +34,7 @@ pub struct NodeView {
 }
 
 #[derive(Serialize)]
-pub struct SecretView {
+pub(crate) struct SecretView {
     pub id: String,
     pub runbook: String,
     pub env: Vec<String>,
@@ -42,7 +42,7 @@ pub struct SecretView {
 }
 
 #[derive(Serialize)]
-pub struct PlanView {
+pub(crate) struct PlanView {
     pub runbook: String,
     pub mode: &'static str,
     pub secret: Option<String>,
@@ -54,14 +54,14 @@ pub struct PlanView {
 
 /// What a dry run knows beyond a plan, from preflight: which steps may run, and the current
 /// values of the secrets (so templates that read them render; its output is redacted).
-pub struct Known<'a> {
+pub(crate) struct Known<'a> {
     pub active: &'a BTreeSet<(usize, usize)>,
     pub currents: &'a HashMap<usize, BTreeMap<String, String>>,
 }
 
 /// `given` are the `--input` values on the command line; only those the runbook declares not
 /// secret are shown.
-pub fn view(
+pub(crate) fn view(
     project: &Project,
     library: &Library,
     plan: &Plan,
@@ -72,7 +72,7 @@ pub fn view(
 
 /// [`view`] with what a dry run knows: steps that will not run say so, and templates that read
 /// the secret's current values are rendered.
-pub fn view_known(
+pub(crate) fn view_known(
     project: &Project,
     library: &Library,
     plan: &Plan,
@@ -127,6 +127,30 @@ pub fn view_known(
                     }
                 }
                 Work::Restart { services, serves } => {
+                    // Only the services of restart steps that will run, as the run does.
+                    let serves: Vec<(usize, usize)> = serves
+                        .iter()
+                        .copied()
+                        .filter(|(rb, si)| {
+                            let runbook = &library.runbooks[*rb].value;
+                            !(known.is_some_and(|k| !k.active.contains(&(*rb, *si)))
+                                || describe.decided_false(*rb, runbook, &runbook.steps[*si]))
+                        })
+                        .collect();
+                    let wanted: Vec<String> = serves
+                        .iter()
+                        .flat_map(|(rb, si)| {
+                            let runbook = &library.runbooks[*rb].value;
+                            crate::plan::restart_services(
+                                project,
+                                runbook,
+                                runbook.steps[*si].restart.as_deref().unwrap_or_default(),
+                            )
+                        })
+                        .collect();
+                    let services: Vec<&String> =
+                        services.iter().filter(|s| wanted.contains(s)).collect();
+                    let services: Vec<&str> = services.iter().map(|s| s.as_str()).collect();
                     let names: Vec<String> = serves
                         .iter()
                         .map(|(rb, si)| crate::plan::step_name(&library.runbooks[*rb].value, *si))

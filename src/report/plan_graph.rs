@@ -8,7 +8,7 @@ fn quote(text: &str) -> String {
     text.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
-pub fn dot(view: &PlanView) -> String {
+pub(crate) fn dot(view: &PlanView) -> String {
     let mut out = format!(
         "digraph \"{}\" {{\n  rankdir=LR;\n  node [shape=box];\n",
         quote(&view.runbook)
@@ -38,7 +38,7 @@ pub fn dot(view: &PlanView) -> String {
     out
 }
 
-pub fn mermaid(view: &PlanView) -> String {
+pub(crate) fn mermaid(view: &PlanView) -> String {
     let mut out = String::from("flowchart LR\n");
     for step in &view.steps {
         let _ = writeln!(

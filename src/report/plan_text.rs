@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use super::plan::PlanView;
 
-pub fn text(view: &PlanView) -> String {
+pub(crate) fn text(view: &PlanView) -> String {
     let mut out = String::new();
     let _ = write!(out, "plan: {}", view.runbook);
     if let Some(secret) = &view.secret {
@@ -68,7 +68,7 @@ pub fn text(view: &PlanView) -> String {
     out
 }
 
-pub fn json(view: &PlanView) -> String {
+pub(crate) fn json(view: &PlanView) -> String {
     let mut text =
         serde_json::to_string_pretty(view).expect("a plan view always serialises; this is a bug");
     text.push('\n');

@@ -8,19 +8,19 @@ use std::path::PathBuf;
 use super::StepError;
 use super::{Compensation, Done, StepRun};
 use crate::envfile::{EnvFile, value_warnings};
-use crate::exec::events::EventKind;
+use crate::events::EventKind;
 use crate::model::EnvSpec;
 
 /// The file an env step edits: its `file`, else the runbook's secret file, else
 /// `vars.env_file`; symlinks not yet followed.
-pub fn target_file(run: &StepRun, file: Option<&String>) -> Result<PathBuf, StepError> {
+pub(crate) fn target_file(run: &StepRun, file: Option<&String>) -> Result<PathBuf, StepError> {
     match file {
         Some(file) => Ok(run.ctx.project.resolve(&run.ctx.render(run.rb, file)?)),
         None => run.ctx.secret_file(run.rb),
     }
 }
 
-pub async fn run(run: &StepRun, spec: &EnvSpec) -> Result<Done, StepError> {
+pub(crate) async fn run(run: &StepRun, spec: &EnvSpec) -> Result<Done, StepError> {
     let host = &*run.ctx.host;
     let path = host.resolve(&target_file(run, spec.file.as_ref())?).await?;
     let mut values = BTreeMap::new();
@@ -88,7 +88,7 @@ pub async fn run(run: &StepRun, spec: &EnvSpec) -> Result<Done, StepError> {
 
 /// Applies `set` and `unset` to the file's bytes; returns the new bytes and the previous
 /// values of the keys that were set.
-pub fn edit(
+pub(super) fn edit(
     bytes: &[u8],
     spec: &EnvSpec,
     values: &BTreeMap<String, String>,

@@ -7,34 +7,34 @@ use crate::template::TemplateError;
 
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
-pub struct StepError {
+pub(crate) struct StepError {
     kind: ErrorKind,
     message: String,
 }
 
 impl StepError {
-    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Self {
             kind,
             message: message.into(),
         }
     }
 
-    pub fn kind(&self) -> ErrorKind {
+    pub(crate) fn kind(&self) -> ErrorKind {
         self.kind
     }
 
-    pub fn message(&self) -> &str {
+    pub(crate) fn message(&self) -> &str {
         &self.message
     }
 
     /// Whether another try may go differently; see [`ErrorKind::is_retryable`].
-    pub fn is_retryable(&self) -> bool {
+    pub(crate) fn is_retryable(&self) -> bool {
         self.kind.is_retryable()
     }
 
     /// The same failure, its message said in a wider context (`verify failed: ...`).
-    pub fn context(self, prefix: &str) -> Self {
+    pub(crate) fn context(self, prefix: &str) -> Self {
         Self {
             kind: self.kind,
             message: format!("{prefix}: {}", self.message),
@@ -42,7 +42,7 @@ impl StepError {
     }
 
     /// The same failure, with a note after its message (`... (after 3 tries)`).
-    pub fn note(self, note: &str) -> Self {
+    pub(crate) fn note(self, note: &str) -> Self {
         Self {
             kind: self.kind,
             message: format!("{} ({note})", self.message),

@@ -10,11 +10,11 @@ use minijinja::Value;
 
 use super::StepError;
 use super::{Done, StepRun};
-use crate::exec::events::{EventKind, Stream};
+use crate::events::{EventKind, Stream};
 use crate::host::process::{OutputStream, ProcessOutcome, ProcessSpec, Termination};
 use crate::model::{Command, ExecSpec};
 
-pub async fn run_step(run: &StepRun, spec: &ExecSpec) -> Result<Done, StepError> {
+pub(super) async fn run_step(run: &StepRun, spec: &ExecSpec) -> Result<Done, StepError> {
     let outcome = run_exec(run, spec, step_timeout(run)).await;
     crate::failpoint::hit("after-effect", &run.name);
     let outcome = outcome?;
@@ -24,13 +24,13 @@ pub async fn run_step(run: &StepRun, spec: &ExecSpec) -> Result<Done, StepError>
     })
 }
 
-pub fn step_timeout(run: &StepRun) -> Option<Duration> {
+pub(super) fn step_timeout(run: &StepRun) -> Option<Duration> {
     run.step().timeout.as_ref().map(|t| t.value.duration)
 }
 
 /// Runs an exec body (a step, a verify, a rollback or a check) and applies its `expect`.
 /// Returns the `stdout`, `stderr`, `exit` and `json` outputs.
-pub async fn run_exec(
+pub(crate) async fn run_exec(
     run: &StepRun,
     spec: &ExecSpec,
     timeout: Option<Duration>,
@@ -143,7 +143,7 @@ pub async fn run_exec(
 
 /// Spawns a process for a step, refusing a command line that carries a secret, and streams
 /// its output as redacted lines.
-pub async fn run_command(
+pub(crate) async fn run_command(
     run: &StepRun,
     process: &ProcessSpec,
 ) -> Result<ProcessOutcome, StepError> {

@@ -6,7 +6,7 @@ use super::{Compensation, Done, StepRun};
 use crate::failure::ErrorKind;
 use crate::model::FileSpec;
 
-pub async fn run(run: &StepRun, spec: &FileSpec) -> Result<Done, StepError> {
+pub(crate) async fn run(run: &StepRun, spec: &FileSpec) -> Result<Done, StepError> {
     let host = &*run.ctx.host;
     let path = run
         .ctx

@@ -10,7 +10,7 @@ use super::StepError;
 use super::{Done, StepRun};
 use crate::model::{Charset, Encoding, GenerateSpec};
 
-pub fn run(run: &StepRun, spec: &GenerateSpec) -> Result<Done, StepError> {
+pub(super) fn run(run: &StepRun, spec: &GenerateSpec) -> Result<Done, StepError> {
     let value = generate(spec)?;
     // Registered before anything else can see it, so no later output can show it.
     run.ctx.redactor.add(&value);
@@ -20,7 +20,7 @@ pub fn run(run: &StepRun, spec: &GenerateSpec) -> Result<Done, StepError> {
     })
 }
 
-pub fn generate(spec: &GenerateSpec) -> Result<String, StepError> {
+pub(super) fn generate(spec: &GenerateSpec) -> Result<String, StepError> {
     // A leading `-` would be read as an option by the many tools a secret is passed to;
     // drawing again is cheaper than teaching every caller to write `--`.
     for _ in 0..64 {

@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 
 use super::StepError;
 use super::{Done, StepRun};
-use crate::exec::events::EventKind;
+use crate::events::EventKind;
 use crate::model::ManualSpec;
 
-pub async fn run(run: &StepRun, spec: &ManualSpec) -> Result<Done, StepError> {
+pub(super) async fn run(run: &StepRun, spec: &ManualSpec) -> Result<Done, StepError> {
     let instructions = run.ctx.render(run.rb, &spec.instructions)?;
     let _terminal = run.ctx.terminal.lock().await;
     let Some(input) = &spec.input else {
@@ -87,7 +87,7 @@ pub async fn run(run: &StepRun, spec: &ManualSpec) -> Result<Done, StepError> {
 }
 
 /// Shows instructions and waits for the operator to confirm they are done; `--yes` confirms.
-pub async fn acknowledge(run: &StepRun, instructions: &str) -> Result<(), StepError> {
+pub(crate) async fn acknowledge(run: &StepRun, instructions: &str) -> Result<(), StepError> {
     if run.ctx.options.yes {
         run.ctx.emitter.emit(EventKind::Operator {
             step: run.name.clone(),

@@ -10,10 +10,10 @@ use std::path::Path;
 
 use super::StepError;
 use super::{Done, StepRun};
-use crate::exec::events::{EventKind, StepStatus};
+use crate::events::{EventKind, StepStatus};
 use crate::model::ReportSpec;
 
-pub async fn run(run: &StepRun, spec: &ReportSpec) -> Result<Done, StepError> {
+pub(super) async fn run(run: &StepRun, spec: &ReportSpec) -> Result<Done, StepError> {
     let path = run
         .ctx
         .project
@@ -32,7 +32,7 @@ pub async fn run(run: &StepRun, spec: &ReportSpec) -> Result<Done, StepError> {
     })
 }
 
-pub async fn write_report(run: &StepRun, path: &Path, title: &str) -> Result<(), StepError> {
+pub(crate) async fn write_report(run: &StepRun, path: &Path, title: &str) -> Result<(), StepError> {
     let ctx = &run.ctx;
     let key = crate::fingerprint::install_key(&ctx.project.state_dir)
         .map_err(|e| StepError::new(ErrorKind::Journal, e.to_string()))?;
@@ -46,7 +46,7 @@ pub async fn write_report(run: &StepRun, path: &Path, title: &str) -> Result<(),
         })
         .await
         .map_err(|e| StepError::new(ErrorKind::Journal, e))?;
-    let history: Vec<crate::exec::events::Event> =
+    let history: Vec<crate::events::Event> =
         crate::journal::read_journal(&ctx.durable.state.journal_path(&ctx.run.id))
             .map_err(|e| StepError::new(ErrorKind::Journal, e.to_string()))?
             .into_iter()

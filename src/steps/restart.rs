@@ -13,7 +13,7 @@ use crate::template::{environment, render};
 /// Long enough for a container to be recreated and pass its start-up checks.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 
-pub async fn restart_services(run: &StepRun, services: &[String]) -> Result<(), StepError> {
+pub(crate) async fn restart_services(run: &StepRun, services: &[String]) -> Result<(), StepError> {
     let project = &run.ctx.project;
     let driver = &project.restart;
     let ctx = minijinja::context! { vars => project.vars_for(run.ctx.runbook(run.rb)), services => services.to_vec() };

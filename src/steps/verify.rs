@@ -13,7 +13,7 @@ use crate::model::{HttpCheck, TcpCheck, VerifySpec};
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One try; the scheduler's retry policy decides whether another follows.
-pub async fn run(run: &StepRun, spec: &VerifySpec) -> Result<Done, StepError> {
+pub(super) async fn run(run: &StepRun, spec: &VerifySpec) -> Result<Done, StepError> {
     let timeout = spec
         .timeout
         .as_ref()

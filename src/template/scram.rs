@@ -14,12 +14,12 @@ use rand::TryRng;
 use sha2::{Digest, Sha256};
 
 /// What PostgreSQL's own client (`\password`, libpq's `PQencryptPasswordConn`) uses.
-pub const ITERATIONS: u32 = 4096;
+pub(super) const ITERATIONS: u32 = 4096;
 /// PostgreSQL's default salt length.
 const SALT_LEN: usize = 16;
 
 /// `SCRAM-SHA-256$<iterations>:<b64 salt>$<b64 StoredKey>:<b64 ServerKey>`.
-pub fn verifier(password: &str, salt: &[u8], iterations: u32) -> String {
+pub(super) fn verifier(password: &str, salt: &[u8], iterations: u32) -> String {
     let (stored_key, server_key) = keys(password, salt, iterations);
     format!(
         "SCRAM-SHA-256${iterations}:{}${}:{}",
@@ -31,7 +31,7 @@ pub fn verifier(password: &str, salt: &[u8], iterations: u32) -> String {
 
 /// StoredKey = H(HMAC(SaltedPassword, "Client Key")), ServerKey = HMAC(SaltedPassword,
 /// "Server Key"), SaltedPassword = PBKDF2-HMAC-SHA-256(password, salt, iterations).
-pub fn keys(password: &str, salt: &[u8], iterations: u32) -> ([u8; 32], [u8; 32]) {
+pub(super) fn keys(password: &str, salt: &[u8], iterations: u32) -> ([u8; 32], [u8; 32]) {
     let mut salted = [0u8; 32];
     pbkdf2::pbkdf2_hmac::<Sha256>(password.as_bytes(), salt, iterations, &mut salted);
     let client_key = hmac(&salted, b"Client Key");
@@ -39,7 +39,7 @@ pub fn keys(password: &str, salt: &[u8], iterations: u32) -> ([u8; 32], [u8; 32]
     (stored_key, hmac(&salted, b"Server Key"))
 }
 
-pub fn hmac(key: &[u8], message: &[u8]) -> [u8; 32] {
+pub(super) fn hmac(key: &[u8], message: &[u8]) -> [u8; 32] {
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key)
         .expect("HMAC takes a key of any length; this is a bug");
     mac.update(message);
@@ -47,7 +47,7 @@ pub fn hmac(key: &[u8], message: &[u8]) -> [u8; 32] {
 }
 
 /// The filter: a fresh random salt each time, as `\password` does.
-pub fn filter(password: &str) -> Result<String, Error> {
+pub(super) fn filter(password: &str) -> Result<String, Error> {
     // PostgreSQL SASLprep-normalises a non-ASCII password before hashing it (NFKC, mapped
     // spaces); computing that here would need Unicode tables, and a verifier that differs from
     // the server's would lock the role out. ASCII is taken as is by both sides.

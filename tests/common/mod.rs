@@ -6,14 +6,14 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-pub struct Test {
+pub(crate) struct Test {
     pub dir: tempfile::TempDir,
     args: Vec<String>,
     env: Vec<(String, String)>,
     stdin: Option<Vec<u8>>,
 }
 
-pub struct Run {
+pub(crate) struct Run {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
@@ -22,7 +22,7 @@ pub struct Run {
 impl Run {
     /// Fails the test with both streams shown when the exit code is not `code`.
     #[track_caller]
-    pub fn expect_code(&self, code: i32) -> &Self {
+    pub(crate) fn expect_code(&self, code: i32) -> &Self {
         assert_eq!(
             self.code, code,
             "expected exit {code}, got {}\n--- stdout\n{}\n--- stderr\n{}",
@@ -33,16 +33,16 @@ impl Run {
 }
 
 /// The repository root, for shipped runbooks and fixtures.
-pub fn repo() -> PathBuf {
+pub(crate) fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-pub fn binary() -> PathBuf {
+pub(crate) fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_runbook"))
 }
 
 impl Test {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             dir: tempfile::Builder::new()
                 .prefix("runbook-test")
@@ -54,17 +54,17 @@ impl Test {
         }
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
     /// Writes a file relative to the test directory, creating parents.
-    pub fn file(self, name: &str, contents: &str) -> Self {
+    pub(crate) fn file(self, name: &str, contents: &str) -> Self {
         self.write(name, contents.as_bytes());
         self
     }
 
-    pub fn write(&self, name: &str, contents: &[u8]) {
+    pub(crate) fn write(&self, name: &str, contents: &[u8]) {
         let path = self.dir.path().join(name);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).expect("create parent");
@@ -72,12 +72,12 @@ impl Test {
         std::fs::write(path, contents).expect("write file");
     }
 
-    pub fn read(&self, name: &str) -> Vec<u8> {
+    pub(crate) fn read(&self, name: &str) -> Vec<u8> {
         std::fs::read(self.dir.path().join(name)).expect("read file")
     }
 
     /// Copies the shipped runbook library into `runbooks/`.
-    pub fn with_library(self) -> Self {
+    pub(crate) fn with_library(self) -> Self {
         let target = self.dir.path().join("runbooks");
         std::fs::create_dir_all(&target).expect("runbooks dir");
         for entry in std::fs::read_dir(repo().join("runbooks")).expect("shipped runbooks") {
@@ -87,22 +87,22 @@ impl Test {
         self
     }
 
-    pub fn args(mut self, args: &[&str]) -> Self {
+    pub(crate) fn args(mut self, args: &[&str]) -> Self {
         self.args = args.iter().map(|a| (*a).to_string()).collect();
         self
     }
 
-    pub fn env(mut self, key: &str, value: &str) -> Self {
+    pub(crate) fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.into(), value.into()));
         self
     }
 
-    pub fn stdin(mut self, bytes: &[u8]) -> Self {
+    pub(crate) fn stdin(mut self, bytes: &[u8]) -> Self {
         self.stdin = Some(bytes.to_vec());
         self
     }
 
-    pub fn command(&self) -> Command {
+    pub(crate) fn command(&self) -> Command {
         let mut command = Command::new(binary());
         command
             .args(&self.args)
@@ -116,7 +116,7 @@ impl Test {
         command
     }
 
-    pub fn run(&self) -> Run {
+    pub(crate) fn run(&self) -> Run {
         let mut command = self.command();
         command.stdin(if self.stdin.is_some() {
             Stdio::piped()
@@ -142,4 +142,4 @@ impl Test {
         }
     }
 }
-pub mod servers;
+pub(crate) mod servers;

@@ -7,9 +7,9 @@ mod redis;
 
 // Every test binary compiles `common`; most of them use none of this.
 #[allow(unused_imports)]
-pub use postgres::{PG_SUPERUSER, Postgres, sql_ident, sql_literal};
+pub(crate) use postgres::{PG_SUPERUSER, Postgres, sql_ident, sql_literal};
 #[allow(unused_imports)]
-pub use redis::Redis;
+pub(crate) use redis::Redis;
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -26,7 +26,7 @@ const START_ATTEMPTS: usize = 5;
 const STARTUP_DEADLINE: Duration = Duration::from_secs(90);
 
 /// Percent-encodes everything but RFC 3986 unreserved characters.
-pub fn percent_encode(value: &str) -> String {
+pub(crate) fn percent_encode(value: &str) -> String {
     let mut out = String::new();
     for byte in value.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {

@@ -28,7 +28,7 @@ fn service_binary() -> &'static Path {
 /// An example binary of the demo, (re)built first when `cargo test` did not build it or it is
 /// older than its sources (as after `cargo test --test NAME` with edits), so the tests never
 /// silently exercise a stale binary.
-pub fn example_binary(name: &str) -> PathBuf {
+pub(crate) fn example_binary(name: &str) -> PathBuf {
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or(repo().join("target"), |dir| repo().join(dir));
     let binary = target.join("debug/examples").join(name);
@@ -69,7 +69,7 @@ fn free_port() -> u16 {
 }
 
 /// `GET path` over a plain TcpStream; returns the status code and the body.
-pub fn get(port: u16, path: &str, bearer: Option<&str>) -> (u16, String) {
+pub(crate) fn get(port: u16, path: &str, bearer: Option<&str>) -> (u16, String) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
@@ -93,7 +93,7 @@ pub fn get(port: u16, path: &str, bearer: Option<&str>) -> (u16, String) {
     (status, body.to_owned())
 }
 
-pub fn get_json(port: u16, path: &str, bearer: Option<&str>) -> (u16, Value) {
+pub(crate) fn get_json(port: u16, path: &str, bearer: Option<&str>) -> (u16, Value) {
     let (status, body) = get(port, path, bearer);
     (
         status,
@@ -101,13 +101,13 @@ pub fn get_json(port: u16, path: &str, bearer: Option<&str>) -> (u16, Value) {
     )
 }
 
-pub fn token(port: u16) -> String {
+pub(crate) fn token(port: u16) -> String {
     let (status, body) = get_json(port, "/token", None);
     assert_eq!(status, 200);
     body["token"].as_str().unwrap().to_owned()
 }
 
-pub fn edit_env(path: &Path, key: &str, value: &str) {
+pub(crate) fn edit_env(path: &Path, key: &str, value: &str) {
     let mut env = EnvFile::parse(&std::fs::read(path).unwrap()).unwrap();
     env.set(key, value).unwrap();
     std::fs::write(path, env.to_bytes()).unwrap();
@@ -123,20 +123,20 @@ fn alive(pid: &str) -> bool {
 }
 
 /// The session id of `pid` (field 6 of `/proc/PID/stat`), to prove the service was detached.
-pub fn session_id(pid: &str) -> Option<String> {
+pub(crate) fn session_id(pid: &str) -> Option<String> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let (_, fields) = stat.rsplit_once(") ")?;
     fields.split(' ').nth(3).map(str::to_owned)
 }
 
 /// A scratch copy of `examples/demo/`, run through `restart.sh`; stops the service on drop.
-pub struct Deployment {
+pub(crate) struct Deployment {
     pub dir: tempfile::TempDir,
     pub port: u16,
 }
 
 impl Deployment {
-    pub fn new() -> Deployment {
+    pub(crate) fn new() -> Deployment {
         let dir = tempfile::Builder::new()
             .prefix("runbook-demo")
             .tempdir()
@@ -160,7 +160,7 @@ impl Deployment {
 
     /// Writes the deployment's `runbook.yaml`: the shipped library, the demo's restart driver,
     /// and `extra_vars` (indented `  key: value` lines) pointing runbooks at test servers.
-    pub fn configure(&self, extra_vars: &str) {
+    pub(crate) fn configure(&self, extra_vars: &str) {
         let config = format!(
             "runbooks: {}\nvars:\n  env_file: .env.prod\n  api_url: http://127.0.0.1:{}\n{extra_vars}restart:\n  run: bash ./restart.sh {{{{ services | join(\" \") }}}}\n",
             repo().join("runbooks").display(),
@@ -171,7 +171,7 @@ impl Deployment {
 
     /// The real `runbook ARGS` in the deployment, without a terminal: the exit code and
     /// stdout followed by stderr.
-    pub fn runbook(&self, args: &[&str]) -> (i32, String) {
+    pub(crate) fn runbook(&self, args: &[&str]) -> (i32, String) {
         let out = Command::new(env!("CARGO_BIN_EXE_runbook"))
             .args(args)
             .current_dir(self.dir.path())
@@ -187,19 +187,19 @@ impl Deployment {
         (out.status.code().unwrap_or(-1), text)
     }
 
-    pub fn env_file(&self) -> PathBuf {
+    pub(crate) fn env_file(&self) -> PathBuf {
         self.dir.path().join(".env.prod")
     }
 
-    pub fn env(&self) -> EnvFile {
+    pub(crate) fn env(&self) -> EnvFile {
         EnvFile::parse(&std::fs::read(self.env_file()).unwrap()).unwrap()
     }
 
-    pub fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("demo.log")).unwrap_or_default()
     }
 
-    pub fn pid(&self) -> Option<String> {
+    pub(crate) fn pid(&self) -> Option<String> {
         let pid = std::fs::read_to_string(self.dir.path().join("demo.pid")).ok()?;
         Some(pid.trim().to_owned())
     }
@@ -208,7 +208,7 @@ impl Deployment {
     /// rather than exec'ing the fresh copy: a concurrent test's fork can briefly hold the copy's
     /// write descriptor, and exec would then fail with ETXTBSY. `output()` waits for EOF on both
     /// pipes, so it only returns because the detached service does not hold them open.
-    pub fn restart(&self, services: &[&str]) -> Output {
+    pub(crate) fn restart(&self, services: &[&str]) -> Output {
         Command::new("bash")
             .arg(self.dir.path().join("restart.sh"))
             .args(services)
@@ -219,7 +219,7 @@ impl Deployment {
     }
 
     #[track_caller]
-    pub fn restart_ok(&self, services: &[&str]) {
+    pub(crate) fn restart_ok(&self, services: &[&str]) {
         let output = self.restart(services);
         assert!(
             output.status.success(),
@@ -246,14 +246,18 @@ impl Drop for Deployment {
 }
 
 /// A `demo-service` started directly (not through restart.sh), killed on drop.
-pub struct Service {
+pub(crate) struct Service {
     child: Child,
     pub port: u16,
 }
 
 impl Service {
     /// Starts the service on `env` and waits until it answers, or returns its failed output.
-    pub fn start(dir: &Path, env: &str, path_prefix: Option<&Path>) -> Result<Service, Output> {
+    pub(crate) fn start(
+        dir: &Path,
+        env: &str,
+        path_prefix: Option<&Path>,
+    ) -> Result<Service, Output> {
         let env_file = dir.join("service.env");
         std::fs::write(&env_file, env).unwrap();
         let port = free_port();
@@ -297,7 +301,7 @@ impl Drop for Service {
 }
 
 /// A one-connection-at-a-time fake Redis that accepts exactly `AUTH <password>` then `PING`.
-pub fn fake_redis(password: &'static str) -> u16 {
+pub(crate) fn fake_redis(password: &'static str) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {

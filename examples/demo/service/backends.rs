@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 const TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Connection settings for PostgreSQL, from `DATABASE_URL`. No `Debug`: it holds a password.
-pub struct Postgres {
+pub(crate) struct Postgres {
     host: String,
     port: u16,
     user: Option<String>,
@@ -24,7 +24,7 @@ pub struct Postgres {
 }
 
 /// Connection settings for Redis, from `REDIS_URL`. No `Debug`: it holds a password.
-pub struct Redis {
+pub(crate) struct Redis {
     host: String,
     port: u16,
     user: Option<String>,
@@ -42,7 +42,7 @@ struct Url {
 }
 
 /// Parses `postgres://user:password@host:port/db`; the error never includes the URL.
-pub fn parse_database_url(url: &str) -> Result<Postgres, &'static str> {
+pub(crate) fn parse_database_url(url: &str) -> Result<Postgres, &'static str> {
     let url = parse_url(url, &["postgres", "postgresql"])?;
     let database = percent_decode(url.path.trim_start_matches('/'))?;
     let sslmode = url
@@ -61,7 +61,7 @@ pub fn parse_database_url(url: &str) -> Result<Postgres, &'static str> {
 }
 
 /// Parses `redis://:password@host:port` or `redis://user:password@host:port`.
-pub fn parse_redis_url(url: &str) -> Result<Redis, &'static str> {
+pub(crate) fn parse_redis_url(url: &str) -> Result<Redis, &'static str> {
     let url = parse_url(url, &["redis"])?;
     Ok(Redis {
         host: url.host,
@@ -138,7 +138,7 @@ fn percent_decode(text: &str) -> Result<String, &'static str> {
 
 /// Runs `psql -tAc 'select 1'` with every connection setting in the environment only,
 /// because a child's argv is world-readable through `ps` and `/proc`.
-pub fn check_postgres(pg: &Postgres) -> Result<(), String> {
+pub(crate) fn check_postgres(pg: &Postgres) -> Result<(), String> {
     let mut command = Command::new("psql");
     command
         // -X: ignore ~/.psqlrc; -w: never prompt, fail instead.
@@ -192,7 +192,7 @@ pub fn check_postgres(pg: &Postgres) -> Result<(), String> {
 }
 
 /// Authenticates (when the URL has a password) and expects `+PONG` to `PING`.
-pub fn check_redis(redis: &Redis) -> Result<(), String> {
+pub(crate) fn check_redis(redis: &Redis) -> Result<(), String> {
     let address = (redis.host.as_str(), redis.port)
         .to_socket_addrs()
         .map_err(|error| format!("cannot resolve redis host: {error}"))?

@@ -20,7 +20,7 @@ fn mac(key: &[u8]) -> HmacSha256 {
 
 /// First 16 hex characters of HMAC-SHA256(key, value): enough to tell values apart, useless
 /// for recovering them, and stable across restarts only while the value is unchanged.
-pub fn fingerprint(key: &[u8], value: &str) -> String {
+pub(crate) fn fingerprint(key: &[u8], value: &str) -> String {
     let mut mac = mac(key);
     mac.update(value.as_bytes());
     let digest = mac.finalize().into_bytes();
@@ -28,7 +28,7 @@ pub fn fingerprint(key: &[u8], value: &str) -> String {
 }
 
 /// Issues `{"sub": subject, "iat": issued_at}` signed with `secret`.
-pub fn sign(secret: &[u8], subject: &str, issued_at: u64) -> String {
+pub(crate) fn sign(secret: &[u8], subject: &str, issued_at: u64) -> String {
     let claims = serde_json::json!({ "sub": subject, "iat": issued_at });
     let signing_input = format!(
         "{}.{}",
@@ -45,7 +45,7 @@ pub fn sign(secret: &[u8], subject: &str, issued_at: u64) -> String {
 ///
 /// The comparison is constant-time (`verify_slice`), and the header must be exactly HS256 so
 /// a token cannot choose a weaker algorithm.
-pub fn verify(secret: &[u8], token: &str) -> Option<String> {
+pub(crate) fn verify(secret: &[u8], token: &str) -> Option<String> {
     let mut parts = token.split('.');
     let (header, claims, signature) = (parts.next()?, parts.next()?, parts.next()?);
     if parts.next().is_some() {
@@ -65,4 +65,17 @@ pub fn verify(secret: &[u8], token: &str) -> Option<String> {
     let claims: serde_json::Value =
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).ok()?).ok()?;
     Some(claims.get("sub")?.as_str()?.to_owned())
+}
+
+/// Returns the value of an Express-style signed cookie (`s:VALUE.SIGNATURE`, the signature
+/// HMAC-SHA256 of VALUE, base64 without padding) when it verifies under `secret`.
+pub(crate) fn verify_cookie(secret: &[u8], cookie: &str) -> Option<String> {
+    let (value, signature) = cookie.strip_prefix("s:")?.rsplit_once('.')?;
+    let signature = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(signature)
+        .ok()?;
+    let mut mac = mac(secret);
+    mac.update(value.as_bytes());
+    mac.verify_slice(&signature).ok()?;
+    Some(value.to_owned())
 }

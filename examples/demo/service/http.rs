@@ -11,7 +11,7 @@ use std::net::TcpStream;
 const MAX_HEAD_BYTES: u64 = 16 * 1024;
 
 /// The parts of a request the routes look at.
-pub struct Request {
+pub(crate) struct Request {
     pub method: String,
     /// The path without its query string, so the log never records query parameters.
     pub path: String,
@@ -20,7 +20,7 @@ pub struct Request {
 
 impl Request {
     /// Returns the first header named `name` (case-insensitive, as HTTP header names are).
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(key, _)| key.eq_ignore_ascii_case(name))
@@ -30,7 +30,7 @@ impl Request {
 
 /// Why a request could not be read: `Malformed` is answered with 400; `Gone` (the peer closed,
 /// stalled past the read timeout, or reset) has nobody left to answer.
-pub enum ReadError {
+pub(crate) enum ReadError {
     Gone,
     Malformed,
 }
@@ -42,7 +42,7 @@ impl From<io::Error> for ReadError {
 }
 
 /// Reads the request line and headers; any body is ignored because no route takes one.
-pub fn read_request(stream: &TcpStream) -> Result<Request, ReadError> {
+pub(crate) fn read_request(stream: &TcpStream) -> Result<Request, ReadError> {
     let mut reader = BufReader::new(stream.take(MAX_HEAD_BYTES));
     let request_line = read_line(&mut reader)?;
     let mut parts = request_line.split_whitespace();
@@ -93,25 +93,25 @@ fn read_line(reader: &mut impl BufRead) -> Result<String, ReadError> {
 }
 
 /// A complete response: every body this service sends is JSON.
-pub struct Response {
+pub(crate) struct Response {
     pub status: u16,
     pub body: String,
 }
 
 impl Response {
-    pub fn json(status: u16, body: serde_json::Value) -> Response {
+    pub(crate) fn json(status: u16, body: serde_json::Value) -> Response {
         Response {
             status,
             body: body.to_string(),
         }
     }
 
-    pub fn error(status: u16, message: &str) -> Response {
+    pub(crate) fn error(status: u16, message: &str) -> Response {
         Response::json(status, serde_json::json!({ "error": message }))
     }
 
     /// Writes the response and flushes; the caller closes the connection by dropping it.
-    pub fn write_to(&self, mut stream: &TcpStream) -> io::Result<()> {
+    pub(crate) fn write_to(&self, mut stream: &TcpStream) -> io::Result<()> {
         let head = format!(
             "HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
              Cache-Control: no-store\r\nConnection: close\r\n\r\n",

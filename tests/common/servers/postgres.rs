@@ -11,9 +11,9 @@ use super::{
 };
 
 /// The role initdb creates; its password is random per cluster.
-pub const PG_SUPERUSER: &str = "postgres";
+pub(crate) const PG_SUPERUSER: &str = "postgres";
 
-pub struct Postgres {
+pub(crate) struct Postgres {
     pub port: u16,
     pub dir: tempfile::TempDir,
     superuser_password: String,
@@ -25,7 +25,7 @@ impl Postgres {
     /// Starts a fresh cluster on 127.0.0.1:<random free port>, or returns None after a loud
     /// "SKIPPED: PostgreSQL binaries not found (install postgresql)" when the binaries are
     /// missing and CI is not set; under CI a missing binary panics instead.
-    pub fn start() -> Option<Postgres> {
+    pub(crate) fn start() -> Option<Postgres> {
         let Some(bin) = pg_bindir() else {
             return unavailable("PostgreSQL binaries", "postgresql");
         };
@@ -114,16 +114,16 @@ impl Postgres {
         unreachable!("the last attempt returns or panics")
     }
 
-    pub fn superuser(&self) -> &str {
+    pub(crate) fn superuser(&self) -> &str {
         PG_SUPERUSER
     }
 
-    pub fn superuser_password(&self) -> &str {
+    pub(crate) fn superuser_password(&self) -> &str {
         &self.superuser_password
     }
 
     /// Creates a login role with a password and a database it owns.
-    pub fn create_role(&self, role: &str, password: &str, database: &str) {
+    pub(crate) fn create_role(&self, role: &str, password: &str, database: &str) {
         let sql = format!(
             "CREATE ROLE {r} LOGIN PASSWORD {p};\nCREATE DATABASE {d} OWNER {r};\n",
             r = sql_ident(role),
@@ -137,7 +137,7 @@ impl Postgres {
 
     /// Runs SQL (fed on stdin) as `user` over TCP with scram-sha-256: Ok(stdout) or Err(stderr).
     /// Output is psql's `-qAt`: no command tags, rows as `a|b` lines.
-    pub fn psql(
+    pub(crate) fn psql(
         &self,
         user: &str,
         password: &str,
@@ -154,7 +154,7 @@ impl Postgres {
 
     /// The psql invocation behind [`Postgres::psql`], public so tests can check its argv.
     /// Everything that names the connection travels in the environment, the password included.
-    pub fn psql_command(&self, user: &str, password: &str, database: &str) -> Command {
+    pub(crate) fn psql_command(&self, user: &str, password: &str, database: &str) -> Command {
         let mut command = Command::new(&self.psql);
         scrub_pg_env(&mut command);
         command
@@ -180,7 +180,7 @@ impl Postgres {
     }
 
     /// postgres://user:pw@127.0.0.1:port/db with every part percent-encoded.
-    pub fn url(&self, user: &str, password: &str, database: &str) -> String {
+    pub(crate) fn url(&self, user: &str, password: &str, database: &str) -> String {
         format!(
             "postgres://{}:{}@127.0.0.1:{}/{}",
             percent_encode(user),
@@ -229,12 +229,12 @@ impl Drop for Postgres {
 }
 
 /// `"…"` for SQL identifiers.
-pub fn sql_ident(name: &str) -> String {
+pub(crate) fn sql_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// `'…'` for SQL string literals (standard_conforming_strings is on: backslashes are literal).
-pub fn sql_literal(value: &str) -> String {
+pub(crate) fn sql_literal(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
 }
 

@@ -16,7 +16,7 @@ use super::{
 /// Redis probes are cheap; polling this often adds no load and little latency.
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
 
-pub struct Redis {
+pub(crate) struct Redis {
     pub port: u16,
     pub dir: tempfile::TempDir,
     pub config_path: PathBuf,
@@ -28,14 +28,14 @@ impl Redis {
     /// Starts a child redis-server from a config file (so `CONFIG REWRITE` works) with
     /// `requirepass <password>` on 127.0.0.1:<random free port>, or returns None after a loud
     /// SKIPPED when redis is missing and CI is not set; under CI it panics instead.
-    pub fn start(password: &str) -> Option<Redis> {
+    pub(crate) fn start(password: &str) -> Option<Redis> {
         Self::start_with(password, true)
     }
 
     /// Like [`Redis::start`], but the server reads its configuration from stdin
     /// (`redis-server -`), so it has no config file: `INFO server` shows an empty
     /// `config_file` and `CONFIG REWRITE` fails, as on a server started with flags only.
-    pub fn start_without_config_file(password: &str) -> Option<Redis> {
+    pub(crate) fn start_without_config_file(password: &str) -> Option<Redis> {
         Self::start_with(password, false)
     }
 
@@ -97,12 +97,12 @@ impl Redis {
 
     /// Runs redis-cli with `commands` on stdin and the password in REDISCLI_AUTH: Ok(stdout), or
     /// Err(stderr + stdout) when the exit code, a failed AUTH or an error reply says it failed.
-    pub fn cli(&self, password: Option<&str>, commands: &str) -> Result<String, String> {
+    pub(crate) fn cli(&self, password: Option<&str>, commands: &str) -> Result<String, String> {
         cli_outcome(&run_with_stdin(self.cli_command(password), commands))
     }
 
     /// The redis-cli invocation behind [`Redis::cli`], public so tests can check its argv.
-    pub fn cli_command(&self, password: Option<&str>) -> Command {
+    pub(crate) fn cli_command(&self, password: Option<&str>) -> Command {
         let mut command = Command::new(&self.cli);
         command
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
@@ -114,12 +114,12 @@ impl Redis {
     }
 
     /// redis://:pw@127.0.0.1:port with the password percent-encoded.
-    pub fn url(&self, password: &str) -> String {
+    pub(crate) fn url(&self, password: &str) -> String {
         self.user_url("", password)
     }
 
     /// redis://user:pw@127.0.0.1:port with both percent-encoded.
-    pub fn user_url(&self, user: &str, password: &str) -> String {
+    pub(crate) fn user_url(&self, user: &str, password: &str) -> String {
         format!(
             "redis://{}:{}@127.0.0.1:{}",
             percent_encode(user),
@@ -129,7 +129,12 @@ impl Redis {
     }
 
     /// Runs redis-cli as an ACL user (`--user`), the password in REDISCLI_AUTH.
-    pub fn cli_as(&self, user: &str, password: &str, commands: &str) -> Result<String, String> {
+    pub(crate) fn cli_as(
+        &self,
+        user: &str,
+        password: &str,
+        commands: &str,
+    ) -> Result<String, String> {
         let mut command = self.cli_command(Some(password));
         command.args(["--user", user]);
         cli_outcome(&run_with_stdin(command, commands))

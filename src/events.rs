@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::failure::ErrorKind;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Event {
+pub(crate) struct Event {
     /// RFC 3339 wall-clock time.
     pub at: String,
     /// Time since the run started.
@@ -20,14 +20,14 @@ pub struct Event {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Stream {
+pub(crate) enum Stream {
     Stdout,
     Stderr,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum StepStatus {
+pub(crate) enum StepStatus {
     Done,
     Skipped,
     Failed,
@@ -36,7 +36,7 @@ pub enum StepStatus {
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Done,
     RolledBack,
     NeedsOperator,
@@ -48,7 +48,7 @@ pub enum Outcome {
 /// the redactor before it leaves the process.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
-pub enum EventKind {
+pub(crate) enum EventKind {
     RunStarted {
         run_id: String,
         runbook: String,
@@ -119,21 +119,21 @@ pub enum EventKind {
 }
 
 /// Where events go.
-pub trait EventSink: Send + Sync {
+pub(crate) trait EventSink: Send + Sync {
     /// `encoded` is the event's redacted JSON, made once for every sink that writes it.
     fn emit(&self, event: &Event, encoded: &Encoded<'_>);
 }
 
 /// An event's JSON, through the redactor, made on first use: the JSON lines on stdout and the
 /// journal's timeline both need it, and making it twice was a fifth of a short step's CPU.
-pub struct Encoded<'a> {
+pub(crate) struct Encoded<'a> {
     event: &'a Event,
     redactor: &'a crate::redact::Redactor,
     json: std::cell::OnceCell<Option<String>>,
 }
 
 impl Encoded<'_> {
-    pub fn json(&self) -> Option<&str> {
+    pub(crate) fn json(&self) -> Option<&str> {
         self.json
             .get_or_init(|| {
                 serde_json::to_string(self.event)
@@ -148,14 +148,14 @@ impl Encoded<'_> {
 /// incident report reads the timeline back from the journal, so memory does not grow with a
 /// step's output.
 #[derive(Clone)]
-pub struct Emitter {
+pub(crate) struct Emitter {
     started: Instant,
     redactor: crate::redact::Redactor,
     sinks: Arc<Vec<Arc<dyn EventSink>>>,
 }
 
 impl Emitter {
-    pub fn new(sinks: Vec<Arc<dyn EventSink>>, redactor: &crate::redact::Redactor) -> Self {
+    pub(crate) fn new(sinks: Vec<Arc<dyn EventSink>>, redactor: &crate::redact::Redactor) -> Self {
         Self {
             started: Instant::now(),
             redactor: redactor.clone(),
@@ -163,7 +163,7 @@ impl Emitter {
         }
     }
 
-    pub fn emit(&self, kind: EventKind) {
+    pub(crate) fn emit(&self, kind: EventKind) {
         let event = Event {
             at: now_text(),
             elapsed_ms: duration_ms(self.started.elapsed()),
@@ -181,13 +181,13 @@ impl Emitter {
 }
 
 /// Now, to the millisecond, as RFC 3339: precise enough for a timeline, short enough to read.
-pub fn now_text() -> String {
+pub(crate) fn now_text() -> String {
     let now = jiff::Timestamp::now();
     now.round(jiff::Unit::Millisecond)
         .unwrap_or(now)
         .to_string()
 }
 
-pub fn duration_ms(duration: Duration) -> u64 {
+pub(crate) fn duration_ms(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }

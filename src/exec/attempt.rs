@@ -1,0 +1,218 @@
+//! One node of the plan, attempted: `when`, confirmations, the intent journaled before the
+//! side effect, the step run under its retry policy (or the restart driver for a coalesced
+//! restart), and its result journaled before anything that needs it starts.
+
+use std::sync::Arc;
+
+use super::context::{RunContext, StepError};
+use super::retry::RetryPolicy;
+use crate::events::EventKind;
+use crate::failpoint;
+use crate::failure::ErrorKind;
+use crate::model::{KindRef, Rollback};
+use crate::plan::Work;
+use crate::steps::{Compensation, Done, StepRun, acknowledge, execute, restart_services};
+
+/// The kind a node's events name.
+pub(super) fn node_kind(ctx: &RunContext, index: usize) -> String {
+    match ctx.plan.nodes[index].work {
+        Work::Step(rb, si) => ctx.runbook(rb).steps[si].kind().name().to_string(),
+        Work::Restart { .. } => "restart".into(),
+    }
+}
+
+/// Runs one node and journals its result: `Ok(None)` when skipped by `when`.
+pub(super) async fn run_node(
+    ctx: &Arc<RunContext>,
+    index: usize,
+) -> Result<Option<Done>, StepError> {
+    let node = &ctx.plan.nodes[index];
+    let result = match &node.work {
+        Work::Restart { services, serves } => attempt_restart(ctx, index, services, serves).await?,
+        Work::Step(rb, si) => attempt_step(ctx, index, *rb, *si).await?,
+    };
+    let (skipped, outputs, compensation) = match &result {
+        Some(done) => (false, Some(&done.outputs), done.compensation.as_ref()),
+        None => (true, None, None),
+    };
+    // New secrets (generated, entered) are always kept: losing one loses a password.
+    // Other outputs only when a template reads them; an env step's previous values are in
+    // its backup.
+    let keep = match node.work {
+        Work::Step(rb, si) => {
+            matches!(
+                ctx.runbook(rb).steps[si].kind(),
+                KindRef::Generate(_) | KindRef::Manual(_)
+            ) || ctx.is_referenced(rb, si)
+        }
+        Work::Restart { .. } => false,
+    };
+    ctx.durable
+        .done(index, &node.name, skipped, outputs, keep, compensation)
+        .await?;
+    failpoint::hit("after-done", &node.name);
+    Ok(result)
+}
+
+/// Journals that node `index` is about to act (its `attempt`-th try). Generating and
+/// verifying change nothing outside, and an idempotent exec may run twice: their intent need
+/// not be on disk before they act.
+async fn intent(ctx: &RunContext, index: usize, attempt: u32) -> Result<(), StepError> {
+    let node = &ctx.plan.nodes[index];
+    let durable = match &node.work {
+        Work::Step(rb, si) => {
+            let step = &ctx.runbook(*rb).steps[*si];
+            let harmless = matches!(step.kind(), KindRef::Generate(_) | KindRef::Verify(_));
+            let repeatable = step.idempotent && matches!(step.kind(), KindRef::Exec(_));
+            !(harmless || repeatable)
+        }
+        Work::Restart { .. } => true,
+    };
+    failpoint::hit("before-intent", &node.name);
+    ctx.durable
+        .intent(index, &node.name, attempt, durable)
+        .await?;
+    failpoint::hit("after-intent", &node.name);
+    Ok(())
+}
+
+/// A coalesced restart. It serves steps whose `when` may be false: only the services of the
+/// steps that still want a restart are restarted.
+async fn attempt_restart(
+    ctx: &Arc<RunContext>,
+    index: usize,
+    services: &[String],
+    serves: &[(usize, usize)],
+) -> Result<Option<Done>, StepError> {
+    let node = &ctx.plan.nodes[index];
+    let (rb, si) = serves[0];
+    let run = StepRun {
+        ctx: Arc::clone(ctx),
+        rb,
+        si,
+        node: index,
+        name: node.name.clone(),
+    };
+    ctx.emitter.emit(EventKind::StepStarted {
+        step: node.name.clone(),
+        kind: node_kind(ctx, index),
+        attempt: 1,
+    });
+    let mut wanted: Vec<String> = Vec::new();
+    for (rb, si) in serves {
+        let step = &ctx.runbook(*rb).steps[*si];
+        if let Some(when) = &step.when
+            && !ctx.eval(*rb, &when.value, None)?
+        {
+            continue;
+        }
+        let listed = crate::plan::restart_services(
+            &ctx.project,
+            ctx.runbook(*rb),
+            step.restart.as_deref().unwrap_or_default(),
+        );
+        for service in listed {
+            if services.contains(&service) && !wanted.contains(&service) {
+                wanted.push(service);
+            }
+        }
+    }
+    if wanted.is_empty() {
+        return Ok(None);
+    }
+    let services: Vec<String> = services
+        .iter()
+        .filter(|s| wanted.contains(s))
+        .cloned()
+        .collect();
+    intent(ctx, index, 1).await?;
+    restart_services(&run, &services).await?;
+    failpoint::hit("after-effect", &node.name);
+    Ok(Some(Done {
+        outputs: minijinja::Value::from(()),
+        compensation: Some(Compensation::RestartAgain { services }),
+    }))
+}
+
+/// A step: skipped when its `when` is false, confirmed when it asks, then tried.
+async fn attempt_step(
+    ctx: &Arc<RunContext>,
+    index: usize,
+    rb: usize,
+    si: usize,
+) -> Result<Option<Done>, StepError> {
+    let run = StepRun {
+        ctx: Arc::clone(ctx),
+        rb,
+        si,
+        node: index,
+        name: ctx.plan.nodes[index].name.clone(),
+    };
+    let step = run.step();
+    if let Some(when) = &step.when
+        && !ctx.eval(rb, &when.value, None)?
+    {
+        return Ok(None);
+    }
+    if let Some(question) = &step.confirm {
+        let question = ctx.render(rb, question)?;
+        let _terminal = ctx.terminal.lock().await;
+        acknowledge(&run, &question).await?;
+    }
+    if step.irreversible {
+        let _terminal = ctx.terminal.lock().await;
+        acknowledge(&run, "This step is the point of no return: after it, a failure can no longer be rolled back completely.").await?;
+    }
+    let mut done = tries(&run).await?;
+    if matches!(step.rollback, Some(Rollback::None(_))) {
+        done.compensation = None;
+    }
+    Ok(Some(done))
+}
+
+/// Tries a step under its retry policy: a retryable failure is tried again after the pause,
+/// which a second Ctrl-C ends with no new try (and no new intent).
+async fn tries(run: &StepRun) -> Result<Done, StepError> {
+    let ctx = &run.ctx;
+    let policy = RetryPolicy::of(run.step(), |text| ctx.render(run.rb, text))?;
+    let kind = node_kind(ctx, run.node);
+    let mut cancel = ctx.cancel.clone();
+    let mut attempt = 1;
+    loop {
+        ctx.emitter.emit(EventKind::StepStarted {
+            step: run.name.clone(),
+            kind: kind.clone(),
+            attempt,
+        });
+        intent(ctx, run.node, attempt).await?;
+        let error = match execute(run).await {
+            Ok(done) => return Ok(done),
+            Err(error)
+                if error.is_retryable() && policy.allows_after(attempt) && !*cancel.borrow() =>
+            {
+                error
+            }
+            Err(error) if attempt > 1 => {
+                return Err(error.note(&format!("after {attempt} tries")));
+            }
+            Err(error) => return Err(error),
+        };
+        ctx.emitter.emit(EventKind::StepRetry {
+            step: run.name.clone(),
+            attempt,
+            error: error.message().to_string(),
+            error_kind: Some(error.kind()),
+        });
+        if policy.wait_after(attempt, &mut cancel).await.is_err() {
+            return Err(StepError::new(
+                ErrorKind::Cancelled,
+                format!(
+                    "interrupted before try {} (try {attempt} failed: {})",
+                    attempt + 1,
+                    error.message()
+                ),
+            ));
+        }
+        attempt += 1;
+    }
+}

@@ -1,0 +1,73 @@
+//! Provider runbooks end by proving the old credential is refused, through the configured
+//! check command (here a stand-in that accepts one key, the way the provider's API would):
+//! a refusal passes, and a provider that still accepts the old key fails the run (back to
+//! the old key, which still works) instead of reporting a rotation.
+
+#[path = "demo_service/support.rs"]
+mod support;
+
+use std::process::{Command, Stdio};
+use support::Deployment;
+
+const NEW_KEY: &str = "sk-ant-new-key-CANARY-0123456789";
+
+/// `accepts`: the shell test the stand-in API applies to the headers it reads on stdin.
+fn deployment(accepts: &str) -> Deployment {
+    let demo = Deployment::new();
+    std::fs::write(demo.dir.path().join("key"), NEW_KEY).unwrap();
+    // Exit 22 is curl -f's answer to an HTTP error status such as 401.
+    std::fs::write(
+        demo.dir.path().join("api.sh"),
+        format!("headers=$(cat)\nif {accepts}; then exit 0; else exit 22; fi\n"),
+    )
+    .unwrap();
+    demo.configure("  anthropic_verify_command: sh api.sh\n  revocation_check_interval: 10ms\n");
+    demo.restart_ok(&["api"]);
+    demo
+}
+
+fn rotate(demo: &Deployment) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_runbook"))
+        .args(["run", "anthropic-key-rotation", "--yes"])
+        .args(["--input", "anthropic_api_key=@key"])
+        .current_dir(demo.dir.path())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!text.contains(NEW_KEY), "the key is never shown");
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn the_run_ends_by_proving_the_old_key_is_refused() {
+    let demo = deployment(&format!("printf '%s' \"$headers\" | grep -q '{NEW_KEY}'"));
+    let (code, output) = rotate(&demo);
+    assert_eq!(code, 0, "{output}");
+    let last_step = output
+        .lines()
+        .rfind(|l| l.contains(" ✓ anthropic-key-rotation/"))
+        .unwrap();
+    assert!(last_step.contains("old-key-refused (verify)"), "{output}");
+}
+
+#[test]
+fn a_provider_that_still_accepts_the_old_key_fails_the_run() {
+    let demo = deployment("true");
+    let (code, output) = rotate(&demo);
+    // The old key still works, so going back to it leaves a working system.
+    assert_eq!(code, 1, "{output}");
+    assert!(
+        output.contains("the Anthropic API still accepts the old key"),
+        "{output}"
+    );
+    assert!(
+        output.contains("✗ anthropic-key-rotation/old-key-refused"),
+        "{output}"
+    );
+}
