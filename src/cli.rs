@@ -193,9 +193,9 @@ enum CommandArg {
     },
     /// Print the shell script that completes commands, runbook names and run ids.
     ///
-    /// For bash: `source <(runbook completions bash)` (in ~/.bashrc to keep it); for zsh and
-    /// fish, the same with their own name. The script asks `runbook` itself for the names, so
-    /// it follows the runbooks and runs of the directory you are in.
+    /// bash and zsh: `source <(runbook completions bash)` (in ~/.bashrc or ~/.zshrc to keep
+    /// it); fish: `runbook completions fish | source`. The script asks `runbook` itself for the
+    /// names, so it follows the runbooks and runs of the directory you are in.
     Completions {
         /// bash, elvish, fish, powershell or zsh.
         shell: clap_complete::Shell,
