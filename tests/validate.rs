@@ -35,6 +35,10 @@ const FIXTURES: &[(&str, &str)] = &[
     ("template-syntax.yaml", "template-syntax.yaml:5"),
     ("template-undefined.yaml", "template-undefined.yaml:5"),
     ("two-kinds.yaml", "two-kinds.yaml:3"),
+    (
+        "type-and-check-errors.yaml",
+        "type-and-check-errors.yaml:14",
+    ),
     ("unknown-filter.yaml", "unknown-filter.yaml:5"),
     ("unknown-implies.yaml", "unknown-implies.yaml:7"),
     ("unknown-key.yaml", "unknown-key.yaml:4"),
@@ -143,6 +147,25 @@ fn every_type_error_of_a_file_is_reported_not_only_the_first() {
         "several-type-errors.yaml:14",
         "several-type-errors.yaml:16",
         "6 problems found",
+    ] {
+        assert!(
+            run.stderr.contains(expected),
+            "missing `{expected}` in\n{}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn a_file_with_a_type_error_still_gets_its_other_checks() {
+    let run = validate_fixture("type-and-check-errors.yaml");
+    run.expect_code(2);
+    for expected in [
+        "`retries` must be a whole number",
+        "step `b` needs `nope`",
+        "undefined variable `vars.missing`",
+        "`status: 2000` is not an HTTP status",
+        "4 problems found",
     ] {
         assert!(
             run.stderr.contains(expected),
