@@ -96,7 +96,7 @@ fn complete(test: &Test, words: &[&str]) -> Vec<String> {
 }
 
 #[test]
-fn completion_offers_runbook_names_and_run_ids() {
+fn completion_offers_runbook_names_run_ids_and_secret_ids() {
     let test = Test::new()
         .with_library()
         .file(".runbook/runs/20261201T100000Z-abc123/journal.jsonl", "")
@@ -120,6 +120,8 @@ fn completion_offers_runbook_names_and_run_ids() {
     );
     let ids = complete(&test, &["runbook", "abort", "20261201T10"]);
     assert_eq!(ids, ["20261201T100000Z-abc123"]);
+    let secrets = complete(&test, &["runbook", "run", "compromise", "--secret", "jw"]);
+    assert_eq!(secrets, ["jwt"]);
 }
 
 #[test]
