@@ -28,7 +28,11 @@ pub struct Loaded<T> {
 /// Loads a runbook, or returns every problem the parser can find in it: after the first,
 /// the other steps and the rest of the file are parsed on their own (see `every`).
 pub fn load_runbook(path: &Path) -> Result<Loaded<Runbook>, Vec<Problem>> {
-    let text = read_text(path).map_err(|p| vec![p])?;
+    parse_runbook(path, read_text(path).map_err(|p| vec![p])?)
+}
+
+/// Parses runbook text already in memory, reporting every problem the parser can find.
+pub fn parse_runbook(path: &Path, text: String) -> Result<Loaded<Runbook>, Vec<Problem>> {
     parse::<Runbook>(path, text).map_err(|first| match first.source.clone() {
         Some(source) if first.code != "runbook::load::limit" => every::all_problems(&source, first),
         _ => vec![first],
@@ -75,11 +79,38 @@ fn parse_options() -> serde_saphyr::Options {
     options
 }
 
-/// A file read as plain YAML values, under the same limits: what can still be learnt from a
-/// runbook that does not load (its name, the secrets it owns). `None` if it is not even YAML.
-pub fn loose(path: &Path) -> Option<serde_json::Value> {
+/// The names by which a runbook takes part in plans: what can still be learnt from a file
+/// that does not load as a runbook.
+#[derive(Debug, Default, Clone)]
+pub struct Outline {
+    pub name: Option<String>,
+    /// Its secret id and env names, lowercased.
+    pub owns: Vec<String>,
+}
+
+/// The outline of a file that is YAML but not a valid runbook: whatever of `name`,
+/// `secret.id` and `secret.env` reads as text, under the same limits. `None` if it is not
+/// even YAML (then it may own anything).
+pub fn outline(path: &Path) -> Option<Outline> {
     let text = read_text(path).ok()?;
-    serde_saphyr::from_str_with_options::<serde_json::Value>(&text, parse_options()).ok()
+    let value: serde_json::Value =
+        serde_saphyr::from_str_with_options(&text, parse_options()).ok()?;
+    let as_text = |v: &serde_json::Value| v.as_str().map(str::to_string);
+    let secret = value.get("secret");
+    let id = secret.and_then(|s| s.get("id")).and_then(as_text);
+    let env: Vec<String> = match secret.and_then(|s| s.get("env")) {
+        Some(serde_json::Value::Array(items)) => items.iter().filter_map(as_text).collect(),
+        Some(other) => as_text(other).into_iter().collect(),
+        None => Vec::new(),
+    };
+    Some(Outline {
+        name: value.get("name").and_then(as_text),
+        owns: id
+            .into_iter()
+            .chain(env)
+            .map(|k| k.to_ascii_lowercase())
+            .collect(),
+    })
 }
 
 /// What one runbook file may contain: a single document, shallow, with a handful of aliases.
@@ -256,6 +287,9 @@ fn yaml_problem(err: &serde_saphyr::Error, source: &Arc<SourceFile>) -> Problem 
 
 /// The first tab in a line's indentation at or after `offset`'s line.
 fn first_tab_from(source: &SourceFile, offset: usize) -> Option<miette::SourceSpan> {
+    if !source.text.is_char_boundary(offset.min(source.text.len())) {
+        return None;
+    }
     let line_start = source.text[..offset.min(source.text.len())]
         .rfind('\n')
         .map_or(0, |i| i + 1);

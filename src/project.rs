@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::diagnostic::{Problem, SourceFile};
-use crate::load::{Loaded, load_config, load_runbook, yaml_files};
+use crate::load::{Loaded, Outline, load_config, load_runbook, outline, yaml_files};
 use crate::model::{Config, DEFAULT_RESTART, RestartDriver, Runbook, default_vars};
 
 pub(crate) const CONFIG_FILE: &str = "runbook.yaml";
@@ -145,6 +145,9 @@ fn render_vars(vars: BTreeMap<String, String>) -> BTreeMap<String, String> {
 pub(crate) struct Library {
     pub runbooks: Vec<Loaded<Runbook>>,
     pub problems: Vec<Problem>,
+    /// The files that did not load, with what could still be read of them (`None`: not even
+    /// YAML): a secret they own is not "owned by no runbook", and a run may not need them.
+    pub unloaded: std::collections::BTreeMap<PathBuf, Option<Outline>>,
 }
 
 impl Library {
@@ -162,10 +165,13 @@ impl Library {
                 files.push(path.clone());
             }
         }
-        for result in parse_all(&files) {
+        for (file, result) in files.iter().zip(parse_all(&files)) {
             match result {
                 Ok(loaded) => library.runbooks.push(loaded),
-                Err(problems) => library.problems.extend(problems),
+                Err(problems) => {
+                    library.problems.extend(problems);
+                    library.unloaded.insert(file.clone(), outline(file));
+                }
             }
         }
         library
@@ -179,6 +185,14 @@ impl Library {
                     || s.env.iter().any(|e| e.value.eq_ignore_ascii_case(key))
             })
         })
+    }
+
+    /// Whether a file that did not load claims this secret id or env name.
+    pub(crate) fn unloaded_owner(&self, key: &str) -> bool {
+        let key = key.to_ascii_lowercase();
+        self.unloaded
+            .values()
+            .any(|o| o.as_ref().is_some_and(|o| o.owns.contains(&key)))
     }
 
     /// Every secret id, sorted, for "valid ids are ..." messages.

@@ -221,3 +221,26 @@ fn a_resumed_run_still_masks_the_secrets_it_did_not_keep() {
     );
     assert!(!stdout.contains(OTHER_VALUE) && !stderr.contains(OTHER_VALUE));
 }
+
+#[test]
+fn a_temp_copy_left_by_an_earlier_version_is_removed_by_the_next_run() {
+    // Earlier versions named their copies `..env.prod.XXXXXX.tmp` and never removed one a kill
+    // left; a later `resume` or `abort` may have come and gone. The next run that edits the
+    // file removes it, and says so.
+    let test = project().file(
+        "..env.prod.Ab12Cd.tmp",
+        "export REF_SECRET=leaked-new-secret-value\n",
+    );
+    let out = test
+        .command()
+        .args(["run", "ref-rotation", "--yes"])
+        .output()
+        .expect("spawn");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(temp_copies(&test), Vec::<String>::new());
+    assert!(
+        stderr.contains("removed 1 temporary copy of") && !stderr.contains("leaked-new"),
+        "{stderr}"
+    );
+}

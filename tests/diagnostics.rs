@@ -200,3 +200,42 @@ fn a_dangling_config_link_is_an_error_not_the_defaults() {
         "nothing ran on the built-in defaults"
     );
 }
+
+#[test]
+fn a_secret_implied_by_a_runbook_whose_owner_is_broken_blocks_only_the_runs_that_rotate_it() {
+    let jwt = "name: jwt-rotation\nsecret: { id: jwt, env: [JWT_SECRET], every: 90d, impact: x, implies: [session] }\nsteps:\n  - id: mark\n    exec: { run: \"touch ran-jwt\" }\n";
+    let session = "name: session-rotation\nsecret: { id: session, env: [SESSION_SECRET], every: 90d, impact: x }\nsteps:\n  - id: a\n    retries: many\n    restart: [api]\n";
+    let compromise =
+        "name: compromise\nmode: incident\nsteps:\n  - id: rotate\n    rotate: { implied: true }\n";
+    let test = project_with_a_broken_runbook(session)
+        .file("runbooks/jwt.yaml", jwt)
+        .file("runbooks/compromise.yaml", compromise);
+    // validate names the broken file, not "no runbook owns `session`".
+    let test = test.args(&["validate"]);
+    let run = test.run();
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("`retries` must be a whole number"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("which no runbook owns"),
+        "{}",
+        run.stderr
+    );
+    // A routine JWT rotation does not rotate `session`: it runs.
+    let test = test.args(&["run", "jwt-rotation", "--yes"]);
+    test.run().expect_code(0);
+    assert!(test.path().join("ran-jwt").exists());
+    std::fs::remove_file(test.path().join("ran-jwt")).unwrap();
+    // A compromise of `jwt` rotates `session` too: refused, with the broken file's problem.
+    let test = test.args(&["plan", "compromise", "--secret", "jwt"]);
+    let run = test.run();
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("`retries` must be a whole number"),
+        "{}",
+        run.stderr
+    );
+}

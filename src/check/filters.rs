@@ -298,6 +298,21 @@ mod tests {
         assert!(used.filters.is_empty());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn scanning_any_text_never_panics(text in "\\PC{0,120}") {
+            let _ = used_names(&text, false);
+            let _ = used_names(&text, true);
+        }
+
+        #[test]
+        fn scanning_template_like_text_never_panics(
+            text in "([{}%#|' \"a-z\\\\é-]|is|not|filter|raw){0,40}"
+        ) {
+            let _ = used_names(&text, false);
+        }
+    }
+
     #[test]
     fn probes_the_environment() {
         let env = crate::template::shared();

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 
 use crate::diagnostic::Problem;
+use crate::load::Outline;
 use crate::model::Runbook;
 use crate::plan::Plan;
 use crate::project::Library;
@@ -21,46 +22,16 @@ pub(crate) struct Broken {
     pub outline: Option<Outline>,
 }
 
-/// The names by which a runbook takes part in a plan.
-#[derive(Debug, Default)]
-pub(crate) struct Outline {
-    pub name: Option<String>,
-    /// Its secret id and env names, lowercased.
-    pub owns: Vec<String>,
-}
-
-impl Outline {
-    fn of(runbook: &Runbook) -> Self {
-        Self {
-            name: Some(runbook.name.value.clone()),
-            owns: runbook
-                .secret
-                .iter()
-                .flat_map(|s| std::iter::once(&s.id).chain(&s.env))
-                .map(|k| k.value.to_ascii_lowercase())
-                .collect(),
-        }
-    }
-
-    /// From a file that is YAML but not a valid runbook: whatever of `name`, `secret.id` and
-    /// `secret.env` reads as text.
-    fn of_value(value: &serde_json::Value) -> Self {
-        let text = |v: &serde_json::Value| v.as_str().map(str::to_string);
-        let secret = value.get("secret");
-        let id = secret.and_then(|s| s.get("id")).and_then(text);
-        let env: Vec<String> = match secret.and_then(|s| s.get("env")) {
-            Some(serde_json::Value::Array(items)) => items.iter().filter_map(text).collect(),
-            Some(other) => text(other).into_iter().collect(),
-            None => Vec::new(),
-        };
-        Self {
-            name: value.get("name").and_then(text),
-            owns: id
-                .into_iter()
-                .chain(env)
-                .map(|k| k.to_ascii_lowercase())
-                .collect(),
-        }
+/// The outline of a runbook that loaded.
+fn outline_of(runbook: &Runbook) -> Outline {
+    Outline {
+        name: Some(runbook.name.value.clone()),
+        owns: runbook
+            .secret
+            .iter()
+            .flat_map(|s| std::iter::once(&s.id).chain(&s.env))
+            .map(|k| k.value.to_ascii_lowercase())
+            .collect(),
     }
 }
 
@@ -85,8 +56,8 @@ pub(crate) fn set_aside(
             None => None,
             Some(path) if Some(path.as_path()) == config => None,
             Some(path) => match library.runbooks.iter().position(|r| &r.source.path == path) {
-                Some(index) => Some(Outline::of(&library.runbooks.remove(index).value)),
-                None => crate::load::loose(path).map(|v| Outline::of_value(&v)),
+                Some(index) => Some(outline_of(&library.runbooks.remove(index).value)),
+                None => library.unloaded.get(path).cloned().flatten(),
             },
         };
         broken.push(Broken {
@@ -99,8 +70,8 @@ pub(crate) fn set_aside(
 }
 
 /// Whether a run of `plan` needs a broken file: the file is one of the plan's runbooks by
-/// name, owns a secret or env name the plan's runbooks own or name, or cannot be read well
-/// enough to tell.
+/// name, claims a secret id or env name that the plan's runbooks own or rotate, or cannot be
+/// read well enough to tell.
 pub(crate) fn involved(broken: &Broken, library: &Library, plan: &Plan) -> bool {
     let Some(outline) = &broken.outline else {
         return true;
@@ -110,18 +81,32 @@ pub(crate) fn involved(broken: &Broken, library: &Library, plan: &Plan) -> bool 
     let indices = std::iter::once(plan.root).chain(plan.runbooks.iter().copied());
     for runbook in indices.map(|i| &library.runbooks[i].value) {
         names.insert(&runbook.name.value);
+        // What the plan's runbooks merely imply is in the plan only if it is rotated, and
+        // then its runbook is one of the plan's (or the plan failed to build).
         if let Some(secret) = &runbook.secret {
-            let referenced = std::iter::once(&secret.id)
-                .chain(&secret.env)
-                .chain(&secret.implies)
-                .chain(&secret.conflicts);
-            keys.extend(referenced.map(|k| k.value.to_ascii_lowercase()));
+            let owned = std::iter::once(&secret.id).chain(&secret.env);
+            keys.extend(owned.map(|k| k.value.to_ascii_lowercase()));
         }
         let rotated = runbook
             .steps
             .iter()
             .filter_map(|s| s.rotate.as_ref()?.secret.as_ref());
         keys.extend(rotated.map(|k| k.value.to_ascii_lowercase()));
+    }
+    // A run that rotates what its secrets imply would silently skip an implied secret whose
+    // runbook is broken: that runbook is needed.
+    let root = &library.runbooks[plan.root].value;
+    if root
+        .steps
+        .iter()
+        .any(|s| s.rotate.as_ref().is_some_and(|r| r.implied))
+    {
+        let implied = plan
+            .runbooks
+            .iter()
+            .filter_map(|&i| library.runbooks[i].value.secret.as_ref())
+            .flat_map(|s| &s.implies);
+        keys.extend(implied.map(|k| k.value.to_ascii_lowercase()));
     }
     if let Some(target) = &plan.target {
         keys.insert(target.to_ascii_lowercase());

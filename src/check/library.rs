@@ -65,6 +65,9 @@ pub(super) fn check_cross(library: &Library) -> Vec<Problem> {
         }
     }
     let ids = library.secret_ids();
+    // A secret owned by a file that did not load exists; that file's own problems say why
+    // it is not usable, so it is not reported again as "owned by no runbook".
+    let owned = |key: &str| library.secret_owner(key).is_some() || library.unloaded_owner(key);
     let unknown = |loaded: &Loaded<Runbook>, reference: &Spanned<String>, what: &str| {
         let mut problem = Problem::new(
             "runbook::check::unknown_secret",
@@ -81,7 +84,7 @@ pub(super) fn check_cross(library: &Library) -> Vec<Problem> {
     for loaded in &library.runbooks {
         if let Some(secret) = &loaded.value.secret {
             for implied in &secret.implies {
-                if library.secret_owner(&implied.value).is_none() {
+                if !owned(&implied.value) {
                     problems.push(unknown(
                         loaded,
                         implied,
@@ -90,7 +93,7 @@ pub(super) fn check_cross(library: &Library) -> Vec<Problem> {
                 }
             }
             for conflict in &secret.conflicts {
-                if library.secret_owner(&conflict.value).is_none() {
+                if !owned(&conflict.value) {
                     problems.push(unknown(
                         loaded,
                         conflict,
@@ -102,7 +105,7 @@ pub(super) fn check_cross(library: &Library) -> Vec<Problem> {
         for step in &loaded.value.steps {
             let Some(rotate) = &step.rotate else { continue };
             if let Some(target) = rotate.secret.as_ref().filter(|t| !is_template(&t.value))
-                && library.secret_owner(&target.value).is_none()
+                && !owned(&target.value)
             {
                 problems.push(unknown(
                     loaded,

@@ -131,25 +131,10 @@ fn mask_what_the_run_knew(
 }
 
 /// Removes the temporary copies that a kill in the middle of an edit left beside the files the
-/// run edits: each is a whole new version of the file, new secret included. Every edit
-/// journals its file (the backup record) before writing, so the journal names every place.
+/// run edits. Every edit journals its file (the backup record) before writing, so the journal
+/// names every place.
 fn remove_temp_leftovers(recovered: &Recovered) {
-    let paths: std::collections::BTreeSet<_> =
-        recovered.backups.values().map(|(path, ..)| path).collect();
-    for path in paths {
-        match crate::atomic::remove_leftovers(path) {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(
-                "removed {n} temporary cop{} of {} left by the interruption",
-                if n == 1 { "y" } else { "ies" },
-                path.display()
-            ),
-            Err(e) => tracing::warn!(
-                "could not remove temporary copies of {}: {e}",
-                path.display()
-            ),
-        }
-    }
+    crate::exec::start::remove_temp_leftovers(recovered.backups.values().map(|(path, ..)| path));
 }
 
 fn register_strings(redactor: &Redactor, value: &minijinja::Value) {

@@ -19,6 +19,8 @@ pub(crate) struct Prepared {
     /// The steps that may run: a `when` already false from vars, inputs and the secret's
     /// current values leaves its step out (a dry run lists only these).
     pub active: BTreeSet<(usize, usize)>,
+    /// Every file an env or file step of the run may rewrite.
+    pub edited: BTreeSet<std::path::PathBuf>,
 }
 
 struct Declared {
@@ -136,7 +138,7 @@ pub(crate) fn prepare(
             redactor.add(value);
         }
     }
-    check_files(project, library, plan, &active, &files, &mut problems);
+    let edited = check_files(project, library, plan, &active, &files, &mut problems);
     check_intervals(project, library, plan, &active, &values, &mut problems);
     if !problems.is_empty() {
         return Err(problems);
@@ -149,6 +151,7 @@ pub(crate) fn prepare(
         supplied,
         currents,
         active,
+        edited,
     })
 }
 
@@ -330,7 +333,7 @@ fn read_currents(
 }
 
 /// Checks that every env file an env step edits exists and has its keys (unless the step
-/// opts in), and that every file a step rewrites can keep its owner.
+/// opts in), and that every file a step rewrites can keep its owner; returns those files.
 fn check_files(
     project: &Project,
     library: &Library,
@@ -338,8 +341,9 @@ fn check_files(
     active: &BTreeSet<(usize, usize)>,
     files: &EnvFiles<'_>,
     problems: &mut Vec<Problem>,
-) {
+) -> BTreeSet<std::path::PathBuf> {
     let env = crate::template::shared();
+    let mut edited = BTreeSet::new();
     for (node, rb, step) in active_nodes(plan, library, active) {
         if let KindRef::File(spec) = step.kind() {
             let ctx = minijinja::context! { vars => project.vars_for(&library.runbooks[rb].value) };
@@ -348,6 +352,7 @@ fn check_files(
                 if let Err(message) = crate::atomic::ownership_kept(&path) {
                     problems.push(problem(format!("step `{}`: {message}", node.name)));
                 }
+                edited.insert(path);
             }
         }
         let KindRef::Env(spec) = step.kind() else {
@@ -356,6 +361,7 @@ fn check_files(
         let Some(path) = files.file_of(rb, spec.file.as_ref()) else {
             continue;
         };
+        edited.insert(path.clone());
         // Checked before anything runs: a rewrite that cannot keep the file's owner and group
         // is refused mid-run otherwise (see `atomic::write_atomic`).
         if let Err(message) = crate::atomic::ownership_kept(&path) {
@@ -380,6 +386,7 @@ fn check_files(
             Err(message) => problems.push(problem(format!("step `{}`: {message}", node.name))),
         }
     }
+    edited
 }
 
 /// A templated `interval` (`"{{ vars.retry_interval }}"`) must render to a duration: checked

@@ -215,3 +215,25 @@ pub(crate) fn begin(
     }
     begun
 }
+
+/// Removes the temporary copies that an interrupted edit left beside `paths`, saying so: each
+/// is a whole new version of the file, a new secret included. Call it holding the run lock.
+pub(crate) fn remove_temp_leftovers<'a>(paths: impl IntoIterator<Item = &'a std::path::PathBuf>) {
+    let paths: std::collections::BTreeSet<_> = paths.into_iter().collect();
+    for path in paths {
+        match crate::atomic::remove_leftovers(path) {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                "removed {n} temporary cop{} of {} left by an interrupted edit",
+                if n == 1 { "y" } else { "ies" },
+                path.display()
+            ),
+            // A file step may create its file in a folder that does not exist yet.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!(
+                "could not remove temporary copies of {}: {e}",
+                path.display()
+            ),
+        }
+    }
+}
