@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use minijinja::Value;
 use tokio::sync::watch;
 
-use super::start::StartSnapshot;
 use crate::events::Emitter;
+use crate::exec::start::StartSnapshot;
 use crate::host::{Host, Local};
 use crate::model::Runbook;
 use crate::plan::Plan;
