@@ -20,4 +20,5 @@ pub(crate) use scheduler::{Completed, RunResult, StartState, rolled_back};
 // compiling until it moves.
 #[allow(unused_imports)]
 pub(crate) use crate::events;
+#[allow(unused_imports)]
 pub(crate) use crate::steps::{context, durable};

@@ -24,7 +24,12 @@ fn sources(dir: &std::path::Path) -> Vec<(String, String)> {
 
 #[test]
 fn steps_touch_the_world_only_through_the_host() {
-    let mut files = sources(&repo().join("src/steps"));
+    // The durable record writes the run's own state directory, which is on this machine
+    // whatever host a step acts on.
+    let mut files: Vec<(String, String)> = sources(&repo().join("src/steps"))
+        .into_iter()
+        .filter(|(path, _)| !path.ends_with("steps/durable.rs"))
+        .collect();
     files.push((
         "src/steps.rs".into(),
         std::fs::read_to_string(repo().join("src/steps.rs")).unwrap(),
@@ -85,7 +90,8 @@ fn leaves_and_views_import_nothing_above_them() {
         ("src/host", &above[..]),
         ("src/host.rs", &above[..]),
         ("src/report", &["commands", "cli", "exec", "steps"][..]),
-        ("src/steps", &["commands", "cli"][..]),
+        ("src/steps", &["commands", "cli", "exec", "session"][..]),
+        ("src/steps.rs", &["commands", "cli", "exec", "session"][..]),
         ("src/exec", &["commands", "cli"][..]),
     ] {
         let found: Vec<String> = imports(floor)

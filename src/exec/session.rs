@@ -8,8 +8,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::watch;
 
-use super::context::{ContextParts, ExecOptions, RunContext, RunInfo};
-use super::durable::Durable;
 use super::scheduler::{RunResult, StartState, execute_plan};
 use super::start::StartSnapshot;
 use crate::audit::{AuditEntry, Rotation};
@@ -19,6 +17,8 @@ use crate::journal::Record;
 use crate::plan::Plan;
 use crate::project::{Library, Project};
 use crate::redact::Redactor;
+use crate::steps::context::{ContextParts, ExecOptions, RunContext, RunInfo};
+use crate::steps::durable::Durable;
 
 /// Builds the runtime a run executes on. One thread: the children supply the parallelism,
 /// and handing every finished step from a worker thread to the scheduler and back cost more
@@ -249,11 +249,8 @@ fn audit_of(
 }
 
 /// The keyed fingerprint of the value a rotation runbook's first variable holds now.
-pub(crate) fn current_fingerprint(ctx: &RunContext, rb: usize, key: &[u8]) -> Option<String> {
+fn current_fingerprint(ctx: &RunContext, rb: usize, key: &[u8]) -> Option<String> {
     let secret = ctx.runbook(rb).secret.as_ref()?;
     let bytes = std::fs::read(ctx.secret_file(rb).ok()?).ok()?;
-    let value = crate::envfile::EnvFile::parse_owned(bytes)
-        .ok()?
-        .get(&secret.env.first()?.value)?;
-    Some(crate::fingerprint::fingerprint(key, &value))
+    crate::fingerprint::of_env_value(bytes, &secret.env.first()?.value, key)
 }

@@ -68,34 +68,33 @@ async fn write_report(run: &StepRun, path: &Path, title: &str) -> Result<(), Ste
             _ => None,
         })
         .collect();
-    let secrets: Vec<SecretRow<'_>> = ctx
-        .plan
-        .runbooks
-        .iter()
-        .filter_map(|&rb| {
-            let runbook = ctx.runbook(rb);
-            let secret = runbook.secret.as_ref()?;
-            let touched = done
-                .iter()
-                .flat_map(|n| ctx.plan.nodes[*n].steps())
-                .any(|(r, _)| r == rb);
-            let state = if ctx.plan.runbook_complete(rb, runbook.steps.len(), &done) {
-                "rotated"
-            } else if touched {
-                "partly rotated"
-            } else {
-                "not rotated"
-            };
-            Some(SecretRow {
-                id: &secret.id.value,
-                env: secret.env.iter().map(|e| e.value.as_str()).collect(),
-                state,
-                fingerprint: crate::exec::session::current_fingerprint(ctx, rb, &key)
-                    .unwrap_or_else(|| "-".into()),
-                impact: &secret.impact,
-            })
-        })
-        .collect();
+    let mut secrets: Vec<SecretRow<'_>> = Vec::new();
+    for &rb in &ctx.plan.runbooks {
+        let runbook = ctx.runbook(rb);
+        let Some(secret) = runbook.secret.as_ref() else {
+            continue;
+        };
+        let touched = done
+            .iter()
+            .flat_map(|n| ctx.plan.nodes[*n].steps())
+            .any(|(r, _)| r == rb);
+        let state = if ctx.plan.runbook_complete(rb, runbook.steps.len(), &done) {
+            "rotated"
+        } else if touched {
+            "partly rotated"
+        } else {
+            "not rotated"
+        };
+        secrets.push(SecretRow {
+            id: &secret.id.value,
+            env: secret.env.iter().map(|e| e.value.as_str()).collect(),
+            state,
+            fingerprint: current_fingerprint(run, rb, &key)
+                .await
+                .unwrap_or_else(|| "-".into()),
+            impact: &secret.impact,
+        });
+    }
     let out = markdown(&Incident {
         title,
         run_id: &ctx.run.id,
@@ -111,4 +110,13 @@ async fn write_report(run: &StepRun, path: &Path, title: &str) -> Result<(), Ste
         .host
         .write_atomic(path, text.as_bytes(), Some(0o644))
         .await?)
+}
+
+/// The keyed fingerprint of the value a rotation runbook's first variable holds now, read
+/// through the host.
+async fn current_fingerprint(run: &StepRun, rb: usize, key: &[u8]) -> Option<String> {
+    let ctx = &run.ctx;
+    let secret = ctx.runbook(rb).secret.as_ref()?;
+    let bytes = ctx.host.read(&ctx.secret_file(rb).ok()?).await.ok()??;
+    crate::fingerprint::of_env_value(bytes, &secret.env.first()?.value, key)
 }
