@@ -3,6 +3,7 @@
 pub(crate) mod diagnostics;
 pub(crate) mod dry_run;
 pub(crate) mod implications;
+pub(crate) mod incident;
 pub(crate) mod list;
 pub(crate) mod live;
 pub(crate) mod plan;
