@@ -18,7 +18,8 @@ pub(crate) struct AuditEntry {
     pub operator: String,
     pub started: String,
     pub ended: String,
-    /// `rotated`, `rolled_back`, `paused`, `interrupted`, `needs_operator`, `aborted`.
+    /// `rotated`, `awaiting_operator` (the run waits for a person; the old credential may
+    /// still be live), `rolled_back`, `paused`, `interrupted`, `needs_operator`, `aborted`.
     pub outcome: String,
     /// Keyed fingerprint of the value the secret holds after the run.
     pub fingerprint: Option<String>,

@@ -136,8 +136,9 @@ enum CommandArg {
         /// Show what each step would do (env edits as a masked diff) and change nothing.
         #[arg(long)]
         dry_run: bool,
-        /// Answer confirmations and acknowledge manual steps without asking (for automation,
-        /// where no terminal is attached).
+        /// Answer confirmations (proceed? the point of no return?) without asking, for runs
+        /// with no terminal. Never a manual step: a run that reaches one with nobody at a
+        /// terminal stops, awaiting the operator (exit 3), until `resume`.
         #[arg(long)]
         yes: bool,
         /// Steps run at once, at least 1 (default: CPU count).
@@ -155,6 +156,10 @@ enum CommandArg {
         /// Answer confirmations without asking (for automation, where no terminal is attached).
         #[arg(long)]
         yes: bool,
+        /// Say that you did what the manual step STEP asks (as `runbook/step`, or the step's
+        /// id alone). Only a step the run is awaiting is accepted; repeat for several.
+        #[arg(long, value_name = "STEP")]
+        done: Vec<String>,
     },
     /// Roll an interrupted run back.
     #[command(after_help = exit_codes())]
@@ -312,7 +317,7 @@ pub(crate) fn parse() -> (Global, Invocation) {
                 format: run_format(format),
             },
         },
-        CommandArg::Resume { run_id, yes } => Invocation::Resume { run_id, yes },
+        CommandArg::Resume { run_id, yes, done } => Invocation::Resume { run_id, yes, done },
         CommandArg::Abort { run_id, yes } => Invocation::Abort { run_id, yes },
         CommandArg::Status { format, check } => Invocation::Status {
             format: status_format(format),

@@ -101,6 +101,8 @@ pub(crate) enum Invocation {
     Resume {
         run_id: String,
         yes: bool,
+        /// Manual steps the operator says are done (`--done`).
+        done: Vec<String>,
     },
     Abort {
         run_id: String,
@@ -136,7 +138,9 @@ pub(crate) fn dispatch(global: &Global, invocation: Invocation) -> u8 {
             run: options,
             flags,
         } => run::run(global, &options, &flags, &redactor),
-        Invocation::Resume { run_id, yes } => recover::resume(global, &run_id, yes, &redactor),
+        Invocation::Resume { run_id, yes, done } => {
+            recover::resume(global, &run_id, yes, &done, &redactor)
+        }
         Invocation::Abort { run_id, yes } => recover::abort(global, &run_id, yes, &redactor),
         Invocation::Status { format, check } => status::run(global, format, check),
         Invocation::History { format } => status::history(global, format),

@@ -31,6 +31,8 @@ pub(crate) enum StepStatus {
     Done,
     Skipped,
     Failed,
+    /// A manual step that needs a person and found none: it waits for `resume`.
+    Awaiting,
 }
 
 /// How a run ended.
@@ -42,6 +44,8 @@ pub(crate) enum Outcome {
     NeedsOperator,
     Paused,
     Interrupted,
+    /// Every step that could run did; the rest waits for a person (`resume`).
+    AwaitingOperator,
 }
 
 /// Every string in an event is shown to people or stored: consumers pass each one through

@@ -25,15 +25,19 @@ pub enum ErrorKind {
     Io,
     /// Refused before acting: a secret on a command line, a malformed env file, a missing key.
     Refused,
-    /// An operator was needed and none answered (no terminal, an empty input).
+    /// An operator was needed and none answered (no terminal, an empty input), or the
+    /// operator chose to stop and roll back.
     Operator,
+    /// Not a failure: a manual step needs a person and none is at a terminal. The step stops
+    /// there, awaiting the operator; what does not need it goes on, and nothing is undone.
+    Awaiting,
     /// A bug in runbook.
     Bug,
 }
 
 impl ErrorKind {
     /// Every kind, in the order of the README's table.
-    pub const ALL: [ErrorKind; 11] = [
+    pub const ALL: [ErrorKind; 12] = [
         ErrorKind::Template,
         ErrorKind::Spawn,
         ErrorKind::Exit,
@@ -44,6 +48,7 @@ impl ErrorKind {
         ErrorKind::Io,
         ErrorKind::Refused,
         ErrorKind::Operator,
+        ErrorKind::Awaiting,
         ErrorKind::Bug,
     ];
 
@@ -60,6 +65,7 @@ impl ErrorKind {
             ErrorKind::Io => "io",
             ErrorKind::Refused => "refused",
             ErrorKind::Operator => "operator",
+            ErrorKind::Awaiting => "awaiting",
             ErrorKind::Bug => "bug",
         }
     }

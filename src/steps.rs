@@ -1,6 +1,7 @@
 //! One file per step kind. `execute` runs a step once; the scheduler owns retries, ordering
 //! and rollback.
 
+mod ask;
 pub(crate) mod context;
 pub(crate) mod durable;
 mod env;
@@ -137,4 +138,4 @@ pub(crate) async fn execute(run: &StepRun) -> Result<Done, StepError> {
 }
 
 pub(crate) use crate::operator::operator;
-pub(crate) use manual::acknowledge;
+pub(crate) use manual::{confirm, undo_by_hand};

@@ -27,6 +27,9 @@ pub(crate) fn read_hidden_line(prompt: &str, hidden: bool) -> std::io::Result<St
         rustix::termios::tcsetattr(&tty, rustix::termios::OptionalActions::Flush, &saved)?;
         writer.write_all(b"\n")?;
     }
-    read?;
+    if read? == 0 {
+        // The terminal closed: an answer nobody gave is no answer, never an empty one.
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
     Ok(line.trim_end_matches(['\n', '\r']).to_string())
 }

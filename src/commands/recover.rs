@@ -2,7 +2,7 @@
 //! journal, then finished or rolled back. A step that started but never recorded a result is
 //! checked, not blindly re-run.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal;
 use std::sync::Arc;
 
@@ -36,6 +36,7 @@ fn reopen(
     global: &Global,
     run_id: &str,
     yes: bool,
+    done: &[String],
     redactor: &Redactor,
 ) -> Result<Reopened, Failure> {
     let (project, library, broken) = open_library(global)?;
@@ -62,6 +63,7 @@ fn reopen(
             "the runbooks changed since run `{run_id}` started, so its journal no longer matches the plan; restore them (e.g. from version control) to resume or abort"
         )));
     }
+    let done = awaited(&plan, &recovered, run_id, done).map_err(invalid)?;
     let journal = Journal::open(&state.journal_path(run_id), redactor)
         .map_err(|e| invalid(format!("cannot open the journal: {e}")))?;
     let durable = Durable {
@@ -84,6 +86,7 @@ fn reopen(
         options: ExecOptions {
             jobs: begun.jobs.max(1),
             yes: yes || begun.yes,
+            done,
             interactive,
         },
         run,
@@ -104,6 +107,45 @@ fn reopen(
     })
 }
 
+/// The plan nodes `--done` names: each must be a manual step the run is awaiting, so the
+/// operator answers only what the journal shows is asked, never a step ahead of time.
+fn awaited(
+    plan: &Plan,
+    recovered: &Recovered,
+    run_id: &str,
+    done: &[String],
+) -> Result<BTreeSet<String>, String> {
+    let waiting: Vec<&str> = recovered
+        .awaiting
+        .iter()
+        .map(|n| plan.nodes[*n].name.as_str())
+        .collect();
+    let mut names = BTreeSet::new();
+    for asked in done {
+        let matches: Vec<&str> = waiting
+            .iter()
+            .copied()
+            .filter(|n| n == asked || n.rsplit('/').next() == Some(asked.as_str()))
+            .collect();
+        match matches.as_slice() {
+            [one] => {
+                names.insert((*one).to_string());
+            }
+            _ => {
+                let list = if waiting.is_empty() {
+                    "no step".to_string()
+                } else {
+                    waiting.join(", ")
+                };
+                return Err(format!(
+                    "run `{run_id}` is not awaiting `{asked}` (it awaits {list}); `--done` only answers a step the run stopped at, nothing was done"
+                ));
+            }
+        }
+    }
+    Ok(names)
+}
+
 /// Everything the run knew as secret is secret again before anything is shown, and so is
 /// every other value of the library's secrets, as the files hold them now.
 fn mask_what_the_run_knew(
@@ -115,15 +157,51 @@ fn mask_what_the_run_knew(
     redactor: &Redactor,
 ) {
     crate::exec::start::mask_library_values(project, library, redactor);
-    for value in start.values() {
+    // As the run itself did: what the secret declares `public` and a manual step's input
+    // declared `secret: false` identify, they do not authenticate, and stay readable.
+    let visible_input = |name: &str| {
+        library.runbooks.iter().any(|rb| {
+            rb.value.steps.iter().any(|step| match step.kind() {
+                KindRef::Manual(manual) => manual
+                    .input
+                    .as_ref()
+                    .is_some_and(|i| i.name == name && !i.secret),
+                _ => false,
+            })
+        })
+    };
+    let public = |rb: usize, name: &str| {
+        library.runbooks[rb]
+            .value
+            .secret
+            .as_ref()
+            .is_some_and(|s| s.public.iter().any(|p| p == name))
+    };
+    let values = start.inputs.values().chain(
+        start
+            .supplied
+            .iter()
+            .filter(|(name, _)| !visible_input(name))
+            .map(|(_, v)| v),
+    );
+    let currents = start.currents.iter().flat_map(|(rb, values)| {
+        values
+            .iter()
+            .filter(|(name, _)| !public(*rb, name))
+            .map(|(_, v)| v)
+    });
+    for value in values.chain(currents) {
         redactor.add(value);
     }
     for (node, outputs) in &recovered.outputs {
+        // A manual step's input is secret unless declared otherwise (an access key ID that
+        // the next instructions name must stay readable when a run resumes).
         if let Work::Step(rb, si) = plan.nodes[*node].work
-            && matches!(
-                library.runbooks[rb].value.steps[si].kind(),
-                KindRef::Generate(_) | KindRef::Env(_) | KindRef::Manual(_)
-            )
+            && match library.runbooks[rb].value.steps[si].kind() {
+                KindRef::Generate(_) | KindRef::Env(_) => true,
+                KindRef::Manual(manual) => manual.input.as_ref().is_none_or(|i| i.secret),
+                _ => false,
+            }
         {
             register_strings(redactor, outputs);
         }
@@ -172,10 +250,16 @@ fn ask_operator(ctx: &RunContext, message: &str) -> Result<bool, Failure> {
     Ok(matches!(answer.trim(), "yes" | "y"))
 }
 
-pub(super) fn resume(global: &Global, run_id: &str, yes: bool, redactor: &Redactor) -> Outcome {
+pub(super) fn resume(
+    global: &Global,
+    run_id: &str,
+    yes: bool,
+    done: &[String],
+    redactor: &Redactor,
+) -> Outcome {
     let Reopened {
         session, recovered, ..
-    } = reopen(global, run_id, yes, redactor)?;
+    } = reopen(global, run_id, yes, done, redactor)?;
     let ctx = Arc::clone(&session.ctx);
     if !recovered.undone.is_empty() {
         return Err(Failure::Problems(vec![Problem::new(
@@ -221,7 +305,7 @@ pub(super) fn resume(global: &Global, run_id: &str, yes: bool, redactor: &Redact
 pub(super) fn abort(global: &Global, run_id: &str, yes: bool, redactor: &Redactor) -> Outcome {
     let Reopened {
         session, recovered, ..
-    } = reopen(global, run_id, yes, redactor)?;
+    } = reopen(global, run_id, yes, &[], redactor)?;
     let ctx = Arc::clone(&session.ctx);
     ctx.durable.journal.record(&Record::Note {
         text: "abort".into(),

@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use super::shared::{lock, sinks, state_failure};
 use super::{Global, Outcome, RunFormat, RunOptions, open_planned, write_stdout};
 use crate::exec::StartState;
-use crate::exec::preflight::prepare;
+use crate::exec::preflight::{Presence, prepare};
 use crate::exec::session::{Session, SessionSpec};
 use crate::exec::start::{StartSnapshot, begin, needed_currents};
 use crate::journal::Record;
@@ -38,8 +38,11 @@ pub(super) fn run(
         &library,
         &plan,
         &options.inputs,
-        interactive,
-        flags.yes,
+        Presence {
+            interactive,
+            yes: flags.yes,
+            dry_run: flags.dry_run,
+        },
         redactor,
     )
     .map_err(super::Failure::Problems)?;
@@ -86,6 +89,7 @@ pub(super) fn run(
         options: ExecOptions {
             jobs,
             yes: flags.yes,
+            done: std::collections::BTreeSet::new(),
             interactive,
         },
         run,

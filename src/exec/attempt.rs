@@ -11,7 +11,7 @@ use crate::failure::ErrorKind;
 use crate::model::{KindRef, Rollback};
 use crate::plan::Work;
 use crate::steps::context::{RunContext, StepError};
-use crate::steps::{Compensation, Done, StepRun, acknowledge, execute, restart_services};
+use crate::steps::{Compensation, Done, StepRun, confirm, execute, restart_services};
 
 /// The kind a node's events name.
 pub(super) fn node_kind(ctx: &RunContext, index: usize) -> String {
@@ -157,11 +157,11 @@ async fn attempt_step(
     if let Some(question) = &step.confirm {
         let question = ctx.render(rb, question)?;
         let _terminal = ctx.terminal.lock().await;
-        acknowledge(&run, &question).await?;
+        confirm(&run, &question).await?;
     }
     if step.irreversible {
         let _terminal = ctx.terminal.lock().await;
-        acknowledge(&run, "This step is the point of no return: after it, a failure can no longer be rolled back completely.").await?;
+        confirm(&run, "This step is the point of no return: after it, a failure can no longer be rolled back completely.").await?;
     }
     let mut done = tries(&run).await?;
     if matches!(step.rollback, Some(Rollback::None(_))) {

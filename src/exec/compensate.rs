@@ -8,7 +8,7 @@ use crate::model::{Rollback, RollbackBody};
 use crate::plan::Work;
 use crate::steps::context::RunContext;
 use crate::steps::{
-    Compensation, StepError, StepRun, acknowledge, restart_services, run_env, run_exec, run_file,
+    Compensation, StepError, StepRun, restart_services, run_env, run_exec, run_file, undo_by_hand,
 };
 
 #[derive(Clone)]
@@ -142,7 +142,7 @@ async fn declared_rollback(run: &StepRun, body: &RollbackBody) -> Undone {
             .map(|_| format!("ran the rollback of {name}"))
     } else if let Some(manual) = &body.manual {
         match ctx.render(run.rb, &manual.instructions) {
-            Ok(text) => acknowledge(run, &text)
+            Ok(text) => undo_by_hand(run, &text)
                 .await
                 .map(|()| format!("operator undid {name}")),
             Err(e) => Err(e),

@@ -44,15 +44,27 @@ fn read_input_file(name: &str, path: &str) -> Result<String, Problem> {
         .to_string())
 }
 
+/// Who can answer: a terminal, `--yes` (confirmations only), or nobody needed (a dry run).
+#[derive(Clone, Copy)]
+pub(crate) struct Presence {
+    pub interactive: bool,
+    pub yes: bool,
+    pub dry_run: bool,
+}
+
 pub(crate) fn prepare(
     project: &Project,
     library: &Library,
     plan: &Plan,
     raw_inputs: &[(String, String)],
-    interactive: bool,
-    yes: bool,
+    presence: Presence,
     redactor: &Redactor,
 ) -> Result<Prepared, Vec<Problem>> {
+    let Presence {
+        interactive,
+        yes,
+        dry_run,
+    } = presence;
     let mut problems = Vec::new();
     let declared = declarations(library, plan);
     let mut values: BTreeMap<String, String> = BTreeMap::new();
@@ -101,30 +113,31 @@ pub(crate) fn prepare(
     // Steps whose `when` is already false from vars, inputs and the current values need
     // nothing from anyone, and their env edits need no key.
     let active = active_steps(project, library, plan, &values, &currents);
-    for (node, _, step) in active_nodes(plan, library, &active) {
+    // A manual step needs no check here: with nobody at a terminal it waits for the operator
+    // (exit 3, resumable). A required input with nobody to type it is refused now, before any
+    // side effect; a confirmation needs a terminal or `--yes`. A dry run asks nothing.
+    for (node, _, step) in active_nodes(plan, library, &active).filter(|_| !dry_run) {
         let operator = match step.kind() {
             KindRef::Manual(manual) => match &manual.input {
-                Some(input) if input.optional && !values.contains_key(&input.name) => {
-                    (!interactive && !yes).then(|| {
-                        format!("step `{}` needs an operator to confirm it and there is no terminal: run it on a terminal or pass --yes (its input `{}` is optional)", node.name, input.name)
-                    })
+                Some(input)
+                    if !input.optional && !values.contains_key(&input.name) && !interactive =>
+                {
+                    Some(format!(
+                        "input `{}` is needed and there is no terminal to ask for it: pass `--input {}=@FILE` or set {}",
+                        input.name,
+                        input.name,
+                        crate::model::input_variable(&input.name)
+                    ))
                 }
-                Some(input) if !values.contains_key(&input.name) && !interactive => Some(format!(
-                    "input `{}` is needed and there is no terminal to ask for it: pass `--input {}=@FILE` or set {}",
-                    input.name,
-                    input.name,
-                    crate::model::input_variable(&input.name)
-                )),
-                Some(_) => None,
-                None => (!interactive && !yes).then(|| {
-                    format!("step `{}` needs an operator to confirm it and there is no terminal: run it on a terminal or pass --yes", node.name)
-                }),
+                _ => None,
             },
-            _ => ((step.confirm.is_some() || step.irreversible) && !interactive && !yes).then(|| {
-                format!("step `{}` asks for confirmation and there is no terminal: run it on a terminal or pass --yes", node.name)
-            }),
+            _ => None,
         };
-        problems.extend(operator.map(problem));
+        let confirms = (step.confirm.is_some() || step.irreversible) && !interactive && !yes;
+        let confirm = confirms.then(|| {
+            format!("step `{}` asks for confirmation and there is no terminal: run it on a terminal or pass --yes", node.name)
+        });
+        problems.extend(operator.into_iter().chain(confirm).map(problem));
     }
     for (name, decl) in &declared {
         if !decl.manual && !values.contains_key(name) {

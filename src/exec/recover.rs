@@ -34,6 +34,8 @@ pub(crate) struct Recovered {
     pub backups: HashMap<usize, (PathBuf, Option<String>, Option<u32>)>,
     pub outputs: HashMap<usize, Value>,
     pub undone: BTreeSet<usize>,
+    /// Manual steps that stopped for an operator and have not run since, by plan node.
+    pub awaiting: BTreeSet<usize>,
     pub ended: bool,
 }
 
@@ -50,6 +52,7 @@ pub(crate) fn recover(state: &StateDir, run_id: &str) -> Result<Recovered, Strin
     let mut backups = HashMap::new();
     let mut undone = BTreeSet::new();
     let mut finished = BTreeSet::new();
+    let mut awaiting = BTreeSet::new();
     let mut ended = false;
     for record in records {
         match record {
@@ -76,6 +79,7 @@ pub(crate) fn recover(state: &StateDir, run_id: &str) -> Result<Recovered, Strin
             Record::Intent { node, .. } => {
                 intents.insert(node);
                 finished.remove(&node);
+                awaiting.remove(&node);
             }
             Record::Backup {
                 node,
@@ -101,6 +105,10 @@ pub(crate) fn recover(state: &StateDir, run_id: &str) -> Result<Recovered, Strin
             Record::Failed { node, .. } => {
                 finished.insert(node);
             }
+            Record::Awaiting { node, .. } => {
+                finished.insert(node);
+                awaiting.insert(node);
+            }
             Record::Undone { node, ok: true, .. } => {
                 undone.insert(node);
             }
@@ -119,6 +127,7 @@ pub(crate) fn recover(state: &StateDir, run_id: &str) -> Result<Recovered, Strin
             backups,
             outputs: HashMap::new(),
             undone,
+            awaiting: BTreeSet::new(),
             ended,
         });
     }
@@ -160,6 +169,7 @@ pub(crate) fn recover(state: &StateDir, run_id: &str) -> Result<Recovered, Strin
         backups,
         outputs,
         undone,
+        awaiting,
         ended,
     })
 }

@@ -94,6 +94,8 @@ impl ReadySet {
 struct Progress {
     completed: Vec<Completed>,
     failure: Option<(String, StepError)>,
+    /// Manual steps waiting for a person; what needs them does not start.
+    awaiting: Vec<usize>,
 }
 
 /// Runs every node of the plan. `stop` is set by the first Ctrl-C: no new step starts.
@@ -109,6 +111,7 @@ pub(crate) async fn execute_plan(
     let mut progress = Progress {
         completed: start.completed,
         failure: None,
+        awaiting: Vec::new(),
     };
     loop {
         while progress.failure.is_none()
@@ -183,6 +186,24 @@ fn record(
             }
             true
         }
+        Err(error) if error.kind() == ErrorKind::Awaiting => {
+            // Not a failure: the step did nothing and waits for `resume`, while whatever
+            // does not need it goes on.
+            ctx.durable.journal.record(&Record::Awaiting {
+                node: index,
+                name: node.name.clone(),
+            });
+            ctx.emitter.emit(EventKind::StepFinished {
+                step: node.name.clone(),
+                kind,
+                status: StepStatus::Awaiting,
+                duration_ms: duration_ms(elapsed),
+                error: None,
+                error_kind: None,
+            });
+            progress.awaiting.push(index);
+            false
+        }
         Err(error) => {
             ctx.durable.journal.record(&Record::Failed {
                 node: index,
@@ -208,8 +229,20 @@ fn record(
 /// `abort`); paused (an incident run); or rolled back.
 async fn ending(ctx: &Arc<RunContext>, progress: Progress, interrupted: bool) -> RunResult {
     let count = ctx.plan.nodes.len();
-    let Progress { completed, failure } = progress;
+    let Progress {
+        completed,
+        failure,
+        awaiting,
+    } = progress;
     let in_effect: BTreeSet<usize> = completed.iter().map(|c| c.node).collect();
+    if failure.is_none() && !interrupted && !awaiting.is_empty() {
+        return RunResult {
+            outcome: Outcome::AwaitingOperator,
+            exit_code: exit::NEEDS_OPERATOR,
+            summary: awaiting_summary(ctx, &awaiting, completed.len()),
+            in_effect,
+        };
+    }
     if failure.is_none() && !interrupted {
         return RunResult {
             outcome: Outcome::Done,
@@ -245,6 +278,21 @@ async fn ending(ctx: &Arc<RunContext>, progress: Progress, interrupted: bool) ->
         };
     }
     rolled_back(ctx, &completed, &cause).await
+}
+
+/// What an unattended run leaves for the operator: the steps it waits at, and how to go on.
+fn awaiting_summary(ctx: &RunContext, awaiting: &[usize], done: usize) -> String {
+    let names: Vec<&str> = awaiting
+        .iter()
+        .map(|n| ctx.plan.nodes[*n].name.as_str())
+        .collect();
+    let id = &ctx.run.id;
+    let flags: String = names.iter().map(|n| format!(" --done {n}")).collect();
+    format!(
+        "{done} of {} steps done; awaiting the operator at {}: do what it asks, then `runbook resume {id}` at a terminal, or `runbook resume {id}{flags}` to say it is done; `runbook abort {id}` rolls the run back",
+        ctx.plan.nodes.len(),
+        names.join(", ")
+    )
 }
 
 /// Compensates what completed and says how that went.

@@ -170,6 +170,13 @@ pub(crate) fn finish(ctx: &RunContext, result: &RunResult, aborted: bool) {
         problems.push(format!("the rotation record: {e}"));
     }
     let last = aborted || is_final(result.outcome);
+    if result.outcome == Outcome::AwaitingOperator {
+        // The record of which steps wait reaches the disk before the lock is released.
+        let _ = durable.journal.durable_blocking(&Record::Note {
+            text: "awaiting the operator".into(),
+            detail: BTreeMap::new(),
+        });
+    }
     if last {
         let _ = durable.journal.durable_blocking(&Record::End {
             outcome: result.outcome,
@@ -214,9 +221,13 @@ fn audit_of(
             .runbook_complete(rb, runbook.steps.len(), &result.in_effect);
         let outcome = match (aborted, result.outcome, complete) {
             (true, _, _) => "aborted",
-            (false, Outcome::Done, _) | (false, Outcome::Paused | Outcome::Interrupted, true) => {
+            (false, Outcome::Done, _)
+            | (false, Outcome::Paused | Outcome::Interrupted | Outcome::AwaitingOperator, true) => {
                 "rotated"
             }
+            // Its last steps (the functional test, revoking the old credential) wait for a
+            // person: the old credential may still be live, so this is not "rotated".
+            (false, Outcome::AwaitingOperator, false) => "awaiting_operator",
             (false, Outcome::RolledBack, _) => "rolled_back",
             (false, Outcome::Paused, false) => "paused",
             (false, Outcome::Interrupted, false) => "interrupted",

@@ -70,6 +70,9 @@ pub(crate) enum Record {
         #[serde(default)]
         error_kind: Option<ErrorKind>,
     },
+    /// A manual step found no operator: it waits for `resume` (not a failure; it did
+    /// nothing, so nothing is undone for it).
+    Awaiting { node: usize, name: String },
     /// A compensation ran.
     Undone {
         node: usize,

@@ -104,6 +104,10 @@ impl TextView {
                     seconds(*duration_ms)
                 ),
                 StepStatus::Skipped => format!("  – {step} ({kind}) skipped: `when` is false"),
+                StepStatus::Awaiting => format!(
+                    "  {} {step} ({kind}) awaiting the operator",
+                    self.paint("33", "…")
+                ),
                 StepStatus::Failed => format!(
                     "  {} {step} ({kind}) {}: {}",
                     self.paint("31", "✗"),
@@ -155,6 +159,7 @@ impl TextView {
                     Outcome::NeedsOperator => self.paint("31", "NEEDS AN OPERATOR"),
                     Outcome::Paused => self.paint("31", "PAUSED"),
                     Outcome::Interrupted => self.paint("33", "interrupted"),
+                    Outcome::AwaitingOperator => self.paint("33", "AWAITING THE OPERATOR"),
                 };
                 format!("{word} (exit {exit_code}): {summary}")
             }
@@ -195,7 +200,9 @@ impl EventSink for TextView {
 /// must do by hand. A run that succeeds prints nothing.
 fn shown_when_quiet(event: &Event) -> bool {
     match &event.kind {
-        EventKind::StepFinished { status, .. } => *status == StepStatus::Failed,
+        EventKind::StepFinished { status, .. } => {
+            matches!(status, StepStatus::Failed | StepStatus::Awaiting)
+        }
         EventKind::CompensationFinished { ok, .. } => !ok,
         EventKind::RunFinished { outcome, .. } => *outcome != Outcome::Done,
         EventKind::Warning { .. } | EventKind::Operator { .. } => true,

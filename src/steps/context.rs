@@ -22,8 +22,11 @@ use crate::template::{eval_bool, is_template, render};
 #[derive(Debug, Clone)]
 pub(crate) struct ExecOptions {
     pub jobs: usize,
-    /// Answers confirmations and acknowledges manual steps.
+    /// Answers confirmations (proceed? the point of no return?), never a manual step.
     pub yes: bool,
+    /// The manual steps the operator says are done (`resume --done STEP`): only steps the
+    /// run was awaiting, checked before the run goes on.
+    pub done: std::collections::BTreeSet<String>,
     /// Whether an operator is at a terminal to answer prompts.
     pub interactive: bool,
 }

@@ -1,4 +1,4 @@
-//! `manual`: instructions for the operator, acknowledged at the terminal (or by `--yes`), and
+//! `manual`: instructions for the operator, done by a person (never by `--yes`), and
 //! optionally a value read from them — a hidden prompt, `--input name=@file`, or
 //! `RUNBOOK_INPUT_<NAME>`. A secret value is registered with the redactor before any use.
 
@@ -7,70 +7,42 @@ use crate::terminal::read_hidden_line;
 use std::collections::BTreeMap;
 
 use super::StepError;
+use super::ask::{Purpose, ask, waiting};
 use super::{Done, StepRun};
 use crate::events::EventKind;
-use crate::model::ManualSpec;
+use crate::model::{ManualInput, ManualSpec};
+
+/// How many empty answers a required input takes before the step waits for the operator.
+const EMPTY_ANSWERS: usize = 3;
 
 pub(super) async fn run(run: &StepRun, spec: &ManualSpec) -> Result<Done, StepError> {
     let instructions = run.ctx.render(run.rb, &spec.instructions)?;
     let _terminal = run.ctx.terminal.lock().await;
     let Some(input) = &spec.input else {
-        acknowledge(run, &instructions).await?;
+        ask(run, &instructions, Purpose::Action).await?;
         return Ok(Done::nothing());
     };
     let value = match run.ctx.supplied.get(&input.name) {
         Some(value) => {
-            run.ctx.emitter.emit(EventKind::Operator {
-                step: run.name.clone(),
-                instructions,
-                acknowledged_by: format!("input `{}` supplied", input.name),
-            });
+            acknowledged(
+                run,
+                &instructions,
+                format!("input `{}` supplied", input.name),
+            );
             value.clone()
         }
-        None if run.ctx.options.interactive => {
-            run.ctx.emitter.emit(EventKind::Operator {
-                step: run.name.clone(),
-                instructions,
-                acknowledged_by: "operator".into(),
-            });
-            let prompt = format!(
-                "{} ({}): ",
-                input.name,
-                if input.secret { "hidden" } else { "visible" }
-            );
-            let secret = input.secret;
-            tokio::task::spawn_blocking(move || read_hidden_line(&prompt, secret))
-                .await
-                .map_err(|_| StepError::new(ErrorKind::Bug, "the prompt panicked; this is a bug"))?
-                .map_err(|e| {
-                    StepError::new(
-                        ErrorKind::Operator,
-                        format!("cannot read from the terminal: {e}"),
-                    )
-                })?
-        }
-        None if input.optional => {
-            acknowledge(run, &instructions).await?;
+        // The operator said at `resume` that this step is done; an optional value stays empty.
+        None if input.optional && run.ctx.options.done.contains(&run.name) => {
+            ask(run, &instructions, Purpose::Action).await?;
             String::new()
         }
-        None => {
-            return Err(StepError::new(
-                ErrorKind::Operator,
-                format!(
-                    "input `{}` is needed and there is no terminal: pass `--input {}=@FILE` or set {}",
-                    input.name,
-                    input.name,
-                    crate::model::input_variable(&input.name)
-                ),
-            ));
+        None if run.ctx.options.interactive => {
+            let value = prompt_value(run, &instructions, input).await?;
+            acknowledged(run, &instructions, super::operator());
+            value
         }
+        None => return Err(waiting(run, &input_hint(&instructions, input))),
     };
-    if value.is_empty() && !input.optional {
-        return Err(StepError::new(
-            ErrorKind::Operator,
-            format!("input `{}` is empty", input.name),
-        ));
-    }
     if input.secret {
         run.ctx.redactor.add(&value);
     } else if !value.trim().is_empty() {
@@ -86,43 +58,77 @@ pub(super) async fn run(run: &StepRun, spec: &ManualSpec) -> Result<Done, StepEr
     })
 }
 
-/// Shows instructions and waits for the operator to confirm they are done; `--yes` confirms.
-pub(crate) async fn acknowledge(run: &StepRun, instructions: &str) -> Result<(), StepError> {
-    if run.ctx.options.yes {
-        run.ctx.emitter.emit(EventKind::Operator {
-            step: run.name.clone(),
-            instructions: instructions.to_string(),
-            acknowledged_by: "--yes".into(),
-        });
-        return Ok(());
-    }
-    if !run.ctx.options.interactive {
-        return Err(StepError::new(
-            ErrorKind::Operator,
-            "an operator must confirm this step and there is no terminal (use --yes to confirm)",
-        ));
-    }
+fn acknowledged(run: &StepRun, instructions: &str, by: String) {
     run.ctx.emitter.emit(EventKind::Operator {
         step: run.name.clone(),
         instructions: instructions.to_string(),
-        acknowledged_by: "operator".into(),
+        acknowledged_by: by,
     });
-    let answer = tokio::task::spawn_blocking(|| {
-        read_hidden_line("Type `done` when finished (or `abort`): ", false)
-    })
-    .await
-    .map_err(|_| StepError::new(ErrorKind::Bug, "the prompt panicked; this is a bug"))?
-    .map_err(|e| {
-        StepError::new(
-            ErrorKind::Operator,
-            format!("cannot read from the terminal: {e}"),
-        )
-    })?;
-    match answer.trim() {
-        "done" | "yes" | "y" => Ok(()),
-        _ => Err(StepError::new(
-            ErrorKind::Operator,
-            "the operator did not confirm the step",
-        )),
+}
+
+/// The instructions, and how an operator who is not at a terminal gives the value.
+fn input_hint(instructions: &str, input: &ManualInput) -> String {
+    format!(
+        "{instructions}\n(input `{}`: resume at a terminal to type it{})",
+        input.name,
+        if input.optional {
+            ", or `runbook resume RUN --done STEP` to go on without it"
+        } else {
+            ""
+        }
+    )
+}
+
+/// Shows the instructions and reads the value at the terminal. An empty answer skips an
+/// optional input and asks again for a required one; a closed terminal leaves the step
+/// waiting for the operator.
+async fn prompt_value(
+    run: &StepRun,
+    instructions: &str,
+    input: &ManualInput,
+) -> Result<String, StepError> {
+    let shown = run.ctx.redactor.redact(&format!(
+        "\n☞ {} — for the operator:\n{}\n",
+        run.name,
+        instructions
+            .trim()
+            .lines()
+            .map(|l| format!("    {l}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    ));
+    let prompt = format!(
+        "{} ({}{}): ",
+        input.name,
+        if input.secret { "hidden" } else { "visible" },
+        if input.optional {
+            "; Enter to skip"
+        } else {
+            ""
+        }
+    );
+    let mut shown = Some(shown);
+    for _ in 0..EMPTY_ANSWERS {
+        let text = format!("{}{prompt}", shown.take().unwrap_or_default());
+        let secret = input.secret;
+        let read = tokio::task::spawn_blocking(move || read_hidden_line(&text, secret))
+            .await
+            .map_err(|_| StepError::new(ErrorKind::Bug, "the prompt panicked; this is a bug"))?;
+        match read {
+            Ok(value) if !value.is_empty() || input.optional => return Ok(value),
+            Ok(_) => shown = Some(format!("`{}` cannot be empty. ", input.name)),
+            Err(_) => return Err(waiting(run, instructions)),
+        }
     }
+    Err(waiting(run, instructions))
+}
+
+/// Undoing a manual step: a person does it, so only a person says it is done.
+pub(crate) async fn undo_by_hand(run: &StepRun, instructions: &str) -> Result<(), StepError> {
+    ask(run, instructions, Purpose::Undo).await
+}
+
+/// A confirmation before a step acts (`confirm:`, the point of no return): `--yes` answers.
+pub(crate) async fn confirm(run: &StepRun, question: &str) -> Result<(), StepError> {
+    ask(run, question, Purpose::Confirm).await
 }

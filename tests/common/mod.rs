@@ -142,4 +142,5 @@ impl Test {
         }
     }
 }
+pub(crate) mod operator;
 pub(crate) mod servers;
