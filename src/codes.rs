@@ -177,7 +177,7 @@ pub const EXIT_CODES: &[(u8, &str)] = &[
     ),
     (
         crate::exit::NEEDS_OPERATOR,
-        "the run needs an operator (rollback incomplete, or an incident run paused)",
+        "the run needs an operator (rollback incomplete, incident paused, manual step awaiting)",
     ),
     (
         crate::exit::LOCKED,

@@ -7,7 +7,8 @@ pub(crate) const DONE: u8 = 0;
 pub(crate) const FAILED: u8 = 1;
 /// Invalid input or usage; nothing was done.
 pub(crate) const INVALID: u8 = 2;
-/// The run needs an operator: rollback incomplete, or an incident run paused.
+/// The run needs an operator: rollback incomplete, an incident run paused, or a manual step
+/// awaiting the operator (`resume` continues).
 pub(crate) const NEEDS_OPERATOR: u8 = 3;
 /// Another run holds the lock, or an unfinished run must be resumed or aborted first.
 pub(crate) const LOCKED: u8 = 4;

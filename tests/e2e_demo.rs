@@ -2,6 +2,7 @@
 //! run by the real binary against the real demo service through its real restart driver.
 
 mod common;
+use common::operator;
 #[path = "demo_service/support.rs"]
 mod support;
 
@@ -63,7 +64,7 @@ fn compromise_of_jwt_rotates_jwt_and_session_restarts_once_and_reports_without_s
     )
     .unwrap();
     let findings = format!("findings=@{}", findings.display());
-    let (code, stdout) = demo.runbook(&[
+    let first = demo.runbook(&[
         "run",
         "compromise",
         "--secret",
@@ -74,7 +75,11 @@ fn compromise_of_jwt_rotates_jwt_and_session_restarts_once_and_reports_without_s
         &findings,
         "--yes",
     ]);
+    // Notifying the affected users is the operator's: the unattended run waits for it, and
+    // `resume --done` says it is done.
+    let (code, stdout, answered) = operator::by_hand(first, |args| demo.runbook(args));
     assert_eq!(code, 0, "{stdout}");
+    assert_eq!(answered, ["compromise/notify"], "{stdout}");
     let after_text = std::fs::read_to_string(demo.env_file()).unwrap();
     let after = demo.env();
     for key in ["JWT_SECRET", "SESSION_SECRET"] {

@@ -2,6 +2,8 @@
 //! when that is ambiguous, and never adds another provider's variable unless one is named —
 //! through the real binary on the demo deployment.
 
+#[path = "common/operator.rs"]
+mod operator;
 #[path = "demo_service/support.rs"]
 mod support;
 
@@ -28,11 +30,18 @@ fn deployment(keep: &[&str]) -> Deployment {
     demo
 }
 
-/// `runbook ARGS` with the new credential from a file, as an operator would pass it.
+/// `runbook ARGS` with the new credential from a file, as an operator would pass it; each
+/// manual step the run stops at is answered with `resume --done` (the operator did it).
 fn runbook(demo: &Deployment, args: &[&str]) -> (i32, String) {
+    let mut with_input = args.to_vec();
+    with_input.extend(["--input", "email_credential=@credential"]);
+    let (code, output, _) = operator::by_hand(invoke(demo, &with_input), |args| invoke(demo, args));
+    (code, output)
+}
+
+fn invoke(demo: &Deployment, args: &[&str]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_runbook"))
         .args(args)
-        .args(["--input", "email_credential=@credential"])
         .current_dir(demo.dir.path())
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())

@@ -86,24 +86,25 @@ fn secret_input_from_the_environment_is_accepted() {
     assert!(!run.stdout.contains("CANARY"));
 }
 
+/// A manual step is a person's: without a terminal the run stops awaiting the operator,
+/// with `--yes` too, and goes on once `resume --done` says the step is done.
 #[test]
-fn manual_step_without_terminal_needs_yes() {
+fn manual_step_without_terminal_waits_for_the_operator_even_with_yes() {
     let runbook = "name: ask\nsteps:\n  - id: look\n    manual: { instructions: Look at the dashboard. }\n  - id: after\n    needs: [look]\n    exec: { run: touch after }\n";
-    let test = Test::new()
-        .file("runbooks/ask.yaml", runbook)
-        .args(&["run", "ask"]);
-    test.run().expect_code(2);
-    assert!(!test.path().join("after").exists());
     let yes = Test::new()
         .file("runbooks/ask.yaml", runbook)
         .args(&["run", "ask", "--yes"]);
     let run = yes.run();
-    run.expect_code(0);
+    run.expect_code(3);
     assert!(
-        run.stdout.contains("Look at the dashboard.") && run.stdout.contains("confirmed by --yes"),
+        run.stdout.contains("Look at the dashboard.") && !run.stdout.contains("confirmed by"),
         "{}",
         run.stdout
     );
+    assert!(!yes.path().join("after").exists());
+    let (id, _) = common::operator::awaited(&run.stdout).expect("awaiting");
+    yes.run_args(&["resume", &id, "--done", "look"])
+        .expect_code(0);
     assert!(yes.path().join("after").exists());
 }
 

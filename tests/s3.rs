@@ -28,24 +28,10 @@ fn runbook(demo: &Deployment, extra: &[&str]) -> (i32, String) {
     run(demo, &["run", "s3-keys-rotation", "--yes"], extra)
 }
 
-/// Runs `command` unattended; each time it stops awaiting the operator, says (with
-/// `resume --done`) that the steps it awaits are done, as an operator would after doing them.
-/// Returns the last exit code, every output, and the steps answered in order.
+/// Runs `command` unattended and answers each manual step it stops at (see
+/// `operator::by_hand`).
 fn by_hand(demo: &Deployment, command: &[&str]) -> (i32, String, Vec<String>) {
-    let (mut code, mut output) = run(demo, command, &[]);
-    let mut all = output.clone();
-    let mut answered = Vec::new();
-    for _ in 0..8 {
-        let Some((id, steps)) = operator::awaited(&output).filter(|_| code == 3) else {
-            break;
-        };
-        answered.extend(steps.iter().cloned());
-        let args = operator::done_args(&id, &steps);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        (code, output) = run_plain(demo, &args);
-        all.push_str(&output);
-    }
-    (code, all, answered)
+    operator::by_hand(run(demo, command, &[]), |args| run_plain(demo, args))
 }
 
 /// `runbook ARGS...` with no input flags (`resume` reads the run's inputs from its journal).

@@ -5,7 +5,9 @@
 # directory (the git tree stays clean), starts the service, takes a token signed with the
 # current JWT_SECRET, runs `runbook run jwt-rotation --yes` (live view, restart, verify), then
 # proves the old token is now rejected and a new one accepted. `--compromise` runs
-# `runbook run compromise --secret jwt --yes` instead and prints where the report is.
+# `runbook run compromise --secret jwt --yes` instead (it stops awaiting the operator at the
+# manual notification step, which the demo then answers with `resume --done notify`) and
+# prints where the report is.
 #
 # The scratch deployment also holds encrypted demo data (copies of data.template and
 # mfa-data.template) and points the shipped app/MFA encryption key runbooks at the demo's
@@ -122,7 +124,20 @@ echo "a token signed with the current JWT_SECRET: /whoami -> $(get /whoami "$old
 echo
 
 if [ "$mode" = "--compromise" ]; then
-    "$runbook" run compromise --secret jwt --input since="$(date -u +%Y-%m-%dT%H:%MZ)" --yes
+    # The incident's last manual step (notify the affected users) is a person's: unattended,
+    # the run stops awaiting the operator (exit 3), and the demo plays the operator, saying
+    # with `resume --done` that it is done. The findings are given as an input file.
+    echo "demo: no access from unknown addresses in the window" > findings.txt
+    status=0
+    "$runbook" run compromise --secret jwt --input since="$(date -u +%Y-%m-%dT%H:%MZ)" \
+        --input findings=@findings.txt --yes || status=$?
+    if [ "$status" = 3 ]; then
+        echo
+        echo "(the demo plays the operator: the affected users are notified)"
+        "$runbook" resume "$(cat .runbook/active)" --done notify
+    elif [ "$status" != 0 ]; then
+        exit "$status"
+    fi
     echo
     echo "incident report: $(ls "$scratch"/incident-*.md)"
 else

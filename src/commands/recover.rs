@@ -157,17 +157,19 @@ fn mask_what_the_run_knew(
     redactor: &Redactor,
 ) {
     crate::exec::start::mask_library_values(project, library, redactor);
-    // As the run itself did: what the secret declares `public` and a manual step's input
-    // declared `secret: false` identify, they do not authenticate, and stay readable.
-    let visible_input = |name: &str| {
+    // As the run itself did: an input declared secret is masked, others (an exposure
+    // window, an access key ID the next instructions name) stay readable, and so do the
+    // variables a secret declares `public`: they identify, they do not authenticate.
+    let secret_input = |name: &str| {
         library.runbooks.iter().any(|rb| {
-            rb.value.steps.iter().any(|step| match step.kind() {
-                KindRef::Manual(manual) => manual
-                    .input
-                    .as_ref()
-                    .is_some_and(|i| i.name == name && !i.secret),
-                _ => false,
-            })
+            rb.value.inputs.get(name).is_some_and(|i| i.secret)
+                || rb.value.steps.iter().any(|step| match step.kind() {
+                    KindRef::Manual(manual) => manual
+                        .input
+                        .as_ref()
+                        .is_some_and(|i| i.name == name && i.secret),
+                    _ => false,
+                })
         })
     };
     let public = |rb: usize, name: &str| {
@@ -177,13 +179,12 @@ fn mask_what_the_run_knew(
             .as_ref()
             .is_some_and(|s| s.public.iter().any(|p| p == name))
     };
-    let values = start.inputs.values().chain(
-        start
-            .supplied
-            .iter()
-            .filter(|(name, _)| !visible_input(name))
-            .map(|(_, v)| v),
-    );
+    let values = start
+        .inputs
+        .iter()
+        .chain(&start.supplied)
+        .filter(|(name, _)| secret_input(name))
+        .map(|(_, v)| v);
     let currents = start.currents.iter().flat_map(|(rb, values)| {
         values
             .iter()

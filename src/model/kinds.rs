@@ -185,9 +185,8 @@ pub struct ManualInput {
     /// Secret inputs (the default) are never echoed and never accepted literally on the command line.
     #[serde(default = "default_true")]
     pub secret: bool,
-    /// The run goes on without a value when none is supplied and there is no terminal (with
-    /// `--yes` confirming the instructions), and an empty answer at the prompt is accepted:
-    /// for what only sometimes exists, such as an incident's findings.
+    /// An empty answer at the prompt skips it, and `resume --done STEP` goes on without a
+    /// value: for what only sometimes exists, such as an incident's findings.
     #[serde(default)]
     pub optional: bool,
 }

@@ -103,9 +103,14 @@ impl Test {
     }
 
     pub(crate) fn command(&self) -> Command {
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        self.command_with(&args)
+    }
+
+    fn command_with(&self, args: &[&str]) -> Command {
         let mut command = Command::new(binary());
         command
-            .args(&self.args)
+            .args(args)
             .current_dir(self.dir.path())
             .env_remove("RUST_LOG")
             .env("NO_COLOR", "1")
@@ -114,6 +119,20 @@ impl Test {
             command.env(k, v);
         }
         command
+    }
+
+    /// Runs `runbook ARGS...` in the same directory (a second command on the same project).
+    pub(crate) fn run_args(&self, args: &[&str]) -> Run {
+        let mut command = self.command_with(args);
+        let out = command
+            .stdin(Stdio::null())
+            .output()
+            .expect("spawn runbook");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
     }
 
     pub(crate) fn run(&self) -> Run {
