@@ -3,9 +3,7 @@
 
 mod attempt;
 mod compensate;
-pub(crate) mod context;
 pub(crate) mod doubt;
-pub(crate) mod durable;
 mod pause;
 pub(crate) mod preflight;
 pub(crate) mod recover;
@@ -17,7 +15,10 @@ pub(crate) mod start;
 pub(crate) use compensate::AS_BEFORE;
 pub(crate) use scheduler::{Completed, RunResult, StartState, rolled_back};
 
-// Events are a leaf of their own; the old path keeps code written against it on other
-// branches compiling until it moves to `crate::events`.
+// Events are a leaf of their own, and the run's context and durable record live with the
+// steps that read them; the old paths keep code written against them on other branches
+// compiling until it moves.
 #[allow(unused_imports)]
 pub(crate) use crate::events;
+#[allow(unused_imports)]
+pub(crate) use crate::steps::{context, durable};

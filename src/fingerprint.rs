@@ -40,6 +40,14 @@ pub(crate) fn fingerprint(key: &[u8], value: &str) -> String {
     hex::encode(&digest[..8])
 }
 
+/// The keyed fingerprint of the value `name` has in the env file `bytes`, if it has one.
+pub(crate) fn of_env_value(bytes: Vec<u8>, name: &str, key: &[u8]) -> Option<String> {
+    let value = crate::envfile::EnvFile::parse_owned(bytes)
+        .ok()?
+        .get(name)?;
+    Some(fingerprint(key, &value))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,8 @@
 //! One file per step kind. `execute` runs a step once; the scheduler owns retries, ordering
 //! and rollback.
 
+pub(crate) mod context;
+pub(crate) mod durable;
 mod env;
 mod error;
 mod exec;
@@ -16,9 +18,9 @@ use std::sync::Arc;
 
 use minijinja::Value;
 
-use crate::exec::context::RunContext;
 use crate::failure::ErrorKind;
 use crate::model::{KindRef, Step};
+use context::RunContext;
 
 pub(crate) use env::{run as run_env, target_file as env_target};
 pub(crate) use error::StepError;

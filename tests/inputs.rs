@@ -263,8 +263,10 @@ fn a_templated_interval_that_is_no_duration_is_refused_before_anything_runs() {
         .args(&["run", "pause", "--yes", "--var", "pause=soon"]);
     let run = test.run();
     run.expect_code(2);
+    // The value checker names the rendered value and points at the template's line.
     assert!(
-        run.stderr.contains("`interval`: `soon` is not a duration"),
+        run.stderr.contains("`interval`: `soon` is not a duration")
+            && run.stderr.contains("pause.yaml:11"),
         "{}",
         run.stderr
     );

@@ -10,9 +10,7 @@ use super::shared::{lock, sinks};
 use super::{Failure, Global, Outcome, RunFormat, checked_plan, open_library};
 use crate::diagnostic::Problem;
 use crate::events::EventKind;
-use crate::exec::context::{ExecOptions, RunContext, RunInfo};
 use crate::exec::doubt::{Purpose, compensation_of, counts_as_done};
-use crate::exec::durable::{Durable, START_FILE};
 use crate::exec::recover::{Recovered, recover};
 use crate::exec::session::{Session, SessionSpec};
 use crate::exec::start::StartSnapshot;
@@ -24,6 +22,8 @@ use crate::plan::{Plan, PlanRequest, Work};
 use crate::project::{Library, Project};
 use crate::redact::Redactor;
 use crate::state::StateDir;
+use crate::steps::context::{ExecOptions, RunContext, RunInfo};
+use crate::steps::durable::{Durable, START_FILE};
 use crate::terminal::read_hidden_line;
 
 struct Reopened {

@@ -6,7 +6,6 @@ use std::io::IsTerminal;
 use super::shared::{lock, sinks, state_failure};
 use super::{Global, Outcome, RunFormat, RunOptions, open_planned, write_stdout};
 use crate::exec::StartState;
-use crate::exec::context::{ExecOptions, RunInfo};
 use crate::exec::preflight::prepare;
 use crate::exec::session::{Session, SessionSpec};
 use crate::exec::start::{StartSnapshot, begin, needed_currents};
@@ -14,6 +13,7 @@ use crate::journal::Record;
 use crate::plan::Plan;
 use crate::redact::Redactor;
 use crate::state::StateDir;
+use crate::steps::context::{ExecOptions, RunInfo};
 
 /// The flags of `run` beyond what `plan` takes.
 #[derive(Debug, Clone)]

@@ -4,13 +4,13 @@
 
 use std::sync::Arc;
 
-use super::context::{RunContext, StepError};
 use super::retry::RetryPolicy;
 use crate::events::EventKind;
 use crate::failpoint;
 use crate::failure::ErrorKind;
 use crate::model::{KindRef, Rollback};
 use crate::plan::Work;
+use crate::steps::context::{RunContext, StepError};
 use crate::steps::{Compensation, Done, StepRun, acknowledge, execute, restart_services};
 
 /// The kind a node's events name.

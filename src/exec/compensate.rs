@@ -2,11 +2,11 @@
 //! byte-for-byte, declared rollbacks run — and then the restarted services restarted once
 //! more, so they read the restored files.
 
-use super::context::RunContext;
 use crate::events::EventKind;
 use crate::failure::ErrorKind;
 use crate::model::{Rollback, RollbackBody};
 use crate::plan::Work;
+use crate::steps::context::RunContext;
 use crate::steps::{
     Compensation, StepError, StepRun, acknowledge, restart_services, run_env, run_exec, run_file,
 };

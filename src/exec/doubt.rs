@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use super::context::RunContext;
 use super::recover::Recovered;
 use crate::model::{KindRef, Rollback};
 use crate::plan::Work;
+use crate::steps::context::RunContext;
 use crate::steps::{Compensation, StepRun, env_target, run_exec};
 
 /// What a step that started but recorded no result did.

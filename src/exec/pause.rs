@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use super::compensate::Completed;
-use super::context::RunContext;
+use crate::steps::context::RunContext;
 
 /// What an incident run leaves when it pauses: which secrets are rotated and which are not.
 pub(super) fn paused_summary(ctx: &RunContext, completed: &[Completed], cause: &str) -> String {

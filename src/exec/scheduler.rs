@@ -12,7 +12,6 @@ use tokio::task::JoinSet;
 use super::attempt::{node_kind, run_node};
 pub(crate) use super::compensate::Completed;
 use super::compensate::compensate;
-use super::context::{RunContext, StepError};
 use super::pause::paused_summary;
 use crate::events::{EventKind, Outcome, StepStatus, duration_ms};
 use crate::exit;
@@ -20,6 +19,7 @@ use crate::journal::Record;
 use crate::model::Mode;
 use crate::plan::Work;
 use crate::steps::Done;
+use crate::steps::context::{RunContext, StepError};
 
 /// How a run ended, for the exit code and the last line.
 #[derive(Debug)]

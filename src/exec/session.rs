@@ -8,8 +8,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::watch;
 
-use super::context::{ContextParts, ExecOptions, RunContext, RunInfo};
-use super::durable::Durable;
 use super::scheduler::{RunResult, StartState, execute_plan};
 use super::start::StartSnapshot;
 use crate::audit::{AuditEntry, Rotation};
@@ -19,6 +17,8 @@ use crate::journal::Record;
 use crate::plan::Plan;
 use crate::project::{Library, Project};
 use crate::redact::Redactor;
+use crate::steps::context::{ContextParts, ExecOptions, RunContext, RunInfo};
+use crate::steps::durable::Durable;
 
 /// Builds the runtime a run executes on. One thread: the children supply the parallelism,
 /// and handing every finished step from a worker thread to the scheduler and back cost more
@@ -161,50 +161,7 @@ pub(crate) fn finish(ctx: &RunContext, result: &RunResult, aborted: bool) {
     });
     let ended = crate::events::now_text();
     let durable = &ctx.durable;
-    let key = crate::fingerprint::install_key(&durable.state.root).ok();
-    let mut entries = Vec::new();
-    let mut rotated = BTreeMap::new();
-    for &rb in &ctx.plan.runbooks {
-        let runbook = ctx.runbook(rb);
-        let Some(secret) = &runbook.secret else {
-            continue;
-        };
-        let complete = ctx
-            .plan
-            .runbook_complete(rb, runbook.steps.len(), &result.in_effect);
-        let outcome = match (aborted, result.outcome, complete) {
-            (true, _, _) => "aborted",
-            (false, Outcome::Done, _) | (false, Outcome::Paused | Outcome::Interrupted, true) => {
-                "rotated"
-            }
-            (false, Outcome::RolledBack, _) => "rolled_back",
-            (false, Outcome::Paused, false) => "paused",
-            (false, Outcome::Interrupted, false) => "interrupted",
-            (false, Outcome::NeedsOperator, _) => "needs_operator",
-        };
-        let fingerprint = key.as_deref().and_then(|k| current_fingerprint(ctx, rb, k));
-        if outcome == "rotated" {
-            rotated.insert(
-                secret.id.value.clone(),
-                Rotation {
-                    last_rotated: ended.clone(),
-                    run_id: ctx.run.id.clone(),
-                    fingerprint: fingerprint.clone(),
-                },
-            );
-        }
-        entries.push(AuditEntry {
-            secret: secret.id.value.clone(),
-            run_id: ctx.run.id.clone(),
-            runbook: ctx.runbook(ctx.plan.root).name.value.clone(),
-            mode: ctx.run.mode.clone(),
-            operator: crate::steps::operator(),
-            started: ctx.run.started.clone(),
-            ended: ended.clone(),
-            outcome: outcome.to_string(),
-            fingerprint,
-        });
-    }
+    let (entries, rotated) = audit_of(ctx, result, aborted, &ended);
     let mut problems = Vec::new();
     if let Err(e) = crate::audit::append(&durable.state, &entries) {
         problems.push(format!("the audit log: {e}"));
@@ -236,12 +193,64 @@ pub(crate) fn finish(ctx: &RunContext, result: &RunResult, aborted: bool) {
     durable.journal.close();
 }
 
+/// The audit entry of each secret the run handled, and the rotations it completed. The log
+/// never says "rotated" for a secret whose rotation did not complete.
+fn audit_of(
+    ctx: &RunContext,
+    result: &RunResult,
+    aborted: bool,
+    ended: &str,
+) -> (Vec<AuditEntry>, BTreeMap<String, Rotation>) {
+    let key = crate::fingerprint::install_key(&ctx.durable.state.root).ok();
+    let mut entries = Vec::new();
+    let mut rotated = BTreeMap::new();
+    for &rb in &ctx.plan.runbooks {
+        let runbook = ctx.runbook(rb);
+        let Some(secret) = &runbook.secret else {
+            continue;
+        };
+        let complete = ctx
+            .plan
+            .runbook_complete(rb, runbook.steps.len(), &result.in_effect);
+        let outcome = match (aborted, result.outcome, complete) {
+            (true, _, _) => "aborted",
+            (false, Outcome::Done, _) | (false, Outcome::Paused | Outcome::Interrupted, true) => {
+                "rotated"
+            }
+            (false, Outcome::RolledBack, _) => "rolled_back",
+            (false, Outcome::Paused, false) => "paused",
+            (false, Outcome::Interrupted, false) => "interrupted",
+            (false, Outcome::NeedsOperator, _) => "needs_operator",
+        };
+        let fingerprint = key.as_deref().and_then(|k| current_fingerprint(ctx, rb, k));
+        if outcome == "rotated" {
+            rotated.insert(
+                secret.id.value.clone(),
+                Rotation {
+                    last_rotated: ended.to_string(),
+                    run_id: ctx.run.id.clone(),
+                    fingerprint: fingerprint.clone(),
+                },
+            );
+        }
+        entries.push(AuditEntry {
+            secret: secret.id.value.clone(),
+            run_id: ctx.run.id.clone(),
+            runbook: ctx.runbook(ctx.plan.root).name.value.clone(),
+            mode: ctx.run.mode.clone(),
+            operator: crate::steps::operator(),
+            started: ctx.run.started.clone(),
+            ended: ended.to_string(),
+            outcome: outcome.to_string(),
+            fingerprint,
+        });
+    }
+    (entries, rotated)
+}
+
 /// The keyed fingerprint of the value a rotation runbook's first variable holds now.
-pub(crate) fn current_fingerprint(ctx: &RunContext, rb: usize, key: &[u8]) -> Option<String> {
+fn current_fingerprint(ctx: &RunContext, rb: usize, key: &[u8]) -> Option<String> {
     let secret = ctx.runbook(rb).secret.as_ref()?;
     let bytes = std::fs::read(ctx.secret_file(rb).ok()?).ok()?;
-    let value = crate::envfile::EnvFile::parse_owned(bytes)
-        .ok()?
-        .get(&secret.env.first()?.value)?;
-    Some(crate::fingerprint::fingerprint(key, &value))
+    crate::fingerprint::of_env_value(bytes, &secret.env.first()?.value, key)
 }

@@ -7,13 +7,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::durable::{Durable, START_FILE};
 use crate::envfile::EnvFile;
 use crate::journal::{Journal, Record, read_journal};
 use crate::plan::Plan;
 use crate::project::{Library, Project};
 use crate::redact::Redactor;
 use crate::state::StateDir;
+pub(crate) use crate::steps::context::StartSnapshot;
+use crate::steps::durable::{Durable, START_FILE};
 
 /// The current values the run reads (`secret.current`, `secret.values`): those of the runbooks
 /// it runs, and of the secret a playbook targets. Every other secret of the library is only
@@ -133,49 +134,6 @@ pub(crate) fn sweep_orphans(state: &StateDir) -> Vec<String> {
     // The marker itself is written by rename; a kill mid-write leaves a copy naming a run id.
     let _ = crate::atomic::remove_leftovers(&state.root.join("active"));
     messages
-}
-
-type Values = BTreeMap<String, String>;
-
-/// Everything secret a run starts from, kept in one 0600 file (`start.json`, one fsync) before
-/// any step runs: the inputs entered now, values supplied for manual steps, and the current
-/// values of the secrets the run reads, by runbook.
-#[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
-#[serde(from = "SnapshotFile", into = "SnapshotFile")]
-pub struct StartSnapshot {
-    pub inputs: Values,
-    pub supplied: Values,
-    pub currents: HashMap<usize, Values>,
-}
-
-/// The snapshot as `start.json` holds it: a three-element array, as runs begun before the
-/// snapshot had a name wrote it.
-type SnapshotFile = (Values, Values, HashMap<usize, Values>);
-
-impl From<SnapshotFile> for StartSnapshot {
-    fn from((inputs, supplied, currents): SnapshotFile) -> Self {
-        Self {
-            inputs,
-            supplied,
-            currents,
-        }
-    }
-}
-
-impl From<StartSnapshot> for SnapshotFile {
-    fn from(snapshot: StartSnapshot) -> Self {
-        (snapshot.inputs, snapshot.supplied, snapshot.currents)
-    }
-}
-
-impl StartSnapshot {
-    /// Every value in it, for the redactor: all of them are secret or may be.
-    pub fn values(&self) -> impl Iterator<Item = &String> {
-        self.inputs
-            .values()
-            .chain(self.supplied.values())
-            .chain(self.currents.values().flat_map(|m| m.values()))
-    }
 }
 
 /// Begins a new run on disk, in the order the module's comment explains: its folder, the

@@ -35,6 +35,28 @@ pub(crate) async fn run_exec(
     spec: &ExecSpec,
     timeout: Option<Duration>,
 ) -> Result<Value, StepError> {
+    let mut process = process_of(run, spec)?;
+    process.timeout = timeout;
+    let outcome = run_command(run, &process).await?;
+    let code = exit_code(run, outcome.status)?;
+    let stdout = String::from_utf8_lossy(&outcome.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&outcome.stderr).into_owned();
+    let json = serde_json::from_str::<serde_json::Value>(stdout.trim()).ok();
+    expect(run, spec, code, &stdout, json.as_ref())?;
+    let mut outputs = BTreeMap::new();
+    outputs.insert(
+        "json",
+        json.as_ref()
+            .map_or(Value::from(()), crate::template::value_of),
+    );
+    outputs.insert("stdout", Value::from(stdout));
+    outputs.insert("stderr", Value::from(stderr));
+    outputs.insert("exit", Value::from(code));
+    Ok(crate::template::value_of(outputs))
+}
+
+/// The process an exec body describes, its templates rendered.
+fn process_of(run: &StepRun, spec: &ExecSpec) -> Result<ProcessSpec, StepError> {
     let ctx = &run.ctx;
     let mut process = match &spec.run.value {
         Command::Shell(script) => ProcessSpec::shell(ctx.render(run.rb, script)?),
@@ -61,47 +83,42 @@ pub(crate) async fn run_exec(
     };
     // A child inherits our directory; naming it again costs every spawn a chdir.
     process.cwd = (std::env::current_dir().ok().as_ref() != Some(&cwd)).then_some(cwd);
-    process.timeout = timeout;
-    let outcome = run_command(run, &process).await?;
-    let stdout = String::from_utf8_lossy(&outcome.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&outcome.stderr).into_owned();
-    let code = match outcome.status {
-        Termination::Exited(code) => code,
-        Termination::Signaled(signal) => {
-            return Err(StepError::new(
-                ErrorKind::Exit,
-                format!("killed by signal {signal}"),
-            ));
-        }
-        Termination::TimedOut => {
-            return Err(StepError::new(
-                ErrorKind::Timeout,
-                format!(
-                    "timed out after {}; its process group was terminated",
-                    run.step()
-                        .timeout
-                        .as_ref()
-                        .map_or_else(|| "the timeout".to_string(), |t| t.value.to_string())
-                ),
-            ));
-        }
-        Termination::Cancelled => {
-            return Err(StepError::new(
-                ErrorKind::Cancelled,
-                "interrupted; its process group was terminated",
-            ));
-        }
-    };
-    let json = serde_json::from_str::<serde_json::Value>(stdout.trim()).ok();
-    let mut outputs = BTreeMap::new();
-    outputs.insert("stdout", Value::from(stdout.clone()));
-    outputs.insert("stderr", Value::from(stderr));
-    outputs.insert("exit", Value::from(code));
-    outputs.insert(
-        "json",
-        json.as_ref()
-            .map_or(Value::from(()), crate::template::value_of),
-    );
+    Ok(process)
+}
+
+/// The code a child exited with; a signal, a timeout or an interrupt is a failure.
+fn exit_code(run: &StepRun, status: Termination) -> Result<i32, StepError> {
+    match status {
+        Termination::Exited(code) => Ok(code),
+        Termination::Signaled(signal) => Err(StepError::new(
+            ErrorKind::Exit,
+            format!("killed by signal {signal}"),
+        )),
+        Termination::TimedOut => Err(StepError::new(
+            ErrorKind::Timeout,
+            format!(
+                "timed out after {}; its process group was terminated",
+                run.step()
+                    .timeout
+                    .as_ref()
+                    .map_or_else(|| "the timeout".to_string(), |t| t.value.to_string())
+            ),
+        )),
+        Termination::Cancelled => Err(StepError::new(
+            ErrorKind::Cancelled,
+            "interrupted; its process group was terminated",
+        )),
+    }
+}
+
+/// Applies `expect`: the exit code (0 unless given), `stdout_contains`, the `json` expression.
+fn expect(
+    run: &StepRun,
+    spec: &ExecSpec,
+    code: i32,
+    stdout: &str,
+    json: Option<&serde_json::Value>,
+) -> Result<(), StepError> {
     let expected_exit = spec.expect.as_ref().and_then(|e| e.exit).unwrap_or(0);
     if code != expected_exit {
         return Err(StepError::new(
@@ -109,36 +126,34 @@ pub(crate) async fn run_exec(
             format!("exited with {code} (expected {expected_exit})"),
         ));
     }
-    if let Some(expect) = &spec.expect {
-        if let Some(needle) = &expect.stdout_contains {
-            let needle = ctx.render(run.rb, needle)?;
-            if !stdout.contains(&needle) {
-                return Err(StepError::new(
-                    ErrorKind::Expectation,
-                    format!("stdout does not contain `{needle}`"),
-                ));
-            }
-        }
-        if let Some(expr) = &expect.json {
-            let Some(json) = &json else {
-                return Err(StepError::new(
-                    ErrorKind::Expectation,
-                    "stdout is not JSON, but `expect.json` needs it",
-                ));
-            };
-            if !ctx.eval(
-                run.rb,
-                &expr.value,
-                Some(("json", crate::template::value_of(json))),
-            )? {
-                return Err(StepError::new(
-                    ErrorKind::Expectation,
-                    format!("`expect.json` is false: {}", expr.value),
-                ));
-            }
+    let Some(expect) = &spec.expect else {
+        return Ok(());
+    };
+    if let Some(needle) = &expect.stdout_contains {
+        let needle = run.ctx.render(run.rb, needle)?;
+        if !stdout.contains(&needle) {
+            return Err(StepError::new(
+                ErrorKind::Expectation,
+                format!("stdout does not contain `{needle}`"),
+            ));
         }
     }
-    Ok(crate::template::value_of(outputs))
+    if let Some(expr) = &expect.json {
+        let Some(json) = json else {
+            return Err(StepError::new(
+                ErrorKind::Expectation,
+                "stdout is not JSON, but `expect.json` needs it",
+            ));
+        };
+        let json = Some(("json", crate::template::value_of(json)));
+        if !run.ctx.eval(run.rb, &expr.value, json)? {
+            return Err(StepError::new(
+                ErrorKind::Expectation,
+                format!("`expect.json` is false: {}", expr.value),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Spawns a process for a step, refusing a command line that carries a secret, and streams

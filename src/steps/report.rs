@@ -1,17 +1,17 @@
-//! `report`: the post-incident report (Markdown), written from the run's events: timeline,
-//! secrets rotated with keyed fingerprints, impact, what the operator confirmed, failures.
-//! It never holds a secret value.
+//! `report`: the post-incident report, gathered from the run's events — timeline, secrets
+//! rotated with keyed fingerprints, impact, what the operator confirmed, failures — and
+//! rendered by `report::incident`. It never holds a secret value.
 
 use crate::failure::ErrorKind;
 use crate::operator::operator;
 use std::collections::BTreeMap;
-use std::fmt::Write;
 use std::path::Path;
 
 use super::StepError;
 use super::{Done, StepRun};
 use crate::events::{EventKind, StepStatus};
 use crate::model::ReportSpec;
+use crate::report::incident::{Incident, SecretRow, markdown};
 
 pub(super) async fn run(run: &StepRun, spec: &ReportSpec) -> Result<Done, StepError> {
     let path = run
@@ -32,7 +32,9 @@ pub(super) async fn run(run: &StepRun, spec: &ReportSpec) -> Result<Done, StepEr
     })
 }
 
-pub(crate) async fn write_report(run: &StepRun, path: &Path, title: &str) -> Result<(), StepError> {
+/// Gathers what the report says — the timeline from the journal, each secret's state and
+/// keyed fingerprint — and writes it, masked, through the host.
+async fn write_report(run: &StepRun, path: &Path, title: &str) -> Result<(), StepError> {
     let ctx = &run.ctx;
     let key = crate::fingerprint::install_key(&ctx.project.state_dir)
         .map_err(|e| StepError::new(ErrorKind::Journal, e.to_string()))?;
@@ -66,22 +68,10 @@ pub(crate) async fn write_report(run: &StepRun, path: &Path, title: &str) -> Res
             _ => None,
         })
         .collect();
-    let mut out = String::new();
-    let _ = writeln!(out, "# {title}\n");
-    let _ = writeln!(out, "- Run: `{}` ({} mode)", ctx.run.id, ctx.run.mode);
-    let _ = writeln!(out, "- Started: {}", ctx.run.started);
-    let _ = writeln!(out, "- Operator: {}", operator());
-    if let Some(target) = &ctx.run.target {
-        let _ = writeln!(out, "- Compromised secret: `{target}`");
-    }
-    let _ = writeln!(out, "\n## Secrets rotated\n");
-    let _ = writeln!(
-        out,
-        "| secret | variables | state | new value (keyed fingerprint) | impact |\n|---|---|---|---|---|"
-    );
+    let mut secrets: Vec<SecretRow<'_>> = Vec::new();
     for &rb in &ctx.plan.runbooks {
         let runbook = ctx.runbook(rb);
-        let Some(secret) = &runbook.secret else {
+        let Some(secret) = runbook.secret.as_ref() else {
             continue;
         };
         let touched = done
@@ -95,102 +85,38 @@ pub(crate) async fn write_report(run: &StepRun, path: &Path, title: &str) -> Res
         } else {
             "not rotated"
         };
-        let fingerprint =
-            crate::exec::session::current_fingerprint(ctx, rb, &key).unwrap_or_else(|| "-".into());
-        let env: Vec<&str> = secret.env.iter().map(|e| e.value.as_str()).collect();
-        let _ = writeln!(
-            out,
-            "| `{}` | {} | {state} | `{fingerprint}` | {} |",
-            secret.id.value,
-            env.join(", "),
-            secret.impact
-        );
+        secrets.push(SecretRow {
+            id: &secret.id.value,
+            env: secret.env.iter().map(|e| e.value.as_str()).collect(),
+            state,
+            fingerprint: current_fingerprint(run, rb, &key)
+                .await
+                .unwrap_or_else(|| "-".into()),
+            impact: &secret.impact,
+        });
     }
-    let _ = writeln!(out, "\n## Timeline\n");
-    for event in &history {
-        let line = match &event.kind {
-            EventKind::RunStarted { runbook, .. } => format!("run of `{runbook}` started"),
-            EventKind::StepFinished {
-                step,
-                status,
-                error,
-                ..
-            } => match error {
-                Some(error) => format!("`{step}` {status:?}: {error}").to_lowercase(),
-                None => format!("`{step}` {}", format!("{status:?}").to_lowercase()),
-            },
-            EventKind::Operator {
-                step,
-                acknowledged_by,
-                ..
-            } => format!("`{step}` confirmed by {acknowledged_by}"),
-            EventKind::OperatorInput { step, name, .. } => {
-                format!("`{step}` recorded `{name}`")
-            }
-            EventKind::Warning { message, .. } => format!("warning: {message}"),
-            EventKind::CompensationFinished { step, ok, .. } => format!(
-                "`{step}` compensated: {}",
-                if *ok { "ok" } else { "FAILED" }
-            ),
-            _ => continue,
-        };
-        let _ = writeln!(out, "- {} — {line}", event.at);
-    }
-    let _ = writeln!(out, "\n## What the operator confirmed\n");
-    let mut any = false;
-    for event in &history {
-        if let EventKind::Operator {
-            step,
-            instructions,
-            acknowledged_by,
-        } = &event.kind
-        {
-            any = true;
-            let _ = writeln!(
-                out,
-                "### `{step}` (confirmed by {acknowledged_by})\n\n{}\n",
-                instructions.trim()
-            );
-            // What the operator entered for this step (findings, say), quoted as written.
-            for recorded in &history {
-                if let EventKind::OperatorInput {
-                    step: of,
-                    name,
-                    value,
-                } = &recorded.kind
-                    && of == step
-                {
-                    let quoted: Vec<String> =
-                        value.trim().lines().map(|l| format!("> {l}")).collect();
-                    let _ = writeln!(out, "**{name}:**\n\n{}\n", quoted.join("\n"));
-                }
-            }
-        }
-    }
-    if !any {
-        let _ = writeln!(out, "Nothing yet.\n");
-    }
-    let _ = writeln!(out, "## Failures and what was left\n");
-    let failures: Vec<String> = history
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::StepFinished {
-                step,
-                status: StepStatus::Failed,
-                error,
-                ..
-            } => Some(format!("- `{step}`: {}", error.clone().unwrap_or_default())),
-            _ => None,
-        })
-        .collect();
-    if failures.is_empty() {
-        let _ = writeln!(out, "None: every step before this report completed.");
-    } else {
-        let _ = writeln!(out, "{}", failures.join("\n"));
-    }
+    let out = markdown(&Incident {
+        title,
+        run_id: &ctx.run.id,
+        mode: &ctx.run.mode,
+        started: &ctx.run.started,
+        operator: operator(),
+        target: ctx.run.target.as_deref(),
+        secrets,
+        history: &history,
+    });
     let text = ctx.redactor.redact(&out);
     Ok(ctx
         .host
         .write_atomic(path, text.as_bytes(), Some(0o644))
         .await?)
+}
+
+/// The keyed fingerprint of the value a rotation runbook's first variable holds now, read
+/// through the host.
+async fn current_fingerprint(run: &StepRun, rb: usize, key: &[u8]) -> Option<String> {
+    let ctx = &run.ctx;
+    let secret = ctx.runbook(rb).secret.as_ref()?;
+    let bytes = ctx.host.read(&ctx.secret_file(rb).ok()?).await.ok()??;
+    crate::fingerprint::of_env_value(bytes, &secret.env.first()?.value, key)
 }

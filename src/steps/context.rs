@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use minijinja::Value;
 use tokio::sync::watch;
 
-use super::start::StartSnapshot;
 use crate::events::Emitter;
 use crate::host::{Host, Local};
 use crate::model::Runbook;
@@ -327,4 +326,47 @@ fn referenced_steps(library: &Library, plan: &Plan) -> std::collections::HashSet
         }
     }
     out
+}
+
+type Values = BTreeMap<String, String>;
+
+/// Everything secret a run starts from, kept in one 0600 file (`start.json`, one fsync) before
+/// any step runs: the inputs entered now, values supplied for manual steps, and the current
+/// values of the secrets the run reads, by runbook.
+#[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(from = "SnapshotFile", into = "SnapshotFile")]
+pub struct StartSnapshot {
+    pub inputs: Values,
+    pub supplied: Values,
+    pub currents: HashMap<usize, Values>,
+}
+
+/// The snapshot as `start.json` holds it: a three-element array, as runs begun before the
+/// snapshot had a name wrote it.
+type SnapshotFile = (Values, Values, HashMap<usize, Values>);
+
+impl From<SnapshotFile> for StartSnapshot {
+    fn from((inputs, supplied, currents): SnapshotFile) -> Self {
+        Self {
+            inputs,
+            supplied,
+            currents,
+        }
+    }
+}
+
+impl From<StartSnapshot> for SnapshotFile {
+    fn from(snapshot: StartSnapshot) -> Self {
+        (snapshot.inputs, snapshot.supplied, snapshot.currents)
+    }
+}
+
+impl StartSnapshot {
+    /// Every value in it, for the redactor: all of them are secret or may be.
+    pub fn values(&self) -> impl Iterator<Item = &String> {
+        self.inputs
+            .values()
+            .chain(self.supplied.values())
+            .chain(self.currents.values().flat_map(|m| m.values()))
+    }
 }
