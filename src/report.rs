@@ -10,4 +10,5 @@ pub(crate) mod plan;
 mod plan_describe;
 pub(crate) mod plan_graph;
 mod plan_text;
+pub(crate) mod run_summary;
 pub(crate) mod status;

@@ -163,3 +163,46 @@ fn at_a_terminal_wait_stops_the_run_awaiting_the_operator() {
     assert!(awaited(&shown).is_some(), "{shown}");
     assert_ne!(test.read("app.env"), OLD.as_bytes(), "nothing undone");
 }
+
+#[test]
+fn at_a_terminal_run_shows_the_plan_summary_and_acts_only_after_yes() {
+    let test = project();
+    let mut terminal = Terminal::spawn(test.path(), &["run", "token-rotation"]);
+    terminal.wait_for("Proceed?", 1);
+    let shown = terminal.shown();
+    for line in [
+        "secrets rotated:    token",
+        "manual steps:       token-rotation/revoke",
+        "point of no return: none",
+    ] {
+        assert!(shown.contains(line), "{line}:\n{shown}");
+    }
+    assert_eq!(
+        test.read("app.env"),
+        OLD.as_bytes(),
+        "nothing acts before the answer"
+    );
+    terminal.type_line("maybe");
+    terminal.wait_for("Unknown answer", 1);
+    terminal.type_line("no");
+    let (code, shown) = terminal.finish();
+    assert_eq!(code, 2, "{shown}");
+    assert!(shown.contains("cancelled by the operator"), "{shown}");
+    assert_eq!(test.read("app.env"), OLD.as_bytes());
+    assert!(
+        !test.path().join(".runbook/runs").exists()
+            || std::fs::read_dir(test.path().join(".runbook/runs"))
+                .unwrap()
+                .next()
+                .is_none()
+    );
+
+    let mut terminal = Terminal::spawn(test.path(), &["run", "token-rotation"]);
+    terminal.wait_for("Proceed?", 1);
+    terminal.type_line("yes");
+    terminal.wait_for("Type `done` once it is done", 1);
+    terminal.type_line("done");
+    let (code, shown) = terminal.finish();
+    assert_eq!(code, 0, "{shown}");
+    assert_ne!(test.read("app.env"), OLD.as_bytes());
+}

@@ -61,6 +61,12 @@ pub(super) fn run(
         );
         return write_stdout(text.as_bytes());
     }
+    if interactive && !flags.yes && !proceed(&plan, &library, redactor)? {
+        return Err(super::Failure::Exit(
+            crate::exit::INVALID,
+            "cancelled by the operator; nothing was done".into(),
+        ));
+    }
     let now = jiff::Timestamp::now();
     let started = now.round(jiff::Unit::Millisecond).unwrap_or(now);
     let run_id = format!("{}-{}", started.strftime("%Y%m%dT%H%M%SZ"), short_random());
@@ -99,6 +105,27 @@ pub(super) fn run(
     .map_err(|e| state_failure(format!("cannot start the runtime: {e}")))?;
     session.announce();
     Ok(session.execute(StartState::default()))
+}
+
+/// At a terminal, before anything acts: the plan's summary and a question. `yes` goes on,
+/// `no` (or a closed terminal) cancels, anything else asks again.
+fn proceed(
+    plan: &Plan,
+    library: &crate::project::Library,
+    redactor: &Redactor,
+) -> Result<bool, super::Failure> {
+    let summary = redactor.redact(&crate::report::run_summary::run_summary(plan, library));
+    let mut prompt = format!("{summary}Proceed? Type `yes` to run, `no` to cancel: ");
+    loop {
+        match crate::terminal::read_hidden_line(&prompt, false) {
+            Ok(answer) => match answer.trim().to_ascii_lowercase().as_str() {
+                "yes" => return Ok(true),
+                "no" => return Ok(false),
+                _ => prompt = "Unknown answer. Type `yes` to run, `no` to cancel: ".into(),
+            },
+            Err(_) => return Ok(false),
+        }
+    }
 }
 
 /// The journal's first record: enough to plan the same run again on `resume`.
