@@ -72,7 +72,7 @@ fn project() -> Test {
 fn crash(test: &Test, boundary: &str) -> (String, Option<String>) {
     let mut command = test.command();
     command
-        .args(["run", "ref-rotation"])
+        .args(["run", "ref-rotation", "--yes"])
         .env("RUNBOOK_FAILPOINT", boundary);
     let output = command.output().expect("spawn");
     assert_eq!(
@@ -129,7 +129,7 @@ fn resume_finishes_and_abort_restores_after_a_kill_at_every_boundary() {
         let (run_id, new) = crash(&test, boundary);
         let blocked = test
             .command()
-            .args(["run", "ref-rotation"])
+            .args(["run", "ref-rotation", "--yes"])
             .output()
             .unwrap();
         assert_eq!(
@@ -192,7 +192,7 @@ fn resume_finishes_and_abort_restores_after_a_kill_at_every_boundary() {
         assert_clean(&test, &run_id, &secrets, boundary);
         let again = test
             .command()
-            .args(["run", "ref-rotation", "--dry-run"])
+            .args(["run", "ref-rotation", "--dry-run", "--yes"])
             .output()
             .unwrap();
         assert_eq!(
@@ -262,7 +262,7 @@ fn a_finished_run_cannot_be_resumed() {
     let test = project();
     let run = test
         .command()
-        .args(["run", "ref-rotation", "--format", "json"])
+        .args(["run", "ref-rotation", "--format", "json", "--yes"])
         .output()
         .unwrap();
     assert_eq!(run.status.code(), Some(0));
@@ -302,11 +302,11 @@ fn two_runs_started_together_one_proceeds_and_the_other_exits_4_at_once() {
     let test = Test::new().file("runbooks/slow.yaml", runbook);
     let mut first = test.command();
     first
-        .args(["run", "slow"])
+        .args(["run", "slow", "--yes"])
         .stdout(std::process::Stdio::null());
     let mut second = test.command();
     second
-        .args(["run", "slow"])
+        .args(["run", "slow", "--yes"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped());
     let started = std::time::Instant::now();
@@ -379,7 +379,11 @@ fn a_run_whose_journal_cannot_be_written_runs_nothing() {
             "name: marker\nsteps:\n  - id: touch\n    exec: { run: touch ran }\n",
         )
         .file(".runbook/runs", "");
-    let output = test.command().args(["run", "marker"]).output().unwrap();
+    let output = test
+        .command()
+        .args(["run", "marker", "--yes"])
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("cannot record the run"), "{stderr}");

@@ -48,7 +48,7 @@ fn runs(test: &Test) -> Vec<String> {
 fn crash(test: &Test, failpoint: &str) {
     let output = test
         .command()
-        .args(["run", "ref-rotation"])
+        .args(["run", "ref-rotation", "--yes"])
         .env("RUNBOOK_FAILPOINT", failpoint)
         .output()
         .expect("spawn");

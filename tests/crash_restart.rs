@@ -40,7 +40,7 @@ fn project() -> Test {
 fn crash(test: &Test, failpoint: &str) -> String {
     let output = test
         .command()
-        .args(["run", "ref-rotation"])
+        .args(["run", "ref-rotation", "--yes"])
         .env("RUNBOOK_FAILPOINT", failpoint)
         .output()
         .expect("spawn");

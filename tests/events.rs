@@ -25,7 +25,7 @@ fn a_step_printing_many_lines_does_not_grow_the_run_memory() {
     let test = Test::new().file("runbooks/chatty.yaml", runbook);
     let mut child = test
         .command()
-        .args(["run", "chatty", "--format", "json"])
+        .args(["run", "chatty", "--format", "json", "--yes"])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();

@@ -33,7 +33,7 @@ fn one_ctrl_c_finishes_the_step_in_flight_then_stops_resumably() {
     let test = Test::new().file("runbooks/two.yaml", runbook);
     let mut child = test
         .command()
-        .args(["run", "two"])
+        .args(["run", "two", "--yes"])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -92,7 +92,7 @@ fn two_ctrl_c_kill_the_step_process_group() {
     let test = Test::new().file("runbooks/hang.yaml", runbook);
     let mut child = test
         .command()
-        .args(["run", "hang"])
+        .args(["run", "hang", "--yes"])
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
@@ -147,7 +147,7 @@ fn second_ctrl_c_during_a_retry_wait_stops_at_once_without_a_new_attempt() {
     let test = Test::new().file("runbooks/flaky.yaml", runbook);
     let mut child = test
         .command()
-        .args(["run", "flaky", "--format", "json"])
+        .args(["run", "flaky", "--format", "json", "--yes"])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();

@@ -206,3 +206,17 @@ fn at_a_terminal_run_shows_the_plan_summary_and_acts_only_after_yes() {
     assert_eq!(code, 0, "{shown}");
     assert_ne!(test.read("app.env"), OLD.as_bytes());
 }
+
+#[test]
+fn off_a_terminal_run_without_yes_is_refused_saying_how_to_run_unattended() {
+    let test = project().without_yes().args(&["run", "token-rotation"]);
+    let run = test.run();
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("pass `--yes` to run unattended"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(test.read("app.env"), OLD.as_bytes());
+    assert!(!test.path().join(".runbook/runs").exists());
+}

@@ -65,7 +65,7 @@ fn project(gid: u32) -> Test {
 
 fn run_as_nobody(test: &Test, runbook: &str) -> std::process::Output {
     std::process::Command::new(test.path().join("runbook"))
-        .args(["run", runbook])
+        .args(["run", runbook, "--yes"])
         .current_dir(test.path())
         .env("NO_COLOR", "1")
         .env_remove("RUST_LOG")

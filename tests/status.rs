@@ -32,7 +32,7 @@ fn a_completed_rotation_is_not_overdue_and_appears_in_history() {
     );
     let run = test
         .command()
-        .args(["run", "tiny-rotation"])
+        .args(["run", "tiny-rotation", "--yes"])
         .output()
         .unwrap();
     assert_eq!(run.status.code(), Some(0));
@@ -186,7 +186,7 @@ fn prometheus_exposition_parses_and_reports_overdue_and_last_rotation() {
     let test = project();
     let run = test
         .command()
-        .args(["run", "tiny-rotation"])
+        .args(["run", "tiny-rotation", "--yes"])
         .output()
         .unwrap();
     assert_eq!(run.status.code(), Some(0));

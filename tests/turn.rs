@@ -36,8 +36,11 @@ fn turn_rotation_changes_both_copies_and_checks_coturn_is_back() {
     // The demo service's own port: listening, like a recreated coturn.
     let demo = deployment(None);
     let before = demo.env().get("TURN_SECRET");
-    let (code, output) = demo.runbook(&["run", "turn-secret-rotation", "--yes"]);
+    // The relay check is the operator's: the run waits for it, `resume --done` answers it.
+    let first = demo.runbook(&["run", "turn-secret-rotation", "--yes"]);
+    let (code, output, answered) = common::operator::by_hand(first, |args| demo.runbook(args));
     assert_eq!(code, 0, "{output}");
+    assert_eq!(answered.len(), 1, "{output}");
     let after = demo.env().get("TURN_SECRET");
     assert_ne!(after, before);
     assert_eq!(coturn_secret(&demo), after);

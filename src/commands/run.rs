@@ -33,6 +33,15 @@ pub(super) fn run(
     let request = super::plan::request(options);
     let (project, library, plan) = open_planned(global, &request)?;
     let interactive = std::io::stdin().is_terminal();
+    if !interactive && !flags.yes && !flags.dry_run {
+        return Err(super::Failure::Exit(
+            crate::exit::INVALID,
+            format!(
+                "`runbook run {}` asks before acting and there is no terminal to ask: pass `--yes` to run unattended (a manual step then waits for the operator: `runbook resume RUN --done STEP`), or `--dry-run` to see what it would do; nothing was done",
+                options.runbook
+            ),
+        ));
+    }
     let prepared = prepare(
         &project,
         &library,

@@ -11,6 +11,7 @@ pub(crate) struct Test {
     args: Vec<String>,
     env: Vec<(String, String)>,
     stdin: Option<Vec<u8>>,
+    without_yes: bool,
 }
 
 pub(crate) struct Run {
@@ -32,6 +33,22 @@ impl Run {
     }
 }
 
+/// The subcommand of a command line: its first word that is neither a flag nor a global
+/// option's value.
+fn subcommand<'a>(args: &[&'a str]) -> Option<&'a str> {
+    let mut words = args.iter();
+    while let Some(word) = words.next() {
+        if matches!(*word, "--config" | "--var" | "--state-dir" | "--color") {
+            words.next();
+        } else if *word == "--" {
+            return None;
+        } else if !word.starts_with('-') {
+            return Some(word);
+        }
+    }
+    None
+}
+
 /// The repository root, for shipped runbooks and fixtures.
 pub(crate) fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -51,6 +68,7 @@ impl Test {
             args: Vec::new(),
             env: Vec::new(),
             stdin: None,
+            without_yes: false,
         }
     }
 
@@ -107,10 +125,25 @@ impl Test {
         self.command_with(&args)
     }
 
+    /// Runs `run` without `--yes` and without a terminal, which `runbook` refuses: for the
+    /// tests of that refusal. Every other `run` here is unattended automation and gets `--yes`
+    /// (which answers confirmations only; manual steps still wait for an operator).
+    pub(crate) fn without_yes(mut self) -> Self {
+        self.without_yes = true;
+        self
+    }
+
     fn command_with(&self, args: &[&str]) -> Command {
         let mut command = Command::new(binary());
+        command.args(args);
+        let asks = subcommand(args) == Some("run")
+            && !args
+                .iter()
+                .any(|a| matches!(*a, "--yes" | "--dry-run" | "--help" | "-h"));
+        if asks && !self.without_yes {
+            command.arg("--yes");
+        }
         command
-            .args(args)
             .current_dir(self.dir.path())
             .env_remove("RUST_LOG")
             .env("NO_COLOR", "1")
