@@ -66,29 +66,35 @@ pub(super) fn check_runbook(loaded: &Loaded<Runbook>) -> Vec<Problem> {
         }
         problems.extend(check_kind(loaded, step));
     }
-    if let Some(secret) = &runbook.secret {
-        for name in &secret.public {
-            if !secret.env.iter().any(|e| &e.value == name) {
-                problems.push(
-                    Problem::new(
-                        "runbook::check::public",
-                        format!("`public` names `{name}`, which is not in `env`"),
-                    )
-                    .in_file(source)
-                    .label_at(
-                        &secret.id.referenced,
-                        "list it under `env` too, or remove it from `public`",
-                    ),
-                );
-            }
+    problems.extend(check_secret(loaded));
+    problems
+}
+
+/// A rotation runbook's `secret:` names its variables, and `public` only among them.
+fn check_secret(loaded: &Loaded<Runbook>) -> Vec<Problem> {
+    let source = &loaded.source;
+    let mut problems = Vec::new();
+    let Some(secret) = &loaded.value.secret else {
+        return problems;
+    };
+    for name in &secret.public {
+        if !secret.env.iter().any(|e| &e.value == name) {
+            problems.push(
+                Problem::new(
+                    "runbook::check::public",
+                    format!("`public` names `{name}`, which is not in `env`"),
+                )
+                .in_file(source)
+                .label_at(
+                    &secret.id.referenced,
+                    "list it under `env` too, or remove it from `public`",
+                ),
+            );
         }
     }
     // Only credentials that users manage themselves (in the application, not in a file) may
     // own no variable.
-    if let Some(secret) = &runbook.secret
-        && secret.env.is_empty()
-        && secret.every != crate::model::Policy::User
-    {
+    if secret.env.is_empty() && secret.every != crate::model::Policy::User {
         problems.push(
             Problem::new(
                 "runbook::check::secret_env",
