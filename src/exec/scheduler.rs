@@ -106,6 +106,7 @@ pub(crate) async fn execute_plan(
     finished_before.extend(start.completed.iter().map(|c| c.node));
     let mut ready = ReadySet::new(&ctx.plan, &finished_before);
     let mut running: JoinSet<Finished> = JoinSet::new();
+    let mut finished = finished_before.len();
     let mut progress = Progress {
         completed: start.completed,
         failure: None,
@@ -130,6 +131,7 @@ pub(crate) async fn execute_plan(
             Ok((index, elapsed, result)) => {
                 if record(&ctx, index, elapsed, result, &mut progress) {
                     ready.finished(index);
+                    finished += 1;
                 }
             }
             Err(e) => {
@@ -144,7 +146,10 @@ pub(crate) async fn execute_plan(
             }
         }
     }
-    ending(&ctx, progress, stop.load(Ordering::SeqCst)).await
+    // A Ctrl-C that came once every step had finished stopped nothing: the run is done, and
+    // leaving it to `resume` would only ask the operator to finish what is finished.
+    let interrupted = stop.load(Ordering::SeqCst) && finished < ctx.plan.nodes.len();
+    ending(&ctx, progress, interrupted).await
 }
 
 /// Records how node `index` finished (its event; a failure in the journal too) and keeps its
