@@ -3,6 +3,7 @@
 pub(crate) mod diagnostics;
 pub(crate) mod dry_run;
 pub(crate) mod errors;
+mod footer;
 pub(crate) mod implications;
 pub(crate) mod incident;
 pub(crate) mod list;
