@@ -3,7 +3,8 @@
 //! `after-intent` (before the side effect), `after-effect` (the side effect happened, its
 //! result is not journaled), `after-done`, and `mid-write:<file name>` (an atomic write's
 //! temporary file is complete, not yet renamed over the file), and `start:after-folder` /
-//! `start:after-active` (a run's first bytes on disk, before its journal). Unset, this costs
+//! `start:after-active` (a run's first bytes on disk, before its journal), and `end:after-record`
+//! (the run's end is journaled, its pending values, backups and active marker not yet removed). Unset, this costs
 //! one environment lookup.
 
 pub(crate) fn hit(point: &str, step: &str) {

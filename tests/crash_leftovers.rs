@@ -244,3 +244,42 @@ fn a_temp_copy_left_by_an_earlier_version_is_removed_by_the_next_run() {
         "{stderr}"
     );
 }
+
+/// Found by the torture test with more tries: killed after its end was journaled but before it
+/// cleaned up, a run left its pending values and the active marker behind. The marker blocked
+/// every new run (exit 4) while `resume` and `abort` refused a run that had already ended.
+#[test]
+fn a_run_killed_after_its_end_was_journaled_is_cleaned_up_by_the_next_run() {
+    let test = project();
+    crash(&test, "end:after-record");
+    let run_id = active(&test);
+    let pending = test
+        .path()
+        .join(".runbook/runs")
+        .join(&run_id)
+        .join("pending");
+    assert!(pending.exists(), "the kill left the pending values");
+    let out = test
+        .command()
+        .args(["run", "ref-rotation", "--yes"])
+        .output()
+        .expect("spawn");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "not blocked: {stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "run {run_id} had ended but was interrupted while cleaning up"
+        )),
+        "{stderr}"
+    );
+    assert!(!pending.exists(), "the pending values are gone");
+    assert!(!test.path().join(".runbook/active").exists());
+    // The journal, which the audit trail needs, is kept.
+    assert!(
+        test.path()
+            .join(".runbook/runs")
+            .join(&run_id)
+            .join("journal.jsonl")
+            .exists()
+    );
+}

@@ -130,6 +130,17 @@ fn run_and_kill(demo: &Deployment, runbook: &str, after: u64, pause_ms: u64) -> 
     }
 }
 
+/// Whether the run's journal records its end (the kill landed while it cleaned up).
+fn journal_ended(demo: &Deployment, run_id: &str) -> bool {
+    let journal = demo
+        .dir
+        .path()
+        .join(".runbook/runs")
+        .join(run_id)
+        .join("journal.jsonl");
+    std::fs::read_to_string(journal).is_ok_and(|text| text.contains("\"record\":\"end\""))
+}
+
 /// Waits until only the service itself runs in the deployment: the killed run's restart
 /// driver goes on in its own process group, as it would in production.
 fn wait_for_stragglers(demo: &Deployment) {
@@ -240,7 +251,8 @@ fn killed_rotations_recover_to_a_sound_deployment() {
             .map_or(1, |d| d.as_nanos() as u64)
     });
     let mut rng = Lcg(seed);
-    let (mut kills, mut resumed, mut aborted, mut finished, mut unstarted) = (0, 0, 0, 0, 0);
+    let (mut kills, mut resumed, mut aborted, mut finished, mut unstarted, mut ending) =
+        (0, 0, 0, 0, 0, 0);
     for index in 0..tries {
         let runbook = if index % 2 == 0 {
             "postgres-password-rotation"
@@ -261,6 +273,22 @@ fn killed_rotations_recover_to_a_sound_deployment() {
                 kills += 1;
                 unstarted += 1;
             }
+            // Killed after its end was journaled, while cleaning up: nothing is left to
+            // resume or abort, and the fresh run below must sweep what it left.
+            Cut::Killed(Some(run_id)) if journal_ended(&demo, &run_id) => {
+                kills += 1;
+                ending += 1;
+                wait_for_stragglers(&demo);
+                let (code, output) = demo.runbook(&["run", runbook, "--yes"]);
+                assert_eq!(
+                    code, 0,
+                    "{what}: the next run sweeps the ended run\n{output}"
+                );
+                assert!(
+                    output.contains(&format!("run {run_id} had ended")),
+                    "{what}: the sweep says so\n{output}"
+                );
+            }
             Cut::Killed(Some(run_id)) => {
                 kills += 1;
                 wait_for_stragglers(&demo);
@@ -280,7 +308,7 @@ fn killed_rotations_recover_to_a_sound_deployment() {
         assert_sound(&demo, &pg, &redis, &format!("{what}, then a fresh run"));
     }
     let summary = format!(
-        "torture: {tries} tries, {kills} kills ({resumed} resumed, {aborted} aborted, {unstarted} before the run began), {finished} finished before the kill, seed {seed}"
+        "torture: {tries} tries, {kills} kills ({resumed} resumed, {aborted} aborted, {unstarted} before the run began, {ending} while ending), {finished} finished before the kill, seed {seed}"
     );
     // Straight to the handle: libtest captures println!, and this line is the test's report.
     let _ = std::io::Write::write_all(&mut std::io::stderr(), format!("{summary}\n").as_bytes());

@@ -177,6 +177,7 @@ pub(crate) fn finish(ctx: &RunContext, result: &RunResult, aborted: bool) {
             summary: result.summary.clone(),
             ended,
         });
+        crate::failpoint::hit("end", "after-record");
         if let Err(e) = durable.state.remove_pending(&durable.run_id) {
             problems.push(format!("removing pending values: {e}"));
         }

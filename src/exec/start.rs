@@ -115,6 +115,11 @@ pub(crate) fn sweep_orphans(state: &StateDir) -> Vec<String> {
             .iter()
             .any(|r| matches!(r, Record::Intent { .. } | Record::End { .. }));
         let is_active = active.as_deref() == Some(run_id.as_str());
+        let ended = records.iter().any(|r| matches!(r, Record::End { .. }));
+        if ended {
+            messages.extend(finish_ended(state, &run_id, is_active));
+            continue;
+        }
         let orphan = if is_active { !begun } else { !acted };
         if !orphan {
             continue;
@@ -134,6 +139,33 @@ pub(crate) fn sweep_orphans(state: &StateDir) -> Vec<String> {
     // The marker itself is written by rename; a kill mid-write leaves a copy naming a run id.
     let _ = crate::atomic::remove_leftovers(&state.root.join("active"));
     messages
+}
+
+/// A run whose end is journaled but that was killed before it removed its pending values,
+/// its backups and the active marker: the end is the truth, so finish what it left undone.
+/// Without this the marker blocks every new run while `resume` and `abort` refuse a run that
+/// already ended, and the pending files keep secrets forever.
+fn finish_ended(state: &StateDir, run_id: &str, is_active: bool) -> Option<String> {
+    let leftovers =
+        is_active || state.pending_dir(run_id).exists() || state.backup_dir(run_id).exists();
+    if !leftovers {
+        return None;
+    }
+    let cleaned = state.remove_pending(run_id).and_then(|()| {
+        if is_active {
+            state.clear_active()
+        } else {
+            Ok(())
+        }
+    });
+    Some(match cleaned {
+        Ok(()) => format!(
+            "run {run_id} had ended but was interrupted while cleaning up; removed its pending values, backups and active marker"
+        ),
+        Err(e) => {
+            format!("run {run_id} had ended, but its leftover files could not be removed: {e}")
+        }
+    })
 }
 
 /// Begins a new run on disk, in the order the module's comment explains: its folder, the
