@@ -116,3 +116,30 @@ fn a_refusal_with_only_an_exit_code_is_json_too() {
             .contains("runbook resume 20260101T000000Z-abcdef")
     );
 }
+
+#[test]
+fn a_refused_command_line_asking_for_json_gets_a_json_line() {
+    let run = project()
+        .args(&["run", "jwt-rotation", "--jobs", "0", "--format", "json"])
+        .run();
+    run.expect_code(2);
+    let errors = json_lines(&run.stdout);
+    assert_eq!(errors.len(), 1, "{}", run.stdout);
+    assert_eq!(errors[0]["code"], "runbook::usage::args");
+    assert!(
+        errors[0]["message"].as_str().unwrap().contains("--jobs"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stderr.is_empty(), "{}", run.stderr);
+    // Without JSON asked for, clap's own text on stderr, as before.
+    let text = project()
+        .args(&["run", "jwt-rotation", "--jobs", "0"])
+        .run();
+    text.expect_code(2);
+    assert!(
+        text.stdout.is_empty() && text.stderr.contains("--jobs"),
+        "{}",
+        text.stderr
+    );
+}
