@@ -268,6 +268,7 @@ fn check_files(
                 if let Err(message) = crate::atomic::ownership_kept(&path) {
                     problems.push(problem(format!("step `{}`: {message}", node.name)));
                 }
+                check_replaceable(&node.name, &path, &edited, problems);
                 edited.insert(path);
             }
         }
@@ -277,6 +278,7 @@ fn check_files(
         let Some(path) = files.file_of(rb, spec.file.as_ref()) else {
             continue;
         };
+        check_replaceable(&node.name, &path, &edited, problems);
         edited.insert(path.clone());
         // Checked before anything runs: a rewrite that cannot keep the file's owner and group
         // is refused mid-run otherwise (see `atomic::write_atomic`).
@@ -303,6 +305,23 @@ fn check_files(
         }
     }
     edited
+}
+
+/// Refuses a file that cannot be replaced (immutable, append-only) before anything runs,
+/// and warns once about a read-only one, which the edit replaces anyway.
+fn check_replaceable(
+    step: &str,
+    path: &std::path::Path,
+    seen: &BTreeSet<std::path::PathBuf>,
+    problems: &mut Vec<Problem>,
+) {
+    if let Some(message) = crate::atomic::unreplaceable(path) {
+        problems.push(problem(format!("step `{step}`: {message}")));
+    } else if !seen.contains(path)
+        && let Some(warning) = crate::atomic::read_only_warning(path)
+    {
+        tracing::warn!("{warning}");
+    }
 }
 
 /// A templated `interval` (`"{{ vars.retry_interval }}"`) must render to a duration: checked
