@@ -8,8 +8,11 @@ use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+mod attributes;
 #[cfg(test)]
 mod tests;
+
+pub(crate) use attributes::{read_only_warning, unreplaceable};
 
 /// Mode for files that did not exist before: they hold secrets, so only the owner may read them.
 const NEW_FILE_MODE: u32 = 0o600;

@@ -6,6 +6,10 @@
 /// `(code, what it reports)`, grouped by the stage that reports it.
 pub const CODES: &[(&str, &str)] = &[
     (
+        "runbook::usage::args",
+        "a command line clap refuses, under `--format json`",
+    ),
+    (
         "runbook::usage::schema",
         "`schema` asked for an unknown schema",
     ),

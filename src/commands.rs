@@ -130,6 +130,7 @@ pub(crate) fn dispatch(global: &Global, invocation: Invocation) -> u8 {
     let diagnostics = Diagnostics::new(global.color);
     let redactor = crate::redact::Redactor::new();
     crate::logging::init(global.verbose, global.quiet, &redactor);
+    let json = invocation.prints_json();
     let result = match invocation {
         Invocation::List { format } => list::run(global, format),
         Invocation::Validate { paths } => validate::run(global, &paths, &diagnostics),
@@ -159,12 +160,38 @@ pub(crate) fn dispatch(global: &Global, invocation: Invocation) -> u8 {
                     p
                 })
                 .collect();
-            diagnostics.print(&problems);
+            if json {
+                let lines = crate::report::errors::problem_lines(&problems, exit::INVALID);
+                let _ = write_stdout(redactor.redact(&lines).as_bytes());
+            } else {
+                diagnostics.print(&problems);
+            }
             exit::INVALID
         }
         Err(Failure::Exit(code, message)) => {
-            eprintln!("error: {}", redactor.redact(&message));
+            let message = redactor.redact(&message);
+            if json {
+                let _ =
+                    write_stdout(crate::report::errors::message_line(&message, code).as_bytes());
+            } else {
+                eprintln!("error: {message}");
+            }
             code
+        }
+    }
+}
+
+impl Invocation {
+    /// Whether the operator asked for JSON: then errors are JSON on stdout too.
+    fn prints_json(&self) -> bool {
+        match self {
+            Invocation::List { format } | Invocation::History { format } => {
+                *format == ListFormat::Json
+            }
+            Invocation::Plan { format, .. } => *format == PlanFormat::Json,
+            Invocation::Run { flags, .. } => flags.format == RunFormat::Json,
+            Invocation::Status { format, .. } => *format == StatusFormat::Json,
+            _ => false,
         }
     }
 }

@@ -4,6 +4,7 @@
 mod attempt;
 mod compensate;
 pub(crate) mod doubt;
+mod in_flight;
 mod pause;
 pub(crate) mod preflight;
 pub(crate) mod recover;

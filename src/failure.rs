@@ -17,7 +17,8 @@ pub enum ErrorKind {
     Expectation,
     /// The step ran out of time; its process group was terminated.
     Timeout,
-    /// The run was interrupted (a second Ctrl-C).
+    /// The run was interrupted (a second Ctrl-C), or a verify was stopped because another
+    /// step failed.
     Cancelled,
     /// The journal or a pending file could not be written: going on would lose track.
     Journal,

@@ -2,6 +2,8 @@
 
 pub(crate) mod diagnostics;
 pub(crate) mod dry_run;
+pub(crate) mod errors;
+mod footer;
 pub(crate) mod implications;
 pub(crate) mod incident;
 pub(crate) mod list;

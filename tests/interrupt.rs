@@ -186,3 +186,74 @@ fn second_ctrl_c_during_a_retry_wait_stops_at_once_without_a_new_attempt() {
         "the failure says the run was cancelled: {stdout}"
     );
 }
+
+/// Sends one SIGINT once the run is inside `last`, waits until the run has said it saw it,
+/// then lets `last` finish: every step has then finished.
+fn interrupt_during_last_step(test: &Test) -> (Option<i32>, String) {
+    let mut child = test
+        .command()
+        .args(["run", "one"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&test.path().join("last-started"));
+    interrupt(child.id());
+    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut stdout = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            std::io::BufRead::read_line(&mut reader, &mut line).unwrap() > 0,
+            "output ended early: {stdout}"
+        );
+        stdout.push_str(&line);
+        if line.contains("interrupted: finishing the steps in flight") {
+            break;
+        }
+    }
+    test.write("release", b"");
+    std::io::Read::read_to_string(&mut reader, &mut stdout).unwrap();
+    (child.wait().unwrap().code(), stdout)
+}
+
+#[test]
+fn ctrl_c_after_every_step_started_and_finished_ends_the_run_done() {
+    let runbook = "name: one\nsteps:\n  - id: first\n    exec: { run: touch first-done }\n  - id: last\n    needs: [first]\n    exec: { run: 'touch last-started; while [ ! -e release ]; do sleep 0.05; done; touch last-done' }\n";
+    let test = Test::new().file("runbooks/one.yaml", runbook);
+    let (code, stdout) = interrupt_during_last_step(&test);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(test.path().join("last-done").exists());
+    assert!(
+        !test.path().join(".runbook/active").exists(),
+        "no run is left to resume: {stdout}"
+    );
+    assert!(!stdout.contains("runbook resume"), "{stdout}");
+}
+
+#[test]
+fn status_names_the_unfinished_run_and_how_to_end_it() {
+    let runbook = "name: one\nsteps:\n  - id: last\n    exec: { run: 'touch last-started; while [ ! -e release ]; do sleep 0.05; done' }\n  - id: after\n    needs: [last]\n    exec: { run: touch after-done }\n";
+    let test = Test::new().file("runbooks/one.yaml", runbook);
+    let (code, stdout) = interrupt_during_last_step(&test);
+    assert_eq!(code, Some(130), "{stdout}");
+    let run_id = String::from_utf8(test.read(".runbook/active"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let status = test.command().arg("status").output().unwrap();
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert_eq!(status.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains(&format!("unfinished run {run_id} (one)"))
+            && text.contains(&format!("runbook resume {run_id}"))
+            && text.contains(&format!("runbook abort {run_id}")),
+        "{text}"
+    );
+    let json = test
+        .command()
+        .args(["status", "--format", "json"])
+        .output()
+        .unwrap();
+    serde_json::from_slice::<serde_json::Value>(&json.stdout).expect("stdout stays JSON");
+    assert!(String::from_utf8_lossy(&json.stderr).contains(&format!("unfinished run {run_id}")));
+}

@@ -14,18 +14,44 @@
 # migration, `demo-migrate`, which the runbooks hand the old and new keys through its
 # environment. `--app-encryption` or `--mfa-encryption` runs that rotation instead and proves
 # every record now opens under the new key.
+#
+# The scratch directory is removed at the end (the service stopped first); `--keep` keeps it
+# to look at its .env.prod, journal and audit log afterwards.
 set -euo pipefail
 
 repo=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)
-mode=${1:-rotate}
+mode=rotate
+keep=
+for arg in "$@"; do
+    case $arg in
+    --keep) keep=1 ;;
+    --compromise | --app-encryption | --mfa-encryption) mode=$arg ;;
+    *)
+        echo "usage: $0 [--compromise | --app-encryption | --mfa-encryption] [--keep]" >&2
+        exit 2
+        ;;
+    esac
+done
 cd "$repo"
-echo "building runbook and the demo service..."
-cargo build --quiet --bin runbook --example demo-service --example demo-migrate
-target=${CARGO_TARGET_DIR:-$repo/target}
+# Cargo's own progress lines show: a first build takes minutes and must not look hung.
+echo "building runbook and the demo service (the first build takes a few minutes)..."
+cargo build --bin runbook --example demo-service --example demo-migrate
+# Where cargo put the binaries: `target/` unless CARGO_TARGET_DIR or a cargo config moved it.
+target=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 runbook="$target/debug/runbook"
 migrate="$target/debug/examples/demo-migrate"
 
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/runbook-demo.XXXXXX")
+# On every exit: stop the demo service, then remove the scratch deployment unless --keep.
+cleanup() {
+    [ -f "$scratch/demo-service.pid" ] && kill "$(cat "$scratch/demo-service.pid")" 2>/dev/null || true
+    if [ -n "$keep" ]; then
+        echo "scratch deployment kept: $scratch"
+    else
+        rm -rf "$scratch"
+    fi
+}
+trap cleanup EXIT
 cp examples/demo/.env.prod.template "$scratch/.env.prod"
 chmod 600 "$scratch/.env.prod"
 cp examples/demo/restart.sh "$scratch/restart.sh"
@@ -67,8 +93,6 @@ restart:
 CONF
 
 cd "$scratch"
-stop() { [ -f demo-service.pid ] && kill "$(cat demo-service.pid)" 2>/dev/null || true; }
-trap stop EXIT
 ./restart.sh api >/dev/null
 
 # A tiny HTTP GET on bash's /dev/tcp, so the demo needs no curl: prints "STATUS BODY".
@@ -139,7 +163,13 @@ if [ "$mode" = "--compromise" ]; then
         exit "$status"
     fi
     echo
-    echo "incident report: $(ls "$scratch"/incident-*.md)"
+    report=$(ls "$scratch"/incident-*.md)
+    if [ -n "$keep" ]; then
+        echo "incident report: $report"
+    else
+        echo "incident report (removed with the scratch deployment; --keep keeps it):"
+        cat "$report"
+    fi
 else
     "$runbook" run jwt-rotation --yes
 fi

@@ -60,7 +60,11 @@ pub(super) fn run(
             active: &prepared.active,
             currents: &prepared.currents,
         };
-        let text = crate::report::dry_run::render(
+        let show = match flags.format {
+            RunFormat::Text => crate::report::dry_run::render,
+            RunFormat::Json => crate::report::dry_run::json,
+        };
+        let text = show(
             &project,
             &library,
             &plan,

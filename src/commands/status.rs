@@ -9,7 +9,8 @@ use crate::status::statuses;
 
 pub(super) fn run(global: &Global, format: StatusFormat, check: bool) -> Outcome {
     let (project, library) = open_lenient(global)?;
-    let rotations = crate::audit::rotations(&StateDir::new(&project.state_dir));
+    let state = StateDir::new(&project.state_dir);
+    let rotations = crate::audit::rotations(&state);
     let list = statuses(&library, &rotations, jiff::Timestamp::now());
     let text = match format {
         StatusFormat::Text => status_text(&list),
@@ -17,11 +18,35 @@ pub(super) fn run(global: &Global, format: StatusFormat, check: bool) -> Outcome
         StatusFormat::Prometheus => prometheus(&list),
     };
     write_stdout(text.as_bytes())?;
+    if let Some(note) = unfinished_note(&state) {
+        // On stdout beside the table; beside JSON or metrics it would break the format.
+        if format == StatusFormat::Text {
+            write_stdout(format!("\n{note}\n").as_bytes())?;
+        } else {
+            eprintln!("{note}");
+        }
+    }
     Ok(if check && list.iter().any(|s| s.overdue) {
         exit::FAILED
     } else {
         exit::DONE
     })
+}
+
+/// The run that did not finish, if any, and the two ways out of it: until one is taken, no
+/// other run can start.
+fn unfinished_note(state: &StateDir) -> Option<String> {
+    let id = state.active_run()?;
+    let runbook = crate::journal::read_journal(&state.journal_path(&id))
+        .ok()
+        .and_then(|records| match records.first() {
+            Some(crate::journal::Record::Begin { runbook, .. }) => Some(format!(" ({runbook})")),
+            _ => None,
+        })
+        .unwrap_or_default();
+    Some(format!(
+        "unfinished run {id}{runbook}: `runbook resume {id}` to finish it, or `runbook abort {id}` to roll it back"
+    ))
 }
 
 pub(super) fn history(global: &Global, format: ListFormat) -> Outcome {

@@ -12,6 +12,10 @@ use crate::project::{Library, Project};
 use crate::redact::Redactor;
 use crate::template::render;
 
+mod inputs;
+
+use inputs::{declarations, gather_inputs};
+
 pub(crate) struct Prepared {
     pub inputs: BTreeMap<String, String>,
     pub supplied: BTreeMap<String, String>,
@@ -23,25 +27,8 @@ pub(crate) struct Prepared {
     pub edited: BTreeSet<std::path::PathBuf>,
 }
 
-struct Declared {
-    secret: bool,
-    manual: bool,
-    default: Option<String>,
-}
-
 fn problem(message: impl Into<String>) -> Problem {
     Problem::new("runbook::run::preflight", message)
-}
-
-/// Reads `@file` inputs; one trailing newline is dropped (editors add one).
-fn read_input_file(name: &str, path: &str) -> Result<String, Problem> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| problem(format!("input `{name}`: cannot read `{path}`: {e}")))?;
-    Ok(text
-        .strip_suffix('\n')
-        .map(|t| t.strip_suffix('\r').unwrap_or(t))
-        .unwrap_or(&text)
-        .to_string())
 }
 
 /// Who can answer: a terminal, `--yes` (confirmations only), or nobody needed (a dry run).
@@ -67,47 +54,7 @@ pub(crate) fn prepare(
     } = presence;
     let mut problems = Vec::new();
     let declared = declarations(library, plan);
-    let mut values: BTreeMap<String, String> = BTreeMap::new();
-    for (name, value) in raw_inputs {
-        let Some(decl) = declared.get(name) else {
-            let known: Vec<&str> = declared.keys().map(String::as_str).collect();
-            let known = if known.is_empty() {
-                "none".to_string()
-            } else {
-                known.join(", ")
-            };
-            problems.push(problem(format!(
-                "unknown input `{name}` (this run takes: {known})"
-            )));
-            continue;
-        };
-        if let Some(path) = value.strip_prefix('@') {
-            match read_input_file(name, path) {
-                Ok(text) => {
-                    values.insert(name.clone(), text);
-                }
-                Err(p) => problems.push(p),
-            }
-        } else if decl.secret {
-            // Never echo the value back: it is the secret the operator just exposed.
-            problems.push(
-                problem(format!("input `{name}` is a secret and cannot be given on the command line (it would land in shell history)"))
-                    .help(format!("use `--input {name}=@FILE` or set {}", crate::model::input_variable(name))),
-            );
-        } else {
-            values.insert(name.clone(), value.clone());
-        }
-    }
-    for (name, decl) in &declared {
-        if values.contains_key(name) {
-            continue;
-        }
-        if let Ok(value) = std::env::var(crate::model::input_variable(name)) {
-            values.insert(name.clone(), value);
-        } else if let Some(default) = &decl.default {
-            values.insert(name.clone(), default.clone());
-        }
-    }
+    let values = gather_inputs(raw_inputs, &declared, &mut problems);
     let files = EnvFiles::new(project, library);
     let currents = read_currents(library, &files, redactor);
     // Steps whose `when` is already false from vars, inputs and the current values need
@@ -166,37 +113,6 @@ pub(crate) fn prepare(
         active,
         edited,
     })
-}
-
-/// Every input the run can take: the runbooks' `inputs` and the manual steps' `input`.
-fn declarations(library: &Library, plan: &Plan) -> BTreeMap<String, Declared> {
-    let mut declared = BTreeMap::new();
-    let mut runbooks = vec![plan.root];
-    runbooks.extend(plan.runbooks.iter().copied().filter(|r| *r != plan.root));
-    for &rb in &runbooks {
-        for (name, spec) in &library.runbooks[rb].value.inputs {
-            declared.entry(name.clone()).or_insert(Declared {
-                secret: spec.secret,
-                manual: false,
-                default: spec.default.clone(),
-            });
-        }
-    }
-    for node in &plan.nodes {
-        let Work::Step(rb, si) = node.work else {
-            continue;
-        };
-        if let KindRef::Manual(manual) = library.runbooks[rb].value.steps[si].kind()
-            && let Some(input) = &manual.input
-        {
-            declared.entry(input.name.clone()).or_insert(Declared {
-                secret: input.secret,
-                manual: true,
-                default: None,
-            });
-        }
-    }
-    declared
 }
 
 /// The plan's step nodes among `active`, with their runbook's index and their step.
@@ -365,6 +281,7 @@ fn check_files(
                 if let Err(message) = crate::atomic::ownership_kept(&path) {
                     problems.push(problem(format!("step `{}`: {message}", node.name)));
                 }
+                check_replaceable(&node.name, &path, &edited, problems);
                 edited.insert(path);
             }
         }
@@ -374,6 +291,7 @@ fn check_files(
         let Some(path) = files.file_of(rb, spec.file.as_ref()) else {
             continue;
         };
+        check_replaceable(&node.name, &path, &edited, problems);
         edited.insert(path.clone());
         // Checked before anything runs: a rewrite that cannot keep the file's owner and group
         // is refused mid-run otherwise (see `atomic::write_atomic`).
@@ -400,6 +318,23 @@ fn check_files(
         }
     }
     edited
+}
+
+/// Refuses a file that cannot be replaced (immutable, append-only) before anything runs,
+/// and warns once about a read-only one, which the edit replaces anyway.
+fn check_replaceable(
+    step: &str,
+    path: &std::path::Path,
+    seen: &BTreeSet<std::path::PathBuf>,
+    problems: &mut Vec<Problem>,
+) {
+    if let Some(message) = crate::atomic::unreplaceable(path) {
+        problems.push(problem(format!("step `{step}`: {message}")));
+    } else if !seen.contains(path)
+        && let Some(warning) = crate::atomic::read_only_warning(path)
+    {
+        tracing::warn!("{warning}");
+    }
 }
 
 /// A templated `interval` (`"{{ vars.retry_interval }}"`) must render to a duration: checked

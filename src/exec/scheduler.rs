@@ -12,6 +12,7 @@ use tokio::task::JoinSet;
 use super::attempt::{node_kind, run_node};
 pub(crate) use super::compensate::Completed;
 use super::compensate::compensate;
+use super::in_flight::InFlight;
 use super::pause::paused_summary;
 use crate::events::{EventKind, Outcome, StepStatus, duration_ms};
 use crate::exit;
@@ -108,6 +109,8 @@ pub(crate) async fn execute_plan(
     finished_before.extend(start.completed.iter().map(|c| c.node));
     let mut ready = ReadySet::new(&ctx.plan, &finished_before);
     let mut running: JoinSet<Finished> = JoinSet::new();
+    let mut in_flight = InFlight::default();
+    let mut finished = finished_before.len();
     let mut progress = Progress {
         completed: start.completed,
         failure: None,
@@ -119,20 +122,34 @@ pub(crate) async fn execute_plan(
             && running.len() < ctx.options.jobs.max(1)
         {
             let Some(next) = ready.next() else { break };
-            let ctx = Arc::clone(&ctx);
-            running.spawn(async move {
+            let task_ctx = Arc::clone(&ctx);
+            let handle = running.spawn(async move {
                 let started = Instant::now();
-                let result = run_node(&ctx, next).await;
+                let result = run_node(&task_ctx, next).await;
                 (next, started.elapsed(), result)
             });
+            in_flight.started(&ctx, next, handle);
         }
-        let Some(joined) = running.join_next().await else {
+        let Some(joined) = running.join_next_with_id().await else {
             break;
         };
         match joined {
-            Ok((index, elapsed, result)) => {
+            Ok((id, (index, elapsed, result))) => {
+                in_flight.ended(id);
                 if record(&ctx, index, elapsed, result, &mut progress) {
                     ready.finished(index);
+                    finished += 1;
+                }
+            }
+            Err(e) if e.is_cancelled() => {
+                // A verify aborted below: journaled and shown as cancelled, never compensated.
+                if let Some((index, started)) = in_flight.ended(e.id()) {
+                    let cause = progress.failure.as_ref().map_or("a step", |(s, _)| s);
+                    let error = StepError::new(
+                        ErrorKind::Cancelled,
+                        format!("cancelled: `{cause}` failed, so the run is being undone"),
+                    );
+                    record(&ctx, index, started.elapsed(), Err(error), &mut progress);
                 }
             }
             Err(e) => {
@@ -144,10 +161,18 @@ pub(crate) async fn execute_plan(
                         format!("a step panicked: {e}; this is a bug"),
                     ),
                 ));
+                in_flight.ended(e.id());
             }
         }
+        if progress.failure.is_some() {
+            in_flight.abort_verifies();
+        }
     }
-    ending(&ctx, progress, stop.load(Ordering::SeqCst)).await
+    debug_assert!(in_flight.tasks.is_empty(), "every task was joined");
+    // A Ctrl-C that came once every step had finished stopped nothing: the run is done, and
+    // leaving it to `resume` would only ask the operator to finish what is finished.
+    let interrupted = stop.load(Ordering::SeqCst) && finished < ctx.plan.nodes.len();
+    ending(&ctx, progress, interrupted).await
 }
 
 /// Records how node `index` finished (its event; a failure in the journal too) and keeps its

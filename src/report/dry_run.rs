@@ -6,6 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write;
 
+use serde::Serialize;
+
 use crate::envfile::EnvFile;
 use crate::model::KindRef;
 use crate::plan::{Plan, Work};
@@ -19,6 +21,35 @@ pub(crate) struct Preflight<'a> {
     pub currents: &'a HashMap<usize, BTreeMap<String, String>>,
 }
 
+/// One env edit a dry run shows: the file, and each key set, added or removed.
+#[derive(Serialize)]
+pub(crate) struct EditView {
+    pub step: String,
+    pub file: String,
+    pub changes: Vec<ChangeView>,
+}
+
+/// One key of an edit. `old` and `new` are the mask unless the secret declares the key
+/// public; `old` is absent for a key the edit adds, both for one it removes.
+#[derive(Serialize)]
+pub(crate) struct ChangeView {
+    pub key: String,
+    /// `set` (an existing line changes), `add` (a new line) or `unset`.
+    pub op: &'static str,
+    pub line: Option<usize>,
+    pub old: Option<String>,
+    pub new: Option<String>,
+}
+
+/// `run --dry-run --format json`: the plan as `plan --format json` shows it, and the edits.
+#[derive(Serialize)]
+struct DryRunView<'a> {
+    dry_run: bool,
+    plan: &'a super::plan::PlanView,
+    edits: &'a [EditView],
+}
+
+/// The dry run for people: the plan, then each env edit as a diff.
 pub(crate) fn render(
     project: &Project,
     library: &Library,
@@ -35,6 +66,66 @@ pub(crate) fn render(
     let mut out = String::from("dry run: nothing will be changed\n\n");
     out.push_str(&super::plan::text(&view));
     let mut diffs = String::new();
+    for edit in edits(project, library, plan, given, preflight) {
+        let _ = writeln!(diffs, "{} — {}", edit.step, edit.file);
+        for change in &edit.changes {
+            let (old, new) = (
+                change.old.as_deref().unwrap_or(MASK),
+                change.new.as_deref().unwrap_or(MASK),
+            );
+            let _ = match (change.op, change.line) {
+                ("unset", _) => writeln!(diffs, "  - {}", change.key),
+                (_, Some(line)) => {
+                    writeln!(diffs, "  ~ {} (line {line}): {old} -> {new}", change.key)
+                }
+                (_, None) => writeln!(diffs, "  + {}: {new}", change.key),
+            };
+        }
+    }
+    if !diffs.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nenv edits (secret values masked; public ones shown):\n{diffs}"
+        );
+    }
+    redactor.redact(&out)
+}
+
+/// The dry run for tools: one JSON document, `{"dry_run": true, "plan": ..., "edits": [...]}`.
+pub(crate) fn json(
+    project: &Project,
+    library: &Library,
+    plan: &Plan,
+    given: &BTreeMap<String, String>,
+    preflight: &Preflight<'_>,
+    redactor: &Redactor,
+) -> String {
+    let known = super::plan::Known {
+        active: Some(preflight.active),
+        currents: preflight.currents,
+    };
+    let view = super::plan::view_known(project, library, plan, given, Some(&known));
+    let edits = edits(project, library, plan, given, preflight);
+    let document = DryRunView {
+        dry_run: true,
+        plan: &view,
+        edits: &edits,
+    };
+    let mut text = serde_json::to_string_pretty(&document)
+        .expect("a dry run view always serialises; this is a bug");
+    text.push('\n');
+    redactor.redact(&text)
+}
+
+/// The env edits of the steps that may run, in plan order.
+fn edits(
+    project: &Project,
+    library: &Library,
+    plan: &Plan,
+    given: &BTreeMap<String, String>,
+    preflight: &Preflight<'_>,
+) -> Vec<EditView> {
+    let mut edits = Vec::new();
     let env = environment();
     for node in &plan.nodes {
         let Work::Step(rb, si) = node.work else {
@@ -68,7 +159,6 @@ pub(crate) fn render(
             continue;
         };
         let path = project.resolve(&rendered);
-        let _ = writeln!(diffs, "{} — {}", node.name, path.display());
         let file = std::fs::read(&path)
             .ok()
             .and_then(|b| EnvFile::parse_owned(b).ok());
@@ -78,6 +168,7 @@ pub(crate) fn render(
                 .as_ref()
                 .is_some_and(|s| s.public.iter().any(|p| p == key))
         };
+        let mut changes = Vec::new();
         for (key, value) in &spec.set {
             // A public value is shown; its new value only when vars and inputs decide it (one
             // taken from a step's output is known only at run time).
@@ -86,27 +177,31 @@ pub(crate) fn render(
                     .unwrap_or_else(|_| "(known at run time)".into());
                 (file.as_ref().and_then(|f| f.get(key)), new)
             } else {
-                (None, MASK.to_string())
+                (Some(MASK.to_string()), MASK.to_string())
             };
-            match file.as_ref().and_then(|f| f.line_of(key)) {
-                Some(line) => {
-                    let old = old.unwrap_or_else(|| MASK.to_string());
-                    let _ = writeln!(diffs, "  ~ {key} (line {line}): {old} -> {new}");
-                }
-                None => {
-                    let _ = writeln!(diffs, "  + {key}: {new}");
-                }
-            }
+            let line = file.as_ref().and_then(|f| f.line_of(key));
+            changes.push(ChangeView {
+                key: key.clone(),
+                op: if line.is_some() { "set" } else { "add" },
+                line,
+                old: if line.is_some() { old } else { None },
+                new: Some(new),
+            });
         }
         for key in &spec.unset {
-            let _ = writeln!(diffs, "  - {key}");
+            changes.push(ChangeView {
+                key: key.clone(),
+                op: "unset",
+                line: file.as_ref().and_then(|f| f.line_of(key)),
+                old: None,
+                new: None,
+            });
         }
+        edits.push(EditView {
+            step: node.name.clone(),
+            file: path.display().to_string(),
+            changes,
+        });
     }
-    if !diffs.is_empty() {
-        let _ = writeln!(
-            out,
-            "\nenv edits (secret values masked; public ones shown):\n{diffs}"
-        );
-    }
-    redactor.redact(&out)
+    edits
 }

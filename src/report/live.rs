@@ -188,8 +188,14 @@ impl EventSink for TextView {
         }
         let finished = matches!(event.kind, EventKind::RunFinished { .. });
         if self.terminal && !self.quiet && !finished && !state.running.is_empty() {
-            let footer = format!("  … running: {}", state.running.join(", "));
-            let _ = write!(out, "{}", self.redactor.redact(&footer));
+            // Cut after redaction: a cut secret could no longer be recognised and masked.
+            let redacted: Vec<String> = state
+                .running
+                .iter()
+                .map(|step| self.redactor.redact(step))
+                .collect();
+            let footer = super::footer::footer(&redacted, super::footer::terminal_columns());
+            let _ = write!(out, "{footer}");
             state.footer_shown = true;
         }
         let _ = out.flush();
