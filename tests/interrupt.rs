@@ -192,7 +192,7 @@ fn second_ctrl_c_during_a_retry_wait_stops_at_once_without_a_new_attempt() {
 fn interrupt_during_last_step(test: &Test) -> (Option<i32>, String) {
     let mut child = test
         .command()
-        .args(["run", "one"])
+        .args(["run", "one", "--yes"])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
