@@ -4,6 +4,8 @@
 
 mod closure;
 mod coalesce;
+mod edges;
+mod expand;
 mod order;
 mod target;
 
@@ -17,10 +19,10 @@ use crate::project::{Library, Project};
 
 pub(crate) use closure::{first_conflict, implied_closure};
 pub(crate) use coalesce::{PlanGraph, Unit, Work, coalesce_restarts};
+use edges::Edges;
+use expand::{expand_rotations, find_root};
 use order::topological;
-use target::{
-    conflicts_of, implies_of, missing_secret, render_target, resolve_target, unknown_secret,
-};
+use target::resolve_target;
 
 /// What the operator asked to plan.
 #[derive(Debug, Default, Clone)]
@@ -107,107 +109,53 @@ pub(crate) fn build(
     library: &Library,
     request: &PlanRequest,
 ) -> Result<Plan, Problem> {
-    let Some(root) = library
-        .runbooks
-        .iter()
-        .position(|r| r.value.name.value == request.runbook)
-    else {
-        let names: Vec<&str> = library
-            .runbooks
-            .iter()
-            .map(|r| r.value.name.value.as_str())
-            .collect();
-        let mut p = problem(format!("no runbook is named `{}`", request.runbook));
-        p = match crate::diagnostic::did_you_mean(&request.runbook, names.iter().copied()) {
-            Some(s) => p.help(format!("did you mean `{s}`?")),
-            None => p.help(format!("runbooks: {}", names.join(", "))),
-        };
-        return Err(p);
-    };
+    let root = find_root(library, request)?;
     let root_runbook = &library.runbooks[root].value;
     let target = resolve_target(library, root_runbook, request)?;
-    // (implying runbook, implied runbook): the second starts once the first's edits are done.
-    let mut implied_after: Vec<(usize, usize)> = Vec::new();
-    // Which rotation runbooks each `rotate` step expands into.
-    let mut expansions: HashMap<usize, Vec<usize>> = HashMap::new();
-    let mut included: Vec<usize> = Vec::new();
-    if root_runbook.secret.is_some() {
-        included.push(root);
-    }
-    for (step_index, step) in root_runbook.steps.iter().enumerate() {
-        let Some(rotate) = &step.rotate else { continue };
-        let secret = match &rotate.secret {
-            Some(s) => render_target(project, root_runbook, request, &s.value)?,
-            None => target
-                .clone()
-                .ok_or_else(|| missing_secret(library, &request.runbook))?,
-        };
-        let owner = library
-            .secret_owner(&secret)
-            .ok_or_else(|| unknown_secret(library, &secret))?;
-        let start = owner
-            .value
-            .secret
-            .as_ref()
-            .map(|s| s.id.value.clone())
-            .unwrap_or_default();
-        let secrets = if rotate.implied {
-            implied_closure(&start, |id| implies_of(library, id))
-        } else {
-            vec![start]
-        };
-        if let Some((a, b)) = first_conflict(&secrets, |id| conflicts_of(library, id)) {
-            return Err(Problem::new(
-                "runbook::plan::conflict",
-                format!("secrets `{a}` and `{b}` must never rotate in the same run, but this plan would rotate both ({})", secrets.join(", ")),
-            )
-            .help(format!("rotate them in two runs: first `--secret {a}`, then `--secret {b}` in a separate run")));
-        }
-        let owner_of = |secret: &str| {
-            library.runbooks.iter().position(|r| {
-                r.value
-                    .secret
-                    .as_ref()
-                    .is_some_and(|s| s.id.value == secret)
-            })
-        };
-        // Each implied secret rotates after the first secret of the closure that implies it.
-        for (i, secret) in secrets.iter().enumerate().skip(1) {
-            let parent = secrets[..i]
-                .iter()
-                .find(|p| implies_of(library, p).contains(secret));
-            if let (Some(parent), Some(child)) =
-                (parent.and_then(|p| owner_of(p)), owner_of(secret))
-            {
-                implied_after.push((parent, child));
-            }
-        }
-        let mut expanded = Vec::new();
-        for secret in &secrets {
-            let index = library
-                .runbooks
-                .iter()
-                .position(|r| {
-                    r.value
-                        .secret
-                        .as_ref()
-                        .is_some_and(|s| &s.id.value == secret)
-                })
-                .expect("closure secrets have owners; this is a bug");
-            if !included.contains(&index) {
-                included.push(index);
-                expanded.push(index);
-            }
-        }
-        expansions.insert(step_index, expanded);
-    }
-    let mut graph = PlanGraph::default();
-    let mut ordinal = 0;
-    // Node of each (runbook, step); a rotate step maps to the exits of its expansion.
-    let mut node_of: HashMap<(usize, usize), NodeIndex> = HashMap::new();
+    let expansion = expand_rotations(project, library, request, root, target.as_ref())?;
     let mut order_of_runbooks = vec![root];
-    order_of_runbooks.extend(included.iter().copied().filter(|r| *r != root));
-    for &rb in &order_of_runbooks {
+    order_of_runbooks.extend(expansion.included.iter().copied().filter(|r| *r != root));
+    let mut graph = PlanGraph::default();
+    let node_of = add_nodes(project, library, &order_of_runbooks, &mut graph);
+    let edges = Edges {
+        library,
+        root,
+        expansion: &expansion,
+        node_of: &node_of,
+    };
+    for (from, to) in edges.all(&order_of_runbooks) {
+        if !graph.contains_edge(from, to) {
+            graph.add_edge(from, to, ());
+        }
+    }
+    let label = |rb: usize, si: usize| step_name(&library.runbooks[rb].value, si);
+    let notes = coalesce_restarts(&mut graph, &label);
+    let mut nodes = topological(&graph, &label)?;
+    name_split_restarts(library, &mut nodes);
+    Ok(Plan {
+        root,
+        mode: root_runbook.mode,
+        target,
+        runbooks: order_of_runbooks
+            .into_iter()
+            .filter(|r| library.runbooks[*r].value.secret.is_some())
+            .collect(),
+        nodes,
+        notes,
+    })
+}
+
+/// One node per step of every included runbook, except `rotate` steps, which stand for
+/// the runbooks they expand into. Returns the node of each (runbook, step).
+fn add_nodes(
+    project: &Project,
+    library: &Library,
+    order_of_runbooks: &[usize],
+    graph: &mut PlanGraph,
+) -> HashMap<(usize, usize), NodeIndex> {
+    let mut ordinal = 0;
+    let mut node_of = HashMap::new();
+    for &rb in order_of_runbooks {
         for (si, step) in library.runbooks[rb].value.steps.iter().enumerate() {
             if step.rotate.is_some() {
                 continue;
@@ -223,94 +171,13 @@ pub(crate) fn build(
             ordinal += 1;
         }
     }
-    // Entry and exit nodes of a step: itself, or for `rotate` the roots and sinks of the
-    // runbooks it expands into.
-    // The first and last steps of each expanded runbook, computed once: a rotate step's
-    // entries are those roots, its exits those sinks.
-    let mut roots: HashMap<usize, Vec<NodeIndex>> = HashMap::new();
-    let mut sinks: HashMap<usize, Vec<NodeIndex>> = HashMap::new();
-    for &e in expansions.values().flatten() {
-        let steps = &library.runbooks[e].value.steps;
-        let needed: std::collections::HashSet<&str> = steps
-            .iter()
-            .flat_map(|s| s.needs.iter().map(|n| n.value.as_str()))
-            .collect();
-        for (i, s) in steps.iter().enumerate() {
-            let Some(&node) = node_of.get(&(e, i)) else {
-                continue;
-            };
-            if s.needs.is_empty() {
-                roots.entry(e).or_default().push(node);
-            }
-            if !needed.contains(s.id.value.as_str()) {
-                sinks.entry(e).or_default().push(node);
-            }
-        }
-    }
-    let ends = |rb: usize, si: usize, entry: bool| -> Vec<NodeIndex> {
-        if let Some(node) = node_of.get(&(rb, si)) {
-            return vec![*node];
-        }
-        let Some(expanded) = expansions.get(&si).filter(|_| rb == root) else {
-            return Vec::new();
-        };
-        let table = if entry { &roots } else { &sinks };
-        expanded
-            .iter()
-            .flat_map(|e| table.get(e).into_iter().flatten().copied())
-            .collect()
-    };
-    let mut edges = Vec::new();
-    for &rb in &order_of_runbooks {
-        let steps = &library.runbooks[rb].value.steps;
-        let index: HashMap<&str, usize> = steps
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.id.value.as_str(), i))
-            .collect();
-        for (si, step) in steps.iter().enumerate() {
-            for need in &step.needs {
-                let Some(&ni) = index.get(need.value.as_str()) else {
-                    continue;
-                };
-                for from in ends(rb, ni, false) {
-                    for to in ends(rb, si, true) {
-                        edges.push((from, to));
-                    }
-                }
-            }
-        }
-    }
-    // An implied rotation starts after the implying one has made its change (the steps before
-    // its restarts): rotating APP_ENCRYPTION_KEY must not race `ALTER USER` for the database,
-    // and the services are still restarted once, after both.
-    for &(parent, child) in &implied_after {
-        let before_restart = steps_before_restart(&library.runbooks[parent].value);
-        let child_steps = &library.runbooks[child].value.steps;
-        for from in before_restart
-            .iter()
-            .filter_map(|si| node_of.get(&(parent, *si)))
-        {
-            for (ci, step) in child_steps.iter().enumerate() {
-                if step.needs.is_empty()
-                    && let Some(to) = node_of.get(&(child, ci))
-                {
-                    edges.push((*from, *to));
-                }
-            }
-        }
-    }
-    for (from, to) in edges {
-        if !graph.contains_edge(from, to) {
-            graph.add_edge(from, to, ());
-        }
-    }
-    let label = |rb: usize, si: usize| step_name(&library.runbooks[rb].value, si);
-    let notes = coalesce_restarts(&mut graph, &label);
-    let mut nodes = topological(&graph, &label)?;
-    for node in &mut nodes {
-        // A restart that serves one step but not all of its services was split off by
-        // coalescing; naming it after the step would suggest it restarts them all.
+    node_of
+}
+
+/// A restart that serves one step but not all of its services was split off by
+/// coalescing; naming it after the step would suggest it restarts them all.
+fn name_split_restarts(library: &Library, nodes: &mut [PlanNode]) {
+    for node in nodes {
         if let Work::Restart { services, serves } = &node.work
             && let [(rb, si)] = serves.as_slice()
             && library.runbooks[*rb].value.steps[*si].restart.as_deref()
@@ -319,17 +186,6 @@ pub(crate) fn build(
             node.name = format!("restart:{}", services.join(","));
         }
     }
-    Ok(Plan {
-        root,
-        mode: root_runbook.mode,
-        target,
-        runbooks: order_of_runbooks
-            .into_iter()
-            .filter(|r| library.runbooks[*r].value.secret.is_some())
-            .collect(),
-        nodes,
-        notes,
-    })
 }
 
 /// The last steps of a runbook that are neither restarts nor after one: where its change

@@ -17,6 +17,13 @@ fn position(loaded: &Loaded<Runbook>, at: &Spanned<String>) -> String {
 }
 
 pub(super) fn check_cross(library: &Library) -> Vec<Problem> {
+    let mut problems = check_unique(library);
+    problems.extend(check_references(library));
+    problems
+}
+
+/// Runbook names are unique, and each secret id and env name has one owner.
+fn check_unique(library: &Library) -> Vec<Problem> {
     let mut problems = Vec::new();
     let mut names: HashMap<&str, (&Loaded<Runbook>, &Spanned<String>)> = HashMap::new();
     let mut owners: HashMap<String, (&Loaded<Runbook>, &Spanned<String>)> = HashMap::new();
@@ -64,6 +71,12 @@ pub(super) fn check_cross(library: &Library) -> Vec<Problem> {
             }
         }
     }
+    problems
+}
+
+/// `implies`, `conflicts` and `rotate` name secrets that some runbook owns.
+fn check_references(library: &Library) -> Vec<Problem> {
+    let mut problems = Vec::new();
     let ids = library.secret_ids();
     // A secret owned by a file that did not load exists; that file's own problems say why
     // it is not usable, so it is not reported again as "owned by no runbook".

@@ -66,29 +66,35 @@ pub(super) fn check_runbook(loaded: &Loaded<Runbook>) -> Vec<Problem> {
         }
         problems.extend(check_kind(loaded, step));
     }
-    if let Some(secret) = &runbook.secret {
-        for name in &secret.public {
-            if !secret.env.iter().any(|e| &e.value == name) {
-                problems.push(
-                    Problem::new(
-                        "runbook::check::public",
-                        format!("`public` names `{name}`, which is not in `env`"),
-                    )
-                    .in_file(source)
-                    .label_at(
-                        &secret.id.referenced,
-                        "list it under `env` too, or remove it from `public`",
-                    ),
-                );
-            }
+    problems.extend(check_secret(loaded));
+    problems
+}
+
+/// A rotation runbook's `secret:` names its variables, and `public` only among them.
+fn check_secret(loaded: &Loaded<Runbook>) -> Vec<Problem> {
+    let source = &loaded.source;
+    let mut problems = Vec::new();
+    let Some(secret) = &loaded.value.secret else {
+        return problems;
+    };
+    for name in &secret.public {
+        if !secret.env.iter().any(|e| &e.value == name) {
+            problems.push(
+                Problem::new(
+                    "runbook::check::public",
+                    format!("`public` names `{name}`, which is not in `env`"),
+                )
+                .in_file(source)
+                .label_at(
+                    &secret.id.referenced,
+                    "list it under `env` too, or remove it from `public`",
+                ),
+            );
         }
     }
     // Only credentials that users manage themselves (in the application, not in a file) may
     // own no variable.
-    if let Some(secret) = &runbook.secret
-        && secret.env.is_empty()
-        && secret.every != crate::model::Policy::User
-    {
+    if secret.env.is_empty() && secret.every != crate::model::Policy::User {
         problems.push(
             Problem::new(
                 "runbook::check::secret_env",
@@ -105,16 +111,9 @@ pub(super) fn check_runbook(loaded: &Loaded<Runbook>) -> Vec<Problem> {
 }
 
 fn check_kind(loaded: &Loaded<Runbook>, step: &Step) -> Vec<Problem> {
-    let source = &loaded.source;
-    let at = |code: &'static str, message: String, label: &str| {
-        Problem::new(code, message)
-            .in_file(source)
-            .label_at(&step.id.referenced, label.to_string())
-    };
-    let kinds = step.kinds();
+    let at = |code, message, label: &str| step_problem(loaded, step, code, message, label);
     let id = &step.id.value;
-    let mut problems = Vec::new();
-    match kinds.as_slice() {
+    let kind = match step.kinds().as_slice() {
         [] => {
             return vec![at(
                 "runbook::check::no_kind",
@@ -122,7 +121,7 @@ fn check_kind(loaded: &Loaded<Runbook>, step: &Step) -> Vec<Problem> {
                 "add one of: generate, exec, env, file, restart, verify, manual, rotate, report",
             )];
         }
-        [_] => {}
+        [kind] => *kind,
         several => {
             let names: Vec<&str> = several.iter().map(KindRef::name).collect();
             return vec![at(
@@ -131,7 +130,8 @@ fn check_kind(loaded: &Loaded<Runbook>, step: &Step) -> Vec<Problem> {
                 "a step does exactly one thing; split it into steps",
             )];
         }
-    }
+    };
+    let mut problems = Vec::new();
     if step.backoff == Some(0) {
         problems.push(at(
             "runbook::check::backoff",
@@ -139,16 +139,48 @@ fn check_kind(loaded: &Loaded<Runbook>, step: &Step) -> Vec<Problem> {
             "use 1 for a fixed interval, 2 to double each pause",
         ));
     }
-    match step.kind() {
+    problems.extend(check_spec(loaded, step, kind));
+    problems.extend(check_rollback(loaded, step));
+    if (step.idempotent || step.check.is_some()) && !matches!(kind, KindRef::Exec(_)) {
+        problems.push(at(
+            "runbook::check::resume_hint",
+            format!("step `{id}`: `idempotent` and `check` apply to `exec` steps only"),
+            "built-in kinds check their own effect on resume",
+        ));
+    }
+    problems
+}
+
+/// A problem about a step, pointing at its id.
+fn step_problem(
+    loaded: &Loaded<Runbook>,
+    step: &Step,
+    code: &'static str,
+    message: String,
+    label: &str,
+) -> Problem {
+    Problem::new(code, message)
+        .in_file(&loaded.source)
+        .label_at(&step.id.referenced, label.to_string())
+}
+
+/// What is wrong with the body of a step's one kind.
+fn check_spec(loaded: &Loaded<Runbook>, step: &Step, kind: KindRef<'_>) -> Option<Problem> {
+    let at = |code, message, label: &str| step_problem(loaded, step, code, message, label);
+    let id = &step.id.value;
+    let mut problem = None;
+    match kind {
         KindRef::Generate(spec) => {
             let by_bytes = spec.bytes.is_some() || spec.encoding.is_some();
             let by_chars = spec.length.is_some() || spec.charset.is_some();
             let complete = (spec.bytes.is_some() && spec.encoding.is_some() && !by_chars)
                 || (spec.length.is_some() && spec.charset.is_some() && !by_bytes);
             if !complete {
-                problems.push(at(
+                problem = Some(at(
                     "runbook::check::generate",
-                    format!("step `{id}`: `generate` takes `bytes` + `encoding`, or `length` + `charset`"),
+                    format!(
+                        "step `{id}`: `generate` takes `bytes` + `encoding`, or `length` + `charset`"
+                    ),
                     "e.g. `generate: { bytes: 48, encoding: base64 }`",
                 ));
             } else if spec
@@ -156,7 +188,7 @@ fn check_kind(loaded: &Loaded<Runbook>, step: &Step) -> Vec<Problem> {
                 .or(spec.length)
                 .is_some_and(|n| !(8..=4096).contains(&n))
             {
-                problems.push(at(
+                problem = Some(at(
                     "runbook::check::generate",
                     format!(
                         "step `{id}`: a generated secret must have 8 to 4096 bytes or characters"
@@ -170,7 +202,7 @@ fn check_kind(loaded: &Loaded<Runbook>, step: &Step) -> Vec<Problem> {
                 + usize::from(spec.tcp.is_some())
                 + usize::from(spec.exec.is_some());
             if checks != 1 {
-                problems.push(at(
+                problem = Some(at(
                     "runbook::check::verify",
                     format!("step `{id}`: `verify` takes exactly one of `http`, `tcp`, `exec`"),
                     "one check per verify step",
@@ -179,7 +211,7 @@ fn check_kind(loaded: &Loaded<Runbook>, step: &Step) -> Vec<Problem> {
         }
         KindRef::Env(spec) => {
             if spec.set.is_empty() && spec.unset.is_empty() {
-                problems.push(at(
+                problem = Some(at(
                     "runbook::check::env",
                     format!("step `{id}`: `env` has nothing to `set` or `unset`"),
                     "this edit would change nothing",
@@ -191,7 +223,7 @@ fn check_kind(loaded: &Loaded<Runbook>, step: &Step) -> Vec<Problem> {
                 && u32::from_str_radix(mode.trim_start_matches("0o"), 8)
                     .map_or(true, |m| m > 0o7777)
             {
-                problems.push(at(
+                problem = Some(at(
                     "runbook::check::file_mode",
                     format!("step `{id}`: file mode `{mode}` is not octal permission bits"),
                     "e.g. `mode: \"0600\"`",
@@ -200,7 +232,7 @@ fn check_kind(loaded: &Loaded<Runbook>, step: &Step) -> Vec<Problem> {
         }
         KindRef::Restart(services) => {
             if services.is_empty() {
-                problems.push(at(
+                problem = Some(at(
                     "runbook::check::restart",
                     format!("step `{id}`: `restart` names no service"),
                     "e.g. `restart: [api, worker]`",
@@ -208,7 +240,7 @@ fn check_kind(loaded: &Loaded<Runbook>, step: &Step) -> Vec<Problem> {
             }
         }
         KindRef::Rotate(_) if loaded.value.secret.is_some() => {
-            problems.push(at(
+            problem = Some(at(
                 "runbook::check::rotate",
                 format!("step `{id}`: a rotation runbook cannot contain `rotate` (use `implies`)"),
                 "`rotate` belongs in playbooks such as compromise",
@@ -216,31 +248,34 @@ fn check_kind(loaded: &Loaded<Runbook>, step: &Step) -> Vec<Problem> {
         }
         KindRef::Exec(_) | KindRef::Manual(_) | KindRef::Rotate(_) | KindRef::Report(_) => {}
     }
-    if let Some(Rollback::Body(body)) = &step.rollback {
-        let count = [
-            body.exec.is_some(),
-            body.env.is_some(),
-            body.file.is_some(),
-            body.restart.is_some(),
-            body.manual.is_some(),
-        ]
-        .iter()
-        .filter(|b| **b)
-        .count();
-        if count != 1 {
-            problems.push(at(
-                "runbook::check::rollback",
-                format!("step `{id}`: `rollback` takes exactly one of exec, env, file, restart, manual (or `none`)"),
-                "its rollback is ambiguous",
-            ));
-        }
-    }
-    if (step.idempotent || step.check.is_some()) && !matches!(step.kind(), KindRef::Exec(_)) {
-        problems.push(at(
-            "runbook::check::resume_hint",
-            format!("step `{id}`: `idempotent` and `check` apply to `exec` steps only"),
-            "built-in kinds check their own effect on resume",
-        ));
-    }
-    problems
+    problem
+}
+
+/// A rollback body, like a step, does exactly one thing.
+fn check_rollback(loaded: &Loaded<Runbook>, step: &Step) -> Option<Problem> {
+    let Some(Rollback::Body(body)) = &step.rollback else {
+        return None;
+    };
+    let count = [
+        body.exec.is_some(),
+        body.env.is_some(),
+        body.file.is_some(),
+        body.restart.is_some(),
+        body.manual.is_some(),
+    ]
+    .iter()
+    .filter(|b| **b)
+    .count();
+    (count != 1).then(|| {
+        step_problem(
+            loaded,
+            step,
+            "runbook::check::rollback",
+            format!(
+                "step `{}`: `rollback` takes exactly one of exec, env, file, restart, manual (or `none`)",
+                step.id.value
+            ),
+            "its rollback is ambiguous",
+        )
+    })
 }

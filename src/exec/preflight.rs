@@ -12,6 +12,10 @@ use crate::project::{Library, Project};
 use crate::redact::Redactor;
 use crate::template::render;
 
+mod inputs;
+
+use inputs::{declarations, gather_inputs};
+
 pub(crate) struct Prepared {
     pub inputs: BTreeMap<String, String>,
     pub supplied: BTreeMap<String, String>,
@@ -23,25 +27,8 @@ pub(crate) struct Prepared {
     pub edited: BTreeSet<std::path::PathBuf>,
 }
 
-struct Declared {
-    secret: bool,
-    manual: bool,
-    default: Option<String>,
-}
-
 fn problem(message: impl Into<String>) -> Problem {
     Problem::new("runbook::run::preflight", message)
-}
-
-/// Reads `@file` inputs; one trailing newline is dropped (editors add one).
-fn read_input_file(name: &str, path: &str) -> Result<String, Problem> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| problem(format!("input `{name}`: cannot read `{path}`: {e}")))?;
-    Ok(text
-        .strip_suffix('\n')
-        .map(|t| t.strip_suffix('\r').unwrap_or(t))
-        .unwrap_or(&text)
-        .to_string())
 }
 
 pub(crate) fn prepare(
@@ -55,47 +42,7 @@ pub(crate) fn prepare(
 ) -> Result<Prepared, Vec<Problem>> {
     let mut problems = Vec::new();
     let declared = declarations(library, plan);
-    let mut values: BTreeMap<String, String> = BTreeMap::new();
-    for (name, value) in raw_inputs {
-        let Some(decl) = declared.get(name) else {
-            let known: Vec<&str> = declared.keys().map(String::as_str).collect();
-            let known = if known.is_empty() {
-                "none".to_string()
-            } else {
-                known.join(", ")
-            };
-            problems.push(problem(format!(
-                "unknown input `{name}` (this run takes: {known})"
-            )));
-            continue;
-        };
-        if let Some(path) = value.strip_prefix('@') {
-            match read_input_file(name, path) {
-                Ok(text) => {
-                    values.insert(name.clone(), text);
-                }
-                Err(p) => problems.push(p),
-            }
-        } else if decl.secret {
-            // Never echo the value back: it is the secret the operator just exposed.
-            problems.push(
-                problem(format!("input `{name}` is a secret and cannot be given on the command line (it would land in shell history)"))
-                    .help(format!("use `--input {name}=@FILE` or set {}", crate::model::input_variable(name))),
-            );
-        } else {
-            values.insert(name.clone(), value.clone());
-        }
-    }
-    for (name, decl) in &declared {
-        if values.contains_key(name) {
-            continue;
-        }
-        if let Ok(value) = std::env::var(crate::model::input_variable(name)) {
-            values.insert(name.clone(), value);
-        } else if let Some(default) = &decl.default {
-            values.insert(name.clone(), default.clone());
-        }
-    }
+    let values = gather_inputs(raw_inputs, &declared, &mut problems);
     let files = EnvFiles::new(project, library);
     let currents = read_currents(library, &files, redactor);
     // Steps whose `when` is already false from vars, inputs and the current values need
@@ -153,37 +100,6 @@ pub(crate) fn prepare(
         active,
         edited,
     })
-}
-
-/// Every input the run can take: the runbooks' `inputs` and the manual steps' `input`.
-fn declarations(library: &Library, plan: &Plan) -> BTreeMap<String, Declared> {
-    let mut declared = BTreeMap::new();
-    let mut runbooks = vec![plan.root];
-    runbooks.extend(plan.runbooks.iter().copied().filter(|r| *r != plan.root));
-    for &rb in &runbooks {
-        for (name, spec) in &library.runbooks[rb].value.inputs {
-            declared.entry(name.clone()).or_insert(Declared {
-                secret: spec.secret,
-                manual: false,
-                default: spec.default.clone(),
-            });
-        }
-    }
-    for node in &plan.nodes {
-        let Work::Step(rb, si) = node.work else {
-            continue;
-        };
-        if let KindRef::Manual(manual) = library.runbooks[rb].value.steps[si].kind()
-            && let Some(input) = &manual.input
-        {
-            declared.entry(input.name.clone()).or_insert(Declared {
-                secret: input.secret,
-                manual: true,
-                default: None,
-            });
-        }
-    }
-    declared
 }
 
 /// The plan's step nodes among `active`, with their runbook's index and their step.

@@ -43,71 +43,20 @@ pub(crate) fn recover(state: &StateDir, run_id: &str) -> Result<Recovered, Strin
         return Err(format!("no run `{run_id}` in {}", state.root.display()));
     }
     let records = read_journal(&path).map_err(|e| format!("run `{run_id}`: {e}"))?;
-    let mut begun = None;
-    let mut intents: BTreeSet<usize> = BTreeSet::new();
-    let mut completed = Vec::new();
-    let mut skipped = Vec::new();
-    let mut backups = HashMap::new();
-    let mut undone = BTreeSet::new();
-    let mut finished = BTreeSet::new();
-    let mut ended = false;
+    let mut replay = Replay::default();
     for record in records {
-        match record {
-            Record::Begin {
-                runbook,
-                secret,
-                inputs,
-                nodes,
-                started,
-                yes,
-                jobs,
-                ..
-            } => {
-                begun = Some(Begun {
-                    runbook,
-                    secret,
-                    inputs,
-                    nodes,
-                    started,
-                    yes,
-                    jobs,
-                });
-            }
-            Record::Intent { node, .. } => {
-                intents.insert(node);
-                finished.remove(&node);
-            }
-            Record::Backup {
-                node,
-                path,
-                backup,
-                mode,
-            } => {
-                backups.insert(node, (path, backup, mode));
-            }
-            Record::Done {
-                node,
-                skipped: was_skipped,
-                compensation,
-                ..
-            } => {
-                finished.insert(node);
-                if was_skipped {
-                    skipped.push(node);
-                } else {
-                    completed.push((node, compensation));
-                }
-            }
-            Record::Failed { node, .. } => {
-                finished.insert(node);
-            }
-            Record::Undone { node, ok: true, .. } => {
-                undone.insert(node);
-            }
-            Record::End { .. } => ended = true,
-            Record::Undone { .. } | Record::Event { .. } | Record::Note { .. } => {}
-        }
+        replay.apply(record);
     }
+    let Replay {
+        begun,
+        intents,
+        completed,
+        skipped,
+        backups,
+        undone,
+        finished,
+        ended,
+    } = replay;
     let begun = begun.ok_or_else(|| format!("run `{run_id}`: the journal has no beginning"))?;
     if ended {
         // Its backups are gone with it; nothing will be undone.
@@ -141,17 +90,7 @@ pub(crate) fn recover(state: &StateDir, run_id: &str) -> Result<Recovered, Strin
         .copied()
         .filter(|n| !finished.contains(n) && !done.contains(n))
         .collect();
-    let mut outputs = HashMap::new();
-    for item in &completed {
-        let file = state
-            .pending_dir(run_id)
-            .join(format!("out-{}.json", item.node));
-        if let Ok(bytes) = std::fs::read(&file) {
-            let json: serde_json::Value =
-                serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", file.display()))?;
-            outputs.insert(item.node, crate::template::value_of(json));
-        }
-    }
+    let outputs = read_outputs(state, run_id, &completed)?;
     Ok(Recovered {
         begun,
         completed,
@@ -162,6 +101,100 @@ pub(crate) fn recover(state: &StateDir, run_id: &str) -> Result<Recovered, Strin
         undone,
         ended,
     })
+}
+
+/// What the journal's records say, folded in order.
+#[derive(Default)]
+struct Replay {
+    begun: Option<Begun>,
+    intents: BTreeSet<usize>,
+    completed: Vec<(usize, Option<CompensationRecord>)>,
+    skipped: Vec<usize>,
+    backups: HashMap<usize, (PathBuf, Option<String>, Option<u32>)>,
+    undone: BTreeSet<usize>,
+    /// Nodes whose latest intent has a result (a retried step journals a fresh intent).
+    finished: BTreeSet<usize>,
+    ended: bool,
+}
+
+impl Replay {
+    fn apply(&mut self, record: Record) {
+        match record {
+            Record::Begin {
+                runbook,
+                secret,
+                inputs,
+                nodes,
+                started,
+                yes,
+                jobs,
+                ..
+            } => {
+                self.begun = Some(Begun {
+                    runbook,
+                    secret,
+                    inputs,
+                    nodes,
+                    started,
+                    yes,
+                    jobs,
+                });
+            }
+            Record::Intent { node, .. } => {
+                self.intents.insert(node);
+                self.finished.remove(&node);
+            }
+            Record::Backup {
+                node,
+                path,
+                backup,
+                mode,
+            } => {
+                self.backups.insert(node, (path, backup, mode));
+            }
+            Record::Done {
+                node,
+                skipped: was_skipped,
+                compensation,
+                ..
+            } => {
+                self.finished.insert(node);
+                if was_skipped {
+                    self.skipped.push(node);
+                } else {
+                    self.completed.push((node, compensation));
+                }
+            }
+            Record::Failed { node, .. } => {
+                self.finished.insert(node);
+            }
+            Record::Undone { node, ok: true, .. } => {
+                self.undone.insert(node);
+            }
+            Record::End { .. } => self.ended = true,
+            Record::Undone { .. } | Record::Event { .. } | Record::Note { .. } => {}
+        }
+    }
+}
+
+/// The outputs each completed step left in the pending dir, for the templates of the rest.
+fn read_outputs(
+    state: &StateDir,
+    run_id: &str,
+    completed: &[Completed],
+) -> Result<HashMap<usize, Value>, String> {
+    let mut outputs = HashMap::new();
+    for item in completed {
+        let file = state
+            .pending_dir(run_id)
+            .join(format!("out-{}.json", item.node));
+        if let Ok(bytes) = std::fs::read(&file) {
+            let json: serde_json::Value =
+                serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", file.display()))?;
+            outputs.insert(item.node, crate::template::value_of(json));
+        }
+    }
+    Ok(outputs)
 }
 
 /// Turns a journaled compensation back into one that can run, reading the backup bytes.

@@ -222,24 +222,8 @@ pub(crate) async fn run_process(
         return Ok(outcome);
     }
 
-    let mut child = match spawn(spec, &spec.program, &spec.args) {
-        Err(_) if spec.shell_fallback.is_some() => {
-            let script = spec.shell_fallback.clone().unwrap_or_default();
-            spawn(spec, "sh", &["-c".to_owned(), script])
-        }
-        spawned => spawned,
-    }
-    .map_err(|error| failed("spawn", spec, error))?;
+    let (mut child, mut guard) = start_group(spec)?;
     let started = Instant::now();
-    // With `process_group(0)` the child leads a new group whose id is its pid. Spawning returns
-    // only after the child has exec'd, so the group exists by now.
-    let mut guard = GroupGuard {
-        pgid: child
-            .id()
-            .and_then(|pid| i32::try_from(pid).ok())
-            .and_then(Pid::from_raw),
-    };
-
     let timeout_at = spec.timeout.map(|timeout| started + timeout);
     let mut stdout = child.stdout.take();
     let mut stderr = child.stderr.take();
@@ -256,6 +240,8 @@ pub(crate) async fn run_process(
     let mut terminated_because = None;
     let mut watch_cancel = true;
 
+    // The loop is the state machine of one child's life (running, terminating, killed,
+    // draining), and stays whole: every arm reads and moves the same phase and outcome.
     loop {
         let deadline = match phase {
             Phase::Running => timeout_at,
@@ -339,6 +325,28 @@ pub(crate) async fn run_process(
         }
     }
     Ok(outcome)
+}
+
+/// Spawns the step's program (through `sh -c` when it cannot be spawned directly and the
+/// spec allows), and a guard over the new process group.
+fn start_group(spec: &ProcessSpec) -> io::Result<(tokio::process::Child, GroupGuard)> {
+    let child = match spawn(spec, &spec.program, &spec.args) {
+        Err(_) if spec.shell_fallback.is_some() => {
+            let script = spec.shell_fallback.clone().unwrap_or_default();
+            spawn(spec, "sh", &["-c".to_owned(), script])
+        }
+        spawned => spawned,
+    }
+    .map_err(|error| failed("spawn", spec, error))?;
+    // With `process_group(0)` the child leads a new group whose id is its pid. Spawning returns
+    // only after the child has exec'd, so the group exists by now.
+    let guard = GroupGuard {
+        pgid: child
+            .id()
+            .and_then(|pid| i32::try_from(pid).ok())
+            .and_then(Pid::from_raw),
+    };
+    Ok((child, guard))
 }
 
 /// Starts `program` with the spec's stdin, environment and directory, in a new process group.

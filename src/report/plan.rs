@@ -147,100 +147,19 @@ pub(crate) fn view_known(
         .iter()
         .enumerate()
         .map(|(index, node)| {
-            let needs = node
-                .needs
-                .iter()
-                .map(|n| plan.nodes[*n].name.clone())
-                .collect();
-            match &node.work {
-                Work::Step(rb, si) => {
-                    let runbook = &library.runbooks[*rb].value;
-                    let step = &runbook.steps[*si];
-                    let skipped = known
-                        .and_then(|k| k.active)
-                        .is_some_and(|a| !a.contains(&(*rb, *si)))
-                        || describe.decided_false(*rb, runbook, step);
-                    let (change, rollback) = if skipped {
-                        (
-                            "skipped: its `when` is false for this run".into(),
-                            "none needed".into(),
-                        )
-                    } else {
-                        describe.step(*rb, runbook, step)
-                    };
-                    NodeView {
-                        index: index + 1,
-                        name: node.name.clone(),
-                        kind: step.kind().name(),
-                        runbook: Some(runbook.name.value.clone()),
-                        change,
-                        rollback,
-                        needs,
-                        serves: Vec::new(),
-                        irreversible: step.irreversible && !skipped,
-                        when: step.when.as_ref().map(|w| w.value.clone()),
-                        skipped,
-                        description: step.description.clone(),
-                    }
-                }
-                Work::Restart { services, serves } => {
-                    // Only the services of restart steps that will run, as the run does.
-                    let serves: Vec<(usize, usize)> = serves
-                        .iter()
-                        .copied()
-                        .filter(|(rb, si)| {
-                            let runbook = &library.runbooks[*rb].value;
-                            !(known
-                                .and_then(|k| k.active)
-                                .is_some_and(|a| !a.contains(&(*rb, *si)))
-                                || describe.decided_false(*rb, runbook, &runbook.steps[*si]))
-                        })
-                        .collect();
-                    let wanted: Vec<String> = serves
-                        .iter()
-                        .flat_map(|(rb, si)| {
-                            let runbook = &library.runbooks[*rb].value;
-                            crate::plan::restart_services(
-                                project,
-                                runbook,
-                                runbook.steps[*si].restart.as_deref().unwrap_or_default(),
-                            )
-                        })
-                        .collect();
-                    let services: Vec<&String> =
-                        services.iter().filter(|s| wanted.contains(s)).collect();
-                    let services: Vec<&str> = services.iter().map(|s| s.as_str()).collect();
-                    let names: Vec<String> = serves
-                        .iter()
-                        .map(|(rb, si)| crate::plan::step_name(&library.runbooks[*rb].value, *si))
-                        .collect();
-                    let runbooks: Vec<&str> = {
-                        let mut r: Vec<&str> = serves
-                            .iter()
-                            .map(|(rb, _)| library.runbooks[*rb].value.name.value.as_str())
-                            .collect();
-                        r.dedup();
-                        r
-                    };
-                    NodeView {
-                        index: index + 1,
-                        name: node.name.clone(),
-                        kind: "restart",
-                        runbook: (runbooks.len() == 1).then(|| runbooks[0].to_string()),
-                        change: format!(
-                            "restart {} — for {}",
-                            services.join(", "),
-                            runbooks.join(", ")
-                        ),
-                        rollback: "restarted again once the files it reads are restored".into(),
-                        needs,
-                        serves: names,
-                        irreversible: false,
-                        when: None,
-                        skipped: false,
-                        description: None,
-                    }
-                }
+            let view = match &node.work {
+                Work::Step(rb, si) => step_view(&describe, *rb, *si),
+                Work::Restart { services, serves } => restart_view(&describe, services, serves),
+            };
+            NodeView {
+                index: index + 1,
+                name: node.name.clone(),
+                needs: node
+                    .needs
+                    .iter()
+                    .map(|n| plan.nodes[*n].name.clone())
+                    .collect(),
+                ..view
             }
         })
         .collect();
@@ -269,5 +188,103 @@ pub(crate) fn view_known(
         steps,
         point_of_no_return,
         notes: plan.notes.clone(),
+    }
+}
+
+/// Whether a step will not run: a dry run knows which are active, and a `when` may already
+/// be decided false by what is known before the run.
+fn skipped(describe: &Describer<'_>, rb: usize, si: usize) -> bool {
+    let runbook = &describe.library.runbooks[rb].value;
+    describe
+        .known
+        .and_then(|k| k.active)
+        .is_some_and(|a| !a.contains(&(rb, si)))
+        || describe.decided_false(rb, runbook, &runbook.steps[si])
+}
+
+/// The view of one step's node; the caller fills in its place in the plan.
+fn step_view(describe: &Describer<'_>, rb: usize, si: usize) -> NodeView {
+    let runbook = &describe.library.runbooks[rb].value;
+    let step = &runbook.steps[si];
+    let skipped = skipped(describe, rb, si);
+    let (change, rollback) = if skipped {
+        (
+            "skipped: its `when` is false for this run".into(),
+            "none needed".into(),
+        )
+    } else {
+        describe.step(rb, runbook, step)
+    };
+    NodeView {
+        index: 0,
+        name: String::new(),
+        kind: step.kind().name(),
+        runbook: Some(runbook.name.value.clone()),
+        change,
+        rollback,
+        needs: Vec::new(),
+        serves: Vec::new(),
+        irreversible: step.irreversible && !skipped,
+        when: step.when.as_ref().map(|w| w.value.clone()),
+        skipped,
+        description: step.description.clone(),
+    }
+}
+
+/// The view of a (possibly coalesced) restart node; the caller fills in its place.
+fn restart_view(
+    describe: &Describer<'_>,
+    services: &[String],
+    serves: &[(usize, usize)],
+) -> NodeView {
+    let library = describe.library;
+    // Only the services of restart steps that will run, as the run does.
+    let serves: Vec<(usize, usize)> = serves
+        .iter()
+        .copied()
+        .filter(|(rb, si)| !skipped(describe, *rb, *si))
+        .collect();
+    let wanted: Vec<String> = serves
+        .iter()
+        .flat_map(|(rb, si)| {
+            let runbook = &library.runbooks[*rb].value;
+            crate::plan::restart_services(
+                describe.project,
+                runbook,
+                runbook.steps[*si].restart.as_deref().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let services: Vec<&str> = services
+        .iter()
+        .filter(|s| wanted.contains(s))
+        .map(String::as_str)
+        .collect();
+    let names: Vec<String> = serves
+        .iter()
+        .map(|(rb, si)| crate::plan::step_name(&library.runbooks[*rb].value, *si))
+        .collect();
+    let mut runbooks: Vec<&str> = serves
+        .iter()
+        .map(|(rb, _)| library.runbooks[*rb].value.name.value.as_str())
+        .collect();
+    runbooks.dedup();
+    NodeView {
+        index: 0,
+        name: String::new(),
+        kind: "restart",
+        runbook: (runbooks.len() == 1).then(|| runbooks[0].to_string()),
+        change: format!(
+            "restart {} — for {}",
+            services.join(", "),
+            runbooks.join(", ")
+        ),
+        rollback: "restarted again once the files it reads are restored".into(),
+        needs: Vec::new(),
+        serves: names,
+        irreversible: false,
+        when: None,
+        skipped: false,
+        description: None,
     }
 }

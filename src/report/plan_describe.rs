@@ -89,8 +89,17 @@ impl Describer<'_> {
         self.show(rb, runbook, &text)
     }
 
+    /// What a step changes, and how that change is undone.
     pub(super) fn step(&self, rb: usize, runbook: &Runbook, step: &Step) -> (String, String) {
-        let change = match step.kind() {
+        let kind = step.kind();
+        (
+            self.change(rb, runbook, kind),
+            self.rollback(rb, runbook, step, kind),
+        )
+    }
+
+    fn change(&self, rb: usize, runbook: &Runbook, kind: KindRef<'_>) -> String {
+        match kind {
             KindRef::Generate(g) => match (g.bytes, g.encoding, g.length, g.charset) {
                 (Some(n), Some(enc), _, _) => format!(
                     "generate a secret: {n} random bytes, {}",
@@ -166,8 +175,12 @@ impl Describer<'_> {
                 "write the incident report to {}",
                 self.show(rb, runbook, &r.path)
             ),
-        };
-        let rollback = match (&step.rollback, step.kind()) {
+        }
+    }
+
+    /// The step's own `rollback:`, or what its kind undoes by itself.
+    fn rollback(&self, rb: usize, runbook: &Runbook, step: &Step, kind: KindRef<'_>) -> String {
+        match (&step.rollback, kind) {
             (Some(Rollback::None(_)), _) => "none".into(),
             (Some(Rollback::Body(body)), _) => {
                 if let Some(e) = &body.exec {
@@ -204,8 +217,7 @@ impl Describer<'_> {
             (None, KindRef::Exec(_) | KindRef::Manual(_) | KindRef::Rotate(_)) => {
                 "none declared".into()
             }
-        };
-        (change, rollback)
+        }
     }
 
     fn command(&self, rb: usize, runbook: &Runbook, command: &Command) -> String {

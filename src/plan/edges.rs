@@ -1,0 +1,130 @@
+//! The edges of a plan: each step's `needs`, a `rotate` step standing for the first and
+//! last steps of the runbooks it expands into, and an implied rotation after the change
+//! of the rotation that implies it.
+
+use std::collections::{HashMap, HashSet};
+
+use petgraph::stable_graph::NodeIndex;
+
+use crate::project::Library;
+
+use super::expand::Expansion;
+use super::steps_before_restart;
+
+pub(super) struct Edges<'a> {
+    pub library: &'a Library,
+    pub root: usize,
+    pub expansion: &'a Expansion,
+    /// The node of each (runbook, step); `rotate` steps have none.
+    pub node_of: &'a HashMap<(usize, usize), NodeIndex>,
+}
+
+/// The first and last steps of each expanded runbook: a rotate step's entries are those
+/// roots, its exits those sinks.
+#[derive(Default)]
+struct Ends {
+    roots: HashMap<usize, Vec<NodeIndex>>,
+    sinks: HashMap<usize, Vec<NodeIndex>>,
+}
+
+impl Edges<'_> {
+    /// Every edge, possibly repeated (the caller adds each once).
+    pub(super) fn all(&self, order_of_runbooks: &[usize]) -> Vec<(NodeIndex, NodeIndex)> {
+        let mut edges = self.needs(order_of_runbooks, &self.expanded_ends());
+        edges.extend(self.implied());
+        edges
+    }
+
+    fn expanded_ends(&self) -> Ends {
+        let mut ends = Ends::default();
+        for &e in self.expansion.rotations.values().flatten() {
+            let steps = &self.library.runbooks[e].value.steps;
+            let needed: HashSet<&str> = steps
+                .iter()
+                .flat_map(|s| s.needs.iter().map(|n| n.value.as_str()))
+                .collect();
+            for (i, s) in steps.iter().enumerate() {
+                let Some(&node) = self.node_of.get(&(e, i)) else {
+                    continue;
+                };
+                if s.needs.is_empty() {
+                    ends.roots.entry(e).or_default().push(node);
+                }
+                if !needed.contains(s.id.value.as_str()) {
+                    ends.sinks.entry(e).or_default().push(node);
+                }
+            }
+        }
+        ends
+    }
+
+    /// Entry (or exit) nodes of a step: itself, or for `rotate` the roots (or sinks) of
+    /// the runbooks it expands into.
+    fn ends_of(&self, ends: &Ends, rb: usize, si: usize, entry: bool) -> Vec<NodeIndex> {
+        if let Some(node) = self.node_of.get(&(rb, si)) {
+            return vec![*node];
+        }
+        let Some(expanded) = self
+            .expansion
+            .rotations
+            .get(&si)
+            .filter(|_| rb == self.root)
+        else {
+            return Vec::new();
+        };
+        let table = if entry { &ends.roots } else { &ends.sinks };
+        expanded
+            .iter()
+            .flat_map(|e| table.get(e).into_iter().flatten().copied())
+            .collect()
+    }
+
+    fn needs(&self, order_of_runbooks: &[usize], ends: &Ends) -> Vec<(NodeIndex, NodeIndex)> {
+        let mut edges = Vec::new();
+        for &rb in order_of_runbooks {
+            let steps = &self.library.runbooks[rb].value.steps;
+            let index: HashMap<&str, usize> = steps
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (s.id.value.as_str(), i))
+                .collect();
+            for (si, step) in steps.iter().enumerate() {
+                for need in &step.needs {
+                    let Some(&ni) = index.get(need.value.as_str()) else {
+                        continue;
+                    };
+                    for from in self.ends_of(ends, rb, ni, false) {
+                        for to in self.ends_of(ends, rb, si, true) {
+                            edges.push((from, to));
+                        }
+                    }
+                }
+            }
+        }
+        edges
+    }
+
+    /// An implied rotation starts after the implying one has made its change (the steps
+    /// before its restarts): rotating APP_ENCRYPTION_KEY must not race `ALTER USER` for the
+    /// database, and the services are still restarted once, after both.
+    fn implied(&self) -> Vec<(NodeIndex, NodeIndex)> {
+        let mut edges = Vec::new();
+        for &(parent, child) in &self.expansion.implied_after {
+            let before_restart = steps_before_restart(&self.library.runbooks[parent].value);
+            let child_steps = &self.library.runbooks[child].value.steps;
+            for from in before_restart
+                .iter()
+                .filter_map(|si| self.node_of.get(&(parent, *si)))
+            {
+                for (ci, step) in child_steps.iter().enumerate() {
+                    if step.needs.is_empty()
+                        && let Some(to) = self.node_of.get(&(child, ci))
+                    {
+                        edges.push((*from, *to));
+                    }
+                }
+            }
+        }
+        edges
+    }
+}

@@ -1,0 +1,121 @@
+//! Which runbooks a run includes: the requested one, and for each `rotate` step the
+//! rotation runbooks of its secret's `implies` closure, with the order between them.
+
+use std::collections::HashMap;
+
+use crate::diagnostic::Problem;
+use crate::project::{Library, Project};
+
+use super::target::{conflicts_of, implies_of, missing_secret, render_target, unknown_secret};
+use super::{PlanRequest, first_conflict, implied_closure, problem};
+
+/// The runbooks a run includes and how the `rotate` steps of its root expand into them.
+#[derive(Debug, Default)]
+pub(super) struct Expansion {
+    /// Library indices of the included rotation runbooks, in the order they were reached.
+    pub included: Vec<usize>,
+    /// Which rotation runbooks each `rotate` step (by step index in the root) expands into.
+    pub rotations: HashMap<usize, Vec<usize>>,
+    /// (implying runbook, implied runbook): the second starts once the first's edits are done.
+    pub implied_after: Vec<(usize, usize)>,
+}
+
+/// The library index of the requested runbook, or a problem that suggests the nearest name.
+pub(super) fn find_root(library: &Library, request: &PlanRequest) -> Result<usize, Problem> {
+    if let Some(root) = library
+        .runbooks
+        .iter()
+        .position(|r| r.value.name.value == request.runbook)
+    {
+        return Ok(root);
+    }
+    let names: Vec<&str> = library
+        .runbooks
+        .iter()
+        .map(|r| r.value.name.value.as_str())
+        .collect();
+    let p = problem(format!("no runbook is named `{}`", request.runbook));
+    Err(
+        match crate::diagnostic::did_you_mean(&request.runbook, names.iter().copied()) {
+            Some(s) => p.help(format!("did you mean `{s}`?")),
+            None => p.help(format!("runbooks: {}", names.join(", "))),
+        },
+    )
+}
+
+fn owner_index(library: &Library, secret: &str) -> Option<usize> {
+    library.runbooks.iter().position(|r| {
+        r.value
+            .secret
+            .as_ref()
+            .is_some_and(|s| s.id.value == secret)
+    })
+}
+
+/// Expands every `rotate` step of the root runbook over the `implies` closure of its secret.
+pub(super) fn expand_rotations(
+    project: &Project,
+    library: &Library,
+    request: &PlanRequest,
+    root: usize,
+    target: Option<&String>,
+) -> Result<Expansion, Problem> {
+    let root_runbook = &library.runbooks[root].value;
+    let mut expansion = Expansion::default();
+    if root_runbook.secret.is_some() {
+        expansion.included.push(root);
+    }
+    for (step_index, step) in root_runbook.steps.iter().enumerate() {
+        let Some(rotate) = &step.rotate else { continue };
+        let secret = match &rotate.secret {
+            Some(s) => render_target(project, root_runbook, request, &s.value)?,
+            None => target
+                .cloned()
+                .ok_or_else(|| missing_secret(library, &request.runbook))?,
+        };
+        let owner = library
+            .secret_owner(&secret)
+            .ok_or_else(|| unknown_secret(library, &secret))?;
+        let start = owner
+            .value
+            .secret
+            .as_ref()
+            .map(|s| s.id.value.clone())
+            .unwrap_or_default();
+        let secrets = if rotate.implied {
+            implied_closure(&start, |id| implies_of(library, id))
+        } else {
+            vec![start]
+        };
+        if let Some((a, b)) = first_conflict(&secrets, |id| conflicts_of(library, id)) {
+            return Err(Problem::new(
+                "runbook::plan::conflict",
+                format!("secrets `{a}` and `{b}` must never rotate in the same run, but this plan would rotate both ({})", secrets.join(", ")),
+            )
+            .help(format!("rotate them in two runs: first `--secret {a}`, then `--secret {b}` in a separate run")));
+        }
+        // Each implied secret rotates after the first secret of the closure that implies it.
+        for (i, secret) in secrets.iter().enumerate().skip(1) {
+            let parent = secrets[..i]
+                .iter()
+                .find(|p| implies_of(library, p).contains(secret));
+            if let (Some(parent), Some(child)) = (
+                parent.and_then(|p| owner_index(library, p)),
+                owner_index(library, secret),
+            ) {
+                expansion.implied_after.push((parent, child));
+            }
+        }
+        let mut expanded = Vec::new();
+        for secret in &secrets {
+            let index =
+                owner_index(library, secret).expect("closure secrets have owners; this is a bug");
+            if !expansion.included.contains(&index) {
+                expansion.included.push(index);
+                expanded.push(index);
+            }
+        }
+        expansion.rotations.insert(step_index, expanded);
+    }
+    Ok(expansion)
+}
