@@ -147,7 +147,7 @@ pub(crate) async fn execute_plan(
                     let cause = progress.failure.as_ref().map_or("a step", |(s, _)| s);
                     let error = StepError::new(
                         ErrorKind::Cancelled,
-                        format!("cancelled: `{cause}` failed, so the run is being undone"),
+                        format!("cancelled: `{cause}` failed first"),
                     );
                     record(&ctx, index, started.elapsed(), Err(error), &mut progress);
                 }

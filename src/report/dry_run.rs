@@ -9,7 +9,7 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use crate::envfile::EnvFile;
-use crate::model::KindRef;
+use crate::model::{EnvSpec, KindRef};
 use crate::plan::{Plan, Work};
 use crate::project::{Library, Project};
 use crate::redact::{MASK, Redactor};
@@ -168,35 +168,11 @@ fn edits(
                 .as_ref()
                 .is_some_and(|s| s.public.iter().any(|p| p == key))
         };
-        let mut changes = Vec::new();
-        for (key, value) in &spec.set {
-            // A public value is shown; its new value only when vars and inputs decide it (one
-            // taken from a step's output is known only at run time).
-            let (old, new) = if public(key) {
-                let new = crate::template::render(&env, value, &ctx)
-                    .unwrap_or_else(|_| "(known at run time)".into());
-                (file.as_ref().and_then(|f| f.get(key)), new)
-            } else {
-                (Some(MASK.to_string()), MASK.to_string())
-            };
-            let line = file.as_ref().and_then(|f| f.line_of(key));
-            changes.push(ChangeView {
-                key: key.clone(),
-                op: if line.is_some() { "set" } else { "add" },
-                line,
-                old: if line.is_some() { old } else { None },
-                new: Some(new),
-            });
-        }
-        for key in &spec.unset {
-            changes.push(ChangeView {
-                key: key.clone(),
-                op: "unset",
-                line: file.as_ref().and_then(|f| f.line_of(key)),
-                old: None,
-                new: None,
-            });
-        }
+        let render_new = |value: &str| {
+            crate::template::render(&env, value, &ctx)
+                .unwrap_or_else(|_| "(known at run time)".into())
+        };
+        let changes = changes(spec, file.as_ref(), &public, &render_new);
         edits.push(EditView {
             step: node.name.clone(),
             file: path.display().to_string(),
@@ -204,4 +180,40 @@ fn edits(
         });
     }
     edits
+}
+
+/// Each key an edit sets, adds or removes. A public value is shown; its new value only when
+/// vars and inputs decide it (one taken from a step's output is known only at run time).
+fn changes(
+    spec: &EnvSpec,
+    file: Option<&EnvFile>,
+    public: &dyn Fn(&str) -> bool,
+    render_new: &dyn Fn(&str) -> String,
+) -> Vec<ChangeView> {
+    let mut changes = Vec::new();
+    for (key, value) in &spec.set {
+        let (old, new) = if public(key) {
+            (file.and_then(|f| f.get(key)), render_new(value))
+        } else {
+            (Some(MASK.to_string()), MASK.to_string())
+        };
+        let line = file.and_then(|f| f.line_of(key));
+        changes.push(ChangeView {
+            key: key.clone(),
+            op: if line.is_some() { "set" } else { "add" },
+            line,
+            old: if line.is_some() { old } else { None },
+            new: Some(new),
+        });
+    }
+    for key in &spec.unset {
+        changes.push(ChangeView {
+            key: key.clone(),
+            op: "unset",
+            line: file.and_then(|f| f.line_of(key)),
+            old: None,
+            new: None,
+        });
+    }
+    changes
 }
