@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::state::StateDir;
 
+/// The outcome of a completed rotation.
+const ROTATED: &str = "rotated";
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct AuditEntry {
     pub secret: String,
@@ -33,8 +36,19 @@ pub(crate) struct Rotation {
     pub fingerprint: Option<String>,
 }
 
-/// Appends entries and makes them durable.
+/// Appends entries and makes them durable. A rotation is logged once per run: a run that
+/// stopped awaiting the operator after a rotation completed has logged it already, and
+/// resuming it to the end must not log it again.
 pub(crate) fn append(state: &StateDir, entries: &[AuditEntry]) -> std::io::Result<()> {
+    let logged: std::collections::HashSet<(String, String)> = read(state)
+        .into_iter()
+        .filter(|e| e.outcome == ROTATED)
+        .map(|e| (e.run_id, e.secret))
+        .collect();
+    let entries: Vec<&AuditEntry> = entries
+        .iter()
+        .filter(|e| e.outcome != ROTATED || !logged.contains(&(e.run_id.clone(), e.secret.clone())))
+        .collect();
     if entries.is_empty() {
         return Ok(());
     }

@@ -220,3 +220,27 @@ fn off_a_terminal_run_without_yes_is_refused_saying_how_to_run_unattended() {
     assert_eq!(test.read("app.env"), OLD.as_bytes());
     assert!(!test.path().join(".runbook/runs").exists());
 }
+
+/// A playbook whose rotation completed before it stopped at a manual step logs that rotation
+/// when it stops; resuming it to the end must not log the same rotation a second time.
+#[test]
+fn a_rotation_is_logged_once_when_its_playbook_resumes_past_a_manual_step() {
+    let rotation = "name: plain-rotation\nsecret: { id: plain, env: [PLAIN], file: app.env, every: 90d, impact: none }\nsteps:\n  - id: new\n    generate: { bytes: 16, encoding: hex }\n  - id: write\n    needs: [new]\n    env: { file: app.env, set: { PLAIN: \"{{ steps.new.value }}\" } }\n";
+    let playbook = "name: playbook\nsteps:\n  - id: rotate\n    rotate: { secret: plain }\n  - id: notify\n    needs: [rotate]\n    manual: { instructions: Tell the users }\n";
+    let test = Test::new()
+        .file("runbooks/plain.yaml", rotation)
+        .file("runbooks/playbook.yaml", playbook)
+        .file("app.env", "PLAIN=old-plain-0123456789abcdef\n")
+        .args(&["run", "playbook", "--yes"]);
+    let run = test.run();
+    run.expect_code(3);
+    let (id, _) = awaited(&run.stdout).expect("the summary names the step");
+    test.run_args(&["resume", &id, "--done", "notify"])
+        .expect_code(0);
+    let log = history(&test);
+    let rotated = log
+        .lines()
+        .filter(|l| l.contains(" plain ") && l.contains("rotated"))
+        .count();
+    assert_eq!(rotated, 1, "one rotation, one line:\n{log}");
+}
