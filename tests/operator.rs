@@ -55,6 +55,13 @@ fn yes_never_confirms_a_manual_step_the_run_awaits_the_operator_and_resume_done_
     );
     let log = history(&test);
     assert!(log.contains("awaiting_operator"), "{log}");
+    let status = test.run_args(&["status"]).stdout;
+    assert!(
+        status.contains(&format!(
+            "run {id} (token-rotation) is awaiting the operator at `token-rotation/revoke`"
+        )),
+        "status names the step the run awaits:\n{status}"
+    );
     assert!(
         !log.contains("rotated"),
         "not rotated while the old token may be live:\n{log}"
@@ -86,6 +93,8 @@ fn yes_never_confirms_a_manual_step_the_run_awaits_the_operator_and_resume_done_
     );
     let log = history(&test);
     assert!(log.contains("rotated"), "{log}");
+    let status = test.run_args(&["status"]).stdout;
+    assert!(!status.contains("awaiting"), "{status}");
 }
 
 #[test]

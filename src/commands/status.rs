@@ -3,6 +3,7 @@
 
 use super::{Global, ListFormat, Outcome, StatusFormat, open_lenient, write_stdout};
 use crate::exit;
+use crate::journal::Record;
 use crate::report::status::{history_json, history_text, prometheus, status_json, status_text};
 use crate::state::StateDir;
 use crate::status::statuses;
@@ -37,16 +38,43 @@ pub(super) fn run(global: &Global, format: StatusFormat, check: bool) -> Outcome
 /// other run can start.
 fn unfinished_note(state: &StateDir) -> Option<String> {
     let id = state.active_run()?;
-    let runbook = crate::journal::read_journal(&state.journal_path(&id))
-        .ok()
-        .and_then(|records| match records.first() {
-            Some(crate::journal::Record::Begin { runbook, .. }) => Some(format!(" ({runbook})")),
-            _ => None,
-        })
-        .unwrap_or_default();
+    let records = crate::journal::read_journal(&state.journal_path(&id)).unwrap_or_default();
+    let runbook = match records.first() {
+        Some(Record::Begin { runbook, .. }) => format!(" ({runbook})"),
+        _ => String::new(),
+    };
+    let awaited = awaited_steps(&records);
+    if awaited.is_empty() {
+        return Some(format!(
+            "unfinished run {id}{runbook}: `runbook resume {id}` to finish it, or `runbook abort {id}` to roll it back"
+        ));
+    }
     Some(format!(
-        "unfinished run {id}{runbook}: `runbook resume {id}` to finish it, or `runbook abort {id}` to roll it back"
+        "run {id}{runbook} is awaiting the operator at {}: do it, then `runbook resume {id}` (or `--done STEP` off a terminal), or `runbook abort {id}` to roll it back",
+        awaited
+            .iter()
+            .map(|name| format!("`{name}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
     ))
+}
+
+/// The manual steps a run stopped at and nobody has answered since: an `awaiting` record
+/// with no later intent or result for the same step.
+fn awaited_steps(records: &[Record]) -> Vec<String> {
+    let mut awaited: Vec<(usize, String)> = Vec::new();
+    for record in records {
+        match record {
+            Record::Awaiting { node, name } => awaited.push((*node, name.clone())),
+            Record::Intent { node, .. }
+            | Record::Done { node, .. }
+            | Record::Failed { node, .. } => {
+                awaited.retain(|(n, _)| n != node);
+            }
+            _ => {}
+        }
+    }
+    awaited.into_iter().map(|(_, name)| name).collect()
 }
 
 pub(super) fn history(global: &Global, format: ListFormat) -> Outcome {
