@@ -17,7 +17,7 @@ use super::pause::paused_summary;
 use crate::events::{EventKind, Outcome, StepStatus, duration_ms};
 use crate::exit;
 use crate::journal::Record;
-use crate::model::Mode;
+use crate::model::{KindRef, Mode};
 use crate::plan::Work;
 use crate::steps::Done;
 use crate::steps::context::{RunContext, StepError};
@@ -312,11 +312,33 @@ fn awaiting_summary(ctx: &RunContext, awaiting: &[usize], done: usize) -> String
         .map(|n| ctx.plan.nodes[*n].name.as_str())
         .collect();
     let id = &ctx.run.id;
-    let flags: String = names.iter().map(|n| format!(" --done {n}")).collect();
+    // `--done` cannot give a value: a step that needs one is answered at a terminal only.
+    let answerable: Vec<&str> = awaiting
+        .iter()
+        .filter(|n| !needs_a_value(ctx, **n))
+        .map(|n| ctx.plan.nodes[*n].name.as_str())
+        .collect();
+    let by_flag = if answerable.len() == names.len() {
+        let flags: String = answerable.iter().map(|n| format!(" --done {n}")).collect();
+        format!(", or `runbook resume {id}{flags}` to say it is done")
+    } else {
+        String::new()
+    };
     format!(
-        "{done} of {} steps done; awaiting the operator at {}: do what it asks, then `runbook resume {id}` at a terminal, or `runbook resume {id}{flags}` to say it is done; `runbook abort {id}` rolls the run back",
+        "{done} of {} steps done; awaiting the operator at {}: do what it asks, then `runbook resume {id}` at a terminal{by_flag}; `runbook abort {id}` rolls the run back",
         ctx.plan.nodes.len(),
         names.join(", ")
+    )
+}
+
+/// Whether a manual step waits for a value the operator must type (a required input).
+fn needs_a_value(ctx: &RunContext, node: usize) -> bool {
+    let Work::Step(rb, si) = ctx.plan.nodes[node].work else {
+        return false;
+    };
+    matches!(
+        ctx.runbook(rb).steps[si].kind(),
+        KindRef::Manual(spec) if spec.input.as_ref().is_some_and(|input| !input.optional)
     )
 }
 
