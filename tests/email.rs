@@ -8,7 +8,6 @@ mod operator;
 mod support;
 
 use runbook::envfile::EnvFile;
-use std::process::{Command, Stdio};
 use support::{Deployment, get};
 
 const NEW_CREDENTIAL: &str = "new-email-credential-CANARY-42";
@@ -40,23 +39,12 @@ fn runbook(demo: &Deployment, args: &[&str]) -> (i32, String) {
 }
 
 fn invoke(demo: &Deployment, args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_runbook"))
-        .args(args)
-        .current_dir(demo.dir.path())
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (code, text) = demo.runbook(args);
     assert!(
         !text.contains(NEW_CREDENTIAL),
         "the credential is never shown"
     );
-    (out.status.code().unwrap_or(-1), text)
+    (code, text)
 }
 
 fn keys(env: &EnvFile) -> Vec<String> {

@@ -8,7 +8,6 @@ mod operator;
 #[path = "demo_service/support.rs"]
 mod support;
 
-use std::process::{Command, Stdio};
 use support::Deployment;
 
 const NEW_KEY: &str = "sk-ant-new-key-CANARY-0123456789";
@@ -46,20 +45,9 @@ fn rotate(demo: &Deployment) -> (i32, String) {
 }
 
 fn runbook(demo: &Deployment, args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_runbook"))
-        .args(args)
-        .current_dir(demo.dir.path())
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (code, text) = demo.runbook(args);
     assert!(!text.contains(NEW_KEY), "the key is never shown");
-    (out.status.code().unwrap_or(-1), text)
+    (code, text)
 }
 
 #[test]

@@ -7,7 +7,6 @@ mod operator;
 #[path = "demo_service/support.rs"]
 mod support;
 
-use std::process::{Command, Stdio};
 use support::{Deployment, get};
 
 const OLD_ID: &str = "DEMOAKIA0000000EXAMPLE";
@@ -36,48 +35,27 @@ fn by_hand(demo: &Deployment, command: &[&str]) -> (i32, String, Vec<String>) {
 
 /// `runbook ARGS...` with no input flags (`resume` reads the run's inputs from its journal).
 fn run_plain(demo: &Deployment, args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_runbook"))
-        .args(args)
-        .current_dir(demo.dir.path())
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (code, text) = demo.runbook(args);
     assert!(
         !text.contains(NEW_SECRET),
         "no secret key is shown:\n{text}"
     );
-    (out.status.code().unwrap_or(-1), text)
+    (code, text)
 }
 
 /// `runbook COMMAND... --input <the new pair> EXTRA...`.
 fn run(demo: &Deployment, command: &[&str], extra: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_runbook"))
-        .args(command)
-        .args(["--input", &format!("s3_access_key={NEW_ID}")])
-        .args(["--input", "s3_secret_key=@secret-key"])
-        .args(extra)
-        .current_dir(demo.dir.path())
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let pair = format!("s3_access_key={NEW_ID}");
+    let mut args = command.to_vec();
+    args.extend(["--input", &pair, "--input", "s3_secret_key=@secret-key"]);
+    args.extend(extra);
+    let (code, text) = demo.runbook(&args);
     let old_secret = "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLE";
     assert!(
         !text.contains(NEW_SECRET) && !text.contains(old_secret),
         "no secret key is shown:\n{text}"
     );
-    (out.status.code().unwrap_or(-1), text)
+    (code, text)
 }
 
 #[test]
