@@ -58,15 +58,11 @@ pub(crate) fn render(
     preflight: &Preflight<'_>,
     redactor: &Redactor,
 ) -> String {
-    let known = super::plan::Known {
-        active: Some(preflight.active),
-        currents: preflight.currents,
-    };
-    let view = super::plan::view_known(project, library, plan, given, Some(&known));
+    let (view, edits) = preview(project, library, plan, given, preflight);
     let mut out = String::from("dry run: nothing will be changed\n\n");
     out.push_str(&super::plan::text(&view));
     let mut diffs = String::new();
-    for edit in edits(project, library, plan, given, preflight) {
+    for edit in edits {
         let _ = writeln!(diffs, "{} — {}", edit.step, edit.file);
         for change in &edit.changes {
             let (old, new) = (
@@ -100,12 +96,7 @@ pub(crate) fn json(
     preflight: &Preflight<'_>,
     redactor: &Redactor,
 ) -> String {
-    let known = super::plan::Known {
-        active: Some(preflight.active),
-        currents: preflight.currents,
-    };
-    let view = super::plan::view_known(project, library, plan, given, Some(&known));
-    let edits = edits(project, library, plan, given, preflight);
+    let (view, edits) = preview(project, library, plan, given, preflight);
     let document = DryRunView {
         dry_run: true,
         plan: &view,
@@ -115,6 +106,22 @@ pub(crate) fn json(
         .expect("a dry run view always serialises; this is a bug");
     text.push('\n');
     redactor.redact(&text)
+}
+
+/// What both renderings show: the plan as preflight knows it, and the env edits.
+fn preview(
+    project: &Project,
+    library: &Library,
+    plan: &Plan,
+    given: &BTreeMap<String, String>,
+    preflight: &Preflight<'_>,
+) -> (super::plan::PlanView, Vec<EditView>) {
+    let known = super::plan::Known {
+        active: Some(preflight.active),
+        currents: preflight.currents,
+    };
+    let view = super::plan::view_known(project, library, plan, given, Some(&known));
+    (view, edits(project, library, plan, given, preflight))
 }
 
 /// The env edits of the steps that may run, in plan order.
