@@ -31,32 +31,9 @@ fn interrupt(pid: u32) {
 fn one_ctrl_c_finishes_the_step_in_flight_then_stops_resumably() {
     let runbook = "name: two\nsteps:\n  - id: first\n    exec: { run: 'touch first-started; while [ ! -e release ]; do sleep 0.05; done; touch first-done' }\n  - id: second\n    needs: [first]\n    exec: { run: touch second-done }\n";
     let test = Test::new().file("runbooks/two.yaml", runbook);
-    let mut child = test
-        .command()
-        .args(["run", "two", "--yes"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for(&test.path().join("first-started"));
-    interrupt(child.id());
     // Release the step in flight only once the run has said it saw the interrupt.
-    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut stdout = String::new();
-    loop {
-        let mut line = String::new();
-        assert!(
-            std::io::BufRead::read_line(&mut reader, &mut line).unwrap() > 0,
-            "output ended early: {stdout}"
-        );
-        stdout.push_str(&line);
-        if line.contains("interrupted: finishing the steps in flight") {
-            break;
-        }
-    }
-    test.write("release", b"");
-    std::io::Read::read_to_string(&mut reader, &mut stdout).unwrap();
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130), "{stdout}");
+    let (code, stdout) = interrupt_in_flight(&test, "two", "first-started");
+    assert_eq!(code, Some(130), "{stdout}");
     assert!(
         test.path().join("first-done").exists(),
         "the step in flight finished"
@@ -187,16 +164,16 @@ fn second_ctrl_c_during_a_retry_wait_stops_at_once_without_a_new_attempt() {
     );
 }
 
-/// Sends one SIGINT once the run is inside `last`, waits until the run has said it saw it,
-/// then lets `last` finish: every step has then finished.
-fn interrupt_during_last_step(test: &Test) -> (Option<i32>, String) {
+/// Runs `runbook`, sends one SIGINT once `started` exists (a step is in flight), waits until
+/// the run has said it saw it, then creates `release` so the step in flight can finish.
+fn interrupt_in_flight(test: &Test, runbook: &str, started: &str) -> (Option<i32>, String) {
     let mut child = test
         .command()
-        .args(["run", "one", "--yes"])
+        .args(["run", runbook, "--yes"])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for(&test.path().join("last-started"));
+    wait_for(&test.path().join(started));
     interrupt(child.id());
     let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
     let mut stdout = String::new();
@@ -220,7 +197,7 @@ fn interrupt_during_last_step(test: &Test) -> (Option<i32>, String) {
 fn ctrl_c_after_every_step_started_and_finished_ends_the_run_done() {
     let runbook = "name: one\nsteps:\n  - id: first\n    exec: { run: touch first-done }\n  - id: last\n    needs: [first]\n    exec: { run: 'touch last-started; while [ ! -e release ]; do sleep 0.05; done; touch last-done' }\n";
     let test = Test::new().file("runbooks/one.yaml", runbook);
-    let (code, stdout) = interrupt_during_last_step(&test);
+    let (code, stdout) = interrupt_in_flight(&test, "one", "last-started");
     assert_eq!(code, Some(0), "{stdout}");
     assert!(test.path().join("last-done").exists());
     assert!(
@@ -234,7 +211,7 @@ fn ctrl_c_after_every_step_started_and_finished_ends_the_run_done() {
 fn status_names_the_unfinished_run_and_how_to_end_it() {
     let runbook = "name: one\nsteps:\n  - id: last\n    exec: { run: 'touch last-started; while [ ! -e release ]; do sleep 0.05; done' }\n  - id: after\n    needs: [last]\n    exec: { run: touch after-done }\n";
     let test = Test::new().file("runbooks/one.yaml", runbook);
-    let (code, stdout) = interrupt_during_last_step(&test);
+    let (code, stdout) = interrupt_in_flight(&test, "one", "last-started");
     assert_eq!(code, Some(130), "{stdout}");
     let run_id = String::from_utf8(test.read(".runbook/active"))
         .unwrap()
