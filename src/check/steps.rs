@@ -188,8 +188,7 @@ fn check_kind(loaded: &Loaded<Runbook>, step: &Step) -> Vec<Problem> {
         }
         KindRef::File(spec) => {
             if let Some(mode) = &spec.mode
-                && u32::from_str_radix(mode.trim_start_matches("0o"), 8)
-                    .map_or(true, |m| m > 0o7777)
+                && spec.mode_bits().is_err()
             {
                 problems.push(at(
                     "runbook::check::file_mode",
