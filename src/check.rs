@@ -15,15 +15,35 @@ use crate::project::{Library, Project};
 
 pub(crate) use sites::{Role, sites};
 
+/// The checks of one runbook on its own.
+fn check_runbook(
+    project: &Project,
+    runbook: &crate::load::Loaded<crate::model::Runbook>,
+) -> Vec<Problem> {
+    let mut problems = steps::check_runbook(runbook);
+    let graph = graph::check_graph(runbook, &mut problems);
+    problems.extend(templates::check_templates(project, runbook, &graph));
+    problems.extend(filters::check_filters(runbook));
+    problems.extend(values::check_values(project, runbook));
+    problems
+}
+
 /// Checks every runbook of the library and the library as a whole.
 pub(crate) fn check_library(project: &Project, library: &Library) -> Vec<Problem> {
     let mut problems = Vec::new();
     for runbook in &library.runbooks {
-        problems.extend(steps::check_runbook(runbook));
-        let graph = graph::check_graph(runbook, &mut problems);
-        problems.extend(templates::check_templates(project, runbook, &graph));
-        problems.extend(filters::check_filters(runbook));
-        problems.extend(values::check_values(project, runbook));
+        problems.extend(check_runbook(project, runbook));
+    }
+    // A file that did not load is checked as it reads with its offending fields erased, so
+    // that its other problems are reported too; what is found in the erased parts may be
+    // caused by the erasure and is left out.
+    for repaired in &library.repaired {
+        let found = check_runbook(project, &repaired.loaded);
+        problems.extend(found.into_iter().filter(|p| {
+            p.labels
+                .first()
+                .is_some_and(|(span, _)| repaired.trusted(span.offset()))
+        }));
     }
     problems.extend(library::check_cross(library));
     problems.extend(templates::check_restart_driver(project));

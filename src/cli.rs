@@ -193,9 +193,9 @@ enum CommandArg {
     },
     /// Print the shell script that completes commands, runbook names and run ids.
     ///
-    /// For bash: `source <(runbook completions bash)` (in ~/.bashrc to keep it); for zsh and
-    /// fish, the same with their own name. The script asks `runbook` itself for the names, so
-    /// it follows the runbooks and runs of the directory you are in.
+    /// bash and zsh: `source <(runbook completions bash)` (in ~/.bashrc or ~/.zshrc to keep
+    /// it); fish: `runbook completions fish | source`. The script asks `runbook` itself for the
+    /// names, so it follows the runbooks and runs of the directory you are in.
     Completions {
         /// bash, elvish, fish, powershell or zsh.
         shell: clap_complete::Shell,
@@ -205,7 +205,7 @@ enum CommandArg {
 #[derive(Args)]
 struct TargetArgs {
     /// The compromised or target secret: its id or any of its env names.
-    #[arg(long)]
+    #[arg(long, value_name = "ID", add = ArgValueCandidates::new(secret_candidates))]
     secret: Option<String>,
     /// An input value; secret inputs only as `name=@file` or RUNBOOK_INPUT_<NAME>.
     #[arg(long = "input", value_name = "K=V", value_parser = key_value)]
@@ -351,6 +351,10 @@ fn candidates(values: Vec<(String, Option<String>)>) -> Vec<CompletionCandidate>
 
 fn runbook_candidates() -> Vec<CompletionCandidate> {
     candidates(crate::commands::completion::runbook_names())
+}
+
+fn secret_candidates() -> Vec<CompletionCandidate> {
+    candidates(crate::commands::completion::secret_ids())
 }
 
 fn run_candidates() -> Vec<CompletionCandidate> {

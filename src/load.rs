@@ -8,6 +8,8 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 
 mod every;
+
+pub use every::{Partial, Repaired};
 mod wording;
 
 use crate::diagnostic::{Problem, SourceFile};
@@ -27,15 +29,22 @@ pub struct Loaded<T> {
 
 /// Loads a runbook, or returns every problem the parser can find in it: after the first,
 /// the other steps and the rest of the file are parsed on their own (see `every`).
-pub fn load_runbook(path: &Path) -> Result<Loaded<Runbook>, Vec<Problem>> {
-    parse_runbook(path, read_text(path).map_err(|p| vec![p])?)
+pub fn load_runbook(path: &Path) -> Result<Loaded<Runbook>, Partial> {
+    let text = read_text(path).map_err(|p| Partial {
+        problems: vec![p],
+        repaired: None,
+    })?;
+    parse_runbook(path, text)
 }
 
 /// Parses runbook text already in memory, reporting every problem the parser can find.
-pub fn parse_runbook(path: &Path, text: String) -> Result<Loaded<Runbook>, Vec<Problem>> {
+pub fn parse_runbook(path: &Path, text: String) -> Result<Loaded<Runbook>, Partial> {
     parse::<Runbook>(path, text).map_err(|first| match first.source.clone() {
         Some(source) if first.code != "runbook::load::limit" => every::all_problems(&source, first),
-        _ => vec![first],
+        _ => Partial {
+            problems: vec![first],
+            repaired: None,
+        },
     })
 }
 

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::diagnostic::{Problem, SourceFile};
-use crate::load::{Loaded, Outline, load_config, load_runbook, outline, yaml_files};
+use crate::load::{
+    Loaded, Outline, Partial, Repaired, load_config, load_runbook, outline, yaml_files,
+};
 use crate::model::{Config, DEFAULT_RESTART, RestartDriver, Runbook, default_vars};
 
 pub(crate) const CONFIG_FILE: &str = "runbook.yaml";
@@ -148,6 +150,9 @@ pub(crate) struct Library {
     /// The files that did not load, with what could still be read of them (`None`: not even
     /// YAML): a secret they own is not "owned by no runbook", and a run may not need them.
     pub unloaded: std::collections::BTreeMap<PathBuf, Option<Outline>>,
+    /// Those files read with their offending fields erased, for the checker only: never
+    /// planned or run.
+    pub repaired: Vec<Repaired>,
 }
 
 impl Library {
@@ -168,8 +173,9 @@ impl Library {
         for (file, result) in files.iter().zip(parse_all(&files)) {
             match result {
                 Ok(loaded) => library.runbooks.push(loaded),
-                Err(problems) => {
-                    library.problems.extend(problems);
+                Err(partial) => {
+                    library.problems.extend(partial.problems);
+                    library.repaired.extend(partial.repaired.map(|r| *r));
                     library.unloaded.insert(file.clone(), outline(file));
                 }
             }
@@ -210,14 +216,14 @@ impl Library {
 /// Parses every file, in the given order. YAML parsing is most of the time of every command
 /// (three quarters of `validate` on the shipped library), and the files are independent, so
 /// they are spread over the cores, each thread taking every n-th file.
-fn parse_all(files: &[PathBuf]) -> Vec<Result<Loaded<Runbook>, Vec<Problem>>> {
+fn parse_all(files: &[PathBuf]) -> Vec<Result<Loaded<Runbook>, Partial>> {
     let threads = std::thread::available_parallelism()
         .map_or(1, std::num::NonZero::get)
         .min(files.len());
     if threads <= 1 {
         return files.iter().map(|f| load_runbook(f)).collect();
     }
-    let mut slots: Vec<Option<Result<Loaded<Runbook>, Vec<Problem>>>> =
+    let mut slots: Vec<Option<Result<Loaded<Runbook>, Partial>>> =
         files.iter().map(|_| None).collect();
     std::thread::scope(|scope| {
         let workers: Vec<_> = (1..threads)

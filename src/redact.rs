@@ -257,8 +257,9 @@ fn scan(
         buf.len().saturating_sub(longest.saturating_sub(1))
     };
     // Disjoint regions sorted by start; the first may be the mask carried over from the last call,
-    // whose mask is already written. Every later occurrence ends at or after each region's end,
-    // so one that overlaps a region overlaps every region after it too: merging pops from the back.
+    // whose mask is already written. Every later occurrence ends at or after the end of each
+    // region it found, so one that overlaps a region overlaps every region after it too: merging
+    // pops from the back.
     let mut regions: Vec<(usize, usize)> = Vec::new();
     if masked > 0 {
         regions.push((0, masked));
@@ -269,12 +270,15 @@ fn scan(
         let Some(found) = state.get_match() else {
             break;
         };
-        let (mut start, end) = (found.start(), found.end());
+        let (mut start, mut end) = (found.start(), found.end());
         while let Some(&(region_start, region_end)) = regions.last() {
             if region_end <= start {
                 break;
             }
+            // Only the carried mask can end after an occurrence that overlaps it: one found
+            // again inside the tail of the secret whose mask was already written.
             start = start.min(region_start);
+            end = end.max(region_end);
             regions.pop();
         }
         regions.push((start, end));

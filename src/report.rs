@@ -7,6 +7,7 @@ pub(crate) mod incident;
 pub(crate) mod list;
 pub(crate) mod live;
 pub(crate) mod plan;
+mod plan_describe;
 pub(crate) mod plan_graph;
 mod plan_text;
 pub(crate) mod status;

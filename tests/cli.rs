@@ -96,7 +96,7 @@ fn complete(test: &Test, words: &[&str]) -> Vec<String> {
 }
 
 #[test]
-fn completion_offers_runbook_names_and_run_ids() {
+fn completion_offers_runbook_names_run_ids_and_secret_ids() {
     let test = Test::new()
         .with_library()
         .file(".runbook/runs/20261201T100000Z-abc123/journal.jsonl", "")
@@ -120,6 +120,8 @@ fn completion_offers_runbook_names_and_run_ids() {
     );
     let ids = complete(&test, &["runbook", "abort", "20261201T10"]);
     assert_eq!(ids, ["20261201T100000Z-abc123"]);
+    let secrets = complete(&test, &["runbook", "run", "compromise", "--secret", "jw"]);
+    assert_eq!(secrets, ["jwt"]);
 }
 
 #[test]
@@ -203,5 +205,30 @@ fn each_command_offers_only_the_formats_it_prints() {
         refused.stderr.contains("invalid value 'dot'"),
         "{}",
         refused.stderr
+    );
+}
+
+#[test]
+fn bash_sourcing_the_completions_script_completes_runbook_names() {
+    let test = Test::new().with_library();
+    let bin_dir = common::binary().parent().expect("bin dir").to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    // What bash does on <TAB> after `runbook plan jw`: call the registered function.
+    let script = "source <(runbook completions bash)\nCOMP_WORDS=(runbook plan jw); COMP_CWORD=2; COMP_TYPE=9\n_clap_complete_runbook runbook jw plan\nprintf '%s\\n' \"${COMPREPLY[@]}\"\n";
+    let output = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .current_dir(test.path())
+        .env("PATH", path)
+        .output()
+        .expect("bash");
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "jwt-rotation"
     );
 }

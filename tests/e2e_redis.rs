@@ -104,3 +104,44 @@ fn redis_rotation_refuses_a_server_without_a_config_file_before_config_set() {
         "PONG"
     );
 }
+
+/// A failure after the password changed puts the ACL user's old password back (and only
+/// that user's), with the env file byte for byte.
+#[test]
+fn a_failed_rotation_of_an_acl_user_puts_its_old_password_back() {
+    let Some(redis) = Redis::start(DEFAULT_PASSWORD) else {
+        return;
+    };
+    redis
+        .cli(
+            Some(DEFAULT_PASSWORD),
+            &format!("ACL SETUSER app on >{APP_OLD} ~* &* +@all\n"),
+        )
+        .expect("create the ACL user app");
+    let demo = deployment(&redis, &redis.user_url("app", APP_OLD));
+    let before = std::fs::read(demo.env_file()).unwrap();
+    let (code, output) = demo.runbook(&[
+        "run",
+        "redis-rotation",
+        "--yes",
+        "--var",
+        "api_url=http://127.0.0.1:9",
+        "--var",
+        "health_interval=10ms",
+    ]);
+    assert_eq!(code, 1, "{output}");
+    assert_eq!(std::fs::read(demo.env_file()).unwrap(), before);
+    assert_eq!(redis.cli_as("app", APP_OLD, "PING").unwrap().trim(), "PONG");
+    assert_eq!(
+        redis.cli(Some(DEFAULT_PASSWORD), "PING").unwrap().trim(),
+        "PONG"
+    );
+    let config = std::fs::read_to_string(&redis.config_path).unwrap();
+    let hash = hex::encode(sha2::Sha256::digest(APP_OLD.as_bytes()));
+    assert!(
+        config
+            .lines()
+            .any(|l| l.starts_with("user app ") && l.contains(&format!("#{hash}"))),
+        "redis.conf holds app's old password again:\n{config}"
+    );
+}

@@ -166,3 +166,28 @@ fn a_dry_run_shows_only_what_would_run_rendered_with_public_values_in_clear() {
     assert!(!output.contains("{{") && !output.contains("{%"), "{output}");
     assert_eq!(std::fs::read(demo.env_file()).unwrap(), before);
 }
+
+/// `plan` knows which credentials are set (never their values), so it names the provider and
+/// shows the other providers' writes as skipped.
+#[test]
+fn a_plan_names_the_detected_provider_and_skips_the_others() {
+    let demo = deployment(&["SMTP_PASS"]);
+    let secret = demo.env().get("SMTP_PASS").unwrap();
+    let (code, output) = runbook(&demo, &["plan", "email-credentials-rotation"]);
+    assert_eq!(code, 0, "{output}");
+    assert!(
+        output.contains("operator: Create a new smtp credential"),
+        "{output}"
+    );
+    assert!(
+        output.contains("rollback  operator: Delete the smtp credential you created"),
+        "{output}"
+    );
+    let skipped = output
+        .lines()
+        .find(|l| l.contains("email-credentials-rotation/write-resend"))
+        .unwrap();
+    assert!(skipped.contains("skipped"), "{skipped}");
+    assert!(!output.contains(&secret), "{output}");
+    assert!(!output.contains("{{") && !output.contains("{%"), "{output}");
+}

@@ -41,9 +41,9 @@ proptest! {
     ) {
         let text: String = pieces.concat();
         let len = text.len();
-        if let Err(problems) = runbook::load::parse_runbook(Path::new("fuzz.yaml"), text) {
-            prop_assert!(!problems.is_empty());
-            for problem in &problems {
+        if let Err(partial) = runbook::load::parse_runbook(Path::new("fuzz.yaml"), text) {
+            prop_assert!(!partial.problems.is_empty());
+            for problem in &partial.problems {
                 for (span, _) in &problem.labels {
                     prop_assert!(span.offset() <= len);
                 }

@@ -35,6 +35,10 @@ const FIXTURES: &[(&str, &str)] = &[
     ("template-syntax.yaml", "template-syntax.yaml:5"),
     ("template-undefined.yaml", "template-undefined.yaml:5"),
     ("two-kinds.yaml", "two-kinds.yaml:3"),
+    (
+        "type-and-check-errors.yaml",
+        "type-and-check-errors.yaml:14",
+    ),
     ("unknown-filter.yaml", "unknown-filter.yaml:5"),
     ("unknown-implies.yaml", "unknown-implies.yaml:7"),
     ("unknown-key.yaml", "unknown-key.yaml:4"),
@@ -153,6 +157,25 @@ fn every_type_error_of_a_file_is_reported_not_only_the_first() {
 }
 
 #[test]
+fn a_file_with_a_type_error_still_gets_its_other_checks() {
+    let run = validate_fixture("type-and-check-errors.yaml");
+    run.expect_code(2);
+    for expected in [
+        "`retries` must be a whole number",
+        "step `b` needs `nope`",
+        "undefined variable `vars.missing`",
+        "`status: 2000` is not an HTTP status",
+        "4 problems found",
+    ] {
+        assert!(
+            run.stderr.contains(expected),
+            "missing `{expected}` in\n{}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
 fn two_runbooks_owning_one_env_name_are_both_named() {
     let owners = repo().join("tests/fixtures/owners");
     let test = Test::new().args(&["validate", "a.yaml", "b.yaml"]);
@@ -226,4 +249,16 @@ fn a_backoff_of_zero_is_refused_at_its_step() {
         "{}",
         run.stderr
     );
+}
+
+#[test]
+fn templates_may_call_minijinja_global_functions() {
+    let run = Test::new()
+        .file(
+            "globals.yaml",
+            "name: globals\nsteps:\n  - id: count\n    exec: { run: \"echo {{ range(3) | join(',') }}\" }\n",
+        )
+        .args(&["validate", "globals.yaml"])
+        .run();
+    run.expect_code(0);
 }

@@ -131,6 +131,11 @@ pub(super) fn check_templates(
                 if is_json_expr && (name == "json" || name.starts_with("json.")) {
                     continue;
                 }
+                // minijinja's global functions (`range`, `dict`, `namespace`) are defined.
+                let root = name.split('.').next().unwrap_or(&name);
+                if env.globals().any(|(global, _)| global == root) {
+                    continue;
+                }
                 if let Some(message) =
                     undefined(&name, runbook, &vars, graph, index, has_secret_scope)
                 {

@@ -20,6 +20,28 @@ pub(crate) fn runbook_names() -> Vec<(String, Option<String>)> {
     names
 }
 
+/// Each secret id with the variables it owns.
+pub(crate) fn secret_ids() -> Vec<(String, Option<String>)> {
+    let Ok(project) = Project::open(&ProjectOptions::default()) else {
+        return Vec::new();
+    };
+    let library = Library::load(std::slice::from_ref(&project.runbooks_dir));
+    let mut ids: Vec<(String, Option<String>)> = library
+        .runbooks
+        .iter()
+        .filter_map(|r| r.value.secret.as_ref())
+        .map(|s| {
+            let env: Vec<&str> = s.env.iter().map(|e| e.value.as_str()).collect();
+            (
+                s.id.value.clone(),
+                Some(env.join(", ")).filter(|e| !e.is_empty()),
+            )
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
 /// Every run in the state directory, newest first, the unfinished one marked.
 pub(crate) fn run_ids() -> Vec<(String, Option<String>)> {
     let Ok(project) = Project::open(&ProjectOptions::default()) else {

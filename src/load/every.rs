@@ -7,34 +7,83 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use super::{parse_options, yaml_problem};
+use super::{Loaded, parse_options, yaml_problem};
 use crate::diagnostic::{Problem, SourceFile};
 use crate::model::{Runbook, Step};
 
+/// What the parser found in a file that does not load: every problem it could, and the
+/// runbook as it reads with the offending fields erased, if it then loads. The repaired
+/// runbook is only ever checked, never run: the semantic problems of its sound parts are
+/// reported beside the parse problems.
+#[derive(Debug)]
+pub struct Partial {
+    pub problems: Vec<Problem>,
+    /// Boxed: a whole runbook, carried only on the rare path where a file fails to load.
+    pub repaired: Option<Box<Repaired>>,
+}
+
+/// A runbook read with its offending fields erased, and where it is not to be trusted.
+#[derive(Debug)]
+pub struct Repaired {
+    /// Parsed from the erased text; its source shows the real text (offsets are equal).
+    pub loaded: Loaded<Runbook>,
+    /// The steps that had a parse problem, and whether the rest of the file had one: the
+    /// checker's findings there may be caused by the erasure and are not reported.
+    pub broken_steps: Vec<Range<usize>>,
+    pub top_level_broken: bool,
+}
+
+impl Repaired {
+    /// Whether a problem at this offset is about a part that parsed cleanly.
+    pub fn trusted(&self, offset: usize) -> bool {
+        if self.broken_steps.iter().any(|r| r.contains(&offset)) {
+            return false;
+        }
+        !self.top_level_broken
+    }
+}
+
 /// The first problem, followed by those of the other steps and of the rest of the file.
-pub(super) fn all_problems(source: &Arc<SourceFile>, first: Problem) -> Vec<Problem> {
+pub(super) fn all_problems(source: &Arc<SourceFile>, first: Problem) -> Partial {
     let steps = step_ranges(&source.text);
     if steps.is_empty() {
-        return vec![first];
+        return Partial {
+            problems: vec![first],
+            repaired: None,
+        };
     }
     let mut problems = vec![first];
     let mut sound = None;
     let mut parses = PARSES;
+    let mut erased = Vec::new();
+    let mut broken_steps = Vec::new();
+    let mut complete = true;
     for (index, range) in steps.iter().enumerate() {
         if parses == 0 {
+            complete = false;
             break;
         }
         // What follows the step is dropped rather than erased: offsets count from the start.
         let text = keep_only(&source.text[..range.end], std::slice::from_ref(range));
         let indent = step_indent(&source.text, range);
-        let found = field_by_field::<Vec<Step>>(source, text, range.clone(), indent, &mut parses);
+        let found = field_by_field::<Vec<Step>>(
+            source,
+            text,
+            range.clone(),
+            indent,
+            &mut parses,
+            &mut erased,
+        );
         if found.is_empty() {
             sound.get_or_insert(index);
+        } else {
+            broken_steps.push(range.clone());
         }
         problems.extend(found);
     }
     // The rest of the file, with one sound step standing in for the others (a runbook
     // without steps would be a problem of its own).
+    let mut top_level_broken = true;
     if let Some(index) = sound {
         let blanked: Vec<Range<usize>> = steps
             .iter()
@@ -44,18 +93,37 @@ pub(super) fn all_problems(source: &Arc<SourceFile>, first: Problem) -> Vec<Prob
             .collect();
         let text = blank(&source.text, &blanked);
         let whole = 0..source.text.len();
-        problems.extend(field_by_field::<Runbook>(
-            source,
-            text,
-            whole,
-            0,
-            &mut parses,
-        ));
+        let found = field_by_field::<Runbook>(source, text, whole, 0, &mut parses, &mut erased);
+        top_level_broken = !found.is_empty();
+        problems.extend(found);
     }
     let offset = |p: &Problem| p.labels.first().map_or(0, |(span, _)| span.offset());
     problems.sort_by_key(offset);
     problems.dedup_by(|a, b| offset(a) == offset(b) && a.message == b.message);
-    problems
+    let repaired = complete
+        .then(|| blank(&source.text, &erased))
+        .and_then(|text| {
+            serde_saphyr::from_str_with_options::<Runbook>(&text, parse_options()).ok()
+        })
+        // A step whose kind was erased would make its readers' templates look wrong
+        // (`steps.d.stdout`: no such output); such a file gets its parse problems only.
+        .filter(|value| {
+            value.steps.iter().all(|step| {
+                let at = source.span_of(&step.id.referenced).offset();
+                !broken_steps.iter().any(|r| r.contains(&at)) || !step.kinds().is_empty()
+            })
+        })
+        .map(|value| {
+            Box::new(Repaired {
+                loaded: Loaded {
+                    value,
+                    source: Arc::clone(source),
+                },
+                broken_steps,
+                top_level_broken,
+            })
+        });
+    Partial { problems, repaired }
 }
 
 /// How many rounds one part gets: enough for any real file, bounded for a hostile one.
@@ -74,6 +142,7 @@ fn field_by_field<T: serde::de::DeserializeOwned>(
     within: Range<usize>,
     indent: usize,
     parses: &mut usize,
+    erased: &mut Vec<Range<usize>>,
 ) -> Vec<Problem> {
     let mut problems = Vec::new();
     for _ in 0..ROUNDS {
@@ -93,7 +162,8 @@ fn field_by_field<T: serde::de::DeserializeOwned>(
         let Some(field) = at.and_then(|at| field_at(&text, &within, indent, at)) else {
             break;
         };
-        text = blank(&text, &[field]);
+        text = blank(&text, std::slice::from_ref(&field));
+        erased.push(field);
     }
     problems
 }

@@ -28,7 +28,7 @@ pub(crate) fn render(
     redactor: &Redactor,
 ) -> String {
     let known = super::plan::Known {
-        active: preflight.active,
+        active: Some(preflight.active),
         currents: preflight.currents,
     };
     let view = super::plan::view_known(project, library, plan, given, Some(&known));

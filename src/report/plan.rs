@@ -1,14 +1,16 @@
 //! Showing a plan: text for people, JSON for tools, DOT and Mermaid for pictures. A plan
-//! shows templates and file names, never a value: nothing secret is known at plan time.
+//! shows templates, file names and what is public, never a secret value: it knows only which
+//! of a secret's variables are set, their values masked unless the secret declares them public.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 
-use crate::model::{Command, KindRef, Rollback, Runbook, Step};
 use crate::plan::{Plan, Work};
 use crate::project::{Library, Project};
-use crate::template::{environment, render};
+use crate::template::environment;
+
+use super::plan_describe::Describer;
 
 pub(crate) use super::plan_text::{json, text};
 
@@ -52,10 +54,11 @@ pub(crate) struct PlanView {
     pub notes: Vec<String>,
 }
 
-/// What a dry run knows beyond a plan, from preflight: which steps may run, and the current
-/// values of the secrets (so templates that read them render; its output is redacted).
+/// What is known beyond the runbooks: in a dry run, from preflight, which steps may run and
+/// the current values of the secrets (its output is redacted); in a plan, only which owned
+/// variables are set, with their values masked unless public.
 pub(crate) struct Known<'a> {
-    pub active: &'a BTreeSet<(usize, usize)>,
+    pub active: Option<&'a BTreeSet<(usize, usize)>>,
     pub currents: &'a HashMap<usize, BTreeMap<String, String>>,
 }
 
@@ -67,7 +70,59 @@ pub(crate) fn view(
     plan: &Plan,
     given: &BTreeMap<String, String>,
 ) -> PlanView {
-    view_known(project, library, plan, given, None)
+    let currents = masked_currents(project, library, plan);
+    let known = Known {
+        active: None,
+        currents: &currents,
+    };
+    view_known(project, library, plan, given, Some(&known))
+}
+
+/// Which variables each secret of the plan has set in its env file, the value masked unless
+/// the secret declares it public: enough for a `when` or a text that asks whether a
+/// credential is set (the e-mail provider), never a secret. An unreadable file adds nothing.
+fn masked_currents(
+    project: &Project,
+    library: &Library,
+    plan: &Plan,
+) -> HashMap<usize, BTreeMap<String, String>> {
+    let env = crate::template::shared();
+    let mut currents = HashMap::new();
+    for &rb in &plan.runbooks {
+        let runbook = &library.runbooks[rb].value;
+        let Some(secret) = &runbook.secret else {
+            continue;
+        };
+        let text = secret
+            .file
+            .clone()
+            .unwrap_or_else(|| "{{ vars.env_file }}".into());
+        let ctx = minijinja::context! { vars => project.vars_for(runbook) };
+        let Ok(path) = crate::template::render(env, &text, &ctx) else {
+            continue;
+        };
+        let Some(file) = std::fs::read(project.resolve(&path))
+            .ok()
+            .and_then(|bytes| crate::envfile::EnvFile::parse_owned(bytes).ok())
+        else {
+            continue;
+        };
+        let values = secret
+            .env
+            .iter()
+            .filter_map(|name| {
+                let value = file.get(&name.value)?;
+                let shown = if value.is_empty() || secret.public.contains(&name.value) {
+                    value
+                } else {
+                    crate::redact::MASK.to_string()
+                };
+                Some((name.value.clone(), shown))
+            })
+            .collect();
+        currents.insert(rb, values);
+    }
+    currents
 }
 
 /// [`view`] with what a dry run knows: steps that will not run say so, and templates that read
@@ -101,7 +156,9 @@ pub(crate) fn view_known(
                 Work::Step(rb, si) => {
                     let runbook = &library.runbooks[*rb].value;
                     let step = &runbook.steps[*si];
-                    let skipped = known.is_some_and(|k| !k.active.contains(&(*rb, *si)))
+                    let skipped = known
+                        .and_then(|k| k.active)
+                        .is_some_and(|a| !a.contains(&(*rb, *si)))
                         || describe.decided_false(*rb, runbook, step);
                     let (change, rollback) = if skipped {
                         (
@@ -133,7 +190,9 @@ pub(crate) fn view_known(
                         .copied()
                         .filter(|(rb, si)| {
                             let runbook = &library.runbooks[*rb].value;
-                            !(known.is_some_and(|k| !k.active.contains(&(*rb, *si)))
+                            !(known
+                                .and_then(|k| k.active)
+                                .is_some_and(|a| !a.contains(&(*rb, *si)))
                                 || describe.decided_false(*rb, runbook, &runbook.steps[*si]))
                         })
                         .collect();
@@ -210,221 +269,5 @@ pub(crate) fn view_known(
         steps,
         point_of_no_return,
         notes: plan.notes.clone(),
-    }
-}
-
-struct Describer<'a> {
-    project: &'a Project,
-    library: &'a Library,
-    env: minijinja::Environment<'static>,
-    given: &'a BTreeMap<String, String>,
-    known: Option<&'a Known<'a>>,
-    mode: &'static str,
-}
-
-impl Describer<'_> {
-    /// Renders what is known at plan time (vars, the inputs given or their defaults, never a
-    /// secret one; in a dry run also the secret's current values); anything that depends on a
-    /// step's output stays as written.
-    fn show(&self, rb: usize, runbook: &Runbook, text: &str) -> String {
-        render(&self.env, text, &self.context(rb, runbook)).unwrap_or_else(|_| text.to_string())
-    }
-
-    /// Whether a step's `when` is already false from what is known before the run. One that
-    /// reads anything unknown here (a step's output, a secret input) is decided at run time.
-    fn decided_false(&self, rb: usize, runbook: &Runbook, step: &Step) -> bool {
-        let Some(when) = &step.when else { return false };
-        crate::template::eval_bool(&self.env, &when.value, &self.context(rb, runbook))
-            .is_ok_and(|v| !v)
-    }
-
-    /// vars, the non-secret inputs, `run.mode`, and in a dry run the runbook's own `secret`;
-    /// a name left out stays undefined, so what reads it is not decided here.
-    fn context(&self, rb: usize, runbook: &Runbook) -> minijinja::Value {
-        let inputs: std::collections::BTreeMap<String, String> = runbook
-            .inputs
-            .iter()
-            .filter(|(_, i)| !i.secret)
-            .filter_map(|(k, i)| {
-                Some((k.clone(), self.given.get(k).or(i.default.as_ref())?.clone()))
-            })
-            .collect();
-        let secret = self.known.and_then(|known| {
-            let owned = self.library.runbooks[rb].value.secret.as_ref()?;
-            let values = known.currents.get(&rb).cloned().unwrap_or_default();
-            let current = owned.env.first().and_then(|e| values.get(&e.value).cloned());
-            Some(minijinja::context! { id => owned.id.value.clone(), current => current, values => values })
-        });
-        let mut ctx = BTreeMap::from([
-            (
-                "vars",
-                crate::template::value_of(self.project.vars_for(runbook)),
-            ),
-            ("inputs", crate::template::value_of(inputs)),
-            ("run", minijinja::context! { mode => self.mode }),
-        ]);
-        if let Some(secret) = secret {
-            ctx.insert("secret", secret);
-        }
-        crate::template::value_of(ctx)
-    }
-
-    /// The first line of an operator's instructions, rendered when it can be. Lines that are
-    /// only template statements (`{% set ... %}`) say nothing to a reader and are passed over.
-    fn first_line(&self, rb: usize, runbook: &Runbook, text: &str) -> String {
-        let rendered = self.show(rb, runbook, text);
-        rendered
-            .lines()
-            .map(str::trim)
-            .find(|l| !(l.is_empty() || l.starts_with("{%") && l.ends_with("%}")))
-            .unwrap_or_default()
-            .to_string()
-    }
-
-    fn env_file(&self, rb: usize, runbook: &Runbook, file: Option<&String>) -> String {
-        let text = file
-            .cloned()
-            .or_else(|| runbook.secret.as_ref().and_then(|s| s.file.clone()))
-            .unwrap_or_else(|| "{{ vars.env_file }}".to_string());
-        self.show(rb, runbook, &text)
-    }
-
-    fn step(&self, rb: usize, runbook: &Runbook, step: &Step) -> (String, String) {
-        let change = match step.kind() {
-            KindRef::Generate(g) => match (g.bytes, g.encoding, g.length, g.charset) {
-                (Some(n), Some(enc), _, _) => format!(
-                    "generate a secret: {n} random bytes, {}",
-                    format!("{enc:?}").to_lowercase()
-                ),
-                (_, _, Some(n), Some(cs)) => format!(
-                    "generate a secret: {n} characters, {}",
-                    format!("{cs:?}").to_lowercase()
-                ),
-                _ => "generate a secret".into(),
-            },
-            KindRef::Exec(e) => format!("run {}", self.command(rb, runbook, &e.run.value)),
-            KindRef::Env(e) => {
-                let mut parts = Vec::new();
-                if !e.set.is_empty() {
-                    parts.push(format!(
-                        "set {}",
-                        e.set.keys().cloned().collect::<Vec<_>>().join(", ")
-                    ));
-                }
-                if !e.unset.is_empty() {
-                    parts.push(format!("unset {}", e.unset.join(", ")));
-                }
-                format!(
-                    "{} in {}",
-                    parts.join(" and "),
-                    self.env_file(rb, runbook, e.file.as_ref())
-                )
-            }
-            KindRef::File(f) => format!(
-                "write {}{}",
-                self.show(rb, runbook, &f.path),
-                f.mode
-                    .as_ref()
-                    .map(|m| format!(" (mode {m})"))
-                    .unwrap_or_default()
-            ),
-            KindRef::Restart(services) => format!("restart {}", services.join(", ")),
-            KindRef::Verify(v) => {
-                let what = if let Some(h) = &v.http {
-                    format!(
-                        "GET {} expects {}",
-                        self.show(rb, runbook, &h.url),
-                        h.status
-                    )
-                } else if let Some(t) = &v.tcp {
-                    format!(
-                        "tcp connect {}:{}",
-                        self.show(rb, runbook, &t.host),
-                        self.show(rb, runbook, &t.port)
-                    )
-                } else if let Some(e) = &v.exec {
-                    format!("run {}", self.command(rb, runbook, &e.run.value))
-                } else {
-                    String::new()
-                };
-                format!("verify: {what}")
-            }
-            KindRef::Manual(m) => {
-                let first = self.first_line(rb, runbook, &m.instructions);
-                match &m.input {
-                    Some(input) => format!(
-                        "operator: {} (reads {}{})",
-                        first,
-                        input.name,
-                        if input.secret { ", secret" } else { "" }
-                    ),
-                    None => format!("operator: {first}"),
-                }
-            }
-            KindRef::Rotate(_) => "rotate (expanded)".into(),
-            KindRef::Report(r) => format!(
-                "write the incident report to {}",
-                self.show(rb, runbook, &r.path)
-            ),
-        };
-        let rollback = match (&step.rollback, step.kind()) {
-            (Some(Rollback::None(_)), _) => "none".into(),
-            (Some(Rollback::Body(body)), _) => {
-                if let Some(e) = &body.exec {
-                    format!("run {}", self.command(rb, runbook, &e.run.value))
-                } else if let Some(m) = &body.manual {
-                    format!(
-                        "operator: {}",
-                        self.first_line(rb, runbook, &m.instructions)
-                    )
-                } else if let Some(e) = &body.env {
-                    format!("edit {}", self.env_file(rb, runbook, e.file.as_ref()))
-                } else if let Some(f) = &body.file {
-                    format!("write {}", self.show(rb, runbook, &f.path))
-                } else if let Some(s) = &body.restart {
-                    format!("restart {}", s.join(", "))
-                } else {
-                    "none".into()
-                }
-            }
-            (None, KindRef::Env(e)) => format!(
-                "restore {} byte-for-byte",
-                self.env_file(rb, runbook, e.file.as_ref())
-            ),
-            (None, KindRef::File(f)) => format!(
-                "restore the previous {} (or remove it)",
-                self.show(rb, runbook, &f.path)
-            ),
-            (None, KindRef::Restart(_)) => {
-                "restarted again once the files it reads are restored".into()
-            }
-            (None, KindRef::Generate(_) | KindRef::Verify(_) | KindRef::Report(_)) => {
-                "none needed".into()
-            }
-            (None, KindRef::Exec(_) | KindRef::Manual(_) | KindRef::Rotate(_)) => {
-                "none declared".into()
-            }
-        };
-        (change, rollback)
-    }
-
-    fn command(&self, rb: usize, runbook: &Runbook, command: &Command) -> String {
-        match command {
-            // A script's first line, so each step stays one line of the plan.
-            Command::Shell(script) => {
-                let shown = self.show(rb, runbook, script.trim());
-                match shown.split_once('\n') {
-                    Some((first, _)) => format!("`{first} …`"),
-                    None => format!("`{shown}`"),
-                }
-            }
-            Command::Argv(argv) => format!(
-                "`{}`",
-                argv.iter()
-                    .map(|a| self.show(rb, runbook, a))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            ),
-        }
     }
 }
