@@ -220,8 +220,7 @@ fn check_spec(loaded: &Loaded<Runbook>, step: &Step, kind: KindRef<'_>) -> Optio
         }
         KindRef::File(spec) => {
             if let Some(mode) = &spec.mode
-                && u32::from_str_radix(mode.trim_start_matches("0o"), 8)
-                    .map_or(true, |m| m > 0o7777)
+                && spec.mode_bits().is_err()
             {
                 problem = Some(at(
                     "runbook::check::file_mode",

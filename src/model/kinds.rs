@@ -134,6 +134,22 @@ pub struct FileSpec {
     pub mode: Option<String>,
 }
 
+impl FileSpec {
+    /// The permission bits `mode` names: octal (`0600`, `0o600`), at most `0o7777`. The
+    /// checker refuses what this refuses, and the step writes what it returns.
+    pub fn mode_bits(&self) -> Result<Option<u32>, String> {
+        self.mode
+            .as_deref()
+            .map(
+                |mode| match u32::from_str_radix(mode.trim_start_matches("0o"), 8) {
+                    Ok(bits) if bits <= 0o7777 => Ok(bits),
+                    _ => Err(format!("file mode `{mode}` is not octal permission bits")),
+                },
+            )
+            .transpose()
+    }
+}
+
 /// `verify`: a check that the new value is live.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -220,4 +236,27 @@ pub struct RotateSpec {
 pub struct ReportSpec {
     pub path: String,
     pub title: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FileSpec;
+
+    fn mode(text: Option<&str>) -> Result<Option<u32>, String> {
+        FileSpec {
+            path: "f".into(),
+            content: String::new(),
+            mode: text.map(str::to_string),
+        }
+        .mode_bits()
+    }
+
+    #[test]
+    fn file_modes_are_octal_permission_bits() {
+        assert_eq!(mode(None), Ok(None));
+        assert_eq!(mode(Some("0600")), Ok(Some(0o600)));
+        assert_eq!(mode(Some("0o640")), Ok(Some(0o640)));
+        assert!(mode(Some("0800")).is_err());
+        assert!(mode(Some("17777")).is_err(), "beyond the permission bits");
+    }
 }

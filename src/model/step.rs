@@ -128,12 +128,18 @@ impl Step {
         kinds
     }
 
-    /// The single kind. Only valid after the checker ran.
+    /// The single kind, found without allocating. Only valid after the checker ran.
     pub fn kind(&self) -> KindRef<'_> {
-        self.kinds()
-            .into_iter()
-            .next()
-            .expect("a checked step has exactly one kind; this is a bug")
+        let kind = (self.generate.as_ref().map(KindRef::Generate))
+            .or_else(|| self.exec.as_ref().map(KindRef::Exec))
+            .or_else(|| self.env.as_ref().map(KindRef::Env))
+            .or_else(|| self.file.as_ref().map(KindRef::File))
+            .or_else(|| self.restart.as_deref().map(KindRef::Restart))
+            .or_else(|| self.verify.as_ref().map(KindRef::Verify))
+            .or_else(|| self.manual.as_ref().map(KindRef::Manual))
+            .or_else(|| self.rotate.as_ref().map(KindRef::Rotate))
+            .or_else(|| self.report.as_ref().map(KindRef::Report));
+        kind.expect("a checked step has exactly one kind; this is a bug")
     }
 }
 

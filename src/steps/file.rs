@@ -15,11 +15,8 @@ pub(crate) async fn run(run: &StepRun, spec: &FileSpec) -> Result<Done, StepErro
     let path = host.resolve(&path).await?;
     let content = run.ctx.render(run.rb, &spec.content)?;
     let mode = spec
-        .mode
-        .as_deref()
-        .map(|m| u32::from_str_radix(m.trim_start_matches("0o"), 8))
-        .transpose()
-        .map_err(|_| StepError::new(ErrorKind::Refused, "`mode` is not octal"))?;
+        .mode_bits()
+        .map_err(|message| StepError::new(ErrorKind::Refused, message))?;
     let lock = run.ctx.file_lock(&path);
     let _guard = lock.lock().await;
     let previous_mode = host.stat(&path).await?.map(|stat| stat.mode);
