@@ -1,124 +1,194 @@
-//! The journal writer: group commit with two threads. The writer appends every record as it
-//! comes and acknowledges those that only need to be written; records that must be durable go
-//! on to the syncer, which fsyncs once for all that were written since its last fsync began.
-//! So a result is never held up behind another step's fsync, and steps that start together
-//! share one.
+//! The journal writer: whoever records appends the line itself, with one `write` to a file
+//! opened `O_APPEND` (a whole line per call, so lines never interleave), and only the fsync
+//! runs elsewhere. A record that needs no durability costs that one `write` and no wake-up of
+//! any other thread; a durable one asks the syncer thread, which fsyncs once for every record
+//! written before its fsync began (group commit), and waits for it. So a result is never held
+//! up behind another step's fsync, and intents that are ready together share one.
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex};
 
 use super::encode;
 use super::record::Record;
 
-enum Message {
-    /// `sync`: acknowledged once fsynced; otherwise once written (safe from a killed
-    /// process, not yet from a power cut: the next fsync covers it).
-    Write {
-        line: Vec<u8>,
-        ack: Option<tokio::sync::oneshot::Sender<Result<(), String>>>,
-        sync: bool,
-    },
-    Close(std::sync::mpsc::Sender<()>),
+/// How far the file is on disk: every line up to `seq` (counted in writes), or the error that
+/// stopped the journal.
+#[derive(Clone, Debug, Default)]
+struct Synced {
+    seq: u64,
+    error: Option<String>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Lines written so far; each one's number is its place in the file.
+    written: u64,
+    /// The highest line a durable record waits for.
+    requested: u64,
+    synced: Synced,
+    /// The first fsync also makes the new file's name durable (see `sync_loop`).
+    named: bool,
+    closing: bool,
+}
+
+struct Inner {
+    file: std::fs::File,
+    state: Mutex<State>,
+    /// Wakes the syncer when a line is requested or the journal closes.
+    request: Condvar,
+    /// Wakes blocking waiters (start and end of a run) when an fsync completes.
+    done: Condvar,
+    /// The same news for async waiters (steps on the scheduler's runtime).
+    synced: tokio::sync::watch::Sender<Synced>,
+    syncer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 #[derive(Clone)]
 pub(crate) struct Journal {
-    tx: mpsc::Sender<Message>,
+    inner: Arc<Inner>,
     redactor: crate::redact::Redactor,
 }
 
 impl Journal {
-    /// Opens (creating, 0600) a journal for appending and starts its writer thread.
+    /// Opens (creating, 0600) a journal for appending and starts its syncer thread.
     pub(crate) fn open(
         path: &Path,
         redactor: &crate::redact::Redactor,
     ) -> std::io::Result<Journal> {
+        let named =
+            |e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", path.display()));
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .mode(0o600)
             .open(path)
-            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-        let (tx, rx) = mpsc::channel::<Message>();
-        let (sync_tx, sync_rx) = mpsc::channel::<Message>();
-        let syncer = file
-            .try_clone()
-            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-        std::thread::Builder::new()
+            .map_err(named)?;
+        let (synced, _) = tokio::sync::watch::channel(Synced::default());
+        let inner = Arc::new(Inner {
+            file,
+            state: Mutex::new(State::default()),
+            request: Condvar::new(),
+            done: Condvar::new(),
+            synced,
+            syncer: Mutex::new(None),
+        });
+        let worker = Arc::clone(&inner);
+        let handle = std::thread::Builder::new()
             .name("journal-sync".into())
-            .spawn(move || sync_loop(&syncer, &sync_rx))?;
-        std::thread::Builder::new()
-            .name("journal".into())
-            .spawn(move || write_loop(file, &rx, &sync_tx))?;
+            .spawn(move || sync_loop(&worker))?;
+        *lock(&inner.syncer) = Some(handle);
         Ok(Journal {
-            tx,
+            inner,
             redactor: redactor.clone(),
         })
     }
 
     /// Appends a record and waits until it is on disk.
     pub(crate) async fn durable(&self, record: &Record) -> Result<(), String> {
-        self.append(record, true).await
+        let seq = self.request(record)?;
+        let mut rx = self.inner.synced.subscribe();
+        let synced = rx
+            .wait_for(|s| s.seq >= seq || s.error.is_some())
+            .await
+            .map_err(|_| stopped())?
+            .clone();
+        outcome(&synced, seq)
     }
 
-    /// Appends a record and waits until it is written to the file (not yet fsynced): the
-    /// next durable record of this journal makes it durable too, since the file is appended
-    /// in order. For results, whose loss only leaves a step "in doubt", which `resume` checks.
+    /// Appends a record; it is in the file on return (safe from a killed process, not yet
+    /// from a power cut): the next durable record of this journal makes it durable too, since
+    /// the file is appended in order. For results, whose loss only leaves a step "in doubt",
+    /// which `resume` checks.
     pub(crate) async fn written(&self, record: &Record) -> Result<(), String> {
-        self.append(record, false).await
+        self.append(record)
     }
 
-    async fn append(&self, record: &Record, sync: bool) -> Result<(), String> {
-        self.send(record, sync)?.await.map_err(|_| stopped())?
+    /// The same as `written`, from code that is not async.
+    pub(crate) fn append(&self, record: &Record) -> Result<(), String> {
+        self.write_line(&encode(record, &self.redactor)).map(drop)
     }
 
     /// The same as `durable`, from code that is not async (start and end of a run).
     pub(crate) fn durable_blocking(&self, record: &Record) -> Result<(), String> {
-        self.send(record, true)?
-            .blocking_recv()
-            .map_err(|_| stopped())?
+        let seq = self.request(record)?;
+        let mut state = lock(&self.inner.state);
+        while state.synced.seq < seq && state.synced.error.is_none() && !state.closing {
+            state = self
+                .inner
+                .done
+                .wait(state)
+                .expect("the journal's lock is never poisoned; this is a bug");
+        }
+        outcome(&state.synced, seq)
     }
 
-    /// Queues a record with an acknowledgement to wait for.
-    fn send(
-        &self,
-        record: &Record,
-        sync: bool,
-    ) -> Result<tokio::sync::oneshot::Receiver<Result<(), String>>, String> {
-        let (ack, done) = tokio::sync::oneshot::channel();
-        let line = encode(record, &self.redactor);
-        self.tx
-            .send(Message::Write {
-                line,
-                ack: Some(ack),
-                sync,
-            })
-            .map_err(|_| stopped())?;
-        Ok(done)
+    /// Writes a record and asks the syncer for it; the number of its line.
+    fn request(&self, record: &Record) -> Result<u64, String> {
+        let seq = self.write_line(&encode(record, &self.redactor))?;
+        let mut state = lock(&self.inner.state);
+        if state.closing {
+            return Err(stopped());
+        }
+        state.requested = state.requested.max(seq);
+        self.inner.request.notify_one();
+        Ok(seq)
     }
 
     /// Appends a record without waiting; it reaches disk with the next fsync.
     pub(crate) fn record(&self, record: &Record) {
-        self.record_line(encode(record, &self.redactor));
+        let _ = self.write_line(&encode(record, &self.redactor));
     }
 
     /// Appends an encoded line (see `journal::encode`) without waiting.
     pub(super) fn record_line(&self, line: Vec<u8>) {
-        let _ = self.tx.send(Message::Write {
-            line,
-            ack: None,
-            sync: false,
-        });
+        let _ = self.write_line(&line);
     }
 
-    /// Flushes everything and stops the writer.
-    pub(crate) fn close(&self) {
-        let (tx, rx) = std::sync::mpsc::channel();
-        if self.tx.send(Message::Close(tx)).is_ok() {
-            let _ = rx.recv();
+    /// One `write` of a whole line. The lock orders line numbers as the file orders lines, so
+    /// an fsync that begins after line N was counted covers line N. A failed write poisons the
+    /// journal: a line cut short in the middle would make every later one unreadable, so
+    /// nothing more is written, and every durable record from then on fails.
+    fn write_line(&self, line: &[u8]) -> Result<u64, String> {
+        let mut state = lock(&self.inner.state);
+        if let Some(error) = &state.synced.error {
+            return Err(error.clone());
         }
+        if let Err(e) = (&self.inner.file).write_all(line) {
+            let error = format!("cannot write the journal: {e}");
+            state.synced.error = Some(error.clone());
+            self.inner.done.notify_all();
+            self.inner.synced.send_replace(state.synced.clone());
+            return Err(error);
+        }
+        state.written += 1;
+        Ok(state.written)
+    }
+
+    /// Stops the syncer. Every record is already in the file; what was never asked to be
+    /// durable is left to the page cache, as it would be after any fsync.
+    pub(crate) fn close(&self) {
+        lock(&self.inner.state).closing = true;
+        self.inner.request.notify_all();
+        self.inner.done.notify_all();
+        if let Some(handle) = lock(&self.inner.syncer).take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .expect("the journal's lock is never poisoned; this is a bug")
+}
+
+fn outcome(synced: &Synced, seq: u64) -> Result<(), String> {
+    match &synced.error {
+        Some(error) if synced.seq < seq => Err(error.clone()),
+        _ if synced.seq >= seq => Ok(()),
+        _ => Err(stopped()),
     }
 }
 
@@ -126,80 +196,42 @@ fn stopped() -> String {
     "the journal writer stopped".to_string()
 }
 
-type Ack = tokio::sync::oneshot::Sender<Result<(), String>>;
-
-/// Appends records as they come. Acknowledges a written record at once, and hands the
-/// acknowledgement of a durable one to the syncer, in order, only after its bytes are written.
-fn write_loop(
-    mut file: std::fs::File,
-    rx: &mpsc::Receiver<Message>,
-    syncer: &mpsc::Sender<Message>,
-) {
-    while let Ok(first) = rx.recv() {
-        let mut buffer = Vec::new();
-        let mut acks: Vec<(Ack, bool)> = Vec::new();
-        let mut close = None;
-        for message in std::iter::once(first).chain(rx.try_iter()) {
-            match message {
-                Message::Write { line, ack, sync } => {
-                    buffer.extend_from_slice(&line);
-                    acks.extend(ack.map(|ack| (ack, sync)));
-                }
-                Message::Close(done) => close = Some(done),
-            }
+/// Fsyncs whenever a line is requested, once for every line written before the fsync began,
+/// then tells every waiter. The first fsync is a full one: the journal is a new file, and on
+/// the journaling file systems Linux runs on (ext4, XFS, btrfs) an fsync of a new file also
+/// makes its name and its new parent folders durable, which an `fdatasync` need not do. Later
+/// ones only need the data (and the size, which `fdatasync` writes too).
+fn sync_loop(inner: &Inner) {
+    let mut state = lock(&inner.state);
+    loop {
+        while state.requested <= state.synced.seq && !state.closing {
+            state = inner
+                .request
+                .wait(state)
+                .expect("the journal's lock is never poisoned; this is a bug");
         }
-        let written = file
-            .write_all(&buffer)
-            .map_err(|e| format!("cannot write the journal: {e}"));
-        for (ack, sync) in acks {
-            match &written {
-                Ok(()) if sync => {
-                    let message = Message::Write {
-                        line: Vec::new(),
-                        ack: Some(ack),
-                        sync,
-                    };
-                    if let Err(mpsc::SendError(Message::Write { ack: Some(ack), .. })) =
-                        syncer.send(message)
-                    {
-                        let _ = ack.send(Err(stopped()));
-                    }
-                }
-                _ => {
-                    let _ = ack.send(written.clone());
-                }
-            }
-        }
-        if let Some(done) = close {
-            // The syncer flushes everything written so far before it confirms.
-            let _ = syncer.send(Message::Close(done));
+        if state.requested <= state.synced.seq || state.synced.error.is_some() {
+            // Closing with nothing asked, or poisoned: nothing more can be made durable.
             return;
         }
-    }
-}
-
-/// Fsyncs for every durable record written since the last fsync began, then acknowledges
-/// them all.
-fn sync_loop(file: &std::fs::File, rx: &mpsc::Receiver<Message>) {
-    while let Ok(first) = rx.recv() {
-        let mut acks = Vec::new();
-        let mut close = None;
-        for message in std::iter::once(first).chain(rx.try_iter()) {
-            match message {
-                Message::Write { ack, .. } => acks.extend(ack),
-                Message::Close(done) => close = Some(done),
+        let target = state.written;
+        let full = !state.named;
+        drop(state);
+        let result = if full {
+            inner.file.sync_all()
+        } else {
+            inner.file.sync_data()
+        };
+        state = lock(&inner.state);
+        match result {
+            Ok(()) => {
+                state.synced.seq = target;
+                state.named = true;
             }
+            Err(e) => state.synced.error = Some(format!("cannot write the journal: {e}")),
         }
-        let outcome = file
-            .sync_data()
-            .map_err(|e| format!("cannot write the journal: {e}"));
-        for ack in acks {
-            let _ = ack.send(outcome.clone());
-        }
-        if let Some(done) = close {
-            let _ = done.send(());
-            return;
-        }
+        inner.done.notify_all();
+        inner.synced.send_replace(state.synced.clone());
     }
 }
 
@@ -246,6 +278,7 @@ mod tests {
             step: None,
             message: "last".into(),
         });
+        journal.durable_blocking(&note("end".into())).unwrap();
         journal.close();
 
         let records = read_journal(&path).unwrap();
@@ -258,13 +291,23 @@ mod tests {
             .collect();
         notes.sort();
         let mut expected: Vec<String> = (0..60).map(|i| format!("n{i}")).collect();
+        expected.push("end".into());
         expected.sort();
         assert_eq!(notes, expected);
-        match records.last() {
-            Some(Record::Event { event }) => assert!(
+        match &records[records.len() - 2] {
+            Record::Event { event } => assert!(
                 matches!(&event.kind, EventKind::Warning { message, .. } if message == "last")
             ),
-            other => panic!("the event is the last record: {other:?}"),
+            other => panic!("the event comes before the last note: {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_closed_journal_refuses_durable_records_instead_of_hanging() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal =
+            Journal::open(&dir.path().join("j.jsonl"), &crate::redact::Redactor::new()).unwrap();
+        journal.close();
+        assert!(journal.durable_blocking(&note("late".into())).is_err());
     }
 }
