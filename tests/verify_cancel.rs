@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use common::Test;
 
-/// `slow` runs until its timeout, then would try once more; `broken` fails once `slow` has started.
+/// `slow` runs until its timeout, then would try once more; `broken` fails once `slow` has
+/// started (and counted its try: the kill may land right after `slow.pid` is written).
 const RUNBOOK: &str = r#"name: checks
 steps:
   - id: change
@@ -17,7 +18,7 @@ steps:
   - id: slow
     needs: [change]
     verify:
-      exec: { run: 'echo $$ > slow.pid; echo try >> slow-tries; while :; do sleep 0.05; done' }
+      exec: { run: 'echo try >> slow-tries; echo $$ > slow.pid; while :; do sleep 0.05; done' }
       retries: 1
       timeout: 10s
   - id: broken
