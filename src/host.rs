@@ -6,6 +6,7 @@
 //! and a write that fails leaves the old file in place, as the atomic rename guarantees).
 //! Process groups live in `process.rs`, when a `run:` string can skip the shell in `shell.rs`.
 
+mod beside;
 mod local;
 pub(crate) mod process;
 mod shell;
@@ -16,6 +17,7 @@ use std::pin::Pin;
 
 use tokio::sync::watch;
 
+pub(crate) use beside::remove_backups_beside;
 pub(crate) use local::Local;
 use process::{OutputStream, ProcessOutcome, ProcessSpec};
 
@@ -80,6 +82,23 @@ pub(crate) trait Host: Send + Sync {
         bytes: &'a [u8],
         mode: Option<u32>,
     ) -> HostFuture<'a, ()>;
+
+    /// Keeps `previous` — what `path` held when it was read — as a hard link to `path` beside
+    /// it (named after `tag`: the run and the step), if the host can: a link in the file's own
+    /// directory becomes durable with the edit's fsync of that directory, so it costs no fsync
+    /// of its own. `None` when it cannot (then `keep_backup` copies the bytes); the link's path
+    /// otherwise, which holds exactly `previous` and is the file's only other name, so the
+    /// rename of the edit leaves the old bytes to it alone. Not flushed: see
+    /// `Durable::backup` for why that is enough.
+    fn link_backup<'a>(
+        &'a self,
+        path: &'a Path,
+        previous: &'a [u8],
+        tag: &'a str,
+    ) -> HostFuture<'a, Option<PathBuf>> {
+        let _ = (path, previous, tag);
+        Box::pin(async { Ok(None) })
+    }
 
     /// Keeps `previous` — what `path` held when it was read — at `backup`, a 0600 file in the
     /// run's local state directory, before `path` is replaced. Flushed to disk on return.

@@ -75,14 +75,14 @@ impl StateDir {
             .filter(|s| !s.is_empty())
     }
 
-    /// Marks a run unfinished until `clear_active`; durable, because after a crash this is
-    /// what blocks a second run from starting on top of the first.
+    /// Marks a run unfinished until `clear_active`. Not fsynced: it only has to survive a
+    /// killed process, which it does as soon as it is written. After a power cut the journal
+    /// is the truth (`exec::start::sweep_orphans` marks again a run whose journal shows it
+    /// acted and did not end), and a marker that outlived its run's folder is swept the same
+    /// way, so syncing it would buy nothing but two fsyncs per run.
     pub(crate) fn set_active(&self, run_id: &str) -> std::io::Result<()> {
-        crate::atomic::write_atomic(
-            &self.active_path(),
-            format!("{run_id}\n").as_bytes(),
-            Some(0o600),
-        )
+        let path = self.active_path();
+        std::fs::write(&path, format!("{run_id}\n")).map_err(|e| named(&path, e))
     }
 
     pub(crate) fn clear_active(&self) -> std::io::Result<()> {
@@ -105,9 +105,23 @@ impl StateDir {
         Ok(())
     }
 
-    /// Writes a 0600 file under the run and makes it durable before returning.
+    /// Writes a 0600 file under the run's `pending/` and makes it durable before returning,
+    /// with one fsync: these files are new, and on the journaling file systems Linux runs on
+    /// (ext4, XFS, btrfs) an fsync of a new file makes its name durable too — the journal
+    /// relies on the same. They are written in place, not by rename: nothing reads one until
+    /// a journal record written after its fsync names it (a step's result, the run's begin),
+    /// so one torn by a kill is never read, and the next write of it starts from empty.
     pub(crate) fn write_private(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-        crate::atomic::write_atomic(path, bytes, Some(0o600))
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| named(path, e))?;
+        file.write_all(bytes)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| named(path, e))
     }
 }
 

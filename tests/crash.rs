@@ -111,6 +111,11 @@ fn assert_clean(test: &Test, run_id: &str, secrets: &[&str], boundary: &str) {
         !test.path().join(".runbook/active").exists(),
         "{boundary}: the run still blocks new ones"
     );
+    assert_eq!(
+        backups_beside(test),
+        Vec::<std::path::PathBuf>::new(),
+        "{boundary}: no backup is left beside the env file"
+    );
     let journal = read(test, &format!(".runbook/runs/{run_id}/journal.jsonl"));
     for secret in secrets {
         assert!(
@@ -208,20 +213,51 @@ fn resume_finishes_and_abort_restores_after_a_kill_at_every_boundary() {
     assert_eq!(all.len(), 14);
 }
 
-/// The backup a crashed run leaves of the edited env file: its only file, checked for the
-/// previous bytes, mode 0600 and an inode of its own.
-fn assert_backup_of(test: &Test, run_id: &str, what: &str) {
+/// The backups kept beside the env file (`..env.prod.runbook-<run>-<step>.bak`).
+fn backups_beside(test: &Test) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(test.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.starts_with("..env.prod.runbook-") && name.ends_with(".bak")
+        })
+        .collect()
+}
+
+/// The backup a crashed run leaves of the edited env file: its only one, beside the file (a
+/// link) or in the run's `backup/` folder (a copy), checked for the previous bytes, mode 0600
+/// and an inode of its own.
+fn assert_backup_of(test: &Test, run_id: &str, what: &str, beside: bool) {
     use std::os::unix::fs::MetadataExt;
     let dir = test
         .path()
         .join(".runbook/runs")
         .join(run_id)
         .join("backup");
-    let backups: Vec<_> = std::fs::read_dir(&dir)
+    let copies: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
-    assert_eq!(backups.len(), 1, "{what}: one backup: {backups:?}");
+    let links = backups_beside(test);
+    let backups = if beside { &links } else { &copies };
+    assert_eq!(
+        backups.len() + copies.len() + links.len(),
+        2,
+        "{what}: one backup, {}: {copies:?} {links:?}",
+        if beside { "beside the file" } else { "a copy" }
+    );
+    if beside {
+        let name = backups[0]
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert!(
+            name.contains(run_id),
+            "{what}: the link names its run: {name}"
+        );
+    }
     assert_eq!(
         std::fs::read(&backups[0]).unwrap(),
         ENV.as_bytes(),
@@ -239,18 +275,19 @@ fn assert_backup_of(test: &Test, run_id: &str, what: &str) {
 
 #[test]
 fn the_backup_of_an_edited_file_survives_a_crash_private_and_exact() {
-    // Usually a hard link to the replaced file (no copy is written).
+    // Usually a hard link to the replaced file, beside it (no copy is written, and the edit's
+    // fsync of the directory makes it durable).
     let test = project();
     let (run_id, _) = crash(&test, "after-effect:ref-rotation/write");
     assert_ne!(read(&test, ".env.prod"), ENV, "the edit happened");
-    assert_backup_of(&test, &run_id, "single link");
+    assert_backup_of(&test, &run_id, "single link", true);
 
     // A file with another name cannot lend its inode: the other name would see a later
     // in-place write. The backup is then a copy, and the other name is left alone.
     let test = project();
     std::fs::hard_link(test.path().join(".env.prod"), test.path().join("env.alias")).unwrap();
     let (run_id, _) = crash(&test, "after-effect:ref-rotation/write");
-    assert_backup_of(&test, &run_id, "second link");
+    assert_backup_of(&test, &run_id, "second link", false);
     assert_eq!(read(&test, "env.alias"), ENV);
     let aborted = test.command().args(["abort", &run_id]).output().unwrap();
     assert_eq!(aborted.status.code(), Some(0));

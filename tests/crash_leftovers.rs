@@ -71,6 +71,15 @@ fn temp_copies(test: &Test) -> Vec<String> {
         .collect()
 }
 
+/// Every backup kept beside `.env.prod` (`..env.prod.runbook-<run>-<step>.bak`).
+fn backups_beside(test: &Test) -> Vec<String> {
+    std::fs::read_dir(test.path())
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("..env.prod.runbook-") && n.ends_with(".bak"))
+        .collect()
+}
+
 #[test]
 fn a_temp_copy_cut_off_before_its_rename_is_removed_by_resume_and_by_abort() {
     for command in ["resume", "abort"] {
@@ -274,6 +283,11 @@ fn a_run_killed_after_its_end_was_journaled_is_cleaned_up_by_the_next_run() {
     );
     assert!(!pending.exists(), "the pending values are gone");
     assert!(!test.path().join(".runbook/active").exists());
+    assert_eq!(
+        backups_beside(&test),
+        Vec::<String>::new(),
+        "the backup kept beside the env file is gone"
+    );
     // The journal, which the audit trail needs, is kept.
     assert!(
         test.path()
@@ -281,5 +295,64 @@ fn a_run_killed_after_its_end_was_journaled_is_cleaned_up_by_the_next_run() {
             .join(&run_id)
             .join("journal.jsonl")
             .exists()
+    );
+}
+
+/// The active marker is not fsynced (the journal is): a power cut can lose it while the
+/// journal keeps the run's intents. The run is then found from its journal — by `status`, and
+/// by the next run, which marks it again and refuses to start over it.
+#[test]
+fn a_run_that_lost_its_active_marker_is_found_from_its_journal() {
+    let test = project();
+    crash(&test, "after-effect:ref-rotation/write");
+    let run_id = active(&test);
+    std::fs::remove_file(test.path().join(".runbook/active")).expect("lose the marker");
+    let status = test.run_args(&["status"]);
+    assert!(
+        status.stdout.contains(&format!("unfinished run {run_id}")),
+        "{}",
+        status.stdout
+    );
+    let out = test
+        .command()
+        .args(["run", "ref-rotation", "--yes"])
+        .output()
+        .expect("spawn");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "refused: {stderr}");
+    assert!(
+        stderr.contains(&format!("runbook resume {run_id}")),
+        "{stderr}"
+    );
+    assert_eq!(active(&test), run_id, "marked active again");
+    let aborted = test
+        .command()
+        .args(["abort", &run_id])
+        .output()
+        .expect("spawn");
+    assert_eq!(aborted.status.code(), Some(0));
+    assert_eq!(test.read(".env.prod"), ENV.as_bytes(), "restored");
+    assert_eq!(backups_beside(&test), Vec::<String>::new());
+}
+
+/// A backup beside the env file whose run ended (a power cut undid its removal after the end
+/// was on disk) holds an old secret: the next run that edits the file removes it, saying so.
+#[test]
+fn a_backup_left_beside_the_file_by_an_ended_run_is_removed_by_the_next_run() {
+    let test = project().file(
+        "..env.prod.runbook-20200101T000000Z-abc123-1.bak",
+        "export REF_SECRET=an-old-secret-value\n",
+    );
+    let out = test
+        .command()
+        .args(["run", "ref-rotation", "--yes"])
+        .output()
+        .expect("spawn");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(backups_beside(&test), Vec::<String>::new());
+    assert!(
+        stderr.contains("removed 1 backup of") && !stderr.contains("an-old-secret"),
+        "{stderr}"
     );
 }

@@ -49,7 +49,7 @@ fn reopen(
             "run `{run_id}` already ended; nothing to resume or abort"
         )));
     }
-    remove_temp_leftovers(&recovered);
+    remove_temp_leftovers(&recovered, run_id);
     let begun = recovered.begun.clone();
     let request = PlanRequest {
         runbook: begun.runbook.clone(),
@@ -66,14 +66,18 @@ fn reopen(
     let done = awaited(&plan, &recovered, run_id, done).map_err(invalid)?;
     let journal = Journal::open(&state.journal_path(run_id), redactor)
         .map_err(|e| invalid(format!("cannot open the journal: {e}")))?;
-    let durable = Durable {
-        journal: journal.clone(),
-        state: state.clone(),
-        run_id: run_id.to_string(),
-    };
+    let durable = Durable::new(journal.clone(), state.clone(), run_id.to_string());
+    durable.adopt_backups(
+        recovered
+            .backups
+            .values()
+            .filter_map(|(_, backup, _)| backup.clone()),
+    );
+    // A run that began with nothing to keep wrote no `start.json` (see `exec::start::begin`).
     let start: StartSnapshot = durable
         .load(START_FILE)
-        .map_err(|e| invalid(format!("the run's pending inputs are gone: {e}")))?;
+        .map_err(|e| invalid(format!("the run's pending inputs are gone: {e}")))?
+        .unwrap_or_default();
     mask_what_the_run_knew(&project, &library, &plan, &start, &recovered, redactor);
     let run = RunInfo::new(run_id.to_string(), begun.started.clone(), &plan);
     let interactive = std::io::stdin().is_terminal();
@@ -212,8 +216,11 @@ fn mask_what_the_run_knew(
 /// Removes the temporary copies that a kill in the middle of an edit left beside the files the
 /// run edits. Every edit journals its file (the backup record) before writing, so the journal
 /// names every place.
-fn remove_temp_leftovers(recovered: &Recovered) {
-    crate::exec::start::remove_temp_leftovers(recovered.backups.values().map(|(path, ..)| path));
+fn remove_temp_leftovers(recovered: &Recovered, run_id: &str) {
+    crate::exec::start::remove_temp_leftovers(
+        recovered.backups.values().map(|(path, ..)| path),
+        Some(run_id),
+    );
 }
 
 fn register_strings(redactor: &Redactor, value: &minijinja::Value) {

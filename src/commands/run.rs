@@ -86,7 +86,7 @@ pub(super) fn run(
     let run = RunInfo::new(run_id, started.to_string(), &plan);
     let state = StateDir::new(&project.state_dir);
     let _lock = lock(&state, &run.id, None)?;
-    crate::exec::start::remove_temp_leftovers(prepared.edited.iter());
+    crate::exec::start::remove_temp_leftovers(prepared.edited.iter(), None);
     let jobs = flags
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from))

@@ -56,7 +56,9 @@ pub(super) async fn run_node(
 
 /// Journals that node `index` is about to act (its `attempt`-th try). Generating and
 /// verifying change nothing outside, and an idempotent exec may run twice: their intent need
-/// not be on disk before they act.
+/// not be on disk before they act. Nor need an edit's (`env`, `file`): its one side effect is
+/// the rename of the new file, and the backup record it journals durably just before (see
+/// `Durable::backup`) carries the intent to disk with it, the journal being appended in order.
 async fn intent(ctx: &RunContext, index: usize, attempt: u32) -> Result<(), StepError> {
     let node = &ctx.plan.nodes[index];
     let durable = match &node.work {
@@ -64,7 +66,8 @@ async fn intent(ctx: &RunContext, index: usize, attempt: u32) -> Result<(), Step
             let step = &ctx.runbook(*rb).steps[*si];
             let harmless = matches!(step.kind(), KindRef::Generate(_) | KindRef::Verify(_));
             let repeatable = step.idempotent && matches!(step.kind(), KindRef::Exec(_));
-            !(harmless || repeatable)
+            let backed_up = matches!(step.kind(), KindRef::Env(_) | KindRef::File(_));
+            !(harmless || repeatable || backed_up)
         }
         Work::Restart { .. } => true,
     };

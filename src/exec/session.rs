@@ -178,18 +178,33 @@ pub(crate) fn finish(ctx: &RunContext, result: &RunResult, aborted: bool) {
         });
     }
     if last {
-        let _ = durable.journal.durable_blocking(&Record::End {
+        // The end is durable before the backups and pending values go: until then a power cut
+        // could leave a run that `resume` or `abort` must still be able to finish or undo.
+        // Their removal itself needs no fsync: a power cut that undoes it leaves files of a
+        // run that ended, which the next start removes (`exec::start::sweep_orphans`, and
+        // `remove_temp_leftovers` beside each file a run edits).
+        let end = durable.journal.durable_blocking(&Record::End {
             outcome: result.outcome,
             exit_code: result.exit_code,
             summary: result.summary.clone(),
             ended,
         });
         crate::failpoint::hit("end", "after-record");
-        if let Err(e) = durable.state.remove_pending(&durable.run_id) {
-            problems.push(format!("removing pending values: {e}"));
-        }
-        if let Err(e) = durable.state.clear_active() {
-            problems.push(format!("the active-run marker: {e}"));
+        match end {
+            Ok(()) => {
+                if let Err(e) = durable.remove_backups_beside() {
+                    problems.push(format!("removing backups: {e}"));
+                }
+                if let Err(e) = durable.state.remove_pending(&durable.run_id) {
+                    problems.push(format!("removing pending values: {e}"));
+                }
+                if let Err(e) = durable.state.clear_active() {
+                    problems.push(format!("the active-run marker: {e}"));
+                }
+            }
+            Err(e) => problems.push(format!(
+                "the journal with the run's end ({e}); its pending values and backups are kept"
+            )),
         }
     }
     for problem in problems {
@@ -209,7 +224,16 @@ fn audit_of(
     aborted: bool,
     ended: &str,
 ) -> (Vec<AuditEntry>, BTreeMap<String, Rotation>) {
-    let key = crate::fingerprint::install_key(&ctx.durable.state.root).ok();
+    // Created on first use (two fsyncs, once per install): a run that rotates no secret
+    // audits nothing and needs no key.
+    let has_secret = ctx
+        .plan
+        .runbooks
+        .iter()
+        .any(|&rb| ctx.runbook(rb).secret.is_some());
+    let key = has_secret
+        .then(|| crate::fingerprint::install_key(&ctx.durable.state.root).ok())
+        .flatten();
     let mut entries = Vec::new();
     let mut rotated = BTreeMap::new();
     for &rb in &ctx.plan.runbooks {

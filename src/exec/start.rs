@@ -1,9 +1,9 @@
 //! A run's durable start: the order of its first bytes on disk, what it keeps to start from,
 //! and the runs a kill cut off before they began, swept at the next start.
 //!
-//! The active marker is written right after the run's folder, before the journal's first
-//! record and before `start.json` (the only file holding secrets at that point): a kill at any
-//! moment leaves either a folder with no secret in it, or a run that the next start finds.
+//! The active marker is written right after the run's folder, before `start.json` (the only
+//! file holding secrets at that point) and the journal's first record: a kill at any moment
+//! leaves either a folder with no secret in it, or a run that the next start finds.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -91,11 +91,67 @@ pub(crate) fn abandon(state: &StateDir, run_id: &str) {
     }
 }
 
-/// Removes every run a kill cut off before it began, and says which. Call it holding the run
-/// lock, so no run is live. A run began when its journal has its `Begin` record and it was
-/// marked active (no step runs before both); one that is marked active but has no `Begin`, or
-/// is not marked active and recorded neither a step nor an end, did nothing, and may hold
-/// `start.json` with secrets in it.
+/// What a run's folder says about it, read only for runs that may still need something: a
+/// run that ended cleanly has no `pending/` or `backup/` folder left (they are removed only
+/// once its end is durable), so a long history costs one `stat` per run, not a journal read.
+enum Found {
+    /// Ended and cleaned up, or a damaged journal (the operator's to look at, never ours).
+    Settled,
+    /// Its end is journaled but a kill (or a power cut) came before its files were removed.
+    EndedWithLeftovers(Vec<Record>),
+    /// Acted and did not end: the run to resume or abort.
+    Unfinished,
+    /// Never began, or began but did nothing: it changed nothing.
+    Orphan,
+}
+
+fn examine(state: &StateDir, run_id: &str, is_active: bool) -> Found {
+    let live = state.pending_dir(run_id).exists() || state.backup_dir(run_id).exists();
+    if !live && !is_active {
+        return Found::Settled;
+    }
+    let records = match read_journal(&state.journal_path(run_id)) {
+        Ok(records) => records,
+        Err(_) if !state.journal_path(run_id).exists() => Vec::new(),
+        Err(_) => return Found::Settled,
+    };
+    let begun = records.iter().any(|r| matches!(r, Record::Begin { .. }));
+    let ended = records.iter().any(|r| matches!(r, Record::End { .. }));
+    let acted = records
+        .iter()
+        .any(|r| matches!(r, Record::Intent { .. } | Record::Awaiting { .. }));
+    if ended {
+        Found::EndedWithLeftovers(records)
+    } else if begun && (is_active || acted) {
+        // Marked active and begun: no step runs before both, so it may have acted (a manual
+        // first step awaiting the operator journals no intent).
+        Found::Unfinished
+    } else {
+        // Never began; or began, not marked active and never acted: a run cut off before its
+        // first step (by a power cut, or in an earlier version), which did nothing.
+        Found::Orphan
+    }
+}
+
+/// The run that did not finish, if any: the one the active marker names, else one whose
+/// journal shows it acted and did not end (a power cut can lose the marker, which is not
+/// fsynced; the journal's intent was).
+pub(crate) fn unfinished_run(state: &StateDir) -> Option<String> {
+    if let Some(active) = state.active_run() {
+        return Some(active);
+    }
+    let entries = std::fs::read_dir(state.root.join("runs")).ok()?;
+    entries
+        .flatten()
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .find(|run_id| matches!(examine(state, run_id, false), Found::Unfinished))
+}
+
+/// Removes every run a kill cut off before it began, finishes the clean-up of runs that ended,
+/// marks active again a run that did not finish but lost its marker to a power cut, and says
+/// which. Call it holding the run lock, so no run is live. A run began when its journal has
+/// its `Begin` record and acted when it has an intent; one that did neither did nothing, and
+/// may hold `start.json` with secrets in it.
 pub(crate) fn sweep_orphans(state: &StateDir) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(state.root.join("runs")) else {
         return Vec::new();
@@ -104,60 +160,82 @@ pub(crate) fn sweep_orphans(state: &StateDir) -> Vec<String> {
     let mut messages = Vec::new();
     for entry in entries.flatten() {
         let run_id = entry.file_name().to_string_lossy().into_owned();
-        let records = match read_journal(&state.journal_path(&run_id)) {
-            Ok(records) => records,
-            Err(_) if !state.journal_path(&run_id).exists() => Vec::new(),
-            // A damaged journal is the operator's to look at, never ours to delete.
-            Err(_) => continue,
-        };
-        let begun = records.iter().any(|r| matches!(r, Record::Begin { .. }));
-        let acted = records
-            .iter()
-            .any(|r| matches!(r, Record::Intent { .. } | Record::End { .. }));
         let is_active = active.as_deref() == Some(run_id.as_str());
-        let ended = records.iter().any(|r| matches!(r, Record::End { .. }));
-        if ended {
-            messages.extend(finish_ended(state, &run_id, is_active));
-            continue;
-        }
-        let orphan = if is_active { !begun } else { !acted };
-        if !orphan {
-            continue;
-        }
-        match std::fs::remove_dir_all(entry.path()) {
-            Ok(()) => messages.push(format!(
-                "removed run {run_id}: it was interrupted before it began, so nothing was changed"
-            )),
-            Err(e) => messages.push(format!(
-                "run {run_id} was interrupted before it began, but its files could not be removed: {e}"
-            )),
-        }
-        if is_active {
-            let _ = state.clear_active();
+        match examine(state, &run_id, is_active) {
+            Found::Settled => {}
+            Found::EndedWithLeftovers(records) => {
+                messages.extend(finish_ended(state, &run_id, is_active, &records));
+            }
+            Found::Unfinished if !is_active && active.is_none() => {
+                if state.set_active(&run_id).is_ok() {
+                    messages.push(format!(
+                        "run {run_id} did not finish and had lost its active marker (a power cut?); marked it active again"
+                    ));
+                }
+            }
+            Found::Unfinished => {}
+            Found::Orphan => {
+                match std::fs::remove_dir_all(entry.path()) {
+                    Ok(()) => messages.push(format!(
+                        "removed run {run_id}: it was interrupted before it began, so nothing was changed"
+                    )),
+                    Err(e) => messages.push(format!(
+                        "run {run_id} was interrupted before it began, but its files could not be removed: {e}"
+                    )),
+                }
+                if is_active {
+                    let _ = state.clear_active();
+                }
+            }
         }
     }
-    // The marker itself is written by rename; a kill mid-write leaves a copy naming a run id.
+    // A marker that outlived its run's folder (a power cut kept the marker, not the folder).
+    if let Some(active) = &active
+        && !state.run_dir(active).exists()
+    {
+        let _ = state.clear_active();
+    }
+    // Earlier versions wrote the marker by rename; a kill mid-write left a copy naming a run.
     let _ = crate::atomic::remove_leftovers(&state.root.join("active"));
     messages
 }
 
-/// A run whose end is journaled but that was killed before it removed its pending values,
-/// its backups and the active marker: the end is the truth, so finish what it left undone.
+/// A run whose end is journaled but that was killed before it removed its backups, pending
+/// values and the active marker: the end is the truth, so finish what it left undone.
 /// Without this the marker blocks every new run while `resume` and `abort` refuse a run that
-/// already ended, and the pending files keep secrets forever.
-fn finish_ended(state: &StateDir, run_id: &str, is_active: bool) -> Option<String> {
-    let leftovers =
-        is_active || state.pending_dir(run_id).exists() || state.backup_dir(run_id).exists();
-    if !leftovers {
-        return None;
-    }
-    let cleaned = state.remove_pending(run_id).and_then(|()| {
-        if is_active {
-            state.clear_active()
-        } else {
-            Ok(())
-        }
+/// already ended, and the pending files and backups keep secrets forever.
+fn finish_ended(
+    state: &StateDir,
+    run_id: &str,
+    is_active: bool,
+    records: &[Record],
+) -> Option<String> {
+    let durable_backups = records.iter().filter_map(|r| match r {
+        Record::Backup {
+            backup: Some(name), ..
+        } => Some(std::path::PathBuf::from(name)),
+        _ => None,
     });
+    let mut cleaned = Ok(());
+    for path in durable_backups.filter(|p| p.is_absolute()) {
+        if let Err(e) = std::fs::remove_file(&path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            cleaned = Err(std::io::Error::new(
+                e.kind(),
+                format!("{}: {e}", path.display()),
+            ));
+        }
+    }
+    let cleaned = cleaned
+        .and_then(|()| state.remove_pending(run_id))
+        .and_then(|()| {
+            if is_active {
+                state.clear_active()
+            } else {
+                Ok(())
+            }
+        });
     Some(match cleaned {
         Ok(()) => format!(
             "run {run_id} had ended but was interrupted while cleaning up; removed its pending values, backups and active marker"
@@ -169,8 +247,14 @@ fn finish_ended(state: &StateDir, run_id: &str, is_active: bool) -> Option<Strin
 }
 
 /// Begins a new run on disk, in the order the module's comment explains: its folder, the
-/// active marker, the journal's durable `Begin` record, then `start.json`. If any of it fails,
-/// the run is abandoned (nothing ran) and the message says what could not be written.
+/// active marker, `start.json`, then the journal's `Begin` record. If any of it fails, the run
+/// is abandoned (nothing ran) and the message says what could not be written.
+///
+/// None of it is fsynced here except `start.json` (and only when it holds something): nothing
+/// has happened yet that a power cut could leave half-done. The first record that must be
+/// durable — the intent of a step with a side effect — makes `Begin` durable with it, the
+/// journal being appended in order, and `start.json` is on disk before `Begin` is even written.
+/// A run lost whole to a power cut before that did nothing (see `sweep_orphans`).
 pub(crate) fn begin(
     state: &StateDir,
     run_id: &str,
@@ -189,15 +273,15 @@ pub(crate) fn begin(
             crate::failpoint::hit("start", "after-active");
             let journal = Journal::open(&state.journal_path(run_id), redactor)
                 .map_err(|e| format!("cannot record the run: {e}"))?;
-            journal.durable_blocking(record)?;
-            let durable = Durable {
-                journal,
-                state: state.clone(),
-                run_id: run_id.to_string(),
-            };
-            durable
-                .keep(START_FILE, snapshot)
-                .map_err(|e| format!("cannot record the run: {e}"))?;
+            let durable = Durable::new(journal, state.clone(), run_id.to_string());
+            // Written before `Begin`, so a run that began always has it: `resume` reads a
+            // missing one as an empty snapshot, which is what an empty one is not written for.
+            if !snapshot.is_empty() {
+                durable
+                    .keep(START_FILE, snapshot)
+                    .map_err(|e| format!("cannot record the run: {e}"))?;
+            }
+            durable.journal.append(record)?;
             Ok(durable)
         });
     if begun.is_err() {
@@ -207,17 +291,37 @@ pub(crate) fn begin(
 }
 
 /// Removes the temporary copies that an interrupted edit left beside `paths`, saying so: each
-/// is a whole new version of the file, a new secret included. Call it holding the run lock.
-pub(crate) fn remove_temp_leftovers<'a>(paths: impl IntoIterator<Item = &'a std::path::PathBuf>) {
+/// is a whole new version of the file, a new secret included; and the backups beside them of
+/// every run but `keep` (the run being resumed or aborted), each an old version that a power
+/// cut kept after its run ended. Call it holding the run lock, with no other run unfinished.
+pub(crate) fn remove_temp_leftovers<'a>(
+    paths: impl IntoIterator<Item = &'a std::path::PathBuf>,
+    keep: Option<&str>,
+) {
     let paths: std::collections::BTreeSet<_> = paths.into_iter().collect();
     for path in paths {
-        match crate::atomic::remove_leftovers(path) {
-            Ok(0) => {}
-            Ok(n) => tracing::warn!(
-                "removed {n} temporary cop{} of {} left by an interrupted edit",
-                if n == 1 { "y" } else { "ies" },
-                path.display()
-            ),
+        let found = crate::atomic::remove_leftovers(path).and_then(|temps| {
+            let target = crate::atomic::resolve_target(path)?;
+            Ok((temps, crate::host::remove_backups_beside(&target, keep)?))
+        });
+        match found {
+            Ok((0, 0)) => {}
+            Ok((temps, backups)) => {
+                if temps > 0 {
+                    tracing::warn!(
+                        "removed {temps} temporary cop{} of {} left by an interrupted edit",
+                        if temps == 1 { "y" } else { "ies" },
+                        path.display()
+                    );
+                }
+                if backups > 0 {
+                    tracing::warn!(
+                        "removed {backups} backup{} of {} left by a run that ended",
+                        if backups == 1 { "" } else { "s" },
+                        path.display()
+                    );
+                }
+            }
             // A file step may create its file in a folder that does not exist yet.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => tracing::warn!(

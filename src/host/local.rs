@@ -3,7 +3,7 @@
 //! call), and processes run in process groups of their own.
 
 use std::io;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use tokio::sync::watch;
@@ -56,6 +56,15 @@ impl Host for Local {
         })
     }
 
+    fn link_backup<'a>(
+        &'a self,
+        path: &'a Path,
+        previous: &'a [u8],
+        tag: &'a str,
+    ) -> HostFuture<'a, Option<PathBuf>> {
+        Box::pin(async move { Ok(super::beside::link(path, previous, tag)) })
+    }
+
     fn keep_backup<'a>(
         &'a self,
         path: &'a Path,
@@ -63,7 +72,7 @@ impl Host for Local {
         backup: &'a Path,
     ) -> HostFuture<'a, ()> {
         Box::pin(async move {
-            link_or_copy(path, previous, backup).map_err(HostError::file("back up", path))
+            write_atomic(backup, previous, Some(0o600)).map_err(HostError::file("back up", path))
         })
     }
 
@@ -97,50 +106,5 @@ impl Host for Local {
                 .await
                 .map_err(HostError::Spawn)
         })
-    }
-}
-
-/// Keeps `bytes`, what `path` holds now, at `backup`. The edit that follows replaces `path` by
-/// rename, which leaves the old inode to the backup alone: a hard link keeps the bytes without
-/// copying them (a 10,000-line env file is 400 KB to write and flush). A 0600 copy is written
-/// instead when linking is not possible (another filesystem, a file of another user) or the
-/// link would not hold exactly `bytes` (the file has other links, or changed since it was
-/// read). The run makes a linked backup 0600 once the edit has replaced the file.
-fn link_or_copy(path: &Path, bytes: &[u8], backup: &Path) -> io::Result<()> {
-    if std::fs::hard_link(path, backup).is_ok() {
-        let exact = std::fs::metadata(backup).is_ok_and(|m| m.nlink() == 2)
-            && holds_exactly(backup, bytes).unwrap_or(false);
-        if exact {
-            // Flushes the old data should it not be on disk yet (usually a no-op), then the
-            // new directory entry.
-            fs_err::File::open(backup)?.sync_all()?;
-            if let Some(dir) = backup.parent() {
-                fs_err::File::open(dir)?.sync_all()?;
-            }
-            return Ok(());
-        }
-        std::fs::remove_file(backup)?;
-    }
-    write_atomic(backup, bytes, Some(0o600))
-}
-
-/// Whether the file at `path` holds exactly `bytes`, read in small pieces: reading a large
-/// file whole only to compare it cost a page fault per 4 KiB.
-fn holds_exactly(path: &Path, bytes: &[u8]) -> io::Result<bool> {
-    use std::io::Read;
-    let mut file = std::fs::File::open(path)?;
-    let mut chunk = [0u8; 16 * 1024];
-    let mut offset = 0;
-    loop {
-        let n = match file.read(&mut chunk) {
-            Ok(0) => return Ok(offset == bytes.len()),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if bytes.get(offset..offset + n) != Some(&chunk[..n]) {
-            return Ok(false);
-        }
-        offset += n;
     }
 }

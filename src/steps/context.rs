@@ -365,6 +365,12 @@ impl From<StartSnapshot> for SnapshotFile {
 }
 
 impl StartSnapshot {
+    /// Whether there is nothing to keep: then no `start.json` is written (and no fsync paid),
+    /// and `resume` reads its absence as this.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.inputs.is_empty() && self.supplied.is_empty() && self.currents.is_empty()
+    }
+
     /// Every value in it, for the redactor: all of them are secret or may be.
     pub fn values(&self) -> impl Iterator<Item = &String> {
         self.inputs

@@ -3,7 +3,9 @@
 //! depend on them, so a crash at any point loses nothing.
 
 use crate::failure::ErrorKind;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use minijinja::Value;
 
@@ -21,6 +23,9 @@ pub(crate) struct Durable {
     pub journal: Journal,
     pub state: StateDir,
     pub run_id: String,
+    /// The backups this run keeps as links beside the files they hold (see `backup`), for
+    /// removal when the run ends.
+    beside: Arc<Mutex<BTreeSet<PathBuf>>>,
 }
 
 fn io(e: impl std::fmt::Display) -> StepError {
@@ -31,14 +36,55 @@ fn io(e: impl std::fmt::Display) -> StepError {
 }
 
 impl Durable {
+    pub(crate) fn new(journal: Journal, state: StateDir, run_id: String) -> Self {
+        Self {
+            journal,
+            state,
+            run_id,
+            beside: Arc::default(),
+        }
+    }
+
     pub(crate) fn outputs_path(&self, node: usize) -> PathBuf {
         self.state
             .pending_dir(&self.run_id)
             .join(format!("out-{node}.json"))
     }
 
+    /// Where a journaled backup is: a name under the run's `backup/` folder, or the absolute
+    /// path of a link kept beside the file (which `join` returns as it is).
     pub(crate) fn backup_path(&self, name: &str) -> PathBuf {
         self.state.backup_dir(&self.run_id).join(name)
+    }
+
+    /// Notes backups beside files that an earlier process of this run made (`resume`,
+    /// `abort`), so the end of the run removes them too.
+    pub(crate) fn adopt_backups(&self, names: impl IntoIterator<Item = String>) {
+        let mut beside = self.beside.lock().expect("never poisoned; this is a bug");
+        beside.extend(
+            names
+                .into_iter()
+                .map(PathBuf::from)
+                .filter(|path| path.is_absolute()),
+        );
+    }
+
+    /// Removes the backups kept beside files. Only once the run's end is durable: until then
+    /// a power cut could leave a run that `abort` must still be able to undo.
+    pub(crate) fn remove_backups_beside(&self) -> std::io::Result<()> {
+        let beside = self.beside.lock().expect("never poisoned; this is a bug");
+        for path in beside.iter() {
+            match std::fs::remove_file(path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(std::io::Error::new(
+                        e.kind(),
+                        format!("{}: {e}", path.display()),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// Records that a step is about to act. Durable before a side effect that `resume` must
@@ -64,7 +110,18 @@ impl Durable {
     }
 
     /// Keeps a file's previous bytes (or the fact it did not exist) before it is replaced,
-    /// through the host the file is on.
+    /// through the host the file is on, and journals where they are, durably: this one fsync
+    /// of the journal also carries the step's intent and everything before it.
+    ///
+    /// Where the host can, the bytes are kept as a hard link to the file, beside it (see
+    /// `Host::link_backup`): the edit renames a new file over the old one in that same
+    /// directory, and the edit's own fsync of the directory makes the link durable with the
+    /// rename — metadata of one directory reaches the disk in the order it was changed on a
+    /// journaling file system, so no power cut leaves the new file without the link. The old
+    /// bytes themselves are as durable as the file was before the run (a file that another
+    /// program wrote without fsync moments before could lose those bytes to a power cut, run or
+    /// no run; a rollback after one restores what the file would have held without the run).
+    /// Elsewhere the bytes are copied, flushed, into the run's `backup/` folder.
     pub(crate) async fn backup(
         &self,
         host: &dyn Host,
@@ -74,18 +131,7 @@ impl Durable {
         mode: Option<u32>,
     ) -> Result<Option<String>, StepError> {
         let name = match previous {
-            Some(bytes) => {
-                let name = format!(
-                    "{node}-{}.bak",
-                    path.file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default()
-                );
-                host.keep_backup(path, bytes, &self.backup_path(&name))
-                    .await
-                    .map_err(io)?;
-                Some(name)
-            }
+            Some(bytes) => Some(self.keep_previous(host, node, path, bytes).await?),
             None => None,
         };
         self.journal
@@ -95,6 +141,39 @@ impl Durable {
                 backup: name.clone(),
                 mode,
             })
+            .await
+            .map_err(io)?;
+        Ok(name)
+    }
+
+    /// Keeps `bytes`, what `path` holds now: linked beside it, else copied under `backup/`.
+    /// The name the journal gives it (see `backup_path`).
+    async fn keep_previous(
+        &self,
+        host: &dyn Host,
+        node: usize,
+        path: &Path,
+        bytes: &[u8],
+    ) -> Result<String, StepError> {
+        let tag = format!("{}-{node}", self.run_id);
+        if let Some(link) = host.link_backup(path, bytes, &tag).await.map_err(io)? {
+            if let Some(name) = link.to_str() {
+                self.beside
+                    .lock()
+                    .expect("never poisoned; this is a bug")
+                    .insert(link.clone());
+                return Ok(name.to_string());
+            }
+            // The journal holds paths as text: a name that is not UTF-8 is copied instead.
+            let _ = std::fs::remove_file(&link);
+        }
+        let name = format!(
+            "{node}-{}.bak",
+            path.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        );
+        host.keep_backup(path, bytes, &self.backup_path(&name))
             .await
             .map_err(io)?;
         Ok(name)
@@ -163,9 +242,18 @@ impl Durable {
             .write_private(&self.state.pending_dir(&self.run_id).join(file), &json)
     }
 
-    /// Reads back what `keep` wrote.
-    pub(crate) fn load<T: serde::de::DeserializeOwned>(&self, file: &str) -> std::io::Result<T> {
-        let bytes = std::fs::read(self.state.pending_dir(&self.run_id).join(file))?;
-        serde_json::from_slice(&bytes).map_err(std::io::Error::other)
+    /// Reads back what `keep` wrote; `None` when it was never written.
+    pub(crate) fn load<T: serde::de::DeserializeOwned>(
+        &self,
+        file: &str,
+    ) -> std::io::Result<Option<T>> {
+        let bytes = match std::fs::read(self.state.pending_dir(&self.run_id).join(file)) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(std::io::Error::other)
     }
 }

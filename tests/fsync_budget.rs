@@ -1,0 +1,147 @@
+//! How many times a run waits for the disk, counted through the real binary under `strace`:
+//! one env edit is the temp file's fsync, its directory's, and two of the journal (before the
+//! edit: the run's beginning, the step's intent and where the old bytes are kept; then its end)
+//! — every guarantee kept, each paid for once (README, "What a run guarantees"). A count, not
+//! a timing: the same on a loaded machine. Without `strace` the test skips loudly, and under CI
+//! (`CI` set) it fails instead; `.ci/test` installs it.
+
+mod common;
+
+use std::io::Write;
+use std::process::Command;
+
+use common::Test;
+
+/// The calls that wait for the disk.
+const SYNCS: &[&str] = &["fsync", "fdatasync", "syncfs", "sync_file_range", "sync"];
+
+fn env_file(lines: usize) -> String {
+    (0..lines).map(|i| format!("K{i}=value-{i}\n")).collect()
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+fn strace_available() -> bool {
+    let found = Command::new("strace").arg("-V").output().is_ok();
+    if !found {
+        let message =
+            "SKIPPED: strace not found (install strace) — the fsync budget is not checked";
+        assert!(!in_ci(), "{message}; CI is set, so a missing strace fails");
+        let _ = writeln!(std::io::stderr(), "\n*** {message} ***\n");
+    }
+    found
+}
+
+/// Runs `runbook ARGS` under `strace -f` in the test's directory and returns the sync calls it
+/// made, one line each (`fsync(5</path/to/file>)`), with its exit code.
+fn syncs_of(test: &Test, args: &[&str]) -> (Option<i32>, Vec<String>) {
+    let trace = test.path().join("strace.out");
+    let mut runbook = test.command();
+    runbook.args(args);
+    let mut command = Command::new("strace");
+    command
+        .args(["-f", "-qq", "-y", "-o"])
+        .arg(&trace)
+        .arg("-e")
+        .arg(format!("trace={}", SYNCS.join(",")))
+        .arg(runbook.get_program())
+        .args(runbook.get_args())
+        .current_dir(test.path());
+    for (key, value) in runbook.get_envs() {
+        match value {
+            Some(value) => command.env(key, value),
+            None => command.env_remove(key),
+        };
+    }
+    let output = command.output().expect("spawn strace");
+    let text = std::fs::read_to_string(&trace).unwrap_or_else(|e| {
+        panic!(
+            "no strace output ({e}): {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    let calls = text
+        .lines()
+        .filter(|line| !line.contains("resumed>"))
+        .filter_map(|line| {
+            // `strace -f -o` starts each line with the pid, padded with spaces.
+            let call = line
+                .trim_start_matches(|c: char| c.is_ascii_digit())
+                .trim_start();
+            SYNCS
+                .iter()
+                .any(|name| call.starts_with(&format!("{name}(")))
+                .then(|| {
+                    call.split(" <unfinished")
+                        .next()
+                        .unwrap_or(call)
+                        .to_string()
+                })
+        })
+        .collect();
+    (output.status.code(), calls)
+}
+
+const EDIT: &str = r#"name: one
+steps:
+  - id: edit
+    env: { file: .env, set: { K5: "new" } }
+"#;
+
+#[test]
+fn one_env_edit_costs_at_most_four_syncs() {
+    if !strace_available() {
+        return;
+    }
+    let test = Test::new()
+        .file("runbook.yaml", "runbooks: runbooks\n")
+        .file("runbooks/one.yaml", EDIT)
+        .file(".env", &env_file(1000));
+    let (code, calls) = syncs_of(&test, &["run", "one", "--yes"]);
+    assert_eq!(code, Some(0), "the run succeeds: {calls:#?}");
+    assert!(
+        String::from_utf8(test.read(".env"))
+            .unwrap()
+            .contains("K5=new\n"),
+        "the edit happened"
+    );
+    assert!(calls.len() <= 4, "{} syncs: {calls:#?}", calls.len());
+    // Which four: the env file's temp copy and its directory, and the journal twice.
+    let journal = calls.iter().filter(|c| c.contains("journal.jsonl")).count();
+    let temp = calls
+        .iter()
+        .filter(|c| c.contains(".runbook-") && c.contains(".tmp>"))
+        .count();
+    assert_eq!((journal, temp), (2, 1), "{calls:#?}");
+}
+
+#[test]
+fn a_generated_value_costs_one_sync_more_than_the_edit_that_uses_it() {
+    // The new value is in a 0600 pending file, on disk before any step can use it: one fsync
+    // (a new file: no rename, no directory fsync), beside the edit's four.
+    if !strace_available() {
+        return;
+    }
+    let runbook = r#"name: gen
+steps:
+  - id: new
+    generate: { bytes: 16, encoding: hex }
+  - id: edit
+    needs: [new]
+    env: { file: .env, set: { K5: "{{ steps.new.value }}" } }
+"#;
+    let test = Test::new()
+        .file("runbook.yaml", "runbooks: runbooks\n")
+        .file("runbooks/gen.yaml", runbook)
+        .file(".env", &env_file(10));
+    let (code, calls) = syncs_of(&test, &["run", "gen", "--yes"]);
+    assert_eq!(code, Some(0), "{calls:#?}");
+    assert!(calls.len() <= 5, "{} syncs: {calls:#?}", calls.len());
+    assert_eq!(
+        calls.iter().filter(|c| c.contains("/pending/")).count(),
+        1,
+        "{calls:#?}"
+    );
+}
