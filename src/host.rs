@@ -9,6 +9,7 @@
 mod beside;
 mod local;
 pub(crate) mod process;
+mod reaper;
 mod shell;
 
 use std::future::Future;

@@ -16,11 +16,16 @@ use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
+use std::os::fd::OwnedFd;
+use std::process::Command;
+
 use rustix::process::{Pid, Signal, kill_process_group};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::process::{ChildStdin, Command};
+use tokio::net::unix::pipe;
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
+
+use super::reaper::Reaper;
 
 #[cfg(test)]
 mod tests;
@@ -222,14 +227,19 @@ pub(crate) async fn run_process(
         return Ok(outcome);
     }
 
-    let (mut child, mut guard) = start_group(spec)?;
+    let Started {
+        mut reaper,
+        mut guard,
+        stdin,
+        stdout: mut child_stdout,
+        stderr: mut child_stderr,
+    } = start_group(spec)?;
     let started = Instant::now();
     let timeout_at = spec.timeout.map(|timeout| started + timeout);
-    let mut stdout = child.stdout.take();
-    let mut stderr = child.stderr.take();
-    // Writing stdin is not cancel safe, so the one future lives across loop iterations. It must
-    // be taken out of `child` before `wait`, which would otherwise close it.
-    let stdin_write = write_stdin(child.stdin.take(), spec.stdin.as_deref());
+    let mut stdout = child_stdout.take();
+    let mut stderr = child_stderr.take();
+    // Writing stdin is not cancel safe, so the one future lives across loop iterations.
+    let stdin_write = write_stdin(stdin, spec.stdin.as_deref());
     tokio::pin!(stdin_write);
     let mut stdin_done = false;
     // Read into spare capacity: zeroing two 16 KiB buffers was a tenth of a short step's CPU.
@@ -279,7 +289,7 @@ pub(crate) async fn run_process(
                 stdin_done = true;
                 written.map_err(|error| failed("write stdin of", spec, error))?;
             }
-            status = child.wait(), if !matches!(phase, Phase::Draining { .. }) => {
+            status = reaper.wait(), if !matches!(phase, Phase::Draining { .. }) => {
                 let status = status.map_err(|error| failed("wait for", spec, error))?;
                 if matches!(phase, Phase::Terminating { .. }) {
                     // The leader is gone but its group may not be: whatever ignored or outlived
@@ -327,10 +337,20 @@ pub(crate) async fn run_process(
     Ok(outcome)
 }
 
+/// A child just spawned: its reaper, the guard over its process group, and our ends of its
+/// pipes, registered with the runtime.
+struct Started {
+    reaper: Reaper,
+    guard: GroupGuard,
+    stdin: Option<pipe::Sender>,
+    stdout: Option<pipe::Receiver>,
+    stderr: Option<pipe::Receiver>,
+}
+
 /// Spawns the step's program (through `sh -c` when it cannot be spawned directly and the
 /// spec allows), and a guard over the new process group.
-fn start_group(spec: &ProcessSpec) -> io::Result<(tokio::process::Child, GroupGuard)> {
-    let child = match spawn(spec, &spec.program, &spec.args) {
+fn start_group(spec: &ProcessSpec) -> io::Result<Started> {
+    let mut child = match spawn(spec, &spec.program, &spec.args) {
         Err(_) if spec.shell_fallback.is_some() => {
             let script = spec.shell_fallback.clone().unwrap_or_default();
             spawn(spec, "sh", &["-c".to_owned(), script])
@@ -340,17 +360,81 @@ fn start_group(spec: &ProcessSpec) -> io::Result<(tokio::process::Child, GroupGu
     .map_err(|error| failed("spawn", spec, error))?;
     // With `process_group(0)` the child leads a new group whose id is its pid. Spawning returns
     // only after the child has exec'd, so the group exists by now.
-    let guard = GroupGuard {
-        pgid: child
-            .id()
-            .and_then(|pid| i32::try_from(pid).ok())
-            .and_then(Pid::from_raw),
+    let Some(pid) = i32::try_from(child.id()).ok().and_then(Pid::from_raw) else {
+        return Err(failed("spawn", spec, io::Error::other("no process id")));
     };
-    Ok((child, guard))
+    let guard = GroupGuard { pgid: Some(pid) };
+    match watch_child(&mut child, pid) {
+        Ok((reaper, stdin, stdout, stderr)) => Ok(Started {
+            reaper,
+            guard,
+            stdin,
+            stdout,
+            stderr,
+        }),
+        Err(error) => {
+            // The guard's drop kills the group; the child is reaped so no zombie is left.
+            drop(guard);
+            let _ = child.wait();
+            Err(failed("watch", spec, error))
+        }
+    }
+}
+
+type Watched = (
+    Reaper,
+    Option<pipe::Sender>,
+    Option<pipe::Receiver>,
+    Option<pipe::Receiver>,
+);
+
+/// Registers the child's exit and our ends of its pipes with the runtime.
+fn watch_child(child: &mut std::process::Child, pid: Pid) -> io::Result<Watched> {
+    Ok((
+        Reaper::new(pid)?,
+        child.stdin.take().map(|p| sender(p.into())).transpose()?,
+        child
+            .stdout
+            .take()
+            .map(|p| receiver(p.into()))
+            .transpose()?,
+        child
+            .stderr
+            .take()
+            .map(|p| receiver(p.into()))
+            .transpose()?,
+    ))
+}
+
+/// Our end of a pipe to the child, made non-blocking (only ours: the child's end is another
+/// open file, which stays blocking as programs expect) and registered with the runtime.
+fn receiver(fd: OwnedFd) -> io::Result<pipe::Receiver> {
+    rustix::fs::fcntl_setfl(&fd, rustix::fs::OFlags::NONBLOCK)?;
+    pipe::Receiver::from_owned_fd_unchecked(fd)
+}
+
+fn sender(fd: OwnedFd) -> io::Result<pipe::Sender> {
+    rustix::fs::fcntl_setfl(&fd, rustix::fs::OFlags::NONBLOCK)?;
+    pipe::Sender::from_owned_fd_unchecked(fd)
+}
+
+/// `/dev/null`, opened once: each child without stdin gets a duplicate of it, which is all
+/// `Stdio::null()` would have done after opening it anew.
+fn dev_null() -> io::Result<Stdio> {
+    static DEV_NULL: std::sync::OnceLock<std::fs::File> = std::sync::OnceLock::new();
+    let file = match DEV_NULL.get() {
+        Some(file) => file,
+        None => {
+            let opened = std::fs::File::open("/dev/null")?;
+            DEV_NULL.get_or_init(|| opened)
+        }
+    };
+    Ok(Stdio::from(file.try_clone()?))
 }
 
 /// Starts `program` with the spec's stdin, environment and directory, in a new process group.
-fn spawn(spec: &ProcessSpec, program: &str, args: &[String]) -> io::Result<tokio::process::Child> {
+/// Every descriptor `runbook` opens is close-on-exec, so the child inherits only these three.
+fn spawn(spec: &ProcessSpec, program: &str, args: &[String]) -> io::Result<std::process::Child> {
     // The Command holds environment values, so it is never logged or Debug-printed.
     let mut command = Command::new(program);
     command
@@ -359,11 +443,11 @@ fn spawn(spec: &ProcessSpec, program: &str, args: &[String]) -> io::Result<tokio
         .stdin(if spec.stdin.is_some() {
             Stdio::piped()
         } else {
-            Stdio::null()
+            dev_null()?
         })
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
+        .stderr(Stdio::piped());
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
     if let Some(cwd) = &spec.cwd {
         // A shell would set PWD for what it runs; a program exec'd directly would otherwise
         // inherit ours, naming another directory.
@@ -382,7 +466,7 @@ fn terminate(guard: &GroupGuard, grace: Duration) -> Phase {
 
 /// Writes `data` to the child's stdin and closes it: `pipe` is dropped on return, so the child
 /// sees EOF.
-async fn write_stdin(pipe: Option<ChildStdin>, data: Option<&[u8]>) -> io::Result<()> {
+async fn write_stdin(pipe: Option<pipe::Sender>, data: Option<&[u8]>) -> io::Result<()> {
     let (Some(mut pipe), Some(data)) = (pipe, data) else {
         return Ok(());
     };

@@ -372,6 +372,13 @@ async fn dropping_the_future_kills_the_group() {
     // What an executor does when it aborts a task.
     drop(running);
     assert_eq!(survivors(pgid).await, Vec::<i32>::new());
+    // Its leader is reaped by the next child's waiter: no zombie is left for the run's life.
+    let give_up = Instant::now() + DEATH_BOUND;
+    while std::path::Path::new(&format!("/proc/{pgid}")).exists() {
+        assert!(Instant::now() < give_up, "the dropped child stays a zombie");
+        let (outcome, _) = run(&ProcessSpec::new("true", Vec::<String>::new())).await;
+        assert_eq!(outcome.status, Termination::Exited(0));
+    }
 }
 
 #[tokio::test]
