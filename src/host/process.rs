@@ -25,7 +25,7 @@ use tokio::net::unix::pipe;
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 
-use super::reaper::Reaper;
+use super::reaper::{Listener, Reaper};
 
 #[cfg(test)]
 mod tests;
@@ -350,6 +350,7 @@ struct Started {
 /// Spawns the step's program (through `sh -c` when it cannot be spawned directly and the
 /// spec allows), and a guard over the new process group.
 fn start_group(spec: &ProcessSpec) -> io::Result<Started> {
+    let listener = Listener::new().map_err(|error| failed("watch", spec, error))?;
     let mut child = match spawn(spec, &spec.program, &spec.args) {
         Err(_) if spec.shell_fallback.is_some() => {
             let script = spec.shell_fallback.clone().unwrap_or_default();
@@ -364,9 +365,9 @@ fn start_group(spec: &ProcessSpec) -> io::Result<Started> {
         return Err(failed("spawn", spec, io::Error::other("no process id")));
     };
     let guard = GroupGuard { pgid: Some(pid) };
-    match watch_child(&mut child, pid) {
-        Ok((reaper, stdin, stdout, stderr)) => Ok(Started {
-            reaper,
+    match watch_child(&mut child) {
+        Ok((stdin, stdout, stderr)) => Ok(Started {
+            reaper: listener.reaper(pid),
             guard,
             stdin,
             stdout,
@@ -382,16 +383,14 @@ fn start_group(spec: &ProcessSpec) -> io::Result<Started> {
 }
 
 type Watched = (
-    Reaper,
     Option<pipe::Sender>,
     Option<pipe::Receiver>,
     Option<pipe::Receiver>,
 );
 
-/// Registers the child's exit and our ends of its pipes with the runtime.
-fn watch_child(child: &mut std::process::Child, pid: Pid) -> io::Result<Watched> {
+/// Registers our ends of the child's pipes with the runtime.
+fn watch_child(child: &mut std::process::Child) -> io::Result<Watched> {
     Ok((
-        Reaper::new(pid)?,
         child.stdin.take().map(|p| sender(p.into())).transpose()?,
         child
             .stdout

@@ -18,6 +18,27 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 /// Children whose waiter was dropped before they were reaped.
 static ORPHANS: Mutex<Vec<Pid>> = Mutex::new(Vec::new());
 
+/// Listens for SIGCHLD from before a child is spawned; then waits for that child to exit and
+/// reaps it.
+pub(super) struct Listener(Signal);
+
+impl Listener {
+    /// Starts listening. Call it before spawning: every SIGCHLD from then on wakes the waiter,
+    /// so it need not ask the kernel before the first one.
+    pub(super) fn new() -> io::Result<Self> {
+        Ok(Self(signal(SignalKind::child())?))
+    }
+
+    /// The waiter for child `pid`, spawned after this listener began.
+    pub(super) fn reaper(self, pid: Pid) -> Reaper {
+        Reaper {
+            pid,
+            sigchld: self.0,
+            reaped: false,
+        }
+    }
+}
+
 /// Waits for child `pid` to exit and reaps it.
 pub(super) struct Reaper {
     pid: Pid,
@@ -26,25 +47,16 @@ pub(super) struct Reaper {
 }
 
 impl Reaper {
-    /// Starts listening for SIGCHLD. Call it before the child can exit unseen: right after the
-    /// spawn is fine, since `wait` asks once before it waits for a signal.
-    pub(super) fn new(pid: Pid) -> io::Result<Self> {
-        Ok(Self {
-            pid,
-            sigchld: signal(SignalKind::child())?,
-            reaped: false,
-        })
-    }
-
     /// The child's exit status, once it has exited. Cancel safe: dropped half-way, the next
-    /// call (or the next waiter, should this one be dropped) asks again.
+    /// call (or the next waiter, should this one be dropped) asks again. Every SIGCHLD since
+    /// the listener began wakes it once, so a child that exited before the first call is seen.
     pub(super) async fn wait(&mut self) -> io::Result<ExitStatus> {
         loop {
-            if let Some(status) = self.try_reap()? {
-                return Ok(status);
-            }
             if self.sigchld.recv().await.is_none() {
                 return Err(io::Error::other("the SIGCHLD listener stopped"));
+            }
+            if let Some(status) = self.try_reap()? {
+                return Ok(status);
             }
         }
     }
