@@ -31,6 +31,11 @@ struct State {
     /// The first fsync also makes the new file's name durable (see `sync_loop`).
     named: bool,
     closing: bool,
+    /// The syncer sleeps on `request`: only then does a request need to wake it (a condvar's
+    /// notify is a futex call whether or not anyone sleeps).
+    syncer_asleep: bool,
+    /// Callers of `durable_blocking` sleeping on `done`.
+    blocked: usize,
 }
 
 struct Inner {
@@ -115,11 +120,13 @@ impl Journal {
         let seq = self.request(record)?;
         let mut state = lock(&self.inner.state);
         while state.synced.seq < seq && state.synced.error.is_none() && !state.closing {
+            state.blocked += 1;
             state = self
                 .inner
                 .done
                 .wait(state)
                 .expect("the journal's lock is never poisoned; this is a bug");
+            state.blocked -= 1;
         }
         outcome(&state.synced, seq)
     }
@@ -132,7 +139,13 @@ impl Journal {
             return Err(stopped());
         }
         state.requested = state.requested.max(seq);
-        self.inner.request.notify_one();
+        // A syncer that is busy fsyncing finds the request when it comes back. One asleep is
+        // woken after the lock is released, so it does not wake only to wait for the lock.
+        let wake = std::mem::take(&mut state.syncer_asleep);
+        drop(state);
+        if wake {
+            self.inner.request.notify_one();
+        }
         Ok(seq)
     }
 
@@ -205,10 +218,12 @@ fn sync_loop(inner: &Inner) {
     let mut state = lock(&inner.state);
     loop {
         while state.requested <= state.synced.seq && !state.closing {
+            state.syncer_asleep = true;
             state = inner
                 .request
                 .wait(state)
                 .expect("the journal's lock is never poisoned; this is a bug");
+            state.syncer_asleep = false;
         }
         if state.requested <= state.synced.seq || state.synced.error.is_some() {
             // Closing with nothing asked, or poisoned: nothing more can be made durable.
@@ -230,7 +245,9 @@ fn sync_loop(inner: &Inner) {
             }
             Err(e) => state.synced.error = Some(format!("cannot write the journal: {e}")),
         }
-        inner.done.notify_all();
+        if state.blocked > 0 {
+            inner.done.notify_all();
+        }
         inner.synced.send_replace(state.synced.clone());
     }
 }
