@@ -140,6 +140,13 @@ def env_project(out, lines):
         '    env: { file: big.env, set: { KEY_5000: "{{ steps.gen.value }}" } }\n'
     )
     write(os.path.join(root, "runbooks", "edit.yaml"), HEADER + "name: edit\nsteps:\n" + gen + edit)
+    # The shape: one step setting one key of a 1,000-line file, beside the floor's
+    # rewrite of the same file; its fsyncs are counted under strace (see run.sh).
+    small = "".join(f"K{i}=value-{secrets.token_hex(8)}\n" for i in range(1000))
+    write(os.path.join(root, "small.env"), small)
+    write(os.path.join(root, "small.env.copy"), small)
+    one = '  - id: edit\n    env: { file: small.env, set: { K5: "new" } }\n'
+    write(os.path.join(root, "runbooks", "one.yaml"), HEADER + "name: one\nsteps:\n" + one)
     write(os.path.join(root, "gen-only", "gen.yaml"), HEADER + "name: gen\nsteps:\n" + gen)
     write(os.path.join(root, "gen-only.yaml"), "runbooks: gen-only\n")
     return root
@@ -163,7 +170,8 @@ def main():
         argv = exec_project(out, f"{workload}-argv", nodes, '["true"]')
         for jobs in jobs_list:
             j = str(jobs)
-            run = ["run", "--jobs", j, "--format", "json"]
+            # `--yes`: off a terminal `run` refuses to act without it (it would ask first).
+            run = ["run", "--yes", "--jobs", j, "--format", "json"]
             spec(workload, f"j{j} runbook sh -c", sh, runbook, *run, f"{workload}-sh")
             spec(workload, f"j{j} runbook argv", argv, runbook, *run, f"{workload}-argv")
             spec(workload, f"j{j} make", out, "make", "-s", f"-j{j}", "-f", f"{workload}.mk")
@@ -179,7 +187,7 @@ def main():
     sleeps = chains(4, 10)
     peers(out, "w3", sleeps, "sleep 0.05")
     w3 = exec_project(out, "w3", sleeps, '"sleep 0.05"')
-    w3run = [runbook, "run", "--jobs", "4", "--format", "json", "w3"]
+    w3run = [runbook, "run", "--yes", "--jobs", "4", "--format", "json", "w3"]
     spec("w3", "runbook sh -c", w3, *w3run, count=runs * 2)
     spec("w3", "make", out, "make", "-s", "-j4", "-f", "w3.mk", count=runs * 2)
     spec("w3", "floor sh -c", out, floor, "run", "4", "sh", "w3.dag", count=runs * 2)
@@ -190,6 +198,7 @@ def main():
     spec("w4", "validate", w4, runbook, "validate", count=cheap)
     plan_jwt = [runbook, "plan", "compromise", "--secret", "jwt"]
     spec("w4", "plan compromise --secret jwt", w4, *plan_jwt, count=cheap)
+    spec("w4", "plan jwt-rotation", w4, runbook, "plan", "jwt-rotation", count=cheap)
     spec("w4", "runbook --version (process floor)", w4, runbook, "--version", count=cheap)
 
     for steps in (1000, 10000, 100000):
@@ -211,9 +220,12 @@ def main():
     spec("w5", "plan 10000 steps (one file)", one, *single, count=2, warmup=False)
 
     w6 = env_project(out, 10000)
-    spec("w6", "generate + env edit", w6, runbook, "run", "-q", "edit", count=cheap)
-    gen_only = [runbook, "--config", "gen-only.yaml", "run", "-q", "gen"]
+    spec("w6", "generate + env edit", w6, runbook, "run", "--yes", "-q", "edit", count=cheap)
+    gen_only = [runbook, "--config", "gen-only.yaml", "run", "--yes", "-q", "gen"]
     spec("w6", "generate only", w6, *gen_only, count=cheap)
+    spec("w6", "one env edit, 1,000 lines", w6, runbook, "run", "--yes", "-q", "one", count=cheap)
+    spec("w6", "floor: rewrite 1,000 lines + 2 fsyncs", w6, floor, "fsync", "small.env.copy",
+         count=cheap)
     spec("w6", "floor: rewrite + 2 fsyncs", w6, floor, "fsync", "big.env.copy", count=cheap)
     spec("w6", "floor: rewrite, no fsync", w6, floor, "nofsync", "big.env.copy", count=cheap)
     shutil.copy(os.path.join(w6, "big.env"), os.path.join(w6, "big.env.copy"))

@@ -58,8 +58,20 @@ echo "timing (interleaved; load average before: $(cut -d' ' -f1-3 /proc/loadavg)
 started=$SECONDS
 "$work/bin/driver" "$work/specs.tsv" "$work/results.tsv"
 
+# Syncs are counted, not timed: the same on a loaded machine. One env edit (W6's one-step run)
+# and one generate + edit, each once more under strace; report.py prints the counts.
+if command -v strace >/dev/null; then
+    for name in one edit; do
+        (cd "$work/w6" && strace -f -qq -o "$work/strace-$name.out" \
+            -e trace=fsync,fdatasync,syncfs,sync_file_range,sync "$RUNBOOK" run --yes -q "$name" >/dev/null)
+        printf 'w6\t%s\t%s\n' "$name" "$(grep -cv 'resumed>' "$work/strace-$name.out")" >>"$work/syncs.tsv"
+    done
+else
+    echo "run.sh: strace not found (apt-get install strace): syncs not counted" >&2
+fi
+
 echo
 echo "runbook $("$RUNBOOK" --version | cut -d' ' -f2) ($(cd "$repo" && git rev-parse --short HEAD 2>/dev/null || echo '?'))," \
     "$(make --version | head -1), ninja $(ninja --version), $(nproc) cores," \
     "load average after: $(cut -d' ' -f1-3 /proc/loadavg), timing took $((SECONDS - started)) s"
-python3 "$here/report.py" "$work/results.tsv"
+python3 "$here/report.py" "$work/results.tsv" "$work/syncs.tsv"
