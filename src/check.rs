@@ -5,6 +5,7 @@ mod filters;
 mod graph;
 pub(crate) mod health;
 mod library;
+mod phases;
 mod sites;
 mod steps;
 mod templates;
@@ -25,6 +26,7 @@ fn check_runbook(
     problems.extend(templates::check_templates(project, runbook, &graph));
     problems.extend(filters::check_filters(runbook));
     problems.extend(values::check_values(project, runbook));
+    problems.extend(phases::check_phases(runbook));
     problems
 }
 

@@ -6,6 +6,7 @@ mod compensate;
 pub(crate) mod doubt;
 mod in_flight;
 mod pause;
+pub(crate) mod phases;
 pub(crate) mod preflight;
 pub(crate) mod recover;
 mod retry;
@@ -14,7 +15,7 @@ pub(crate) mod session;
 pub(crate) mod start;
 
 pub(crate) use compensate::AS_BEFORE;
-pub(crate) use scheduler::{Completed, RunResult, StartState, rolled_back};
+pub(crate) use scheduler::{Completed, RunResult, Stage, StartState, rolled_back};
 
 // Events are a leaf of their own, and the run's context and durable record live with the
 // steps that read them; the old paths keep code written against them on other branches

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use petgraph::stable_graph::NodeIndex;
 
 use crate::diagnostic::Problem;
-use crate::model::{KindRef, Mode, Runbook};
+use crate::model::{HumanDuration, KindRef, Mode, Phase, Runbook};
 use crate::project::{Library, Project};
 
 pub(crate) use closure::{first_conflict, implied_closure};
@@ -23,6 +23,7 @@ use edges::Edges;
 use expand::{expand_rotations, find_root};
 use order::topological;
 use target::resolve_target;
+pub(crate) use target::unknown_secret;
 
 /// What the operator asked to plan.
 #[derive(Debug, Default, Clone)]
@@ -46,6 +47,10 @@ pub(crate) struct Plan {
     /// In execution order: every node's `needs` come before it.
     pub nodes: Vec<PlanNode>,
     pub notes: Vec<String>,
+    /// A routine run with retire steps ends after the activate phase, waiting this long
+    /// (the longest `overlap` of its runbooks) before `runbook retire` may run the rest. An
+    /// incident run has none: it retires in the same run.
+    pub overlap: Option<HumanDuration>,
 }
 
 #[derive(Debug)]
@@ -55,6 +60,8 @@ pub(crate) struct PlanNode {
     pub work: Work,
     /// Indices into `Plan::nodes`.
     pub needs: Vec<usize>,
+    /// `retire` for a step its runbook marks so, and for anything that needs one.
+    pub phase: Phase,
 }
 
 impl PlanNode {
@@ -68,6 +75,11 @@ impl PlanNode {
 }
 
 impl Plan {
+    /// Whether the run has two phases: it ends waiting for retire after the activate phase.
+    pub(crate) fn has_overlap(&self) -> bool {
+        self.overlap.is_some()
+    }
+
     /// Whether every step of a rotation runbook is among `done` (plan node indices).
     pub(crate) fn runbook_complete(
         &self,
@@ -132,7 +144,9 @@ pub(crate) fn build(
     let notes = coalesce_restarts(&mut graph, &label);
     let mut nodes = topological(&graph, &label)?;
     name_split_restarts(library, &mut nodes);
+    let overlap = overlap_of(library, root_runbook.mode, &nodes);
     Ok(Plan {
+        overlap,
         root,
         mode: root_runbook.mode,
         target,
@@ -167,11 +181,36 @@ fn add_nodes(
                 },
                 _ => Work::Step(rb, si),
             };
-            node_of.insert((rb, si), graph.add_node(Unit { ordinal, work }));
+            let phase = step.phase();
+            node_of.insert(
+                (rb, si),
+                graph.add_node(Unit {
+                    ordinal,
+                    work,
+                    phase,
+                }),
+            );
             ordinal += 1;
         }
     }
     node_of
+}
+
+/// How long a routine run waits between its phases: the longest `overlap` among the
+/// runbooks whose retire steps it includes; none for an incident run, which never overlaps.
+fn overlap_of(library: &Library, mode: Mode, nodes: &[PlanNode]) -> Option<HumanDuration> {
+    if mode == Mode::Incident {
+        return None;
+    }
+    nodes
+        .iter()
+        .filter(|n| n.phase == Phase::Retire)
+        .flat_map(PlanNode::steps)
+        .filter_map(|(rb, _)| {
+            let secret = library.runbooks[rb].value.secret.as_ref()?;
+            secret.overlap.as_ref().map(|o| o.value.clone())
+        })
+        .max_by_key(|o| o.duration)
 }
 
 /// A restart that serves one step but not all of its services was split off by
@@ -201,7 +240,9 @@ fn steps_before_restart(runbook: &Runbook) -> Vec<usize> {
             if after[i] {
                 continue;
             }
+            // The retire phase comes after the change is put live, like a restart.
             let follows = step.restart.is_some()
+                || step.phase() == Phase::Retire
                 || step.needs.iter().any(|n| {
                     steps
                         .iter()

@@ -28,8 +28,13 @@ pub(crate) struct RunResult {
     pub outcome: Outcome,
     pub exit_code: u8,
     pub summary: String,
-    /// Plan nodes whose effect is in place when the run stops (none after a rollback).
+    /// Plan nodes whose effect is in place when the run stops (none after a rollback,
+    /// except what an earlier phase settled).
     pub in_effect: BTreeSet<usize>,
+    /// Which steps this execution ran.
+    pub stage: Stage,
+    /// When an activate phase that ended waiting for retire may be retired (RFC 3339).
+    pub retire_due: Option<String>,
 }
 
 /// Where a run starts from: nothing for a new run; what the journal says for `resume`.
@@ -39,6 +44,39 @@ pub(crate) struct StartState {
     pub completed: Vec<Completed>,
     /// Steps that `when` skipped.
     pub skipped: Vec<usize>,
+    /// Steps an earlier phase completed: done, and never undone by this one (the activate
+    /// phase of a run that is now retiring).
+    pub settled: BTreeSet<usize>,
+    /// Which of the plan's steps this execution runs.
+    pub stage: Stage,
+}
+
+/// Which steps of the plan one execution runs.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stage {
+    /// Every step: a plan without an overlap, or an incident run (which never overlaps).
+    #[default]
+    Whole,
+    /// The activate phase of a routine run with an overlap: it ends waiting for retire.
+    Activate,
+    /// The retire phase: the rest of the plan, after the activate phase settled.
+    Retire,
+}
+
+impl Stage {
+    /// Where a new run of `plan` starts.
+    pub(crate) fn first(plan: &crate::plan::Plan) -> Self {
+        if plan.has_overlap() {
+            Stage::Activate
+        } else {
+            Stage::Whole
+        }
+    }
+
+    /// Whether this execution runs node `index`.
+    fn runs(self, plan: &crate::plan::Plan, index: usize) -> bool {
+        self != Stage::Activate || plan.nodes[index].phase == crate::model::Phase::Activate
+    }
 }
 
 type Finished = (usize, Duration, Result<Option<Done>, StepError>);
@@ -51,8 +89,9 @@ struct ReadySet {
 }
 
 impl ReadySet {
-    /// The ready set of `plan` when the nodes in `finished` are already done or skipped.
-    fn new(plan: &crate::plan::Plan, finished: &BTreeSet<usize>) -> Self {
+    /// The ready set of `plan` when the nodes in `finished` are already done or skipped;
+    /// nodes outside `stage` never become ready.
+    fn new(plan: &crate::plan::Plan, finished: &BTreeSet<usize>, stage: Stage) -> Self {
         let count = plan.nodes.len();
         let mut waiting: Vec<usize> = plan.nodes.iter().map(|n| n.needs.len()).collect();
         let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); count];
@@ -64,6 +103,12 @@ impl ReadySet {
         for &index in finished {
             for dependent in &dependents[index] {
                 waiting[*dependent] -= 1;
+            }
+        }
+        // A node outside the stage waits for a need that never finishes.
+        for (index, wait) in waiting.iter_mut().enumerate() {
+            if !stage.runs(plan, index) {
+                *wait += 1;
             }
         }
         let ready = (0..count)
@@ -105,9 +150,12 @@ pub(crate) async fn execute_plan(
     stop: Arc<AtomicBool>,
     start: StartState,
 ) -> RunResult {
+    let stage = start.stage;
+    let settled = start.settled;
     let mut finished_before: BTreeSet<usize> = start.skipped.iter().copied().collect();
     finished_before.extend(start.completed.iter().map(|c| c.node));
-    let mut ready = ReadySet::new(&ctx.plan, &finished_before);
+    finished_before.extend(settled.iter().copied());
+    let mut ready = ReadySet::new(&ctx.plan, &finished_before, stage);
     let mut running: JoinSet<Finished> = JoinSet::new();
     let mut in_flight = InFlight::default();
     let mut finished = finished_before.len();
@@ -171,8 +219,13 @@ pub(crate) async fn execute_plan(
     debug_assert!(in_flight.tasks.is_empty(), "every task was joined");
     // A Ctrl-C that came once every step had finished stopped nothing: the run is done, and
     // leaving it to `resume` would only ask the operator to finish what is finished.
-    let interrupted = stop.load(Ordering::SeqCst) && finished < ctx.plan.nodes.len();
-    ending(&ctx, progress, interrupted).await
+    let in_stage = (0..ctx.plan.nodes.len())
+        .filter(|i| stage.runs(&ctx.plan, *i))
+        .count();
+    let interrupted = stop.load(Ordering::SeqCst) && finished < in_stage;
+    let mut result = ending(&ctx, progress, interrupted, stage).await;
+    result.in_effect.extend(settled);
+    result
 }
 
 /// Records how node `index` finished (its event; a failure in the journal too) and keeps its
@@ -252,7 +305,12 @@ fn record(
 
 /// How the run ends once nothing runs: done; interrupted (journaled, for `resume` or
 /// `abort`); paused (an incident run); or rolled back.
-async fn ending(ctx: &Arc<RunContext>, progress: Progress, interrupted: bool) -> RunResult {
+async fn ending(
+    ctx: &Arc<RunContext>,
+    progress: Progress,
+    interrupted: bool,
+    stage: Stage,
+) -> RunResult {
     let count = ctx.plan.nodes.len();
     let Progress {
         completed,
@@ -266,14 +324,35 @@ async fn ending(ctx: &Arc<RunContext>, progress: Progress, interrupted: bool) ->
             exit_code: exit::NEEDS_OPERATOR,
             summary: awaiting_summary(ctx, &awaiting, completed.len()),
             in_effect,
+            stage,
+            retire_due: None,
+        };
+    }
+    if failure.is_none() && !interrupted && stage == Stage::Activate {
+        let (summary, due) = super::phases::waiting_summary(ctx);
+        return RunResult {
+            outcome: Outcome::WaitingForRetire,
+            exit_code: exit::DONE,
+            summary,
+            in_effect,
+            stage,
+            retire_due: Some(due),
         };
     }
     if failure.is_none() && !interrupted {
         return RunResult {
             outcome: Outcome::Done,
             exit_code: exit::DONE,
-            summary: format!("all {count} steps done"),
+            summary: if stage == Stage::Retire {
+                format!(
+                    "retire phase done, all {count} steps of the run done: the old value no longer verifies"
+                )
+            } else {
+                format!("all {count} steps done")
+            },
             in_effect,
+            stage,
+            retire_due: None,
         };
     }
     if interrupted {
@@ -288,6 +367,8 @@ async fn ending(ctx: &Arc<RunContext>, progress: Progress, interrupted: bool) ->
                 id = ctx.run.id
             ),
             in_effect,
+            stage,
+            retire_due: None,
         };
     }
     let cause = match &failure {
@@ -300,9 +381,13 @@ async fn ending(ctx: &Arc<RunContext>, progress: Progress, interrupted: bool) ->
             exit_code: exit::NEEDS_OPERATOR,
             summary: paused_summary(ctx, &completed, &cause),
             in_effect,
+            stage,
+            retire_due: None,
         };
     }
-    rolled_back(ctx, &completed, &cause).await
+    let mut result = rolled_back(ctx, &completed, &cause).await;
+    result.stage = stage;
+    result
 }
 
 /// What an unattended run leaves for the operator: the steps it waits at, and how to go on.
@@ -359,5 +444,7 @@ pub(crate) async fn rolled_back(
         exit_code,
         summary: format!("{cause}; {}", report.summary),
         in_effect: BTreeSet::new(),
+        stage: Stage::Whole,
+        retire_due: None,
     }
 }

@@ -4,6 +4,7 @@ mod config;
 mod duration;
 mod interval;
 mod kinds;
+mod phase;
 mod runbook;
 mod step;
 
@@ -14,5 +15,6 @@ pub use kinds::{
     Charset, Command, Encoding, EnvSpec, ExecSpec, Expect, FileSpec, GenerateSpec, HttpCheck,
     ManualInput, ManualSpec, ReportSpec, RotateSpec, TcpCheck, VerifySpec, input_variable,
 };
+pub use phase::Phase;
 pub use runbook::{InputSpec, Mode, Policy, Runbook, SecretSpec};
 pub use step::{EnvMap, KindRef, NoneKeyword, Rollback, RollbackBody, Step};

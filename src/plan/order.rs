@@ -24,7 +24,7 @@ pub(super) fn topological(
         .map(|(n, _)| Reverse((graph[*n].ordinal, *n)))
         .collect();
     let mut position: HashMap<NodeIndex, usize> = HashMap::new();
-    let mut nodes = Vec::with_capacity(graph.node_count());
+    let mut nodes: Vec<PlanNode> = Vec::with_capacity(graph.node_count());
     while let Some(Reverse((_, node))) = ready.pop() {
         let mut needs: Vec<usize> = graph
             .neighbors_directed(node, Direction::Incoming)
@@ -43,7 +43,19 @@ pub(super) fn topological(
             }
             Work::Restart { services, .. } => format!("restart:{}", services.join(",")),
         };
-        nodes.push(PlanNode { name, work, needs });
+        // A step that waits for a retire step belongs to the retire phase too.
+        let phase = needs
+            .iter()
+            .map(|n: &usize| nodes[*n].phase)
+            .chain([graph[node].phase])
+            .max()
+            .unwrap_or_default();
+        nodes.push(PlanNode {
+            name,
+            work,
+            needs,
+            phase,
+        });
         for next in graph.neighbors_directed(node, Direction::Outgoing) {
             let d = indegree
                 .get_mut(&next)
