@@ -86,7 +86,7 @@ pub(super) fn resume(
         step: None,
         message: format!(
             "resuming run {run_id}: {} of {} steps already done",
-            start.completed.len() + start.skipped.len(),
+            start.completed.len() + start.skipped.len() + start.settled.len(),
             ctx.plan.nodes.len()
         ),
     });

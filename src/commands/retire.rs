@@ -30,9 +30,21 @@ pub(super) fn retire(global: &Global, options: &RetireOptions, redactor: &Redact
         .map(|s| s.id.value.clone())
         .ok_or_else(|| crate::plan::unknown_secret(&library, &options.secret))?;
     let state = StateDir::new(&project.state_dir);
+    if let Some(active) = state.active_run()
+        && !crate::exec::phases::is_waiting(&state, &active)
+    {
+        // An interrupted run (its retire phase, perhaps) comes first.
+        return Err(Failure::Exit(
+            crate::exit::LOCKED,
+            format!(
+                "run {active} did not finish: `runbook resume {active}` to finish it, or `runbook abort {active}` to roll it back"
+            ),
+        ));
+    }
     let pending = crate::audit::rotations(&state)
         .remove(&id)
         .and_then(|r| r.waiting_for_retire)
+        .or_else(|| crate::exec::phases::unsettled(&state, &id))
         .filter(|p| crate::exec::phases::is_waiting(&state, &p.run_id))
         .ok_or_else(|| {
             Problem::new(

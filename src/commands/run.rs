@@ -87,6 +87,8 @@ pub(super) fn run(
     let run = RunInfo::new(run_id, started.to_string(), &plan);
     let state = StateDir::new(&project.state_dir);
     let _lock = lock(&state, &run.id, None)?;
+    // Again holding the lock: taking it settles a run killed as its activate phase ended.
+    refuse_while_retire_pending(&project, &library, &plan)?;
     crate::exec::start::remove_temp_leftovers(prepared.edited.iter());
     let jobs = flags
         .jobs
@@ -137,9 +139,11 @@ fn refuse_while_retire_pending(
     let state = StateDir::new(&project.state_dir);
     let rotations = crate::audit::rotations(&state);
     for secret in plan.secrets(library) {
-        if let Some(pending) = rotations
+        let pending = rotations
             .get(secret)
-            .and_then(|r| r.waiting_for_retire.as_ref())
+            .and_then(|r| r.waiting_for_retire.clone())
+            .or_else(|| crate::exec::phases::unsettled(&state, secret));
+        if let Some(pending) = pending
             && crate::exec::phases::is_waiting(&state, &pending.run_id)
         {
             return Err(super::Failure::Exit(

@@ -199,3 +199,20 @@ pub(crate) fn last_waiting(state: &StateDir, run_id: &str) -> Option<Waiting> {
 pub(crate) fn is_waiting(state: &StateDir, run_id: &str) -> bool {
     last_waiting(state, run_id).is_some()
 }
+
+/// A run killed right after its activate phase was journaled done, before it was settled: it
+/// is still marked active and `rotations.json` does not name it yet. Taking the lock settles
+/// it; until then this finds it, for `secret`.
+pub(crate) fn unsettled(state: &StateDir, secret: &str) -> Option<PendingRetire> {
+    let run_id = state.active_run()?;
+    let waiting = last_waiting(state, &run_id)?;
+    waiting
+        .secrets
+        .iter()
+        .any(|s| s == secret)
+        .then(|| PendingRetire {
+            run_id,
+            activated: waiting.since,
+            retire_due: waiting.due,
+        })
+}
