@@ -222,7 +222,7 @@ fn name_split_restarts(library: &Library, nodes: &mut [PlanNode]) {
             && library.runbooks[*rb].value.steps[*si].restart.as_deref()
                 != Some(services.as_slice())
         {
-            node.name = format!("restart:{}", services.join(","));
+            node.name = order::restart_name(services, node.phase);
         }
     }
 }

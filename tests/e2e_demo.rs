@@ -130,7 +130,7 @@ fn compromise_of_jwt_rotates_jwt_and_session_restarts_once_and_reports_without_s
     let report = std::fs::read_to_string(report.path()).unwrap();
     assert!(
         report.contains("| `jwt` | JWT_SECRET, JWT_SECRET_PREVIOUS | rotated |")
-            && report.contains("| `session` | SESSION_SECRET | rotated |"),
+            && report.contains("| `session` | SESSION_SECRET, SESSION_SECRET_PREVIOUS | rotated |"),
         "{report}"
     );
     assert!(
@@ -154,7 +154,7 @@ fn compromise_of_jwt_rotates_jwt_and_session_restarts_once_and_reports_without_s
 }
 
 #[test]
-fn jwt_and_session_rotations_prove_the_new_key_accepted_and_the_old_refused() {
+fn jwt_and_session_rotations_keep_the_old_key_until_retire_then_refuse_it() {
     let demo = Deployment::new();
     demo.configure("");
     demo.restart_ok(&["api"]);
@@ -176,7 +176,13 @@ fn jwt_and_session_rotations_prove_the_new_key_accepted_and_the_old_refused() {
             &["run", "session-rotation", "--yes"],
             "session-rotation",
             "new-secret-accepted",
-            "old-secret-refused",
+            "old-secret-still-accepted",
+        ),
+        (
+            &["retire", "session", "--now", "--yes"],
+            "session-rotation",
+            "new-secret-still-accepted",
+            "previous-secret-refused",
         ),
     ] {
         let (code, output) = demo.runbook(command);
@@ -209,7 +215,7 @@ fn a_restart_that_keeps_the_old_key_live_fails_the_rotation() {
     for (runbook, refused) in [
         // The old key verifies during the overlap: what fails is the new one.
         ("jwt-rotation", "new-key-accepted"),
-        ("session-rotation", "old-secret-refused"),
+        ("session-rotation", "new-secret-accepted"),
     ] {
         let before = std::fs::read(demo.env_file()).unwrap();
         let (code, output) = demo.runbook(&["run", runbook, "--yes"]);

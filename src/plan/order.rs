@@ -41,7 +41,7 @@ pub(super) fn topological(
                 let _ = services;
                 label(rb, si)
             }
-            Work::Restart { services, .. } => format!("restart:{}", services.join(",")),
+            Work::Restart { services, .. } => restart_name(services, graph[node].phase),
         };
         // A step that waits for a retire step belongs to the retire phase too.
         let phase = needs
@@ -73,4 +73,14 @@ pub(super) fn topological(
         ));
     }
     Ok(nodes)
+}
+
+/// The name of a restart that serves several steps: `restart:api,worker`, and in the retire
+/// phase `retire-restart:api,worker`, since a run may restart the same services in each phase
+/// and a node's name must be unique (the journal and the report find nodes by name).
+pub(super) fn restart_name(services: &[String], phase: crate::model::Phase) -> String {
+    match phase {
+        crate::model::Phase::Activate => format!("restart:{}", services.join(",")),
+        crate::model::Phase::Retire => format!("retire-restart:{}", services.join(",")),
+    }
 }
