@@ -210,7 +210,7 @@ pub(crate) fn unsettled(state: &StateDir, secret: &str) -> Option<PendingRetire>
         .secrets
         .iter()
         .any(|s| s == secret)
-        .then(|| PendingRetire {
+        .then_some(PendingRetire {
             run_id,
             activated: waiting.since,
             retire_due: waiting.due,

@@ -115,6 +115,12 @@ pub(crate) fn prepare(
     })
 }
 
+/// The current values a retire phase reads, and the files it may rewrite.
+pub(crate) type Retiring = (
+    HashMap<usize, BTreeMap<String, String>>,
+    BTreeSet<std::path::PathBuf>,
+);
+
 /// What a retire phase needs before it acts: the env files its steps edit (checked as for a
 /// run), and the current values of the library's secrets, read now — the retire phase's
 /// `secret.values` (an old value that still verifies is in the env file itself, so nothing
@@ -124,13 +130,7 @@ pub(crate) fn prepare_retire(
     library: &Library,
     plan: &Plan,
     redactor: &Redactor,
-) -> Result<
-    (
-        HashMap<usize, BTreeMap<String, String>>,
-        BTreeSet<std::path::PathBuf>,
-    ),
-    Vec<Problem>,
-> {
+) -> Result<Retiring, Vec<Problem>> {
     let files = EnvFiles::new(project, library);
     let currents = read_currents(library, &files, redactor);
     let retiring: BTreeSet<(usize, usize)> = plan
