@@ -8,10 +8,12 @@ mod in_flight;
 mod pause;
 pub(crate) mod phases;
 pub(crate) mod preflight;
+mod ready;
 pub(crate) mod recover;
 mod retry;
 mod scheduler;
 pub(crate) mod session;
+mod stage;
 pub(crate) mod start;
 
 pub(crate) use compensate::AS_BEFORE;

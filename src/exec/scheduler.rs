@@ -14,6 +14,8 @@ pub(crate) use super::compensate::Completed;
 use super::compensate::compensate;
 use super::in_flight::InFlight;
 use super::pause::paused_summary;
+use super::ready::ReadySet;
+pub(crate) use super::stage::Stage;
 use crate::events::{EventKind, Outcome, StepStatus, duration_ms};
 use crate::exit;
 use crate::journal::Record;
@@ -51,90 +53,7 @@ pub(crate) struct StartState {
     pub stage: Stage,
 }
 
-/// Which steps of the plan one execution runs.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Stage {
-    /// Every step: a plan without an overlap, or an incident run (which never overlaps).
-    #[default]
-    Whole,
-    /// The activate phase of a routine run with an overlap: it ends waiting for retire.
-    Activate,
-    /// The retire phase: the rest of the plan, after the activate phase settled.
-    Retire,
-}
-
-impl Stage {
-    /// Where a new run of `plan` starts.
-    pub(crate) fn first(plan: &crate::plan::Plan) -> Self {
-        if plan.has_overlap() {
-            Stage::Activate
-        } else {
-            Stage::Whole
-        }
-    }
-
-    /// Whether this execution runs node `index`.
-    fn runs(self, plan: &crate::plan::Plan, index: usize) -> bool {
-        self != Stage::Activate || plan.nodes[index].phase == crate::model::Phase::Activate
-    }
-}
-
 type Finished = (usize, Duration, Result<Option<Done>, StepError>);
-
-/// Which nodes may start: a node is ready once everything it needs has finished.
-struct ReadySet {
-    waiting: Vec<usize>,
-    dependents: Vec<Vec<usize>>,
-    ready: BTreeSet<usize>,
-}
-
-impl ReadySet {
-    /// The ready set of `plan` when the nodes in `finished` are already done or skipped;
-    /// nodes outside `stage` never become ready.
-    fn new(plan: &crate::plan::Plan, finished: &BTreeSet<usize>, stage: Stage) -> Self {
-        let count = plan.nodes.len();
-        let mut waiting: Vec<usize> = plan.nodes.iter().map(|n| n.needs.len()).collect();
-        let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); count];
-        for (index, node) in plan.nodes.iter().enumerate() {
-            for need in &node.needs {
-                dependents[*need].push(index);
-            }
-        }
-        for &index in finished {
-            for dependent in &dependents[index] {
-                waiting[*dependent] -= 1;
-            }
-        }
-        // A node outside the stage waits for a need that never finishes.
-        for (index, wait) in waiting.iter_mut().enumerate() {
-            if !stage.runs(plan, index) {
-                *wait += 1;
-            }
-        }
-        let ready = (0..count)
-            .filter(|i| waiting[*i] == 0 && !finished.contains(i))
-            .collect();
-        Self {
-            waiting,
-            dependents,
-            ready,
-        }
-    }
-
-    fn next(&mut self) -> Option<usize> {
-        self.ready.pop_first()
-    }
-
-    /// Node `index` finished: what needed only it is ready now.
-    fn finished(&mut self, index: usize) {
-        for dependent in &self.dependents[index] {
-            self.waiting[*dependent] -= 1;
-            if self.waiting[*dependent] == 0 {
-                self.ready.insert(*dependent);
-            }
-        }
-    }
-}
 
 /// What the loop has seen so far: the completed steps in order, and the first failure.
 struct Progress {
