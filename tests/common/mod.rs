@@ -196,3 +196,4 @@ impl Test {
 }
 pub(crate) mod operator;
 pub(crate) mod servers;
+pub(crate) mod sshd;
