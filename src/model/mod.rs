@@ -3,11 +3,13 @@
 mod config;
 mod duration;
 mod interval;
+mod inventory;
 mod kinds;
 mod runbook;
 mod step;
 
-pub use config::{Config, DEFAULT_RESTART, RestartDriver, default_vars};
+pub use config::{Config, DEFAULT_RESTART, GroupSpec, HostSpec, RestartDriver, default_vars};
+pub use inventory::{AnsibleGroup, AnsibleInventory, Scalar};
 pub use duration::HumanDuration;
 pub use interval::Interval;
 pub use kinds::{
