@@ -171,6 +171,12 @@ impl Inventory {
         Ok(hosts)
     }
 
+    /// Whether some host has this var (for the checks of the restart driver, which runs
+    /// on every host).
+    pub(crate) fn defines(&self, var: &str) -> bool {
+        self.hosts.values().any(|vars| vars.contains_key(var))
+    }
+
     /// A host's template vars (group vars, then its own); `None` for an unknown host.
     pub(crate) fn vars(&self, host: &str) -> Option<&BTreeMap<String, String>> {
         self.hosts.get(host)

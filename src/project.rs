@@ -148,6 +148,27 @@ impl Project {
         render_vars(vars)
     }
 
+    /// The variables the checker renders a runbook's templates with: on the hosts its
+    /// `on:` patterns select, their vars too (the first host's value of each), so a
+    /// template reading a host var is checked like any other.
+    pub(crate) fn vars_checked(&self, runbook: &Runbook) -> BTreeMap<String, String> {
+        let patterns = runbook
+            .on
+            .iter()
+            .chain(runbook.steps.iter().filter_map(|s| s.on.as_ref()));
+        let mut hosts: Vec<String> = Vec::new();
+        for pattern in patterns {
+            hosts.extend(self.inventory.select(&pattern.value).unwrap_or_default());
+        }
+        let mut vars = self.vars_for(runbook);
+        for host in hosts.iter().rev() {
+            for (key, value) in self.vars_on(runbook, Some(host)) {
+                vars.insert(key, value);
+            }
+        }
+        vars
+    }
+
     /// A path from a runbook or config, resolved against the project root.
     pub(crate) fn resolve(&self, path: &str) -> PathBuf {
         self.root.join(path)

@@ -17,9 +17,9 @@ pub(super) async fn run(run: &StepRun, spec: &ReportSpec) -> Result<Done, StepEr
     let path = run
         .ctx
         .project
-        .resolve(&run.ctx.render(run.rb, &spec.path)?);
+        .resolve(&run.render(&spec.path)?);
     let title = match &spec.title {
-        Some(title) => run.ctx.render(run.rb, title)?,
+        Some(title) => run.render(title)?,
         None => format!(
             "Incident report: {}",
             run.ctx.runbook(run.ctx.plan.root).name.value
