@@ -3,8 +3,8 @@
 
 mod filters;
 mod graph;
-mod hosts;
 pub(crate) mod health;
+mod hosts;
 mod library;
 mod sites;
 mod steps;

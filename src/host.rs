@@ -19,8 +19,8 @@ use std::pin::Pin;
 use tokio::sync::watch;
 
 pub(crate) use local::Local;
-pub(crate) use ssh::{ControlDir, Ssh, SshTarget};
 use process::{OutputStream, ProcessOutcome, ProcessSpec};
+pub(crate) use ssh::{ControlDir, Ssh, SshTarget};
 
 /// What a host call returns: boxed, so that `dyn Host` works and a run can hold hosts of
 /// several kinds.

@@ -195,13 +195,15 @@ impl Inventory {
             None => None,
         };
         let extra_args = match vars.get(SSH_ARGS) {
-            Some(text) => shlex::split(text).ok_or_else(|| {
-                format!("host `{host}`: `{SSH_ARGS}` has an unclosed quote")
-            })?,
+            Some(text) => shlex::split(text)
+                .ok_or_else(|| format!("host `{host}`: `{SSH_ARGS}` has an unclosed quote"))?,
             None => Vec::new(),
         };
         Ok(Connection {
-            address: vars.get(ADDRESS).cloned().unwrap_or_else(|| host.to_string()),
+            address: vars
+                .get(ADDRESS)
+                .cloned()
+                .unwrap_or_else(|| host.to_string()),
             port,
             user: vars.get(USER).cloned(),
             identity_file: vars.get(KEY_FILE).map(PathBuf::from),

@@ -132,7 +132,11 @@ impl Project {
 
     /// The variables a runbook's templates see on `host`: its group and host vars come
     /// after the config's (they are more specific), `--var` still last.
-    pub(crate) fn vars_on(&self, runbook: &Runbook, host: Option<&str>) -> BTreeMap<String, String> {
+    pub(crate) fn vars_on(
+        &self,
+        runbook: &Runbook,
+        host: Option<&str>,
+    ) -> BTreeMap<String, String> {
         let Some(host_vars) = host.and_then(|h| self.inventory.vars(h)) else {
             return self.vars_for(runbook);
         };
@@ -184,8 +188,7 @@ fn open_inventory(config: &Config, options: &ProjectOptions) -> Result<Inventory
         crate::inventory::add_ansible(&mut defs, &loaded.value);
     }
     defs.add_config(&config.hosts, &config.groups);
-    let mut inventory =
-        Inventory::build(defs).map_err(|mut problems| problems.swap_remove(0))?;
+    let mut inventory = Inventory::build(defs).map_err(|mut problems| problems.swap_remove(0))?;
     for host in inventory.select("all").unwrap_or_default() {
         if let Err(message) = inventory.connection(&host) {
             return Err(Problem::new("runbook::inventory::host", message));

@@ -103,19 +103,19 @@ fn env_value(path: &Path) -> String {
 #[test]
 fn a_shared_secret_is_generated_once_and_written_to_every_host() {
     let Some(hosts) = servers(3) else { return };
-    let test = project(&hosts, ROTATION).args(&[
-        "--inventory",
-        "inventory.yaml",
-        "run",
-        "fleet-rotation",
-    ]);
+    let test =
+        project(&hosts, ROTATION).args(&["--inventory", "inventory.yaml", "run", "fleet-rotation"]);
     let (run, command_lines) = sampling_command_lines(|| test.run());
     run.expect_code(0);
     let value = env_value(&hosts[0].path("app.env"));
     assert_eq!(value.len(), 48, "a new hex value of 24 bytes");
     for host in &hosts {
         let bytes = std::fs::read_to_string(host.path("app.env")).unwrap();
-        assert_eq!(bytes, ENV.replace("old-token-value", &value), "only the value changed");
+        assert_eq!(
+            bytes,
+            ENV.replace("old-token-value", &value),
+            "only the value changed"
+        );
         assert_eq!(std::fs::read_to_string(host.path("seen")).unwrap(), value);
         assert_eq!(
             std::fs::read_to_string(host.path("restarts")).unwrap(),
@@ -123,8 +123,14 @@ fn a_shared_secret_is_generated_once_and_written_to_every_host() {
         );
     }
     for line in &command_lines {
-        assert!(!line.contains(&value), "the secret on a command line: {line}");
-        assert!(!line.contains("old-token-value"), "the old secret on a command line");
+        assert!(
+            !line.contains(&value),
+            "the secret on a command line: {line}"
+        );
+        assert!(
+            !line.contains("old-token-value"),
+            "the old secret on a command line"
+        );
     }
     assert!(
         command_lines.iter().any(|l| l.contains("ControlPath=")),
@@ -186,7 +192,10 @@ fn a_verify_failure_on_one_host_rolls_every_host_back_byte_for_byte() {
         assert_eq!(std::fs::read_to_string(host.path("app.env")).unwrap(), ENV);
         let restarts = std::fs::read_to_string(host.path("restarts")).unwrap_or_default();
         // A host whose services were restarted with the new value is restarted again.
-        assert!(restarts.is_empty() || restarts == "restarted api\nrestarted api\n", "{restarts}");
+        assert!(
+            restarts.is_empty() || restarts == "restarted api\nrestarted api\n",
+            "{restarts}"
+        );
     }
 }
 
@@ -198,9 +207,16 @@ fn an_unknown_host_pattern_is_refused_at_its_line_before_anything_runs() {
         .args(&["--inventory", "inventory.yaml", "run", "fleet-rotation"])
         .run();
     run.expect_code(2);
-    assert!(run.stderr.contains("`apo` names no host or group"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("`apo` names no host or group"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("fleet.yaml:3"), "{}", run.stderr);
-    assert_eq!(std::fs::read_to_string(hosts[0].path("app.env")).unwrap(), ENV);
+    assert_eq!(
+        std::fs::read_to_string(hosts[0].path("app.env")).unwrap(),
+        ENV
+    );
 }
 
 /// Polls (bounded) until `done` holds; no timing is asserted.
@@ -243,12 +259,8 @@ fn a_host_that_drops_mid_run_fails_its_step_and_the_others_are_rolled_back() {
         "  - id: pre\n    exec: { run: 'touch {{ vars.svc }}/started; while [ -e {{ vars.svc }}/hold ]; do sleep 0.05; done' }\n  - id: write\n    needs: [new, pre]\n",
     );
     std::fs::write(hosts[1].path("hold"), "").unwrap();
-    let test = project(&hosts, &runbook).args(&[
-        "--inventory",
-        "inventory.yaml",
-        "run",
-        "fleet-rotation",
-    ]);
+    let test =
+        project(&hosts, &runbook).args(&["--inventory", "inventory.yaml", "run", "fleet-rotation"]);
     let child = test
         .command()
         .stdin(std::process::Stdio::null())
@@ -264,6 +276,9 @@ fn a_host_that_drops_mid_run_fails_its_step_and_the_others_are_rolled_back() {
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("host `web2` is unreachable"), "{stdout}");
     for i in [0, 2] {
-        assert_eq!(std::fs::read_to_string(hosts[i].path("app.env")).unwrap(), ENV);
+        assert_eq!(
+            std::fs::read_to_string(hosts[i].path("app.env")).unwrap(),
+            ENV
+        );
     }
 }

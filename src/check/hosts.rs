@@ -21,10 +21,13 @@ pub(super) fn check_hosts(project: &Project, loaded: &Loaded<Runbook>) -> Vec<Pr
                 "name hosts or groups of the inventory; `all` is every host"
             };
             problems.push(
-                Problem::new("runbook::check::on", format!("`on: {}`: {message}", pattern.value))
-                    .in_file(&loaded.source)
-                    .label_at(&pattern.referenced, "no such host or group")
-                    .help(help),
+                Problem::new(
+                    "runbook::check::on",
+                    format!("`on: {}`: {message}", pattern.value),
+                )
+                .in_file(&loaded.source)
+                .label_at(&pattern.referenced, "no such host or group")
+                .help(help),
             );
         }
     }

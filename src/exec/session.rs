@@ -12,8 +12,8 @@ use super::scheduler::{RunResult, StartState, execute_plan};
 use super::start::StartSnapshot;
 use crate::audit::{AuditEntry, Rotation};
 use crate::events::{Emitter, EventSink};
-use crate::host::{ControlDir, Host, Ssh, SshTarget};
 use crate::events::{EventKind, Outcome};
+use crate::host::{ControlDir, Host, Ssh, SshTarget};
 use crate::journal::Record;
 use crate::plan::Plan;
 use crate::project::{Library, Project};
@@ -154,8 +154,11 @@ fn fleet_hosts(
     project: &Project,
     plan: &Plan,
 ) -> std::io::Result<std::collections::HashMap<String, Arc<dyn Host>>> {
-    let names: std::collections::BTreeSet<&str> =
-        plan.nodes.iter().filter_map(|n| n.host.as_deref()).collect();
+    let names: std::collections::BTreeSet<&str> = plan
+        .nodes
+        .iter()
+        .filter_map(|n| n.host.as_deref())
+        .collect();
     let mut hosts: std::collections::HashMap<String, Arc<dyn Host>> = Default::default();
     if names.is_empty() {
         return Ok(hosts);

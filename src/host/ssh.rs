@@ -214,7 +214,12 @@ impl Ssh {
         }
     }
 
-    async fn write_file(&self, path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<(), HostError> {
+    async fn write_file(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+        mode: Option<u32>,
+    ) -> Result<(), HostError> {
         let text = path.to_string_lossy();
         let mode = mode.map(|m| format!("{m:o}")).unwrap_or_default();
         let outcome = self

@@ -4,7 +4,7 @@
 
 use crate::model::{AnsibleGroup, AnsibleInventory};
 
-use super::{Definitions, GroupDef};
+use super::Definitions;
 
 /// Adds every group and host of an inventory.
 pub(crate) fn add_ansible(defs: &mut Definitions, inventory: &AnsibleInventory) {
@@ -15,7 +15,7 @@ pub(crate) fn add_ansible(defs: &mut Definitions, inventory: &AnsibleInventory) 
 }
 
 fn walk(defs: &mut Definitions, name: &str, group: Option<&AnsibleGroup>, depth: usize) {
-    let entry = defs.groups.entry(name.to_string()).or_insert_with(GroupDef::default);
+    let entry = defs.groups.entry(name.to_string()).or_default();
     entry.depth = entry.depth.max(depth);
     let Some(group) = group else {
         return;

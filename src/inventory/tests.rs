@@ -2,8 +2,9 @@ use super::*;
 use crate::model::AnsibleInventory;
 
 fn inventory(yaml: &str) -> Inventory {
-    let loaded = crate::load::parse::<AnsibleInventory>(std::path::Path::new("inv.yaml"), yaml.into())
-        .unwrap_or_else(|p| panic!("{}", p.message));
+    let loaded =
+        crate::load::parse::<AnsibleInventory>(std::path::Path::new("inv.yaml"), yaml.into())
+            .unwrap_or_else(|p| panic!("{}", p.message));
     let mut defs = Definitions::default();
     add_ansible(&mut defs, &loaded.value);
     Inventory::build(defs).unwrap_or_else(|p| panic!("{}", p[0].message))
@@ -51,9 +52,16 @@ fn patterns_union_intersect_exclude_and_glob() {
     let inv = inventory(INVENTORY);
     assert_eq!(inv.select("api:!canary").unwrap(), ["web1", "web2"]);
     assert_eq!(inv.select("all:&api").unwrap(), ["web1", "web2", "web3"]);
-    assert_eq!(inv.select("web*,db1").unwrap(), ["db1", "web1", "web2", "web3"]);
+    assert_eq!(
+        inv.select("web*,db1").unwrap(),
+        ["db1", "web1", "web2", "web3"]
+    );
     assert_eq!(inv.select("web?:!web2").unwrap(), ["web1", "web3"]);
-    assert!(inv.select("apo").unwrap_err().contains("`apo` names no host or group"));
+    assert!(
+        inv.select("apo")
+            .unwrap_err()
+            .contains("`apo` names no host or group")
+    );
 }
 
 #[test]

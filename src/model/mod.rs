@@ -9,9 +9,9 @@ mod runbook;
 mod step;
 
 pub use config::{Config, DEFAULT_RESTART, GroupSpec, HostSpec, RestartDriver, default_vars};
-pub use inventory::{AnsibleGroup, AnsibleInventory, Scalar};
 pub use duration::HumanDuration;
 pub use interval::Interval;
+pub use inventory::{AnsibleGroup, AnsibleInventory, Scalar};
 pub use kinds::{
     Charset, Command, Encoding, EnvSpec, ExecSpec, Expect, FileSpec, GenerateSpec, HttpCheck,
     ManualInput, ManualSpec, ReportSpec, RotateSpec, TcpCheck, VerifySpec, input_variable,

@@ -82,11 +82,14 @@ pub(crate) struct RunContext {
     env: minijinja::Environment<'static>,
     /// Step outputs by runbook and host: a step on `web1` sees the outputs of steps that
     /// ran here and of those that ran on `web1`, never another host's.
-    outputs: Mutex<HashMap<(usize, Option<String>), BTreeMap<String, Value>>>,
+    outputs: Mutex<HashMap<OnHost<usize>, BTreeMap<String, Value>>>,
     /// Steps whose outputs a template reads: only those are kept for `resume`.
     referenced: std::collections::HashSet<(usize, usize)>,
-    file_locks: Mutex<HashMap<(Option<String>, PathBuf), Arc<tokio::sync::Mutex<()>>>>,
+    file_locks: Mutex<HashMap<OnHost<PathBuf>, Arc<tokio::sync::Mutex<()>>>>,
 }
+
+/// A key scoped to a host: `None` for this machine.
+type OnHost<T> = (T, Option<String>);
 
 /// What a run's context is made of; the session builder fills it in.
 pub(crate) struct ContextParts {
@@ -291,9 +294,14 @@ impl RunContext {
     }
 
     /// The secret's file on `host`, whose vars may place it elsewhere.
-    pub(crate) fn secret_file_on(&self, rb: usize, host: Option<&str>) -> Result<PathBuf, StepError> {
+    pub(crate) fn secret_file_on(
+        &self,
+        rb: usize,
+        host: Option<&str>,
+    ) -> Result<PathBuf, StepError> {
         let text = self.secret_file_text(rb);
-        let vars_only = minijinja::context! { vars => self.project.vars_on(self.runbook(rb), host) };
+        let vars_only =
+            minijinja::context! { vars => self.project.vars_on(self.runbook(rb), host) };
         let rendered = render(&self.env, &text, &vars_only)?;
         Ok(self.resolve_on(host, &rendered))
     }
@@ -363,7 +371,7 @@ impl RunContext {
             self.file_locks
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .entry((host.map(str::to_string), path.to_path_buf()))
+                .entry((path.to_path_buf(), host.map(str::to_string)))
                 .or_default(),
         )
     }

@@ -14,10 +14,7 @@ use crate::model::ReportSpec;
 use crate::report::incident::{Incident, SecretRow, markdown};
 
 pub(super) async fn run(run: &StepRun, spec: &ReportSpec) -> Result<Done, StepError> {
-    let path = run
-        .ctx
-        .project
-        .resolve(&run.render(&spec.path)?);
+    let path = run.ctx.project.resolve(&run.render(&spec.path)?);
     let title = match &spec.title {
         Some(title) => run.render(title)?,
         None => format!(

@@ -79,7 +79,8 @@ impl Sshd {
         std::fs::copy(key.with_extension("pub"), &authorized).expect("authorized_keys");
         let root = dir.path().join("root");
         std::fs::create_dir_all(&root).expect("deployment root");
-        let host_public = std::fs::read_to_string(host_key.with_extension("pub")).expect("host key");
+        let host_public =
+            std::fs::read_to_string(host_key.with_extension("pub")).expect("host key");
         let host_public: Vec<&str> = host_public.split_whitespace().take(2).collect();
         let user = current_user();
         for attempt in 1..=START_ATTEMPTS {
@@ -179,7 +180,14 @@ impl Sshd {
     /// Runs a command on the host through the real client, as a test's own probe.
     pub(crate) fn ssh(&self, command: &str) -> std::process::Output {
         Command::new("ssh")
-            .args(["-F", "/dev/null", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes"])
+            .args([
+                "-F",
+                "/dev/null",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "IdentitiesOnly=yes",
+            ])
             .arg("-o")
             .arg(format!("UserKnownHostsFile={}", self.known_hosts.display()))
             .arg("-i")

@@ -12,8 +12,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 
-use super::scripts::{self, PGID_PREFIX};
 use super::Ssh;
+use super::scripts::{self, PGID_PREFIX};
 use crate::host::process::{OutputStream, ProcessOutcome, ProcessSpec, Termination, run_process};
 use crate::host::{HostError, OutputSink};
 
@@ -25,9 +25,13 @@ const SESSION_END_GRACE: Duration = Duration::from_secs(5);
 enum Phase {
     Running,
     /// The remote group got SIGTERM; it gets SIGKILL at `kill_at`.
-    Terminating { kill_at: Instant },
+    Terminating {
+        kill_at: Instant,
+    },
     /// The remote group got SIGKILL; the local `ssh` is killed at `give_up_at`.
-    Killed { give_up_at: Instant },
+    Killed {
+        give_up_at: Instant,
+    },
     /// The local `ssh` was killed; waiting for it to be reaped.
     Abandoned,
 }
@@ -54,8 +58,16 @@ impl PgidReader<'_, '_> {
         self.done = true;
         let line = String::from_utf8_lossy(&self.head[..end]).into_owned();
         let rest = self.head.split_off(end + 1);
-        match line.strip_prefix(PGID_PREFIX).and_then(|g| g.trim().parse().ok()) {
-            Some(pgid) => *self.pgid.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(pgid),
+        match line
+            .strip_prefix(PGID_PREFIX)
+            .and_then(|g| g.trim().parse().ok())
+        {
+            Some(pgid) => {
+                *self
+                    .pgid
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(pgid)
+            }
             // Not the script's line (the login shell said something first): it is output.
             None => (self.on_output)(stream, &self.head[..=end]),
         }
@@ -185,7 +197,10 @@ async fn terminate(
 
 /// Signals the remote group over the shared connection; whether a group was known.
 async fn signal(host: &Ssh, pgid: &Mutex<Option<i32>>, name: &str) -> bool {
-    let Some(group) = *pgid.lock().unwrap_or_else(std::sync::PoisonError::into_inner) else {
+    let Some(group) = *pgid
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    else {
         return false;
     };
     // ESRCH (the group is gone already) and a lost connection leave nothing better to do
