@@ -76,7 +76,10 @@ fn positional_arguments_and_yes_have_help() {
             run.stdout
         );
         assert!(
-            run.stdout.contains("--yes              Answer"),
+            run.stdout
+                .lines()
+                .any(|l| l.trim_start().starts_with("--yes ")
+                    && l.contains("Answer confirmations without asking")),
             "{}",
             run.stdout
         );
