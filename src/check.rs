@@ -4,6 +4,7 @@
 mod filters;
 mod graph;
 pub(crate) mod health;
+mod hosts;
 mod library;
 mod phases;
 mod sites;
@@ -27,6 +28,7 @@ fn check_runbook(
     problems.extend(filters::check_filters(runbook));
     problems.extend(values::check_values(project, runbook));
     problems.extend(phases::check_phases(runbook));
+    problems.extend(hosts::check_hosts(project, runbook));
     problems
 }
 

@@ -55,6 +55,10 @@ pub struct Step {
     /// has passed (`runbook retire`), or right after the activate steps in incident mode.
     #[schemars(with = "Option<super::Phase>")]
     pub phase: Option<Spanned<super::Phase>>,
+    /// Where the step runs, once per matching host: a host or group pattern (default: the
+    /// runbook's `on`, else the machine `runbook` runs on).
+    #[schemars(with = "Option<String>")]
+    pub on: Option<Spanned<String>>,
 
     pub generate: Option<GenerateSpec>,
     pub exec: Option<ExecSpec>,

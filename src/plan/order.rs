@@ -50,11 +50,17 @@ pub(super) fn topological(
             .chain([graph[node].phase])
             .max()
             .unwrap_or_default();
+        let host = graph[node].host.clone();
+        let name = match &host {
+            Some(host) => format!("{name}@{host}"),
+            None => name,
+        };
         nodes.push(PlanNode {
             name,
             work,
             needs,
             phase,
+            host,
         });
         for next in graph.neighbors_directed(node, Direction::Outgoing) {
             let d = indegree

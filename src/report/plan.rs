@@ -22,6 +22,9 @@ pub(crate) struct NodeView {
     pub name: String,
     pub kind: &'static str,
     pub runbook: Option<String>,
+    /// The inventory host it runs on; absent for the machine `runbook` runs on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     pub change: String,
     pub rollback: String,
     pub needs: Vec<String>,
@@ -151,10 +154,12 @@ pub(crate) fn view_known(
     known: Option<&Known<'_>>,
 ) -> PlanView {
     let retire = retire_view(library, plan);
+    let env = environment();
     let describe = Describer {
         project,
         library,
-        env: environment(),
+        env: &env,
+        host: None,
         given,
         known,
         mode: plan.mode.as_str(),
@@ -164,6 +169,10 @@ pub(crate) fn view_known(
         .iter()
         .enumerate()
         .map(|(index, node)| {
+            let describe = Describer {
+                host: node.host.as_deref(),
+                ..describe
+            };
             let view = match &node.work {
                 Work::Step(rb, si) => step_view(&describe, *rb, *si),
                 Work::Restart { services, serves } => restart_view(&describe, services, serves),
@@ -171,6 +180,7 @@ pub(crate) fn view_known(
             NodeView {
                 index: index + 1,
                 name: node.name.clone(),
+                host: node.host.clone(),
                 needs: node
                     .needs
                     .iter()
@@ -277,6 +287,7 @@ fn step_view(describe: &Describer<'_>, rb: usize, si: usize) -> NodeView {
         name: String::new(),
         kind: step.kind().name(),
         runbook: Some(runbook.name.value.clone()),
+        host: None,
         change,
         rollback,
         needs: Vec::new(),
@@ -310,6 +321,7 @@ fn restart_view(
                 describe.project,
                 runbook,
                 runbook.steps[*si].restart.as_deref().unwrap_or_default(),
+                describe.host,
             )
         })
         .collect();
@@ -353,6 +365,7 @@ fn restart_node(serves: Vec<String>, runbook: Option<String>, change: String) ->
         name: String::new(),
         kind: "restart",
         runbook,
+        host: None,
         change,
         rollback: "restarted again once the files it reads are restored".into(),
         needs: Vec::new(),
