@@ -12,6 +12,10 @@ mod backends;
 mod crypto;
 #[path = "service/http.rs"]
 mod http;
+#[path = "service/lifecycle.rs"]
+mod lifecycle;
+#[path = "service/listener.rs"]
+mod listener;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -27,8 +31,8 @@ use serde_json::{Map, Value, json};
 use backends::{Postgres, Redis};
 use http::{ReadError, Request, Response};
 
-const USAGE: &str =
-    "usage: demo-service --env-file PATH [--port N] [--pid-file PATH] [--log-file PATH]";
+const USAGE: &str = "usage: demo-service --env-file PATH [--port N] [--pid-file PATH] \
+     [--log-file PATH] [--handover SOCKET]";
 
 /// Env keys whose names end like this are secrets (or carry one, as URLs do) and get a fingerprint.
 const SECRET_SUFFIXES: [&str; 6] = ["SECRET", "KEY", "PEPPER", "PASSWORD", "TOKEN", "_URL"];
@@ -41,6 +45,9 @@ struct Args {
     port: u16,
     pid_file: Option<PathBuf>,
     log_file: Option<PathBuf>,
+    /// Where this instance takes the listening socket over from a running one, and then
+    /// offers it to the next (a blue/green restart; see `service/listener.rs`).
+    handover: Option<PathBuf>,
 }
 
 /// Everything the request handlers need, fixed at start like a container's environment.
@@ -112,43 +119,78 @@ fn run(args: &Args, log: Log) -> Result<(), String> {
         return Err(format!("refusing to start: {}", problems.join("; ")));
     }
     let state = Arc::new(load_state(&env, log.clone()));
-    let listener = TcpListener::bind(("127.0.0.1", args.port))
-        .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", args.port))?;
+    let stop = lifecycle::stop_on_sigterm().map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
+    let (listener, origin) = open_listener(args)?;
+    let listener = Arc::new(listener);
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     // The pid file is written only once the port is bound, so its presence means "listening".
     if let Some(pid_file) = &args.pid_file {
         write_pid_file(pid_file)
             .map_err(|e| format!("cannot write {}: {e}", pid_file.display()))?;
     }
+    if let Some(handover) = &args.handover {
+        let log = log.clone();
+        listener::serve_handover(handover, Arc::clone(&listener), move |m| log.line(m))
+            .map_err(|e| format!("cannot serve hand-overs at {}: {e}", handover.display()))?;
+    }
     let configured = |set: bool| if set { "configured" } else { "unconfigured" };
     log.line(&format!(
-        "demo-service listening on http://{address} (pid {}, env file {shown}, postgres {}, redis {})",
+        "demo-service listening on http://{address} (pid {}, env file {shown}, postgres {}, redis {}, socket {})",
         std::process::id(),
         configured(state.postgres.is_some()),
         configured(state.redis.is_some()),
+        match origin {
+            listener::Origin::Bound => "bound",
+            listener::Origin::TakenOver => "taken over",
+        },
     ));
-    for stream in listener.incoming() {
-        match stream {
-            Ok(stream) => {
-                let state = Arc::clone(&state);
-                let spawned = std::thread::Builder::new().spawn(move || serve(stream, &state));
-                if let Err(error) = spawned {
-                    log.line(&format!("cannot start a connection thread: {error}"));
-                }
+    let in_flight = lifecycle::InFlight::default();
+    let handle = |stream: TcpStream| {
+        let state = Arc::clone(&state);
+        let guard = in_flight.enter();
+        let spawned = std::thread::Builder::new().spawn(move || {
+            serve(stream, &state);
+            drop(guard);
+        });
+        if let Err(error) = spawned {
+            log.line(&format!("cannot start a connection thread: {error}"));
+        }
+    };
+    lifecycle::serve_until_stopped(&listener, &stop, &in_flight, handle, |m| log.line(m))
+        .map_err(|e| format!("cannot accept on {address}: {e}"))?;
+    log.line(&format!(
+        "demo-service stopped (pid {})",
+        std::process::id()
+    ));
+    Ok(())
+}
+
+/// The listening socket: the running instance's when `--handover` reaches one, else a new one.
+fn open_listener(args: &Args) -> Result<(TcpListener, listener::Origin), String> {
+    if let Some(handover) = &args.handover {
+        let taken = listener::take_over(handover)
+            .map_err(|e| format!("cannot take the socket over at {}: {e}", handover.display()))?;
+        if let Some(taken) = taken {
+            let port = taken.local_addr().map_err(|e| e.to_string())?.port();
+            if port != args.port {
+                return Err(format!(
+                    "the instance at {} listens on port {port}, not {}",
+                    handover.display(),
+                    args.port
+                ));
             }
-            Err(error) => {
-                // Typically out of file descriptors: back off instead of spinning.
-                log.line(&format!("accept failed: {error}"));
-                std::thread::sleep(Duration::from_millis(100));
-            }
+            return Ok((taken, listener::Origin::TakenOver));
         }
     }
-    Ok(())
+    let bound = listener::bind(args.port)
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", args.port))?;
+    Ok((bound, listener::Origin::Bound))
 }
 
 /// Returns `None` for `--help`.
 fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
     let (mut env_file, mut port, mut pid_file, mut log_file) = (None, 8080, None, None);
+    let mut handover = None;
     while let Some(arg) = argv.next() {
         let (flag, inline) = match arg.split_once('=') {
             Some((flag, value)) if flag.starts_with("--") => {
@@ -175,6 +217,7 @@ fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Option<Args>, St
             }
             "--pid-file" => pid_file = Some(PathBuf::from(value()?)),
             "--log-file" => log_file = Some(PathBuf::from(value()?)),
+            "--handover" => handover = Some(PathBuf::from(value()?)),
             _ => return Err(format!("unknown argument `{flag}`")),
         }
     }
@@ -184,6 +227,7 @@ fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Option<Args>, St
         port,
         pid_file,
         log_file,
+        handover,
     }))
 }
 

@@ -111,13 +111,16 @@ impl Response {
     }
 
     /// Writes the response and flushes; the caller closes the connection by dropping it.
+    /// `X-Demo-Pid` names the process that answered: during a blue/green restart two
+    /// instances share the port, and the restart driver waits for the new one's answer.
     pub(crate) fn write_to(&self, mut stream: &TcpStream) -> io::Result<()> {
         let head = format!(
             "HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
-             Cache-Control: no-store\r\nConnection: close\r\n\r\n",
+             Cache-Control: no-store\r\nX-Demo-Pid: {}\r\nConnection: close\r\n\r\n",
             self.status,
             reason(self.status),
             self.body.len() + 1,
+            std::process::id(),
         );
         stream.write_all(head.as_bytes())?;
         stream.write_all(self.body.as_bytes())?;
