@@ -83,6 +83,10 @@ impl Checks {
         Ok(checks)
     }
 
+    pub(crate) fn count(&self) -> usize {
+        self.names.len()
+    }
+
     /// Runs check number `index` (modulo their count) and names it.
     pub(crate) fn run(&self, index: usize) -> (&'static str, Verdict) {
         let name = self.names[index % self.names.len()];

@@ -6,8 +6,10 @@
 //! error): the cost of a rotation without overlap. Reasons name error kinds and statuses,
 //! never a token, cookie or password.
 
+use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 /// Connect, read and write limits of one request, so a hung service cannot stall the load.
@@ -19,6 +21,17 @@ pub(crate) enum Verdict {
     Ok,
     Failed(String),
     Rejected(String),
+}
+
+/// The pids of the service instances that answered (their `X-Demo-Pid`): more than one proves
+/// the load spanned a restart.
+static INSTANCES: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
+
+pub(crate) fn instances() -> usize {
+    INSTANCES
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .len()
 }
 
 /// A successful response's status and body; `Err` is a failure's reason.
@@ -59,6 +72,17 @@ pub(crate) fn get(port: u16, path: &str, header: Option<(&str, &str)>) -> Result
         .nth(1)
         .and_then(|code| code.parse().ok())
         .ok_or_else(|| "malformed status line".to_owned())?;
+    let pid = head.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.eq_ignore_ascii_case("X-Demo-Pid")
+            .then(|| value.trim().parse::<u32>().ok())?
+    });
+    if let Some(pid) = pid {
+        INSTANCES
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(pid);
+    }
     Ok(Reply {
         status,
         body: body.to_owned(),

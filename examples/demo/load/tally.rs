@@ -90,6 +90,7 @@ impl Tally {
             "rejected": sum(|c| c.rejected),
             "longest_gap_ms": u64::try_from(self.longest_gap_ms).unwrap_or(u64::MAX),
             "seconds": (self.started.elapsed().as_secs_f64() * 100.0).round() / 100.0,
+            "instances": crate::probe::instances(),
             "checks": checks,
         })
     }
