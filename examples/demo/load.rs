@@ -34,7 +34,7 @@ use tally::Tally;
 
 const USAGE: &str = "usage: demo-load --port N [--env-file PATH] [--redis] [--postgres] \
      [--until-file PATH] [--ready-file PATH] [--max-seconds N] [--max-requests N] \
-     [--workers N] [--pause-ms N]";
+     [--workers N] [--pause-ms N] [--format json|text]";
 
 /// Hard ceilings, whatever the flags ask: the load is a test tool, never a flood.
 const CEILING_SECONDS: u64 = 600;
@@ -52,6 +52,8 @@ struct Args {
     max_requests: u64,
     workers: usize,
     pause: Duration,
+    /// `text` for a person (the demo's `--zero-impact`), else JSON for tests and benches.
+    text: bool,
 }
 
 fn main() -> ExitCode {
@@ -81,7 +83,11 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let tally = run(&args, &checks);
-    println!("{}", tally.to_json());
+    if args.text {
+        print!("{}", tally.to_text());
+    } else {
+        println!("{}", tally.to_json());
+    }
     ExitCode::SUCCESS
 }
 
@@ -147,6 +153,7 @@ fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
         max_requests: 100_000,
         workers: 2,
         pause: Duration::from_millis(2),
+        text: false,
     };
     while let Some(flag) = argv.next() {
         let mut value = || argv.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -160,6 +167,13 @@ fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
             "--max-seconds" => args.max_seconds = number(&flag, &value()?)?,
             "--max-requests" => args.max_requests = number(&flag, &value()?)?,
             "--workers" => args.workers = number(&flag, &value()?)?,
+            "--format" => {
+                args.text = match value()?.as_str() {
+                    "text" => true,
+                    "json" => false,
+                    other => return Err(format!("--format: `{other}` is not json or text")),
+                }
+            }
             "--pause-ms" => args.pause = Duration::from_millis(number(&flag, &value()?)?),
             _ => return Err(format!("unknown argument `{flag}`")),
         }

@@ -94,4 +94,33 @@ impl Tally {
             "checks": checks,
         })
     }
+
+    /// The same counts for a person: a summary line, then one line per check.
+    pub(crate) fn to_text(&self) -> String {
+        let json = self.to_json();
+        let mut text = format!(
+            "{} requests in {} s: {} ok, {} failed, {} rejected; longest gap between two \
+             successes {} ms; {} service instance(s) answered\n",
+            json["requests"],
+            json["seconds"],
+            json["ok"],
+            json["failed"],
+            json["rejected"],
+            json["longest_gap_ms"],
+            json["instances"],
+        );
+        for (name, c) in &self.checks {
+            let reasons: Vec<String> = c.reasons.iter().map(|(r, n)| format!("{r} x{n}")).collect();
+            let reasons = if reasons.is_empty() {
+                String::new()
+            } else {
+                format!("  ({})", reasons.join(", "))
+            };
+            text.push_str(&format!(
+                "  {name:<16}{:>6} ok{:>6} failed{:>6} rejected{reasons}\n",
+                c.ok, c.failed, c.rejected
+            ));
+        }
+        text
+    }
 }
