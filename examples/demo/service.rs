@@ -8,6 +8,8 @@
 
 #[path = "service/backends.rs"]
 mod backends;
+#[path = "service/clock.rs"]
+mod clock;
 #[path = "service/crypto.rs"]
 mod crypto;
 #[path = "service/http.rs"]
@@ -19,7 +21,7 @@ mod listener;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
@@ -67,7 +69,7 @@ struct Log(Arc<Mutex<Box<dyn Write + Send>>>);
 
 impl Log {
     fn line(&self, message: &str) {
-        let line = format!("{} {message}\n", timestamp());
+        let line = format!("{} {message}\n", clock::timestamp());
         // A poisoned lock only means another thread panicked mid-write; keep logging.
         let mut out = self
             .0
@@ -120,7 +122,7 @@ fn run(args: &Args, log: Log) -> Result<(), String> {
     }
     let state = Arc::new(load_state(&env, log.clone()));
     let stop = lifecycle::stop_on_sigterm().map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
-    let (listener, origin) = open_listener(args)?;
+    let (listener, origin) = listener::open(args.port, args.handover.as_deref())?;
     let listener = Arc::new(listener);
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     // The pid file is written only once the port is bound, so its presence means "listening".
@@ -163,28 +165,6 @@ fn run(args: &Args, log: Log) -> Result<(), String> {
         std::process::id()
     ));
     Ok(())
-}
-
-/// The listening socket: the running instance's when `--handover` reaches one, else a new one.
-fn open_listener(args: &Args) -> Result<(TcpListener, listener::Origin), String> {
-    if let Some(handover) = &args.handover {
-        let taken = listener::take_over(handover)
-            .map_err(|e| format!("cannot take the socket over at {}: {e}", handover.display()))?;
-        if let Some(taken) = taken {
-            let port = taken.local_addr().map_err(|e| e.to_string())?.port();
-            if port != args.port {
-                return Err(format!(
-                    "the instance at {} listens on port {port}, not {}",
-                    handover.display(),
-                    args.port
-                ));
-            }
-            return Ok((taken, listener::Origin::TakenOver));
-        }
-    }
-    let bound = listener::bind(args.port)
-        .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", args.port))?;
-    Ok((bound, listener::Origin::Bound))
 }
 
 /// Returns `None` for `--help`.
@@ -413,30 +393,4 @@ fn session(request: &Request, state: &State) -> Response {
         Some(session) => Response::json(200, json!({ "session": session })),
         None => Response::error(401, "invalid session"),
     }
-}
-
-/// Formats the current UTC time as RFC 3339, without a date library.
-fn timestamp() -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    let secs = now.as_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil-from-days (Howard Hinnant), valid for every date after 1970.
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        now.subsec_millis()
-    )
 }

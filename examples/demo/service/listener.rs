@@ -34,9 +34,29 @@ pub(crate) enum Origin {
     TakenOver,
 }
 
+/// The listening socket: the running instance's when `handover` reaches one, else a new one.
+pub(crate) fn open(port: u16, handover: Option<&Path>) -> Result<(TcpListener, Origin), String> {
+    if let Some(handover) = handover {
+        let taken = take_over(handover)
+            .map_err(|e| format!("cannot take the socket over at {}: {e}", handover.display()))?;
+        if let Some(taken) = taken {
+            let bound = taken.local_addr().map_err(|e| e.to_string())?.port();
+            if bound != port {
+                return Err(format!(
+                    "the instance at {} listens on port {bound}, not {port}",
+                    handover.display()
+                ));
+            }
+            return Ok((taken, Origin::TakenOver));
+        }
+    }
+    let bound = bind(port).map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
+    Ok((bound, Origin::Bound))
+}
+
 /// Binds 127.0.0.1:`port` with SO_REUSEPORT (and SO_REUSEADDR, so a port in TIME_WAIT after a
 /// recreate is free at once).
-pub(crate) fn bind(port: u16) -> io::Result<TcpListener> {
+fn bind(port: u16) -> io::Result<TcpListener> {
     let socket = rustix::net::socket(AddressFamily::INET, SocketType::STREAM, None)?;
     sockopt::set_socket_reuseaddr(&socket, true)?;
     sockopt::set_socket_reuseport(&socket, true)?;
@@ -47,7 +67,7 @@ pub(crate) fn bind(port: u16) -> io::Result<TcpListener> {
 
 /// The listening socket of the instance answering at `handover`, or `None` when nothing
 /// answers there (no predecessor, or a stale socket file of one that exited).
-pub(crate) fn take_over(handover: &Path) -> io::Result<Option<TcpListener>> {
+fn take_over(handover: &Path) -> io::Result<Option<TcpListener>> {
     let stream = match UnixStream::connect(handover) {
         Ok(stream) => stream,
         Err(error)
