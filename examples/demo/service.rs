@@ -6,12 +6,16 @@
 //! seeing one: `/health` (backends accept the credentials), `/token` + `/whoami` (JWT_SECRET), `/session` (a cookie signed with SESSION_SECRET),
 //! `/fingerprints` (keyed hashes of every secret). Secrets never appear in output or logs.
 
+#[path = "service/args.rs"]
+mod args;
 #[path = "service/backends.rs"]
 mod backends;
 #[path = "service/clock.rs"]
 mod clock;
 #[path = "service/crypto.rs"]
 mod crypto;
+#[path = "service/environment.rs"]
+mod environment;
 #[path = "service/http.rs"]
 mod http;
 #[path = "service/lifecycle.rs"]
@@ -22,7 +26,7 @@ mod listener;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -30,27 +34,15 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use runbook::envfile::EnvFile;
 use serde_json::{Map, Value, json};
 
+use args::{Args, USAGE, parse_args};
 use backends::{Postgres, Redis};
 use http::{ReadError, Request, Response};
-
-const USAGE: &str = "usage: demo-service --env-file PATH [--port N] [--pid-file PATH] \
-     [--log-file PATH] [--handover SOCKET]";
 
 /// Env keys whose names end like this are secrets (or carry one, as URLs do) and get a fingerprint.
 const SECRET_SUFFIXES: [&str; 6] = ["SECRET", "KEY", "PEPPER", "PASSWORD", "TOKEN", "_URL"];
 
 /// Fingerprint key used when the env file has no `DEMO_FINGERPRINT_KEY`.
 const DEFAULT_FINGERPRINT_KEY: &str = "runbook-demo";
-
-struct Args {
-    env_file: PathBuf,
-    port: u16,
-    pid_file: Option<PathBuf>,
-    log_file: Option<PathBuf>,
-    /// Where this instance takes the listening socket over from a running one, and then
-    /// offers it to the next (a blue/green restart; see `service/listener.rs`).
-    handover: Option<PathBuf>,
-}
 
 /// Everything the request handlers need, fixed at start like a container's environment.
 struct State {
@@ -113,9 +105,17 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args, log: Log) -> Result<(), String> {
-    let shown = args.env_file.display();
-    let text = fs::read(&args.env_file).map_err(|e| format!("cannot read {shown}: {e}"))?;
-    let env = EnvFile::parse(&text).map_err(|e| format!("{shown}: {e}"))?;
+    let (env, shown) = match &args.env_file {
+        Some(path) => {
+            let shown = path.display().to_string();
+            let text = fs::read(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+            (
+                EnvFile::parse(&text).map_err(|e| format!("{shown}: {e}"))?,
+                shown,
+            )
+        }
+        None => (environment::from_process()?, "(the environment)".to_owned()),
+    };
     let problems = startup_problems(&env);
     if !problems.is_empty() {
         return Err(format!("refusing to start: {}", problems.join("; ")));
@@ -129,6 +129,10 @@ fn run(args: &Args, log: Log) -> Result<(), String> {
     if let Some(pid_file) = &args.pid_file {
         write_pid_file(pid_file)
             .map_err(|e| format!("cannot write {}: {e}", pid_file.display()))?;
+    }
+    if let Some(instance_file) = &args.instance_file {
+        fs::write(instance_file, format!("{}\n", http::instance()))
+            .map_err(|e| format!("cannot write {}: {e}", instance_file.display()))?;
     }
     if let Some(handover) = &args.handover {
         let log = log.clone();
@@ -165,50 +169,6 @@ fn run(args: &Args, log: Log) -> Result<(), String> {
         std::process::id()
     ));
     Ok(())
-}
-
-/// Returns `None` for `--help`.
-fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
-    let (mut env_file, mut port, mut pid_file, mut log_file) = (None, 8080, None, None);
-    let mut handover = None;
-    while let Some(arg) = argv.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => {
-                (flag.to_owned(), Some(value.to_owned()))
-            }
-            _ => (arg, None),
-        };
-        if flag == "--help" || flag == "-h" {
-            return Ok(None);
-        }
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| argv.next())
-                .ok_or_else(|| format!("{flag} needs a value"))
-        };
-        match flag.as_str() {
-            "--env-file" => env_file = Some(PathBuf::from(value()?)),
-            "--port" => {
-                let text = value()?;
-                port = text
-                    .parse()
-                    .map_err(|_| format!("--port: `{text}` is not a port number"))?;
-            }
-            "--pid-file" => pid_file = Some(PathBuf::from(value()?)),
-            "--log-file" => log_file = Some(PathBuf::from(value()?)),
-            "--handover" => handover = Some(PathBuf::from(value()?)),
-            _ => return Err(format!("unknown argument `{flag}`")),
-        }
-    }
-    let env_file = env_file.ok_or("--env-file is required")?;
-    Ok(Some(Args {
-        env_file,
-        port,
-        pid_file,
-        log_file,
-        handover,
-    }))
 }
 
 fn open_log(path: Option<&Path>) -> io::Result<Log> {
