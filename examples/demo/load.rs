@@ -8,7 +8,7 @@
 //! `--max-requests` were made, then runs every check once more, and one JSON document goes to
 //! stdout: requests, ok, failed (connection refused or reset, timeouts, 5xx), rejected (a
 //! credential refused), the longest gap between two successful responses, how many service
-//! instances answered (by their `X-Demo-Pid`), and each check's counts and reasons.
+//! instances answered (by their `X-Demo-Instance`), and each check's counts and reasons.
 //!
 //! Only loopback is ever contacted: the service on 127.0.0.1, and backends only when their
 //! URL names a loopback host. No credential appears in its output or on its command line.

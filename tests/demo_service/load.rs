@@ -1,6 +1,9 @@
 //! Owns the tests' handle on `demo-load`: started against a demo deployment once its
 //! pre-rotation credentials are taken, stopped through its stop file, its JSON report parsed.
 
+// Each test binary that includes this module uses a different part of it.
+#![allow(dead_code)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

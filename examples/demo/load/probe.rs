@@ -23,9 +23,9 @@ pub(crate) enum Verdict {
     Rejected(String),
 }
 
-/// The pids of the service instances that answered (their `X-Demo-Pid`): more than one proves
-/// the load spanned a restart.
-static INSTANCES: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
+/// The service instances that answered (their `X-Demo-Instance`, which unlike a pid differs
+/// between containers): more than one proves the load spanned a restart.
+static INSTANCES: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
 
 pub(crate) fn instances() -> usize {
     INSTANCES
@@ -72,16 +72,16 @@ pub(crate) fn get(port: u16, path: &str, header: Option<(&str, &str)>) -> Result
         .nth(1)
         .and_then(|code| code.parse().ok())
         .ok_or_else(|| "malformed status line".to_owned())?;
-    let pid = head.lines().find_map(|line| {
+    let instance = head.lines().find_map(|line| {
         let (name, value) = line.split_once(':')?;
-        name.eq_ignore_ascii_case("X-Demo-Pid")
-            .then(|| value.trim().parse::<u32>().ok())?
+        name.eq_ignore_ascii_case("X-Demo-Instance")
+            .then(|| value.trim().to_owned())
     });
-    if let Some(pid) = pid {
+    if let Some(instance) = instance {
         INSTANCES
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(pid);
+            .insert(instance);
     }
     Ok(Reply {
         status,
