@@ -115,16 +115,19 @@ impl Docker {
             }
         }
         std::os::unix::fs::symlink("busybox", root.join("bin/sh")).expect("/bin/sh");
-        let tar = Command::new("tar")
+        let archive = self.dir.path().join("rootfs.tar");
+        let tarred = Command::new("tar")
             .arg("-C")
             .arg(&root)
-            .args(["-c", "."])
-            .stdout(Stdio::piped())
-            .spawn()
+            .arg("-cf")
+            .arg(&archive)
+            .arg(".")
+            .status()
             .expect("tar the rootfs");
+        assert!(tarred.success(), "tar of the image's rootfs failed");
         let imported = self
             .client(&["import", "-", DEMO_IMAGE])
-            .stdin(tar.stdout.expect("tar output"))
+            .stdin(std::fs::File::open(&archive).expect("the rootfs archive"))
             .status()
             .expect("docker import");
         assert!(imported.success(), "docker import failed");
