@@ -83,19 +83,25 @@ fn take_over(handover: &Path) -> io::Result<Option<TcpListener>> {
     let mut byte = [0u8; 1];
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
-    rustix::net::recvmsg(
+    match rustix::net::recvmsg(
         &stream,
         &mut [IoSliceMut::new(&mut byte)],
         &mut control,
         RecvFlags::CMSG_CLOEXEC,
-    )?;
+    ) {
+        Ok(_) => {}
+        // The instance exited between our connect and its answer: there is nobody to take
+        // over from, exactly as if nothing had answered.
+        Err(rustix::io::Errno::CONNRESET) => return Ok(None),
+        Err(error) => return Err(error.into()),
+    }
     let received: Option<OwnedFd> = control.drain().find_map(|message| match message {
         RecvAncillaryMessage::ScmRights(mut fds) => fds.next(),
         _ => None,
     });
-    received
-        .map(|fd| Some(TcpListener::from(fd)))
-        .ok_or_else(|| io::Error::other("the running instance sent no socket"))
+    // No socket and end of stream: the same race (an exiting process's last thread can hold
+    // the hand-over socket open briefly after its pid is reported gone), the same answer.
+    Ok(received.map(TcpListener::from))
 }
 
 /// Serves hand-over requests at `path` from a thread: each connection receives a copy of
