@@ -4,6 +4,7 @@
 mod filters;
 mod graph;
 pub(crate) mod health;
+mod hosts;
 mod library;
 mod sites;
 mod steps;
@@ -25,6 +26,7 @@ fn check_runbook(
     problems.extend(templates::check_templates(project, runbook, &graph));
     problems.extend(filters::check_filters(runbook));
     problems.extend(values::check_values(project, runbook));
+    problems.extend(hosts::check_hosts(project, runbook));
     problems
 }
 

@@ -237,7 +237,9 @@ fn read_currents(
     let mut currents = HashMap::new();
     let mut masked: Vec<String> = Vec::new();
     for (rb, loaded) in library.runbooks.iter().enumerate() {
-        let Some(secret) = &loaded.value.secret else {
+        // A secret that lives on inventory hosts has no value here: `secret.current` is
+        // undefined for it, rather than read from a file of this machine.
+        let (Some(secret), None) = (&loaded.value.secret, &loaded.value.on) else {
             continue;
         };
         let Some(path) = files.file_of(rb, None) else {
@@ -273,7 +275,8 @@ fn check_files(
 ) -> BTreeSet<std::path::PathBuf> {
     let env = crate::template::shared();
     let mut edited = BTreeSet::new();
-    for (node, rb, step) in active_nodes(plan, library, active) {
+    // A host's files are checked by the step itself, over SSH, when it runs.
+    for (node, rb, step) in active_nodes(plan, library, active).filter(|(n, ..)| n.host.is_none()) {
         if let KindRef::File(spec) = step.kind() {
             let ctx = minijinja::context! { vars => project.vars_for(&library.runbooks[rb].value) };
             if let Ok(path) = render(env, &spec.path, &ctx) {

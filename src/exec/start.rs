@@ -52,7 +52,8 @@ pub(crate) fn mask_library_values(project: &Project, library: &Library, redactor
     let mut parsed: HashMap<std::path::PathBuf, Option<EnvFile>> = HashMap::new();
     for loaded in &library.runbooks {
         let runbook = &loaded.value;
-        let Some(secret) = &runbook.secret else {
+        // A secret that lives on inventory hosts is not read from this machine.
+        let (Some(secret), None) = (&runbook.secret, &runbook.on) else {
             continue;
         };
         let text = secret

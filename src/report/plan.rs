@@ -21,6 +21,9 @@ pub(crate) struct NodeView {
     pub name: String,
     pub kind: &'static str,
     pub runbook: Option<String>,
+    /// The inventory host it runs on; absent for the machine `runbook` runs on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     pub change: String,
     pub rollback: String,
     pub needs: Vec<String>,
@@ -134,10 +137,12 @@ pub(crate) fn view_known(
     given: &BTreeMap<String, String>,
     known: Option<&Known<'_>>,
 ) -> PlanView {
+    let env = environment();
     let describe = Describer {
         project,
         library,
-        env: environment(),
+        env: &env,
+        host: None,
         given,
         known,
         mode: plan.mode.as_str(),
@@ -147,6 +152,10 @@ pub(crate) fn view_known(
         .iter()
         .enumerate()
         .map(|(index, node)| {
+            let describe = Describer {
+                host: node.host.as_deref(),
+                ..describe
+            };
             let view = match &node.work {
                 Work::Step(rb, si) => step_view(&describe, *rb, *si),
                 Work::Restart { services, serves } => restart_view(&describe, services, serves),
@@ -154,6 +163,7 @@ pub(crate) fn view_known(
             NodeView {
                 index: index + 1,
                 name: node.name.clone(),
+                host: node.host.clone(),
                 needs: node
                     .needs
                     .iter()
@@ -220,6 +230,7 @@ fn step_view(describe: &Describer<'_>, rb: usize, si: usize) -> NodeView {
         name: String::new(),
         kind: step.kind().name(),
         runbook: Some(runbook.name.value.clone()),
+        host: None,
         change,
         rollback,
         needs: Vec::new(),
@@ -252,6 +263,7 @@ fn restart_view(
                 describe.project,
                 runbook,
                 runbook.steps[*si].restart.as_deref().unwrap_or_default(),
+                describe.host,
             )
         })
         .collect();
@@ -274,6 +286,7 @@ fn restart_view(
         name: String::new(),
         kind: "restart",
         runbook: (runbooks.len() == 1).then(|| runbooks[0].to_string()),
+        host: None,
         change: format!(
             "restart {} — for {}",
             services.join(", "),
