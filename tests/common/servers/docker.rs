@@ -168,5 +168,11 @@ impl Drop for Docker {
         }
         let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
         let _ = self.daemon.wait();
+        // dockerd leaves its default network namespace mounted under the exec root; the temp
+        // dir could not be removed (and every run would leave one) while it is.
+        let netns = self.dir.path().join("exec/netns/default");
+        if netns.exists() {
+            let _ = Command::new("umount").arg(&netns).status();
+        }
     }
 }
