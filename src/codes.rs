@@ -87,6 +87,10 @@ pub const CODES: &[(&str, &str)] = &[
         "`idempotent` or `check` on a step that is not `exec`",
     ),
     (
+        "runbook::check::phase",
+        "`phase: retire` without an `overlap`, an `overlap` with nothing to retire, or an activate step needing a retire step",
+    ),
+    (
         "runbook::check::public",
         "`public` naming a variable the secret does not own",
     ),
@@ -139,6 +143,22 @@ pub const CODES: &[(&str, &str)] = &[
         "`implies`, `conflicts` or `rotate` naming an unknown secret",
     ),
     (
+        "runbook::check::on",
+        "`on:` naming no host or group of the inventory",
+    ),
+    (
+        "runbook::inventory::group",
+        "a group listing a host or child group that nothing defines",
+    ),
+    (
+        "runbook::inventory::host",
+        "a host whose connection variables cannot work (a port that is not a number, an unclosed quote)",
+    ),
+    (
+        "runbook::inventory::limit",
+        "a `--limit` that selects no host",
+    ),
+    (
         "runbook::plan::request",
         "an unknown runbook, or a `--secret` the runbook cannot take",
     ),
@@ -157,6 +177,14 @@ pub const CODES: &[(&str, &str)] = &[
     (
         "runbook::run::preflight",
         "an input, env file, key or file owner a run needs and lacks",
+    ),
+    (
+        "runbook::retire::not_pending",
+        "`retire` for a secret that no run is waiting to retire",
+    ),
+    (
+        "runbook::retire::not_due",
+        "`retire` before the overlap has passed, without `--now`",
     ),
     (
         "runbook::state::io",
@@ -185,7 +213,7 @@ pub const EXIT_CODES: &[(u8, &str)] = &[
     ),
     (
         crate::exit::LOCKED,
-        "another run holds the lock, or an unfinished run must be resumed or aborted first",
+        "another run holds the lock, or an unfinished run or a pending retire must finish first",
     ),
     (
         crate::exit::INTERRUPTED,

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use petgraph::stable_graph::NodeIndex;
 
 use crate::diagnostic::Problem;
-use crate::model::{KindRef, Mode, Runbook};
+use crate::model::{HumanDuration, KindRef, Mode, Phase, Runbook};
 use crate::project::{Library, Project};
 
 pub(crate) use closure::{first_conflict, implied_closure};
@@ -23,6 +23,7 @@ use edges::Edges;
 use expand::{expand_rotations, find_root};
 use order::topological;
 use target::resolve_target;
+pub(crate) use target::unknown_secret;
 
 /// What the operator asked to plan.
 #[derive(Debug, Default, Clone)]
@@ -46,6 +47,10 @@ pub(crate) struct Plan {
     /// In execution order: every node's `needs` come before it.
     pub nodes: Vec<PlanNode>,
     pub notes: Vec<String>,
+    /// A routine run with retire steps ends after the activate phase, waiting this long
+    /// (the longest `overlap` of its runbooks) before `runbook retire` may run the rest. An
+    /// incident run has none: it retires in the same run.
+    pub overlap: Option<HumanDuration>,
 }
 
 #[derive(Debug)]
@@ -55,6 +60,11 @@ pub(crate) struct PlanNode {
     pub work: Work,
     /// Indices into `Plan::nodes`.
     pub needs: Vec<usize>,
+    /// `retire` for a step its runbook marks so, and for anything that needs one.
+    pub phase: Phase,
+    /// The inventory host it runs on (its name ends `@host`); `None` for the machine
+    /// `runbook` runs on.
+    pub host: Option<String>,
 }
 
 impl PlanNode {
@@ -68,6 +78,11 @@ impl PlanNode {
 }
 
 impl Plan {
+    /// Whether the run has two phases: it ends waiting for retire after the activate phase.
+    pub(crate) fn has_overlap(&self) -> bool {
+        self.overlap.is_some()
+    }
+
     /// Whether every step of a rotation runbook is among `done` (plan node indices).
     pub(crate) fn runbook_complete(
         &self,
@@ -117,11 +132,16 @@ pub(crate) fn build(
     order_of_runbooks.extend(expansion.included.iter().copied().filter(|r| *r != root));
     let mut graph = PlanGraph::default();
     let node_of = add_nodes(project, library, &order_of_runbooks, &mut graph);
+    let host_of: HashMap<NodeIndex, Option<String>> = graph
+        .node_indices()
+        .map(|n| (n, graph[n].host.clone()))
+        .collect();
     let edges = Edges {
         library,
         root,
         expansion: &expansion,
         node_of: &node_of,
+        host_of: &host_of,
     };
     for (from, to) in edges.all(&order_of_runbooks) {
         if !graph.contains_edge(from, to) {
@@ -132,7 +152,9 @@ pub(crate) fn build(
     let notes = coalesce_restarts(&mut graph, &label);
     let mut nodes = topological(&graph, &label)?;
     name_split_restarts(library, &mut nodes);
+    let overlap = overlap_of(library, root_runbook.mode, &nodes);
     Ok(Plan {
+        overlap,
         root,
         mode: root_runbook.mode,
         target,
@@ -145,33 +167,87 @@ pub(crate) fn build(
     })
 }
 
-/// One node per step of every included runbook, except `rotate` steps, which stand for
-/// the runbooks they expand into. Returns the node of each (runbook, step).
+/// One node per step of every included runbook and per host it runs on, except `rotate`
+/// steps, which stand for the runbooks they expand into. Returns the nodes of each
+/// (runbook, step): one for a step that runs here, one per host for a step with `on:`
+/// (none when `--limit` leaves it no host).
 fn add_nodes(
     project: &Project,
     library: &Library,
     order_of_runbooks: &[usize],
     graph: &mut PlanGraph,
-) -> HashMap<(usize, usize), NodeIndex> {
+) -> HashMap<(usize, usize), Vec<NodeIndex>> {
     let mut ordinal = 0;
-    let mut node_of = HashMap::new();
+    let mut node_of: HashMap<(usize, usize), Vec<NodeIndex>> = HashMap::new();
     for &rb in order_of_runbooks {
-        for (si, step) in library.runbooks[rb].value.steps.iter().enumerate() {
+        let runbook = &library.runbooks[rb].value;
+        for (si, step) in runbook.steps.iter().enumerate() {
             if step.rotate.is_some() {
                 continue;
             }
-            let work = match step.kind() {
-                KindRef::Restart(services) => Work::Restart {
-                    services: restart_services(project, &library.runbooks[rb].value, services),
-                    serves: vec![(rb, si)],
-                },
-                _ => Work::Step(rb, si),
-            };
-            node_of.insert((rb, si), graph.add_node(Unit { ordinal, work }));
-            ordinal += 1;
+            for host in step_hosts(project, runbook, si) {
+                let work = match step.kind() {
+                    KindRef::Restart(services) => Work::Restart {
+                        services: restart_services(project, runbook, services, host.as_deref()),
+                        serves: vec![(rb, si)],
+                    },
+                    _ => Work::Step(rb, si),
+                };
+                let node = graph.add_node(Unit {
+                    ordinal,
+                    work,
+                    host,
+                    phase: step.phase(),
+                });
+                node_of.entry((rb, si)).or_default().push(node);
+                ordinal += 1;
+            }
         }
     }
     node_of
+}
+
+/// How long a routine run waits between its phases: the longest `overlap` among the
+/// runbooks whose retire steps it includes; none for an incident run, which never overlaps.
+fn overlap_of(library: &Library, mode: Mode, nodes: &[PlanNode]) -> Option<HumanDuration> {
+    if mode == Mode::Incident {
+        return None;
+    }
+    nodes
+        .iter()
+        .filter(|n| n.phase == Phase::Retire)
+        .flat_map(PlanNode::steps)
+        .filter_map(|(rb, _)| {
+            let secret = library.runbooks[rb].value.secret.as_ref()?;
+            secret.overlap.as_ref().map(|o| o.value.clone())
+        })
+        .max_by_key(|o| o.duration)
+}
+
+/// Where a step runs: each host its `on:` (else its runbook's) selects, or here. A
+/// runbook's `on:` leaves alone the steps that only this machine can do: a secret generated
+/// once here is written to every host, and the operator and the report are here.
+pub(crate) fn step_hosts(project: &Project, runbook: &Runbook, si: usize) -> Vec<Option<String>> {
+    let step = &runbook.steps[si];
+    let here_only = matches!(
+        step.kind(),
+        KindRef::Generate(_) | KindRef::Manual(_) | KindRef::Report(_)
+    );
+    let pattern = step
+        .on
+        .as_ref()
+        .or(runbook.on.as_ref().filter(|_| !here_only));
+    match pattern {
+        // The checker refused a pattern that names nothing; `--limit` may leave none.
+        Some(pattern) => project
+            .inventory
+            .select(&pattern.value)
+            .unwrap_or_default()
+            .into_iter()
+            .map(Some)
+            .collect(),
+        None => vec![None],
+    }
 }
 
 /// A restart that serves one step but not all of its services was split off by
@@ -183,7 +259,11 @@ fn name_split_restarts(library: &Library, nodes: &mut [PlanNode]) {
             && library.runbooks[*rb].value.steps[*si].restart.as_deref()
                 != Some(services.as_slice())
         {
-            node.name = format!("restart:{}", services.join(","));
+            let base = order::restart_name(services, node.phase);
+            node.name = match &node.host {
+                Some(host) => format!("{base}@{host}"),
+                None => base,
+            };
         }
     }
 }
@@ -201,7 +281,9 @@ fn steps_before_restart(runbook: &Runbook) -> Vec<usize> {
             if after[i] {
                 continue;
             }
+            // The retire phase comes after the change is put live, like a restart.
             let follows = step.restart.is_some()
+                || step.phase() == Phase::Retire
                 || step.needs.iter().any(|n| {
                     steps
                         .iter()
@@ -230,15 +312,16 @@ fn steps_before_restart(runbook: &Runbook) -> Vec<usize> {
         .collect()
 }
 
-/// Service names may come from vars (`{{ vars.metrics_service }}`); coalescing needs them
-/// known at plan time, so they render against vars only.
+/// Service names may come from vars (`{{ vars.metrics_service }}`, a host's vars too);
+/// coalescing needs them known at plan time, so they render against vars only.
 pub(crate) fn restart_services(
     project: &Project,
     runbook: &Runbook,
     services: &[String],
+    host: Option<&str>,
 ) -> Vec<String> {
     let env = crate::template::shared();
-    let ctx = minijinja::context! { vars => project.vars_for(runbook) };
+    let ctx = minijinja::context! { vars => project.vars_on(runbook, host) };
     services
         .iter()
         .map(|s| crate::template::render(env, s, &ctx).unwrap_or_else(|_| s.clone()))

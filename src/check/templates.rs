@@ -83,7 +83,7 @@ pub(super) fn check_templates(
     let runbook = &loaded.value;
     let source = &loaded.source;
     let env = crate::template::shared();
-    let vars = project.vars_for(runbook);
+    let vars = project.vars_checked(runbook);
     let secrets = secret_names(runbook);
     let has_secret_scope =
         runbook.secret.is_some() || runbook.steps.iter().any(|s| s.rotate.is_some());
@@ -296,7 +296,10 @@ pub(super) fn check_restart_driver(project: &Project) -> Vec<Problem> {
         let bad = match parts.as_slice() {
             ["services", ..] => false,
             ["vars", var, ..] => {
-                !project.config_vars.contains_key(*var) && !project.cli_vars.contains_key(*var)
+                // A host's vars fill the driver it runs on that host.
+                !project.config_vars.contains_key(*var)
+                    && !project.cli_vars.contains_key(*var)
+                    && !project.inventory.defines(var)
             }
             _ => true,
         };

@@ -115,6 +115,39 @@ pub(crate) fn prepare(
     })
 }
 
+/// The current values a retire phase reads, and the files it may rewrite.
+pub(crate) type Retiring = (
+    HashMap<usize, BTreeMap<String, String>>,
+    BTreeSet<std::path::PathBuf>,
+);
+
+/// What a retire phase needs before it acts: the env files its steps edit (checked as for a
+/// run), and the current values of the library's secrets, read now — the retire phase's
+/// `secret.values` (an old value that still verifies is in the env file itself, so nothing
+/// of it was kept between the phases).
+pub(crate) fn prepare_retire(
+    project: &Project,
+    library: &Library,
+    plan: &Plan,
+    redactor: &Redactor,
+) -> Result<Retiring, Vec<Problem>> {
+    let files = EnvFiles::new(project, library);
+    let currents = read_currents(library, &files, redactor);
+    let retiring: BTreeSet<(usize, usize)> = plan
+        .nodes
+        .iter()
+        .filter(|n| n.phase == crate::model::Phase::Retire)
+        .flat_map(PlanNode::steps)
+        .collect();
+    let mut problems = Vec::new();
+    let edited = check_files(project, library, plan, &retiring, &files, &mut problems);
+    if problems.is_empty() {
+        Ok((currents, edited))
+    } else {
+        Err(problems)
+    }
+}
+
 /// The plan's step nodes among `active`, with their runbook's index and their step.
 fn active_nodes<'a>(
     plan: &'a Plan,
@@ -237,7 +270,9 @@ fn read_currents(
     let mut currents = HashMap::new();
     let mut masked: Vec<String> = Vec::new();
     for (rb, loaded) in library.runbooks.iter().enumerate() {
-        let Some(secret) = &loaded.value.secret else {
+        // A secret that lives on inventory hosts has no value here: `secret.current` is
+        // undefined for it, rather than read from a file of this machine.
+        let (Some(secret), None) = (&loaded.value.secret, &loaded.value.on) else {
             continue;
         };
         let Some(path) = files.file_of(rb, None) else {
@@ -273,7 +308,8 @@ fn check_files(
 ) -> BTreeSet<std::path::PathBuf> {
     let env = crate::template::shared();
     let mut edited = BTreeSet::new();
-    for (node, rb, step) in active_nodes(plan, library, active) {
+    // A host's files are checked by the step itself, over SSH, when it runs.
+    for (node, rb, step) in active_nodes(plan, library, active).filter(|(n, ..)| n.host.is_none()) {
         if let KindRef::File(spec) = step.kind() {
             let ctx = minijinja::context! { vars => project.vars_for(&library.runbooks[rb].value) };
             if let Ok(path) = render(env, &spec.path, &ctx) {

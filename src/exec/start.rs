@@ -52,7 +52,8 @@ pub(crate) fn mask_library_values(project: &Project, library: &Library, redactor
     let mut parsed: HashMap<std::path::PathBuf, Option<EnvFile>> = HashMap::new();
     for loaded in &library.runbooks {
         let runbook = &loaded.value;
-        let Some(secret) = &runbook.secret else {
+        // A secret that lives on inventory hosts is not read from this machine.
+        let (Some(secret), None) = (&runbook.secret, &runbook.on) else {
             continue;
         };
         let text = secret
@@ -99,6 +100,8 @@ enum Found {
     Settled,
     /// Its end is journaled but a kill (or a power cut) came before its files were removed.
     EndedWithLeftovers(Vec<Record>),
+    /// Its activate phase ended and it waits for retire (see `phases.rs`): not unfinished.
+    Waiting,
     /// Acted and did not end: the run to resume or abort.
     Unfinished,
     /// Never began, or began but did nothing: it changed nothing.
@@ -120,8 +123,16 @@ fn examine(state: &StateDir, run_id: &str, is_active: bool) -> Found {
     let acted = records
         .iter()
         .any(|r| matches!(r, Record::Intent { .. } | Record::Awaiting { .. }));
+    // As `phases::last_waiting` reads it: a `waiting` record no retire phase or end followed.
+    let waiting = records.iter().fold(false, |waiting, r| match r {
+        Record::Waiting { .. } => true,
+        Record::Retiring { .. } | Record::End { .. } => false,
+        _ => waiting,
+    });
     if ended {
         Found::EndedWithLeftovers(records)
+    } else if waiting {
+        Found::Waiting
     } else if begun && (is_active || acted) {
         // Marked active and begun: no step runs before both, so it may have acted (a manual
         // first step awaiting the operator journals no intent).
@@ -166,6 +177,17 @@ pub(crate) fn sweep_orphans(state: &StateDir) -> Vec<String> {
             Found::EndedWithLeftovers(records) => {
                 messages.extend(finish_ended(state, &run_id, is_active, &records));
             }
+            Found::Waiting if is_active => {
+                // Killed after its activate phase was journaled done (or before its retire
+                // phase began): the journal is the truth, so finish settling it.
+                let problems = super::phases::settle(state, &run_id);
+                messages.push(if problems.is_empty() {
+                    format!("run {run_id} had ended its activate phase but was interrupted while settling; it now waits for retire")
+                } else {
+                    format!("run {run_id} waits for retire, but settling it failed: {}", problems.join("; "))
+                });
+            }
+            Found::Waiting => {}
             Found::Unfinished if !is_active && active.is_none() => {
                 if state.set_active(&run_id).is_ok() {
                     messages.push(format!(
@@ -210,24 +232,7 @@ fn finish_ended(
     is_active: bool,
     records: &[Record],
 ) -> Option<String> {
-    let durable_backups = records.iter().filter_map(|r| match r {
-        Record::Backup {
-            backup: Some(name), ..
-        } => Some(std::path::PathBuf::from(name)),
-        _ => None,
-    });
-    let mut cleaned = Ok(());
-    for path in durable_backups.filter(|p| p.is_absolute()) {
-        if let Err(e) = std::fs::remove_file(&path)
-            && e.kind() != std::io::ErrorKind::NotFound
-        {
-            cleaned = Err(std::io::Error::new(
-                e.kind(),
-                format!("{}: {e}", path.display()),
-            ));
-        }
-    }
-    let cleaned = cleaned
+    let cleaned = remove_linked_backups(records)
         .and_then(|()| state.remove_pending(run_id))
         .and_then(|()| {
             if is_active {
@@ -244,6 +249,30 @@ fn finish_ended(
             format!("run {run_id} had ended, but its leftover files could not be removed: {e}")
         }
     })
+}
+
+/// Removes the backups that a run's journal says it kept beside the files they hold (absolute
+/// paths; copies under `backup/` go with that folder). Only for a run that needs none any more:
+/// ended, or between its phases.
+pub(crate) fn remove_linked_backups(records: &[Record]) -> std::io::Result<()> {
+    let linked = records.iter().filter_map(|r| match r {
+        Record::Backup {
+            backup: Some(name), ..
+        } => Some(std::path::PathBuf::from(name)),
+        _ => None,
+    });
+    let mut cleaned = Ok(());
+    for path in linked.filter(|p| p.is_absolute()) {
+        if let Err(e) = std::fs::remove_file(&path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            cleaned = Err(std::io::Error::new(
+                e.kind(),
+                format!("{}: {e}", path.display()),
+            ));
+        }
+    }
+    cleaned
 }
 
 /// Begins a new run on disk, in the order the module's comment explains: its folder, the

@@ -31,6 +31,11 @@ pub struct Runbook {
     /// Runbook-local template values, layered over the config's `vars`.
     #[serde(default)]
     pub vars: BTreeMap<String, String>,
+    /// Where the steps run: a host or group pattern of the inventory (`api`, `web*`,
+    /// `api:!canary`). Without it, on the machine `runbook` runs on. A step's own `on`
+    /// wins.
+    #[schemars(with = "Option<String>")]
+    pub on: Option<Spanned<String>>,
     pub steps: Vec<Step>,
 }
 
@@ -74,6 +79,11 @@ pub struct SecretSpec {
     pub every: Policy,
     /// What a rotation costs users.
     pub impact: String,
+    /// How long the old value keeps verifying after the new one is in use: a run ends
+    /// waiting for retire, and `runbook retire` runs the steps marked `phase: retire` once
+    /// this has passed (e.g. `7d`, the life of a refresh token).
+    #[schemars(with = "Option<super::HumanDuration>")]
+    pub overlap: Option<Spanned<super::HumanDuration>>,
     /// Secrets that rotate too when this one is compromised (transitively).
     #[serde(default)]
     #[schemars(with = "Vec<String>")]

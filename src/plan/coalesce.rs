@@ -6,12 +6,19 @@ use petgraph::Direction;
 use petgraph::algo::has_path_connecting;
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};
 
+use crate::model::Phase;
+
 /// A node of the planner's graph. Edges point from a step to the steps that need it.
 #[derive(Debug, Clone)]
 pub(crate) struct Unit {
     /// Creation order: runbook order, then step order. Ties in scheduling break on it.
     pub ordinal: usize,
     pub work: Work,
+    /// The phase its step declares. Restarts coalesce only within a phase: the retire
+    /// phase's restart must come after the activate phase's, never merge with it.
+    pub phase: Phase,
+    /// The inventory host it runs on; `None` for the machine `runbook` runs on.
+    pub host: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -35,29 +42,38 @@ pub(crate) fn coalesce_restarts(
 ) -> Vec<String> {
     split_per_service(graph);
     let mut notes = Vec::new();
-    let mut services: Vec<(usize, String)> = Vec::new();
+    // A service is restarted per host: restarts on two hosts never merge.
+    let mut services: Vec<(Option<String>, String)> = Vec::new();
     for node in ordered(graph) {
+        let host = &graph[node].host;
         if let Work::Restart { services: s, .. } = &graph[node].work
-            && !services.iter().any(|(_, name)| name == &s[0])
+            && !services.iter().any(|(h, name)| h == host && name == &s[0])
         {
-            services.push((graph[node].ordinal, s[0].clone()));
+            services.push((host.clone(), s[0].clone()));
         }
     }
-    for (_, service) in services {
+    for (host, service) in services {
         let units: Vec<NodeIndex> = ordered(graph)
             .into_iter()
+            .filter(|n| graph[*n].host == host)
             .filter(|n| matches!(&graph[*n].work, Work::Restart { services, .. } if services[0] == service))
             .collect();
         let mut groups: Vec<NodeIndex> = Vec::new();
         for unit in units {
-            let target = groups.iter().copied().find(|g| {
+            let phase = graph[unit].phase;
+            let same_phase: Vec<NodeIndex> = groups
+                .iter()
+                .copied()
+                .filter(|g| graph[*g].phase == phase)
+                .collect();
+            let target = same_phase.iter().copied().find(|g| {
                 !has_path_connecting(&*graph, *g, unit, None)
                     && !has_path_connecting(&*graph, unit, *g, None)
             });
             match target {
                 Some(group) => merge_into(graph, unit, group),
                 None => {
-                    if let Some(first) = groups.first() {
+                    if let Some(first) = same_phase.first() {
                         notes.push(format!(
                             "restart `{service}` for {} stays separate from the one for {}: merging them would create a cycle (one must finish before the other starts)",
                             serves_label(graph, unit, label),
@@ -120,17 +136,21 @@ fn split_per_service(graph: &mut PlanGraph) {
         let incoming = neighbours(graph, node, Direction::Incoming);
         let outgoing = neighbours(graph, node, Direction::Outgoing);
         let ordinal = graph[node].ordinal;
+        let host = graph[node].host.clone();
         graph[node].work = Work::Restart {
             services: vec![services[0].clone()],
             serves: serves.clone(),
         };
         for service in services.iter().skip(1) {
+            let phase = graph[node].phase;
             let unit = graph.add_node(Unit {
                 ordinal,
+                phase,
                 work: Work::Restart {
                     services: vec![service.clone()],
                     serves: serves.clone(),
                 },
+                host: host.clone(),
             });
             for p in &incoming {
                 graph.add_edge(*p, unit, ());
@@ -183,7 +203,9 @@ fn merge_across_services(graph: &mut PlanGraph) {
     let mut groups: Vec<NodeIndex> = Vec::new();
     for unit in restarts {
         let target = groups.iter().copied().find(|g| {
-            !has_path_connecting(&*graph, *g, unit, None)
+            graph[*g].phase == graph[unit].phase
+                && graph[*g].host == graph[unit].host
+                && !has_path_connecting(&*graph, *g, unit, None)
                 && !has_path_connecting(&*graph, unit, *g, None)
         });
         match target {

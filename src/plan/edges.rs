@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use petgraph::stable_graph::NodeIndex;
 
+use crate::model::{Phase, Step};
 use crate::project::Library;
 
 use super::expand::Expansion;
@@ -15,8 +16,10 @@ pub(super) struct Edges<'a> {
     pub library: &'a Library,
     pub root: usize,
     pub expansion: &'a Expansion,
-    /// The node of each (runbook, step); `rotate` steps have none.
-    pub node_of: &'a HashMap<(usize, usize), NodeIndex>,
+    /// The nodes of each (runbook, step), one per host; `rotate` steps have none.
+    pub node_of: &'a HashMap<(usize, usize), Vec<NodeIndex>>,
+    /// The host of each node.
+    pub host_of: &'a HashMap<NodeIndex, Option<String>>,
 }
 
 /// The first and last steps of each expanded runbook: a rotate step's entries are those
@@ -32,6 +35,7 @@ impl Edges<'_> {
     pub(super) fn all(&self, order_of_runbooks: &[usize]) -> Vec<(NodeIndex, NodeIndex)> {
         let mut edges = self.needs(order_of_runbooks, &self.expanded_ends());
         edges.extend(self.implied());
+        edges.extend(self.phases(order_of_runbooks));
         edges
     }
 
@@ -44,14 +48,13 @@ impl Edges<'_> {
                 .flat_map(|s| s.needs.iter().map(|n| n.value.as_str()))
                 .collect();
             for (i, s) in steps.iter().enumerate() {
-                let Some(&node) = self.node_of.get(&(e, i)) else {
-                    continue;
-                };
-                if s.needs.is_empty() {
-                    ends.roots.entry(e).or_default().push(node);
-                }
-                if !needed.contains(s.id.value.as_str()) {
-                    ends.sinks.entry(e).or_default().push(node);
+                for &node in self.node_of.get(&(e, i)).into_iter().flatten() {
+                    if s.needs.is_empty() {
+                        ends.roots.entry(e).or_default().push(node);
+                    }
+                    if !needed.contains(s.id.value.as_str()) {
+                        ends.sinks.entry(e).or_default().push(node);
+                    }
                 }
             }
         }
@@ -61,8 +64,8 @@ impl Edges<'_> {
     /// Entry (or exit) nodes of a step: itself, or for `rotate` the roots (or sinks) of
     /// the runbooks it expands into.
     fn ends_of(&self, ends: &Ends, rb: usize, si: usize, entry: bool) -> Vec<NodeIndex> {
-        if let Some(node) = self.node_of.get(&(rb, si)) {
-            return vec![*node];
+        if let Some(nodes) = self.node_of.get(&(rb, si)) {
+            return nodes.clone();
         }
         let Some(expanded) = self
             .expansion
@@ -93,15 +96,75 @@ impl Edges<'_> {
                     let Some(&ni) = index.get(need.value.as_str()) else {
                         continue;
                     };
-                    for from in self.ends_of(ends, rb, ni, false) {
-                        for to in self.ends_of(ends, rb, si, true) {
-                            edges.push((from, to));
-                        }
+                    let froms = self.ends_of(ends, rb, ni, false);
+                    for to in self.ends_of(ends, rb, si, true) {
+                        edges.extend(self.sources_for(&froms, to).map(|from| (from, to)));
                     }
                 }
             }
         }
         edges
+    }
+
+    /// A runbook's retire phase starts once its activate phase is complete: each retire step
+    /// that needs no other retire step needs every last activate step. In a routine run the
+    /// phases are separate runs anyway; in an incident run this is what orders them.
+    fn phases(&self, order_of_runbooks: &[usize]) -> Vec<(NodeIndex, NodeIndex)> {
+        let mut edges = Vec::new();
+        for &rb in order_of_runbooks {
+            let steps = &self.library.runbooks[rb].value.steps;
+            let phase_of = |id: &str| steps.iter().find(|s| s.id.value == id).map(Step::phase);
+            let needed: HashSet<&str> = steps
+                .iter()
+                .filter(|s| s.phase() == Phase::Activate)
+                .flat_map(|s| s.needs.iter().map(|n| n.value.as_str()))
+                .collect();
+            let last_activate: Vec<usize> = (0..steps.len())
+                .filter(|i| {
+                    steps[*i].phase() == Phase::Activate
+                        && !needed.contains(steps[*i].id.value.as_str())
+                })
+                .collect();
+            for (si, step) in steps.iter().enumerate() {
+                let first_retire = step.phase() == Phase::Retire
+                    && !step
+                        .needs
+                        .iter()
+                        .any(|n| phase_of(&n.value) == Some(Phase::Retire));
+                if !first_retire {
+                    continue;
+                }
+                let Some(tos) = self.node_of.get(&(rb, si)) else {
+                    continue;
+                };
+                for &from in &last_activate {
+                    let Some(froms) = self.node_of.get(&(rb, from)) else {
+                        continue;
+                    };
+                    for &to in tos {
+                        edges.extend(self.sources_for(froms, to).map(|f| (f, to)));
+                    }
+                }
+            }
+        }
+        edges
+    }
+
+    /// Which of a needed step's nodes `to` waits for: on a host, the needed step's node on
+    /// the same host when it has one (the env edit of `web1` before the restart of `web1`,
+    /// not of every host); otherwise all of them (a secret generated here before every
+    /// host's edit, every host's verify before a step that runs here).
+    fn sources_for<'s>(
+        &'s self,
+        froms: &'s [NodeIndex],
+        to: NodeIndex,
+    ) -> impl Iterator<Item = NodeIndex> + 's {
+        let host = &self.host_of[&to];
+        let same_host = host.is_some() && froms.iter().any(|f| &self.host_of[f] == host);
+        froms
+            .iter()
+            .copied()
+            .filter(move |f| !same_host || &self.host_of[f] == host)
     }
 
     /// An implied rotation starts after the implying one has made its change (the steps
@@ -112,16 +175,18 @@ impl Edges<'_> {
         for &(parent, child) in &self.expansion.implied_after {
             let before_restart = steps_before_restart(&self.library.runbooks[parent].value);
             let child_steps = &self.library.runbooks[child].value.steps;
-            for from in before_restart
+            let froms: Vec<NodeIndex> = before_restart
                 .iter()
                 .filter_map(|si| self.node_of.get(&(parent, *si)))
-            {
-                for (ci, step) in child_steps.iter().enumerate() {
-                    if step.needs.is_empty()
-                        && let Some(to) = self.node_of.get(&(child, ci))
-                    {
-                        edges.push((*from, *to));
-                    }
+                .flatten()
+                .copied()
+                .collect();
+            for (ci, step) in child_steps.iter().enumerate() {
+                if !step.needs.is_empty() {
+                    continue;
+                }
+                for &to in self.node_of.get(&(child, ci)).into_iter().flatten() {
+                    edges.extend(self.sources_for(&froms, to).map(|from| (from, to)));
                 }
             }
         }
