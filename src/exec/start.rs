@@ -177,7 +177,9 @@ pub(crate) fn sweep_orphans(state: &StateDir) -> Vec<String> {
             Found::EndedWithLeftovers(records) => {
                 messages.extend(finish_ended(state, &run_id, is_active, &records));
             }
-            Found::Waiting if is_active => {
+            // Settling removes `backup/` first: one still there, or the marker, says a kill
+            // (or a power cut, which can also lose the unsynced marker) cut it short.
+            Found::Waiting if is_active || state.backup_dir(&run_id).exists() => {
                 // Killed after its activate phase was journaled done (or before its retire
                 // phase began): the journal is the truth, so finish settling it.
                 let problems = super::phases::settle(state, &run_id);
