@@ -48,7 +48,10 @@ fn state_files(demo: &Deployment) -> Vec<(String, String)> {
         }
     }
     let mut out = Vec::new();
-    walk(&demo.env_file().parent().unwrap().join(".runbook"), &mut out);
+    walk(
+        &demo.env_file().parent().unwrap().join(".runbook"),
+        &mut out,
+    );
     out
 }
 
@@ -128,8 +131,7 @@ fn redis_acl_user_keeps_both_passwords_during_the_overlap_and_retire_removes_the
     let config = std::fs::read_to_string(&redis.config_path).unwrap();
     let user_line = config.lines().find(|l| l.starts_with("user app ")).unwrap();
     assert!(
-        user_line.contains(&format!("#{}", sha256(&new)))
-            && !user_line.contains(&sha256(APP_OLD)),
+        user_line.contains(&format!("#{}", sha256(&new))) && !user_line.contains(&sha256(APP_OLD)),
         "CONFIG REWRITE persisted the removal:\n{config}"
     );
     for (path, text) in state_files(&demo) {
@@ -139,8 +141,16 @@ fn redis_acl_user_keeps_both_passwords_during_the_overlap_and_retire_removes_the
         );
     }
     for output in [&activated, &retired] {
-        for form in [APP_OLD.to_string(), new.clone(), sha256(APP_OLD), sha256(&new)] {
-            assert!(!output.contains(&form), "the output shows {form}:\n{output}");
+        for form in [
+            APP_OLD.to_string(),
+            new.clone(),
+            sha256(APP_OLD),
+            sha256(&new),
+        ] {
+            assert!(
+                !output.contains(&form),
+                "the output shows {form}:\n{output}"
+            );
         }
     }
     assert_eq!(get(demo.port, "/health", None).0, 200);

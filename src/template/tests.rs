@@ -115,5 +115,9 @@ fn sha256_is_the_hex_digest_redis_stores_and_is_masked_in_a_run() {
         hash,
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     );
-    assert!(!redactor.redact(&format!("ERR ... '!{hash}'")).contains(&hash));
+    assert!(
+        !redactor
+            .redact(&format!("ERR ... '!{hash}'"))
+            .contains(&hash)
+    );
 }

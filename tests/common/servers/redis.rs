@@ -64,8 +64,11 @@ impl Redis {
             if acl_file {
                 // An ACL file line cannot quote: the tests' passwords have no spaces.
                 let acl_path = dir.path().join("users.acl");
-                std::fs::write(&acl_path, format!("user default on >{password} ~* &* +@all\n"))
-                    .expect("write users.acl");
+                std::fs::write(
+                    &acl_path,
+                    format!("user default on >{password} ~* &* +@all\n"),
+                )
+                .expect("write users.acl");
                 config.push_str(&format!(
                     "aclfile {}\n",
                     redis_quote(&acl_path.to_string_lossy())
