@@ -177,8 +177,9 @@ fn compose_restart_keeps_the_old_key_live_and_the_default_recreate_driver_reads_
     let words = project.compose_words().join(" ");
     let before = project.jwt_fingerprint();
     let env_before = std::fs::read(project.dir.path().join(".env.prod")).unwrap();
-    let (code, output) =
-        project.rotate(Some(&format!("{words} restart {{{{ services | join(\" \") }}}}")));
+    let (code, output) = project.rotate(Some(&format!(
+        "{words} restart {{{{ services | join(\" \") }}}}"
+    )));
     assert_eq!(code, 1, "{output}");
     assert!(
         output.contains("✗ jwt-rotation/new-key-accepted (verify)"),

@@ -70,7 +70,12 @@ fn assert_no_impact(demo: &Deployment, report: &Report) {
         assert!(report.check(check, "ok") > 0, "{check} ran: {report}");
     }
     assert_eq!(report.total("failed"), 0, "{report}\nlog:\n{}", demo.log());
-    assert_eq!(report.total("rejected"), 0, "{report}\nlog:\n{}", demo.log());
+    assert_eq!(
+        report.total("rejected"),
+        0,
+        "{report}\nlog:\n{}",
+        demo.log()
+    );
     assert_eq!(report.0["instances"], 2, "{report}");
 }
 
@@ -85,7 +90,12 @@ fn jwt_rotation_in_two_phases_with_blue_green_restarts_costs_clients_nothing_und
 
     // The retire under load: clients that hold tokens of the new key see no failure.
     let (_, retired) = under_load(&demo, &["retire", "jwt", "--now", "--yes"]);
-    assert_eq!(retired.total("failed"), 0, "{retired}\nlog:\n{}", demo.log());
+    assert_eq!(
+        retired.total("failed"),
+        0,
+        "{retired}\nlog:\n{}",
+        demo.log()
+    );
     assert_eq!(retired.total("rejected"), 0, "{retired}");
     assert_eq!(
         get(demo.port, "/whoami", Some(&before)).0,
@@ -109,7 +119,12 @@ fn session_rotation_in_two_phases_with_blue_green_restarts_costs_clients_nothing
     assert_eq!(session_status(demo.port, &before), 200, "overlap");
 
     let (_, retired) = under_load(&demo, &["retire", "session", "--now", "--yes"]);
-    assert_eq!(retired.total("failed"), 0, "{retired}\nlog:\n{}", demo.log());
+    assert_eq!(
+        retired.total("failed"),
+        0,
+        "{retired}\nlog:\n{}",
+        demo.log()
+    );
     assert_eq!(retired.total("rejected"), 0, "{retired}");
     assert_eq!(
         session_status(demo.port, &before),
