@@ -1,6 +1,7 @@
 //! Semantic validation of a library of runbooks. Every problem is collected, with the file
 //! and line it comes from, before anything runs.
 
+mod convert;
 mod filters;
 mod graph;
 pub(crate) mod health;
@@ -13,7 +14,17 @@ mod values;
 use crate::diagnostic::Problem;
 use crate::project::{Library, Project};
 
+pub(crate) use convert::checked;
 pub(crate) use sites::{Role, sites};
+
+/// The one kind of a deserialized step, or `None` when it declares none or several (which
+/// `steps` reports): the checks that read a step's kind pass over such a step.
+fn one_kind(step: &crate::model::Step) -> Option<crate::model::KindRef<'_>> {
+    match step.kinds().as_slice() {
+        [kind] => Some(*kind),
+        _ => None,
+    }
+}
 
 /// The checks of one runbook on its own.
 fn check_runbook(

@@ -13,9 +13,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use petgraph::stable_graph::NodeIndex;
 
+use crate::checked::{Library, Runbook, StepKind};
 use crate::diagnostic::Problem;
-use crate::model::{KindRef, Mode, Runbook};
-use crate::project::{Library, Project};
+use crate::model::Mode;
+use crate::project::Project;
 
 pub(crate) use closure::{first_conflict, implied_closure};
 pub(crate) use coalesce::{PlanGraph, Unit, Work, coalesce_restarts};
@@ -90,7 +91,6 @@ impl Plan {
             .iter()
             .filter_map(|r| {
                 library.runbooks[*r]
-                    .value
                     .secret
                     .as_ref()
                     .map(|s| s.id.value.as_str())
@@ -110,7 +110,7 @@ pub(crate) fn build(
     request: &PlanRequest,
 ) -> Result<Plan, Problem> {
     let root = find_root(library, request)?;
-    let root_runbook = &library.runbooks[root].value;
+    let root_runbook = &library.runbooks[root];
     let target = resolve_target(library, root_runbook, request)?;
     let expansion = expand_rotations(project, library, request, root, target.as_ref())?;
     let mut order_of_runbooks = vec![root];
@@ -128,7 +128,7 @@ pub(crate) fn build(
             graph.add_edge(from, to, ());
         }
     }
-    let label = |rb: usize, si: usize| step_name(&library.runbooks[rb].value, si);
+    let label = |rb: usize, si: usize| step_name(&library.runbooks[rb], si);
     let notes = coalesce_restarts(&mut graph, &label);
     let mut nodes = topological(&graph, &label)?;
     name_split_restarts(library, &mut nodes);
@@ -138,7 +138,7 @@ pub(crate) fn build(
         target,
         runbooks: order_of_runbooks
             .into_iter()
-            .filter(|r| library.runbooks[*r].value.secret.is_some())
+            .filter(|r| library.runbooks[*r].secret.is_some())
             .collect(),
         nodes,
         notes,
@@ -156,13 +156,11 @@ fn add_nodes(
     let mut ordinal = 0;
     let mut node_of = HashMap::new();
     for &rb in order_of_runbooks {
-        for (si, step) in library.runbooks[rb].value.steps.iter().enumerate() {
-            if step.rotate.is_some() {
-                continue;
-            }
-            let work = match step.kind() {
-                KindRef::Restart(services) => Work::Restart {
-                    services: restart_services(project, &library.runbooks[rb].value, services),
+        for (si, step) in library.runbooks[rb].steps.iter().enumerate() {
+            let work = match &step.kind {
+                StepKind::Rotate(_) => continue,
+                StepKind::Restart(services) => Work::Restart {
+                    services: restart_services(project, &library.runbooks[rb], services),
                     serves: vec![(rb, si)],
                 },
                 _ => Work::Step(rb, si),
@@ -180,8 +178,7 @@ fn name_split_restarts(library: &Library, nodes: &mut [PlanNode]) {
     for node in nodes {
         if let Work::Restart { services, serves } = &node.work
             && let [(rb, si)] = serves.as_slice()
-            && library.runbooks[*rb].value.steps[*si].restart.as_deref()
-                != Some(services.as_slice())
+            && !matches!(&library.runbooks[*rb].steps[*si].kind, StepKind::Restart(own) if own == services)
         {
             node.name = format!("restart:{}", services.join(","));
         }
@@ -201,7 +198,7 @@ fn steps_before_restart(runbook: &Runbook) -> Vec<usize> {
             if after[i] {
                 continue;
             }
-            let follows = step.restart.is_some()
+            let follows = matches!(step.kind, StepKind::Restart(_))
                 || step.needs.iter().any(|n| {
                     steps
                         .iter()
@@ -238,7 +235,7 @@ pub(crate) fn restart_services(
     services: &[String],
 ) -> Vec<String> {
     let env = crate::template::shared();
-    let ctx = minijinja::context! { vars => project.vars_for(runbook) };
+    let ctx = minijinja::context! { vars => project.vars_for(&runbook.vars) };
     services
         .iter()
         .map(|s| crate::template::render(env, s, &ctx).unwrap_or_else(|_| s.clone()))

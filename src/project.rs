@@ -104,12 +104,15 @@ impl Project {
         })
     }
 
-    /// The variables a runbook's templates see. A shipped runbook's `vars` are defaults that a
+    /// The variables the templates of a runbook with `runbook_vars` see. A shipped runbook's `vars` are defaults that a
     /// deployment must be able to change, so the order is: built-in defaults, then the
     /// runbook's `vars`, then the config's `vars`, then `--var`.
-    pub(crate) fn vars_for(&self, runbook: &Runbook) -> BTreeMap<String, String> {
+    pub(crate) fn vars_for(
+        &self,
+        runbook_vars: &BTreeMap<String, String>,
+    ) -> BTreeMap<String, String> {
         let mut vars = self.config_vars.clone();
-        vars.extend(runbook.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+        vars.extend(runbook_vars.iter().map(|(k, v)| (k.clone(), v.clone())));
         vars.extend(
             self.explicit_vars
                 .iter()

@@ -19,8 +19,8 @@ use std::sync::Arc;
 
 use minijinja::Value;
 
+use crate::checked::{Rollback, Step, StepKind};
 use crate::failure::ErrorKind;
-use crate::model::{KindRef, Step};
 use context::RunContext;
 
 pub(crate) use env::{run as run_env, target_file as env_target};
@@ -106,12 +106,12 @@ impl std::fmt::Debug for Compensation {
 /// Runs one attempt of a step.
 pub(crate) async fn execute(run: &StepRun) -> Result<Done, StepError> {
     let step = run.step();
-    let mut done = match step.kind() {
-        KindRef::Generate(spec) => generate::run(run, spec),
-        KindRef::Exec(spec) => exec::run_step(run, spec).await,
-        KindRef::Env(spec) => env::run(run, spec).await,
-        KindRef::File(spec) => file::run(run, spec).await,
-        KindRef::Restart(services) => {
+    let mut done = match &step.kind {
+        StepKind::Generate(spec) => generate::run(run, spec),
+        StepKind::Exec(spec) => exec::run_step(run, spec).await,
+        StepKind::Env(spec) => env::run(run, spec).await,
+        StepKind::File(spec) => file::run(run, spec).await,
+        StepKind::Restart(services) => {
             let services: Vec<String> = services
                 .iter()
                 .map(|s| run.ctx.render(run.rb, s))
@@ -121,17 +121,16 @@ pub(crate) async fn execute(run: &StepRun) -> Result<Done, StepError> {
                 compensation: Some(Compensation::RestartAgain { services }),
             })
         }
-        KindRef::Verify(spec) => verify::run(run, spec).await,
-        KindRef::Manual(spec) => manual::run(run, spec).await,
-        KindRef::Report(spec) => report::run(run, spec).await,
-        KindRef::Rotate(_) => Err(StepError::new(
+        StepKind::Verify(spec) => verify::run(run, spec).await,
+        StepKind::Manual(spec) => manual::run(run, spec).await,
+        StepKind::Report(spec) => report::run(run, spec).await,
+        StepKind::Rotate(_) => Err(StepError::new(
             ErrorKind::Bug,
             "a `rotate` step is expanded by the planner and never runs; this is a bug",
         )),
     }?;
     // A declared rollback replaces the built-in one of kinds that have none of their own.
-    if done.compensation.is_none() && matches!(step.rollback, Some(crate::model::Rollback::Body(_)))
-    {
+    if done.compensation.is_none() && matches!(step.rollback, Some(Rollback::Body(_))) {
         done.compensation = Some(Compensation::Rollback);
     }
     Ok(done)

@@ -255,17 +255,7 @@ fn check_rollback(loaded: &Loaded<Runbook>, step: &Step) -> Option<Problem> {
     let Some(Rollback::Body(body)) = &step.rollback else {
         return None;
     };
-    let count = [
-        body.exec.is_some(),
-        body.env.is_some(),
-        body.file.is_some(),
-        body.restart.is_some(),
-        body.manual.is_some(),
-    ]
-    .iter()
-    .filter(|b| **b)
-    .count();
-    (count != 1).then(|| {
+    (body.kinds().len() != 1).then(|| {
         step_problem(
             loaded,
             step,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use miette::SourceSpan;
 
 use super::graph::StepGraph;
-use super::sites::{Role, sites};
+use super::sites::{Role, step_sites};
 use crate::diagnostic::{Problem, SourceFile, did_you_mean};
 use crate::load::Loaded;
 use crate::model::{KindRef, Runbook, Step};
@@ -83,17 +83,17 @@ pub(super) fn check_templates(
     let runbook = &loaded.value;
     let source = &loaded.source;
     let env = crate::template::shared();
-    let vars = project.vars_for(runbook);
+    let vars = project.vars_for(&runbook.vars);
     let secrets = secret_names(runbook);
     let has_secret_scope =
         runbook.secret.is_some() || runbook.steps.iter().any(|s| s.rotate.is_some());
     let mut problems = check_var_templates(project, loaded);
     for (index, step) in runbook.steps.iter().enumerate() {
-        if step.kinds().len() != 1 {
+        let Some(kind) = super::one_kind(step) else {
             continue;
-        }
+        };
         let step_offset = source.span_of(&step.id.referenced).offset();
-        for site in sites(step) {
+        for site in step_sites(step, kind) {
             if !is_template(site.text) && site.role != Role::Expr {
                 continue;
             }

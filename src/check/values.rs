@@ -70,7 +70,7 @@ fn value_span(text: &str, from: usize, to: usize, key: &str) -> Option<SourceSpa
 pub(super) fn check_values(project: &Project, loaded: &Loaded<Runbook>) -> Vec<Problem> {
     let source = &loaded.source;
     let runbook = &loaded.value;
-    let vars = project.vars_for(runbook);
+    let vars = project.vars_for(&runbook.vars);
     let starts: Vec<usize> = runbook
         .steps
         .iter()
@@ -78,9 +78,9 @@ pub(super) fn check_values(project: &Project, loaded: &Loaded<Runbook>) -> Vec<P
         .collect();
     let mut problems = Vec::new();
     for (index, step) in runbook.steps.iter().enumerate() {
-        if step.kinds().len() != 1 {
+        let Some(kind) = super::one_kind(step) else {
             continue;
-        }
+        };
         let from = starts[index];
         let to = starts
             .iter()
@@ -94,7 +94,7 @@ pub(super) fn check_values(project: &Project, loaded: &Loaded<Runbook>) -> Vec<P
             from,
             to,
         };
-        check_step(&at, &vars, &mut problems);
+        check_step(&at, kind, &vars, &mut problems);
     }
     if let Some(secret) = &runbook.secret
         && let crate::model::Policy::Every(every) = &secret.every
@@ -155,14 +155,19 @@ pub(super) fn check_driver(project: &Project) -> Vec<Problem> {
     vec![problem]
 }
 
-fn check_step(at: &StepAt<'_>, vars: &BTreeMap<String, String>, out: &mut Vec<Problem>) {
+fn check_step(
+    at: &StepAt<'_>,
+    kind: KindRef<'_>,
+    vars: &BTreeMap<String, String>,
+    out: &mut Vec<Problem>,
+) {
     let step = at.step;
     zero_timeout(at, "timeout", step.timeout.as_ref().map(|t| &t.value), out);
     let verify_interval = step.verify.as_ref().and_then(|v| v.interval.as_ref());
     for interval in step.interval.iter().chain(verify_interval) {
         templated_interval(at, interval, vars, out);
     }
-    match step.kind() {
+    match kind {
         KindRef::Exec(exec) => check_exec(at, exec, out),
         KindRef::Env(env) => check_env(at, env, out),
         KindRef::File(file) => {

@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use super::shared::{lock, sinks};
 use super::{Failure, Global, Outcome, RunFormat, checked_plan, open_library};
+use crate::checked::Library;
+use crate::checked::StepKind;
 use crate::diagnostic::Problem;
 use crate::events::EventKind;
 use crate::exec::doubt::{Purpose, compensation_of, counts_as_done};
@@ -17,9 +19,9 @@ use crate::exec::start::StartSnapshot;
 use crate::exec::{Completed, RunResult, StartState, rolled_back};
 use crate::exit;
 use crate::journal::{Journal, Record};
-use crate::model::{KindRef, Mode};
+use crate::model::Mode;
 use crate::plan::{Plan, PlanRequest, Work};
-use crate::project::{Library, Project};
+use crate::project::Project;
 use crate::redact::Redactor;
 use crate::state::StateDir;
 use crate::steps::context::{ExecOptions, RunContext, RunInfo};
@@ -162,9 +164,9 @@ fn mask_what_the_run_knew(
     // variables a secret declares `public`: they identify, they do not authenticate.
     let secret_input = |name: &str| {
         library.runbooks.iter().any(|rb| {
-            rb.value.inputs.get(name).is_some_and(|i| i.secret)
-                || rb.value.steps.iter().any(|step| match step.kind() {
-                    KindRef::Manual(manual) => manual
+            rb.inputs.get(name).is_some_and(|i| i.secret)
+                || rb.steps.iter().any(|step| match &step.kind {
+                    StepKind::Manual(manual) => manual
                         .input
                         .as_ref()
                         .is_some_and(|i| i.name == name && i.secret),
@@ -174,7 +176,6 @@ fn mask_what_the_run_knew(
     };
     let public = |rb: usize, name: &str| {
         library.runbooks[rb]
-            .value
             .secret
             .as_ref()
             .is_some_and(|s| s.public.iter().any(|p| p == name))
@@ -198,9 +199,9 @@ fn mask_what_the_run_knew(
         // A manual step's input is secret unless declared otherwise (an access key ID that
         // the next instructions name must stay readable when a run resumes).
         if let Work::Step(rb, si) = plan.nodes[*node].work
-            && match library.runbooks[rb].value.steps[si].kind() {
-                KindRef::Generate(_) | KindRef::Env(_) => true,
-                KindRef::Manual(manual) => manual.input.as_ref().is_none_or(|i| i.secret),
+            && match &library.runbooks[rb].steps[si].kind {
+                StepKind::Generate(_) | StepKind::Env(_) => true,
+                StepKind::Manual(manual) => manual.input.as_ref().is_none_or(|i| i.secret),
                 _ => false,
             }
         {

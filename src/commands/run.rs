@@ -124,7 +124,7 @@ pub(super) fn run(
 /// `no` (or a closed terminal) cancels, anything else asks again.
 fn proceed(
     plan: &Plan,
-    library: &crate::project::Library,
+    library: &crate::checked::Library,
     redactor: &Redactor,
 ) -> Result<bool, super::Failure> {
     let summary = redactor.redact(&crate::report::run_summary::run_summary(plan, library));

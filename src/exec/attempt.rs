@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use super::retry::RetryPolicy;
+use crate::checked::{Rollback, StepKind};
 use crate::events::EventKind;
 use crate::failpoint;
 use crate::failure::ErrorKind;
-use crate::model::{KindRef, Rollback};
 use crate::plan::Work;
 use crate::steps::context::{RunContext, StepError};
 use crate::steps::{Compensation, Done, StepRun, confirm, execute, restart_services};
@@ -16,7 +16,7 @@ use crate::steps::{Compensation, Done, StepRun, confirm, execute, restart_servic
 /// The kind a node's events name.
 pub(super) fn node_kind(ctx: &RunContext, index: usize) -> String {
     match ctx.plan.nodes[index].work {
-        Work::Step(rb, si) => ctx.runbook(rb).steps[si].kind().name().to_string(),
+        Work::Step(rb, si) => ctx.runbook(rb).steps[si].kind.name().to_string(),
         Work::Restart { .. } => "restart".into(),
     }
 }
@@ -41,8 +41,8 @@ pub(super) async fn run_node(
     let keep = match node.work {
         Work::Step(rb, si) => {
             matches!(
-                ctx.runbook(rb).steps[si].kind(),
-                KindRef::Generate(_) | KindRef::Manual(_)
+                ctx.runbook(rb).steps[si].kind,
+                StepKind::Generate(_) | StepKind::Manual(_)
             ) || ctx.is_referenced(rb, si)
         }
         Work::Restart { .. } => false,
@@ -62,8 +62,8 @@ async fn intent(ctx: &RunContext, index: usize, attempt: u32) -> Result<(), Step
     let durable = match &node.work {
         Work::Step(rb, si) => {
             let step = &ctx.runbook(*rb).steps[*si];
-            let harmless = matches!(step.kind(), KindRef::Generate(_) | KindRef::Verify(_));
-            let repeatable = step.idempotent && matches!(step.kind(), KindRef::Exec(_));
+            let harmless = matches!(step.kind, StepKind::Generate(_) | StepKind::Verify(_));
+            let repeatable = step.idempotent && matches!(step.kind, StepKind::Exec(_));
             !(harmless || repeatable)
         }
         Work::Restart { .. } => true,
@@ -106,11 +106,10 @@ async fn attempt_restart(
         {
             continue;
         }
-        let listed = crate::plan::restart_services(
-            &ctx.project,
-            ctx.runbook(*rb),
-            step.restart.as_deref().unwrap_or_default(),
-        );
+        let StepKind::Restart(own) = &step.kind else {
+            continue;
+        };
+        let listed = crate::plan::restart_services(&ctx.project, ctx.runbook(*rb), own);
         for service in listed {
             if services.contains(&service) && !wanted.contains(&service) {
                 wanted.push(service);
@@ -164,7 +163,7 @@ async fn attempt_step(
         confirm(&run, "This step is the point of no return: after it, a failure can no longer be rolled back completely.").await?;
     }
     let mut done = tries(&run).await?;
-    if matches!(step.rollback, Some(Rollback::None(_))) {
+    if matches!(step.rollback, Some(Rollback::None)) {
         done.compensation = None;
     }
     Ok(Some(done))

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::recover::Recovered;
-use crate::model::{KindRef, Rollback};
+use crate::checked::{Rollback, StepKind};
 use crate::plan::Work;
 use crate::steps::context::RunContext;
 use crate::steps::{Compensation, StepRun, env_target, run_exec};
@@ -35,8 +35,8 @@ pub(crate) async fn judge(ctx: &Arc<RunContext>, node: usize) -> Doubt {
         name: plan_node.name.clone(),
     };
     let step = run.step();
-    match step.kind() {
-        KindRef::Env(spec) => {
+    match &step.kind {
+        StepKind::Env(spec) => {
             let Ok(path) = env_target(&run, spec.file.as_ref()) else {
                 return Doubt::NotApplied;
             };
@@ -59,7 +59,7 @@ pub(crate) async fn judge(ctx: &Arc<RunContext>, node: usize) -> Doubt {
                 Doubt::NotApplied
             }
         }
-        KindRef::File(spec) => {
+        StepKind::File(spec) => {
             let path = ctx
                 .project
                 .resolve(&ctx.render(rb, &spec.path).unwrap_or_default());
@@ -70,8 +70,8 @@ pub(crate) async fn judge(ctx: &Arc<RunContext>, node: usize) -> Doubt {
                 Doubt::NotApplied
             }
         }
-        KindRef::Exec(_) if step.idempotent => Doubt::NotApplied,
-        KindRef::Exec(_) => match &step.check {
+        StepKind::Exec(_) if step.idempotent => Doubt::NotApplied,
+        StepKind::Exec(_) => match &step.check {
             Some(check) => match run_exec(&run, check, None).await {
                 Ok(_) => Doubt::Applied,
                 Err(_) => Doubt::NotApplied,

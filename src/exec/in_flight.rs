@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use tokio::task::{AbortHandle, Id};
 
-use crate::model::KindRef;
+use crate::checked::StepKind;
 use crate::plan::Work;
 use crate::steps::context::RunContext;
 
@@ -21,7 +21,7 @@ pub(super) struct InFlight {
 impl InFlight {
     pub(super) fn started(&mut self, ctx: &RunContext, node: usize, handle: AbortHandle) {
         let verify = match ctx.plan.nodes[node].work {
-            Work::Step(rb, si) => matches!(ctx.runbook(rb).steps[si].kind(), KindRef::Verify(_)),
+            Work::Step(rb, si) => matches!(ctx.runbook(rb).steps[si].kind, StepKind::Verify(_)),
             Work::Restart { .. } => false,
         };
         self.tasks.insert(

@@ -4,11 +4,12 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use crate::checked::Library;
+use crate::checked::{Step, StepKind};
 use crate::diagnostic::Problem;
 use crate::envfile::EnvFile;
-use crate::model::{KindRef, Step};
 use crate::plan::{Plan, PlanNode, Work};
-use crate::project::{Library, Project};
+use crate::project::Project;
 use crate::redact::Redactor;
 use crate::template::render;
 
@@ -64,8 +65,8 @@ pub(crate) fn prepare(
     // (exit 3, resumable). A required input with nobody to type it is refused now, before any
     // side effect; a confirmation needs a terminal or `--yes`. A dry run asks nothing.
     for (node, _, step) in active_nodes(plan, library, &active).filter(|_| !dry_run) {
-        let operator = match step.kind() {
-            KindRef::Manual(manual) => match &manual.input {
+        let operator = match &step.kind {
+            StepKind::Manual(manual) => match &manual.input {
                 Some(input)
                     if !input.optional && !values.contains_key(&input.name) && !interactive =>
                 {
@@ -123,7 +124,7 @@ fn active_nodes<'a>(
 ) -> impl Iterator<Item = (&'a PlanNode, usize, &'a Step)> {
     plan.nodes.iter().filter_map(move |node| match node.work {
         Work::Step(rb, si) if active.contains(&(rb, si)) => {
-            Some((node, rb, &library.runbooks[rb].value.steps[si]))
+            Some((node, rb, &library.runbooks[rb].steps[si]))
         }
         _ => None,
     })
@@ -145,7 +146,7 @@ fn active_steps(
         .iter()
         .flat_map(crate::plan::PlanNode::steps)
         .filter(|(rb, si)| {
-            let runbook = &library.runbooks[*rb].value;
+            let runbook = &library.runbooks[*rb];
             let Some(when) = &runbook.steps[*si].when else { return true };
             let Ok(expr) = env.compile_expression(&when.value) else { return true };
             let known = |n: &String| n == "vars" || n == "inputs" || n == "run" || (n == "secret" && runbook.secret.is_some());
@@ -157,7 +158,7 @@ fn active_steps(
             // `run.mode` is known; `run.id` is not yet, and a `when` reading it fails to
             // evaluate here and is decided at run time.
             let run = minijinja::context! { mode => plan.mode.as_str() };
-            let ctx = minijinja::context! { vars => project.vars_for(runbook), inputs => crate::template::value_of(inputs), secret => secret, run => run };
+            let ctx = minijinja::context! { vars => project.vars_for(&runbook.vars), inputs => crate::template::value_of(inputs), secret => secret, run => run };
             expr.eval(ctx).map_or(true, |v| v.is_true())
         })
         .collect()
@@ -198,13 +199,9 @@ impl<'a> EnvFiles<'a> {
     /// The file an env step of runbook `rb` edits: its own `file`, else the secret's, else
     /// `vars.env_file`.
     fn file_of(&self, rb: usize, file: Option<&String>) -> Option<std::path::PathBuf> {
-        let runbook = &self.library.runbooks[rb].value;
-        let text = file
-            .cloned()
-            .or_else(|| runbook.secret.as_ref().and_then(|s| s.file.clone()))
-            .unwrap_or_else(|| "{{ vars.env_file }}".into());
-        let ctx = minijinja::context! { vars => self.project.vars_for(runbook) };
-        render(crate::template::shared(), &text, &ctx)
+        let runbook = &self.library.runbooks[rb];
+        let ctx = minijinja::context! { vars => self.project.vars_for(&runbook.vars) };
+        render(crate::template::shared(), runbook.env_file_text(file), &ctx)
             .ok()
             .map(|p| self.project.resolve(&p))
     }
@@ -236,11 +233,11 @@ fn read_currents(
 ) -> HashMap<usize, BTreeMap<String, String>> {
     let mut currents = HashMap::new();
     let mut masked: Vec<String> = Vec::new();
-    for (rb, loaded) in library.runbooks.iter().enumerate() {
-        let Some(secret) = &loaded.value.secret else {
+    for (rb, runbook) in library.runbooks.iter().enumerate() {
+        let Some(secret) = &runbook.secret else {
             continue;
         };
-        let Some(path) = files.file_of(rb, None) else {
+        let Ok(path) = runbook.secret_file(files.project) else {
             continue;
         };
         let parsed = files.read(&path);
@@ -274,8 +271,8 @@ fn check_files(
     let env = crate::template::shared();
     let mut edited = BTreeSet::new();
     for (node, rb, step) in active_nodes(plan, library, active) {
-        if let KindRef::File(spec) = step.kind() {
-            let ctx = minijinja::context! { vars => project.vars_for(&library.runbooks[rb].value) };
+        if let StepKind::File(spec) = &step.kind {
+            let ctx = minijinja::context! { vars => project.vars_for(&library.runbooks[rb].vars) };
             if let Ok(path) = render(env, &spec.path, &ctx) {
                 let path = project.resolve(&path);
                 if let Err(message) = crate::atomic::ownership_kept(&path) {
@@ -285,7 +282,7 @@ fn check_files(
                 edited.insert(path);
             }
         }
-        let KindRef::Env(spec) = step.kind() else {
+        let StepKind::Env(spec) = &step.kind else {
             continue;
         };
         let Some(path) = files.file_of(rb, spec.file.as_ref()) else {
@@ -349,17 +346,17 @@ fn check_intervals(
 ) {
     let env = crate::template::shared();
     for (node, rb, step) in active_nodes(plan, library, active) {
-        let verify = match step.kind() {
-            KindRef::Verify(spec) => spec.interval.as_ref(),
+        let verify = match &step.kind {
+            StepKind::Verify(spec) => spec.interval.as_ref(),
             _ => None,
         };
         for interval in step.interval.iter().chain(verify) {
-            let runbook = &library.runbooks[rb].value;
+            let runbook = &library.runbooks[rb];
             let inputs: BTreeMap<&String, &String> = values
                 .iter()
                 .filter(|(k, _)| runbook.inputs.contains_key(*k))
                 .collect();
-            let ctx = minijinja::context! { vars => project.vars_for(runbook), inputs => crate::template::value_of(inputs) };
+            let ctx = minijinja::context! { vars => project.vars_for(&runbook.vars), inputs => crate::template::value_of(inputs) };
             if let Err(message) =
                 interval.resolve(|text| render(env, text, &ctx).map_err(|e| e.message))
             {

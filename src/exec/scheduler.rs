@@ -14,10 +14,11 @@ pub(crate) use super::compensate::Completed;
 use super::compensate::compensate;
 use super::in_flight::InFlight;
 use super::pause::paused_summary;
+use crate::checked::StepKind;
 use crate::events::{EventKind, Outcome, StepStatus, duration_ms};
 use crate::exit;
 use crate::journal::Record;
-use crate::model::{KindRef, Mode};
+use crate::model::Mode;
 use crate::plan::Work;
 use crate::steps::Done;
 use crate::steps::context::{RunContext, StepError};
@@ -337,8 +338,8 @@ fn needs_a_value(ctx: &RunContext, node: usize) -> bool {
         return false;
     };
     matches!(
-        ctx.runbook(rb).steps[si].kind(),
-        KindRef::Manual(spec) if spec.input.as_ref().is_some_and(|input| !input.optional)
+        &ctx.runbook(rb).steps[si].kind,
+        StepKind::Manual(spec) if spec.input.as_ref().is_some_and(|input| !input.optional)
     )
 }
 

@@ -15,4 +15,4 @@ pub use kinds::{
     ManualInput, ManualSpec, ReportSpec, RotateSpec, TcpCheck, VerifySpec, input_variable,
 };
 pub use runbook::{InputSpec, Mode, Policy, Runbook, SecretSpec};
-pub use step::{EnvMap, KindRef, NoneKeyword, Rollback, RollbackBody, Step};
+pub use step::{EnvMap, KindRef, NoneKeyword, Rollback, RollbackBody, RollbackRef, Step};

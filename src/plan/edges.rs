@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use petgraph::stable_graph::NodeIndex;
 
-use crate::project::Library;
+use crate::checked::Library;
 
 use super::expand::Expansion;
 use super::steps_before_restart;
@@ -38,7 +38,7 @@ impl Edges<'_> {
     fn expanded_ends(&self) -> Ends {
         let mut ends = Ends::default();
         for &e in self.expansion.rotations.values().flatten() {
-            let steps = &self.library.runbooks[e].value.steps;
+            let steps = &self.library.runbooks[e].steps;
             let needed: HashSet<&str> = steps
                 .iter()
                 .flat_map(|s| s.needs.iter().map(|n| n.value.as_str()))
@@ -82,7 +82,7 @@ impl Edges<'_> {
     fn needs(&self, order_of_runbooks: &[usize], ends: &Ends) -> Vec<(NodeIndex, NodeIndex)> {
         let mut edges = Vec::new();
         for &rb in order_of_runbooks {
-            let steps = &self.library.runbooks[rb].value.steps;
+            let steps = &self.library.runbooks[rb].steps;
             let index: HashMap<&str, usize> = steps
                 .iter()
                 .enumerate()
@@ -110,8 +110,8 @@ impl Edges<'_> {
     fn implied(&self) -> Vec<(NodeIndex, NodeIndex)> {
         let mut edges = Vec::new();
         for &(parent, child) in &self.expansion.implied_after {
-            let before_restart = steps_before_restart(&self.library.runbooks[parent].value);
-            let child_steps = &self.library.runbooks[child].value.steps;
+            let before_restart = steps_before_restart(&self.library.runbooks[parent]);
+            let child_steps = &self.library.runbooks[child].steps;
             for from in before_restart
                 .iter()
                 .filter_map(|si| self.node_of.get(&(parent, *si)))

@@ -2,8 +2,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::*;
+use crate::checked::Library;
 use crate::model::{DEFAULT_RESTART, RestartDriver, default_vars};
-use crate::project::Library;
 
 fn project() -> Project {
     Project {
@@ -23,7 +23,7 @@ fn project() -> Project {
 }
 
 fn library(files: &[(&str, &str)]) -> Library {
-    let mut library = Library::default();
+    let mut library = crate::project::Library::default();
     for (name, text) in files {
         let loaded =
             crate::load::parse(Path::new(name), (*text).to_string()).expect("fixture parses");
@@ -38,7 +38,7 @@ fn library(files: &[(&str, &str)]) -> Library {
             .map(|p| p.message.clone())
             .collect::<Vec<_>>()
     );
-    library
+    crate::check::checked(library)
 }
 
 fn rotation(name: &str, id: &str, services: &str, implies: &str) -> String {

@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use crate::project::Library;
+use crate::checked::Library;
 
 #[derive(Serialize)]
 pub(crate) struct Row {
@@ -25,8 +25,7 @@ pub(crate) fn rows(library: &Library, statuses: &[crate::status::SecretStatus]) 
     let mut rows: Vec<Row> = library
         .runbooks
         .iter()
-        .map(|loaded| {
-            let runbook = &loaded.value;
+        .map(|runbook| {
             let secret = runbook.secret.as_ref();
             let status = secret.and_then(|s| statuses.iter().find(|st| st.secret == s.id.value));
             Row {

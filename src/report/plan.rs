@@ -6,8 +6,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 
+use crate::checked::{Library, StepKind};
 use crate::plan::{Plan, Work};
-use crate::project::{Library, Project};
+use crate::project::Project;
 use crate::template::environment;
 
 use super::plan_describe::Describer;
@@ -86,22 +87,16 @@ fn masked_currents(
     library: &Library,
     plan: &Plan,
 ) -> HashMap<usize, BTreeMap<String, String>> {
-    let env = crate::template::shared();
     let mut currents = HashMap::new();
     for &rb in &plan.runbooks {
-        let runbook = &library.runbooks[rb].value;
+        let runbook = &library.runbooks[rb];
         let Some(secret) = &runbook.secret else {
             continue;
         };
-        let text = secret
-            .file
-            .clone()
-            .unwrap_or_else(|| "{{ vars.env_file }}".into());
-        let ctx = minijinja::context! { vars => project.vars_for(runbook) };
-        let Ok(path) = crate::template::render(env, &text, &ctx) else {
+        let Ok(path) = runbook.secret_file(project) else {
             continue;
         };
-        let Some(file) = std::fs::read(project.resolve(&path))
+        let Some(file) = std::fs::read(path)
             .ok()
             .and_then(|bytes| crate::envfile::EnvFile::parse_owned(bytes).ok())
         else {
@@ -167,7 +162,7 @@ pub(crate) fn view_known(
         .iter()
         .find(|s| s.irreversible)
         .map(|s| s.name.clone());
-    let root = &library.runbooks[plan.root].value;
+    let root = &library.runbooks[plan.root];
     PlanView {
         runbook: root.name.value.clone(),
         mode: plan.mode.as_str(),
@@ -176,7 +171,7 @@ pub(crate) fn view_known(
             .runbooks
             .iter()
             .filter_map(|rb| {
-                let runbook = &library.runbooks[*rb].value;
+                let runbook = &library.runbooks[*rb];
                 runbook.secret.as_ref().map(|s| SecretView {
                     id: s.id.value.clone(),
                     runbook: runbook.name.value.clone(),
@@ -194,7 +189,7 @@ pub(crate) fn view_known(
 /// Whether a step will not run: a dry run knows which are active, and a `when` may already
 /// be decided false by what is known before the run.
 fn skipped(describe: &Describer<'_>, rb: usize, si: usize) -> bool {
-    let runbook = &describe.library.runbooks[rb].value;
+    let runbook = &describe.library.runbooks[rb];
     describe
         .known
         .and_then(|k| k.active)
@@ -204,7 +199,7 @@ fn skipped(describe: &Describer<'_>, rb: usize, si: usize) -> bool {
 
 /// The view of one step's node; the caller fills in its place in the plan.
 fn step_view(describe: &Describer<'_>, rb: usize, si: usize) -> NodeView {
-    let runbook = &describe.library.runbooks[rb].value;
+    let runbook = &describe.library.runbooks[rb];
     let step = &runbook.steps[si];
     let skipped = skipped(describe, rb, si);
     let (change, rollback) = if skipped {
@@ -218,7 +213,7 @@ fn step_view(describe: &Describer<'_>, rb: usize, si: usize) -> NodeView {
     NodeView {
         index: 0,
         name: String::new(),
-        kind: step.kind().name(),
+        kind: step.kind.name(),
         runbook: Some(runbook.name.value.clone()),
         change,
         rollback,
@@ -247,12 +242,13 @@ fn restart_view(
     let wanted: Vec<String> = serves
         .iter()
         .flat_map(|(rb, si)| {
-            let runbook = &library.runbooks[*rb].value;
-            crate::plan::restart_services(
-                describe.project,
-                runbook,
-                runbook.steps[*si].restart.as_deref().unwrap_or_default(),
-            )
+            let runbook = &library.runbooks[*rb];
+            match &runbook.steps[*si].kind {
+                StepKind::Restart(own) => {
+                    crate::plan::restart_services(describe.project, runbook, own)
+                }
+                _ => Vec::new(),
+            }
         })
         .collect();
     let services: Vec<&str> = services
@@ -262,11 +258,11 @@ fn restart_view(
         .collect();
     let names: Vec<String> = serves
         .iter()
-        .map(|(rb, si)| crate::plan::step_name(&library.runbooks[*rb].value, *si))
+        .map(|(rb, si)| crate::plan::step_name(&library.runbooks[*rb], *si))
         .collect();
     let mut runbooks: Vec<&str> = serves
         .iter()
-        .map(|(rb, _)| library.runbooks[*rb].value.name.value.as_str())
+        .map(|(rb, _)| library.runbooks[*rb].name.value.as_str())
         .collect();
     runbooks.dedup();
     NodeView {

@@ -5,8 +5,10 @@
 use std::collections::BTreeMap;
 
 use super::plan::Known;
-use crate::model::{Command, KindRef, Rollback, Runbook, Step};
-use crate::project::{Library, Project};
+use crate::checked::Library;
+use crate::checked::{Rollback, RollbackKind, Runbook, Step, StepKind};
+use crate::model::Command;
+use crate::project::Project;
 use crate::template::render;
 
 /// Says in words what a step will change and how it is undone, rendering what is known
@@ -48,7 +50,7 @@ impl Describer<'_> {
             })
             .collect();
         let secret = self.known.and_then(|known| {
-            let owned = self.library.runbooks[rb].value.secret.as_ref()?;
+            let owned = self.library.runbooks[rb].secret.as_ref()?;
             // A file that could not be read says nothing: `secret` stays undefined, and what
             // reads it is not decided here.
             let values = known.currents.get(&rb)?.clone();
@@ -58,7 +60,7 @@ impl Describer<'_> {
         let mut ctx = BTreeMap::from([
             (
                 "vars",
-                crate::template::value_of(self.project.vars_for(runbook)),
+                crate::template::value_of(self.project.vars_for(&runbook.vars)),
             ),
             ("inputs", crate::template::value_of(inputs)),
             ("run", minijinja::context! { mode => self.mode }),
@@ -82,25 +84,20 @@ impl Describer<'_> {
     }
 
     fn env_file(&self, rb: usize, runbook: &Runbook, file: Option<&String>) -> String {
-        let text = file
-            .cloned()
-            .or_else(|| runbook.secret.as_ref().and_then(|s| s.file.clone()))
-            .unwrap_or_else(|| "{{ vars.env_file }}".to_string());
-        self.show(rb, runbook, &text)
+        self.show(rb, runbook, runbook.env_file_text(file))
     }
 
     /// What a step changes, and how that change is undone.
     pub(super) fn step(&self, rb: usize, runbook: &Runbook, step: &Step) -> (String, String) {
-        let kind = step.kind();
         (
-            self.change(rb, runbook, kind),
-            self.rollback(rb, runbook, step, kind),
+            self.change(rb, runbook, &step.kind),
+            self.rollback(rb, runbook, step),
         )
     }
 
-    fn change(&self, rb: usize, runbook: &Runbook, kind: KindRef<'_>) -> String {
+    fn change(&self, rb: usize, runbook: &Runbook, kind: &StepKind) -> String {
         match kind {
-            KindRef::Generate(g) => match (g.bytes, g.encoding, g.length, g.charset) {
+            StepKind::Generate(g) => match (g.bytes, g.encoding, g.length, g.charset) {
                 (Some(n), Some(enc), _, _) => format!(
                     "generate a secret: {n} random bytes, {}",
                     format!("{enc:?}").to_lowercase()
@@ -111,8 +108,8 @@ impl Describer<'_> {
                 ),
                 _ => "generate a secret".into(),
             },
-            KindRef::Exec(e) => format!("run {}", self.command(rb, runbook, &e.run.value)),
-            KindRef::Env(e) => {
+            StepKind::Exec(e) => format!("run {}", self.command(rb, runbook, &e.run.value)),
+            StepKind::Env(e) => {
                 let mut parts = Vec::new();
                 if !e.set.is_empty() {
                     parts.push(format!(
@@ -129,7 +126,7 @@ impl Describer<'_> {
                     self.env_file(rb, runbook, e.file.as_ref())
                 )
             }
-            KindRef::File(f) => format!(
+            StepKind::File(f) => format!(
                 "write {}{}",
                 self.show(rb, runbook, &f.path),
                 f.mode
@@ -137,8 +134,8 @@ impl Describer<'_> {
                     .map(|m| format!(" (mode {m})"))
                     .unwrap_or_default()
             ),
-            KindRef::Restart(services) => format!("restart {}", services.join(", ")),
-            KindRef::Verify(v) => {
+            StepKind::Restart(services) => format!("restart {}", services.join(", ")),
+            StepKind::Verify(v) => {
                 let what = if let Some(h) = &v.http {
                     format!(
                         "GET {} expects {}",
@@ -158,7 +155,7 @@ impl Describer<'_> {
                 };
                 format!("verify: {what}")
             }
-            KindRef::Manual(m) => {
+            StepKind::Manual(m) => {
                 let first = self.first_line(rb, runbook, &m.instructions);
                 match &m.input {
                     Some(input) => format!(
@@ -170,8 +167,8 @@ impl Describer<'_> {
                     None => format!("operator: {first}"),
                 }
             }
-            KindRef::Rotate(_) => "rotate (expanded)".into(),
-            KindRef::Report(r) => format!(
+            StepKind::Rotate(_) => "rotate (expanded)".into(),
+            StepKind::Report(r) => format!(
                 "write the incident report to {}",
                 self.show(rb, runbook, &r.path)
             ),
@@ -179,42 +176,36 @@ impl Describer<'_> {
     }
 
     /// The step's own `rollback:`, or what its kind undoes by itself.
-    fn rollback(&self, rb: usize, runbook: &Runbook, step: &Step, kind: KindRef<'_>) -> String {
-        match (&step.rollback, kind) {
-            (Some(Rollback::None(_)), _) => "none".into(),
-            (Some(Rollback::Body(body)), _) => {
-                if let Some(e) = &body.exec {
-                    format!("run {}", self.command(rb, runbook, &e.run.value))
-                } else if let Some(m) = &body.manual {
-                    format!(
-                        "operator: {}",
-                        self.first_line(rb, runbook, &m.instructions)
-                    )
-                } else if let Some(e) = &body.env {
+    fn rollback(&self, rb: usize, runbook: &Runbook, step: &Step) -> String {
+        match (&step.rollback, &step.kind) {
+            (Some(Rollback::None), _) => "none".into(),
+            (Some(Rollback::Body(body)), _) => match &body.kind {
+                RollbackKind::Exec(e) => format!("run {}", self.command(rb, runbook, &e.run.value)),
+                RollbackKind::Manual(m) => format!(
+                    "operator: {}",
+                    self.first_line(rb, runbook, &m.instructions)
+                ),
+                RollbackKind::Env(e) => {
                     format!("edit {}", self.env_file(rb, runbook, e.file.as_ref()))
-                } else if let Some(f) = &body.file {
-                    format!("write {}", self.show(rb, runbook, &f.path))
-                } else if let Some(s) = &body.restart {
-                    format!("restart {}", s.join(", "))
-                } else {
-                    "none".into()
                 }
-            }
-            (None, KindRef::Env(e)) => format!(
+                RollbackKind::File(f) => format!("write {}", self.show(rb, runbook, &f.path)),
+                RollbackKind::Restart(s) => format!("restart {}", s.join(", ")),
+            },
+            (None, StepKind::Env(e)) => format!(
                 "restore {} byte-for-byte",
                 self.env_file(rb, runbook, e.file.as_ref())
             ),
-            (None, KindRef::File(f)) => format!(
+            (None, StepKind::File(f)) => format!(
                 "restore the previous {} (or remove it)",
                 self.show(rb, runbook, &f.path)
             ),
-            (None, KindRef::Restart(_)) => {
+            (None, StepKind::Restart(_)) => {
                 "restarted again once the files it reads are restored".into()
             }
-            (None, KindRef::Generate(_) | KindRef::Verify(_) | KindRef::Report(_)) => {
+            (None, StepKind::Generate(_) | StepKind::Verify(_) | StepKind::Report(_)) => {
                 "none needed".into()
             }
-            (None, KindRef::Exec(_) | KindRef::Manual(_) | KindRef::Rotate(_)) => {
+            (None, StepKind::Exec(_) | StepKind::Manual(_) | StepKind::Rotate(_)) => {
                 "none declared".into()
             }
         }

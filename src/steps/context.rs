@@ -9,11 +9,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use minijinja::Value;
 use tokio::sync::watch;
 
+use crate::checked::{Library, Runbook};
 use crate::events::Emitter;
 use crate::host::{Host, Local};
-use crate::model::Runbook;
 use crate::plan::Plan;
-use crate::project::{Library, Project};
+use crate::project::Project;
 use crate::redact::Redactor;
 pub(crate) use crate::steps::StepError;
 use crate::template::{eval_bool, is_template, render};
@@ -142,7 +142,7 @@ impl RunContext {
     }
 
     pub(crate) fn runbook(&self, rb: usize) -> &Runbook {
-        &self.library.runbooks[rb].value
+        &self.library.runbooks[rb]
     }
 
     /// The id of the secret a runbook's `secret.*` refers to: its own, or for a playbook the
@@ -153,12 +153,7 @@ impl RunContext {
             Some(secret) => (Some(rb), secret.id.value.clone()),
             None => {
                 let id = self.run.target.clone().unwrap_or_default();
-                let owner = self
-                    .library
-                    .runbooks
-                    .iter()
-                    .position(|r| r.value.secret.as_ref().is_some_and(|s| s.id.value == id));
-                (owner, id)
+                (self.library.owner_of(&id), id)
             }
         };
         let mut map = BTreeMap::new();
@@ -185,17 +180,10 @@ impl RunContext {
                 }
                 map.insert("values".into(), crate::template::value_of(values));
             }
-            map.insert("file".into(), Value::from(self.secret_file_text(owner)));
+            let file = self.runbook(owner).secret_file_text();
+            map.insert("file".into(), Value::from(file));
         }
         crate::template::value_of(map)
-    }
-
-    fn secret_file_text(&self, rb: usize) -> String {
-        self.runbook(rb)
-            .secret
-            .as_ref()
-            .and_then(|s| s.file.clone())
-            .unwrap_or_else(|| "{{ vars.env_file }}".into())
     }
 
     /// The template context of one runbook.
@@ -216,7 +204,7 @@ impl RunContext {
         let mut map: BTreeMap<&str, Value> = BTreeMap::new();
         map.insert(
             "vars",
-            crate::template::value_of(self.project.vars_for(runbook)),
+            crate::template::value_of(self.project.vars_for(&runbook.vars)),
         );
         map.insert("inputs", crate::template::value_of(inputs));
         map.insert("steps", crate::template::value_of(steps));
@@ -246,10 +234,7 @@ impl RunContext {
 
     /// Renders the file a runbook's secret lives in (`secret.file`, default `vars.env_file`).
     pub(crate) fn secret_file(&self, rb: usize) -> Result<PathBuf, StepError> {
-        let text = self.secret_file_text(rb);
-        let vars_only = minijinja::context! { vars => self.project.vars_for(self.runbook(rb)) };
-        let rendered = render(&self.env, &text, &vars_only)?;
-        Ok(self.project.resolve(&rendered))
+        Ok(self.runbook(rb).secret_file(&self.project)?)
     }
 
     pub(crate) fn eval(
@@ -298,11 +283,8 @@ fn referenced_steps(library: &Library, plan: &Plan) -> std::collections::HashSet
     runbooks.push(plan.root);
     let mut out = std::collections::HashSet::new();
     for rb in runbooks {
-        let steps = &library.runbooks[rb].value.steps;
+        let steps = &library.runbooks[rb].steps;
         for step in steps {
-            if step.kinds().len() != 1 {
-                continue;
-            }
             for site in crate::check::sites(step) {
                 if !is_template(site.text) && site.role != crate::check::Role::Expr {
                     continue;

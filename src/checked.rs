@@ -1,0 +1,45 @@
+//! The checked library: what `check` hands to everything after it. A checked step holds its
+//! one kind as an enum (`StepKind`), so the planner, the engine and the views match on it and
+//! never ask a deserialized step which of its kinds is set.
+
+mod runbook;
+mod step;
+
+pub(crate) use runbook::Runbook;
+pub(crate) use step::{Rollback, RollbackBody, RollbackKind, Step, StepKind};
+
+/// Every runbook that loaded and checked cleanly, in the order they were loaded.
+#[derive(Debug)]
+pub(crate) struct Library {
+    pub runbooks: Vec<Runbook>,
+}
+
+impl Library {
+    /// The rotation runbook owning a secret id or env name, case-insensitively.
+    pub(crate) fn secret_owner(&self, key: &str) -> Option<&Runbook> {
+        self.runbooks.iter().find(|r| {
+            r.secret.as_ref().is_some_and(|s| {
+                s.id.value.eq_ignore_ascii_case(key)
+                    || s.env.iter().any(|e| e.value.eq_ignore_ascii_case(key))
+            })
+        })
+    }
+
+    /// The index of the runbook whose secret id is exactly `id`.
+    pub(crate) fn owner_of(&self, id: &str) -> Option<usize> {
+        self.runbooks
+            .iter()
+            .position(|r| r.secret.as_ref().is_some_and(|s| s.id.value == id))
+    }
+
+    /// Every secret id, sorted, for "valid ids are ..." messages.
+    pub(crate) fn secret_ids(&self) -> Vec<&str> {
+        let mut ids: Vec<&str> = self
+            .runbooks
+            .iter()
+            .filter_map(|r| r.secret.as_ref().map(|s| s.id.value.as_str()))
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+}

@@ -1,0 +1,46 @@
+//! A checked runbook: the header as written, and its steps in their checked form.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde_saphyr::Spanned;
+
+use super::Step;
+use crate::model::{InputSpec, Mode, SecretSpec};
+use crate::project::Project;
+use crate::template::TemplateError;
+
+#[derive(Debug)]
+pub(crate) struct Runbook {
+    pub name: Spanned<String>,
+    pub description: Option<String>,
+    pub secret: Option<SecretSpec>,
+    pub mode: Mode,
+    pub inputs: BTreeMap<String, InputSpec>,
+    pub vars: BTreeMap<String, String>,
+    pub steps: Vec<Step>,
+}
+
+impl Runbook {
+    /// The file a runbook's secret lives in, as written: `secret.file`, else the default.
+    pub(crate) fn secret_file_text(&self) -> &str {
+        self.secret
+            .as_ref()
+            .and_then(|s| s.file.as_deref())
+            .unwrap_or("{{ vars.env_file }}")
+    }
+
+    /// The file an env step edits, as written: its own `file`, else the secret's.
+    pub(crate) fn env_file_text<'a>(&'a self, file: Option<&'a String>) -> &'a str {
+        file.map_or_else(|| self.secret_file_text(), String::as_str)
+    }
+
+    /// Where the secret's current values live: its file rendered with vars only (it is
+    /// known before the run), against the project root. An error is the template's, which
+    /// the checker has already reported; readers of current values go on without them.
+    pub(crate) fn secret_file(&self, project: &Project) -> Result<PathBuf, TemplateError> {
+        let ctx = minijinja::context! { vars => project.vars_for(&self.vars) };
+        crate::template::render(crate::template::shared(), self.secret_file_text(), &ctx)
+            .map(|path| project.resolve(&path))
+    }
+}
