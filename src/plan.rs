@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use petgraph::stable_graph::NodeIndex;
 
-use crate::checked::{Library, Runbook, StepKind};
+use crate::checked::{Library, Runbook, RunbookIx, StepIx, StepKind};
 use crate::diagnostic::Problem;
 use crate::model::Mode;
 use crate::project::Project;
@@ -37,16 +37,31 @@ pub(crate) struct PlanRequest {
 
 #[derive(Debug)]
 pub(crate) struct Plan {
-    /// Library index of the requested runbook.
-    pub root: usize,
+    /// The requested runbook.
+    pub root: RunbookIx,
     pub mode: Mode,
     /// The secret `--secret` resolved to.
     pub target: Option<String>,
-    /// Library indices of the rotation runbooks this run includes, root first.
-    pub runbooks: Vec<usize>,
+    /// The rotation runbooks this run includes, root first.
+    pub runbooks: Vec<RunbookIx>,
     /// In execution order: every node's `needs` come before it.
     pub nodes: Vec<PlanNode>,
     pub notes: Vec<String>,
+}
+
+/// A node's place in `Plan::nodes`, which is its execution order. The journal stores it as a
+/// plain number (`get`), and a resumed run reads it back (`new`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct NodeIx(usize);
+
+impl NodeIx {
+    pub(crate) fn new(index: usize) -> Self {
+        Self(index)
+    }
+
+    pub(crate) fn get(self) -> usize {
+        self.0
+    }
 }
 
 #[derive(Debug)]
@@ -54,13 +69,12 @@ pub(crate) struct PlanNode {
     /// `runbook/step`, or `restart:svc[,svc]` for a coalesced restart.
     pub name: String,
     pub work: Work,
-    /// Indices into `Plan::nodes`.
-    pub needs: Vec<usize>,
+    pub needs: Vec<NodeIx>,
 }
 
 impl PlanNode {
     /// The runbook steps this node carries out: one, or every restart it coalesces.
-    pub(crate) fn steps(&self) -> Vec<(usize, usize)> {
+    pub(crate) fn steps(&self) -> Vec<(RunbookIx, StepIx)> {
         match &self.work {
             Work::Step(rb, si) => vec![(*rb, *si)],
             Work::Restart { serves, .. } => serves.clone(),
@@ -69,16 +83,35 @@ impl PlanNode {
 }
 
 impl Plan {
-    /// Whether every step of a rotation runbook is among `done` (plan node indices).
+    pub(crate) fn node(&self, node: NodeIx) -> &PlanNode {
+        &self.nodes[node.get()]
+    }
+
+    /// Every node with its index, in execution order.
+    pub(crate) fn indexed_nodes(&self) -> impl Iterator<Item = (NodeIx, &PlanNode)> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (NodeIx::new(i), n))
+    }
+
+    /// The node named `name` (`runbook/step`, as events name it).
+    pub(crate) fn node_named(&self, name: &str) -> Option<NodeIx> {
+        self.indexed_nodes()
+            .find(|(_, n)| n.name == name)
+            .map(|(i, _)| i)
+    }
+
+    /// Whether every one of the `steps` steps of runbook `rb` is among the `done` nodes.
     pub(crate) fn runbook_complete(
         &self,
-        rb: usize,
+        rb: RunbookIx,
         steps: usize,
-        done: &std::collections::BTreeSet<usize>,
+        done: &std::collections::BTreeSet<NodeIx>,
     ) -> bool {
-        let covered: std::collections::BTreeSet<usize> = done
+        let covered: std::collections::BTreeSet<StepIx> = done
             .iter()
-            .flat_map(|n| self.nodes[*n].steps())
+            .flat_map(|n| self.node(*n).steps())
             .filter(|(r, _)| *r == rb)
             .map(|(_, s)| s)
             .collect();
@@ -90,7 +123,8 @@ impl Plan {
         self.runbooks
             .iter()
             .filter_map(|r| {
-                library.runbooks[*r]
+                library
+                    .runbook(*r)
                     .secret
                     .as_ref()
                     .map(|s| s.id.value.as_str())
@@ -110,7 +144,7 @@ pub(crate) fn build(
     request: &PlanRequest,
 ) -> Result<Plan, Problem> {
     let root = find_root(library, request)?;
-    let root_runbook = &library.runbooks[root];
+    let root_runbook = library.runbook(root);
     let target = resolve_target(library, root_runbook, request)?;
     let expansion = expand_rotations(project, library, request, root, target.as_ref())?;
     let mut order_of_runbooks = vec![root];
@@ -128,7 +162,7 @@ pub(crate) fn build(
             graph.add_edge(from, to, ());
         }
     }
-    let label = |rb: usize, si: usize| step_name(&library.runbooks[rb], si);
+    let label = |rb: RunbookIx, si: StepIx| step_name(library.runbook(rb), si);
     let notes = coalesce_restarts(&mut graph, &label);
     let mut nodes = topological(&graph, &label)?;
     name_split_restarts(library, &mut nodes);
@@ -138,7 +172,7 @@ pub(crate) fn build(
         target,
         runbooks: order_of_runbooks
             .into_iter()
-            .filter(|r| library.runbooks[*r].secret.is_some())
+            .filter(|r| library.runbook(*r).secret.is_some())
             .collect(),
         nodes,
         notes,
@@ -150,17 +184,18 @@ pub(crate) fn build(
 fn add_nodes(
     project: &Project,
     library: &Library,
-    order_of_runbooks: &[usize],
+    order_of_runbooks: &[RunbookIx],
     graph: &mut PlanGraph,
-) -> HashMap<(usize, usize), NodeIndex> {
+) -> HashMap<(RunbookIx, StepIx), NodeIndex> {
     let mut ordinal = 0;
     let mut node_of = HashMap::new();
     for &rb in order_of_runbooks {
-        for (si, step) in library.runbooks[rb].steps.iter().enumerate() {
+        let runbook = library.runbook(rb);
+        for (si, step) in runbook.indexed_steps() {
             let work = match &step.kind {
                 StepKind::Rotate(_) => continue,
                 StepKind::Restart(services) => Work::Restart {
-                    services: restart_services(project, &library.runbooks[rb], services),
+                    services: restart_services(project, runbook, services),
                     serves: vec![(rb, si)],
                 },
                 _ => Work::Step(rb, si),
@@ -178,7 +213,7 @@ fn name_split_restarts(library: &Library, nodes: &mut [PlanNode]) {
     for node in nodes {
         if let Work::Restart { services, serves } = &node.work
             && let [(rb, si)] = serves.as_slice()
-            && !matches!(&library.runbooks[*rb].steps[*si].kind, StepKind::Restart(own) if own == services)
+            && !matches!(&library.runbook(*rb).step(*si).kind, StepKind::Restart(own) if own == services)
         {
             node.name = format!("restart:{}", services.join(","));
         }
@@ -187,7 +222,7 @@ fn name_split_restarts(library: &Library, nodes: &mut [PlanNode]) {
 
 /// The last steps of a runbook that are neither restarts nor after one: where its change
 /// is complete, before it is put live.
-fn steps_before_restart(runbook: &Runbook) -> Vec<usize> {
+fn steps_before_restart(runbook: &Runbook) -> Vec<StepIx> {
     let steps = &runbook.steps;
     let mut after = vec![false; steps.len()];
     // Steps are few; repeat until no step newly follows a restart (at most one pass per step).
@@ -224,6 +259,7 @@ fn steps_before_restart(runbook: &Runbook) -> Vec<usize> {
                     .any(|n| n.value == steps[*i].id.value)
             })
         })
+        .map(StepIx::new)
         .collect()
 }
 
@@ -242,8 +278,8 @@ pub(crate) fn restart_services(
         .collect()
 }
 
-pub(crate) fn step_name(runbook: &Runbook, step: usize) -> String {
-    format!("{}/{}", runbook.name.value, runbook.steps[step].id.value)
+pub(crate) fn step_name(runbook: &Runbook, step: StepIx) -> String {
+    format!("{}/{}", runbook.name.value, runbook.step(step).id.value)
 }
 
 #[cfg(test)]

@@ -32,8 +32,7 @@ pub(crate) fn statuses(
     now: jiff::Timestamp,
 ) -> Vec<SecretStatus> {
     let mut out: Vec<SecretStatus> = library
-        .runbooks
-        .iter()
+        .runbooks()
         .filter_map(|runbook| {
             let secret = runbook.secret.as_ref()?;
             let id = secret.id.value.clone();

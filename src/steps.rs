@@ -19,8 +19,9 @@ use std::sync::Arc;
 
 use minijinja::Value;
 
-use crate::checked::{Rollback, Step, StepKind};
+use crate::checked::{Rollback, RunbookIx, Step, StepIx, StepKind};
 use crate::failure::ErrorKind;
+use crate::plan::NodeIx;
 use context::RunContext;
 
 pub(crate) use env::{run as run_env, target_file as env_target};
@@ -33,18 +34,18 @@ pub(crate) use restart::restart_services;
 #[derive(Clone)]
 pub(crate) struct StepRun {
     pub ctx: Arc<RunContext>,
-    /// Library index of the runbook, and the step's index in it.
-    pub rb: usize,
-    pub si: usize,
+    /// The runbook, and the step in it.
+    pub rb: RunbookIx,
+    pub si: StepIx,
     /// The plan node this step runs as.
-    pub node: usize,
+    pub node: NodeIx,
     /// `runbook/step`, as in the plan.
     pub name: String,
 }
 
 impl StepRun {
     pub(crate) fn step(&self) -> &Step {
-        &self.ctx.runbook(self.rb).steps[self.si]
+        self.ctx.runbook(self.rb).step(self.si)
     }
 }
 

@@ -10,9 +10,7 @@ use crate::project::Library;
 /// took out every runbook with a problem: each one left has exactly one kind per step and per
 /// rollback body, and one that has not is a bug.
 pub(crate) fn checked(library: Library) -> checked::Library {
-    checked::Library {
-        runbooks: library.runbooks.into_iter().map(runbook).collect(),
-    }
+    checked::Library::new(library.runbooks.into_iter().map(runbook).collect())
 }
 
 fn runbook(loaded: Loaded<model::Runbook>) -> checked::Runbook {

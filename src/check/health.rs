@@ -80,7 +80,7 @@ pub(crate) fn involved(broken: &Broken, library: &checked::Library, plan: &Plan)
     let mut names: HashSet<&str> = HashSet::new();
     let mut keys: HashSet<String> = HashSet::new();
     let indices = std::iter::once(plan.root).chain(plan.runbooks.iter().copied());
-    for runbook in indices.map(|i| &library.runbooks[i]) {
+    for runbook in indices.map(|i| library.runbook(i)) {
         names.insert(&runbook.name.value);
         // What the plan's runbooks merely imply is in the plan only if it is rotated, and
         // then its runbook is one of the plan's (or the plan failed to build).
@@ -96,7 +96,7 @@ pub(crate) fn involved(broken: &Broken, library: &checked::Library, plan: &Plan)
     }
     // A run that rotates what its secrets imply would silently skip an implied secret whose
     // runbook is broken: that runbook is needed.
-    let root = &library.runbooks[plan.root];
+    let root = library.runbook(plan.root);
     if root
         .steps
         .iter()
@@ -105,7 +105,7 @@ pub(crate) fn involved(broken: &Broken, library: &checked::Library, plan: &Plan)
         let implied = plan
             .runbooks
             .iter()
-            .filter_map(|&i| library.runbooks[i].secret.as_ref())
+            .filter_map(|&i| library.runbook(i).secret.as_ref())
             .flat_map(|s| &s.implies);
         keys.extend(implied.map(|k| k.value.to_ascii_lowercase()));
     }

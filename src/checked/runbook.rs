@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde_saphyr::Spanned;
 
-use super::Step;
+use super::{Step, StepIx};
 use crate::model::{InputSpec, Mode, SecretSpec};
 use crate::project::Project;
 use crate::template::TemplateError;
@@ -22,6 +22,25 @@ pub(crate) struct Runbook {
 }
 
 impl Runbook {
+    pub(crate) fn step(&self, si: StepIx) -> &Step {
+        &self.steps[si.get()]
+    }
+
+    /// Every step with its index, in the order written.
+    pub(crate) fn indexed_steps(&self) -> impl Iterator<Item = (StepIx, &Step)> {
+        self.steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (StepIx::new(i), s))
+    }
+
+    /// The step with id `id`.
+    pub(crate) fn step_named(&self, id: &str) -> Option<StepIx> {
+        self.indexed_steps()
+            .find(|(_, s)| s.id.value == id)
+            .map(|(si, _)| si)
+    }
+
     /// The file a runbook's secret lives in, as written: `secret.file`, else the default.
     pub(crate) fn secret_file_text(&self) -> &str {
         self.secret

@@ -6,7 +6,7 @@ use crate::report::implications::{self, SecretEdges};
 pub(super) fn run(global: &Global, format: GraphFormat) -> Outcome {
     let (_, library) = open_lenient(global)?;
     let mut secrets: Vec<SecretEdges<'_>> = Vec::new();
-    for runbook in &library.runbooks {
+    for runbook in library.runbooks() {
         let Some(secret) = &runbook.secret else {
             continue;
         };

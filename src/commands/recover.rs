@@ -9,6 +9,7 @@ use std::sync::Arc;
 use super::shared::{lock, sinks};
 use super::{Failure, Global, Outcome, RunFormat, checked_plan, open_library};
 use crate::checked::Library;
+use crate::checked::RunbookIx;
 use crate::checked::StepKind;
 use crate::diagnostic::Problem;
 use crate::events::EventKind;
@@ -98,8 +99,8 @@ fn reopen(
     .map_err(|e| invalid(format!("cannot start the runtime: {e}")))?;
     let ctx = &session.ctx;
     for (node, outputs) in &recovered.outputs {
-        if let Work::Step(rb, si) = ctx.plan.nodes[*node].work {
-            ctx.set_outputs(rb, &ctx.runbook(rb).steps[si].id.value, outputs.clone());
+        if let Work::Step(rb, si) = ctx.plan.node(*node).work {
+            ctx.set_outputs(rb, &ctx.runbook(rb).step(si).id.value, outputs.clone());
         }
     }
     Ok(Reopened {
@@ -120,7 +121,7 @@ fn awaited(
     let waiting: Vec<&str> = recovered
         .awaiting
         .iter()
-        .map(|n| plan.nodes[*n].name.as_str())
+        .map(|n| plan.node(*n).name.as_str())
         .collect();
     let mut names = BTreeSet::new();
     for asked in done {
@@ -163,7 +164,7 @@ fn mask_what_the_run_knew(
     // window, an access key ID the next instructions name) stay readable, and so do the
     // variables a secret declares `public`: they identify, they do not authenticate.
     let secret_input = |name: &str| {
-        library.runbooks.iter().any(|rb| {
+        library.runbooks().any(|rb| {
             rb.inputs.get(name).is_some_and(|i| i.secret)
                 || rb.steps.iter().any(|step| match &step.kind {
                     StepKind::Manual(manual) => manual
@@ -174,8 +175,9 @@ fn mask_what_the_run_knew(
                 })
         })
     };
-    let public = |rb: usize, name: &str| {
-        library.runbooks[rb]
+    let public = |rb: RunbookIx, name: &str| {
+        library
+            .runbook(rb)
             .secret
             .as_ref()
             .is_some_and(|s| s.public.iter().any(|p| p == name))
@@ -198,8 +200,8 @@ fn mask_what_the_run_knew(
     for (node, outputs) in &recovered.outputs {
         // A manual step's input is secret unless declared otherwise (an access key ID that
         // the next instructions name must stay readable when a run resumes).
-        if let Work::Step(rb, si) = plan.nodes[*node].work
-            && match &library.runbooks[rb].steps[si].kind {
+        if let Work::Step(rb, si) = plan.node(*node).work
+            && match &library.runbook(rb).step(si).kind {
                 StepKind::Generate(_) | StepKind::Env(_) => true,
                 StepKind::Manual(manual) => manual.input.as_ref().is_none_or(|i| i.secret),
                 _ => false,
@@ -283,7 +285,7 @@ pub(super) fn resume(
         let judged = session.block_on(counts_as_done(&ctx, &recovered, node, Purpose::Resume));
         if judged.or_else(|message| ask_operator(&ctx, &message))? {
             let compensation = compensation_of(&ctx, &recovered, node);
-            let name = ctx.plan.nodes[node].name.clone();
+            let name = ctx.plan.node(node).name.clone();
             session
                 .block_on(
                     ctx.durable

@@ -4,6 +4,7 @@
 
 use crate::checked::{Rollback, RollbackBody, RollbackKind};
 use crate::events::EventKind;
+use crate::plan::NodeIx;
 use crate::plan::Work;
 use crate::steps::context::RunContext;
 use crate::steps::{
@@ -12,7 +13,7 @@ use crate::steps::{
 
 #[derive(Clone)]
 pub(crate) struct Completed {
-    pub node: usize,
+    pub node: NodeIx,
     pub compensation: Option<Compensation>,
 }
 
@@ -65,7 +66,7 @@ pub(super) async fn compensate(
         let Some(compensation) = &item.compensation else {
             continue;
         };
-        let node = &ctx.plan.nodes[item.node];
+        let node = ctx.plan.node(item.node);
         let (rb, si) = match &node.work {
             Work::Step(rb, si) => (*rb, *si),
             Work::Restart { serves, .. } => serves[0],
@@ -162,16 +163,16 @@ async fn declared_rollback(run: &StepRun, body: &RollbackBody) -> Undone {
 /// does not undo a step twice) and says so in an event.
 async fn record(
     ctx: &RunContext,
-    index: usize,
+    index: NodeIx,
     result: Result<String, StepError>,
     tally: &mut Tally,
 ) {
-    let name = &ctx.plan.nodes[index].name;
+    let name = &ctx.plan.node(index).name;
     let _ = ctx
         .durable
         .journal
         .durable(&crate::journal::Record::Undone {
-            node: index,
+            node: index.get(),
             name: name.clone(),
             ok: result.is_ok(),
             error: result.as_ref().err().map(|e| e.message().to_string()),

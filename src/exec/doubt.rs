@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::recover::Recovered;
 use crate::checked::{Rollback, StepKind};
+use crate::plan::NodeIx;
 use crate::plan::Work;
 use crate::steps::context::RunContext;
 use crate::steps::{Compensation, StepRun, env_target, run_exec};
@@ -22,8 +23,8 @@ pub(crate) enum Doubt {
     Unknown(String),
 }
 
-pub(crate) async fn judge(ctx: &Arc<RunContext>, node: usize) -> Doubt {
-    let plan_node = &ctx.plan.nodes[node];
+pub(crate) async fn judge(ctx: &Arc<RunContext>, node: NodeIx) -> Doubt {
+    let plan_node = ctx.plan.node(node);
     let Work::Step(rb, si) = plan_node.work else {
         return Doubt::Possibly;
     };
@@ -90,9 +91,9 @@ pub(crate) async fn judge(ctx: &Arc<RunContext>, node: usize) -> Doubt {
 pub(crate) fn compensation_of(
     ctx: &RunContext,
     recovered: &Recovered,
-    node: usize,
+    node: NodeIx,
 ) -> Option<Compensation> {
-    let plan_node = &ctx.plan.nodes[node];
+    let plan_node = ctx.plan.node(node);
     if let Some((path, backup, mode)) = recovered.backups.get(&node) {
         let record = crate::journal::CompensationRecord::Restore {
             path: path.clone(),
@@ -105,7 +106,7 @@ pub(crate) fn compensation_of(
         Work::Restart { services, .. } => Some(Compensation::RestartAgain {
             services: services.clone(),
         }),
-        Work::Step(rb, si) => match ctx.runbook(*rb).steps[*si].rollback {
+        Work::Step(rb, si) => match ctx.runbook(*rb).step(*si).rollback {
             Some(Rollback::Body(_)) => Some(Compensation::Rollback),
             _ => None,
         },
@@ -125,13 +126,13 @@ pub(crate) enum Purpose {
 pub(crate) async fn counts_as_done(
     ctx: &Arc<RunContext>,
     recovered: &Recovered,
-    node: usize,
+    node: NodeIx,
     purpose: Purpose,
 ) -> Result<bool, String> {
     if purpose == Purpose::Abort {
         // A backup was journaled just before the edit, and an idempotent step is safe to
         // undo whether or not it ran: both count as done.
-        let idempotent = matches!(ctx.plan.nodes[node].work, Work::Step(rb, si) if ctx.runbook(rb).steps[si].idempotent);
+        let idempotent = matches!(ctx.plan.node(node).work, Work::Step(rb, si) if ctx.runbook(rb).step(si).idempotent);
         if recovered.backups.contains_key(&node) || idempotent {
             return Ok(true);
         }

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::checked::Library;
+use crate::checked::{RunbookIx, StepIx};
 use crate::checked::{Step, StepKind};
 use crate::diagnostic::Problem;
 use crate::envfile::EnvFile;
@@ -20,10 +21,10 @@ use inputs::{declarations, gather_inputs};
 pub(crate) struct Prepared {
     pub inputs: BTreeMap<String, String>,
     pub supplied: BTreeMap<String, String>,
-    pub currents: HashMap<usize, BTreeMap<String, String>>,
+    pub currents: HashMap<RunbookIx, BTreeMap<String, String>>,
     /// The steps that may run: a `when` already false from vars, inputs and the secret's
     /// current values leaves its step out (a dry run lists only these).
-    pub active: BTreeSet<(usize, usize)>,
+    pub active: BTreeSet<(RunbookIx, StepIx)>,
     /// Every file an env or file step of the run may rewrite.
     pub edited: BTreeSet<std::path::PathBuf>,
 }
@@ -120,11 +121,11 @@ pub(crate) fn prepare(
 fn active_nodes<'a>(
     plan: &'a Plan,
     library: &'a Library,
-    active: &'a BTreeSet<(usize, usize)>,
-) -> impl Iterator<Item = (&'a PlanNode, usize, &'a Step)> {
+    active: &'a BTreeSet<(RunbookIx, StepIx)>,
+) -> impl Iterator<Item = (&'a PlanNode, RunbookIx, &'a Step)> {
     plan.nodes.iter().filter_map(move |node| match node.work {
         Work::Step(rb, si) if active.contains(&(rb, si)) => {
-            Some((node, rb, &library.runbooks[rb].steps[si]))
+            Some((node, rb, library.runbook(rb).step(si)))
         }
         _ => None,
     })
@@ -139,15 +140,15 @@ fn active_steps(
     library: &Library,
     plan: &Plan,
     values: &BTreeMap<String, String>,
-    currents: &HashMap<usize, BTreeMap<String, String>>,
-) -> BTreeSet<(usize, usize)> {
+    currents: &HashMap<RunbookIx, BTreeMap<String, String>>,
+) -> BTreeSet<(RunbookIx, StepIx)> {
     let env = crate::template::shared();
     plan.nodes
         .iter()
         .flat_map(crate::plan::PlanNode::steps)
         .filter(|(rb, si)| {
-            let runbook = &library.runbooks[*rb];
-            let Some(when) = &runbook.steps[*si].when else { return true };
+            let runbook = library.runbook(*rb);
+            let Some(when) = &runbook.step(*si).when else { return true };
             let Ok(expr) = env.compile_expression(&when.value) else { return true };
             let known = |n: &String| n == "vars" || n == "inputs" || n == "run" || (n == "secret" && runbook.secret.is_some());
             if !expr.undeclared_variables(false).iter().all(known) {
@@ -198,8 +199,8 @@ impl<'a> EnvFiles<'a> {
 
     /// The file an env step of runbook `rb` edits: its own `file`, else the secret's, else
     /// `vars.env_file`.
-    fn file_of(&self, rb: usize, file: Option<&String>) -> Option<std::path::PathBuf> {
-        let runbook = &self.library.runbooks[rb];
+    fn file_of(&self, rb: RunbookIx, file: Option<&String>) -> Option<std::path::PathBuf> {
+        let runbook = self.library.runbook(rb);
         let ctx = minijinja::context! { vars => self.project.vars_for(&runbook.vars) };
         render(crate::template::shared(), runbook.env_file_text(file), &ctx)
             .ok()
@@ -230,10 +231,10 @@ fn read_currents(
     library: &Library,
     files: &EnvFiles<'_>,
     redactor: &Redactor,
-) -> HashMap<usize, BTreeMap<String, String>> {
+) -> HashMap<RunbookIx, BTreeMap<String, String>> {
     let mut currents = HashMap::new();
     let mut masked: Vec<String> = Vec::new();
-    for (rb, runbook) in library.runbooks.iter().enumerate() {
+    for (rb, runbook) in library.indexed() {
         let Some(secret) = &runbook.secret else {
             continue;
         };
@@ -264,7 +265,7 @@ fn check_files(
     project: &Project,
     library: &Library,
     plan: &Plan,
-    active: &BTreeSet<(usize, usize)>,
+    active: &BTreeSet<(RunbookIx, StepIx)>,
     files: &EnvFiles<'_>,
     problems: &mut Vec<Problem>,
 ) -> BTreeSet<std::path::PathBuf> {
@@ -272,7 +273,7 @@ fn check_files(
     let mut edited = BTreeSet::new();
     for (node, rb, step) in active_nodes(plan, library, active) {
         if let StepKind::File(spec) = &step.kind {
-            let ctx = minijinja::context! { vars => project.vars_for(&library.runbooks[rb].vars) };
+            let ctx = minijinja::context! { vars => project.vars_for(&library.runbook(rb).vars) };
             if let Ok(path) = render(env, &spec.path, &ctx) {
                 let path = project.resolve(&path);
                 if let Err(message) = crate::atomic::ownership_kept(&path) {
@@ -340,7 +341,7 @@ fn check_intervals(
     project: &Project,
     library: &Library,
     plan: &Plan,
-    active: &BTreeSet<(usize, usize)>,
+    active: &BTreeSet<(RunbookIx, StepIx)>,
     values: &BTreeMap<String, String>,
     problems: &mut Vec<Problem>,
 ) {
@@ -351,7 +352,7 @@ fn check_intervals(
             _ => None,
         };
         for interval in step.interval.iter().chain(verify) {
-            let runbook = &library.runbooks[rb];
+            let runbook = library.runbook(rb);
             let inputs: BTreeMap<&String, &String> = values
                 .iter()
                 .filter(|(k, _)| runbook.inputs.contains_key(*k))

@@ -9,6 +9,7 @@ use minijinja::Value;
 
 use super::compensate::Completed;
 use crate::journal::{CompensationRecord, Record, read_journal};
+use crate::plan::NodeIx;
 use crate::state::StateDir;
 use crate::steps::Compensation;
 
@@ -27,15 +28,15 @@ pub(crate) struct Begun {
 pub(crate) struct Recovered {
     pub begun: Begun,
     pub completed: Vec<Completed>,
-    pub skipped: Vec<usize>,
+    pub skipped: Vec<NodeIx>,
     /// Intent journaled, no result: the side effect may or may not have happened.
-    pub in_doubt: Vec<usize>,
+    pub in_doubt: Vec<NodeIx>,
     /// Backups taken by steps, by node: (file, backup name, mode).
-    pub backups: HashMap<usize, (PathBuf, Option<String>, Option<u32>)>,
-    pub outputs: HashMap<usize, Value>,
-    pub undone: BTreeSet<usize>,
+    pub backups: HashMap<NodeIx, (PathBuf, Option<String>, Option<u32>)>,
+    pub outputs: HashMap<NodeIx, Value>,
+    pub undone: BTreeSet<NodeIx>,
     /// Manual steps that stopped for an operator and have not run since, by plan node.
-    pub awaiting: BTreeSet<usize>,
+    pub awaiting: BTreeSet<NodeIx>,
     pub ended: bool,
 }
 
@@ -84,7 +85,7 @@ pub(crate) fn recover(state: &StateDir, run_id: &str) -> Result<Recovered, Strin
             })
         })
         .collect::<Result<Vec<_>, String>>()?;
-    let done: BTreeSet<usize> = completed
+    let done: BTreeSet<NodeIx> = completed
         .iter()
         .map(|c| c.node)
         .chain(skipped.iter().copied())
@@ -112,15 +113,15 @@ pub(crate) fn recover(state: &StateDir, run_id: &str) -> Result<Recovered, Strin
 #[derive(Default)]
 struct Replay {
     begun: Option<Begun>,
-    intents: BTreeSet<usize>,
-    completed: Vec<(usize, Option<CompensationRecord>)>,
-    skipped: Vec<usize>,
-    backups: HashMap<usize, (PathBuf, Option<String>, Option<u32>)>,
-    undone: BTreeSet<usize>,
+    intents: BTreeSet<NodeIx>,
+    completed: Vec<(NodeIx, Option<CompensationRecord>)>,
+    skipped: Vec<NodeIx>,
+    backups: HashMap<NodeIx, (PathBuf, Option<String>, Option<u32>)>,
+    undone: BTreeSet<NodeIx>,
     /// Nodes whose latest intent has a result (a retried step journals a fresh intent).
-    finished: BTreeSet<usize>,
+    finished: BTreeSet<NodeIx>,
     /// Manual steps that stopped for an operator and have not started again since.
-    awaiting: BTreeSet<usize>,
+    awaiting: BTreeSet<NodeIx>,
     ended: bool,
 }
 
@@ -148,6 +149,7 @@ impl Replay {
                 });
             }
             Record::Intent { node, .. } => {
+                let node = NodeIx::new(node);
                 self.intents.insert(node);
                 self.finished.remove(&node);
                 self.awaiting.remove(&node);
@@ -158,7 +160,7 @@ impl Replay {
                 backup,
                 mode,
             } => {
-                self.backups.insert(node, (path, backup, mode));
+                self.backups.insert(NodeIx::new(node), (path, backup, mode));
             }
             Record::Done {
                 node,
@@ -166,6 +168,7 @@ impl Replay {
                 compensation,
                 ..
             } => {
+                let node = NodeIx::new(node);
                 self.finished.insert(node);
                 if was_skipped {
                     self.skipped.push(node);
@@ -174,14 +177,15 @@ impl Replay {
                 }
             }
             Record::Failed { node, .. } => {
-                self.finished.insert(node);
+                self.finished.insert(NodeIx::new(node));
             }
             Record::Awaiting { node, .. } => {
+                let node = NodeIx::new(node);
                 self.finished.insert(node);
                 self.awaiting.insert(node);
             }
             Record::Undone { node, ok: true, .. } => {
-                self.undone.insert(node);
+                self.undone.insert(NodeIx::new(node));
             }
             Record::End { .. } => self.ended = true,
             Record::Undone { .. } | Record::Event { .. } | Record::Note { .. } => {}
@@ -194,12 +198,12 @@ fn read_outputs(
     state: &StateDir,
     run_id: &str,
     completed: &[Completed],
-) -> Result<HashMap<usize, Value>, String> {
+) -> Result<HashMap<NodeIx, Value>, String> {
     let mut outputs = HashMap::new();
     for item in completed {
         let file = state
             .pending_dir(run_id)
-            .join(format!("out-{}.json", item.node));
+            .join(format!("out-{}.json", item.node.get()));
         if let Ok(bytes) = std::fs::read(&file) {
             let json: serde_json::Value =
                 serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", file.display()))?;

@@ -2,6 +2,7 @@
 //! attempted by `attempt.rs`); on failure (or interrupt), the compensation of what completed.
 
 use crate::failure::ErrorKind;
+use crate::plan::NodeIx;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,7 +31,7 @@ pub(crate) struct RunResult {
     pub exit_code: u8,
     pub summary: String,
     /// Plan nodes whose effect is in place when the run stops (none after a rollback).
-    pub in_effect: BTreeSet<usize>,
+    pub in_effect: BTreeSet<NodeIx>,
 }
 
 /// Where a run starts from: nothing for a new run; what the journal says for `resume`.
@@ -39,36 +40,39 @@ pub(crate) struct StartState {
     /// Completed steps in order of completion, with how to undo them.
     pub completed: Vec<Completed>,
     /// Steps that `when` skipped.
-    pub skipped: Vec<usize>,
+    pub skipped: Vec<NodeIx>,
 }
 
-type Finished = (usize, Duration, Result<Option<Done>, StepError>);
+type Finished = (NodeIx, Duration, Result<Option<Done>, StepError>);
 
 /// Which nodes may start: a node is ready once everything it needs has finished.
 struct ReadySet {
+    /// By node: how many of its needs have not finished.
     waiting: Vec<usize>,
-    dependents: Vec<Vec<usize>>,
-    ready: BTreeSet<usize>,
+    /// By node: the nodes that need it.
+    dependents: Vec<Vec<NodeIx>>,
+    ready: BTreeSet<NodeIx>,
 }
 
 impl ReadySet {
     /// The ready set of `plan` when the nodes in `finished` are already done or skipped.
-    fn new(plan: &crate::plan::Plan, finished: &BTreeSet<usize>) -> Self {
-        let count = plan.nodes.len();
+    fn new(plan: &crate::plan::Plan, finished: &BTreeSet<NodeIx>) -> Self {
         let mut waiting: Vec<usize> = plan.nodes.iter().map(|n| n.needs.len()).collect();
-        let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); count];
-        for (index, node) in plan.nodes.iter().enumerate() {
+        let mut dependents: Vec<Vec<NodeIx>> = vec![Vec::new(); plan.nodes.len()];
+        for (index, node) in plan.indexed_nodes() {
             for need in &node.needs {
-                dependents[*need].push(index);
+                dependents[need.get()].push(index);
             }
         }
-        for &index in finished {
-            for dependent in &dependents[index] {
-                waiting[*dependent] -= 1;
+        for index in finished {
+            for dependent in &dependents[index.get()] {
+                waiting[dependent.get()] -= 1;
             }
         }
-        let ready = (0..count)
-            .filter(|i| waiting[*i] == 0 && !finished.contains(i))
+        let ready = plan
+            .indexed_nodes()
+            .map(|(i, _)| i)
+            .filter(|i| waiting[i.get()] == 0 && !finished.contains(i))
             .collect();
         Self {
             waiting,
@@ -77,15 +81,15 @@ impl ReadySet {
         }
     }
 
-    fn next(&mut self) -> Option<usize> {
+    fn next(&mut self) -> Option<NodeIx> {
         self.ready.pop_first()
     }
 
     /// Node `index` finished: what needed only it is ready now.
-    fn finished(&mut self, index: usize) {
-        for dependent in &self.dependents[index] {
-            self.waiting[*dependent] -= 1;
-            if self.waiting[*dependent] == 0 {
+    fn finished(&mut self, index: NodeIx) {
+        for dependent in &self.dependents[index.get()] {
+            self.waiting[dependent.get()] -= 1;
+            if self.waiting[dependent.get()] == 0 {
                 self.ready.insert(*dependent);
             }
         }
@@ -97,7 +101,7 @@ struct Progress {
     completed: Vec<Completed>,
     failure: Option<(String, StepError)>,
     /// Manual steps waiting for a person; what needs them does not start.
-    awaiting: Vec<usize>,
+    awaiting: Vec<NodeIx>,
 }
 
 /// Runs every node of the plan. `stop` is set by the first Ctrl-C: no new step starts.
@@ -106,7 +110,7 @@ pub(crate) async fn execute_plan(
     stop: Arc<AtomicBool>,
     start: StartState,
 ) -> RunResult {
-    let mut finished_before: BTreeSet<usize> = start.skipped.iter().copied().collect();
+    let mut finished_before: BTreeSet<NodeIx> = start.skipped.iter().copied().collect();
     finished_before.extend(start.completed.iter().map(|c| c.node));
     let mut ready = ReadySet::new(&ctx.plan, &finished_before);
     let mut running: JoinSet<Finished> = JoinSet::new();
@@ -180,12 +184,12 @@ pub(crate) async fn execute_plan(
 /// outputs for later templates; whether it finished well, so what needs it may start.
 fn record(
     ctx: &RunContext,
-    index: usize,
+    index: NodeIx,
     elapsed: Duration,
     result: Result<Option<Done>, StepError>,
     progress: &mut Progress,
 ) -> bool {
-    let node = &ctx.plan.nodes[index];
+    let node = ctx.plan.node(index);
     let kind = node_kind(ctx, index);
     match result {
         Ok(done) => {
@@ -203,7 +207,7 @@ fn record(
             });
             if let Some(done) = done {
                 if let Work::Step(rb, si) = node.work {
-                    ctx.set_outputs(rb, &ctx.runbook(rb).steps[si].id.value, done.outputs);
+                    ctx.set_outputs(rb, &ctx.runbook(rb).step(si).id.value, done.outputs);
                 }
                 progress.completed.push(Completed {
                     node: index,
@@ -216,7 +220,7 @@ fn record(
             // Not a failure: the step did nothing and waits for `resume`, while whatever
             // does not need it goes on.
             ctx.durable.journal.record(&Record::Awaiting {
-                node: index,
+                node: index.get(),
                 name: node.name.clone(),
             });
             ctx.emitter.emit(EventKind::StepFinished {
@@ -232,7 +236,7 @@ fn record(
         }
         Err(error) => {
             ctx.durable.journal.record(&Record::Failed {
-                node: index,
+                node: index.get(),
                 name: node.name.clone(),
                 error: error.message().to_string(),
                 error_kind: Some(error.kind()),
@@ -260,7 +264,7 @@ async fn ending(ctx: &Arc<RunContext>, progress: Progress, interrupted: bool) ->
         failure,
         awaiting,
     } = progress;
-    let in_effect: BTreeSet<usize> = completed.iter().map(|c| c.node).collect();
+    let in_effect: BTreeSet<NodeIx> = completed.iter().map(|c| c.node).collect();
     if failure.is_none() && !interrupted && !awaiting.is_empty() {
         return RunResult {
             outcome: Outcome::AwaitingOperator,
@@ -307,17 +311,17 @@ async fn ending(ctx: &Arc<RunContext>, progress: Progress, interrupted: bool) ->
 }
 
 /// What an unattended run leaves for the operator: the steps it waits at, and how to go on.
-fn awaiting_summary(ctx: &RunContext, awaiting: &[usize], done: usize) -> String {
+fn awaiting_summary(ctx: &RunContext, awaiting: &[NodeIx], done: usize) -> String {
     let names: Vec<&str> = awaiting
         .iter()
-        .map(|n| ctx.plan.nodes[*n].name.as_str())
+        .map(|n| ctx.plan.node(*n).name.as_str())
         .collect();
     let id = &ctx.run.id;
     // `--done` cannot give a value: a step that needs one is answered at a terminal only.
     let answerable: Vec<&str> = awaiting
         .iter()
         .filter(|n| !needs_a_value(ctx, **n))
-        .map(|n| ctx.plan.nodes[*n].name.as_str())
+        .map(|n| ctx.plan.node(*n).name.as_str())
         .collect();
     let by_flag = if answerable.len() == names.len() {
         let flags: String = answerable.iter().map(|n| format!(" --done {n}")).collect();
@@ -333,12 +337,12 @@ fn awaiting_summary(ctx: &RunContext, awaiting: &[usize], done: usize) -> String
 }
 
 /// Whether a manual step waits for a value the operator must type (a required input).
-fn needs_a_value(ctx: &RunContext, node: usize) -> bool {
-    let Work::Step(rb, si) = ctx.plan.nodes[node].work else {
+fn needs_a_value(ctx: &RunContext, node: NodeIx) -> bool {
+    let Work::Step(rb, si) = ctx.plan.node(node).work else {
         return false;
     };
     matches!(
-        &ctx.runbook(rb).steps[si].kind,
+        &ctx.runbook(rb).step(si).kind,
         StepKind::Manual(spec) if spec.input.as_ref().is_some_and(|input| !input.optional)
     )
 }

@@ -12,6 +12,7 @@ use super::scheduler::{RunResult, StartState, execute_plan};
 use super::start::StartSnapshot;
 use crate::audit::{AuditEntry, Rotation};
 use crate::checked::Library;
+use crate::checked::RunbookIx;
 use crate::events::{Emitter, EventSink};
 use crate::events::{EventKind, Outcome};
 use crate::journal::Record;
@@ -262,7 +263,7 @@ fn audit_of(
 }
 
 /// The keyed fingerprint of the value a rotation runbook's first variable holds now.
-fn current_fingerprint(ctx: &RunContext, rb: usize, key: &[u8]) -> Option<String> {
+fn current_fingerprint(ctx: &RunContext, rb: RunbookIx, key: &[u8]) -> Option<String> {
     let secret = ctx.runbook(rb).secret.as_ref()?;
     let bytes = std::fs::read(ctx.secret_file(rb).ok()?).ok()?;
     crate::fingerprint::of_env_value(bytes, &secret.env.first()?.value, key)

@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::checked::Library;
+use crate::checked::RunbookIx;
 use crate::envfile::EnvFile;
 use crate::journal::{Journal, Record, read_journal};
 use crate::plan::Plan;
@@ -23,10 +24,10 @@ use crate::steps::durable::{Durable, START_FILE};
 pub(crate) fn needed_currents(
     plan: &Plan,
     library: &Library,
-    currents: &HashMap<usize, BTreeMap<String, String>>,
-) -> HashMap<usize, BTreeMap<String, String>> {
+    currents: &HashMap<RunbookIx, BTreeMap<String, String>>,
+) -> HashMap<RunbookIx, BTreeMap<String, String>> {
     let target_owner = plan.target.as_ref().and_then(|id| library.owner_of(id));
-    let used: std::collections::BTreeSet<usize> = plan
+    let used: std::collections::BTreeSet<RunbookIx> = plan
         .nodes
         .iter()
         .flat_map(|node| node.steps())
@@ -45,7 +46,7 @@ pub(crate) fn needed_currents(
 pub(crate) fn mask_library_values(project: &Project, library: &Library, redactor: &Redactor) {
     let mut values = Vec::new();
     let mut parsed: HashMap<std::path::PathBuf, Option<EnvFile>> = HashMap::new();
-    for runbook in &library.runbooks {
+    for runbook in library.runbooks() {
         let Some(secret) = &runbook.secret else {
             continue;
         };

@@ -6,30 +6,30 @@ use std::collections::{HashMap, HashSet};
 
 use petgraph::stable_graph::NodeIndex;
 
-use crate::checked::Library;
+use crate::checked::{Library, RunbookIx, StepIx};
 
 use super::expand::Expansion;
 use super::steps_before_restart;
 
 pub(super) struct Edges<'a> {
     pub library: &'a Library,
-    pub root: usize,
+    pub root: RunbookIx,
     pub expansion: &'a Expansion,
     /// The node of each (runbook, step); `rotate` steps have none.
-    pub node_of: &'a HashMap<(usize, usize), NodeIndex>,
+    pub node_of: &'a HashMap<(RunbookIx, StepIx), NodeIndex>,
 }
 
 /// The first and last steps of each expanded runbook: a rotate step's entries are those
 /// roots, its exits those sinks.
 #[derive(Default)]
 struct Ends {
-    roots: HashMap<usize, Vec<NodeIndex>>,
-    sinks: HashMap<usize, Vec<NodeIndex>>,
+    roots: HashMap<RunbookIx, Vec<NodeIndex>>,
+    sinks: HashMap<RunbookIx, Vec<NodeIndex>>,
 }
 
 impl Edges<'_> {
     /// Every edge, possibly repeated (the caller adds each once).
-    pub(super) fn all(&self, order_of_runbooks: &[usize]) -> Vec<(NodeIndex, NodeIndex)> {
+    pub(super) fn all(&self, order_of_runbooks: &[RunbookIx]) -> Vec<(NodeIndex, NodeIndex)> {
         let mut edges = self.needs(order_of_runbooks, &self.expanded_ends());
         edges.extend(self.implied());
         edges
@@ -38,12 +38,13 @@ impl Edges<'_> {
     fn expanded_ends(&self) -> Ends {
         let mut ends = Ends::default();
         for &e in self.expansion.rotations.values().flatten() {
-            let steps = &self.library.runbooks[e].steps;
-            let needed: HashSet<&str> = steps
+            let runbook = self.library.runbook(e);
+            let needed: HashSet<&str> = runbook
+                .steps
                 .iter()
                 .flat_map(|s| s.needs.iter().map(|n| n.value.as_str()))
                 .collect();
-            for (i, s) in steps.iter().enumerate() {
+            for (i, s) in runbook.indexed_steps() {
                 let Some(&node) = self.node_of.get(&(e, i)) else {
                     continue;
                 };
@@ -60,7 +61,7 @@ impl Edges<'_> {
 
     /// Entry (or exit) nodes of a step: itself, or for `rotate` the roots (or sinks) of
     /// the runbooks it expands into.
-    fn ends_of(&self, ends: &Ends, rb: usize, si: usize, entry: bool) -> Vec<NodeIndex> {
+    fn ends_of(&self, ends: &Ends, rb: RunbookIx, si: StepIx, entry: bool) -> Vec<NodeIndex> {
         if let Some(node) = self.node_of.get(&(rb, si)) {
             return vec![*node];
         }
@@ -79,16 +80,15 @@ impl Edges<'_> {
             .collect()
     }
 
-    fn needs(&self, order_of_runbooks: &[usize], ends: &Ends) -> Vec<(NodeIndex, NodeIndex)> {
+    fn needs(&self, order_of_runbooks: &[RunbookIx], ends: &Ends) -> Vec<(NodeIndex, NodeIndex)> {
         let mut edges = Vec::new();
         for &rb in order_of_runbooks {
-            let steps = &self.library.runbooks[rb].steps;
-            let index: HashMap<&str, usize> = steps
-                .iter()
-                .enumerate()
+            let runbook = self.library.runbook(rb);
+            let index: HashMap<&str, StepIx> = runbook
+                .indexed_steps()
                 .map(|(i, s)| (s.id.value.as_str(), i))
                 .collect();
-            for (si, step) in steps.iter().enumerate() {
+            for (si, step) in runbook.indexed_steps() {
                 for need in &step.needs {
                     let Some(&ni) = index.get(need.value.as_str()) else {
                         continue;
@@ -110,13 +110,13 @@ impl Edges<'_> {
     fn implied(&self) -> Vec<(NodeIndex, NodeIndex)> {
         let mut edges = Vec::new();
         for &(parent, child) in &self.expansion.implied_after {
-            let before_restart = steps_before_restart(&self.library.runbooks[parent]);
-            let child_steps = &self.library.runbooks[child].steps;
+            let before_restart = steps_before_restart(self.library.runbook(parent));
+            let child_runbook = self.library.runbook(child);
             for from in before_restart
                 .iter()
                 .filter_map(|si| self.node_of.get(&(parent, *si)))
             {
-                for (ci, step) in child_steps.iter().enumerate() {
+                for (ci, step) in child_runbook.indexed_steps() {
                     if step.needs.is_empty()
                         && let Some(to) = self.node_of.get(&(child, ci))
                     {

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::checked::{Library, StepKind};
+use crate::checked::{Library, RunbookIx, StepIx, StepKind};
 use crate::diagnostic::Problem;
 use crate::project::Project;
 
@@ -13,28 +13,20 @@ use super::{PlanRequest, first_conflict, implied_closure, problem};
 /// The runbooks a run includes and how the `rotate` steps of its root expand into them.
 #[derive(Debug, Default)]
 pub(super) struct Expansion {
-    /// Library indices of the included rotation runbooks, in the order they were reached.
-    pub included: Vec<usize>,
-    /// Which rotation runbooks each `rotate` step (by step index in the root) expands into.
-    pub rotations: HashMap<usize, Vec<usize>>,
+    /// The included rotation runbooks, in the order they were reached.
+    pub included: Vec<RunbookIx>,
+    /// Which rotation runbooks each `rotate` step of the root expands into.
+    pub rotations: HashMap<StepIx, Vec<RunbookIx>>,
     /// (implying runbook, implied runbook): the second starts once the first's edits are done.
-    pub implied_after: Vec<(usize, usize)>,
+    pub implied_after: Vec<(RunbookIx, RunbookIx)>,
 }
 
-/// The library index of the requested runbook, or a problem that suggests the nearest name.
-pub(super) fn find_root(library: &Library, request: &PlanRequest) -> Result<usize, Problem> {
-    if let Some(root) = library
-        .runbooks
-        .iter()
-        .position(|r| r.name.value == request.runbook)
-    {
+/// The requested runbook, or a problem that suggests the nearest name.
+pub(super) fn find_root(library: &Library, request: &PlanRequest) -> Result<RunbookIx, Problem> {
+    if let Some(root) = library.named(&request.runbook) {
         return Ok(root);
     }
-    let names: Vec<&str> = library
-        .runbooks
-        .iter()
-        .map(|r| r.name.value.as_str())
-        .collect();
+    let names: Vec<&str> = library.runbooks().map(|r| r.name.value.as_str()).collect();
     let p = problem(format!("no runbook is named `{}`", request.runbook));
     Err(
         match crate::diagnostic::did_you_mean(&request.runbook, names.iter().copied()) {
@@ -49,15 +41,15 @@ pub(super) fn expand_rotations(
     project: &Project,
     library: &Library,
     request: &PlanRequest,
-    root: usize,
+    root: RunbookIx,
     target: Option<&String>,
 ) -> Result<Expansion, Problem> {
-    let root_runbook = &library.runbooks[root];
+    let root_runbook = library.runbook(root);
     let mut expansion = Expansion::default();
     if root_runbook.secret.is_some() {
         expansion.included.push(root);
     }
-    for (step_index, step) in root_runbook.steps.iter().enumerate() {
+    for (step_index, step) in root_runbook.indexed_steps() {
         let StepKind::Rotate(rotate) = &step.kind else {
             continue;
         };

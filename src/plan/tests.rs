@@ -83,14 +83,10 @@ fn restarts_of_one_service_across_runbooks_become_one_node_after_both_edits() {
     let needs: Vec<&str> = restart
         .needs
         .iter()
-        .map(|n| plan.nodes[*n].name.as_str())
+        .map(|n| plan.node(*n).name.as_str())
         .collect();
     assert_eq!(needs, ["a-rotation/write", "b-rotation/write"]);
-    let index = plan
-        .nodes
-        .iter()
-        .position(|n| n.name == "restart:api")
-        .unwrap();
+    let index = plan.node_named("restart:api").unwrap();
     for verify in ["a-rotation/check", "b-rotation/check"] {
         let node = plan.nodes.iter().find(|n| n.name == verify).unwrap();
         assert!(
@@ -106,7 +102,7 @@ fn restarts_of_one_service_across_runbooks_become_one_node_after_both_edits() {
     let after_needs: Vec<&str> = after
         .needs
         .iter()
-        .map(|n| plan.nodes[*n].name.as_str())
+        .map(|n| plan.node(*n).name.as_str())
         .collect();
     assert_eq!(
         after_needs,
@@ -250,7 +246,7 @@ fn an_implied_rotation_starts_after_the_implying_change_and_shares_its_restart()
         let node = plan.nodes.iter().find(|n| n.name == name).unwrap();
         node.needs
             .iter()
-            .map(|n| plan.nodes[*n].name.as_str())
+            .map(|n| plan.node(*n).name.as_str())
             .collect()
     };
     assert_eq!(

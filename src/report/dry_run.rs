@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::checked::Library;
 use crate::checked::StepKind;
+use crate::checked::{RunbookIx, StepIx};
 use crate::envfile::EnvFile;
 use crate::model::EnvSpec;
 use crate::plan::{Plan, Work};
@@ -19,8 +20,8 @@ use crate::template::environment;
 
 /// What preflight learned: the steps that may run and the secrets' current values.
 pub(crate) struct Preflight<'a> {
-    pub active: &'a BTreeSet<(usize, usize)>,
-    pub currents: &'a HashMap<usize, BTreeMap<String, String>>,
+    pub active: &'a BTreeSet<(RunbookIx, StepIx)>,
+    pub currents: &'a HashMap<RunbookIx, BTreeMap<String, String>>,
 }
 
 /// One env edit a dry run shows: the file, and each key set, added or removed.
@@ -143,8 +144,8 @@ fn edits(
         if !preflight.active.contains(&(rb, si)) {
             continue;
         }
-        let runbook = &library.runbooks[rb];
-        let StepKind::Env(spec) = &runbook.steps[si].kind else {
+        let runbook = library.runbook(rb);
+        let StepKind::Env(spec) = &runbook.step(si).kind else {
             continue;
         };
         let text = runbook.env_file_text(spec.file.as_ref());

@@ -23,8 +23,7 @@ pub(crate) struct Row {
 
 pub(crate) fn rows(library: &Library, statuses: &[crate::status::SecretStatus]) -> Vec<Row> {
     let mut rows: Vec<Row> = library
-        .runbooks
-        .iter()
+        .runbooks()
         .map(|runbook| {
             let secret = runbook.secret.as_ref();
             let status = secret.and_then(|s| statuses.iter().find(|st| st.secret == s.id.value));

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::Serialize;
 
 use crate::checked::{Library, StepKind};
+use crate::checked::{RunbookIx, StepIx};
 use crate::plan::{Plan, Work};
 use crate::project::Project;
 use crate::template::environment;
@@ -59,8 +60,8 @@ pub(crate) struct PlanView {
 /// the current values of the secrets (its output is redacted); in a plan, only which owned
 /// variables are set, with their values masked unless public.
 pub(crate) struct Known<'a> {
-    pub active: Option<&'a BTreeSet<(usize, usize)>>,
-    pub currents: &'a HashMap<usize, BTreeMap<String, String>>,
+    pub active: Option<&'a BTreeSet<(RunbookIx, StepIx)>>,
+    pub currents: &'a HashMap<RunbookIx, BTreeMap<String, String>>,
 }
 
 /// `given` are the `--input` values on the command line; only those the runbook declares not
@@ -86,10 +87,10 @@ fn masked_currents(
     project: &Project,
     library: &Library,
     plan: &Plan,
-) -> HashMap<usize, BTreeMap<String, String>> {
+) -> HashMap<RunbookIx, BTreeMap<String, String>> {
     let mut currents = HashMap::new();
     for &rb in &plan.runbooks {
-        let runbook = &library.runbooks[rb];
+        let runbook = library.runbook(rb);
         let Some(secret) = &runbook.secret else {
             continue;
         };
@@ -152,7 +153,7 @@ pub(crate) fn view_known(
                 needs: node
                     .needs
                     .iter()
-                    .map(|n| plan.nodes[*n].name.clone())
+                    .map(|n| plan.node(*n).name.clone())
                     .collect(),
                 ..view
             }
@@ -162,7 +163,7 @@ pub(crate) fn view_known(
         .iter()
         .find(|s| s.irreversible)
         .map(|s| s.name.clone());
-    let root = &library.runbooks[plan.root];
+    let root = library.runbook(plan.root);
     PlanView {
         runbook: root.name.value.clone(),
         mode: plan.mode.as_str(),
@@ -171,7 +172,7 @@ pub(crate) fn view_known(
             .runbooks
             .iter()
             .filter_map(|rb| {
-                let runbook = &library.runbooks[*rb];
+                let runbook = library.runbook(*rb);
                 runbook.secret.as_ref().map(|s| SecretView {
                     id: s.id.value.clone(),
                     runbook: runbook.name.value.clone(),
@@ -188,19 +189,19 @@ pub(crate) fn view_known(
 
 /// Whether a step will not run: a dry run knows which are active, and a `when` may already
 /// be decided false by what is known before the run.
-fn skipped(describe: &Describer<'_>, rb: usize, si: usize) -> bool {
-    let runbook = &describe.library.runbooks[rb];
+fn skipped(describe: &Describer<'_>, rb: RunbookIx, si: StepIx) -> bool {
+    let runbook = describe.library.runbook(rb);
     describe
         .known
         .and_then(|k| k.active)
         .is_some_and(|a| !a.contains(&(rb, si)))
-        || describe.decided_false(rb, runbook, &runbook.steps[si])
+        || describe.decided_false(rb, runbook, runbook.step(si))
 }
 
 /// The view of one step's node; the caller fills in its place in the plan.
-fn step_view(describe: &Describer<'_>, rb: usize, si: usize) -> NodeView {
-    let runbook = &describe.library.runbooks[rb];
-    let step = &runbook.steps[si];
+fn step_view(describe: &Describer<'_>, rb: RunbookIx, si: StepIx) -> NodeView {
+    let runbook = describe.library.runbook(rb);
+    let step = runbook.step(si);
     let skipped = skipped(describe, rb, si);
     let (change, rollback) = if skipped {
         (
@@ -230,11 +231,11 @@ fn step_view(describe: &Describer<'_>, rb: usize, si: usize) -> NodeView {
 fn restart_view(
     describe: &Describer<'_>,
     services: &[String],
-    serves: &[(usize, usize)],
+    serves: &[(RunbookIx, StepIx)],
 ) -> NodeView {
     let library = describe.library;
     // Only the services of restart steps that will run, as the run does.
-    let serves: Vec<(usize, usize)> = serves
+    let serves: Vec<(RunbookIx, StepIx)> = serves
         .iter()
         .copied()
         .filter(|(rb, si)| !skipped(describe, *rb, *si))
@@ -242,8 +243,8 @@ fn restart_view(
     let wanted: Vec<String> = serves
         .iter()
         .flat_map(|(rb, si)| {
-            let runbook = &library.runbooks[*rb];
-            match &runbook.steps[*si].kind {
+            let runbook = library.runbook(*rb);
+            match &runbook.step(*si).kind {
                 StepKind::Restart(own) => {
                     crate::plan::restart_services(describe.project, runbook, own)
                 }
@@ -258,11 +259,11 @@ fn restart_view(
         .collect();
     let names: Vec<String> = serves
         .iter()
-        .map(|(rb, si)| crate::plan::step_name(&library.runbooks[*rb], *si))
+        .map(|(rb, si)| crate::plan::step_name(library.runbook(*rb), *si))
         .collect();
     let mut runbooks: Vec<&str> = serves
         .iter()
-        .map(|(rb, _)| library.runbooks[*rb].name.value.as_str())
+        .map(|(rb, _)| library.runbook(*rb).name.value.as_str())
         .collect();
     runbooks.dedup();
     NodeView {

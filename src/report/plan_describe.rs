@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use super::plan::Known;
 use crate::checked::Library;
+use crate::checked::RunbookIx;
 use crate::checked::{Rollback, RollbackKind, Runbook, Step, StepKind};
 use crate::model::Command;
 use crate::project::Project;
@@ -26,13 +27,13 @@ impl Describer<'_> {
     /// Renders what is known at plan time (vars, the inputs given or their defaults, never a
     /// secret one; in a dry run also the secret's current values); anything that depends on a
     /// step's output stays as written.
-    fn show(&self, rb: usize, runbook: &Runbook, text: &str) -> String {
+    fn show(&self, rb: RunbookIx, runbook: &Runbook, text: &str) -> String {
         render(&self.env, text, &self.context(rb, runbook)).unwrap_or_else(|_| text.to_string())
     }
 
     /// Whether a step's `when` is already false from what is known before the run. One that
     /// reads anything unknown here (a step's output, a secret input) is decided at run time.
-    pub(super) fn decided_false(&self, rb: usize, runbook: &Runbook, step: &Step) -> bool {
+    pub(super) fn decided_false(&self, rb: RunbookIx, runbook: &Runbook, step: &Step) -> bool {
         let Some(when) = &step.when else { return false };
         crate::template::eval_bool(&self.env, &when.value, &self.context(rb, runbook))
             .is_ok_and(|v| !v)
@@ -40,7 +41,7 @@ impl Describer<'_> {
 
     /// vars, the non-secret inputs, `run.mode`, and in a dry run the runbook's own `secret`;
     /// a name left out stays undefined, so what reads it is not decided here.
-    fn context(&self, rb: usize, runbook: &Runbook) -> minijinja::Value {
+    fn context(&self, rb: RunbookIx, runbook: &Runbook) -> minijinja::Value {
         let inputs: std::collections::BTreeMap<String, String> = runbook
             .inputs
             .iter()
@@ -50,7 +51,7 @@ impl Describer<'_> {
             })
             .collect();
         let secret = self.known.and_then(|known| {
-            let owned = self.library.runbooks[rb].secret.as_ref()?;
+            let owned = self.library.runbook(rb).secret.as_ref()?;
             // A file that could not be read says nothing: `secret` stays undefined, and what
             // reads it is not decided here.
             let values = known.currents.get(&rb)?.clone();
@@ -73,7 +74,7 @@ impl Describer<'_> {
 
     /// The first line of an operator's instructions, rendered when it can be. Lines that are
     /// only template statements (`{% set ... %}`) say nothing to a reader and are passed over.
-    fn first_line(&self, rb: usize, runbook: &Runbook, text: &str) -> String {
+    fn first_line(&self, rb: RunbookIx, runbook: &Runbook, text: &str) -> String {
         let rendered = self.show(rb, runbook, text);
         rendered
             .lines()
@@ -83,19 +84,19 @@ impl Describer<'_> {
             .to_string()
     }
 
-    fn env_file(&self, rb: usize, runbook: &Runbook, file: Option<&String>) -> String {
+    fn env_file(&self, rb: RunbookIx, runbook: &Runbook, file: Option<&String>) -> String {
         self.show(rb, runbook, runbook.env_file_text(file))
     }
 
     /// What a step changes, and how that change is undone.
-    pub(super) fn step(&self, rb: usize, runbook: &Runbook, step: &Step) -> (String, String) {
+    pub(super) fn step(&self, rb: RunbookIx, runbook: &Runbook, step: &Step) -> (String, String) {
         (
             self.change(rb, runbook, &step.kind),
             self.rollback(rb, runbook, step),
         )
     }
 
-    fn change(&self, rb: usize, runbook: &Runbook, kind: &StepKind) -> String {
+    fn change(&self, rb: RunbookIx, runbook: &Runbook, kind: &StepKind) -> String {
         match kind {
             StepKind::Generate(g) => match (g.bytes, g.encoding, g.length, g.charset) {
                 (Some(n), Some(enc), _, _) => format!(
@@ -176,7 +177,7 @@ impl Describer<'_> {
     }
 
     /// The step's own `rollback:`, or what its kind undoes by itself.
-    fn rollback(&self, rb: usize, runbook: &Runbook, step: &Step) -> String {
+    fn rollback(&self, rb: RunbookIx, runbook: &Runbook, step: &Step) -> String {
         match (&step.rollback, &step.kind) {
             (Some(Rollback::None), _) => "none".into(),
             (Some(Rollback::Body(body)), _) => match &body.kind {
@@ -211,7 +212,7 @@ impl Describer<'_> {
         }
     }
 
-    fn command(&self, rb: usize, runbook: &Runbook, command: &Command) -> String {
+    fn command(&self, rb: RunbookIx, runbook: &Runbook, command: &Command) -> String {
         match command {
             // A script's first line, so each step stays one line of the plan.
             Command::Shell(script) => {

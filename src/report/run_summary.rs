@@ -16,7 +16,7 @@ pub(crate) fn run_summary(plan: &Plan, library: &Library) -> String {
         match &node.work {
             Work::Restart { services, .. } => restarts.push(services.join(", ")),
             Work::Step(rb, si) => {
-                let step = &library.runbooks[*rb].steps[*si];
+                let step = library.runbook(*rb).step(*si);
                 if matches!(step.kind, StepKind::Manual(_)) {
                     manual.push(node.name.clone());
                 }
@@ -38,7 +38,7 @@ pub(crate) fn run_summary(plan: &Plan, library: &Library) -> String {
     let _ = writeln!(
         out,
         "runbook {} will run {} steps.",
-        library.runbooks[plan.root].name.value,
+        library.runbook(plan.root).name.value,
         plan.nodes.len()
     );
     let _ = writeln!(

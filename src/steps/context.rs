@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use minijinja::Value;
 use tokio::sync::watch;
 
-use crate::checked::{Library, Runbook};
+use crate::checked::{Library, Runbook, RunbookIx, StepIx};
 use crate::events::Emitter;
 use crate::host::{Host, Local};
 use crate::plan::Plan;
@@ -65,7 +65,7 @@ pub(crate) struct RunContext {
     pub supplied: BTreeMap<String, String>,
     /// The current value of each env name a rotation runbook owns, read before the run
     /// started: `secret.current` (the first) and `secret.values.<NAME>`.
-    pub currents: HashMap<usize, BTreeMap<String, String>>,
+    pub currents: HashMap<RunbookIx, BTreeMap<String, String>>,
     pub cancel: watch::Receiver<bool>,
     /// The journal and the 0600 files beside it.
     pub durable: super::durable::Durable,
@@ -77,9 +77,9 @@ pub(crate) struct RunContext {
     /// (or the demo's, which owns one process) are not safe to run against themselves.
     pub restart_lock: tokio::sync::Mutex<()>,
     env: minijinja::Environment<'static>,
-    outputs: Mutex<HashMap<usize, BTreeMap<String, Value>>>,
+    outputs: Mutex<HashMap<RunbookIx, BTreeMap<String, Value>>>,
     /// Steps whose outputs a template reads: only those are kept for `resume`.
-    referenced: std::collections::HashSet<(usize, usize)>,
+    referenced: std::collections::HashSet<(RunbookIx, StepIx)>,
     file_locks: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>,
 }
 
@@ -141,13 +141,13 @@ impl RunContext {
         }
     }
 
-    pub(crate) fn runbook(&self, rb: usize) -> &Runbook {
-        &self.library.runbooks[rb]
+    pub(crate) fn runbook(&self, rb: RunbookIx) -> &Runbook {
+        self.library.runbook(rb)
     }
 
     /// The id of the secret a runbook's `secret.*` refers to: its own, or for a playbook the
     /// secret the run targets.
-    fn secret_scope(&self, rb: usize) -> Value {
+    fn secret_scope(&self, rb: RunbookIx) -> Value {
         let runbook = self.runbook(rb);
         let (owner, id) = match &runbook.secret {
             Some(secret) => (Some(rb), secret.id.value.clone()),
@@ -187,7 +187,7 @@ impl RunContext {
     }
 
     /// The template context of one runbook.
-    pub(crate) fn template_context(&self, rb: usize, extra: Option<(&str, Value)>) -> Value {
+    pub(crate) fn template_context(&self, rb: RunbookIx, extra: Option<(&str, Value)>) -> Value {
         let runbook = self.runbook(rb);
         let steps = self
             .outputs
@@ -225,7 +225,7 @@ impl RunContext {
     }
 
     /// Renders a template of runbook `rb`; a literal is returned untouched.
-    pub(crate) fn render(&self, rb: usize, text: &str) -> Result<String, StepError> {
+    pub(crate) fn render(&self, rb: RunbookIx, text: &str) -> Result<String, StepError> {
         if !is_template(text) {
             return Ok(text.to_string());
         }
@@ -233,13 +233,13 @@ impl RunContext {
     }
 
     /// Renders the file a runbook's secret lives in (`secret.file`, default `vars.env_file`).
-    pub(crate) fn secret_file(&self, rb: usize) -> Result<PathBuf, StepError> {
+    pub(crate) fn secret_file(&self, rb: RunbookIx) -> Result<PathBuf, StepError> {
         Ok(self.runbook(rb).secret_file(&self.project)?)
     }
 
     pub(crate) fn eval(
         &self,
-        rb: usize,
+        rb: RunbookIx,
         expr: &str,
         extra: Option<(&str, Value)>,
     ) -> Result<bool, StepError> {
@@ -250,7 +250,7 @@ impl RunContext {
         )?)
     }
 
-    pub(crate) fn set_outputs(&self, rb: usize, step_id: &str, outputs: Value) {
+    pub(crate) fn set_outputs(&self, rb: RunbookIx, step_id: &str, outputs: Value) {
         self.outputs
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -260,7 +260,7 @@ impl RunContext {
     }
 
     /// Whether a later step's template reads this step's outputs.
-    pub(crate) fn is_referenced(&self, rb: usize, si: usize) -> bool {
+    pub(crate) fn is_referenced(&self, rb: RunbookIx, si: StepIx) -> bool {
         self.referenced.contains(&(rb, si))
     }
 
@@ -277,14 +277,17 @@ impl RunContext {
 }
 
 /// Every (runbook, step) whose `steps.<id>` a template of the run reads.
-fn referenced_steps(library: &Library, plan: &Plan) -> std::collections::HashSet<(usize, usize)> {
+fn referenced_steps(
+    library: &Library,
+    plan: &Plan,
+) -> std::collections::HashSet<(RunbookIx, StepIx)> {
     let env = crate::template::shared();
-    let mut runbooks: Vec<usize> = plan.runbooks.clone();
+    let mut runbooks: Vec<RunbookIx> = plan.runbooks.clone();
     runbooks.push(plan.root);
     let mut out = std::collections::HashSet::new();
     for rb in runbooks {
-        let steps = &library.runbooks[rb].steps;
-        for step in steps {
+        let runbook = library.runbook(rb);
+        for step in &runbook.steps {
             for site in crate::check::sites(step) {
                 if !is_template(site.text) && site.role != crate::check::Role::Expr {
                     continue;
@@ -302,7 +305,7 @@ fn referenced_steps(library: &Library, plan: &Plan) -> std::collections::HashSet
                     let mut parts = name.split('.');
                     if parts.next() == Some("steps")
                         && let Some(id) = parts.next()
-                        && let Some(index) = steps.iter().position(|s| s.id.value == id)
+                        && let Some(index) = runbook.step_named(id)
                     {
                         out.insert((rb, index));
                     }
@@ -320,14 +323,14 @@ type Values = BTreeMap<String, String>;
 /// values of the secrets the run reads, by runbook.
 #[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
 #[serde(from = "SnapshotFile", into = "SnapshotFile")]
-pub struct StartSnapshot {
+pub(crate) struct StartSnapshot {
     pub inputs: Values,
     pub supplied: Values,
-    pub currents: HashMap<usize, Values>,
+    pub currents: HashMap<RunbookIx, Values>,
 }
 
 /// The snapshot as `start.json` holds it: a three-element array, as runs begun before the
-/// snapshot had a name wrote it.
+/// snapshot had a name wrote it, with runbooks by their plain index.
 type SnapshotFile = (Values, Values, HashMap<usize, Values>);
 
 impl From<SnapshotFile> for StartSnapshot {
@@ -335,23 +338,18 @@ impl From<SnapshotFile> for StartSnapshot {
         Self {
             inputs,
             supplied,
-            currents,
+            currents: currents
+                .into_iter()
+                .map(|(rb, values)| (RunbookIx::new(rb), values))
+                .collect(),
         }
     }
 }
 
 impl From<StartSnapshot> for SnapshotFile {
     fn from(snapshot: StartSnapshot) -> Self {
-        (snapshot.inputs, snapshot.supplied, snapshot.currents)
-    }
-}
-
-impl StartSnapshot {
-    /// Every value in it, for the redactor: all of them are secret or may be.
-    pub fn values(&self) -> impl Iterator<Item = &String> {
-        self.inputs
-            .values()
-            .chain(self.supplied.values())
-            .chain(self.currents.values().flat_map(|m| m.values()))
+        let currents = snapshot.currents.into_iter();
+        let currents = currents.map(|(rb, values)| (rb.get(), values)).collect();
+        (snapshot.inputs, snapshot.supplied, currents)
     }
 }

@@ -33,7 +33,7 @@ pub(super) fn declarations(library: &Library, plan: &Plan) -> BTreeMap<String, D
     let mut runbooks = vec![plan.root];
     runbooks.extend(plan.runbooks.iter().copied().filter(|r| *r != plan.root));
     for &rb in &runbooks {
-        for (name, spec) in &library.runbooks[rb].inputs {
+        for (name, spec) in &library.runbook(rb).inputs {
             declared.entry(name.clone()).or_insert(Declared {
                 secret: spec.secret,
                 manual: false,
@@ -45,7 +45,7 @@ pub(super) fn declarations(library: &Library, plan: &Plan) -> BTreeMap<String, D
         let Work::Step(rb, si) = node.work else {
             continue;
         };
-        if let StepKind::Manual(manual) = &library.runbooks[rb].steps[si].kind
+        if let StepKind::Manual(manual) = &library.runbook(rb).step(si).kind
             && let Some(input) = &manual.input
         {
             declared.entry(input.name.clone()).or_insert(Declared {
