@@ -10,6 +10,7 @@ mod sites;
 mod steps;
 mod templates;
 mod values;
+mod var_templates;
 
 use crate::diagnostic::Problem;
 use crate::project::{Library, Project};
@@ -57,7 +58,7 @@ pub(crate) fn check_library(project: &Project, library: &Library) -> Vec<Problem
         }));
     }
     problems.extend(library::check_cross(library));
-    problems.extend(templates::check_restart_driver(project));
+    problems.extend(var_templates::check_restart_driver(project));
     problems.extend(filters::check_driver_filters(project));
     problems.extend(values::check_driver(project));
     problems
