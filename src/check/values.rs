@@ -167,6 +167,31 @@ fn check_step(
     for interval in step.interval.iter().chain(verify_interval) {
         templated_interval(at, interval, vars, out);
     }
+    check_kind(at, kind, vars, out);
+    if let Some(check) = &step.check {
+        check_exec(at, check, out);
+    }
+    if let Some(Rollback::Body(body)) = &step.rollback {
+        zero_timeout(at, "timeout", body.timeout.as_ref(), out);
+        if let Some(exec) = &body.exec {
+            check_exec(at, exec, out);
+        }
+        if let Some(env) = &body.env {
+            check_env(at, env, out);
+        }
+        if let Some(services) = &body.restart {
+            check_services(at, services, out);
+        }
+    }
+}
+
+/// The values of a step's one kind.
+fn check_kind(
+    at: &StepAt<'_>,
+    kind: KindRef<'_>,
+    vars: &BTreeMap<String, String>,
+    out: &mut Vec<Problem>,
+) {
     match kind {
         KindRef::Exec(exec) => check_exec(at, exec, out),
         KindRef::Env(env) => check_env(at, env, out),
@@ -220,21 +245,6 @@ fn check_step(
             }
         }
         KindRef::Generate(_) | KindRef::Rotate(_) => {}
-    }
-    if let Some(check) = &step.check {
-        check_exec(at, check, out);
-    }
-    if let Some(Rollback::Body(body)) = &step.rollback {
-        zero_timeout(at, "timeout", body.timeout.as_ref(), out);
-        if let Some(exec) = &body.exec {
-            check_exec(at, exec, out);
-        }
-        if let Some(env) = &body.env {
-            check_env(at, env, out);
-        }
-        if let Some(services) = &body.restart {
-            check_services(at, services, out);
-        }
     }
 }
 
