@@ -8,7 +8,7 @@ use super::plan::Known;
 use crate::checked::Library;
 use crate::checked::RunbookIx;
 use crate::checked::{Rollback, RollbackKind, Runbook, Step, StepKind};
-use crate::model::Command;
+use crate::model::{Command, VerifySpec};
 use crate::project::Project;
 use crate::template::render;
 
@@ -136,26 +136,7 @@ impl Describer<'_> {
                     .unwrap_or_default()
             ),
             StepKind::Restart(services) => format!("restart {}", services.join(", ")),
-            StepKind::Verify(v) => {
-                let what = if let Some(h) = &v.http {
-                    format!(
-                        "GET {} expects {}",
-                        self.show(rb, runbook, &h.url),
-                        h.status
-                    )
-                } else if let Some(t) = &v.tcp {
-                    format!(
-                        "tcp connect {}:{}",
-                        self.show(rb, runbook, &t.host),
-                        self.show(rb, runbook, &t.port)
-                    )
-                } else if let Some(e) = &v.exec {
-                    format!("run {}", self.command(rb, runbook, &e.run.value))
-                } else {
-                    String::new()
-                };
-                format!("verify: {what}")
-            }
+            StepKind::Verify(v) => format!("verify: {}", self.verify(rb, runbook, v)),
             StepKind::Manual(m) => {
                 let first = self.first_line(rb, runbook, &m.instructions);
                 match &m.input {
@@ -173,6 +154,27 @@ impl Describer<'_> {
                 "write the incident report to {}",
                 self.show(rb, runbook, &r.path)
             ),
+        }
+    }
+
+    /// What a verify step checks.
+    fn verify(&self, rb: RunbookIx, runbook: &Runbook, verify: &VerifySpec) -> String {
+        if let Some(h) = &verify.http {
+            format!(
+                "GET {} expects {}",
+                self.show(rb, runbook, &h.url),
+                h.status
+            )
+        } else if let Some(t) = &verify.tcp {
+            format!(
+                "tcp connect {}:{}",
+                self.show(rb, runbook, &t.host),
+                self.show(rb, runbook, &t.port)
+            )
+        } else if let Some(e) = &verify.exec {
+            format!("run {}", self.command(rb, runbook, &e.run.value))
+        } else {
+            String::new()
         }
     }
 
