@@ -5,6 +5,7 @@ mod convert;
 mod filters;
 mod graph;
 pub(crate) mod health;
+mod hosts;
 mod library;
 mod sites;
 mod steps;
@@ -37,6 +38,7 @@ fn check_runbook(
     problems.extend(templates::check_templates(project, runbook, &graph));
     problems.extend(filters::check_filters(runbook));
     problems.extend(values::check_values(project, runbook));
+    problems.extend(hosts::check_hosts(project, runbook));
     problems
 }
 

@@ -45,6 +45,12 @@ struct GlobalArgs {
     /// The state directory (default: the config's `state`, else ./.runbook).
     #[arg(long, global = true, value_name = "DIR")]
     state_dir: Option<PathBuf>,
+    /// An Ansible YAML inventory: its hosts and groups join the config's.
+    #[arg(long, global = true, value_name = "FILE")]
+    inventory: Option<PathBuf>,
+    /// Act only on the hosts this pattern selects (`web1`, `api:!canary`, `web*`).
+    #[arg(long, global = true, value_name = "PATTERN")]
+    limit: Option<String>,
     /// More log output (-v info, -vv debug, -vvv trace). Secrets are masked at every level.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -272,6 +278,8 @@ pub(crate) fn parse() -> (Global, Invocation) {
         config: g.config,
         vars: g.vars,
         state_dir: g.state_dir,
+        inventory: g.inventory,
+        limit: g.limit,
         verbose: g.verbose,
         quiet: g.quiet,
         color: match g.color {

@@ -139,6 +139,22 @@ pub const CODES: &[(&str, &str)] = &[
         "`implies`, `conflicts` or `rotate` naming an unknown secret",
     ),
     (
+        "runbook::check::on",
+        "`on:` naming no host or group of the inventory",
+    ),
+    (
+        "runbook::inventory::group",
+        "a group listing a host or child group that nothing defines",
+    ),
+    (
+        "runbook::inventory::host",
+        "a host whose connection variables cannot work (a port that is not a number, an unclosed quote)",
+    ),
+    (
+        "runbook::inventory::limit",
+        "a `--limit` that selects no host",
+    ),
+    (
         "runbook::plan::request",
         "an unknown runbook, or a `--secret` the runbook cannot take",
     ),

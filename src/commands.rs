@@ -70,6 +70,10 @@ pub(crate) struct Global {
     pub config: Option<PathBuf>,
     pub vars: Vec<(String, String)>,
     pub state_dir: Option<PathBuf>,
+    /// `--inventory FILE`: an Ansible YAML inventory.
+    pub inventory: Option<PathBuf>,
+    /// `--limit PATTERN`: the only hosts a run may act on.
+    pub limit: Option<String>,
     pub verbose: u8,
     pub quiet: bool,
     pub color: Color,
@@ -218,6 +222,8 @@ fn project_options(global: &Global) -> ProjectOptions {
         config: global.config.clone(),
         state_dir: global.state_dir.clone(),
         vars: global.vars.clone(),
+        inventory: global.inventory.clone(),
+        limit: global.limit.clone(),
     }
 }
 

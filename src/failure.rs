@@ -24,6 +24,9 @@ pub enum ErrorKind {
     Journal,
     /// A file could not be read, written or restored.
     Io,
+    /// A host could not be reached over SSH, or its connection dropped mid-step. Not tried
+    /// again, as Ansible stops using an unreachable host: the run rolls back instead.
+    Unreachable,
     /// Refused before acting: a secret on a command line, a malformed env file, a missing key.
     Refused,
     /// An operator was needed and none answered (no terminal, an empty input), or the
@@ -38,7 +41,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in the order of the README's table.
-    pub const ALL: [ErrorKind; 12] = [
+    pub const ALL: [ErrorKind; 13] = [
         ErrorKind::Template,
         ErrorKind::Spawn,
         ErrorKind::Exit,
@@ -47,6 +50,7 @@ impl ErrorKind {
         ErrorKind::Cancelled,
         ErrorKind::Journal,
         ErrorKind::Io,
+        ErrorKind::Unreachable,
         ErrorKind::Refused,
         ErrorKind::Operator,
         ErrorKind::Awaiting,
@@ -64,6 +68,7 @@ impl ErrorKind {
             ErrorKind::Cancelled => "cancelled",
             ErrorKind::Journal => "journal",
             ErrorKind::Io => "io",
+            ErrorKind::Unreachable => "unreachable",
             ErrorKind::Refused => "refused",
             ErrorKind::Operator => "operator",
             ErrorKind::Awaiting => "awaiting",

@@ -4,11 +4,13 @@
 //! is the next implementation, so the trait assumes what a remote host brings: every call is
 //! async, may be slow, and may fail part-way (a lost connection is an error like any other,
 //! and a write that fails leaves the old file in place, as the atomic rename guarantees).
-//! Process groups live in `process.rs`, when a `run:` string can skip the shell in `shell.rs`.
+//! Process groups live in `process.rs`, when a `run:` string can skip the shell in `shell.rs`,
+//! hosts reached over OpenSSH in `ssh.rs`.
 
 mod local;
 pub(crate) mod process;
 mod shell;
+mod ssh;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -18,6 +20,7 @@ use tokio::sync::watch;
 
 pub(crate) use local::Local;
 use process::{OutputStream, ProcessOutcome, ProcessSpec};
+pub(crate) use ssh::{ControlDir, Ssh, SshTarget};
 
 /// What a host call returns: boxed, so that `dyn Host` works and a run can hold hosts of
 /// several kinds.
@@ -48,6 +51,18 @@ pub(crate) enum HostError {
     Io(std::io::Error),
     #[error("{0}")]
     Spawn(std::io::Error),
+    /// A file operation on a remote host failed; the message is what the remote command
+    /// said, which names the path and never its contents.
+    #[error("host `{host}`: cannot {action} `{path}`: {message}")]
+    Remote {
+        host: String,
+        action: &'static str,
+        path: PathBuf,
+        message: String,
+    },
+    /// A host could not be reached, or its connection dropped.
+    #[error("host `{host}` is unreachable: {message}")]
+    Unreachable { host: String, message: String },
 }
 
 impl HostError {

@@ -20,6 +20,7 @@ mod failpoint;
 pub mod failure;
 mod fingerprint;
 mod host;
+mod inventory;
 mod journal;
 pub mod load;
 mod logging;

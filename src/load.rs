@@ -13,7 +13,7 @@ pub use every::{Partial, Repaired};
 mod wording;
 
 use crate::diagnostic::{Problem, SourceFile};
-use crate::model::{Config, Runbook};
+use crate::model::{AnsibleInventory, Config, Runbook};
 
 /// Runbooks are small documents; anything larger is a mistake or an attack.
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
@@ -49,6 +49,11 @@ pub fn parse_runbook(path: &Path, text: String) -> Result<Loaded<Runbook>, Parti
 }
 
 pub fn load_config(path: &Path) -> Result<Loaded<Config>, Problem> {
+    load(path)
+}
+
+/// Loads an Ansible YAML inventory (`--inventory`), under the same limits as runbooks.
+pub fn load_inventory(path: &Path) -> Result<Loaded<AnsibleInventory>, Problem> {
     load(path)
 }
 

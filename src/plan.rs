@@ -70,6 +70,9 @@ pub(crate) struct PlanNode {
     pub name: String,
     pub work: Work,
     pub needs: Vec<NodeIx>,
+    /// The inventory host it runs on (its name ends `@host`); `None` for the machine
+    /// `runbook` runs on.
+    pub host: Option<String>,
 }
 
 impl PlanNode {
@@ -151,11 +154,16 @@ pub(crate) fn build(
     order_of_runbooks.extend(expansion.included.iter().copied().filter(|r| *r != root));
     let mut graph = PlanGraph::default();
     let node_of = add_nodes(project, library, &order_of_runbooks, &mut graph);
+    let host_of: HashMap<NodeIndex, Option<String>> = graph
+        .node_indices()
+        .map(|n| (n, graph[n].host.clone()))
+        .collect();
     let edges = Edges {
         library,
         root,
         expansion: &expansion,
         node_of: &node_of,
+        host_of: &host_of,
     };
     for (from, to) in edges.all(&order_of_runbooks) {
         if !graph.contains_edge(from, to) {
@@ -179,32 +187,69 @@ pub(crate) fn build(
     })
 }
 
-/// One node per step of every included runbook, except `rotate` steps, which stand for
-/// the runbooks they expand into. Returns the node of each (runbook, step).
+/// One node per step of every included runbook and per host it runs on, except `rotate`
+/// steps, which stand for the runbooks they expand into. Returns the nodes of each
+/// (runbook, step): one for a step that runs here, one per host for a step with `on:`
+/// (none when `--limit` leaves it no host).
 fn add_nodes(
     project: &Project,
     library: &Library,
     order_of_runbooks: &[RunbookIx],
     graph: &mut PlanGraph,
-) -> HashMap<(RunbookIx, StepIx), NodeIndex> {
+) -> HashMap<(RunbookIx, StepIx), Vec<NodeIndex>> {
     let mut ordinal = 0;
-    let mut node_of = HashMap::new();
+    let mut node_of: HashMap<(RunbookIx, StepIx), Vec<NodeIndex>> = HashMap::new();
     for &rb in order_of_runbooks {
         let runbook = library.runbook(rb);
         for (si, step) in runbook.indexed_steps() {
-            let work = match &step.kind {
-                StepKind::Rotate(_) => continue,
-                StepKind::Restart(services) => Work::Restart {
-                    services: restart_services(project, runbook, services),
-                    serves: vec![(rb, si)],
-                },
-                _ => Work::Step(rb, si),
-            };
-            node_of.insert((rb, si), graph.add_node(Unit { ordinal, work }));
-            ordinal += 1;
+            if matches!(step.kind, StepKind::Rotate(_)) {
+                continue;
+            }
+            for host in step_hosts(project, runbook, si) {
+                let work = match &step.kind {
+                    StepKind::Restart(services) => Work::Restart {
+                        services: restart_services(project, runbook, services, host.as_deref()),
+                        serves: vec![(rb, si)],
+                    },
+                    _ => Work::Step(rb, si),
+                };
+                let node = graph.add_node(Unit {
+                    ordinal,
+                    work,
+                    host,
+                });
+                node_of.entry((rb, si)).or_default().push(node);
+                ordinal += 1;
+            }
         }
     }
     node_of
+}
+
+/// Where a step runs: each host its `on:` (else its runbook's) selects, or here. A
+/// runbook's `on:` leaves alone the steps that only this machine can do: a secret generated
+/// once here is written to every host, and the operator and the report are here.
+pub(crate) fn step_hosts(project: &Project, runbook: &Runbook, si: StepIx) -> Vec<Option<String>> {
+    let step = runbook.step(si);
+    let here_only = matches!(
+        step.kind,
+        StepKind::Generate(_) | StepKind::Manual(_) | StepKind::Report(_)
+    );
+    let pattern = step
+        .on
+        .as_ref()
+        .or(runbook.on.as_ref().filter(|_| !here_only));
+    match pattern {
+        // The checker refused a pattern that names nothing; `--limit` may leave none.
+        Some(pattern) => project
+            .inventory
+            .select(&pattern.value)
+            .unwrap_or_default()
+            .into_iter()
+            .map(Some)
+            .collect(),
+        None => vec![None],
+    }
 }
 
 /// A restart that serves one step but not all of its services was split off by
@@ -215,7 +260,10 @@ fn name_split_restarts(library: &Library, nodes: &mut [PlanNode]) {
             && let [(rb, si)] = serves.as_slice()
             && !matches!(&library.runbook(*rb).step(*si).kind, StepKind::Restart(own) if own == services)
         {
-            node.name = format!("restart:{}", services.join(","));
+            node.name = match &node.host {
+                Some(host) => format!("restart:{}@{host}", services.join(",")),
+                None => format!("restart:{}", services.join(",")),
+            };
         }
     }
 }
@@ -263,15 +311,16 @@ fn steps_before_restart(runbook: &Runbook) -> Vec<StepIx> {
         .collect()
 }
 
-/// Service names may come from vars (`{{ vars.metrics_service }}`); coalescing needs them
-/// known at plan time, so they render against vars only.
+/// Service names may come from vars (`{{ vars.metrics_service }}`, a host's vars too);
+/// coalescing needs them known at plan time, so they render against vars only.
 pub(crate) fn restart_services(
     project: &Project,
     runbook: &Runbook,
     services: &[String],
+    host: Option<&str>,
 ) -> Vec<String> {
     let env = crate::template::shared();
-    let ctx = minijinja::context! { vars => project.vars_for(&runbook.vars) };
+    let ctx = minijinja::context! { vars => project.vars_on(&runbook.vars, host) };
     services
         .iter()
         .map(|s| crate::template::render(env, s, &ctx).unwrap_or_else(|_| s.clone()))

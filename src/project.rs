@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::diagnostic::{Problem, SourceFile};
+use crate::inventory::{Definitions, Inventory};
 use crate::load::{
     Loaded, Outline, Partial, Repaired, load_config, load_runbook, outline, yaml_files,
 };
@@ -20,6 +21,10 @@ pub(crate) struct ProjectOptions {
     pub state_dir: Option<PathBuf>,
     /// `--var K=V`, highest precedence.
     pub vars: Vec<(String, String)>,
+    /// `--inventory FILE`.
+    pub inventory: Option<PathBuf>,
+    /// `--limit PATTERN`.
+    pub limit: Option<String>,
 }
 
 #[derive(Debug)]
@@ -35,6 +40,8 @@ pub(crate) struct Project {
     pub explicit_vars: BTreeMap<String, String>,
     pub cli_vars: BTreeMap<String, String>,
     pub restart: RestartDriver,
+    /// The hosts `on:` can name, narrowed by `--limit`.
+    pub inventory: Inventory,
 }
 
 impl Project {
@@ -74,11 +81,14 @@ impl Project {
                     state: None,
                     vars: BTreeMap::new(),
                     restart: None,
+                    hosts: BTreeMap::new(),
+                    groups: BTreeMap::new(),
                 },
                 None,
                 cwd.clone(),
             ),
         };
+        let inventory = open_inventory(&config, options)?;
         let explicit_vars = config.vars.clone();
         let mut config_vars = default_vars();
         config_vars.extend(config.vars);
@@ -101,12 +111,14 @@ impl Project {
             explicit_vars,
             cli_vars: options.vars.iter().cloned().collect(),
             restart,
+            inventory,
         })
     }
 
-    /// The variables the templates of a runbook with `runbook_vars` see. A shipped runbook's `vars` are defaults that a
-    /// deployment must be able to change, so the order is: built-in defaults, then the
-    /// runbook's `vars`, then the config's `vars`, then `--var`.
+    /// The variables the templates of a runbook with `runbook_vars` see. A shipped
+    /// runbook's `vars` are defaults that a deployment must be able to change, so the order
+    /// is: built-in defaults, then the runbook's `vars`, then the config's `vars`, then
+    /// `--var`.
     pub(crate) fn vars_for(
         &self,
         runbook_vars: &BTreeMap<String, String>,
@@ -122,10 +134,77 @@ impl Project {
         render_vars(vars)
     }
 
+    /// The variables the templates of a runbook with `runbook_vars` see on `host`: the
+    /// host's group and host vars come after the config's (they are more specific), `--var`
+    /// still last.
+    pub(crate) fn vars_on(
+        &self,
+        runbook_vars: &BTreeMap<String, String>,
+        host: Option<&str>,
+    ) -> BTreeMap<String, String> {
+        let Some(host_vars) = host.and_then(|h| self.inventory.vars(h)) else {
+            return self.vars_for(runbook_vars);
+        };
+        let mut vars = self.config_vars.clone();
+        vars.extend(runbook_vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+        vars.extend(
+            self.explicit_vars
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
+        vars.extend(host_vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+        vars.extend(self.cli_vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+        render_vars(vars)
+    }
+
+    /// The variables the checker renders a runbook's templates with: on the hosts its
+    /// `on:` patterns select, their vars too (the first host's value of each), so a
+    /// template reading a host var is checked like any other.
+    pub(crate) fn vars_checked(&self, runbook: &Runbook) -> BTreeMap<String, String> {
+        let patterns = runbook
+            .on
+            .iter()
+            .chain(runbook.steps.iter().filter_map(|s| s.on.as_ref()));
+        let mut hosts: Vec<String> = Vec::new();
+        for pattern in patterns {
+            hosts.extend(self.inventory.select(&pattern.value).unwrap_or_default());
+        }
+        let mut vars = self.vars_for(&runbook.vars);
+        for host in hosts.iter().rev() {
+            for (key, value) in self.vars_on(&runbook.vars, Some(host)) {
+                vars.insert(key, value);
+            }
+        }
+        vars
+    }
+
     /// A path from a runbook or config, resolved against the project root.
     pub(crate) fn resolve(&self, path: &str) -> PathBuf {
         self.root.join(path)
     }
+}
+
+/// The config's hosts and groups and the `--inventory` file, merged and checked: every
+/// host's connection variables must work, and `--limit` must select a host.
+fn open_inventory(config: &Config, options: &ProjectOptions) -> Result<Inventory, Problem> {
+    let mut defs = Definitions::default();
+    if let Some(path) = &options.inventory {
+        let loaded = crate::load::load_inventory(path)?;
+        crate::inventory::add_ansible(&mut defs, &loaded.value);
+    }
+    defs.add_config(&config.hosts, &config.groups);
+    let mut inventory = Inventory::build(defs).map_err(|mut problems| problems.swap_remove(0))?;
+    for host in inventory.select("all").unwrap_or_default() {
+        if let Err(message) = inventory.connection(&host) {
+            return Err(Problem::new("runbook::inventory::host", message));
+        }
+    }
+    if let Some(limit) = &options.limit {
+        inventory
+            .limit(limit)
+            .map_err(|message| Problem::new("runbook::inventory::limit", message))?;
+    }
+    Ok(inventory)
 }
 
 /// A var may be built from others (`psql: docker compose -f {{ vars.compose_file }} ...`):

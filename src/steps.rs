@@ -44,8 +44,43 @@ pub(crate) struct StepRun {
 }
 
 impl StepRun {
+    /// A step of the run as plan node `node` runs it (`rb`, `si`: the step it carries out).
+    pub(crate) fn new(ctx: &Arc<RunContext>, node: NodeIx, rb: RunbookIx, si: StepIx) -> Self {
+        Self {
+            ctx: Arc::clone(ctx),
+            rb,
+            si,
+            node,
+            name: ctx.plan.node(node).name.clone(),
+        }
+    }
+
     pub(crate) fn step(&self) -> &Step {
         self.ctx.runbook(self.rb).step(self.si)
+    }
+
+    /// The inventory host the node runs on; `None` for this machine.
+    pub(crate) fn host_name(&self) -> Option<&str> {
+        self.ctx.plan.node(self.node).host.as_deref()
+    }
+
+    /// Where the step acts.
+    pub(crate) fn host(&self) -> &dyn crate::host::Host {
+        self.ctx.host_of(self.host_name())
+    }
+
+    /// Renders a template of the step's runbook with its host's vars and outputs.
+    pub(crate) fn render(&self, text: &str) -> Result<String, StepError> {
+        self.ctx.render_on(self.rb, self.host_name(), text)
+    }
+
+    pub(crate) fn eval(&self, expr: &str, extra: Option<(&str, Value)>) -> Result<bool, StepError> {
+        self.ctx.eval_on(self.rb, self.host_name(), expr, extra)
+    }
+
+    /// A path a template of the step names, on its host.
+    pub(crate) fn resolve(&self, path: &str) -> PathBuf {
+        self.ctx.resolve_on(self.host_name(), path)
     }
 }
 

@@ -21,6 +21,7 @@ fn runbook(loaded: Loaded<model::Runbook>) -> checked::Runbook {
         mode,
         inputs,
         vars,
+        on,
         steps,
     } = loaded.value;
     checked::Runbook {
@@ -30,6 +31,7 @@ fn runbook(loaded: Loaded<model::Runbook>) -> checked::Runbook {
         mode,
         inputs,
         vars,
+        on,
         steps: steps.into_iter().map(step).collect(),
     }
 }
@@ -49,6 +51,7 @@ fn step(step: model::Step) -> checked::Step {
         check,
         irreversible,
         confirm,
+        on,
         generate,
         exec,
         env,
@@ -90,6 +93,7 @@ fn step(step: model::Step) -> checked::Step {
         check,
         irreversible,
         confirm,
+        on,
     }
 }
 

@@ -85,7 +85,7 @@ pub(super) fn check_templates(
     let env = crate::template::shared();
     let scope = Scope {
         runbook,
-        vars: project.vars_for(&runbook.vars),
+        vars: project.vars_checked(runbook),
         graph,
         secrets: secret_names(runbook),
         has_secret_scope: runbook.secret.is_some()

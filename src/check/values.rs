@@ -70,7 +70,7 @@ fn value_span(text: &str, from: usize, to: usize, key: &str) -> Option<SourceSpa
 pub(super) fn check_values(project: &Project, loaded: &Loaded<Runbook>) -> Vec<Problem> {
     let source = &loaded.source;
     let runbook = &loaded.value;
-    let vars = project.vars_for(&runbook.vars);
+    let vars = project.vars_checked(runbook);
     let starts: Vec<usize> = runbook
         .steps
         .iter()

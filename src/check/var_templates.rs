@@ -33,7 +33,10 @@ pub(super) fn check_restart_driver(project: &Project) -> Vec<Problem> {
         let bad = match parts.as_slice() {
             ["services", ..] => false,
             ["vars", var, ..] => {
-                !project.config_vars.contains_key(*var) && !project.cli_vars.contains_key(*var)
+                // A host's vars fill the driver it runs on that host.
+                !project.config_vars.contains_key(*var)
+                    && !project.cli_vars.contains_key(*var)
+                    && !project.inventory.defines(var)
             }
             _ => true,
         };

@@ -18,6 +18,8 @@ pub(crate) struct Runbook {
     pub mode: Mode,
     pub inputs: BTreeMap<String, InputSpec>,
     pub vars: BTreeMap<String, String>,
+    /// Where the steps run: an inventory pattern; a step's own `on` wins.
+    pub on: Option<Spanned<String>>,
     pub steps: Vec<Step>,
 }
 
@@ -54,12 +56,23 @@ impl Runbook {
         file.map_or_else(|| self.secret_file_text(), String::as_str)
     }
 
-    /// Where the secret's current values live: its file rendered with vars only (it is
-    /// known before the run), against the project root. An error is the template's, which
-    /// the checker has already reported; readers of current values go on without them.
+    /// Where the secret's current values live on this machine: its file rendered with vars
+    /// only (it is known before the run), against the project root. An error is the
+    /// template's, which the checker has already reported; readers of current values go on
+    /// without them.
     pub(crate) fn secret_file(&self, project: &Project) -> Result<PathBuf, TemplateError> {
-        let ctx = minijinja::context! { vars => project.vars_for(&self.vars) };
-        crate::template::render(crate::template::shared(), self.secret_file_text(), &ctx)
+        self.secret_file_on(project, None)
             .map(|path| project.resolve(&path))
+    }
+
+    /// The secret's file as its template renders on `host` (whose vars may place it
+    /// elsewhere), or on this machine; not yet resolved to a path there.
+    pub(crate) fn secret_file_on(
+        &self,
+        project: &Project,
+        host: Option<&str>,
+    ) -> Result<String, TemplateError> {
+        let ctx = minijinja::context! { vars => project.vars_on(&self.vars, host) };
+        crate::template::render(crate::template::shared(), self.secret_file_text(), &ctx)
     }
 }

@@ -22,6 +22,8 @@ pub(crate) struct Step {
     pub check: Option<ExecSpec>,
     pub irreversible: bool,
     pub confirm: Option<String>,
+    /// Where the step runs, once per matching host (default: the runbook's `on`).
+    pub on: Option<Spanned<String>>,
     pub kind: StepKind,
 }
 

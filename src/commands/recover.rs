@@ -99,9 +99,7 @@ fn reopen(
     .map_err(|e| invalid(format!("cannot start the runtime: {e}")))?;
     let ctx = &session.ctx;
     for (node, outputs) in &recovered.outputs {
-        if let Work::Step(rb, si) = ctx.plan.node(*node).work {
-            ctx.set_outputs(rb, &ctx.runbook(rb).step(si).id.value, outputs.clone());
-        }
+        ctx.set_outputs(*node, outputs.clone());
     }
     Ok(Reopened {
         session,

@@ -88,13 +88,7 @@ async fn attempt_restart(
 ) -> Result<Option<Done>, StepError> {
     let node = ctx.plan.node(index);
     let (rb, si) = serves[0];
-    let run = StepRun {
-        ctx: Arc::clone(ctx),
-        rb,
-        si,
-        node: index,
-        name: node.name.clone(),
-    };
+    let run = StepRun::new(ctx, index, rb, si);
     ctx.emitter.emit(EventKind::StepStarted {
         step: node.name.clone(),
         kind: node_kind(ctx, index),
@@ -104,14 +98,19 @@ async fn attempt_restart(
     for (rb, si) in serves {
         let step = ctx.runbook(*rb).step(*si);
         if let Some(when) = &step.when
-            && !ctx.eval(*rb, &when.value, None)?
+            && !ctx.eval_on(*rb, node.host.as_deref(), &when.value, None)?
         {
             continue;
         }
         let StepKind::Restart(own) = &step.kind else {
             continue;
         };
-        let listed = crate::plan::restart_services(&ctx.project, ctx.runbook(*rb), own);
+        let listed = crate::plan::restart_services(
+            &ctx.project,
+            ctx.runbook(*rb),
+            own,
+            node.host.as_deref(),
+        );
         for service in listed {
             if services.contains(&service) && !wanted.contains(&service) {
                 wanted.push(service);
@@ -142,21 +141,15 @@ async fn attempt_step(
     rb: RunbookIx,
     si: StepIx,
 ) -> Result<Option<Done>, StepError> {
-    let run = StepRun {
-        ctx: Arc::clone(ctx),
-        rb,
-        si,
-        node: index,
-        name: ctx.plan.node(index).name.clone(),
-    };
+    let run = StepRun::new(ctx, index, rb, si);
     let step = run.step();
     if let Some(when) = &step.when
-        && !ctx.eval(rb, &when.value, None)?
+        && !run.eval(&when.value, None)?
     {
         return Ok(None);
     }
     if let Some(question) = &step.confirm {
-        let question = ctx.render(rb, question)?;
+        let question = run.render(question)?;
         let _terminal = ctx.terminal.lock().await;
         confirm(&run, &question).await?;
     }
@@ -175,7 +168,7 @@ async fn attempt_step(
 /// which a second Ctrl-C ends with no new try (and no new intent).
 async fn tries(run: &StepRun) -> Result<Done, StepError> {
     let ctx = &run.ctx;
-    let policy = RetryPolicy::of(run.step(), |text| ctx.render(run.rb, text))?;
+    let policy = RetryPolicy::of(run.step(), |text| run.render(text))?;
     let kind = node_kind(ctx, run.node);
     let mut cancel = ctx.cancel.clone();
     let mut attempt = 1;

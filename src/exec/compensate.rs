@@ -31,19 +31,31 @@ pub(super) struct CompensationReport {
 struct Tally {
     restored: Vec<String>,
     failed: Vec<String>,
-    /// Services to restart once every file is back, and a step to run the driver as.
-    restart: Vec<String>,
-    restart_run: Option<StepRun>,
+    /// Per host, in the order first met: the services to restart once every file is back,
+    /// and a step to run the driver as there.
+    restart: Vec<(StepRun, Vec<String>)>,
 }
 
 impl Tally {
     fn restart_later(&mut self, run: StepRun, services: Vec<String>) {
+        let host = run.host_name().map(str::to_string);
+        let index = match self
+            .restart
+            .iter()
+            .position(|(r, _)| r.host_name() == host.as_deref())
+        {
+            Some(index) => index,
+            None => {
+                self.restart.push((run, Vec::new()));
+                self.restart.len() - 1
+            }
+        };
+        let list = &mut self.restart[index].1;
         for service in services {
-            if !self.restart.contains(&service) {
-                self.restart.push(service);
+            if !list.contains(&service) {
+                list.push(service);
             }
         }
-        self.restart_run.get_or_insert(run);
     }
 }
 
@@ -71,21 +83,15 @@ pub(super) async fn compensate(
             Work::Step(rb, si) => (*rb, *si),
             Work::Restart { serves, .. } => serves[0],
         };
-        let run = StepRun {
-            ctx: std::sync::Arc::clone(ctx),
-            rb,
-            si,
-            node: item.node,
-            name: node.name.clone(),
-        };
+        let run = StepRun::new(ctx, item.node, rb, si);
         match undo(&run, compensation).await {
             Undone::Ran(result) => record(ctx, item.node, result, &mut tally).await,
             Undone::RestartLater(services) => tally.restart_later(run, services),
             Undone::Nothing => {}
         }
     }
-    if let Some(run) = tally.restart_run.take() {
-        restart_again(&run, &mut tally).await;
+    for (run, services) in std::mem::take(&mut tally.restart) {
+        restart_again(&run, &services, &mut tally).await;
     }
     report(&tally)
 }
@@ -104,10 +110,10 @@ async fn undo(run: &StepRun, compensation: &Compensation) -> Undone {
                 step: run.name.clone(),
                 action: format!("restore {}", path.display()),
             });
-            let lock = ctx.file_lock(path);
+            let lock = ctx.file_lock(run.host_name(), path);
             let _guard = lock.lock().await;
-            let result = ctx
-                .host
+            let result = run
+                .host()
                 .restore(path, previous.as_deref(), *mode)
                 .await
                 .map_err(StepError::from);
@@ -135,7 +141,7 @@ async fn declared_rollback(run: &StepRun, body: &RollbackBody) -> Undone {
         RollbackKind::Restart(services) => {
             // Rendered like a `restart` step's list: the driver must get service names, never
             // a template's text.
-            return match services.iter().map(|s| ctx.render(run.rb, s)).collect() {
+            return match services.iter().map(|s| run.render(s)).collect() {
                 Ok(services) => Undone::RestartLater(services),
                 Err(e) => Undone::Ran(Err(e)),
             };
@@ -143,7 +149,7 @@ async fn declared_rollback(run: &StepRun, body: &RollbackBody) -> Undone {
         RollbackKind::Exec(exec) => run_exec(run, exec, body.timeout.as_ref().map(|t| t.duration))
             .await
             .map(|_| format!("ran the rollback of {name}")),
-        RollbackKind::Manual(manual) => match ctx.render(run.rb, &manual.instructions) {
+        RollbackKind::Manual(manual) => match run.render(&manual.instructions) {
             Ok(text) => undo_by_hand(run, &text)
                 .await
                 .map(|()| format!("operator undid {name}")),
@@ -190,16 +196,18 @@ async fn record(
     }
 }
 
-/// Restarts, once, every service restarted during the run, now that its files are back.
-async fn restart_again(run: &StepRun, tally: &mut Tally) {
+/// Restarts, once per host, every service restarted there during the run, now that its
+/// files are back.
+async fn restart_again(run: &StepRun, list: &[String], tally: &mut Tally) {
     let ctx = &run.ctx;
-    let services = tally.restart.join(", ");
-    let name = format!("restart:{}", tally.restart.join(","));
+    let at = run.host_name().map(|h| format!("@{h}")).unwrap_or_default();
+    let services = format!("{}{at}", list.join(", "));
+    let name = format!("restart:{}{at}", list.join(","));
     ctx.emitter.emit(EventKind::CompensationStarted {
         step: name.clone(),
         action: format!("restart {services} again"),
     });
-    let result = restart_services(run, &tally.restart).await;
+    let result = restart_services(run, list).await;
     ctx.emitter.emit(EventKind::CompensationFinished {
         step: name,
         ok: result.is_ok(),

@@ -28,20 +28,14 @@ pub(crate) async fn judge(ctx: &Arc<RunContext>, node: NodeIx) -> Doubt {
     let Work::Step(rb, si) = plan_node.work else {
         return Doubt::Possibly;
     };
-    let run = StepRun {
-        ctx: Arc::clone(ctx),
-        rb,
-        si,
-        node,
-        name: plan_node.name.clone(),
-    };
+    let run = StepRun::new(ctx, node, rb, si);
     let step = run.step();
     match &step.kind {
         StepKind::Env(spec) => {
             let Ok(path) = env_target(&run, spec.file.as_ref()) else {
                 return Doubt::NotApplied;
             };
-            let Ok(Some(bytes)) = ctx.host.read(&path).await else {
+            let Ok(Some(bytes)) = run.host().read(&path).await else {
                 return Doubt::NotApplied;
             };
             let Ok(file) = crate::envfile::EnvFile::parse(&bytes) else {
@@ -49,7 +43,7 @@ pub(crate) async fn judge(ctx: &Arc<RunContext>, node: NodeIx) -> Doubt {
             };
             let mut applied = true;
             for (key, template) in &spec.set {
-                match ctx.render(rb, template) {
+                match run.render(template) {
                     Ok(expected) => applied &= file.get(key).as_deref() == Some(expected.as_str()),
                     Err(_) => applied = false,
                 }
@@ -61,11 +55,9 @@ pub(crate) async fn judge(ctx: &Arc<RunContext>, node: NodeIx) -> Doubt {
             }
         }
         StepKind::File(spec) => {
-            let path = ctx
-                .project
-                .resolve(&ctx.render(rb, &spec.path).unwrap_or_default());
-            let expected = ctx.render(rb, &spec.content).unwrap_or_default();
-            if ctx.host.read(&path).await.ok().flatten().as_deref() == Some(expected.as_bytes()) {
+            let path = run.resolve(&run.render(&spec.path).unwrap_or_default());
+            let expected = run.render(&spec.content).unwrap_or_default();
+            if run.host().read(&path).await.ok().flatten().as_deref() == Some(expected.as_bytes()) {
                 Doubt::Applied
             } else {
                 Doubt::NotApplied

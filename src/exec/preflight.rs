@@ -235,7 +235,9 @@ fn read_currents(
     let mut currents = HashMap::new();
     let mut masked: Vec<String> = Vec::new();
     for (rb, runbook) in library.indexed() {
-        let Some(secret) = &runbook.secret else {
+        // A secret that lives on inventory hosts has no value here: `secret.current` is
+        // undefined for it, rather than read from a file of this machine.
+        let (Some(secret), None) = (&runbook.secret, &runbook.on) else {
             continue;
         };
         let Ok(path) = runbook.secret_file(files.project) else {
@@ -271,7 +273,8 @@ fn check_files(
 ) -> BTreeSet<std::path::PathBuf> {
     let env = crate::template::shared();
     let mut edited = BTreeSet::new();
-    for (node, rb, step) in active_nodes(plan, library, active) {
+    // A host's files are checked by the step itself, over SSH, when it runs.
+    for (node, rb, step) in active_nodes(plan, library, active).filter(|(n, ..)| n.host.is_none()) {
         if let StepKind::File(spec) = &step.kind {
             let ctx = minijinja::context! { vars => project.vars_for(&library.runbook(rb).vars) };
             if let Ok(path) = render(env, &spec.path, &ctx) {

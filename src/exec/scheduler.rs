@@ -206,9 +206,7 @@ fn record(
                 error_kind: None,
             });
             if let Some(done) = done {
-                if let Work::Step(rb, si) = node.work {
-                    ctx.set_outputs(rb, &ctx.runbook(rb).step(si).id.value, done.outputs);
-                }
+                ctx.set_outputs(index, done.outputs);
                 progress.completed.push(Completed {
                     node: index,
                     compensation: done.compensation,

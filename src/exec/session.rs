@@ -15,6 +15,7 @@ use crate::checked::Library;
 use crate::checked::RunbookIx;
 use crate::events::{Emitter, EventSink};
 use crate::events::{EventKind, Outcome};
+use crate::host::{ControlDir, Host, Ssh, SshTarget};
 use crate::journal::Record;
 use crate::plan::Plan;
 use crate::project::Project;
@@ -92,6 +93,7 @@ impl Session {
         let runtime = runtime()?;
         let (cancel, cancel_rx) = watch::channel(false);
         let emitter = Emitter::new(spec.sinks, &spec.redactor);
+        let hosts = fleet_hosts(&spec.project, &spec.plan)?;
         let ctx = Arc::new(RunContext::new(ContextParts {
             project: Arc::new(spec.project),
             library: Arc::new(spec.library),
@@ -103,6 +105,7 @@ impl Session {
             start: spec.start,
             cancel: cancel_rx,
             durable: spec.durable,
+            hosts,
         }));
         Ok(Self {
             ctx,
@@ -145,6 +148,44 @@ impl Session {
         finish(&self.ctx, result, true);
         result.exit_code
     }
+}
+
+/// One `Ssh` host per inventory host the plan acts on, sharing the run's 0700 directory of
+/// connection sockets. Nothing connects yet: a host is reached when a step first needs it.
+fn fleet_hosts(
+    project: &Project,
+    plan: &Plan,
+) -> std::io::Result<std::collections::HashMap<String, Arc<dyn Host>>> {
+    let names: std::collections::BTreeSet<&str> = plan
+        .nodes
+        .iter()
+        .filter_map(|n| n.host.as_deref())
+        .collect();
+    let mut hosts: std::collections::HashMap<String, Arc<dyn Host>> = Default::default();
+    if names.is_empty() {
+        return Ok(hosts);
+    }
+    let control = ControlDir::new()?;
+    for name in names {
+        // Checked when the project was opened: every host's connection variables work.
+        let connection = project
+            .inventory
+            .connection(name)
+            .map_err(std::io::Error::other)?;
+        let target = SshTarget {
+            name: name.to_string(),
+            address: connection.address,
+            port: connection.port,
+            user: connection.user,
+            identity_file: connection.identity_file,
+            extra_args: connection.extra_args,
+        };
+        hosts.insert(
+            name.to_string(),
+            Arc::new(Ssh::new(target, Arc::clone(&control))),
+        );
+    }
+    Ok(hosts)
 }
 
 /// Whether nothing of the run is left to resume or abort.
@@ -265,6 +306,10 @@ fn audit_of(
 /// The keyed fingerprint of the value a rotation runbook's first variable holds now.
 fn current_fingerprint(ctx: &RunContext, rb: RunbookIx, key: &[u8]) -> Option<String> {
     let secret = ctx.runbook(rb).secret.as_ref()?;
+    // A secret kept on inventory hosts has no single file here to fingerprint.
+    if ctx.runbook(rb).on.is_some() {
+        return None;
+    }
     let bytes = std::fs::read(ctx.secret_file(rb).ok()?).ok()?;
     crate::fingerprint::of_env_value(bytes, &secret.env.first()?.value, key)
 }

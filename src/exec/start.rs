@@ -47,7 +47,8 @@ pub(crate) fn mask_library_values(project: &Project, library: &Library, redactor
     let mut values = Vec::new();
     let mut parsed: HashMap<std::path::PathBuf, Option<EnvFile>> = HashMap::new();
     for runbook in library.runbooks() {
-        let Some(secret) = &runbook.secret else {
+        // A secret that lives on inventory hosts is not read from this machine.
+        let (Some(secret), None) = (&runbook.secret, &runbook.on) else {
             continue;
         };
         let Ok(path) = runbook.secret_file(project) else {

@@ -23,6 +23,44 @@ pub struct Config {
     #[serde(default)]
     pub vars: BTreeMap<String, String>,
     pub restart: Option<RestartDriver>,
+    /// Hosts that steps with `on:` reach over SSH, by name (an Ansible inventory given with
+    /// `--inventory` adds to them).
+    #[serde(default)]
+    pub hosts: BTreeMap<String, HostSpec>,
+    /// Named sets of hosts, which `on:` and `--limit` patterns name like hosts.
+    #[serde(default)]
+    pub groups: BTreeMap<String, GroupSpec>,
+}
+
+/// One host: how to reach it and its template values.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HostSpec {
+    /// The address `ssh` connects to (default: the host's name).
+    pub address: Option<String>,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    /// A private key file (default: the user's own keys and `~/.ssh/config`).
+    pub identity_file: Option<String>,
+    /// More `ssh` options, as one string of words (e.g. `-o UserKnownHostsFile=...`).
+    pub ssh_args: Option<String>,
+    /// Template values of this host's steps, over the config's and its groups' `vars`.
+    #[serde(default)]
+    pub vars: BTreeMap<String, String>,
+}
+
+/// A named set of hosts.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GroupSpec {
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// Groups whose hosts belong to this one too.
+    #[serde(default)]
+    pub children: Vec<String>,
+    /// Template values of the group's hosts (a host's own `vars` win).
+    #[serde(default)]
+    pub vars: BTreeMap<String, String>,
 }
 
 /// How services are restarted. `services` is the list of services to restart.

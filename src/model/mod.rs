@@ -3,13 +3,15 @@
 mod config;
 mod duration;
 mod interval;
+mod inventory;
 mod kinds;
 mod runbook;
 mod step;
 
-pub use config::{Config, DEFAULT_RESTART, RestartDriver, default_vars};
+pub use config::{Config, DEFAULT_RESTART, GroupSpec, HostSpec, RestartDriver, default_vars};
 pub use duration::HumanDuration;
 pub use interval::Interval;
+pub use inventory::{AnsibleGroup, AnsibleInventory, Scalar};
 pub use kinds::{
     Charset, Command, Encoding, EnvSpec, ExecSpec, Expect, FileSpec, GenerateSpec, HttpCheck,
     ManualInput, ManualSpec, ReportSpec, RotateSpec, TcpCheck, VerifySpec, input_variable,

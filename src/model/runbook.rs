@@ -31,6 +31,11 @@ pub struct Runbook {
     /// Runbook-local template values, layered over the config's `vars`.
     #[serde(default)]
     pub vars: BTreeMap<String, String>,
+    /// Where the steps run: a host or group pattern of the inventory (`api`, `web*`,
+    /// `api:!canary`). Without it, on the machine `runbook` runs on. A step's own `on`
+    /// wins.
+    #[schemars(with = "Option<String>")]
+    pub on: Option<Spanned<String>>,
     pub steps: Vec<Step>,
 }
 

@@ -51,6 +51,10 @@ pub struct Step {
     pub irreversible: bool,
     /// A question the operator must confirm before the step runs.
     pub confirm: Option<String>,
+    /// Where the step runs, once per matching host: a host or group pattern (default: the
+    /// runbook's `on`, else the machine `runbook` runs on).
+    #[schemars(with = "Option<String>")]
+    pub on: Option<Spanned<String>>,
 
     pub generate: Option<GenerateSpec>,
     pub exec: Option<ExecSpec>,

@@ -14,6 +14,8 @@ pub(crate) struct Unit {
     /// Creation order: runbook order, then step order. Ties in scheduling break on it.
     pub ordinal: usize,
     pub work: Work,
+    /// The inventory host it runs on; `None` for the machine `runbook` runs on.
+    pub host: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -37,17 +39,20 @@ pub(crate) fn coalesce_restarts(
 ) -> Vec<String> {
     split_per_service(graph);
     let mut notes = Vec::new();
-    let mut services: Vec<(usize, String)> = Vec::new();
+    // A service is restarted per host: restarts on two hosts never merge.
+    let mut services: Vec<(Option<String>, String)> = Vec::new();
     for node in ordered(graph) {
+        let host = &graph[node].host;
         if let Work::Restart { services: s, .. } = &graph[node].work
-            && !services.iter().any(|(_, name)| name == &s[0])
+            && !services.iter().any(|(h, name)| h == host && name == &s[0])
         {
-            services.push((graph[node].ordinal, s[0].clone()));
+            services.push((host.clone(), s[0].clone()));
         }
     }
-    for (_, service) in services {
+    for (host, service) in services {
         let units: Vec<NodeIndex> = ordered(graph)
             .into_iter()
+            .filter(|n| graph[*n].host == host)
             .filter(|n| matches!(&graph[*n].work, Work::Restart { services, .. } if services[0] == service))
             .collect();
         let mut groups: Vec<NodeIndex> = Vec::new();
@@ -122,6 +127,7 @@ fn split_per_service(graph: &mut PlanGraph) {
         let incoming = neighbours(graph, node, Direction::Incoming);
         let outgoing = neighbours(graph, node, Direction::Outgoing);
         let ordinal = graph[node].ordinal;
+        let host = graph[node].host.clone();
         graph[node].work = Work::Restart {
             services: vec![services[0].clone()],
             serves: serves.clone(),
@@ -133,6 +139,7 @@ fn split_per_service(graph: &mut PlanGraph) {
                     services: vec![service.clone()],
                     serves: serves.clone(),
                 },
+                host: host.clone(),
             });
             for p in &incoming {
                 graph.add_edge(*p, unit, ());
@@ -185,7 +192,8 @@ fn merge_across_services(graph: &mut PlanGraph) {
     let mut groups: Vec<NodeIndex> = Vec::new();
     for unit in restarts {
         let target = groups.iter().copied().find(|g| {
-            !has_path_connecting(&*graph, *g, unit, None)
+            graph[*g].host == graph[unit].host
+                && !has_path_connecting(&*graph, *g, unit, None)
                 && !has_path_connecting(&*graph, unit, *g, None)
         });
         match target {

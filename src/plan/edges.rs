@@ -15,8 +15,10 @@ pub(super) struct Edges<'a> {
     pub library: &'a Library,
     pub root: RunbookIx,
     pub expansion: &'a Expansion,
-    /// The node of each (runbook, step); `rotate` steps have none.
-    pub node_of: &'a HashMap<(RunbookIx, StepIx), NodeIndex>,
+    /// The nodes of each (runbook, step), one per host; `rotate` steps have none.
+    pub node_of: &'a HashMap<(RunbookIx, StepIx), Vec<NodeIndex>>,
+    /// The host of each node.
+    pub host_of: &'a HashMap<NodeIndex, Option<String>>,
 }
 
 /// The first and last steps of each expanded runbook: a rotate step's entries are those
@@ -45,14 +47,13 @@ impl Edges<'_> {
                 .flat_map(|s| s.needs.iter().map(|n| n.value.as_str()))
                 .collect();
             for (i, s) in runbook.indexed_steps() {
-                let Some(&node) = self.node_of.get(&(e, i)) else {
-                    continue;
-                };
-                if s.needs.is_empty() {
-                    ends.roots.entry(e).or_default().push(node);
-                }
-                if !needed.contains(s.id.value.as_str()) {
-                    ends.sinks.entry(e).or_default().push(node);
+                for &node in self.node_of.get(&(e, i)).into_iter().flatten() {
+                    if s.needs.is_empty() {
+                        ends.roots.entry(e).or_default().push(node);
+                    }
+                    if !needed.contains(s.id.value.as_str()) {
+                        ends.sinks.entry(e).or_default().push(node);
+                    }
                 }
             }
         }
@@ -62,8 +63,8 @@ impl Edges<'_> {
     /// Entry (or exit) nodes of a step: itself, or for `rotate` the roots (or sinks) of
     /// the runbooks it expands into.
     fn ends_of(&self, ends: &Ends, rb: RunbookIx, si: StepIx, entry: bool) -> Vec<NodeIndex> {
-        if let Some(node) = self.node_of.get(&(rb, si)) {
-            return vec![*node];
+        if let Some(nodes) = self.node_of.get(&(rb, si)) {
+            return nodes.clone();
         }
         let Some(expanded) = self
             .expansion
@@ -93,15 +94,31 @@ impl Edges<'_> {
                     let Some(&ni) = index.get(need.value.as_str()) else {
                         continue;
                     };
-                    for from in self.ends_of(ends, rb, ni, false) {
-                        for to in self.ends_of(ends, rb, si, true) {
-                            edges.push((from, to));
-                        }
+                    let froms = self.ends_of(ends, rb, ni, false);
+                    for to in self.ends_of(ends, rb, si, true) {
+                        edges.extend(self.sources_for(&froms, to).map(|from| (from, to)));
                     }
                 }
             }
         }
         edges
+    }
+
+    /// Which of a needed step's nodes `to` waits for: on a host, the needed step's node on
+    /// the same host when it has one (the env edit of `web1` before the restart of `web1`,
+    /// not of every host); otherwise all of them (a secret generated here before every
+    /// host's edit, every host's verify before a step that runs here).
+    fn sources_for<'s>(
+        &'s self,
+        froms: &'s [NodeIndex],
+        to: NodeIndex,
+    ) -> impl Iterator<Item = NodeIndex> + 's {
+        let host = &self.host_of[&to];
+        let same_host = host.is_some() && froms.iter().any(|f| &self.host_of[f] == host);
+        froms
+            .iter()
+            .copied()
+            .filter(move |f| !same_host || &self.host_of[f] == host)
     }
 
     /// An implied rotation starts after the implying one has made its change (the steps
@@ -112,16 +129,18 @@ impl Edges<'_> {
         for &(parent, child) in &self.expansion.implied_after {
             let before_restart = steps_before_restart(self.library.runbook(parent));
             let child_runbook = self.library.runbook(child);
-            for from in before_restart
+            let froms: Vec<NodeIndex> = before_restart
                 .iter()
                 .filter_map(|si| self.node_of.get(&(parent, *si)))
-            {
-                for (ci, step) in child_runbook.indexed_steps() {
-                    if step.needs.is_empty()
-                        && let Some(to) = self.node_of.get(&(child, ci))
-                    {
-                        edges.push((*from, *to));
-                    }
+                .flatten()
+                .copied()
+                .collect();
+            for (ci, step) in child_runbook.indexed_steps() {
+                if !step.needs.is_empty() {
+                    continue;
+                }
+                for &to in self.node_of.get(&(child, ci)).into_iter().flatten() {
+                    edges.extend(self.sources_for(&froms, to).map(|from| (from, to)));
                 }
             }
         }

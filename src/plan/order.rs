@@ -44,7 +44,17 @@ pub(super) fn topological(
             }
             Work::Restart { services, .. } => format!("restart:{}", services.join(",")),
         };
-        nodes.push(PlanNode { name, work, needs });
+        let host = graph[node].host.clone();
+        let name = match &host {
+            Some(host) => format!("{name}@{host}"),
+            None => name,
+        };
+        nodes.push(PlanNode {
+            name,
+            work,
+            needs,
+            host,
+        });
         for next in graph.neighbors_directed(node, Direction::Outgoing) {
             let d = indegree
                 .get_mut(&next)

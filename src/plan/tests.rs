@@ -19,6 +19,7 @@ fn project() -> Project {
             cwd: None,
             timeout: None,
         },
+        inventory: crate::inventory::Inventory::default(),
     }
 }
 

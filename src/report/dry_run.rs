@@ -141,7 +141,9 @@ fn edits(
         let Work::Step(rb, si) = node.work else {
             continue;
         };
-        if !preflight.active.contains(&(rb, si)) {
+        // A host's files are read over SSH only by the run itself: a dry run connects to
+        // nothing, and its plan lists those edits per host.
+        if !preflight.active.contains(&(rb, si)) || node.host.is_some() {
             continue;
         }
         let runbook = library.runbook(rb);

@@ -23,6 +23,9 @@ pub(crate) struct NodeView {
     pub name: String,
     pub kind: &'static str,
     pub runbook: Option<String>,
+    /// The inventory host it runs on; absent for the machine `runbook` runs on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     pub change: String,
     pub rollback: String,
     pub needs: Vec<String>,
@@ -130,10 +133,12 @@ pub(crate) fn view_known(
     given: &BTreeMap<String, String>,
     known: Option<&Known<'_>>,
 ) -> PlanView {
+    let env = environment();
     let describe = Describer {
         project,
         library,
-        env: environment(),
+        env: &env,
+        host: None,
         given,
         known,
         mode: plan.mode.as_str(),
@@ -143,6 +148,10 @@ pub(crate) fn view_known(
         .iter()
         .enumerate()
         .map(|(index, node)| {
+            let describe = Describer {
+                host: node.host.as_deref(),
+                ..describe
+            };
             let view = match &node.work {
                 Work::Step(rb, si) => step_view(&describe, *rb, *si),
                 Work::Restart { services, serves } => restart_view(&describe, services, serves),
@@ -150,6 +159,7 @@ pub(crate) fn view_known(
             NodeView {
                 index: index + 1,
                 name: node.name.clone(),
+                host: node.host.clone(),
                 needs: node
                     .needs
                     .iter()
@@ -216,6 +226,7 @@ fn step_view(describe: &Describer<'_>, rb: RunbookIx, si: StepIx) -> NodeView {
         name: String::new(),
         kind: step.kind.name(),
         runbook: Some(runbook.name.value.clone()),
+        host: None,
         change,
         rollback,
         needs: Vec::new(),
@@ -246,7 +257,7 @@ fn restart_view(
             let runbook = library.runbook(*rb);
             match &runbook.step(*si).kind {
                 StepKind::Restart(own) => {
-                    crate::plan::restart_services(describe.project, runbook, own)
+                    crate::plan::restart_services(describe.project, runbook, own, describe.host)
                 }
                 _ => Vec::new(),
             }
@@ -271,6 +282,7 @@ fn restart_view(
         name: String::new(),
         kind: "restart",
         runbook: (runbooks.len() == 1).then(|| runbooks[0].to_string()),
+        host: None,
         change: format!(
             "restart {} — for {}",
             services.join(", "),

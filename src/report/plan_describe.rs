@@ -14,10 +14,13 @@ use crate::template::render;
 
 /// Says in words what a step will change and how it is undone, rendering what is known
 /// before the run.
+#[derive(Clone, Copy)]
 pub(super) struct Describer<'a> {
     pub(super) project: &'a Project,
     pub(super) library: &'a Library,
-    pub(super) env: minijinja::Environment<'static>,
+    pub(super) env: &'a minijinja::Environment<'static>,
+    /// The host the described node runs on: its vars fill the templates.
+    pub(super) host: Option<&'a str>,
     pub(super) given: &'a BTreeMap<String, String>,
     pub(super) known: Option<&'a Known<'a>>,
     pub(super) mode: &'static str,
@@ -28,14 +31,14 @@ impl Describer<'_> {
     /// secret one; in a dry run also the secret's current values); anything that depends on a
     /// step's output stays as written.
     fn show(&self, rb: RunbookIx, runbook: &Runbook, text: &str) -> String {
-        render(&self.env, text, &self.context(rb, runbook)).unwrap_or_else(|_| text.to_string())
+        render(self.env, text, &self.context(rb, runbook)).unwrap_or_else(|_| text.to_string())
     }
 
     /// Whether a step's `when` is already false from what is known before the run. One that
     /// reads anything unknown here (a step's output, a secret input) is decided at run time.
     pub(super) fn decided_false(&self, rb: RunbookIx, runbook: &Runbook, step: &Step) -> bool {
         let Some(when) = &step.when else { return false };
-        crate::template::eval_bool(&self.env, &when.value, &self.context(rb, runbook))
+        crate::template::eval_bool(self.env, &when.value, &self.context(rb, runbook))
             .is_ok_and(|v| !v)
     }
 
@@ -61,7 +64,7 @@ impl Describer<'_> {
         let mut ctx = BTreeMap::from([
             (
                 "vars",
-                crate::template::value_of(self.project.vars_for(&runbook.vars)),
+                crate::template::value_of(self.project.vars_on(&runbook.vars, self.host)),
             ),
             ("inputs", crate::template::value_of(inputs)),
             ("run", minijinja::context! { mode => self.mode }),

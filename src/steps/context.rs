@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use crate::checked::{Library, Runbook, RunbookIx, StepIx};
 use crate::events::Emitter;
 use crate::host::{Host, Local};
-use crate::plan::Plan;
+use crate::plan::{NodeIx, Plan};
 use crate::project::Project;
 use crate::redact::Redactor;
 pub(crate) use crate::steps::StepError;
@@ -69,19 +69,27 @@ pub(crate) struct RunContext {
     pub cancel: watch::Receiver<bool>,
     /// The journal and the 0600 files beside it.
     pub durable: super::durable::Durable,
-    /// Where the steps act: every side effect goes through it.
+    /// Where the steps without `on:` act: every side effect goes through a host.
     pub host: Arc<dyn Host>,
+    /// The inventory hosts the plan's nodes run on, by name.
+    pub hosts: HashMap<String, Arc<dyn Host>>,
     /// Manual steps take the terminal one at a time.
     pub terminal: tokio::sync::Mutex<()>,
-    /// The restart driver runs one invocation at a time: drivers such as `docker compose`
-    /// (or the demo's, which owns one process) are not safe to run against themselves.
-    pub restart_lock: tokio::sync::Mutex<()>,
+    /// The restart driver runs one invocation at a time on each host: drivers such as
+    /// `docker compose` (or the demo's, which owns one process) are not safe to run against
+    /// themselves, but two hosts' drivers are independent.
+    restart_locks: Mutex<HashMap<Option<String>, Arc<tokio::sync::Mutex<()>>>>,
     env: minijinja::Environment<'static>,
-    outputs: Mutex<HashMap<RunbookIx, BTreeMap<String, Value>>>,
+    /// Step outputs by runbook and host: a step on `web1` sees the outputs of steps that
+    /// ran here and of those that ran on `web1`, never another host's.
+    outputs: Mutex<HashMap<OnHost<RunbookIx>, BTreeMap<String, Value>>>,
     /// Steps whose outputs a template reads: only those are kept for `resume`.
     referenced: std::collections::HashSet<(RunbookIx, StepIx)>,
-    file_locks: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>,
+    file_locks: Mutex<HashMap<OnHost<PathBuf>, Arc<tokio::sync::Mutex<()>>>>,
 }
+
+/// A key scoped to a host: `None` for this machine.
+type OnHost<T> = (T, Option<String>);
 
 /// What a run's context is made of; the session builder fills it in.
 pub(crate) struct ContextParts {
@@ -95,6 +103,7 @@ pub(crate) struct ContextParts {
     pub start: StartSnapshot,
     pub cancel: watch::Receiver<bool>,
     pub durable: super::durable::Durable,
+    pub hosts: HashMap<String, Arc<dyn Host>>,
 }
 
 impl RunContext {
@@ -110,6 +119,7 @@ impl RunContext {
             start,
             cancel,
             durable,
+            hosts,
         } = parts;
         let StartSnapshot {
             inputs,
@@ -132,8 +142,9 @@ impl RunContext {
             cancel,
             durable,
             host: Arc::new(Local),
+            hosts,
             terminal: tokio::sync::Mutex::new(()),
-            restart_lock: tokio::sync::Mutex::new(()),
+            restart_locks: Mutex::default(),
             env,
             outputs: Mutex::default(),
             referenced,
@@ -186,16 +197,35 @@ impl RunContext {
         crate::template::value_of(map)
     }
 
-    /// The template context of one runbook.
-    pub(crate) fn template_context(&self, rb: RunbookIx, extra: Option<(&str, Value)>) -> Value {
+    /// The host a node acts on.
+    pub(crate) fn host_of(&self, host: Option<&str>) -> &dyn Host {
+        match host {
+            Some(name) => &**self
+                .hosts
+                .get(name)
+                .expect("every host of the plan is connected; this is a bug"),
+            None => &*self.host,
+        }
+    }
+
+    /// The template context of one runbook on a host: its vars and outputs.
+    pub(crate) fn template_context_on(
+        &self,
+        rb: RunbookIx,
+        host: Option<&str>,
+        extra: Option<(&str, Value)>,
+    ) -> Value {
         let runbook = self.runbook(rb);
-        let steps = self
-            .outputs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&rb)
-            .cloned()
-            .unwrap_or_default();
+        let steps = {
+            let outputs = self.outputs.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut steps = outputs.get(&(rb, None)).cloned().unwrap_or_default();
+            if let Some(host) = host
+                && let Some(own) = outputs.get(&(rb, Some(host.to_string())))
+            {
+                steps.extend(own.clone());
+            }
+            steps
+        };
         let inputs: BTreeMap<&String, &String> = self
             .inputs
             .iter()
@@ -204,7 +234,7 @@ impl RunContext {
         let mut map: BTreeMap<&str, Value> = BTreeMap::new();
         map.insert(
             "vars",
-            crate::template::value_of(self.project.vars_for(&runbook.vars)),
+            crate::template::value_of(self.project.vars_on(&runbook.vars, host)),
         );
         map.insert("inputs", crate::template::value_of(inputs));
         map.insert("steps", crate::template::value_of(steps));
@@ -226,37 +256,88 @@ impl RunContext {
 
     /// Renders a template of runbook `rb`; a literal is returned untouched.
     pub(crate) fn render(&self, rb: RunbookIx, text: &str) -> Result<String, StepError> {
+        self.render_on(rb, None, text)
+    }
+
+    /// Renders a template of runbook `rb` for a node on `host`.
+    pub(crate) fn render_on(
+        &self,
+        rb: RunbookIx,
+        host: Option<&str>,
+        text: &str,
+    ) -> Result<String, StepError> {
         if !is_template(text) {
             return Ok(text.to_string());
         }
-        Ok(render(&self.env, text, &self.template_context(rb, None))?)
+        Ok(render(
+            &self.env,
+            text,
+            &self.template_context_on(rb, host, None),
+        )?)
     }
 
     /// Renders the file a runbook's secret lives in (`secret.file`, default `vars.env_file`).
     pub(crate) fn secret_file(&self, rb: RunbookIx) -> Result<PathBuf, StepError> {
-        Ok(self.runbook(rb).secret_file(&self.project)?)
+        self.secret_file_on(rb, None)
     }
 
-    pub(crate) fn eval(
+    /// The secret's file on `host`, whose vars may place it elsewhere.
+    pub(crate) fn secret_file_on(
         &self,
         rb: RunbookIx,
+        host: Option<&str>,
+    ) -> Result<PathBuf, StepError> {
+        let rendered = self.runbook(rb).secret_file_on(&self.project, host)?;
+        Ok(self.resolve_on(host, &rendered))
+    }
+
+    /// A path a template names: here, relative to the project; on a host, as written
+    /// (relative to the login directory there).
+    pub(crate) fn resolve_on(&self, host: Option<&str>, path: &str) -> PathBuf {
+        match host {
+            Some(_) => PathBuf::from(path),
+            None => self.project.resolve(path),
+        }
+    }
+
+    pub(crate) fn eval_on(
+        &self,
+        rb: RunbookIx,
+        host: Option<&str>,
         expr: &str,
         extra: Option<(&str, Value)>,
     ) -> Result<bool, StepError> {
         Ok(eval_bool(
             &self.env,
             expr,
-            &self.template_context(rb, extra),
+            &self.template_context_on(rb, host, extra),
         )?)
     }
 
-    pub(crate) fn set_outputs(&self, rb: RunbookIx, step_id: &str, outputs: Value) {
+    /// Keeps a finished step node's outputs for the templates of later steps (of its
+    /// runbook, here or on its host).
+    pub(crate) fn set_outputs(&self, node: NodeIx, outputs: Value) {
+        let plan_node = self.plan.node(node);
+        let crate::plan::Work::Step(rb, si) = plan_node.work else {
+            return;
+        };
         self.outputs
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .entry(rb)
+            .entry((rb, plan_node.host.clone()))
             .or_default()
-            .insert(step_id.to_string(), outputs);
+            .insert(self.runbook(rb).step(si).id.value.clone(), outputs);
+    }
+
+    /// The lock that keeps one host's restart driver from running twice at once.
+    pub(crate) fn restart_lock(&self, host: Option<&str>) -> Arc<tokio::sync::Mutex<()>> {
+        Arc::clone(
+            self.restart_locks
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .entry(host.map(str::to_string))
+                .or_default(),
+        )
     }
 
     /// Whether a later step's template reads this step's outputs.
@@ -264,13 +345,18 @@ impl RunContext {
         self.referenced.contains(&(rb, si))
     }
 
-    /// A lock per file, so two steps never edit the same file at once.
-    pub(crate) fn file_lock(&self, path: &std::path::Path) -> Arc<tokio::sync::Mutex<()>> {
+    /// A lock per file (per host: `/srv/.env` on two hosts is two files), so two steps
+    /// never edit the same file at once.
+    pub(crate) fn file_lock(
+        &self,
+        host: Option<&str>,
+        path: &std::path::Path,
+    ) -> Arc<tokio::sync::Mutex<()>> {
         Arc::clone(
             self.file_locks
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .entry(path.to_path_buf())
+                .entry((path.to_path_buf(), host.map(str::to_string)))
                 .or_default(),
         )
     }

@@ -15,19 +15,19 @@ use crate::model::EnvSpec;
 /// `vars.env_file`; symlinks not yet followed.
 pub(crate) fn target_file(run: &StepRun, file: Option<&String>) -> Result<PathBuf, StepError> {
     match file {
-        Some(file) => Ok(run.ctx.project.resolve(&run.ctx.render(run.rb, file)?)),
-        None => run.ctx.secret_file(run.rb),
+        Some(file) => Ok(run.resolve(&run.render(file)?)),
+        None => run.ctx.secret_file_on(run.rb, run.host_name()),
     }
 }
 
 pub(crate) async fn run(run: &StepRun, spec: &EnvSpec) -> Result<Done, StepError> {
-    let host = &*run.ctx.host;
+    let host = run.host();
     let path = host.resolve(&target_file(run, spec.file.as_ref())?).await?;
     let mut values = BTreeMap::new();
     for (key, template) in &spec.set {
-        values.insert(key.clone(), run.ctx.render(run.rb, template)?);
+        values.insert(key.clone(), run.render(template)?);
     }
-    let lock = run.ctx.file_lock(&path);
+    let lock = run.ctx.file_lock(run.host_name(), &path);
     let _guard = lock.lock().await;
     let previous_bytes = host.read(&path).await?;
     if previous_bytes.is_none() && !spec.create {

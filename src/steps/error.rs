@@ -54,7 +54,8 @@ impl From<HostError> for StepError {
     fn from(err: HostError) -> Self {
         let kind = match err {
             HostError::Spawn(_) => ErrorKind::Spawn,
-            HostError::File { .. } | HostError::Io(_) => ErrorKind::Io,
+            HostError::File { .. } | HostError::Io(_) | HostError::Remote { .. } => ErrorKind::Io,
+            HostError::Unreachable { .. } => ErrorKind::Unreachable,
         };
         Self::new(kind, err.to_string())
     }

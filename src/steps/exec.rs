@@ -59,11 +59,11 @@ pub(crate) async fn run_exec(
 fn process_of(run: &StepRun, spec: &ExecSpec) -> Result<ProcessSpec, StepError> {
     let ctx = &run.ctx;
     let mut process = match &spec.run.value {
-        Command::Shell(script) => ProcessSpec::shell(ctx.render(run.rb, script)?),
+        Command::Shell(script) => ProcessSpec::shell(run.render(script)?),
         Command::Argv(argv) => {
             let rendered: Vec<String> = argv
                 .iter()
-                .map(|a| ctx.render(run.rb, a))
+                .map(|a| run.render(a))
                 .collect::<Result<_, _>>()?;
             let (program, args) = rendered
                 .split_first()
@@ -72,13 +72,22 @@ fn process_of(run: &StepRun, spec: &ExecSpec) -> Result<ProcessSpec, StepError> 
         }
     };
     if let Some(stdin) = &spec.stdin {
-        process.stdin = Some(ctx.render(run.rb, &stdin.value)?.into_bytes());
+        process.stdin = Some(run.render(&stdin.value)?.into_bytes());
     }
     for (name, value) in &spec.env {
-        process.env.push((name.clone(), ctx.render(run.rb, value)?));
+        process.env.push((name.clone(), run.render(value)?));
+    }
+    if run.host_name().is_some() {
+        // On a host, a relative `cwd` is relative to the login directory, where the
+        // command starts without one.
+        process.cwd = match &spec.cwd {
+            Some(cwd) => Some(run.resolve(&run.render(cwd)?)),
+            None => None,
+        };
+        return Ok(process);
     }
     let cwd = match &spec.cwd {
-        Some(cwd) => ctx.project.resolve(&ctx.render(run.rb, cwd)?),
+        Some(cwd) => ctx.project.resolve(&run.render(cwd)?),
         None => ctx.project.root.clone(),
     };
     // A child inherits our directory; naming it again costs every spawn a chdir.
@@ -130,7 +139,7 @@ fn expect(
         return Ok(());
     };
     if let Some(needle) = &expect.stdout_contains {
-        let needle = run.ctx.render(run.rb, needle)?;
+        let needle = run.render(needle)?;
         if !stdout.contains(&needle) {
             return Err(StepError::new(
                 ErrorKind::Expectation,
@@ -146,7 +155,7 @@ fn expect(
             ));
         };
         let json = Some(("json", crate::template::value_of(json)));
-        if !run.ctx.eval(run.rb, &expr.value, json)? {
+        if !run.eval(&expr.value, json)? {
             return Err(StepError::new(
                 ErrorKind::Expectation,
                 format!("`expect.json` is false: {}", expr.value),
@@ -181,8 +190,7 @@ pub(crate) async fn run_command(
         streams[index].push(chunk);
     };
     let result = run
-        .ctx
-        .host
+        .host()
         .spawn(process, &mut on_output, run.ctx.cancel.clone())
         .await;
     for splitter in &mut streams {

@@ -7,17 +7,14 @@ use crate::failure::ErrorKind;
 use crate::model::FileSpec;
 
 pub(crate) async fn run(run: &StepRun, spec: &FileSpec) -> Result<Done, StepError> {
-    let host = &*run.ctx.host;
-    let path = run
-        .ctx
-        .project
-        .resolve(&run.ctx.render(run.rb, &spec.path)?);
+    let host = run.host();
+    let path = run.resolve(&run.render(&spec.path)?);
     let path = host.resolve(&path).await?;
-    let content = run.ctx.render(run.rb, &spec.content)?;
+    let content = run.render(&spec.content)?;
     let mode = spec
         .mode_bits()
         .map_err(|message| StepError::new(ErrorKind::Refused, message))?;
-    let lock = run.ctx.file_lock(&path);
+    let lock = run.ctx.file_lock(run.host_name(), &path);
     let _guard = lock.lock().await;
     let previous_mode = host.stat(&path).await?.map(|stat| stat.mode);
     let previous = host.read(&path).await?;

@@ -16,7 +16,7 @@ use crate::model::{ManualInput, ManualSpec};
 const EMPTY_ANSWERS: usize = 3;
 
 pub(super) async fn run(run: &StepRun, spec: &ManualSpec) -> Result<Done, StepError> {
-    let instructions = run.ctx.render(run.rb, &spec.instructions)?;
+    let instructions = run.render(&spec.instructions)?;
     let _terminal = run.ctx.terminal.lock().await;
     let Some(input) = &spec.input else {
         ask(run, &instructions, Purpose::Action).await?;

@@ -16,12 +16,9 @@ use crate::model::ReportSpec;
 use crate::report::incident::{Incident, SecretRow, markdown};
 
 pub(super) async fn run(run: &StepRun, spec: &ReportSpec) -> Result<Done, StepError> {
-    let path = run
-        .ctx
-        .project
-        .resolve(&run.ctx.render(run.rb, &spec.path)?);
+    let path = run.ctx.project.resolve(&run.render(&spec.path)?);
     let title = match &spec.title {
-        Some(title) => run.ctx.render(run.rb, title)?,
+        Some(title) => run.render(title)?,
         None => format!(
             "Incident report: {}",
             run.ctx.runbook(run.ctx.plan.root).name.value

@@ -16,13 +16,15 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 pub(crate) async fn restart_services(run: &StepRun, services: &[String]) -> Result<(), StepError> {
     let project = &run.ctx.project;
     let driver = &project.restart;
-    let ctx = minijinja::context! { vars => project.vars_for(&run.ctx.runbook(run.rb).vars), services => services.to_vec() };
+    let ctx = minijinja::context! { vars => project.vars_on(&run.ctx.runbook(run.rb).vars, run.host_name()), services => services.to_vec() };
     let script = render(&environment(), &driver.run, &ctx)?;
     let mut process = ProcessSpec::shell(script);
-    process.cwd = Some(match &driver.cwd {
-        Some(cwd) => project.resolve(cwd),
-        None => project.root.clone(),
-    });
+    process.cwd = match (&driver.cwd, run.host_name()) {
+        (Some(cwd), _) => Some(run.resolve(cwd)),
+        // On a host the driver starts in the login directory.
+        (None, Some(_)) => None,
+        (None, None) => Some(project.root.clone()),
+    };
     process.timeout = Some(
         run.step()
             .timeout
@@ -31,7 +33,8 @@ pub(crate) async fn restart_services(run: &StepRun, services: &[String]) -> Resu
             .or(driver.timeout.as_ref().map(|t| t.duration))
             .unwrap_or(DEFAULT_TIMEOUT),
     );
-    let _driver = run.ctx.restart_lock.lock().await;
+    let lock = run.ctx.restart_lock(run.host_name());
+    let _driver = lock.lock().await;
     let outcome = run_command(run, &process).await?;
     match outcome.status {
         Termination::Exited(0) => Ok(()),

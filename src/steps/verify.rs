@@ -38,16 +38,16 @@ async fn once(run: &StepRun, spec: &VerifySpec, timeout: Duration) -> Result<(),
 }
 
 async fn check_http(run: &StepRun, http: &HttpCheck, timeout: Duration) -> Result<(), StepError> {
-    let url = run.ctx.render(run.rb, &http.url)?;
+    let url = run.render(&http.url)?;
     let mut headers = Vec::new();
     for (name, value) in &http.headers {
-        headers.push((name.clone(), run.ctx.render(run.rb, value)?));
+        headers.push((name.clone(), run.render(value)?));
     }
     let expected = http.status;
     let needle = http
         .body_contains
         .as_ref()
-        .map(|b| run.ctx.render(run.rb, b))
+        .map(|b| run.render(b))
         .transpose()?;
     // ureq is blocking; a blocking thread keeps the scheduler's workers free.
     let result = tokio::task::spawn_blocking(move || {
@@ -84,8 +84,8 @@ async fn check_http(run: &StepRun, http: &HttpCheck, timeout: Duration) -> Resul
 }
 
 async fn check_tcp(run: &StepRun, tcp: &TcpCheck, timeout: Duration) -> Result<(), StepError> {
-    let host = run.ctx.render(run.rb, &tcp.host)?;
-    let port = run.ctx.render(run.rb, &tcp.port)?;
+    let host = run.render(&tcp.host)?;
+    let port = run.render(&tcp.port)?;
     let address = format!("{host}:{port}");
     match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(&address)).await {
         Ok(Ok(_)) => Ok(()),

@@ -38,7 +38,10 @@ impl Run {
 fn subcommand<'a>(args: &[&'a str]) -> Option<&'a str> {
     let mut words = args.iter();
     while let Some(word) = words.next() {
-        if matches!(*word, "--config" | "--var" | "--state-dir" | "--color") {
+        if matches!(
+            *word,
+            "--config" | "--var" | "--state-dir" | "--color" | "--inventory" | "--limit"
+        ) {
             words.next();
         } else if *word == "--" {
             return None;
@@ -196,3 +199,4 @@ impl Test {
 }
 pub(crate) mod operator;
 pub(crate) mod servers;
+pub(crate) mod sshd;

@@ -51,7 +51,7 @@ fn unavailable<T>(what: &str, package: &str) -> Option<T> {
     None
 }
 
-fn in_ci() -> bool {
+pub(crate) fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
 }
 
@@ -69,7 +69,7 @@ fn is_executable(path: &Path) -> bool {
 
 /// A free loopback port, never one already handed to another server of this process: the OS
 /// can return a just-released port twice, and parallel tests would then race for it.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
     loop {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
@@ -81,7 +81,7 @@ fn free_port() -> u16 {
     }
 }
 
-fn temp_dir(prefix: &str) -> tempfile::TempDir {
+pub(crate) fn temp_dir(prefix: &str) -> tempfile::TempDir {
     tempfile::Builder::new()
         .prefix(prefix)
         .tempdir()

@@ -1,0 +1,358 @@
+//! `Ssh`: a host reached with the system `ssh` client, the way Ansible reaches its hosts —
+//! never a protocol or agent of our own. One multiplexed connection per host (ControlMaster,
+//! its socket in a 0700 directory of the run), `BatchMode` (a run never stops at a password
+//! prompt), the user's own `~/.ssh/config`, keys and `known_hosts`: host keys are checked as
+//! the user's configuration says, and nothing here turns that off.
+//!
+//! Every call runs one of the fixed scripts of `scripts.rs`; contents, environment values
+//! and a step's stdin go over the session's stdin, so no secret is ever on a local or a
+//! remote command line. Spawning a step's program, with its remote process group, is in
+//! `remote.rs`.
+
+mod remote;
+mod scripts;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::sync::{Mutex, watch};
+
+use super::process::{ProcessOutcome, ProcessSpec, Termination, run_process};
+use super::{FileStat, Host, HostError, HostFuture, OutputSink};
+
+/// How long a host may take to accept a connection before it counts as unreachable.
+const CONNECT_TIMEOUT_SECS: u32 = 10;
+/// Keep-alives: a host that stops answering fails its step within about 30 s, rather than
+/// hanging the run until TCP gives up.
+const ALIVE_INTERVAL_SECS: u32 = 10;
+/// How long the shared connection outlives its last session. A `runbook` killed with SIGKILL
+/// cannot close it; this bounds how long it lingers.
+const PERSIST_SECS: u32 = 60;
+
+/// Where and how to reach a host: what an inventory's connection variables say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SshTarget {
+    /// The inventory name, for messages.
+    pub name: String,
+    /// The address to connect to (`ansible_host`; default: the name).
+    pub address: String,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    /// `ansible_ssh_private_key_file`.
+    pub identity_file: Option<PathBuf>,
+    /// `ansible_ssh_common_args`, split into words.
+    pub extra_args: Vec<String>,
+}
+
+/// The run's 0700 directory for connection sockets; removed when the last host is dropped.
+pub(crate) struct ControlDir {
+    dir: tempfile::TempDir,
+}
+
+impl ControlDir {
+    /// A new private directory. It lives under the system temp directory, not the state
+    /// directory: a socket path must fit in 108 bytes, and a state directory can be deep.
+    pub(crate) fn new() -> std::io::Result<Arc<Self>> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::Builder::new().prefix("runbook-ssh-").tempdir()?;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))?;
+        Ok(Arc::new(Self { dir }))
+    }
+}
+
+pub(crate) struct Ssh {
+    target: SshTarget,
+    control: Arc<ControlDir>,
+    /// Whether the shared connection was opened (and must be closed when done).
+    connected: Mutex<bool>,
+}
+
+impl Ssh {
+    pub(crate) fn new(target: SshTarget, control: Arc<ControlDir>) -> Self {
+        Self {
+            target,
+            control,
+            connected: Mutex::new(false),
+        }
+    }
+
+    /// The options every invocation shares: the same destination, port and user, so that
+    /// each finds the one shared connection by its socket.
+    fn base_args(&self) -> Vec<String> {
+        let t = &self.target;
+        let mut args = vec![
+            "-o".into(),
+            "BatchMode=yes".into(),
+            "-o".into(),
+            format!("ConnectTimeout={CONNECT_TIMEOUT_SECS}"),
+            "-o".into(),
+            format!("ServerAliveInterval={ALIVE_INTERVAL_SECS}"),
+            "-o".into(),
+            "ServerAliveCountMax=3".into(),
+            "-o".into(),
+            format!(
+                "ControlPath={}",
+                self.control.dir.path().join("%C").display()
+            ),
+            "-T".into(),
+        ];
+        if let Some(port) = t.port {
+            args.extend(["-p".into(), port.to_string()]);
+        }
+        if let Some(user) = &t.user {
+            args.extend(["-l".into(), user.clone()]);
+        }
+        if let Some(key) = &t.identity_file {
+            args.extend(["-i".into(), key.display().to_string()]);
+        }
+        args.extend(t.extra_args.iter().cloned());
+        args
+    }
+
+    /// An `ssh` invocation over the shared connection that runs `command_line` remotely.
+    fn invocation(&self, command_line: String) -> ProcessSpec {
+        let mut args = self.base_args();
+        args.extend([
+            "-o".into(),
+            "ControlMaster=no".into(),
+            "--".into(),
+            self.target.address.clone(),
+            command_line,
+        ]);
+        ProcessSpec::new("ssh", args)
+    }
+
+    /// Opens the shared connection once; a host that cannot be reached is an error that
+    /// says so, with what `ssh` said.
+    async fn connect(&self) -> Result<(), HostError> {
+        let mut connected = self.connected.lock().await;
+        if *connected {
+            return Ok(());
+        }
+        let mut args = self.base_args();
+        args.extend([
+            "-o".into(),
+            "ControlMaster=yes".into(),
+            "-o".into(),
+            format!("ControlPersist={PERSIST_SECS}"),
+            "-f".into(),
+            "-N".into(),
+            "--".into(),
+            self.target.address.clone(),
+        ]);
+        let outcome = run_process(&ProcessSpec::new("ssh", args), &mut |_, _| {}, never())
+            .await
+            .map_err(HostError::Spawn)?;
+        if outcome.status != Termination::Exited(0) {
+            return Err(self.unreachable(&outcome.stderr));
+        }
+        *connected = true;
+        Ok(())
+    }
+
+    /// Whether the shared connection still answers.
+    async fn alive(&self) -> bool {
+        let mut args = self.base_args();
+        args.extend([
+            "-O".into(),
+            "check".into(),
+            "--".into(),
+            self.target.address.clone(),
+        ]);
+        let outcome = run_process(&ProcessSpec::new("ssh", args), &mut |_, _| {}, never()).await;
+        matches!(outcome, Ok(o) if o.status == Termination::Exited(0))
+    }
+
+    fn unreachable(&self, stderr: &[u8]) -> HostError {
+        let said = String::from_utf8_lossy(stderr);
+        let said = said
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("the connection failed");
+        HostError::Unreachable {
+            host: self.target.name.clone(),
+            message: said.trim().to_string(),
+        }
+    }
+
+    /// Runs one of the fixed scripts with `args`, `stdin` on its stdin: the exit code and
+    /// the outputs. Exit 255 with the connection gone is the host dropping.
+    async fn script(
+        &self,
+        script: &str,
+        args: &[&str],
+        stdin: Option<Vec<u8>>,
+    ) -> Result<ProcessOutcome, HostError> {
+        self.connect().await?;
+        let mut spec = self.invocation(scripts::command_line(script, args));
+        spec.stdin = stdin;
+        let outcome = run_process(&spec, &mut |_, _| {}, never())
+            .await
+            .map_err(HostError::Spawn)?;
+        if outcome.status == Termination::Exited(255) && !self.alive().await {
+            return Err(self.dropped());
+        }
+        Ok(outcome)
+    }
+
+    fn dropped(&self) -> HostError {
+        HostError::Unreachable {
+            host: self.target.name.clone(),
+            message: "the connection dropped".into(),
+        }
+    }
+
+    /// A failed file operation: what the remote command said, which names the path.
+    fn failed(&self, action: &'static str, path: &Path, outcome: &ProcessOutcome) -> HostError {
+        let said = String::from_utf8_lossy(&outcome.stderr);
+        HostError::Remote {
+            host: self.target.name.clone(),
+            action,
+            path: path.to_path_buf(),
+            message: said.lines().last().unwrap_or("failed").trim().to_string(),
+        }
+    }
+
+    async fn write_file(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+        mode: Option<u32>,
+    ) -> Result<(), HostError> {
+        let text = path.to_string_lossy();
+        let mode = mode.map(|m| format!("{m:o}")).unwrap_or_default();
+        let outcome = self
+            .script(scripts::WRITE, &[&text, &mode], Some(bytes.to_vec()))
+            .await?;
+        match outcome.status {
+            Termination::Exited(0) => Ok(()),
+            _ => Err(self.failed("write", path, &outcome)),
+        }
+    }
+}
+
+/// A cancel receiver that never fires, for the short calls that are never interrupted.
+fn never() -> watch::Receiver<bool> {
+    watch::channel(false).1
+}
+
+impl Drop for Ssh {
+    /// Closes the shared connection, so it does not linger for `ControlPersist`.
+    fn drop(&mut self) {
+        if !*self.connected.get_mut() {
+            return;
+        }
+        let mut args = self.base_args();
+        args.extend([
+            "-O".into(),
+            "exit".into(),
+            "--".into(),
+            self.target.address.clone(),
+        ]);
+        let _ = std::process::Command::new("ssh")
+            .args(&args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+impl Host for Ssh {
+    fn resolve<'a>(&'a self, path: &'a Path) -> HostFuture<'a, PathBuf> {
+        Box::pin(async move {
+            let outcome = self
+                .script(scripts::RESOLVE, &[&path.to_string_lossy()], None)
+                .await?;
+            let resolved = String::from_utf8_lossy(&outcome.stdout);
+            match outcome.status {
+                Termination::Exited(0) if !resolved.trim_end().is_empty() => {
+                    Ok(PathBuf::from(resolved.trim_end_matches('\n')))
+                }
+                _ => Err(self.failed("resolve", path, &outcome)),
+            }
+        })
+    }
+
+    fn read<'a>(&'a self, path: &'a Path) -> HostFuture<'a, Option<Vec<u8>>> {
+        Box::pin(async move {
+            let outcome = self
+                .script(scripts::READ, &[&path.to_string_lossy()], None)
+                .await?;
+            match outcome.status {
+                Termination::Exited(0) => Ok(Some(outcome.stdout)),
+                Termination::Exited(3) => Ok(None),
+                _ => Err(self.failed("read", path, &outcome)),
+            }
+        })
+    }
+
+    fn stat<'a>(&'a self, path: &'a Path) -> HostFuture<'a, Option<FileStat>> {
+        Box::pin(async move {
+            let outcome = self
+                .script(scripts::STAT, &[&path.to_string_lossy()], None)
+                .await?;
+            let text = String::from_utf8_lossy(&outcome.stdout);
+            match (outcome.status, u32::from_str_radix(text.trim(), 8)) {
+                (Termination::Exited(0), Ok(mode)) => Ok(Some(FileStat { mode })),
+                (Termination::Exited(3), _) => Ok(None),
+                _ => Err(self.failed("stat", path, &outcome)),
+            }
+        })
+    }
+
+    fn write_atomic<'a>(
+        &'a self,
+        path: &'a Path,
+        bytes: &'a [u8],
+        mode: Option<u32>,
+    ) -> HostFuture<'a, ()> {
+        Box::pin(self.write_file(path, bytes, mode))
+    }
+
+    fn keep_backup<'a>(
+        &'a self,
+        path: &'a Path,
+        previous: &'a [u8],
+        backup: &'a Path,
+    ) -> HostFuture<'a, ()> {
+        // The backup lives in the run's local state directory, where `resume` and `abort`
+        // find it even when the host is gone; the bytes were read from the host already.
+        Box::pin(async move {
+            crate::atomic::write_atomic(backup, previous, Some(0o600))
+                .map_err(HostError::file("back up", path))
+        })
+    }
+
+    fn restore<'a>(
+        &'a self,
+        path: &'a Path,
+        previous: Option<&'a [u8]>,
+        mode: Option<u32>,
+    ) -> HostFuture<'a, ()> {
+        Box::pin(async move {
+            match previous {
+                Some(bytes) => self.write_file(path, bytes, mode).await,
+                None => {
+                    let outcome = self
+                        .script(scripts::REMOVE, &[&path.to_string_lossy()], None)
+                        .await?;
+                    match outcome.status {
+                        Termination::Exited(0) => Ok(()),
+                        _ => Err(self.failed("remove", path, &outcome)),
+                    }
+                }
+            }
+        })
+    }
+
+    fn spawn<'a>(
+        &'a self,
+        process: &'a ProcessSpec,
+        on_output: &'a mut OutputSink<'_>,
+        cancel: watch::Receiver<bool>,
+    ) -> HostFuture<'a, ProcessOutcome> {
+        Box::pin(remote::run(self, process, on_output, cancel))
+    }
+}

@@ -1,0 +1,146 @@
+//! The fixed POSIX shell scripts `Ssh` runs on a remote host, and the encoding of what they
+//! read from stdin.
+//!
+//! A remote command line is visible to every user of that host (`/proc/*/cmdline`), so it
+//! only ever holds one of these scripts, paths, modes and a process group id: file contents,
+//! a step's environment and its stdin travel on the session's stdin. Each script runs as
+//! `sh -c SCRIPT runbook ARG...`, so arguments are positional parameters, never re-parsed.
+
+/// The name `$0` of every script, so that `ps` on the remote host says who runs it.
+pub(super) const ARGV0: &str = "runbook";
+
+/// Follows symbolic links (dangling ones too), as the local edit does: a symlinked `.env` is
+/// edited at its target. A relative path is relative to the login directory.
+pub(super) const RESOLVE: &str = r#"exec readlink -m -- "$1""#;
+
+/// A file's bytes, or exit 3 when it does not exist.
+pub(super) const READ: &str = r#"[ -e "$1" ] || exit 3; exec cat -- "$1""#;
+
+/// A file's permission bits in octal, or exit 3 when it does not exist.
+pub(super) const STAT: &str = r#"[ -e "$1" ] || exit 3; exec stat -L -c %a -- "$1""#;
+
+/// Replaces `$1` with stdin atomically: a 0600 temp file in the same directory (named as the
+/// local writer names its own, so a leftover is recognisable), the old file's owner, group
+/// and mode (or `$2` when given), fsync, rename, fsync of the directory. A failure leaves the
+/// old file in place and removes the temp file.
+pub(super) const WRITE: &str = r#"set -e
+p=$1; m=$2
+d=$(dirname -- "$p"); b=$(basename -- "$p")
+mkdir -p -- "$d"
+t=$(mktemp "$d/.$b.runbook-XXXXXX.tmp")
+trap 'rm -f -- "$t"' EXIT
+cat > "$t"
+if [ -e "$p" ]; then
+  chown --reference="$p" -- "$t"
+  [ -n "$m" ] || chmod --reference="$p" -- "$t"
+fi
+[ -z "$m" ] || chmod -- "$m" "$t"
+sync -- "$t"
+mv -f -- "$t" "$p"
+trap - EXIT
+sync -- "$d""#;
+
+/// Removes a file that a restore says did not exist.
+pub(super) const REMOVE: &str = r#"exec rm -f -- "$1""#;
+
+/// Signals a process group: `$1` the group id, `$2` the signal name.
+pub(super) const SIGNAL_GROUP: &str = r#"exec kill -s "$2" -- "-$1""#;
+
+/// Starts a step's program in the session's process group and reports that group first.
+///
+/// sshd makes the command a session (and group) leader, so the whole tree the program
+/// starts is in the group named here, which a timeout or an interrupt signals. Then it reads
+/// the environment from stdin — a count line, then one `NAME=VALUE` line per variable with
+/// the value octal-escaped for `printf %b` — changes to `$1` when it is not empty, and execs
+/// the program (`$2...`) with the rest of stdin as the program's stdin. `export` and
+/// `printf` are builtins: no value reaches an argv.
+pub(super) const SPAWN: &str = r#"read -r _ _ _ _ g _ < /proc/$$/stat
+printf 'runbook-pgid %s\n' "$g" >&2
+read -r n
+while [ "$n" -gt 0 ]; do
+  IFS= read -r l
+  v=$(printf '%b.' "${l#*=}")
+  export "${l%%=*}=${v%.}"
+  n=$((n - 1))
+done
+if [ -n "$1" ]; then cd -- "$1" || exit 127; fi
+shift
+exec "$@""#;
+
+/// The first line the spawn script writes to stderr, before the program's own output.
+pub(super) const PGID_PREFIX: &str = "runbook-pgid ";
+
+/// What the spawn script reads from stdin before the program's stdin: the environment.
+pub(super) fn environment_header(env: &[(String, String)]) -> Vec<u8> {
+    let mut header = format!("{}\n", env.len()).into_bytes();
+    for (name, value) in env {
+        header.extend_from_slice(name.as_bytes());
+        header.push(b'=');
+        for byte in value.as_bytes() {
+            header.extend_from_slice(format!("\\0{byte:03o}").as_bytes());
+        }
+        header.push(b'\n');
+    }
+    header
+}
+
+/// Quotes a word for the remote shell that sshd hands the command line to.
+pub(super) fn quote(word: &str) -> String {
+    if !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=@%+,".contains(&b))
+    {
+        return word.to_string();
+    }
+    format!("'{}'", word.replace('\'', r"'\''"))
+}
+
+/// The remote command line that runs `script` with `args`.
+pub(super) fn command_line(script: &str, args: &[&str]) -> String {
+    let mut line = format!("sh -c {} {ARGV0}", quote(script));
+    for arg in args {
+        line.push(' ');
+        line.push_str(&quote(arg));
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_environment_header_round_trips_through_the_real_shell() {
+        let value = "multi\nline 'quoted' $HOME \\ \u{e9}\n\n";
+        let mut stdin = environment_header(&[("SECRET".into(), value.into())]);
+        stdin.extend_from_slice(b"rest of stdin");
+        let script = SPAWN.replace("read -r _ _ _ _ g _ < /proc/$$/stat\n", "g=0\n");
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", &script, ARGV0, "", "sh", "-c"])
+            .arg(r#"printf '%s|' "$SECRET"; cat"#)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(&stdin).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap(),
+            format!("{value}|rest of stdin")
+        );
+    }
+
+    #[test]
+    fn quoted_words_survive_the_shell() {
+        for word in ["plain", "", "it's", "a b", "$(x)", "-n"] {
+            let out = std::process::Command::new("sh")
+                .args(["-c", &format!("printf %s {}", quote(word))])
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8(out.stdout).unwrap(), word);
+        }
+    }
+}
