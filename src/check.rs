@@ -7,6 +7,7 @@ mod graph;
 pub(crate) mod health;
 mod hosts;
 mod library;
+mod phases;
 mod sites;
 mod steps;
 mod templates;
@@ -38,6 +39,7 @@ fn check_runbook(
     problems.extend(templates::check_templates(project, runbook, &graph));
     problems.extend(filters::check_filters(runbook));
     problems.extend(values::check_values(project, runbook));
+    problems.extend(phases::check_phases(runbook));
     problems.extend(hosts::check_hosts(project, runbook));
     problems
 }

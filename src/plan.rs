@@ -15,7 +15,7 @@ use petgraph::stable_graph::NodeIndex;
 
 use crate::checked::{Library, Runbook, RunbookIx, StepIx, StepKind};
 use crate::diagnostic::Problem;
-use crate::model::Mode;
+use crate::model::{HumanDuration, Mode, Phase};
 use crate::project::Project;
 
 pub(crate) use closure::{first_conflict, implied_closure};
@@ -24,6 +24,7 @@ use edges::Edges;
 use expand::{expand_rotations, find_root};
 use order::topological;
 use target::resolve_target;
+pub(crate) use target::unknown_secret;
 
 /// What the operator asked to plan.
 #[derive(Debug, Default, Clone)]
@@ -47,6 +48,10 @@ pub(crate) struct Plan {
     /// In execution order: every node's `needs` come before it.
     pub nodes: Vec<PlanNode>,
     pub notes: Vec<String>,
+    /// A routine run with retire steps ends after the activate phase, waiting this long
+    /// (the longest `overlap` of its runbooks) before `runbook retire` may run the rest. An
+    /// incident run has none: it retires in the same run.
+    pub overlap: Option<HumanDuration>,
 }
 
 /// A node's place in `Plan::nodes`, which is its execution order. The journal stores it as a
@@ -70,6 +75,8 @@ pub(crate) struct PlanNode {
     pub name: String,
     pub work: Work,
     pub needs: Vec<NodeIx>,
+    /// `retire` for a step its runbook marks so, and for anything that needs one.
+    pub phase: Phase,
     /// The inventory host it runs on (its name ends `@host`); `None` for the machine
     /// `runbook` runs on.
     pub host: Option<String>,
@@ -103,6 +110,11 @@ impl Plan {
         self.indexed_nodes()
             .find(|(_, n)| n.name == name)
             .map(|(i, _)| i)
+    }
+
+    /// Whether the run has two phases: it ends waiting for retire after the activate phase.
+    pub(crate) fn has_overlap(&self) -> bool {
+        self.overlap.is_some()
     }
 
     /// Whether every one of the `steps` steps of runbook `rb` is among the `done` nodes.
@@ -174,7 +186,9 @@ pub(crate) fn build(
     let notes = coalesce_restarts(&mut graph, &label);
     let mut nodes = topological(&graph, &label)?;
     name_split_restarts(library, &mut nodes);
+    let overlap = overlap_of(library, root_runbook.mode, &nodes);
     Ok(Plan {
+        overlap,
         root,
         mode: root_runbook.mode,
         target,
@@ -217,6 +231,7 @@ fn add_nodes(
                     ordinal,
                     work,
                     host,
+                    phase: step.phase(),
                 });
                 node_of.entry((rb, si)).or_default().push(node);
                 ordinal += 1;
@@ -224,6 +239,23 @@ fn add_nodes(
         }
     }
     node_of
+}
+
+/// How long a routine run waits between its phases: the longest `overlap` among the
+/// runbooks whose retire steps it includes; none for an incident run, which never overlaps.
+fn overlap_of(library: &Library, mode: Mode, nodes: &[PlanNode]) -> Option<HumanDuration> {
+    if mode == Mode::Incident {
+        return None;
+    }
+    nodes
+        .iter()
+        .filter(|n| n.phase == Phase::Retire)
+        .flat_map(PlanNode::steps)
+        .filter_map(|(rb, _)| {
+            let secret = library.runbook(rb).secret.as_ref()?;
+            secret.overlap.as_ref().map(|o| o.value.clone())
+        })
+        .max_by_key(|o| o.duration)
 }
 
 /// Where a step runs: each host its `on:` (else its runbook's) selects, or here. A
@@ -260,9 +292,10 @@ fn name_split_restarts(library: &Library, nodes: &mut [PlanNode]) {
             && let [(rb, si)] = serves.as_slice()
             && !matches!(&library.runbook(*rb).step(*si).kind, StepKind::Restart(own) if own == services)
         {
+            let base = order::restart_name(services, node.phase);
             node.name = match &node.host {
-                Some(host) => format!("restart:{}@{host}", services.join(",")),
-                None => format!("restart:{}", services.join(",")),
+                Some(host) => format!("{base}@{host}"),
+                None => base,
             };
         }
     }
@@ -281,7 +314,9 @@ fn steps_before_restart(runbook: &Runbook) -> Vec<StepIx> {
             if after[i] {
                 continue;
             }
+            // The retire phase comes after the change is put live, like a restart.
             let follows = matches!(step.kind, StepKind::Restart(_))
+                || step.phase() == Phase::Retire
                 || step.needs.iter().any(|n| {
                     steps
                         .iter()

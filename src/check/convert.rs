@@ -51,6 +51,7 @@ fn step(step: model::Step) -> checked::Step {
         check,
         irreversible,
         confirm,
+        phase,
         on,
         generate,
         exec,
@@ -93,6 +94,7 @@ fn step(step: model::Step) -> checked::Step {
         check,
         irreversible,
         confirm,
+        phase,
         on,
     }
 }

@@ -3,8 +3,8 @@
 use serde_saphyr::Spanned;
 
 use crate::model::{
-    EnvSpec, ExecSpec, FileSpec, GenerateSpec, HumanDuration, Interval, ManualSpec, ReportSpec,
-    RotateSpec, VerifySpec,
+    EnvSpec, ExecSpec, FileSpec, GenerateSpec, HumanDuration, Interval, ManualSpec, Phase,
+    ReportSpec, RotateSpec, VerifySpec,
 };
 
 #[derive(Debug)]
@@ -22,9 +22,18 @@ pub(crate) struct Step {
     pub check: Option<ExecSpec>,
     pub irreversible: bool,
     pub confirm: Option<String>,
+    /// `activate` (the default) or `retire`.
+    pub phase: Option<Spanned<Phase>>,
     /// Where the step runs, once per matching host (default: the runbook's `on`).
     pub on: Option<Spanned<String>>,
     pub kind: StepKind,
+}
+
+impl Step {
+    /// The phase this step belongs to (`activate` unless it says `retire`).
+    pub(crate) fn phase(&self) -> Phase {
+        self.phase.as_ref().map(|p| p.value).unwrap_or_default()
+    }
 }
 
 /// What a step does: exactly one kind, with its body.

@@ -51,12 +51,16 @@ impl TextView {
                 mode,
                 secrets,
                 steps,
+                phase,
             } => {
                 let rotates = match secrets.as_slice() {
                     [] => String::new(),
                     secrets => format!(" — rotates {}", secrets.join(", ")),
                 };
-                format!("run {run_id}: {runbook} ({mode}){rotates} — {steps} steps")
+                let phase = phase
+                    .as_deref()
+                    .map_or(String::new(), |p| format!(", {p} phase"));
+                format!("run {run_id}: {runbook} ({mode}{phase}){rotates} — {steps} steps")
             }
             EventKind::StepStarted { .. } if self.terminal => return None,
             EventKind::StepStarted {
@@ -151,6 +155,7 @@ impl TextView {
             Outcome::Paused => self.paint("31", "PAUSED"),
             Outcome::Interrupted => self.paint("33", "interrupted"),
             Outcome::AwaitingOperator => self.paint("33", "AWAITING THE OPERATOR"),
+            Outcome::WaitingForRetire => self.paint("32", "waiting for retire"),
         }
     }
 }
@@ -211,7 +216,9 @@ fn shown_when_quiet(event: &Event) -> bool {
             matches!(status, StepStatus::Failed | StepStatus::Awaiting)
         }
         EventKind::CompensationFinished { ok, .. } => !ok,
-        EventKind::RunFinished { outcome, .. } => *outcome != Outcome::Done,
+        EventKind::RunFinished { outcome, .. } => {
+            !matches!(outcome, Outcome::Done | Outcome::WaitingForRetire)
+        }
         EventKind::Warning { .. } | EventKind::Operator { .. } => true,
         _ => false,
     }

@@ -367,6 +367,16 @@ fn referenced_steps(
     library: &Library,
     plan: &Plan,
 ) -> std::collections::HashSet<(RunbookIx, StepIx)> {
+    steps_read_by(library, plan, |_| true)
+}
+
+/// Every (runbook, step) whose `steps.<id>` a template of a step that `reader` accepts
+/// reads (the retire phase's, for what a run keeps between its phases).
+pub(crate) fn steps_read_by(
+    library: &Library,
+    plan: &Plan,
+    reader: impl Fn(&crate::checked::Step) -> bool,
+) -> std::collections::HashSet<(RunbookIx, StepIx)> {
     let env = crate::template::shared();
     let mut runbooks: Vec<RunbookIx> = plan.runbooks.clone();
     runbooks.push(plan.root);
@@ -374,6 +384,9 @@ fn referenced_steps(
     for rb in runbooks {
         let runbook = library.runbook(rb);
         for step in &runbook.steps {
+            if !reader(step) {
+                continue;
+            }
             for site in crate::check::sites(step) {
                 if !is_template(site.text) && site.role != crate::check::Role::Expr {
                     continue;
