@@ -73,10 +73,7 @@ pub(super) fn run(
     // Again holding the lock: taking it settles a run killed as its activate phase ended.
     refuse_while_retire_pending(&project, &library, &plan)?;
     crate::exec::start::remove_temp_leftovers(prepared.edited.iter());
-    let jobs = flags
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from))
-        .max(1);
+    let jobs = jobs(flags);
     let record = begin_record(&run, options, &plan, flags, jobs);
     let start = StartSnapshot {
         currents: needed_currents(&plan, &library, &prepared.currents),
@@ -103,12 +100,25 @@ pub(super) fn run(
         retiring: None,
     })
     .map_err(|e| state_failure(format!("cannot start the runtime: {e}")))?;
+    Ok(execute(session))
+}
+
+/// How many steps may run at once: `--jobs`, else one per core.
+fn jobs(flags: &RunFlags) -> usize {
+    flags
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from))
+        .max(1)
+}
+
+/// A new run executes from its first stage: the activate phase when it overlaps, else all.
+fn execute(session: Session) -> u8 {
     let stage = Stage::first(&session.ctx.plan);
     session.announce(stage);
-    Ok(session.execute(StartState {
+    session.execute(StartState {
         stage,
         ..StartState::default()
-    }))
+    })
 }
 
 /// A secret whose retire is pending has its previous value still verifying: rotating it again
