@@ -111,19 +111,7 @@ pub(crate) fn recover(state: &StateDir, run_id: &str) -> Result<Recovered, Strin
         RunPhase::Activating => false,
         RunPhase::Waiting(w) | RunPhase::Retiring(w) => w.activated.contains(&node),
     };
-    // The activate phase's backups were deleted when it ended: it is never undone.
-    let completed = completed
-        .into_iter()
-        .map(|(node, record)| {
-            Ok(Completed {
-                node,
-                compensation: record
-                    .filter(|_| !settled_phase(node))
-                    .map(|c| rebuild(state, run_id, c))
-                    .transpose()?,
-            })
-        })
-        .collect::<Result<Vec<_>, String>>()?;
+    let completed = compensations(state, run_id, completed, &settled_phase)?;
     let done: BTreeSet<NodeIx> = completed
         .iter()
         .map(|c| c.node)
@@ -153,6 +141,34 @@ pub(crate) fn recover(state: &StateDir, run_id: &str) -> Result<Recovered, Strin
     })
 }
 
+impl Begun {
+    /// What a `Begin` record says; `None` for any other record.
+    fn of(record: Record) -> Option<Self> {
+        let Record::Begin {
+            runbook,
+            secret,
+            inputs,
+            nodes,
+            started,
+            yes,
+            jobs,
+            ..
+        } = record
+        else {
+            return None;
+        };
+        Some(Begun {
+            runbook,
+            secret,
+            inputs,
+            nodes,
+            started,
+            yes,
+            jobs,
+        })
+    }
+}
+
 /// What the journal's records say, folded in order.
 #[derive(Default)]
 struct Replay {
@@ -173,26 +189,7 @@ struct Replay {
 impl Replay {
     fn apply(&mut self, record: Record) {
         match record {
-            Record::Begin {
-                runbook,
-                secret,
-                inputs,
-                nodes,
-                started,
-                yes,
-                jobs,
-                ..
-            } => {
-                self.begun = Some(Begun {
-                    runbook,
-                    secret,
-                    inputs,
-                    nodes,
-                    started,
-                    yes,
-                    jobs,
-                });
-            }
+            record @ Record::Begin { .. } => self.begun = Begun::of(record),
             Record::Intent { node, .. } => {
                 let node = NodeIx::new(node);
                 self.intents.insert(node);
@@ -239,24 +236,13 @@ impl Replay {
                 activated,
                 secrets,
                 kept,
-            } => {
-                // What a rolled-back retire phase did is undone: only the activate phase's
-                // results stand, and the next retire starts from them.
-                let activated: BTreeSet<NodeIx> = activated.into_iter().map(NodeIx::new).collect();
-                self.completed.retain(|(n, _)| activated.contains(n));
-                self.skipped.retain(|n| activated.contains(n));
-                self.intents.retain(|n| activated.contains(n));
-                self.backups.retain(|n, _| activated.contains(n));
-                self.undone.clear();
-                self.awaiting.clear();
-                self.phase = RunPhase::Waiting(Waiting {
-                    since,
-                    due,
-                    activated,
-                    secrets,
-                    kept,
-                });
-            }
+            } => self.waiting(Waiting {
+                since,
+                due,
+                activated: activated.into_iter().map(NodeIx::new).collect(),
+                secrets,
+                kept,
+            }),
             Record::Retiring { .. } => {
                 if let RunPhase::Waiting(w) = std::mem::take(&mut self.phase) {
                     self.phase = RunPhase::Retiring(w);
@@ -265,6 +251,42 @@ impl Replay {
             Record::Undone { .. } | Record::Event { .. } | Record::Note { .. } => {}
         }
     }
+
+    /// The activate phase ended (again) waiting for retire. What a rolled-back retire phase
+    /// did is undone: only the activate phase's results stand, and the next retire starts
+    /// from them.
+    fn waiting(&mut self, waiting: Waiting) {
+        let activated = &waiting.activated;
+        self.completed.retain(|(n, _)| activated.contains(n));
+        self.skipped.retain(|n| activated.contains(n));
+        self.intents.retain(|n| activated.contains(n));
+        self.backups.retain(|n, _| activated.contains(n));
+        self.undone.clear();
+        self.awaiting.clear();
+        self.phase = RunPhase::Waiting(waiting);
+    }
+}
+
+/// The completed steps with how to undo each, its backup read back. The activate phase's
+/// backups were deleted when it ended (`settled`): it is never undone.
+fn compensations(
+    state: &StateDir,
+    run_id: &str,
+    completed: Vec<(NodeIx, Option<CompensationRecord>)>,
+    settled: &dyn Fn(NodeIx) -> bool,
+) -> Result<Vec<Completed>, String> {
+    completed
+        .into_iter()
+        .map(|(node, record)| {
+            Ok(Completed {
+                node,
+                compensation: record
+                    .filter(|_| !settled(node))
+                    .map(|c| rebuild(state, run_id, c))
+                    .transpose()?,
+            })
+        })
+        .collect()
 }
 
 /// The outputs each completed step left in the pending dir, for the templates of the rest.
