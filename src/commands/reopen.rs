@@ -63,18 +63,7 @@ pub(super) fn reopen(
     let retiring = between_phases(&recovered, run_id, purpose).map_err(invalid)?;
     remove_temp_leftovers(&recovered);
     let begun = recovered.begun.clone();
-    let request = PlanRequest {
-        runbook: begun.runbook.clone(),
-        secret: begun.secret.clone(),
-        inputs: begun.inputs.iter().cloned().collect(),
-    };
-    let plan = checked_plan(&project, &library, broken, &request)?;
-    let names: Vec<String> = plan.nodes.iter().map(|n| n.name.clone()).collect();
-    if names != begun.nodes {
-        return Err(invalid(format!(
-            "the runbooks changed since run `{run_id}` started, so its journal no longer matches the plan; restore them (e.g. from version control) to resume or abort"
-        )));
-    }
+    let plan = replan(&project, &library, broken, &begun, run_id)?;
     let done = awaited(&plan, &recovered, run_id, done).map_err(invalid)?;
     let journal = Journal::open(&state.journal_path(run_id), redactor)
         .map_err(|e| invalid(format!("cannot open the journal: {e}")))?;
@@ -118,10 +107,9 @@ pub(super) fn reopen(
         completed: recovered.completed.clone(),
         skipped: recovered.skipped.clone(),
         settled: recovered.settled.clone(),
-        stage: if retiring.is_some() {
-            Stage::Retire
-        } else {
-            Stage::first(&ctx.plan)
+        stage: match retiring {
+            Some(_) => Stage::Retire,
+            None => Stage::first(&ctx.plan),
         },
     };
     Ok(Reopened {
@@ -130,6 +118,33 @@ pub(super) fn reopen(
         start,
         _lock: lock,
     })
+}
+
+/// The run's plan, built again from what its `Begin` record asked; refused when the runbooks
+/// changed since, as the journal's nodes would no longer be the plan's.
+fn replan(
+    project: &Project,
+    library: &Library,
+    broken: Vec<crate::check::health::Broken>,
+    begun: &crate::exec::recover::Begun,
+    run_id: &str,
+) -> Result<Plan, Failure> {
+    let request = PlanRequest {
+        runbook: begun.runbook.clone(),
+        secret: begun.secret.clone(),
+        inputs: begun.inputs.iter().cloned().collect(),
+    };
+    let plan = checked_plan(project, library, broken, &request)?;
+    let names: Vec<String> = plan.nodes.iter().map(|n| n.name.clone()).collect();
+    if names != begun.nodes {
+        return Err(Failure::Problems(vec![Problem::new(
+            "runbook::recover::state",
+            format!(
+                "the runbooks changed since run `{run_id}` started, so its journal no longer matches the plan; restore them (e.g. from version control) to resume or abort"
+            ),
+        )]));
+    }
+    Ok(plan)
 }
 
 /// Which phase the run is in, as `purpose` needs it: a run waiting for retire is continued
