@@ -102,36 +102,9 @@ pub(crate) async fn execute_plan(
         let Some(joined) = running.join_next_with_id().await else {
             break;
         };
-        match joined {
-            Ok((id, (index, elapsed, result))) => {
-                in_flight.ended(id);
-                if record(&ctx, index, elapsed, result, &mut progress) {
-                    ready.finished(index);
-                    finished += 1;
-                }
-            }
-            Err(e) if e.is_cancelled() => {
-                // A verify aborted below: journaled and shown as cancelled, never compensated.
-                if let Some((index, started)) = in_flight.ended(e.id()) {
-                    let cause = progress.failure.as_ref().map_or("a step", |(s, _)| s);
-                    let error = StepError::new(
-                        ErrorKind::Cancelled,
-                        format!("cancelled: `{cause}` failed first"),
-                    );
-                    record(&ctx, index, started.elapsed(), Err(error), &mut progress);
-                }
-            }
-            Err(e) => {
-                // A panicking step is a bug; treat it as a failure so the run still compensates.
-                progress.failure.get_or_insert((
-                    "a step".into(),
-                    StepError::new(
-                        ErrorKind::Bug,
-                        format!("a step panicked: {e}; this is a bug"),
-                    ),
-                ));
-                in_flight.ended(e.id());
-            }
+        if let Some(index) = take_in(&ctx, joined, &mut in_flight, &mut progress) {
+            ready.finished(index);
+            finished += 1;
         }
         if progress.failure.is_some() {
             in_flight.abort_verifies();
@@ -224,6 +197,46 @@ fn record(
     }
 }
 
+/// Takes in a task that ended: its node's result recorded, a verify aborted below as
+/// cancelled (journaled and shown, never compensated), a panic as a failure. The node, when
+/// it finished well and what needs it may start.
+fn take_in(
+    ctx: &RunContext,
+    joined: Result<(tokio::task::Id, Finished), tokio::task::JoinError>,
+    in_flight: &mut InFlight,
+    progress: &mut Progress,
+) -> Option<NodeIx> {
+    match joined {
+        Ok((id, (index, elapsed, result))) => {
+            in_flight.ended(id);
+            record(ctx, index, elapsed, result, progress).then_some(index)
+        }
+        Err(e) if e.is_cancelled() => {
+            if let Some((index, started)) = in_flight.ended(e.id()) {
+                let cause = progress.failure.as_ref().map_or("a step", |(s, _)| s);
+                let error = StepError::new(
+                    ErrorKind::Cancelled,
+                    format!("cancelled: `{cause}` failed first"),
+                );
+                record(ctx, index, started.elapsed(), Err(error), progress);
+            }
+            None
+        }
+        Err(e) => {
+            // A panicking step is a bug; treat it as a failure so the run still compensates.
+            progress.failure.get_or_insert((
+                "a step".into(),
+                StepError::new(
+                    ErrorKind::Bug,
+                    format!("a step panicked: {e}; this is a bug"),
+                ),
+            ));
+            in_flight.ended(e.id());
+            None
+        }
+    }
+}
+
 /// How the run ends once nothing runs: done; interrupted (journaled, for `resume` or
 /// `abort`); paused (an incident run); or rolled back.
 async fn ending(
@@ -238,73 +251,52 @@ async fn ending(
         failure,
         awaiting,
     } = progress;
-    let in_effect: BTreeSet<NodeIx> = completed.iter().map(|c| c.node).collect();
+    let ended = |outcome, exit_code, summary| RunResult {
+        outcome,
+        exit_code,
+        summary,
+        in_effect: completed.iter().map(|c| c.node).collect(),
+        stage,
+        retire_due: None,
+    };
     if failure.is_none() && !interrupted && !awaiting.is_empty() {
-        return RunResult {
-            outcome: Outcome::AwaitingOperator,
-            exit_code: exit::NEEDS_OPERATOR,
-            summary: awaiting_summary(ctx, &awaiting, completed.len()),
-            in_effect,
-            stage,
-            retire_due: None,
-        };
+        let summary = awaiting_summary(ctx, &awaiting, completed.len());
+        return ended(Outcome::AwaitingOperator, exit::NEEDS_OPERATOR, summary);
     }
     if failure.is_none() && !interrupted && stage == Stage::Activate {
         let (summary, due) = super::phases::waiting_summary(ctx);
         return RunResult {
-            outcome: Outcome::WaitingForRetire,
-            exit_code: exit::DONE,
-            summary,
-            in_effect,
-            stage,
             retire_due: Some(due),
+            ..ended(Outcome::WaitingForRetire, exit::DONE, summary)
         };
     }
     if failure.is_none() && !interrupted {
-        return RunResult {
-            outcome: Outcome::Done,
-            exit_code: exit::DONE,
-            summary: if stage == Stage::Retire {
-                format!(
-                    "retire phase done, all {count} steps of the run done: the old value no longer verifies"
-                )
-            } else {
-                format!("all {count} steps done")
-            },
-            in_effect,
-            stage,
-            retire_due: None,
+        let summary = if stage == Stage::Retire {
+            format!(
+                "retire phase done, all {count} steps of the run done: the old value no longer verifies"
+            )
+        } else {
+            format!("all {count} steps done")
         };
+        return ended(Outcome::Done, exit::DONE, summary);
     }
     if interrupted {
         // Ctrl-C: what ran stays as it is, journaled (a step killed by a second Ctrl-C is
         // recorded as failed and runs again on resume); the operator chooses resume or abort.
-        return RunResult {
-            outcome: Outcome::Interrupted,
-            exit_code: exit::INTERRUPTED,
-            summary: format!(
-                "interrupted after {} of {count} steps; the run is journaled: `runbook resume {id}` to finish it or `runbook abort {id}` to roll it back",
-                completed.len(),
-                id = ctx.run.id
-            ),
-            in_effect,
-            stage,
-            retire_due: None,
-        };
+        let summary = format!(
+            "interrupted after {} of {count} steps; the run is journaled: `runbook resume {id}` to finish it or `runbook abort {id}` to roll it back",
+            completed.len(),
+            id = ctx.run.id
+        );
+        return ended(Outcome::Interrupted, exit::INTERRUPTED, summary);
     }
     let cause = match &failure {
         Some((step, error)) => format!("step `{step}` failed: {error}"),
         None => "interrupted".to_string(),
     };
     if ctx.plan.mode == Mode::Incident {
-        return RunResult {
-            outcome: Outcome::Paused,
-            exit_code: exit::NEEDS_OPERATOR,
-            summary: paused_summary(ctx, &completed, &cause),
-            in_effect,
-            stage,
-            retire_due: None,
-        };
+        let summary = paused_summary(ctx, &completed, &cause);
+        return ended(Outcome::Paused, exit::NEEDS_OPERATOR, summary);
     }
     let mut result = rolled_back(ctx, &completed, &cause).await;
     result.stage = stage;
