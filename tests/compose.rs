@@ -162,8 +162,8 @@ impl Drop for Project {
 }
 
 /// The platform's secret-rotation guide says `docker compose restart`; compose keeps the
-/// environment a container was created with, so the rotation's own verify catches the old key
-/// still live and rolls back. The default recreate driver reads the new value.
+/// environment a container was created with, so the rotation's own verify catches that the
+/// new key is not accepted and rolls back. The default recreate driver reads the new value.
 #[test]
 fn compose_restart_keeps_the_old_key_live_and_the_recreate_driver_reads_the_new() {
     let Some(project) = Project::up() else { return };
@@ -174,7 +174,7 @@ fn compose_restart_keeps_the_old_key_live_and_the_recreate_driver_reads_the_new(
         project.rotate(&format!("{words} restart {{{{ services | join(\" \") }}}}"));
     assert_eq!(code, 1, "{output}");
     assert!(
-        output.contains("✗ jwt-rotation/old-key-refused (verify)"),
+        output.contains("✗ jwt-rotation/new-key-accepted (verify)"),
         "{output}"
     );
     assert_eq!(
