@@ -19,4 +19,4 @@ pub use kinds::{
 };
 pub use phase::Phase;
 pub use runbook::{InputSpec, Mode, Policy, Runbook, SecretSpec};
-pub use step::{EnvMap, KindRef, NoneKeyword, Rollback, RollbackBody, Step};
+pub use step::{EnvMap, KindRef, NoneKeyword, Rollback, RollbackBody, RollbackRef, Step};

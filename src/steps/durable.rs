@@ -12,6 +12,7 @@ use minijinja::Value;
 use super::context::StepError;
 use crate::host::Host;
 use crate::journal::{CompensationRecord, Journal, Record};
+use crate::plan::NodeIx;
 use crate::state::StateDir;
 use crate::steps::Compensation;
 
@@ -45,10 +46,10 @@ impl Durable {
         }
     }
 
-    pub(crate) fn outputs_path(&self, node: usize) -> PathBuf {
+    pub(crate) fn outputs_path(&self, node: NodeIx) -> PathBuf {
         self.state
             .pending_dir(&self.run_id)
-            .join(format!("out-{node}.json"))
+            .join(format!("out-{}.json", node.get()))
     }
 
     /// Where a journaled backup is: a name under the run's `backup/` folder, or the absolute
@@ -91,13 +92,13 @@ impl Durable {
     /// know about; for a step that has none (or may safely run twice), written is enough.
     pub(crate) async fn intent(
         &self,
-        node: usize,
+        node: NodeIx,
         name: &str,
         attempt: u32,
         durable: bool,
     ) -> Result<(), StepError> {
         let record = Record::Intent {
-            node,
+            node: node.get(),
             name: name.to_string(),
             attempt,
         };
@@ -125,7 +126,7 @@ impl Durable {
     pub(crate) async fn backup(
         &self,
         host: &dyn Host,
-        node: usize,
+        node: NodeIx,
         path: &Path,
         previous: Option<&[u8]>,
         mode: Option<u32>,
@@ -136,7 +137,7 @@ impl Durable {
         };
         self.journal
             .durable(&Record::Backup {
-                node,
+                node: node.get(),
                 path: path.to_path_buf(),
                 backup: name.clone(),
                 mode,
@@ -151,11 +152,11 @@ impl Durable {
     async fn keep_previous(
         &self,
         host: &dyn Host,
-        node: usize,
+        node: NodeIx,
         path: &Path,
         bytes: &[u8],
     ) -> Result<String, StepError> {
-        let tag = format!("{}-{node}", self.run_id);
+        let tag = format!("{}-{}", self.run_id, node.get());
         if let Some(link) = host.link_backup(path, bytes, &tag).await.map_err(io)? {
             if let Some(name) = link.to_str() {
                 self.beside
@@ -168,7 +169,8 @@ impl Durable {
             let _ = std::fs::remove_file(&link);
         }
         let name = format!(
-            "{node}-{}.bak",
+            "{}-{}.bak",
+            node.get(),
             path.file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default()
@@ -193,7 +195,7 @@ impl Durable {
     /// Records a finished step: its outputs to a 0600 file, then the result.
     pub(crate) async fn done(
         &self,
-        node: usize,
+        node: NodeIx,
         name: &str,
         skipped: bool,
         outputs: Option<&Value>,
@@ -225,7 +227,7 @@ impl Durable {
         // to disk, and a lost result only leaves the step in doubt for `resume` to check.
         self.journal
             .written(&Record::Done {
-                node,
+                node: node.get(),
                 name: name.to_string(),
                 skipped,
                 outputs: has_outputs,
