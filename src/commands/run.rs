@@ -91,7 +91,7 @@ pub(super) fn run(
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from))
         .max(1);
-    let record = begin_record(&run, options, &plan, flags, jobs);
+    let record = begin_record(&run, options, &plan, flags, jobs, global);
     let start = StartSnapshot {
         currents: needed_currents(&plan, &library, &prepared.currents),
         inputs: prepared.inputs,
@@ -148,6 +148,7 @@ fn begin_record(
     plan: &Plan,
     flags: &RunFlags,
     jobs: usize,
+    global: &Global,
 ) -> Record {
     Record::Begin {
         run_id: run.id.clone(),
@@ -160,6 +161,12 @@ fn begin_record(
         operator: crate::operator::operator(),
         yes: flags.yes,
         jobs,
+        // Absolute, so that `resume` from another directory reads the same file.
+        inventory: global
+            .inventory
+            .as_ref()
+            .map(|path| std::path::absolute(path).unwrap_or_else(|_| path.clone())),
+        limit: global.limit.clone(),
     }
 }
 

@@ -22,6 +22,9 @@ pub(crate) struct Begun {
     pub started: String,
     pub yes: bool,
     pub jobs: usize,
+    /// The `--inventory` and `--limit` the run started with.
+    pub inventory: Option<PathBuf>,
+    pub limit: Option<String>,
 }
 
 pub(crate) struct Recovered {
@@ -135,6 +138,8 @@ impl Replay {
                 started,
                 yes,
                 jobs,
+                inventory,
+                limit,
                 ..
             } => {
                 self.begun = Some(Begun {
@@ -145,6 +150,8 @@ impl Replay {
                     started,
                     yes,
                     jobs,
+                    inventory,
+                    limit,
                 });
             }
             Record::Intent { node, .. } => {
