@@ -27,6 +27,7 @@ fn check_runbook(
     problems.extend(filters::check_filters(runbook));
     problems.extend(values::check_values(project, runbook));
     problems.extend(hosts::check_hosts(project, runbook));
+    problems.extend(hosts::check_rolling(runbook));
     problems
 }
 

@@ -9,6 +9,7 @@ mod pause;
 pub(crate) mod preflight;
 pub(crate) mod recover;
 mod retry;
+mod rolling;
 mod scheduler;
 pub(crate) mod session;
 pub(crate) mod start;

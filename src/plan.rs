@@ -7,6 +7,7 @@ mod coalesce;
 mod edges;
 mod expand;
 mod order;
+mod rolling;
 mod target;
 
 use std::collections::{BTreeMap, HashMap};
@@ -22,6 +23,7 @@ pub(crate) use coalesce::{PlanGraph, Unit, Work, coalesce_restarts};
 use edges::Edges;
 use expand::{expand_rotations, find_root};
 use order::topological;
+pub(crate) use rolling::Rolling;
 use target::resolve_target;
 
 /// What the operator asked to plan.
@@ -46,6 +48,8 @@ pub(crate) struct Plan {
     /// In execution order: every node's `needs` come before it.
     pub nodes: Vec<PlanNode>,
     pub notes: Vec<String>,
+    /// The root runbook's batches of hosts and failure budget (`serial`, `max_fail`).
+    pub rolling: Option<Rolling>,
 }
 
 #[derive(Debug)]
@@ -142,6 +146,7 @@ pub(crate) fn build(
     name_split_restarts(library, &mut nodes);
     Ok(Plan {
         root,
+        rolling: rolling::rolling(project, root_runbook),
         mode: root_runbook.mode,
         target,
         runbooks: order_of_runbooks

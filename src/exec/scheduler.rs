@@ -14,6 +14,7 @@ pub(crate) use super::compensate::Completed;
 use super::compensate::compensate;
 use super::in_flight::InFlight;
 use super::pause::paused_summary;
+use super::rolling::BatchGate;
 use crate::events::{EventKind, Outcome, StepStatus, duration_ms};
 use crate::exit;
 use crate::journal::Record;
@@ -97,6 +98,10 @@ struct Progress {
     failure: Option<(String, StepError)>,
     /// Manual steps waiting for a person; what needs them does not start.
     awaiting: Vec<usize>,
+    /// The batches of hosts and the failures they tolerate (`serial`, `max_fail`).
+    gate: Option<BatchGate>,
+    /// Nodes a batch opening released, to join the ready set.
+    released: Vec<usize>,
 }
 
 /// Runs every node of the plan. `stop` is set by the first Ctrl-C: no new step starts.
@@ -115,6 +120,8 @@ pub(crate) async fn execute_plan(
         completed: start.completed,
         failure: None,
         awaiting: Vec::new(),
+        gate: BatchGate::new(&ctx.plan, &finished_before),
+        released: Vec::new(),
     };
     loop {
         while progress.failure.is_none()
@@ -122,6 +129,11 @@ pub(crate) async fn execute_plan(
             && running.len() < ctx.options.jobs.max(1)
         {
             let Some(next) = ready.next() else { break };
+            if let Some(gate) = &mut progress.gate
+                && !gate.admits(next)
+            {
+                continue;
+            }
             let task_ctx = Arc::clone(&ctx);
             let handle = running.spawn(async move {
                 let started = Instant::now();
@@ -139,7 +151,11 @@ pub(crate) async fn execute_plan(
                 if record(&ctx, index, elapsed, result, &mut progress) {
                     ready.finished(index);
                     finished += 1;
+                    if let Some(gate) = &mut progress.gate {
+                        progress.released.extend(gate.finished(index));
+                    }
                 }
+                ready.ready.extend(progress.released.drain(..));
             }
             Err(e) if e.is_cancelled() => {
                 // A verify aborted below: journaled and shown as cancelled, never compensated.
@@ -242,7 +258,21 @@ fn record(
                 error: Some(error.message().to_string()),
                 error_kind: Some(error.kind()),
             });
-            progress.failure.get_or_insert((node.name.clone(), error));
+            // Within `max_fail`, the host is left as it failed and the others go on.
+            let tolerated = if progress.failure.is_none() && error.kind() != ErrorKind::Cancelled {
+                progress
+                    .gate
+                    .as_mut()
+                    .and_then(|gate| gate.tolerate(index, &node.name, error.message()))
+            } else {
+                None
+            };
+            match tolerated {
+                Some(released) => progress.released.extend(released),
+                None => {
+                    progress.failure.get_or_insert((node.name.clone(), error));
+                }
+            }
             false
         }
     }
@@ -256,8 +286,22 @@ async fn ending(ctx: &Arc<RunContext>, progress: Progress, interrupted: bool) ->
         completed,
         failure,
         awaiting,
+        gate,
+        ..
     } = progress;
     let in_effect: BTreeSet<usize> = completed.iter().map(|c| c.node).collect();
+    let failed_hosts = gate.as_ref().is_some_and(|g| !g.failed.is_empty());
+    if failure.is_none() && !interrupted && failed_hosts {
+        // Some hosts failed within `max_fail`: not done, and not as before either. The run
+        // stays open so the operator decides: retry the failed hosts, or roll all back.
+        let gate = gate.as_ref().expect("checked above");
+        return RunResult {
+            outcome: Outcome::NeedsOperator,
+            exit_code: exit::NEEDS_OPERATOR,
+            summary: super::rolling::partial_summary(gate, &ctx.run.id, !awaiting.is_empty()),
+            in_effect,
+        };
+    }
     if failure.is_none() && !interrupted && !awaiting.is_empty() {
         return RunResult {
             outcome: Outcome::AwaitingOperator,
@@ -288,10 +332,13 @@ async fn ending(ctx: &Arc<RunContext>, progress: Progress, interrupted: bool) ->
             in_effect,
         };
     }
-    let cause = match &failure {
+    let mut cause = match &failure {
         Some((step, error)) => format!("step `{step}` failed: {error}"),
         None => "interrupted".to_string(),
     };
+    if let Some(gate) = gate.as_ref().filter(|_| failed_hosts) {
+        cause.push_str(&super::rolling::over_budget(gate));
+    }
     if ctx.plan.mode == Mode::Incident {
         return RunResult {
             outcome: Outcome::Paused,

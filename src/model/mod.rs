@@ -6,6 +6,7 @@ mod interval;
 mod inventory;
 mod kinds;
 mod runbook;
+mod share;
 mod step;
 
 pub use config::{Config, DEFAULT_RESTART, GroupSpec, HostSpec, RestartDriver, default_vars};
@@ -17,4 +18,5 @@ pub use kinds::{
     ManualInput, ManualSpec, ReportSpec, RotateSpec, TcpCheck, VerifySpec, input_variable,
 };
 pub use runbook::{InputSpec, Mode, Policy, Runbook, SecretSpec};
+pub use share::{HostShare, Share};
 pub use step::{EnvMap, KindRef, NoneKeyword, Rollback, RollbackBody, Step};
