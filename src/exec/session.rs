@@ -90,7 +90,13 @@ impl Session {
     pub(crate) fn open(spec: SessionSpec) -> std::io::Result<Self> {
         let runtime = runtime()?;
         let (cancel, cancel_rx) = watch::channel(false);
-        let emitter = Emitter::new(spec.sinks, &spec.redactor);
+        let node_hosts = spec
+            .plan
+            .nodes
+            .iter()
+            .filter_map(|n| Some((n.name.clone(), n.host.clone()?)))
+            .collect();
+        let emitter = Emitter::new(spec.sinks, &spec.redactor).with_hosts(node_hosts);
         let hosts = fleet_hosts(&spec.project, &spec.plan)?;
         let ctx = Arc::new(RunContext::new(ContextParts {
             project: Arc::new(spec.project),
