@@ -156,7 +156,7 @@ impl Session {
 
 /// One `Ssh` host per inventory host the plan acts on, sharing the run's 0700 directory of
 /// connection sockets. Nothing connects yet: a host is reached when a step first needs it.
-fn fleet_hosts(
+pub(crate) fn fleet_hosts(
     project: &Project,
     plan: &Plan,
 ) -> std::io::Result<std::collections::HashMap<String, Arc<dyn Host>>> {
