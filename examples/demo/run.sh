@@ -15,6 +15,9 @@
 # environment. `--app-encryption` or `--mfa-encryption` runs that rotation instead and proves
 # every record now opens under the new key.
 #
+# `--fleet` runs the rotation on two local "hosts" over sshd instead (see fleet.sh); it skips
+# with a message when sshd cannot run here.
+#
 # The scratch directory is removed at the end (the service stopped first); `--keep` keeps it
 # to look at its .env.prod, journal and audit log afterwards.
 set -euo pipefail
@@ -25,9 +28,9 @@ keep=
 for arg in "$@"; do
     case $arg in
     --keep) keep=1 ;;
-    --compromise | --app-encryption | --mfa-encryption) mode=$arg ;;
+    --compromise | --app-encryption | --mfa-encryption | --fleet) mode=$arg ;;
     *)
-        echo "usage: $0 [--compromise | --app-encryption | --mfa-encryption] [--keep]" >&2
+        echo "usage: $0 [--compromise | --app-encryption | --mfa-encryption | --fleet] [--keep]" >&2
         exit 2
         ;;
     esac
@@ -40,6 +43,9 @@ cargo build --bin runbook --example demo-service --example demo-migrate
 target=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 runbook="$target/debug/runbook"
 migrate="$target/debug/examples/demo-migrate"
+if [ "$mode" = --fleet ]; then
+    exec bash "$repo/examples/demo/fleet.sh" "$target" "$keep"
+fi
 
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/runbook-demo.XXXXXX")
 # On every exit: stop the demo service, then remove the scratch deployment unless --keep.
