@@ -11,6 +11,8 @@ use crate::state::StateDir;
 
 /// The outcome of a completed rotation.
 const ROTATED: &str = "rotated";
+/// The outcome of an activate phase that ended waiting for retire.
+pub(crate) const WAITING_FOR_RETIRE: &str = "waiting_for_retire";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct AuditEntry {
@@ -21,33 +23,72 @@ pub(crate) struct AuditEntry {
     pub operator: String,
     pub started: String,
     pub ended: String,
-    /// `rotated`, `awaiting_operator` (the run waits for a person; the old credential may
-    /// still be live), `rolled_back`, `paused`, `interrupted`, `needs_operator`, `aborted`.
+    /// `rotated`, `waiting_for_retire` (the activate phase ended: the new value is in use,
+    /// the old one still verifies), `awaiting_operator` (the run waits for a person; the old
+    /// credential may still be live), `rolled_back`, `paused`, `interrupted`,
+    /// `needs_operator`, `aborted`.
     pub outcome: String,
     /// Keyed fingerprint of the value the secret holds after the run.
     pub fingerprint: Option<String>,
+    /// `activate` or `retire` for a run with an overlap; absent for a run in one phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    /// What the run keeps between its phases (0600 files under its `pending/`), each with a
+    /// keyed fingerprint of its bytes; deleted when the retire phase ends.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kept: Vec<KeptFile>,
 }
 
+/// A file kept between a run's phases.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct KeptFile {
+    pub file: String,
+    pub fingerprint: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct Rotation {
-    /// RFC 3339.
-    pub last_rotated: String,
-    pub run_id: String,
+    /// RFC 3339: when the last rotation completed (for a rotation with an overlap, when its
+    /// retire phase ended). Absent while the first rotation waits for retire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_rotated: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
     pub fingerprint: Option<String>,
+    /// A rotation whose activate phase ended and whose retire phase has not: the new value
+    /// is in use and the old one still verifies until `runbook retire`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_for_retire: Option<PendingRetire>,
+}
+
+/// The retire a secret waits for.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub(crate) struct PendingRetire {
+    pub run_id: String,
+    /// RFC 3339: when the activate phase ended.
+    pub activated: String,
+    /// RFC 3339: when the overlap has passed and `runbook retire` runs without `--now`.
+    pub retire_due: String,
 }
 
 /// Appends entries and makes them durable. A rotation is logged once per run: a run that
 /// stopped awaiting the operator after a rotation completed has logged it already, and
 /// resuming it to the end must not log it again.
 pub(crate) fn append(state: &StateDir, entries: &[AuditEntry]) -> std::io::Result<()> {
-    let logged: std::collections::HashSet<(String, String)> = read(state)
+    // Likewise an activate phase that ended waiting for retire, recorded again when a run
+    // killed while recording it is resumed.
+    let once = |outcome: &str| outcome == ROTATED || outcome == WAITING_FOR_RETIRE;
+    let logged: std::collections::HashSet<(String, String, String)> = read(state)
         .into_iter()
-        .filter(|e| e.outcome == ROTATED)
-        .map(|e| (e.run_id, e.secret))
+        .filter(|e| once(&e.outcome))
+        .map(|e| (e.run_id, e.secret, e.outcome))
         .collect();
     let entries: Vec<&AuditEntry> = entries
         .iter()
-        .filter(|e| e.outcome != ROTATED || !logged.contains(&(e.run_id.clone(), e.secret.clone())))
+        .filter(|e| {
+            !once(&e.outcome)
+                || !logged.contains(&(e.run_id.clone(), e.secret.clone(), e.outcome.clone()))
+        })
         .collect();
     if entries.is_empty() {
         return Ok(());
@@ -93,7 +134,34 @@ pub(crate) fn record_rotations(
     }
     let mut all = rotations(state);
     all.extend(rotated);
-    let mut json = serde_json::to_vec_pretty(&all).map_err(std::io::Error::other)?;
+    write_rotations(state, &all)
+}
+
+fn write_rotations(state: &StateDir, all: &BTreeMap<String, Rotation>) -> std::io::Result<()> {
+    let mut json = serde_json::to_vec_pretty(all).map_err(std::io::Error::other)?;
     json.push(b'\n');
     crate::atomic::write_atomic(&state.rotations_path(), &json, Some(0o600))
+}
+
+/// Records that `secrets` wait for retire (`Some`), or no longer do without having rotated
+/// (`None`: the run that activated them was aborted). The last completed rotation stays.
+pub(crate) fn record_waiting(
+    state: &StateDir,
+    secrets: &[String],
+    pending: Option<&PendingRetire>,
+) -> std::io::Result<()> {
+    let mut all = rotations(state);
+    let mut changed = false;
+    for secret in secrets {
+        let entry = all.entry(secret.clone()).or_default();
+        if entry.waiting_for_retire.as_ref() != pending {
+            entry.waiting_for_retire = pending.cloned();
+            changed = true;
+        }
+    }
+    all.retain(|_, r| r.last_rotated.is_some() || r.waiting_for_retire.is_some());
+    if !changed {
+        return Ok(());
+    }
+    write_rotations(state, &all)
 }

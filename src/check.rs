@@ -6,6 +6,7 @@ mod graph;
 pub(crate) mod health;
 mod hosts;
 mod library;
+mod phases;
 mod sites;
 mod steps;
 mod templates;
@@ -26,6 +27,7 @@ fn check_runbook(
     problems.extend(templates::check_templates(project, runbook, &graph));
     problems.extend(filters::check_filters(runbook));
     problems.extend(values::check_values(project, runbook));
+    problems.extend(phases::check_phases(runbook));
     problems.extend(hosts::check_hosts(project, runbook));
     problems.extend(hosts::check_rolling(runbook));
     problems

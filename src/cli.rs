@@ -7,8 +7,8 @@ use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use clap_complete::engine::{ArgValueCandidates, CompletionCandidate};
 
 use crate::commands::{
-    Color, Global, GraphFormat, Invocation, ListFormat, PlanFormat, RunFlags, RunFormat,
-    RunOptions, StatusFormat,
+    Color, Global, GraphFormat, Invocation, ListFormat, PlanFormat, RetireOptions, RunFlags,
+    RunFormat, RunOptions, StatusFormat,
 };
 
 /// The exit codes for `--help`, from the same table as the README's (tests/codes.rs).
@@ -177,6 +177,23 @@ enum CommandArg {
         #[arg(long)]
         yes: bool,
     },
+    /// Run the retire phase of a rotation waiting for it: the old value stops verifying.
+    ///
+    /// A rotation whose runbook declares an `overlap` ends waiting for retire: the new value
+    /// in use, the old one still verifying. This runs the rest once the overlap has passed.
+    #[command(after_help = exit_codes())]
+    Retire {
+        /// The secret: its id or any of its env names (`runbook status` shows those waiting).
+        #[arg(value_name = "SECRET", add = ArgValueCandidates::new(secret_candidates))]
+        secret: String,
+        /// Retire before the due date (tokens or sessions made with the old value stop
+        /// working then).
+        #[arg(long)]
+        now: bool,
+        /// Answer the confirmation without asking, for runs with no terminal.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Secrets due or overdue for rotation.
     #[command(after_help = exit_codes())]
     Status {
@@ -327,6 +344,9 @@ pub(crate) fn parse() -> (Global, Invocation) {
         },
         CommandArg::Resume { run_id, yes, done } => Invocation::Resume { run_id, yes, done },
         CommandArg::Abort { run_id, yes } => Invocation::Abort { run_id, yes },
+        CommandArg::Retire { secret, now, yes } => {
+            Invocation::Retire(RetireOptions { secret, now, yes })
+        }
         CommandArg::Status { format, check } => Invocation::Status {
             format: status_format(format),
             check,

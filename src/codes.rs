@@ -87,6 +87,10 @@ pub const CODES: &[(&str, &str)] = &[
         "`idempotent` or `check` on a step that is not `exec`",
     ),
     (
+        "runbook::check::phase",
+        "`phase: retire` without an `overlap`, an `overlap` with nothing to retire, or an activate step needing a retire step",
+    ),
+    (
         "runbook::check::public",
         "`public` naming a variable the secret does not own",
     ),
@@ -179,6 +183,14 @@ pub const CODES: &[(&str, &str)] = &[
         "an input, env file, key or file owner a run needs and lacks",
     ),
     (
+        "runbook::retire::not_pending",
+        "`retire` for a secret that no run is waiting to retire",
+    ),
+    (
+        "runbook::retire::not_due",
+        "`retire` before the overlap has passed, without `--now`",
+    ),
+    (
         "runbook::state::io",
         "the state directory, lock or journal cannot be written",
     ),
@@ -205,7 +217,7 @@ pub const EXIT_CODES: &[(u8, &str)] = &[
     ),
     (
         crate::exit::LOCKED,
-        "another run holds the lock, or an unfinished run must be resumed or aborted first",
+        "another run holds the lock, or an unfinished run or a pending retire must finish first",
     ),
     (
         crate::exit::INTERRUPTED,

@@ -5,11 +5,14 @@ mod graph;
 mod list;
 mod plan;
 mod recover;
+mod reopen;
+mod retire;
 mod run;
 mod shared;
 mod status;
 mod validate;
 
+pub(crate) use retire::RetireOptions;
 pub(crate) use run::RunFlags;
 
 use std::io::Write;
@@ -112,6 +115,7 @@ pub(crate) enum Invocation {
         run_id: String,
         yes: bool,
     },
+    Retire(RetireOptions),
     Status {
         format: StatusFormat,
         check: bool,
@@ -147,6 +151,7 @@ pub(crate) fn dispatch(global: &Global, invocation: Invocation) -> u8 {
             recover::resume(global, &run_id, yes, &done, &redactor)
         }
         Invocation::Abort { run_id, yes } => recover::abort(global, &run_id, yes, &redactor),
+        Invocation::Retire(options) => retire::retire(global, &options, &redactor),
         Invocation::Status { format, check } => status::run(global, format, check),
         Invocation::History { format } => status::history(global, format),
         Invocation::Graph { format } => graph::run(global, format),

@@ -50,6 +50,9 @@ pub(crate) enum Outcome {
     Interrupted,
     /// Every step that could run did; the rest waits for a person (`resume`).
     AwaitingOperator,
+    /// The activate phase is done: the new value is in use, the old one still verifies
+    /// until `runbook retire` runs the retire phase (not the end of the run).
+    WaitingForRetire,
 }
 
 /// Every string in an event is shown to people or stored: consumers pass each one through
@@ -63,6 +66,9 @@ pub(crate) enum EventKind {
         mode: String,
         secrets: Vec<String>,
         steps: usize,
+        /// `activate` or `retire` for a run with an overlap.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        phase: Option<String>,
     },
     StepStarted {
         step: String,

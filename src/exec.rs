@@ -6,16 +6,19 @@ mod compensate;
 pub(crate) mod doubt;
 mod in_flight;
 mod pause;
+pub(crate) mod phases;
 pub(crate) mod preflight;
+mod ready;
 pub(crate) mod recover;
 mod retry;
 mod rolling;
 mod scheduler;
 pub(crate) mod session;
+mod stage;
 pub(crate) mod start;
 
 pub(crate) use compensate::AS_BEFORE;
-pub(crate) use scheduler::{Completed, RunResult, StartState, rolled_back};
+pub(crate) use scheduler::{Completed, RunResult, Stage, StartState, rolled_back};
 
 // Events are a leaf of their own, and the run's context and durable record live with the
 // steps that read them; the old paths keep code written against them on other branches

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use petgraph::stable_graph::NodeIndex;
 
 use crate::diagnostic::Problem;
-use crate::model::{KindRef, Mode, Runbook};
+use crate::model::{HumanDuration, KindRef, Mode, Phase, Runbook};
 use crate::project::{Library, Project};
 
 pub(crate) use closure::{first_conflict, implied_closure};
@@ -25,6 +25,7 @@ use expand::{expand_rotations, find_root};
 use order::topological;
 pub(crate) use rolling::Rolling;
 use target::resolve_target;
+pub(crate) use target::unknown_secret;
 
 /// What the operator asked to plan.
 #[derive(Debug, Default, Clone)]
@@ -50,6 +51,10 @@ pub(crate) struct Plan {
     pub notes: Vec<String>,
     /// The root runbook's batches of hosts and failure budget (`serial`, `max_fail`).
     pub rolling: Option<Rolling>,
+    /// A routine run with retire steps ends after the activate phase, waiting this long
+    /// (the longest `overlap` of its runbooks) before `runbook retire` may run the rest. An
+    /// incident run has none: it retires in the same run.
+    pub overlap: Option<HumanDuration>,
 }
 
 #[derive(Debug)]
@@ -59,6 +64,8 @@ pub(crate) struct PlanNode {
     pub work: Work,
     /// Indices into `Plan::nodes`.
     pub needs: Vec<usize>,
+    /// `retire` for a step its runbook marks so, and for anything that needs one.
+    pub phase: Phase,
     /// The inventory host it runs on (its name ends `@host`); `None` for the machine
     /// `runbook` runs on.
     pub host: Option<String>,
@@ -75,6 +82,11 @@ impl PlanNode {
 }
 
 impl Plan {
+    /// Whether the run has two phases: it ends waiting for retire after the activate phase.
+    pub(crate) fn has_overlap(&self) -> bool {
+        self.overlap.is_some()
+    }
+
     /// Whether every step of a rotation runbook is among `done` (plan node indices).
     pub(crate) fn runbook_complete(
         &self,
@@ -144,7 +156,9 @@ pub(crate) fn build(
     let notes = coalesce_restarts(&mut graph, &label);
     let mut nodes = topological(&graph, &label)?;
     name_split_restarts(library, &mut nodes);
+    let overlap = overlap_of(library, root_runbook.mode, &nodes);
     Ok(Plan {
+        overlap,
         root,
         rolling: rolling::rolling(project, root_runbook),
         mode: root_runbook.mode,
@@ -188,6 +202,7 @@ fn add_nodes(
                     ordinal,
                     work,
                     host,
+                    phase: step.phase(),
                 });
                 node_of.entry((rb, si)).or_default().push(node);
                 ordinal += 1;
@@ -195,6 +210,23 @@ fn add_nodes(
         }
     }
     node_of
+}
+
+/// How long a routine run waits between its phases: the longest `overlap` among the
+/// runbooks whose retire steps it includes; none for an incident run, which never overlaps.
+fn overlap_of(library: &Library, mode: Mode, nodes: &[PlanNode]) -> Option<HumanDuration> {
+    if mode == Mode::Incident {
+        return None;
+    }
+    nodes
+        .iter()
+        .filter(|n| n.phase == Phase::Retire)
+        .flat_map(PlanNode::steps)
+        .filter_map(|(rb, _)| {
+            let secret = library.runbooks[rb].value.secret.as_ref()?;
+            secret.overlap.as_ref().map(|o| o.value.clone())
+        })
+        .max_by_key(|o| o.duration)
 }
 
 /// Where a step runs: each host its `on:` (else its runbook's) selects, or here. A
@@ -232,9 +264,10 @@ fn name_split_restarts(library: &Library, nodes: &mut [PlanNode]) {
             && library.runbooks[*rb].value.steps[*si].restart.as_deref()
                 != Some(services.as_slice())
         {
+            let base = order::restart_name(services, node.phase);
             node.name = match &node.host {
-                Some(host) => format!("restart:{}@{host}", services.join(",")),
-                None => format!("restart:{}", services.join(",")),
+                Some(host) => format!("{base}@{host}"),
+                None => base,
             };
         }
     }
@@ -253,7 +286,9 @@ fn steps_before_restart(runbook: &Runbook) -> Vec<usize> {
             if after[i] {
                 continue;
             }
+            // The retire phase comes after the change is put live, like a restart.
             let follows = step.restart.is_some()
+                || step.phase() == Phase::Retire
                 || step.needs.iter().any(|n| {
                     steps
                         .iter()

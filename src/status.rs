@@ -20,6 +20,15 @@ pub(crate) struct SecretStatus {
     /// Whole days past due (0 when due today or not due).
     pub overdue_days: i64,
     pub overdue: bool,
+    /// The run whose retire phase is pending: its new value is in use, the old one still
+    /// verifies.
+    pub waiting_for_retire: Option<String>,
+    /// When that retire is due (RFC 3339).
+    pub retire_due: Option<String>,
+    /// The retire is past due: the old value has verified longer than the overlap.
+    pub retire_overdue: bool,
+    #[serde(skip)]
+    pub retire_due_seconds: Option<i64>,
     #[serde(skip)]
     pub last_rotated_seconds: Option<i64>,
     #[serde(skip)]
@@ -39,8 +48,16 @@ pub(crate) fn statuses(
             let id = secret.id.value.clone();
             let last = rotations
                 .get(&id)
-                .and_then(|r| r.last_rotated.parse::<jiff::Timestamp>().ok());
+                .and_then(|r| r.last_rotated.as_deref())
+                .and_then(|t| t.parse::<jiff::Timestamp>().ok());
+            let pending = rotations
+                .get(&id)
+                .and_then(|r| r.waiting_for_retire.as_ref());
+            let retire_due = pending.and_then(|p| p.retire_due.parse::<jiff::Timestamp>().ok());
             let (next, overdue) = match (&secret.every, last) {
+                // The new value is in use: the rotation is under way, not overdue; what can
+                // be late now is its retire.
+                (Policy::Every(_), _) if pending.is_some() => (None, false),
                 (Policy::Every(period), Some(last)) => {
                     let seconds = i64::try_from(period.duration.as_secs()).unwrap_or(i64::MAX);
                     let next =
@@ -64,6 +81,10 @@ pub(crate) fn statuses(
                 next_due: next.map(|t| t.to_string()),
                 overdue_days,
                 overdue,
+                waiting_for_retire: pending.map(|p| p.run_id.clone()),
+                retire_due: retire_due.map(|t| t.to_string()),
+                retire_overdue: retire_due.is_some_and(|d| d < now),
+                retire_due_seconds: retire_due.map(|t| t.as_second()),
                 last_rotated_seconds: last.map(|t| t.as_second()),
                 next_due_seconds: next.map(|t| t.as_second()),
             })

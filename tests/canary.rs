@@ -134,3 +134,84 @@ fn no_secret_form_leaks_when_the_run_fails_and_rolls_back() {
     check_no_leak("false", &["-vvv"], &[], 1);
     check_no_leak("false", &["--format", "json"], &[], 1);
 }
+
+/// A rotation in two phases: the activate phase and the `retire` command each have a child
+/// print the old and the new value in every form; neither the output nor anything the run
+/// keeps between its phases (or after) holds one.
+#[test]
+fn no_secret_form_leaks_from_either_phase_or_what_is_kept_between_them() {
+    let leak = r#"
+        printf '%s' "$NEW" > captured-new
+        echo "old=$OLD new=$NEW"
+        printf '%s' "$NEW" | base64 -w0; echo
+        printf '%s' "$OLD" | od -An -tx1 | tr -d ' \n'; echo
+        printf '%s' "$OLD" | cut -c1-7 | tr -d '\n' >&2; sleep 0.2; printf '%s\n' "$OLD" | cut -c8- >&2"#;
+    let runbook = format!(
+        r#"name: canary
+secret: {{ id: canary, env: [CANARY_SECRET, CANARY_PREVIOUS], every: 90d, impact: none, overlap: 7d }}
+steps:
+  - id: new
+    generate: {{ bytes: 24, encoding: base64 }}
+  - id: write
+    needs: [new]
+    env: {{ set: {{ CANARY_SECRET: "{{{{ steps.new.value }}}}", CANARY_PREVIOUS: "{{{{ secret.current }}}}" }}, append: true }}
+  - id: leak
+    needs: [write]
+    exec:
+      run: |{leak}
+      env: {{ NEW: "{{{{ steps.new.value }}}}", OLD: "{{{{ secret.current }}}}" }}
+  - id: drop
+    phase: retire
+    env: {{ unset: [CANARY_PREVIOUS] }}
+  - id: leak-again
+    phase: retire
+    needs: [drop]
+    exec:
+      run: |{leak}
+      env: {{ NEW: "{{{{ secret.current }}}}", OLD: "{{{{ secret.values.CANARY_PREVIOUS }}}}" }}
+"#
+    );
+    let test = Test::new()
+        .file("runbooks/canary.yaml", &runbook)
+        .file(".env.prod", &format!("CANARY_SECRET={OLD}\n"));
+    let check = |run: &common::Run, new: &str, what: &str| {
+        let mut channels = vec![
+            ("stdout".to_string(), run.stdout.clone().into_bytes()),
+            ("stderr".to_string(), run.stderr.clone().into_bytes()),
+        ];
+        channels.extend(all_files_under(&test.path().join(".runbook")));
+        for secret in [OLD, new] {
+            for form in forms(secret) {
+                for (name, bytes) in &channels {
+                    let text = String::from_utf8_lossy(bytes);
+                    assert!(
+                        !text.contains(&form),
+                        "{what}: `{name}` holds a form of a secret: {form}\n{text}"
+                    );
+                }
+            }
+        }
+        assert!(
+            run.stdout.contains("********") || run.stderr.contains("********"),
+            "{what}: masked output is shown"
+        );
+    };
+    let activated = test.run_args(&["run", "canary", "--yes", "-vvv"]);
+    activated.expect_code(0);
+    let new = String::from_utf8(test.read("captured-new")).unwrap();
+    check(&activated, &new, "activate");
+    let retired = test.run_args(&["retire", "canary", "--now", "--yes", "-vvv"]);
+    retired.expect_code(0);
+    assert_eq!(String::from_utf8(test.read("captured-new")).unwrap(), new);
+    check(&retired, &new, "retire");
+    let status = test.run_args(&["history", "--format", "json"]);
+    check(
+        &common::Run {
+            code: 0,
+            stdout: status.stdout.clone() + "********",
+            stderr: status.stderr,
+        },
+        &new,
+        "history",
+    );
+}

@@ -19,7 +19,7 @@ fn forms(secret: &str) -> Vec<String> {
 }
 
 #[test]
-fn jwt_rotation_on_the_demo_rejects_the_old_token_and_accepts_a_new_one() {
+fn jwt_rotation_on_the_demo_keeps_old_tokens_valid_until_retire_then_refuses_them() {
     let demo = Deployment::new();
     demo.configure("");
     demo.restart_ok(&["api"]);
@@ -28,20 +28,39 @@ fn jwt_rotation_on_the_demo_rejects_the_old_token_and_accepts_a_new_one() {
     let before = demo.env();
     let (code, stdout) = demo.runbook(&["run", "jwt-rotation", "--yes"]);
     assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("waiting for retire"), "{stdout}");
     let after = demo.env();
     assert_ne!(before.get("JWT_SECRET"), after.get("JWT_SECRET"));
+    assert_eq!(after.get("JWT_SECRET_PREVIOUS"), before.get("JWT_SECRET"));
+    // The overlap: a token minted before the rotation still works, and so does a new one.
+    assert_eq!(
+        get(demo.port, "/whoami", Some(&old_token)).0,
+        200,
+        "the old token is still accepted during the overlap"
+    );
+    let new_token = token(demo.port);
+    assert_eq!(get(demo.port, "/whoami", Some(&new_token)).0, 200);
+    let (code, stdout) = demo.runbook(&["retire", "jwt", "--now", "--yes"]);
+    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(demo.env().get("JWT_SECRET_PREVIOUS"), None);
     assert_eq!(
         get(demo.port, "/whoami", Some(&old_token)).0,
         401,
-        "the old token is rejected"
+        "the old token is rejected once retired"
     );
     assert_eq!(
-        get(demo.port, "/whoami", Some(&token(demo.port))).0,
+        get(demo.port, "/whoami", Some(&new_token)).0,
         200,
-        "a new token is accepted"
+        "a token minted during the overlap stays valid"
     );
     let new = after.get("JWT_SECRET").unwrap();
     assert!(!stdout.contains(&new) && !stdout.contains(&before.get("JWT_SECRET").unwrap()));
+    let (_, history) = demo.runbook(&["history"]);
+    assert!(
+        history.contains("waiting_for_retire activate")
+            && history.contains("rotated            retire"),
+        "{history}"
+    );
 }
 
 #[test]
@@ -110,8 +129,8 @@ fn compromise_of_jwt_rotates_jwt_and_session_restarts_once_and_reports_without_s
         .expect("the incident report was written");
     let report = std::fs::read_to_string(report.path()).unwrap();
     assert!(
-        report.contains("| `jwt` | JWT_SECRET | rotated |")
-            && report.contains("| `session` | SESSION_SECRET | rotated |"),
+        report.contains("| `jwt` | JWT_SECRET, JWT_SECRET_PREVIOUS | rotated |")
+            && report.contains("| `session` | SESSION_SECRET, SESSION_SECRET_PREVIOUS | rotated |"),
         "{report}"
     );
     assert!(
@@ -135,19 +154,38 @@ fn compromise_of_jwt_rotates_jwt_and_session_restarts_once_and_reports_without_s
 }
 
 #[test]
-fn jwt_and_session_rotations_prove_the_new_key_accepted_and_the_old_refused() {
+fn jwt_and_session_rotations_keep_the_old_key_until_retire_then_refuse_it() {
     let demo = Deployment::new();
     demo.configure("");
     demo.restart_ok(&["api"]);
-    for (runbook, accepted, refused) in [
-        ("jwt-rotation", "new-key-accepted", "old-key-refused"),
+    // JWT in two phases: both keys verify during the overlap, then only the new one.
+    for (command, runbook, accepted, refused) in [
         (
+            &["run", "jwt-rotation", "--yes"][..],
+            "jwt-rotation",
+            "new-key-accepted",
+            "old-key-still-accepted",
+        ),
+        (
+            &["retire", "jwt", "--now", "--yes"],
+            "jwt-rotation",
+            "new-key-still-accepted",
+            "previous-key-refused",
+        ),
+        (
+            &["run", "session-rotation", "--yes"],
             "session-rotation",
             "new-secret-accepted",
-            "old-secret-refused",
+            "old-secret-still-accepted",
+        ),
+        (
+            &["retire", "session", "--now", "--yes"],
+            "session-rotation",
+            "new-secret-still-accepted",
+            "previous-secret-refused",
         ),
     ] {
-        let (code, output) = demo.runbook(&["run", runbook, "--yes"]);
+        let (code, output) = demo.runbook(command);
         assert_eq!(code, 0, "{output}");
         for step in [accepted, refused] {
             assert!(
@@ -175,8 +213,9 @@ fn a_restart_that_keeps_the_old_key_live_fails_the_rotation() {
     )
     .unwrap();
     for (runbook, refused) in [
-        ("jwt-rotation", "old-key-refused"),
-        ("session-rotation", "old-secret-refused"),
+        // The old key verifies during the overlap: what fails is the new one.
+        ("jwt-rotation", "new-key-accepted"),
+        ("session-rotation", "new-secret-accepted"),
     ] {
         let before = std::fs::read(demo.env_file()).unwrap();
         let (code, output) = demo.runbook(&["run", runbook, "--yes"]);

@@ -30,7 +30,8 @@ const TABLE: &[Row] = &[
     Row {
         id: "jwt",
         runbook: "jwt-rotation",
-        env: &["JWT_SECRET"],
+        // The guide's variable, and the previous key that verifies during the overlap.
+        env: &["JWT_SECRET", "JWT_SECRET_PREVIOUS"],
         policy: "every 90d",
         impact: "All active sessions invalidated (or none with dual-secret)",
     },
@@ -72,7 +73,8 @@ const TABLE: &[Row] = &[
     Row {
         id: "session",
         runbook: "session-rotation",
-        env: &["SESSION_SECRET"],
+        // The guide's variable, and the previous secret that verifies during the overlap.
+        env: &["SESSION_SECRET", "SESSION_SECRET_PREVIOUS"],
         policy: "every 90d",
         impact: "All active sessions invalidated",
     },

@@ -7,6 +7,7 @@ use common::{Test, repo};
 
 /// Each fixture with the `file:line` its diagnostic must point at.
 const FIXTURES: &[(&str, &str)] = &[
+    ("activate-needs-retire.yaml", "activate-needs-retire.yaml:8"),
     ("alias-bomb.yaml", "alias-bomb.yaml:8"),
     ("cycle.yaml", "cycle.yaml:4"),
     ("deep-nesting.yaml", "deep-nesting.yaml:4"),
@@ -23,6 +24,11 @@ const FIXTURES: &[(&str, &str)] = &[
     ("no-kind.yaml", "no-kind.yaml:3"),
     ("not-utf8.yaml", "line 4"),
     ("output-before-run.yaml", "output-before-run.yaml:7"),
+    (
+        "overlap-without-retire.yaml",
+        "overlap-without-retire.yaml:7",
+    ),
+    ("phase-without-overlap.yaml", "phase-without-overlap.yaml:5"),
     ("retries-negative.yaml", "retries-negative.yaml:4"),
     ("run-not-a-command.yaml", "run-not-a-command.yaml:4"),
     ("secret-in-argv-list.yaml", "secret-in-argv-list.yaml:9"),

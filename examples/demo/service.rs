@@ -5,6 +5,8 @@
 //! runbooks must prove. Its endpoints let a verify step observe the live secrets without ever
 //! seeing one: `/health` (backends accept the credentials), `/token` + `/whoami` (JWT_SECRET), `/session` (a cookie signed with SESSION_SECRET),
 //! `/fingerprints` (keyed hashes of every secret). Secrets never appear in output or logs.
+//! During a rotation's overlap, `JWT_SECRET_PREVIOUS` and `SESSION_SECRET_PREVIOUS` still
+//! verify (a keyring: sign with the current key, accept either).
 
 #[path = "service/backends.rs"]
 mod backends;
@@ -47,6 +49,11 @@ struct Args {
 struct State {
     jwt_secret: String,
     session_secret: String,
+    /// The keys a rotation's overlap keeps verifying (`JWT_SECRET_PREVIOUS`,
+    /// `SESSION_SECRET_PREVIOUS`, empty or unset for none): tokens and cookies signed with
+    /// them are still accepted, and nothing is ever signed with them.
+    jwt_previous: Option<String>,
+    session_previous: Option<String>,
     fingerprints: Map<String, Value>,
     /// `None` when the URL is unset; `Err` holds why it could not be parsed (never the URL).
     postgres: Option<Result<Postgres, &'static str>>,
@@ -240,6 +247,8 @@ fn load_state(env: &EnvFile, log: Log) -> State {
     State {
         jwt_secret: env.get("JWT_SECRET").unwrap_or_default(),
         session_secret: env.get("SESSION_SECRET").unwrap_or_default(),
+        jwt_previous: env.get("JWT_SECRET_PREVIOUS").filter(|k| !k.is_empty()),
+        session_previous: env.get("SESSION_SECRET_PREVIOUS").filter(|k| !k.is_empty()),
         fingerprints,
         postgres: url("DATABASE_URL").map(|url| backends::parse_database_url(&url)),
         redis: url("REDIS_URL").map(|url| backends::parse_redis_url(&url)),
@@ -341,6 +350,7 @@ fn health(state: &State) -> Response {
     Response::json(if ok { 200 } else { 503 }, Value::Object(body))
 }
 
+/// Accepts a bearer token signed with JWT_SECRET, or during an overlap JWT_SECRET_PREVIOUS.
 fn whoami(request: &Request, state: &State) -> Response {
     let token = request.header("Authorization").and_then(|value| {
         let (scheme, token) = value.split_once(' ')?;
@@ -349,13 +359,18 @@ fn whoami(request: &Request, state: &State) -> Response {
     let Some(token) = token else {
         return Response::error(401, "missing bearer token");
     };
-    match crypto::verify(state.jwt_secret.as_bytes(), token) {
+    let verified = crypto::verify(state.jwt_secret.as_bytes(), token).or_else(|| {
+        let previous = state.jwt_previous.as_deref()?;
+        crypto::verify(previous.as_bytes(), token)
+    });
+    match verified {
         Some(subject) => Response::json(200, json!({ "sub": subject })),
         None => Response::error(401, "invalid token"),
     }
 }
 
-/// Accepts a `session` cookie signed with SESSION_SECRET, as the API's session middleware does.
+/// Accepts a `session` cookie signed with SESSION_SECRET (or, during a rotation's overlap,
+/// SESSION_SECRET_PREVIOUS), as the API's session middleware does.
 fn session(request: &Request, state: &State) -> Response {
     let cookie = request.header("Cookie").and_then(|header| {
         header
@@ -365,7 +380,11 @@ fn session(request: &Request, state: &State) -> Response {
     let Some(cookie) = cookie else {
         return Response::error(401, "missing session cookie");
     };
-    match crypto::verify_cookie(state.session_secret.as_bytes(), cookie) {
+    let verified = crypto::verify_cookie(state.session_secret.as_bytes(), cookie).or_else(|| {
+        let previous = state.session_previous.as_deref()?;
+        crypto::verify_cookie(previous.as_bytes(), cookie)
+    });
+    match verified {
         Some(session) => Response::json(200, json!({ "session": session })),
         None => Response::error(401, "invalid session"),
     }

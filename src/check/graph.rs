@@ -15,6 +15,8 @@ pub(super) struct StepGraph {
     /// Each step's direct needs; `None` when `needs` are unsound (unknown names or a cycle),
     /// which is reported on its own.
     needs: Option<Vec<Vec<usize>>>,
+    /// Each step's phase: a retire step runs after every activate step of its runbook.
+    phases: Vec<crate::model::Phase>,
 }
 
 impl StepGraph {
@@ -26,6 +28,11 @@ impl StepGraph {
         let Some(needs) = &self.needs else {
             return true;
         };
+        if self.phases[step] == crate::model::Phase::Retire
+            && self.phases[target] == crate::model::Phase::Activate
+        {
+            return true;
+        }
         let mut seen = vec![false; needs.len()];
         let mut stack = vec![step];
         while let Some(current) = stack.pop() {
@@ -120,7 +127,16 @@ pub(super) fn check_graph(loaded: &Loaded<Runbook>, problems: &mut Vec<Problem>)
             .map(|i| graph.neighbors(nodes[i]).map(|n| graph[n]).collect())
             .collect()
     });
-    StepGraph { index, needs }
+    let phases = runbook
+        .steps
+        .iter()
+        .map(crate::model::Step::phase)
+        .collect();
+    StepGraph {
+        index,
+        needs,
+        phases,
+    }
 }
 
 /// The shortest path from `start` back to itself inside one strongly connected component,

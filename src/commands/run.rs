@@ -5,10 +5,10 @@ use std::io::IsTerminal;
 
 use super::shared::{lock, sinks, state_failure};
 use super::{Global, Outcome, RunFormat, RunOptions, open_planned, write_stdout};
-use crate::exec::StartState;
 use crate::exec::preflight::{Presence, prepare};
 use crate::exec::session::{Session, SessionSpec};
 use crate::exec::start::{StartSnapshot, begin, needed_currents};
+use crate::exec::{Stage, StartState};
 use crate::journal::Record;
 use crate::plan::Plan;
 use crate::redact::Redactor;
@@ -32,6 +32,7 @@ pub(super) fn run(
 ) -> Outcome {
     let request = super::plan::request(options);
     let (project, library, plan) = open_planned(global, &request)?;
+    refuse_while_retire_pending(&project, &library, &plan)?;
     let interactive = std::io::stdin().is_terminal();
     if !interactive && !flags.yes && !flags.dry_run {
         return Err(super::Failure::Exit(
@@ -86,6 +87,8 @@ pub(super) fn run(
     let run = RunInfo::new(run_id, started.to_string(), &plan);
     let state = StateDir::new(&project.state_dir);
     let _lock = lock(&state, &run.id, None)?;
+    // Again holding the lock: taking it settles a run killed as its activate phase ended.
+    refuse_while_retire_pending(&project, &library, &plan)?;
     crate::exec::start::remove_temp_leftovers(prepared.edited.iter());
     let jobs = flags
         .jobs
@@ -114,10 +117,45 @@ pub(super) fn run(
         run,
         start,
         durable,
+        retiring: None,
     })
     .map_err(|e| state_failure(format!("cannot start the runtime: {e}")))?;
-    session.announce();
-    Ok(session.execute(StartState::default()))
+    let stage = Stage::first(&session.ctx.plan);
+    session.announce(stage);
+    Ok(session.execute(StartState {
+        stage,
+        ..StartState::default()
+    }))
+}
+
+/// A secret whose retire is pending has its previous value still verifying: rotating it again
+/// would make the new value "previous" and drop the one still in use elsewhere, so a new
+/// rotation (an incident one too) waits for `runbook retire` (exit 4, nothing done).
+fn refuse_while_retire_pending(
+    project: &crate::project::Project,
+    library: &crate::project::Library,
+    plan: &Plan,
+) -> Result<(), super::Failure> {
+    let state = StateDir::new(&project.state_dir);
+    let rotations = crate::audit::rotations(&state);
+    for secret in plan.secrets(library) {
+        let pending = rotations
+            .get(secret)
+            .and_then(|r| r.waiting_for_retire.clone())
+            .or_else(|| crate::exec::phases::unsettled(&state, secret));
+        if let Some(pending) = pending
+            && crate::exec::phases::is_waiting(&state, &pending.run_id)
+        {
+            return Err(super::Failure::Exit(
+                crate::exit::LOCKED,
+                format!(
+                    "secret `{secret}` is waiting for retire (run {}, due {}): its previous value still verifies, so it cannot rotate again yet; `runbook retire {secret}` first (`--now` before the due date); nothing was done",
+                    pending.run_id, pending.retire_due
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// At a terminal, before anything acts: the plan's summary and a question. `yes` goes on,

@@ -27,11 +27,13 @@ pub(super) fn run(global: &Global, format: StatusFormat, check: bool) -> Outcome
             eprintln!("{note}");
         }
     }
-    Ok(if check && list.iter().any(|s| s.overdue) {
-        exit::FAILED
-    } else {
-        exit::DONE
-    })
+    Ok(
+        if check && list.iter().any(|s| s.overdue || s.retire_overdue) {
+            exit::FAILED
+        } else {
+            exit::DONE
+        },
+    )
 }
 
 /// The run that did not finish, if any, and the two ways out of it: until one is taken, no

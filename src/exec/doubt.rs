@@ -47,6 +47,9 @@ pub(crate) async fn judge(ctx: &Arc<RunContext>, node: usize) -> Doubt {
                     Err(_) => applied = false,
                 }
             }
+            // An unset is in place when the key is gone (a retire phase's whole edit may be
+            // one: without this, a cut-off unset counted as done and was never made).
+            applied &= spec.unset.iter().all(|key| file.get(key).is_none());
             if applied {
                 Doubt::Applied
             } else {

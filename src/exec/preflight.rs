@@ -120,6 +120,39 @@ pub(crate) fn prepare(
     })
 }
 
+/// The current values a retire phase reads, and the files it may rewrite.
+pub(crate) type Retiring = (
+    HashMap<usize, BTreeMap<String, String>>,
+    BTreeSet<std::path::PathBuf>,
+);
+
+/// What a retire phase needs before it acts: the env files its steps edit (checked as for a
+/// run), and the current values of the library's secrets, read now — the retire phase's
+/// `secret.values` (an old value that still verifies is in the env file itself, so nothing
+/// of it was kept between the phases).
+pub(crate) fn prepare_retire(
+    project: &Project,
+    library: &Library,
+    plan: &Plan,
+    redactor: &Redactor,
+) -> Result<Retiring, Vec<Problem>> {
+    let files = EnvFiles::new(project, library);
+    let currents = read_currents(library, &files, redactor);
+    let retiring: BTreeSet<(usize, usize)> = plan
+        .nodes
+        .iter()
+        .filter(|n| n.phase == crate::model::Phase::Retire)
+        .flat_map(PlanNode::steps)
+        .collect();
+    let mut problems = Vec::new();
+    let edited = check_files(project, library, plan, &retiring, &files, &mut problems);
+    if problems.is_empty() {
+        Ok((currents, edited))
+    } else {
+        Err(problems)
+    }
+}
+
 /// The plan's step nodes among `active`, with their runbook's index and their step.
 fn active_nodes<'a>(
     plan: &'a Plan,

@@ -40,6 +40,34 @@ pub(crate) struct Recovered {
     /// Manual steps that stopped for an operator and have not run since, by plan node.
     pub awaiting: BTreeSet<usize>,
     pub ended: bool,
+    /// Where a run with an overlap stands between its phases.
+    pub phase: RunPhase,
+    /// Steps the activate phase completed, once it ended: never undone by the retire phase
+    /// (not in `completed`).
+    pub settled: BTreeSet<usize>,
+}
+
+/// Where a run stands between its phases.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) enum RunPhase {
+    /// No phase has ended: a run without an overlap, or one still in its activate phase.
+    #[default]
+    Activating,
+    /// The activate phase ended; the run waits for `runbook retire`.
+    Waiting(Waiting),
+    /// `runbook retire` began the retire phase.
+    Retiring(Waiting),
+}
+
+/// What the journal's last `waiting` record says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Waiting {
+    pub since: String,
+    pub due: String,
+    pub activated: BTreeSet<usize>,
+    pub secrets: Vec<String>,
+    /// The pending files kept for the retire phase.
+    pub kept: Vec<String>,
 }
 
 pub(crate) fn recover(state: &StateDir, run_id: &str) -> Result<Recovered, String> {
@@ -62,6 +90,7 @@ pub(crate) fn recover(state: &StateDir, run_id: &str) -> Result<Recovered, Strin
         finished,
         awaiting,
         ended,
+        phase,
     } = replay;
     let begun = begun.ok_or_else(|| format!("run `{run_id}`: the journal has no beginning"))?;
     if ended {
@@ -76,14 +105,24 @@ pub(crate) fn recover(state: &StateDir, run_id: &str) -> Result<Recovered, Strin
             undone,
             awaiting: BTreeSet::new(),
             ended,
+            phase,
+            settled: BTreeSet::new(),
         });
     }
+    let settled_phase = |node: usize| match &phase {
+        RunPhase::Activating => false,
+        RunPhase::Waiting(w) | RunPhase::Retiring(w) => w.activated.contains(&node),
+    };
+    // The activate phase's backups were deleted when it ended: it is never undone.
     let completed = completed
         .into_iter()
         .map(|(node, record)| {
             Ok(Completed {
                 node,
-                compensation: record.map(|c| rebuild(state, run_id, c)).transpose()?,
+                compensation: record
+                    .filter(|_| !settled_phase(node))
+                    .map(|c| rebuild(state, run_id, c))
+                    .transpose()?,
             })
         })
         .collect::<Result<Vec<_>, String>>()?;
@@ -98,7 +137,12 @@ pub(crate) fn recover(state: &StateDir, run_id: &str) -> Result<Recovered, Strin
         .filter(|n| !finished.contains(n) && !done.contains(n))
         .collect();
     let outputs = read_outputs(state, run_id, &completed)?;
+    let (settled, completed): (Vec<Completed>, Vec<Completed>) =
+        completed.into_iter().partition(|c| settled_phase(c.node));
+    let settled = settled.into_iter().map(|c| c.node).collect();
     Ok(Recovered {
+        phase,
+        settled,
         begun,
         completed,
         skipped,
@@ -125,6 +169,7 @@ struct Replay {
     /// Manual steps that stopped for an operator and have not started again since.
     awaiting: BTreeSet<usize>,
     ended: bool,
+    phase: RunPhase,
 }
 
 impl Replay {
@@ -191,6 +236,35 @@ impl Replay {
                 self.undone.insert(node);
             }
             Record::End { .. } => self.ended = true,
+            Record::Waiting {
+                since,
+                due,
+                activated,
+                secrets,
+                kept,
+            } => {
+                // What a rolled-back retire phase did is undone: only the activate phase's
+                // results stand, and the next retire starts from them.
+                let activated: BTreeSet<usize> = activated.into_iter().collect();
+                self.completed.retain(|(n, _)| activated.contains(n));
+                self.skipped.retain(|n| activated.contains(n));
+                self.intents.retain(|n| activated.contains(n));
+                self.backups.retain(|n, _| activated.contains(n));
+                self.undone.clear();
+                self.awaiting.clear();
+                self.phase = RunPhase::Waiting(Waiting {
+                    since,
+                    due,
+                    activated,
+                    secrets,
+                    kept,
+                });
+            }
+            Record::Retiring { .. } => {
+                if let RunPhase::Waiting(w) = std::mem::take(&mut self.phase) {
+                    self.phase = RunPhase::Retiring(w);
+                }
+            }
             Record::Undone { .. } | Record::Event { .. } | Record::Note { .. } => {}
         }
     }

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 
+use super::stage::Stage;
 use crate::plan::{Plan, Rolling};
 
 /// A host that failed within the budget: the step it failed at, and why.
@@ -31,7 +32,8 @@ pub(super) struct BatchGate {
 impl BatchGate {
     /// `None` for a plan without `serial` or `max_fail`: every node is admitted and any
     /// failure stops the run, as before.
-    pub(super) fn new(plan: &Plan, finished: &BTreeSet<usize>) -> Option<Self> {
+    /// Nodes outside `stage` never run, so no batch waits for them.
+    pub(super) fn new(plan: &Plan, finished: &BTreeSet<usize>, stage: Stage) -> Option<Self> {
         let rolling = plan.rolling.clone()?;
         let batch: Vec<Option<usize>> = plan
             .nodes
@@ -42,6 +44,7 @@ impl BatchGate {
         for (node, b) in batch.iter().enumerate() {
             if let Some(b) = b
                 && !finished.contains(&node)
+                && stage.runs(plan, node)
             {
                 unfinished[*b].insert(node);
             }

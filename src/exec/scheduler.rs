@@ -14,7 +14,9 @@ pub(crate) use super::compensate::Completed;
 use super::compensate::compensate;
 use super::in_flight::InFlight;
 use super::pause::paused_summary;
+use super::ready::ReadySet;
 use super::rolling::BatchGate;
+pub(crate) use super::stage::Stage;
 use crate::events::{EventKind, Outcome, StepStatus, duration_ms};
 use crate::exit;
 use crate::journal::Record;
@@ -29,8 +31,13 @@ pub(crate) struct RunResult {
     pub outcome: Outcome,
     pub exit_code: u8,
     pub summary: String,
-    /// Plan nodes whose effect is in place when the run stops (none after a rollback).
+    /// Plan nodes whose effect is in place when the run stops (none after a rollback,
+    /// except what an earlier phase settled).
     pub in_effect: BTreeSet<usize>,
+    /// Which steps this execution ran.
+    pub stage: Stage,
+    /// When an activate phase that ended waiting for retire may be retired (RFC 3339).
+    pub retire_due: Option<String>,
 }
 
 /// Where a run starts from: nothing for a new run; what the journal says for `resume`.
@@ -40,57 +47,14 @@ pub(crate) struct StartState {
     pub completed: Vec<Completed>,
     /// Steps that `when` skipped.
     pub skipped: Vec<usize>,
+    /// Steps an earlier phase completed: done, and never undone by this one (the activate
+    /// phase of a run that is now retiring).
+    pub settled: BTreeSet<usize>,
+    /// Which of the plan's steps this execution runs.
+    pub stage: Stage,
 }
 
 type Finished = (usize, Duration, Result<Option<Done>, StepError>);
-
-/// Which nodes may start: a node is ready once everything it needs has finished.
-struct ReadySet {
-    waiting: Vec<usize>,
-    dependents: Vec<Vec<usize>>,
-    ready: BTreeSet<usize>,
-}
-
-impl ReadySet {
-    /// The ready set of `plan` when the nodes in `finished` are already done or skipped.
-    fn new(plan: &crate::plan::Plan, finished: &BTreeSet<usize>) -> Self {
-        let count = plan.nodes.len();
-        let mut waiting: Vec<usize> = plan.nodes.iter().map(|n| n.needs.len()).collect();
-        let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); count];
-        for (index, node) in plan.nodes.iter().enumerate() {
-            for need in &node.needs {
-                dependents[*need].push(index);
-            }
-        }
-        for &index in finished {
-            for dependent in &dependents[index] {
-                waiting[*dependent] -= 1;
-            }
-        }
-        let ready = (0..count)
-            .filter(|i| waiting[*i] == 0 && !finished.contains(i))
-            .collect();
-        Self {
-            waiting,
-            dependents,
-            ready,
-        }
-    }
-
-    fn next(&mut self) -> Option<usize> {
-        self.ready.pop_first()
-    }
-
-    /// Node `index` finished: what needed only it is ready now.
-    fn finished(&mut self, index: usize) {
-        for dependent in &self.dependents[index] {
-            self.waiting[*dependent] -= 1;
-            if self.waiting[*dependent] == 0 {
-                self.ready.insert(*dependent);
-            }
-        }
-    }
-}
 
 /// What the loop has seen so far: the completed steps in order, and the first failure.
 struct Progress {
@@ -110,9 +74,12 @@ pub(crate) async fn execute_plan(
     stop: Arc<AtomicBool>,
     start: StartState,
 ) -> RunResult {
+    let stage = start.stage;
+    let settled = start.settled;
     let mut finished_before: BTreeSet<usize> = start.skipped.iter().copied().collect();
     finished_before.extend(start.completed.iter().map(|c| c.node));
-    let mut ready = ReadySet::new(&ctx.plan, &finished_before);
+    finished_before.extend(settled.iter().copied());
+    let mut ready = ReadySet::new(&ctx.plan, &finished_before, stage);
     let mut running: JoinSet<Finished> = JoinSet::new();
     let mut in_flight = InFlight::default();
     let mut finished = finished_before.len();
@@ -120,7 +87,7 @@ pub(crate) async fn execute_plan(
         completed: start.completed,
         failure: None,
         awaiting: Vec::new(),
-        gate: BatchGate::new(&ctx.plan, &finished_before),
+        gate: BatchGate::new(&ctx.plan, &finished_before, stage),
         released: Vec::new(),
     };
     loop {
@@ -155,7 +122,7 @@ pub(crate) async fn execute_plan(
                         progress.released.extend(gate.finished(index));
                     }
                 }
-                ready.ready.extend(progress.released.drain(..));
+                ready.release(progress.released.drain(..));
             }
             Err(e) if e.is_cancelled() => {
                 // A verify aborted below: journaled and shown as cancelled, never compensated.
@@ -187,8 +154,13 @@ pub(crate) async fn execute_plan(
     debug_assert!(in_flight.tasks.is_empty(), "every task was joined");
     // A Ctrl-C that came once every step had finished stopped nothing: the run is done, and
     // leaving it to `resume` would only ask the operator to finish what is finished.
-    let interrupted = stop.load(Ordering::SeqCst) && finished < ctx.plan.nodes.len();
-    ending(&ctx, progress, interrupted).await
+    let in_stage = (0..ctx.plan.nodes.len())
+        .filter(|i| stage.runs(&ctx.plan, *i))
+        .count();
+    let interrupted = stop.load(Ordering::SeqCst) && finished < in_stage;
+    let mut result = ending(&ctx, progress, interrupted, stage).await;
+    result.in_effect.extend(settled);
+    result
 }
 
 /// Records how node `index` finished (its event; a failure in the journal too) and keeps its
@@ -280,7 +252,12 @@ fn record(
 
 /// How the run ends once nothing runs: done; interrupted (journaled, for `resume` or
 /// `abort`); paused (an incident run); or rolled back.
-async fn ending(ctx: &Arc<RunContext>, progress: Progress, interrupted: bool) -> RunResult {
+async fn ending(
+    ctx: &Arc<RunContext>,
+    progress: Progress,
+    interrupted: bool,
+    stage: Stage,
+) -> RunResult {
     let count = ctx.plan.nodes.len();
     let Progress {
         completed,
@@ -300,6 +277,8 @@ async fn ending(ctx: &Arc<RunContext>, progress: Progress, interrupted: bool) ->
             exit_code: exit::NEEDS_OPERATOR,
             summary: super::rolling::partial_summary(gate, &ctx.run.id, !awaiting.is_empty()),
             in_effect,
+            stage,
+            retire_due: None,
         };
     }
     if failure.is_none() && !interrupted && !awaiting.is_empty() {
@@ -308,14 +287,35 @@ async fn ending(ctx: &Arc<RunContext>, progress: Progress, interrupted: bool) ->
             exit_code: exit::NEEDS_OPERATOR,
             summary: awaiting_summary(ctx, &awaiting, completed.len()),
             in_effect,
+            stage,
+            retire_due: None,
+        };
+    }
+    if failure.is_none() && !interrupted && stage == Stage::Activate {
+        let (summary, due) = super::phases::waiting_summary(ctx);
+        return RunResult {
+            outcome: Outcome::WaitingForRetire,
+            exit_code: exit::DONE,
+            summary,
+            in_effect,
+            stage,
+            retire_due: Some(due),
         };
     }
     if failure.is_none() && !interrupted {
         return RunResult {
             outcome: Outcome::Done,
             exit_code: exit::DONE,
-            summary: format!("all {count} steps done"),
+            summary: if stage == Stage::Retire {
+                format!(
+                    "retire phase done, all {count} steps of the run done: the old value no longer verifies"
+                )
+            } else {
+                format!("all {count} steps done")
+            },
             in_effect,
+            stage,
+            retire_due: None,
         };
     }
     if interrupted {
@@ -330,6 +330,8 @@ async fn ending(ctx: &Arc<RunContext>, progress: Progress, interrupted: bool) ->
                 id = ctx.run.id
             ),
             in_effect,
+            stage,
+            retire_due: None,
         };
     }
     let mut cause = match &failure {
@@ -345,9 +347,13 @@ async fn ending(ctx: &Arc<RunContext>, progress: Progress, interrupted: bool) ->
             exit_code: exit::NEEDS_OPERATOR,
             summary: paused_summary(ctx, &completed, &cause),
             in_effect,
+            stage,
+            retire_due: None,
         };
     }
-    rolled_back(ctx, &completed, &cause).await
+    let mut result = rolled_back(ctx, &completed, &cause).await;
+    result.stage = stage;
+    result
 }
 
 /// What an unattended run leaves for the operator: the steps it waits at, and how to go on.
@@ -404,5 +410,7 @@ pub(crate) async fn rolled_back(
         exit_code,
         summary: format!("{cause}; {}", report.summary),
         in_effect: BTreeSet::new(),
+        stage: Stage::Whole,
+        retire_due: None,
     }
 }

@@ -8,13 +8,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::watch;
 
+use super::recover::Waiting;
+use super::scheduler::Stage;
 use super::scheduler::{RunResult, StartState, execute_plan};
 use super::start::StartSnapshot;
-use crate::audit::{AuditEntry, Rotation};
+use crate::audit::{AuditEntry, KeptFile, Rotation};
 use crate::events::{Emitter, EventSink};
 use crate::events::{EventKind, Outcome};
 use crate::host::{ControlDir, Host, Ssh, SshTarget};
 use crate::journal::Record;
+use crate::model::Phase;
 use crate::plan::Plan;
 use crate::project::{Library, Project};
 use crate::redact::Redactor;
@@ -76,6 +79,9 @@ pub(crate) struct SessionSpec {
     pub run: RunInfo,
     pub start: StartSnapshot,
     pub durable: Durable,
+    /// The `waiting` state a retire phase started from: a retire that does not complete
+    /// returns to it.
+    pub retiring: Option<Waiting>,
 }
 
 /// A run ready to execute, the same for `run`, `resume` and `abort`: its context, the runtime
@@ -84,6 +90,7 @@ pub(crate) struct Session {
     pub ctx: Arc<RunContext>,
     runtime: tokio::runtime::Runtime,
     cancel: watch::Sender<bool>,
+    retiring: Option<Waiting>,
 }
 
 impl Session {
@@ -97,6 +104,7 @@ impl Session {
             .filter_map(|n| Some((n.name.clone(), n.host.clone()?)))
             .collect();
         let emitter = Emitter::new(spec.sinks, &spec.redactor).with_hosts(node_hosts);
+        let retiring = spec.retiring;
         let hosts = fleet_hosts(&spec.project, &spec.plan)?;
         let ctx = Arc::new(RunContext::new(ContextParts {
             project: Arc::new(spec.project),
@@ -115,11 +123,12 @@ impl Session {
             ctx,
             runtime,
             cancel,
+            retiring,
         })
     }
 
-    /// Announces a new run: its first event.
-    pub(crate) fn announce(&self) {
+    /// Announces a new run, or a phase of one: its first event.
+    pub(crate) fn announce(&self, stage: Stage) {
         let ctx = &self.ctx;
         ctx.emitter.emit(EventKind::RunStarted {
             run_id: ctx.run.id.clone(),
@@ -132,6 +141,7 @@ impl Session {
                 .map(str::to_string)
                 .collect(),
             steps: ctx.plan.nodes.len(),
+            phase: phase_name(stage).map(str::to_string),
         });
     }
 
@@ -143,14 +153,23 @@ impl Session {
     /// Executes the plan from `start`, records how the run ended, and returns its exit code.
     pub(crate) fn execute(self, start: StartState) -> u8 {
         let result = drive(&self.runtime, &self.ctx, self.cancel, start);
-        finish(&self.ctx, &result, false);
+        finish(&self.ctx, &result, false, self.retiring.as_ref());
         result.exit_code
     }
 
     /// Records how an `abort` ended; returns its exit code.
     pub(crate) fn end_abort(&self, result: &RunResult) -> u8 {
-        finish(&self.ctx, result, true);
+        finish(&self.ctx, result, true, self.retiring.as_ref());
         result.exit_code
+    }
+}
+
+/// The phase a stage runs, as events and the audit log name it.
+fn phase_name(stage: Stage) -> Option<&'static str> {
+    match stage {
+        Stage::Whole => None,
+        Stage::Activate => Some(Phase::Activate.as_str()),
+        Stage::Retire => Some(Phase::Retire.as_str()),
     }
 }
 
@@ -200,15 +219,37 @@ pub(crate) fn is_final(outcome: Outcome) -> bool {
 /// Records how the run ended (the last event, the audit log, the rotation record). A final
 /// run loses its pending values and backups and stops blocking new runs; any other keeps them
 /// for `resume` or `abort`.
-pub(crate) fn finish(ctx: &RunContext, result: &RunResult, aborted: bool) {
+pub(crate) fn finish(
+    ctx: &RunContext,
+    result: &RunResult,
+    aborted: bool,
+    retiring: Option<&Waiting>,
+) {
+    // A retire phase that is rolled back or aborted leaves the run waiting for retire again,
+    // as it was before `runbook retire`.
+    let back_to_waiting = result.stage == Stage::Retire
+        && (aborted || result.outcome == Outcome::RolledBack)
+        && retiring.is_some();
+    let mut summary = result.summary.clone();
+    if back_to_waiting && let Some(waiting) = retiring {
+        summary.push_str(&format!(
+            "; the run is waiting for retire again (due {})",
+            waiting.due
+        ));
+    }
     ctx.emitter.emit(EventKind::RunFinished {
         outcome: result.outcome,
         exit_code: result.exit_code,
-        summary: result.summary.clone(),
+        summary,
     });
     let ended = crate::events::now_text();
     let durable = &ctx.durable;
-    let (entries, rotated) = audit_of(ctx, result, aborted, &ended);
+    let kept = match (result.outcome, retiring) {
+        (Outcome::WaitingForRetire, _) => super::phases::kept_files(ctx),
+        (_, Some(waiting)) if back_to_waiting => waiting.kept.clone(),
+        _ => Vec::new(),
+    };
+    let (entries, rotated) = audit_of(ctx, result, aborted, &ended, &kept);
     let mut problems = Vec::new();
     if let Err(e) = crate::audit::append(&durable.state, &entries) {
         problems.push(format!("the audit log: {e}"));
@@ -216,7 +257,22 @@ pub(crate) fn finish(ctx: &RunContext, result: &RunResult, aborted: bool) {
     if let Err(e) = crate::audit::record_rotations(&durable.state, rotated) {
         problems.push(format!("the rotation record: {e}"));
     }
-    let last = aborted || is_final(result.outcome);
+    let last = !back_to_waiting && (aborted || is_final(result.outcome));
+    if result.outcome == Outcome::WaitingForRetire {
+        let due = result
+            .retire_due
+            .as_deref()
+            .expect("an activate phase that ended has a due date; this is a bug");
+        super::phases::enter_waiting(ctx, &ended, due, &kept, &mut problems);
+    } else if back_to_waiting && let Some(waiting) = retiring {
+        super::phases::enter_waiting(
+            ctx,
+            &waiting.since,
+            &waiting.due,
+            &waiting.kept,
+            &mut problems,
+        );
+    }
     if result.outcome == Outcome::AwaitingOperator {
         // The record of which steps wait reaches the disk before the lock is released.
         let _ = durable.journal.durable_blocking(&Record::Note {
@@ -255,8 +311,30 @@ fn audit_of(
     result: &RunResult,
     aborted: bool,
     ended: &str,
+    kept: &[String],
 ) -> (Vec<AuditEntry>, BTreeMap<String, Rotation>) {
     let key = crate::fingerprint::install_key(&ctx.durable.state.root).ok();
+    let kept: Vec<KeptFile> = match &key {
+        Some(key) => kept
+            .iter()
+            .filter_map(|file| {
+                let path = ctx
+                    .durable
+                    .state
+                    .pending_dir(&ctx.durable.run_id)
+                    .join(file);
+                let bytes = std::fs::read(path).ok()?;
+                Some(KeptFile {
+                    file: file.clone(),
+                    fingerprint: crate::fingerprint::fingerprint(
+                        key,
+                        &String::from_utf8_lossy(&bytes),
+                    ),
+                })
+            })
+            .collect(),
+        None => Vec::new(),
+    };
     let mut entries = Vec::new();
     let mut rotated = BTreeMap::new();
     for &rb in &ctx.plan.runbooks {
@@ -280,15 +358,18 @@ fn audit_of(
             (false, Outcome::Paused, false) => "paused",
             (false, Outcome::Interrupted, false) => "interrupted",
             (false, Outcome::NeedsOperator, _) => "needs_operator",
+            // The new value is in use and the old one still verifies: not "rotated" yet.
+            (false, Outcome::WaitingForRetire, _) => crate::audit::WAITING_FOR_RETIRE,
         };
         let fingerprint = key.as_deref().and_then(|k| current_fingerprint(ctx, rb, k));
         if outcome == "rotated" {
             rotated.insert(
                 secret.id.value.clone(),
                 Rotation {
-                    last_rotated: ended.to_string(),
-                    run_id: ctx.run.id.clone(),
+                    last_rotated: Some(ended.to_string()),
+                    run_id: Some(ctx.run.id.clone()),
                     fingerprint: fingerprint.clone(),
+                    waiting_for_retire: None,
                 },
             );
         }
@@ -302,6 +383,8 @@ fn audit_of(
             ended: ended.to_string(),
             outcome: outcome.to_string(),
             fingerprint,
+            phase: phase_name(result.stage).map(str::to_string),
+            kept: kept.clone(),
         });
     }
     (entries, rotated)

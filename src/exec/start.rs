@@ -121,6 +121,17 @@ pub(crate) fn sweep_orphans(state: &StateDir) -> Vec<String> {
             messages.extend(finish_ended(state, &run_id, is_active));
             continue;
         }
+        if is_active && super::phases::is_waiting(state, &run_id) {
+            // Killed after its activate phase was journaled done (or before its retire
+            // phase began): the journal is the truth, so finish settling it.
+            let problems = super::phases::settle(state, &run_id);
+            messages.push(if problems.is_empty() {
+                format!("run {run_id} had ended its activate phase but was interrupted while settling; it now waits for retire")
+            } else {
+                format!("run {run_id} waits for retire, but settling it failed: {}", problems.join("; "))
+            });
+            continue;
+        }
         let orphan = if is_active { !begun } else { !acted };
         if !orphan {
             continue;

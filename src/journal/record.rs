@@ -96,6 +96,24 @@ pub(crate) enum Record {
         summary: String,
         ended: String,
     },
+    /// The activate phase is done: the new value is in use, the old one still verifies, and
+    /// the run waits for retire at `due`. The run is not unfinished (no lock, not active):
+    /// `runbook retire` continues it. Written again when a retire phase is rolled back.
+    Waiting {
+        /// RFC 3339: when the activate phase ended.
+        since: String,
+        /// RFC 3339: when the overlap has passed.
+        due: String,
+        /// Every plan node of the activate phase (done or skipped): never undone after this.
+        activated: Vec<usize>,
+        /// The secrets the run rotates, for `rotations.json`.
+        secrets: Vec<String>,
+        /// The pending files kept for the retire phase (0600; fingerprinted in the audit log).
+        #[serde(default)]
+        kept: Vec<String>,
+    },
+    /// The retire phase began (`runbook retire`); `early` when before the due date (`--now`).
+    Retiring { operator: String, early: bool },
     /// Free-form facts worth keeping (e.g. `resume` started), for the timeline.
     Note {
         text: String,

@@ -5,6 +5,7 @@ mod duration;
 mod interval;
 mod inventory;
 mod kinds;
+mod phase;
 mod runbook;
 mod share;
 mod step;
@@ -17,6 +18,7 @@ pub use kinds::{
     Charset, Command, Encoding, EnvSpec, ExecSpec, Expect, FileSpec, GenerateSpec, HttpCheck,
     ManualInput, ManualSpec, ReportSpec, RotateSpec, TcpCheck, VerifySpec, input_variable,
 };
+pub use phase::Phase;
 pub use runbook::{InputSpec, Mode, Policy, Runbook, SecretSpec};
 pub use share::{HostShare, Share};
 pub use step::{EnvMap, KindRef, NoneKeyword, Rollback, RollbackBody, Step};

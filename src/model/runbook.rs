@@ -88,6 +88,11 @@ pub struct SecretSpec {
     pub every: Policy,
     /// What a rotation costs users.
     pub impact: String,
+    /// How long the old value keeps verifying after the new one is in use: a run ends
+    /// waiting for retire, and `runbook retire` runs the steps marked `phase: retire` once
+    /// this has passed (e.g. `7d`, the life of a refresh token).
+    #[schemars(with = "Option<super::HumanDuration>")]
+    pub overlap: Option<Spanned<super::HumanDuration>>,
     /// Secrets that rotate too when this one is compromised (transitively).
     #[serde(default)]
     #[schemars(with = "Vec<String>")]

@@ -51,6 +51,10 @@ pub struct Step {
     pub irreversible: bool,
     /// A question the operator must confirm before the step runs.
     pub confirm: Option<String>,
+    /// `activate` (the default) or `retire`: retire steps run once the secret's `overlap`
+    /// has passed (`runbook retire`), or right after the activate steps in incident mode.
+    #[schemars(with = "Option<super::Phase>")]
+    pub phase: Option<Spanned<super::Phase>>,
     /// Where the step runs, once per matching host: a host or group pattern (default: the
     /// runbook's `on`, else the machine `runbook` runs on).
     #[schemars(with = "Option<String>")]
@@ -99,6 +103,11 @@ impl KindRef<'_> {
 }
 
 impl Step {
+    /// The phase this step belongs to (`activate` unless it says `retire`).
+    pub fn phase(&self) -> super::Phase {
+        self.phase.as_ref().map(|p| p.value).unwrap_or_default()
+    }
+
     /// All kinds this step declares; the checker requires exactly one.
     pub fn kinds(&self) -> Vec<KindRef<'_>> {
         let mut kinds = Vec::with_capacity(1);

@@ -6,12 +6,17 @@ use petgraph::Direction;
 use petgraph::algo::has_path_connecting;
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};
 
+use crate::model::Phase;
+
 /// A node of the planner's graph. Edges point from a step to the steps that need it.
 #[derive(Debug, Clone)]
 pub(crate) struct Unit {
     /// Creation order: runbook order, then step order. Ties in scheduling break on it.
     pub ordinal: usize,
     pub work: Work,
+    /// The phase its step declares. Restarts coalesce only within a phase: the retire
+    /// phase's restart must come after the activate phase's, never merge with it.
+    pub phase: Phase,
     /// The inventory host it runs on; `None` for the machine `runbook` runs on.
     pub host: Option<String>,
 }
@@ -55,14 +60,20 @@ pub(crate) fn coalesce_restarts(
             .collect();
         let mut groups: Vec<NodeIndex> = Vec::new();
         for unit in units {
-            let target = groups.iter().copied().find(|g| {
+            let phase = graph[unit].phase;
+            let same_phase: Vec<NodeIndex> = groups
+                .iter()
+                .copied()
+                .filter(|g| graph[*g].phase == phase)
+                .collect();
+            let target = same_phase.iter().copied().find(|g| {
                 !has_path_connecting(&*graph, *g, unit, None)
                     && !has_path_connecting(&*graph, unit, *g, None)
             });
             match target {
                 Some(group) => merge_into(graph, unit, group),
                 None => {
-                    if let Some(first) = groups.first() {
+                    if let Some(first) = same_phase.first() {
                         notes.push(format!(
                             "restart `{service}` for {} stays separate from the one for {}: merging them would create a cycle (one must finish before the other starts)",
                             serves_label(graph, unit, label),
@@ -131,8 +142,10 @@ fn split_per_service(graph: &mut PlanGraph) {
             serves: serves.clone(),
         };
         for service in services.iter().skip(1) {
+            let phase = graph[node].phase;
             let unit = graph.add_node(Unit {
                 ordinal,
+                phase,
                 work: Work::Restart {
                     services: vec![service.clone()],
                     serves: serves.clone(),
@@ -190,7 +203,8 @@ fn merge_across_services(graph: &mut PlanGraph) {
     let mut groups: Vec<NodeIndex> = Vec::new();
     for unit in restarts {
         let target = groups.iter().copied().find(|g| {
-            graph[*g].host == graph[unit].host
+            graph[*g].phase == graph[unit].phase
+                && graph[*g].host == graph[unit].host
                 && !has_path_connecting(&*graph, *g, unit, None)
                 && !has_path_connecting(&*graph, unit, *g, None)
         });

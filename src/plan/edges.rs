@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use petgraph::stable_graph::NodeIndex;
 
+use crate::model::{Phase, Step};
 use crate::project::Library;
 
 use super::expand::Expansion;
@@ -34,6 +35,7 @@ impl Edges<'_> {
     pub(super) fn all(&self, order_of_runbooks: &[usize]) -> Vec<(NodeIndex, NodeIndex)> {
         let mut edges = self.needs(order_of_runbooks, &self.expanded_ends());
         edges.extend(self.implied());
+        edges.extend(self.phases(order_of_runbooks));
         edges
     }
 
@@ -97,6 +99,50 @@ impl Edges<'_> {
                     let froms = self.ends_of(ends, rb, ni, false);
                     for to in self.ends_of(ends, rb, si, true) {
                         edges.extend(self.sources_for(&froms, to).map(|from| (from, to)));
+                    }
+                }
+            }
+        }
+        edges
+    }
+
+    /// A runbook's retire phase starts once its activate phase is complete: each retire step
+    /// that needs no other retire step needs every last activate step. In a routine run the
+    /// phases are separate runs anyway; in an incident run this is what orders them.
+    fn phases(&self, order_of_runbooks: &[usize]) -> Vec<(NodeIndex, NodeIndex)> {
+        let mut edges = Vec::new();
+        for &rb in order_of_runbooks {
+            let steps = &self.library.runbooks[rb].value.steps;
+            let phase_of = |id: &str| steps.iter().find(|s| s.id.value == id).map(Step::phase);
+            let needed: HashSet<&str> = steps
+                .iter()
+                .filter(|s| s.phase() == Phase::Activate)
+                .flat_map(|s| s.needs.iter().map(|n| n.value.as_str()))
+                .collect();
+            let last_activate: Vec<usize> = (0..steps.len())
+                .filter(|i| {
+                    steps[*i].phase() == Phase::Activate
+                        && !needed.contains(steps[*i].id.value.as_str())
+                })
+                .collect();
+            for (si, step) in steps.iter().enumerate() {
+                let first_retire = step.phase() == Phase::Retire
+                    && !step
+                        .needs
+                        .iter()
+                        .any(|n| phase_of(&n.value) == Some(Phase::Retire));
+                if !first_retire {
+                    continue;
+                }
+                let Some(tos) = self.node_of.get(&(rb, si)) else {
+                    continue;
+                };
+                for &from in &last_activate {
+                    let Some(froms) = self.node_of.get(&(rb, from)) else {
+                        continue;
+                    };
+                    for &to in tos {
+                        edges.extend(self.sources_for(froms, to).map(|f| (f, to)));
                     }
                 }
             }

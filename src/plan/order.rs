@@ -24,7 +24,7 @@ pub(super) fn topological(
         .map(|(n, _)| Reverse((graph[*n].ordinal, *n)))
         .collect();
     let mut position: HashMap<NodeIndex, usize> = HashMap::new();
-    let mut nodes = Vec::with_capacity(graph.node_count());
+    let mut nodes: Vec<PlanNode> = Vec::with_capacity(graph.node_count());
     while let Some(Reverse((_, node))) = ready.pop() {
         let mut needs: Vec<usize> = graph
             .neighbors_directed(node, Direction::Incoming)
@@ -41,8 +41,15 @@ pub(super) fn topological(
                 let _ = services;
                 label(rb, si)
             }
-            Work::Restart { services, .. } => format!("restart:{}", services.join(",")),
+            Work::Restart { services, .. } => restart_name(services, graph[node].phase),
         };
+        // A step that waits for a retire step belongs to the retire phase too.
+        let phase = needs
+            .iter()
+            .map(|n: &usize| nodes[*n].phase)
+            .chain([graph[node].phase])
+            .max()
+            .unwrap_or_default();
         let host = graph[node].host.clone();
         let name = match &host {
             Some(host) => format!("{name}@{host}"),
@@ -52,6 +59,7 @@ pub(super) fn topological(
             name,
             work,
             needs,
+            phase,
             host,
         });
         for next in graph.neighbors_directed(node, Direction::Outgoing) {
@@ -71,4 +79,14 @@ pub(super) fn topological(
         ));
     }
     Ok(nodes)
+}
+
+/// The name of a restart that serves several steps: `restart:api,worker`, and in the retire
+/// phase `retire-restart:api,worker`, since a run may restart the same services in each phase
+/// and a node's name must be unique (the journal and the report find nodes by name).
+pub(super) fn restart_name(services: &[String], phase: crate::model::Phase) -> String {
+    match phase {
+        crate::model::Phase::Activate => format!("restart:{}", services.join(",")),
+        crate::model::Phase::Retire => format!("retire-restart:{}", services.join(",")),
+    }
 }

@@ -87,7 +87,7 @@ pub(super) fn render_target(
     render(&environment(), text, &ctx).map_err(|e| problem(format!("rotate target: {e}")))
 }
 
-pub(super) fn unknown_secret(library: &Library, key: &str) -> Problem {
+pub(crate) fn unknown_secret(library: &Library, key: &str) -> Problem {
     Problem::new(
         "runbook::plan::unknown_secret",
         format!("no runbook owns a secret `{key}`"),

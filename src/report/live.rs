@@ -53,13 +53,17 @@ impl TextView {
                 mode,
                 secrets,
                 steps,
+                phase,
             } => {
                 let rotates = if secrets.is_empty() {
                     String::new()
                 } else {
                     format!(" — rotates {}", secrets.join(", "))
                 };
-                format!("run {run_id}: {runbook} ({mode}){rotates} — {steps} steps")
+                let phase = phase
+                    .as_deref()
+                    .map_or(String::new(), |p| format!(", {p} phase"));
+                format!("run {run_id}: {runbook} ({mode}{phase}){rotates} — {steps} steps")
             }
             EventKind::StepStarted {
                 step,
@@ -163,6 +167,7 @@ impl TextView {
                     Outcome::Paused => self.paint("31", "PAUSED"),
                     Outcome::Interrupted => self.paint("33", "interrupted"),
                     Outcome::AwaitingOperator => self.paint("33", "AWAITING THE OPERATOR"),
+                    Outcome::WaitingForRetire => self.paint("32", "waiting for retire"),
                 };
                 format!("{word} (exit {exit_code}): {summary}")
             }
@@ -223,7 +228,9 @@ fn shown_when_quiet(event: &Event) -> bool {
             matches!(status, StepStatus::Failed | StepStatus::Awaiting)
         }
         EventKind::CompensationFinished { ok, .. } => !ok,
-        EventKind::RunFinished { outcome, .. } => *outcome != Outcome::Done,
+        EventKind::RunFinished { outcome, .. } => {
+            !matches!(outcome, Outcome::Done | Outcome::WaitingForRetire)
+        }
         EventKind::Warning { .. } | EventKind::Operator { .. } => true,
         _ => false,
     }

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 
+use crate::model::Phase;
 use crate::plan::{Plan, Work};
 use crate::project::{Library, Project};
 use crate::template::environment;
@@ -36,6 +37,9 @@ pub(crate) struct NodeView {
     pub skipped: bool,
     /// The runbook author's explanation of the step.
     pub description: Option<String>,
+    /// `activate` or `retire`, in a plan that has a retire phase.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phase: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -55,6 +59,18 @@ pub(crate) struct PlanView {
     pub steps: Vec<NodeView>,
     pub point_of_no_return: Option<String>,
     pub notes: Vec<String>,
+    /// When the retire phase runs, in a plan that has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retire: Option<RetireView>,
+}
+
+/// When a plan's retire phase runs: after an overlap (`runbook retire`), or in the same run.
+#[derive(Serialize)]
+pub(crate) struct RetireView {
+    /// The overlap the run waits before retiring (`7d`); none in incident mode.
+    pub overlap: Option<String>,
+    /// In words, for the text view.
+    pub when: String,
 }
 
 /// What is known beyond the runbooks: in a dry run, from preflight, which steps may run and
@@ -137,6 +153,7 @@ pub(crate) fn view_known(
     given: &BTreeMap<String, String>,
     known: Option<&Known<'_>>,
 ) -> PlanView {
+    let retire = retire_view(library, plan);
     let env = environment();
     let describe = Describer {
         project,
@@ -169,6 +186,7 @@ pub(crate) fn view_known(
                     .iter()
                     .map(|n| plan.nodes[*n].name.clone())
                     .collect(),
+                phase: retire.as_ref().map(|_| shown_phase(library, plan, node)),
                 ..view
             }
         })
@@ -198,7 +216,46 @@ pub(crate) fn view_known(
         steps,
         point_of_no_return,
         notes: plan.notes.clone(),
+        retire,
     }
+}
+
+/// A node's phase as shown: in a run with an overlap, the one it runs in (a step after a
+/// retire step runs in the retire phase too); in an incident run, which has one phase, only
+/// what its runbook declares.
+fn shown_phase(library: &Library, plan: &Plan, node: &crate::plan::PlanNode) -> &'static str {
+    let declared = node
+        .steps()
+        .iter()
+        .map(|(rb, si)| library.runbooks[*rb].value.steps[*si].phase())
+        .max()
+        .unwrap_or_default();
+    if plan.has_overlap() {
+        node.phase.as_str()
+    } else {
+        declared.as_str()
+    }
+}
+
+/// When the plan's retire steps run, if it has any.
+fn retire_view(library: &Library, plan: &Plan) -> Option<RetireView> {
+    if !plan.nodes.iter().any(|n| n.phase == Phase::Retire) {
+        return None;
+    }
+    let secrets: Vec<&str> = plan.secrets(library);
+    Some(match &plan.overlap {
+        Some(overlap) => RetireView {
+            overlap: Some(overlap.to_string()),
+            when: format!(
+                "the run ends after the activate phase, waiting for retire: the old value keeps verifying for {overlap}, then `runbook retire {}` runs the retire phase (`--now` to run it earlier)",
+                secrets.first().copied().unwrap_or("SECRET")
+            ),
+        },
+        None => RetireView {
+            overlap: None,
+            when: "in this run, right after the activate phase: incident mode never overlaps, so the old value stops verifying before the run ends".into(),
+        },
+    })
 }
 
 /// Whether a step will not run: a dry run knows which are active, and a `when` may already
@@ -239,6 +296,7 @@ fn step_view(describe: &Describer<'_>, rb: usize, si: usize) -> NodeView {
         when: step.when.as_ref().map(|w| w.value.clone()),
         skipped,
         description: step.description.clone(),
+        phase: None,
     }
 }
 
@@ -272,6 +330,14 @@ fn restart_view(
         .filter(|s| wanted.contains(s))
         .map(String::as_str)
         .collect();
+    if serves.is_empty() {
+        return NodeView {
+            change: "skipped: its `when` is false for this run".into(),
+            rollback: "none needed".into(),
+            skipped: true,
+            ..restart_node(Vec::new(), None, String::new())
+        };
+    }
     let names: Vec<String> = serves
         .iter()
         .map(|(rb, si)| crate::plan::step_name(&library.runbooks[*rb].value, *si))
@@ -281,23 +347,33 @@ fn restart_view(
         .map(|(rb, _)| library.runbooks[*rb].value.name.value.as_str())
         .collect();
     runbooks.dedup();
-    NodeView {
-        index: 0,
-        name: String::new(),
-        kind: "restart",
-        runbook: (runbooks.len() == 1).then(|| runbooks[0].to_string()),
-        host: None,
-        change: format!(
+    restart_node(
+        names,
+        (runbooks.len() == 1).then(|| runbooks[0].to_string()),
+        format!(
             "restart {} — for {}",
             services.join(", "),
             runbooks.join(", ")
         ),
+    )
+}
+
+/// A restart node's view; the caller fills in its place in the plan.
+fn restart_node(serves: Vec<String>, runbook: Option<String>, change: String) -> NodeView {
+    NodeView {
+        index: 0,
+        name: String::new(),
+        kind: "restart",
+        runbook,
+        host: None,
+        change,
         rollback: "restarted again once the files it reads are restored".into(),
         needs: Vec::new(),
-        serves: names,
+        serves,
         irreversible: false,
         when: None,
         skipped: false,
         description: None,
+        phase: None,
     }
 }

@@ -27,6 +27,9 @@ pub(crate) fn text(view: &PlanView) -> String {
             let _ = writeln!(out, "    impact: {}", s.impact);
         }
     }
+    if let Some(retire) = &view.retire {
+        let _ = writeln!(out, "\nretire phase: {}", retire.when);
+    }
     let _ = writeln!(out, "\nsteps, in order:");
     let width = view.steps.iter().map(|s| s.name.len()).max().unwrap_or(0);
     for step in &view.steps {
@@ -54,6 +57,9 @@ pub(crate) fn text(view: &PlanView) -> String {
         }
         if let Some(when) = &step.when {
             let _ = writeln!(out, "       {:<width$}  when      {when}", "");
+        }
+        if step.phase == Some("retire") {
+            let _ = writeln!(out, "       {:<width$}  phase     retire", "");
         }
         if !step.skipped {
             let _ = writeln!(out, "       {:<width$}  rollback  {}", "", step.rollback);

@@ -13,7 +13,14 @@ pub(crate) fn status_text(list: &[SecretStatus]) -> String {
         "SECRET", "POLICY", "LAST ROTATED", "NEXT DUE", "STATE"
     );
     for s in list {
-        let state = if s.overdue && s.last_rotated.is_none() {
+        let state = if let Some(due) = &s.retire_due {
+            let day: String = due.chars().take(10).collect();
+            if s.retire_overdue {
+                format!("RETIRE OVERDUE since {day}: `runbook retire {}`", s.secret)
+            } else {
+                format!("waiting for retire (due {day})")
+            }
+        } else if s.overdue && s.last_rotated.is_none() {
             "OVERDUE (never rotated)".to_string()
         } else if s.overdue {
             format!("OVERDUE by {} days", s.overdue_days)
@@ -47,14 +54,20 @@ pub(crate) fn status_json(list: &[SecretStatus]) -> String {
 /// The audit log, one line per secret of each run.
 pub(crate) fn history_text(entries: &[AuditEntry]) -> String {
     let mut out = format!(
-        "{:<26} {:<16} {:<15} {:<9} {:<12} {}\n",
-        "ENDED", "SECRET", "OUTCOME", "MODE", "OPERATOR", "RUN"
+        "{:<26} {:<16} {:<18} {:<9} {:<9} {:<12} {}\n",
+        "ENDED", "SECRET", "OUTCOME", "PHASE", "MODE", "OPERATOR", "RUN"
     );
     for e in entries {
         let _ = writeln!(
             out,
-            "{:<26} {:<16} {:<15} {:<9} {:<12} {}",
-            e.ended, e.secret, e.outcome, e.mode, e.operator, e.run_id
+            "{:<26} {:<16} {:<18} {:<9} {:<9} {:<12} {}",
+            e.ended,
+            e.secret,
+            e.outcome,
+            e.phase.as_deref().unwrap_or("-"),
+            e.mode,
+            e.operator,
+            e.run_id
         );
     }
     out
@@ -95,6 +108,16 @@ pub(crate) fn prometheus(statuses: &[SecretStatus]) -> String {
         "runbook_secret_overdue",
         "1 when the secret is past its rotation policy (or was never rotated).",
         &|s| Some(i64::from(s.overdue)),
+    );
+    metric(
+        "runbook_secret_retire_due_timestamp_seconds",
+        "Unix time the pending retire phase is due (the old value verifies until it runs).",
+        &|s| s.retire_due_seconds,
+    );
+    metric(
+        "runbook_secret_retire_overdue",
+        "1 when a retire phase is past due: the old value still verifies after its overlap.",
+        &|s| Some(i64::from(s.retire_overdue)),
     );
     out
 }

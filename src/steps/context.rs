@@ -379,6 +379,16 @@ impl RunContext {
 
 /// Every (runbook, step) whose `steps.<id>` a template of the run reads.
 fn referenced_steps(library: &Library, plan: &Plan) -> std::collections::HashSet<(usize, usize)> {
+    steps_read_by(library, plan, |_| true)
+}
+
+/// Every (runbook, step) whose `steps.<id>` a template of a step that `reader` accepts
+/// reads (the retire phase's, for what a run keeps between its phases).
+pub(crate) fn steps_read_by(
+    library: &Library,
+    plan: &Plan,
+    reader: impl Fn(&crate::model::Step) -> bool,
+) -> std::collections::HashSet<(usize, usize)> {
     let env = crate::template::shared();
     let mut runbooks: Vec<usize> = plan.runbooks.clone();
     runbooks.push(plan.root);
@@ -386,7 +396,7 @@ fn referenced_steps(library: &Library, plan: &Plan) -> std::collections::HashSet
     for rb in runbooks {
         let steps = &library.runbooks[rb].value.steps;
         for step in steps {
-            if step.kinds().len() != 1 {
+            if step.kinds().len() != 1 || !reader(step) {
                 continue;
             }
             for site in crate::check::sites(step) {

@@ -136,7 +136,7 @@ impl Test {
         self
     }
 
-    fn command_with(&self, args: &[&str]) -> Command {
+    pub(crate) fn command_with(&self, args: &[&str]) -> Command {
         let mut command = Command::new(binary());
         command.args(args);
         let asks = subcommand(args) == Some("run")
