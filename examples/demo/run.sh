@@ -15,6 +15,12 @@
 # environment. `--app-encryption` or `--mfa-encryption` runs that rotation instead and proves
 # every record now opens under the new key.
 #
+# `--zero-impact` restarts the service blue/green (DEMO_RESTART=bluegreen in demo.conf) and
+# runs the rotation while `demo-load` keeps requesting the service with a token and a session
+# minted before it: it prints what those clients saw (failed requests, rejected credentials,
+# the longest gap between two answers), then, where this build has two-phase rotations
+# (`runbook retire`), the retire under the same load.
+#
 # `--fleet` runs the rotation on two local "hosts" over sshd instead (see fleet.sh); it skips
 # with a message when sshd cannot run here.
 #
@@ -28,9 +34,9 @@ keep=
 for arg in "$@"; do
     case $arg in
     --keep) keep=1 ;;
-    --compromise | --app-encryption | --mfa-encryption | --fleet) mode=$arg ;;
+    --compromise | --app-encryption | --mfa-encryption | --zero-impact | --fleet) mode=$arg ;;
     *)
-        echo "usage: $0 [--compromise | --app-encryption | --mfa-encryption | --fleet] [--keep]" >&2
+        echo "usage: $0 [--compromise | --app-encryption | --mfa-encryption | --zero-impact | --fleet] [--keep]" >&2
         exit 2
         ;;
     esac
@@ -38,11 +44,12 @@ done
 cd "$repo"
 # Cargo's own progress lines show: a first build takes minutes and must not look hung.
 echo "building runbook and the demo service (the first build takes a few minutes)..."
-cargo build --bin runbook --example demo-service --example demo-migrate
+cargo build --bin runbook --example demo-service --example demo-migrate --example demo-load
 # Where cargo put the binaries: `target/` unless CARGO_TARGET_DIR or a cargo config moved it.
 target=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 runbook="$target/debug/runbook"
 migrate="$target/debug/examples/demo-migrate"
+load="$target/debug/examples/demo-load"
 if [ "$mode" = --fleet ]; then
     exec bash "$repo/examples/demo/fleet.sh" "$target" "$keep"
 fi
@@ -76,6 +83,7 @@ DEMO_ENV_FILE=.env.prod
 DEMO_PID_FILE=demo-service.pid
 DEMO_LOG_FILE=demo-service.log
 DEMO_SERVICE_BIN=$target/debug/examples/demo-service
+DEMO_RESTART=$([ "$mode" = --zero-impact ] && echo bluegreen || echo recreate)
 CONF
 cat > "$scratch/runbook.yaml" <<CONF
 # yaml-language-server: \$schema=$repo/schemas/config.schema.json
@@ -153,7 +161,38 @@ echo "scratch deployment: $scratch (service on 127.0.0.1:$port)"
 echo "a token signed with the current JWT_SECRET: /whoami -> $(get /whoami "$old_token" | cut -d' ' -f1)"
 echo
 
-if [ "$mode" = "--compromise" ]; then
+# Runs "$@" while demo-load requests the service with the credentials clients hold now, then
+# prints what those clients saw.
+under_load() {
+    rm -f load.stop load.ready
+    "$load" --port "$port" --env-file .env.prod --until-file load.stop --ready-file load.ready \
+        --format text >load.txt &
+    local pid=$! status=0
+    while [ ! -f load.ready ]; do
+        kill -0 "$pid" 2>/dev/null || { wait "$pid"; return 1; }
+        sleep 0.05
+    done
+    "$@" || status=$?
+    touch load.stop
+    wait "$pid"
+    echo
+    echo "what clients saw meanwhile (a token and a session minted before it, fresh tokens, /health):"
+    cat load.txt
+    return "$status"
+}
+
+if [ "$mode" = "--zero-impact" ]; then
+    echo "restarts are blue/green: the new process takes the socket over, the old one drains"
+    under_load "$runbook" run jwt-rotation --yes
+    echo
+    if "$runbook" retire --help >/dev/null 2>&1 && [ -n "$("$runbook" status | grep -i retire || true)" ]; then
+        echo "the overlap: the old JWT_SECRET still verifies; retiring it now (--now skips the wait):"
+        under_load "$runbook" retire jwt --now --yes
+    else
+        echo "(this build has no two-phase rotation: a token minted before the rotation is refused"
+        echo " as soon as the new process serves, which the load counts as rejected credentials)"
+    fi
+elif [ "$mode" = "--compromise" ]; then
     # The incident's last manual step (notify the affected users) is a person's: unattended,
     # the run stops awaiting the operator (exit 3), and the demo plays the operator, saying
     # with `resume --done` that it is done. The findings are given as an input file.

@@ -8,17 +8,27 @@
 //! During a rotation's overlap, `JWT_SECRET_PREVIOUS` and `SESSION_SECRET_PREVIOUS` still
 //! verify (a keyring: sign with the current key, accept either).
 
+#[path = "service/args.rs"]
+mod args;
 #[path = "service/backends.rs"]
 mod backends;
+#[path = "service/clock.rs"]
+mod clock;
 #[path = "service/crypto.rs"]
 mod crypto;
+#[path = "service/environment.rs"]
+mod environment;
 #[path = "service/http.rs"]
 mod http;
+#[path = "service/lifecycle.rs"]
+mod lifecycle;
+#[path = "service/listener.rs"]
+mod listener;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::net::TcpStream;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -26,24 +36,15 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use runbook::envfile::EnvFile;
 use serde_json::{Map, Value, json};
 
+use args::{Args, USAGE, parse_args};
 use backends::{Postgres, Redis};
 use http::{ReadError, Request, Response};
-
-const USAGE: &str =
-    "usage: demo-service --env-file PATH [--port N] [--pid-file PATH] [--log-file PATH]";
 
 /// Env keys whose names end like this are secrets (or carry one, as URLs do) and get a fingerprint.
 const SECRET_SUFFIXES: [&str; 6] = ["SECRET", "KEY", "PEPPER", "PASSWORD", "TOKEN", "_URL"];
 
 /// Fingerprint key used when the env file has no `DEMO_FINGERPRINT_KEY`.
 const DEFAULT_FINGERPRINT_KEY: &str = "runbook-demo";
-
-struct Args {
-    env_file: PathBuf,
-    port: u16,
-    pid_file: Option<PathBuf>,
-    log_file: Option<PathBuf>,
-}
 
 /// Everything the request handlers need, fixed at start like a container's environment.
 struct State {
@@ -67,7 +68,7 @@ struct Log(Arc<Mutex<Box<dyn Write + Send>>>);
 
 impl Log {
     fn line(&self, message: &str) {
-        let line = format!("{} {message}\n", timestamp());
+        let line = format!("{} {message}\n", clock::timestamp());
         // A poisoned lock only means another thread panicked mid-write; keep logging.
         let mut out = self
             .0
@@ -111,87 +112,70 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args, log: Log) -> Result<(), String> {
-    let shown = args.env_file.display();
-    let text = fs::read(&args.env_file).map_err(|e| format!("cannot read {shown}: {e}"))?;
-    let env = EnvFile::parse(&text).map_err(|e| format!("{shown}: {e}"))?;
+    let (env, shown) = match &args.env_file {
+        Some(path) => {
+            let shown = path.display().to_string();
+            let text = fs::read(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+            (
+                EnvFile::parse(&text).map_err(|e| format!("{shown}: {e}"))?,
+                shown,
+            )
+        }
+        None => (environment::from_process()?, "(the environment)".to_owned()),
+    };
     let problems = startup_problems(&env);
     if !problems.is_empty() {
         return Err(format!("refusing to start: {}", problems.join("; ")));
     }
     let state = Arc::new(load_state(&env, log.clone()));
-    let listener = TcpListener::bind(("127.0.0.1", args.port))
-        .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", args.port))?;
+    let stop = lifecycle::stop_on_sigterm().map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
+    let (listener, origin) = listener::open(args.port, args.handover.as_deref())?;
+    let listener = Arc::new(listener);
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     // The pid file is written only once the port is bound, so its presence means "listening".
     if let Some(pid_file) = &args.pid_file {
         write_pid_file(pid_file)
             .map_err(|e| format!("cannot write {}: {e}", pid_file.display()))?;
     }
+    if let Some(instance_file) = &args.instance_file {
+        fs::write(instance_file, format!("{}\n", http::instance()))
+            .map_err(|e| format!("cannot write {}: {e}", instance_file.display()))?;
+    }
+    if let Some(handover) = &args.handover {
+        let log = log.clone();
+        listener::serve_handover(handover, Arc::clone(&listener), move |m| log.line(m))
+            .map_err(|e| format!("cannot serve hand-overs at {}: {e}", handover.display()))?;
+    }
     let configured = |set: bool| if set { "configured" } else { "unconfigured" };
     log.line(&format!(
-        "demo-service listening on http://{address} (pid {}, env file {shown}, postgres {}, redis {})",
+        "demo-service listening on http://{address} (pid {}, env file {shown}, postgres {}, redis {}, socket {})",
         std::process::id(),
         configured(state.postgres.is_some()),
         configured(state.redis.is_some()),
+        match origin {
+            listener::Origin::Bound => "bound",
+            listener::Origin::TakenOver => "taken over",
+        },
     ));
-    for stream in listener.incoming() {
-        match stream {
-            Ok(stream) => {
-                let state = Arc::clone(&state);
-                let spawned = std::thread::Builder::new().spawn(move || serve(stream, &state));
-                if let Err(error) = spawned {
-                    log.line(&format!("cannot start a connection thread: {error}"));
-                }
-            }
-            Err(error) => {
-                // Typically out of file descriptors: back off instead of spinning.
-                log.line(&format!("accept failed: {error}"));
-                std::thread::sleep(Duration::from_millis(100));
-            }
+    let in_flight = lifecycle::InFlight::default();
+    let handle = |stream: TcpStream| {
+        let state = Arc::clone(&state);
+        let guard = in_flight.enter();
+        let spawned = std::thread::Builder::new().spawn(move || {
+            serve(stream, &state);
+            drop(guard);
+        });
+        if let Err(error) = spawned {
+            log.line(&format!("cannot start a connection thread: {error}"));
         }
-    }
+    };
+    lifecycle::serve_until_stopped(&listener, &stop, &in_flight, handle, |m| log.line(m))
+        .map_err(|e| format!("cannot accept on {address}: {e}"))?;
+    log.line(&format!(
+        "demo-service stopped (pid {})",
+        std::process::id()
+    ));
     Ok(())
-}
-
-/// Returns `None` for `--help`.
-fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
-    let (mut env_file, mut port, mut pid_file, mut log_file) = (None, 8080, None, None);
-    while let Some(arg) = argv.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => {
-                (flag.to_owned(), Some(value.to_owned()))
-            }
-            _ => (arg, None),
-        };
-        if flag == "--help" || flag == "-h" {
-            return Ok(None);
-        }
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| argv.next())
-                .ok_or_else(|| format!("{flag} needs a value"))
-        };
-        match flag.as_str() {
-            "--env-file" => env_file = Some(PathBuf::from(value()?)),
-            "--port" => {
-                let text = value()?;
-                port = text
-                    .parse()
-                    .map_err(|_| format!("--port: `{text}` is not a port number"))?;
-            }
-            "--pid-file" => pid_file = Some(PathBuf::from(value()?)),
-            "--log-file" => log_file = Some(PathBuf::from(value()?)),
-            _ => return Err(format!("unknown argument `{flag}`")),
-        }
-    }
-    let env_file = env_file.ok_or("--env-file is required")?;
-    Ok(Some(Args {
-        env_file,
-        port,
-        pid_file,
-        log_file,
-    }))
 }
 
 fn open_log(path: Option<&Path>) -> io::Result<Log> {
@@ -388,30 +372,4 @@ fn session(request: &Request, state: &State) -> Response {
         Some(session) => Response::json(200, json!({ "session": session })),
         None => Response::error(401, "invalid session"),
     }
-}
-
-/// Formats the current UTC time as RFC 3339, without a date library.
-fn timestamp() -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    let secs = now.as_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil-from-days (Howard Hinnant), valid for every date after 1970.
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        now.subsec_millis()
-    )
 }

@@ -2,10 +2,13 @@
 //! loopback port in its own temp dir, with password auth really enforced, torn down on Drop.
 //! This file holds what both share; each server lives in its own submodule.
 
+mod docker;
 mod postgres;
 mod redis;
 
 // Every test binary compiles `common`; most of them use none of this.
+#[allow(unused_imports)]
+pub(crate) use docker::{DEMO_IMAGE, Docker};
 #[allow(unused_imports)]
 pub(crate) use postgres::{PG_SUPERUSER, Postgres, sql_ident, sql_literal};
 #[allow(unused_imports)]

@@ -158,6 +158,16 @@ impl Deployment {
         Deployment { dir, port }
     }
 
+    /// Chooses how `restart.sh` restarts the service: `recreate` (its default) or `bluegreen`.
+    pub(crate) fn restart_mode(&self, mode: &str) {
+        use std::io::Write as _;
+        let mut conf = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.path().join("demo.conf"))
+            .unwrap();
+        writeln!(conf, "DEMO_RESTART={mode}").unwrap();
+    }
+
     /// Writes the deployment's `runbook.yaml`: the shipped library, the demo's restart driver,
     /// and `extra_vars` (indented `  key: value` lines) pointing runbooks at test servers.
     pub(crate) fn configure(&self, extra_vars: &str) {

@@ -6,6 +6,7 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::sync::OnceLock;
 
 /// Request line plus headers may not exceed this; a probe's request is a few hundred bytes.
 const MAX_HEAD_BYTES: u64 = 16 * 1024;
@@ -92,6 +93,18 @@ fn read_line(reader: &mut impl BufRead) -> Result<String, ReadError> {
     String::from_utf8(buf).map_err(|_| ReadError::Malformed)
 }
 
+/// This process's instance id, sent as `X-Demo-Instance`: unlike the pid, it differs between
+/// two containers (where both services may be pid 1) sharing a port.
+pub(crate) fn instance() -> &'static str {
+    static INSTANCE: OnceLock<String> = OnceLock::new();
+    INSTANCE.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/random/uuid").map_or_else(
+            |_| format!("{}-{:?}", std::process::id(), std::time::SystemTime::now()),
+            |uuid| uuid.trim().to_owned(),
+        )
+    })
+}
+
 /// A complete response: every body this service sends is JSON.
 pub(crate) struct Response {
     pub status: u16,
@@ -111,13 +124,18 @@ impl Response {
     }
 
     /// Writes the response and flushes; the caller closes the connection by dropping it.
+    /// `X-Demo-Pid` names the process that answered: during a blue/green restart two
+    /// instances share the port, and the restart driver waits for the new one's answer.
     pub(crate) fn write_to(&self, mut stream: &TcpStream) -> io::Result<()> {
         let head = format!(
             "HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
-             Cache-Control: no-store\r\nConnection: close\r\n\r\n",
+             Cache-Control: no-store\r\nX-Demo-Pid: {}\r\nX-Demo-Instance: {}\r\n\
+             Connection: close\r\n\r\n",
             self.status,
             reason(self.status),
             self.body.len() + 1,
+            std::process::id(),
+            instance(),
         );
         stream.write_all(head.as_bytes())?;
         stream.write_all(self.body.as_bytes())?;
