@@ -213,7 +213,7 @@ pub const EXIT_CODES: &[(u8, &str)] = &[
     ),
     (
         crate::exit::NEEDS_OPERATOR,
-        "the run needs an operator (rollback incomplete, incident paused, manual step awaiting, hosts failed within `max_fail`)",
+        "the run needs an operator (rollback incomplete, incident paused, manual step awaiting)",
     ),
     (
         crate::exit::LOCKED,
