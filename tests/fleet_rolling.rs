@@ -118,3 +118,37 @@ fn bad_serial_and_max_fail_values_are_refused_at_their_lines() {
         ENV
     );
 }
+
+#[test]
+fn resume_retries_the_host_that_failed_within_max_fail() {
+    let Some(hosts) = servers(3) else { return };
+    std::fs::write(hosts[1].path("broken"), "").unwrap();
+    let test = project(&hosts, &rolling("\"50%\"", "1"));
+    let run = test.run_args(&[
+        "--inventory",
+        "inventory.yaml",
+        "run",
+        "fleet-rotation",
+        "--yes",
+    ]);
+    run.expect_code(3);
+    assert!(run.stdout.contains("host web2 failed at"), "{}", run.stdout);
+    // The operator repairs web2, then retries it; the others are not run again.
+    std::fs::remove_file(hosts[1].path("broken")).unwrap();
+    let run_id = String::from_utf8(test.read(".runbook/active")).unwrap();
+    let resumed = test.run_args(&["resume", run_id.trim(), "--yes"]);
+    resumed.expect_code(0);
+    let value = env_value(&hosts[0].path("app.env"));
+    for host in &hosts {
+        assert_eq!(
+            std::fs::read_to_string(host.path("app.env")).unwrap(),
+            ENV.replace("old-token-value", &value)
+        );
+        assert_eq!(
+            std::fs::read_to_string(host.path("restarts")).unwrap(),
+            "restarted api\n",
+            "each host restarted once"
+        );
+    }
+    assert!(resumed.stdout.contains("check@web2"), "{}", resumed.stdout);
+}
