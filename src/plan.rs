@@ -157,10 +157,13 @@ pub(crate) fn build(
     let mut nodes = topological(&graph, &label)?;
     name_split_restarts(library, &mut nodes);
     let overlap = overlap_of(library, root_runbook.mode, &nodes);
+    let rolling = rolling::rolling(project, root_runbook);
+    let mut notes = notes;
+    notes.extend(rolling.as_ref().map(Rolling::describe));
     Ok(Plan {
         overlap,
         root,
-        rolling: rolling::rolling(project, root_runbook),
+        rolling,
         mode: root_runbook.mode,
         target,
         runbooks: order_of_runbooks

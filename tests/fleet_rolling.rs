@@ -16,9 +16,23 @@ fn rolling(serial: &str, max_fail: &str) -> String {
 fn serial_one_stops_at_the_failed_host_and_never_touches_the_next_batch() {
     let Some(hosts) = servers(3) else { return };
     std::fs::write(hosts[1].path("broken"), "").unwrap();
-    let run = project(&hosts, &rolling("1", "0"))
-        .args(&["--inventory", "inventory.yaml", "run", "fleet-rotation"])
-        .run();
+    let test = project(&hosts, &rolling("1", "0"));
+    let plan = test.run_args(&["--inventory", "inventory.yaml", "plan", "fleet-rotation"]);
+    plan.expect_code(0);
+    assert!(
+        plan.stdout.contains(
+            "hosts in 3 batches (serial), each after the one before: web1 | web2 | web3; max_fail 0"
+        ),
+        "{}",
+        plan.stdout
+    );
+    let run = test.run_args(&[
+        "--inventory",
+        "inventory.yaml",
+        "run",
+        "fleet-rotation",
+        "--yes",
+    ]);
     run.expect_code(1);
     assert!(run.stdout.contains("check@web2"), "{}", run.stdout);
     for host in &hosts {

@@ -24,6 +24,29 @@ impl Rolling {
     }
 }
 
+impl Rolling {
+    /// The plan's note of the batches and the budget, as `plan` shows it.
+    pub(crate) fn describe(&self) -> String {
+        let batches: Vec<String> = self.batches.iter().map(|batch| batch.join(", ")).collect();
+        format!(
+            "hosts in {} batch{} (serial), each after the one before: {}; max_fail {}: {}",
+            batches.len(),
+            if batches.len() == 1 { "" } else { "es" },
+            batches.join(" | "),
+            self.max_fail,
+            if self.max_fail == 0 {
+                "any failure stops the run and rolls every host back".to_string()
+            } else {
+                format!(
+                    "up to {} host{} may fail and be left for resume or abort",
+                    self.max_fail,
+                    if self.max_fail == 1 { "" } else { "s" }
+                )
+            }
+        )
+    }
+}
+
 /// `None` when the runbook asks for neither (one batch, no failure tolerated: every run
 /// before `serial` existed). The checker refused values that do not parse.
 pub(crate) fn rolling(project: &Project, runbook: &Runbook) -> Option<Rolling> {
