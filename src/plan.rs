@@ -82,6 +82,14 @@ impl PlanNode {
 }
 
 impl Plan {
+    /// The host of each node that runs on one, by node name (for the events' `host`).
+    pub(crate) fn node_hosts(&self) -> HashMap<String, String> {
+        self.nodes
+            .iter()
+            .filter_map(|n| Some((n.name.clone(), n.host.clone()?)))
+            .collect()
+    }
+
     /// Whether the run has two phases: it ends waiting for retire after the activate phase.
     pub(crate) fn has_overlap(&self) -> bool {
         self.overlap.is_some()

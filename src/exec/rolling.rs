@@ -150,8 +150,13 @@ impl BatchGate {
 }
 
 /// The end of a run that finished every host but those that failed within `max_fail`:
-/// each host's state, and the two ways on.
-pub(super) fn partial_summary(gate: &BatchGate, run_id: &str, awaiting: bool) -> String {
+/// each host's state, and the two ways on; `None` when no host failed.
+pub(super) fn partial_summary(
+    gate: Option<&BatchGate>,
+    run_id: &str,
+    awaiting: bool,
+) -> Option<String> {
+    let gate = gate.filter(|g| !g.failed.is_empty())?;
     let mut parts = Vec::new();
     for failed in &gate.failed {
         parts.push(format!(
@@ -173,16 +178,20 @@ pub(super) fn partial_summary(gate: &BatchGate, run_id: &str, awaiting: bool) ->
         parts.push(format!("{} {verb}", done.join(", ")));
     }
     let (failed, budget) = gate.budget();
-    format!(
+    Some(format!(
         "{failed} of {} hosts failed (max_fail {budget}); {}; `runbook resume {run_id}` retries the failed host{s}, `runbook abort {run_id}` rolls every host back",
         gate.hosts().count(),
         parts.join("; "),
         s = if failed == 1 { "" } else { "s" },
-    )
+    ))
 }
 
-/// What a stop adds to its cause when hosts had failed within the budget before it.
-pub(super) fn over_budget(gate: &BatchGate) -> String {
+/// What a stop adds to its cause when hosts had failed within the budget before it; nothing
+/// otherwise.
+pub(super) fn over_budget(gate: Option<&BatchGate>) -> String {
+    let Some(gate) = gate.filter(|g| !g.failed.is_empty()) else {
+        return String::new();
+    };
     let (_, budget) = gate.budget();
     let hosts: Vec<&str> = gate.failed.iter().map(|f| f.host.as_str()).collect();
     format!(

@@ -231,19 +231,12 @@ fn record(
                 error_kind: Some(error.kind()),
             });
             // Within `max_fail`, the host is left as it failed and the others go on.
-            let tolerated = if progress.failure.is_none() && error.kind() != ErrorKind::Cancelled {
-                progress
-                    .gate
-                    .as_mut()
-                    .and_then(|gate| gate.tolerate(index, &node.name, error.message()))
-            } else {
-                None
-            };
-            match tolerated {
+            let first = progress.failure.is_none() && error.kind() != ErrorKind::Cancelled;
+            match (progress.gate.as_mut().filter(|_| first))
+                .and_then(|gate| gate.tolerate(index, &node.name, error.message()))
+            {
                 Some(released) => progress.released.extend(released),
-                None => {
-                    progress.failure.get_or_insert((node.name.clone(), error));
-                }
+                None => _ = progress.failure.get_or_insert((node.name.clone(), error)),
             }
             false
         }
@@ -267,15 +260,17 @@ async fn ending(
         ..
     } = progress;
     let in_effect: BTreeSet<usize> = completed.iter().map(|c| c.node).collect();
-    let failed_hosts = gate.as_ref().is_some_and(|g| !g.failed.is_empty());
-    if failure.is_none() && !interrupted && failed_hosts {
+    let waits = !awaiting.is_empty();
+    if failure.is_none()
+        && !interrupted
+        && let Some(summary) = super::rolling::partial_summary(gate.as_ref(), &ctx.run.id, waits)
+    {
         // Some hosts failed within `max_fail`: not done, and not as before either. The run
         // stays open so the operator decides: retry the failed hosts, or roll all back.
-        let gate = gate.as_ref().expect("checked above");
         return RunResult {
             outcome: Outcome::NeedsOperator,
             exit_code: exit::NEEDS_OPERATOR,
-            summary: super::rolling::partial_summary(gate, &ctx.run.id, !awaiting.is_empty()),
+            summary,
             in_effect,
             stage,
             retire_due: None,
@@ -334,13 +329,10 @@ async fn ending(
             retire_due: None,
         };
     }
-    let mut cause = match &failure {
+    let cause = match &failure {
         Some((step, error)) => format!("step `{step}` failed: {error}"),
         None => "interrupted".to_string(),
-    };
-    if let Some(gate) = gate.as_ref().filter(|_| failed_hosts) {
-        cause.push_str(&super::rolling::over_budget(gate));
-    }
+    } + &super::rolling::over_budget(gate.as_ref());
     if ctx.plan.mode == Mode::Incident {
         return RunResult {
             outcome: Outcome::Paused,

@@ -97,13 +97,7 @@ impl Session {
     pub(crate) fn open(spec: SessionSpec) -> std::io::Result<Self> {
         let runtime = runtime()?;
         let (cancel, cancel_rx) = watch::channel(false);
-        let node_hosts = spec
-            .plan
-            .nodes
-            .iter()
-            .filter_map(|n| Some((n.name.clone(), n.host.clone()?)))
-            .collect();
-        let emitter = Emitter::new(spec.sinks, &spec.redactor).with_hosts(node_hosts);
+        let emitter = Emitter::new(spec.sinks, &spec.redactor).with_hosts(spec.plan.node_hosts());
         let retiring = spec.retiring;
         let hosts = fleet_hosts(&spec.project, &spec.plan)?;
         let ctx = Arc::new(RunContext::new(ContextParts {
