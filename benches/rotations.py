@@ -10,11 +10,14 @@ gap between two successful responses, and the rotation's wall time. Medians over
 (default 3); `PROFILE=debug` uses debug builds.
 
 The ways of rotating, side by side:
-  one-phase, recreate    stop-then-start, the default driver
-  one-phase, blue/green  DEMO_RESTART=bluegreen: start new, wait healthy, drain old
-  two-phase, blue/green  activate under load (the old value still verifies during the
-                         overlap), then `runbook retire --now`; only where this build has
-                         two-phase rotations (`runbook retire`)
+  one-phase, recreate    the new value replaces the old at once (a minimal runbook written
+                         for the bench, as the shipped ones were before two phases and as an
+                         incident still rotates), stop-then-start, the default driver
+  one-phase, blue/green  the same, DEMO_RESTART=bluegreen: start new, wait healthy, drain old
+  two-phase, blue/green  the shipped runbook: its activate phase under load (the old value
+                         still verifies during the overlap), then, on a line of its own,
+                         `runbook retire --now` under a new load (clients holding credentials
+                         of the new value)
 
 Everything runs on loopback, in a temporary directory removed at the end.
 """
@@ -30,7 +33,27 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ROWS = [("jwt", "jwt-rotation"), ("session", "session-rotation")]
+ROWS = [("jwt", "jwt-rotation", "JWT_SECRET"), ("session", "session-rotation", "SESSION_SECRET")]
+
+# The one-phase rotation of a row: the new value replaces the old, nothing keeps verifying.
+ONE_PHASE = """name: {secret}-one-phase
+secret: {{ id: {secret}, env: [{env}], every: 90d, impact: every credential refused }}
+steps:
+  - id: new
+    generate: {{ bytes: 64, encoding: base64 }}
+  - id: write
+    needs: [new]
+    env: {{ set: {{ {env}: "{{{{ steps.new.value }}}}" }} }}
+  - id: restart
+    needs: [write]
+    restart: [api]
+  - id: health
+    needs: [restart]
+    verify:
+      http: {{ url: "{{{{ vars.api_url }}}}/health", status: 200 }}
+      retries: 50
+      interval: 100ms
+"""
 RUNS = int(os.environ.get("RUNS", "3"))
 # `PROFILE=debug` reuses the binaries the tests built: a rotation's time is restarts and
 # waits, which the optimiser barely changes.
@@ -57,15 +80,10 @@ def free_port():
         return s.getsockname()[1]
 
 
-def has_retire(binaries):
-    return subprocess.run([binaries["runbook"], "retire", "--help"],
-                          capture_output=True).returncode == 0
-
-
 class Deployment:
     """A scratch copy of examples/demo/ with the demo service running."""
 
-    def __init__(self, binaries, restart):
+    def __init__(self, binaries, restart, runbooks):
         self.dir = tempfile.mkdtemp(prefix="runbook-bench-rotation.")
         self.port = free_port()
         self.binaries = binaries
@@ -78,7 +96,7 @@ class Deployment:
                        f"DEMO_PID_FILE=demo.pid\nDEMO_LOG_FILE=demo.log\n"
                        f"DEMO_SERVICE_BIN='{binaries['service']}'\nDEMO_RESTART={restart}\n")
         with open(self.path("runbook.yaml"), "w") as config:
-            config.write(f"runbooks: {REPO}/runbooks\nstate: .runbook\nvars:\n"
+            config.write(f"runbooks: {runbooks}\nstate: .runbook\nvars:\n"
                          f"  env_file: .env.prod\n  api_url: http://127.0.0.1:{self.port}\n"
                          "  health_interval: 100ms\n"
                          "restart:\n  run: bash ./restart.sh {{ services | join(\" \") }}\n")
@@ -121,41 +139,55 @@ class Deployment:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def measure(binaries, runbook, secret, restart, two_phase):
-    """One rotation under load; a two-phase one adds its retire, under load too."""
-    demo = Deployment(binaries, restart)
+def sample(wall, report):
+    return {"failed": report["failed"], "rejected": report["rejected"],
+            "gap": report["longest_gap_ms"], "wall": wall}
+
+
+def measure(binaries, row, restart, two_phase):
+    """One rotation under load: {"rotate": sample} and, two-phase, {"retire": sample}."""
+    secret, runbook, env = row
+    scratch_runbooks = tempfile.mkdtemp(prefix="runbook-bench-runbooks.")
     try:
-        wall, report = demo.under_load(["run", runbook])
-        sample = {"failed": report["failed"], "rejected": report["rejected"],
-                  "gap": report["longest_gap_ms"], "wall": wall}
         if two_phase:
-            retire_wall, retired = demo.under_load(["retire", secret, "--now"])
-            sample["retire"] = (retired["failed"], retire_wall)
-        return sample
+            runbooks = os.path.join(REPO, "runbooks")
+        else:
+            runbooks, runbook = scratch_runbooks, f"{secret}-one-phase"
+            with open(os.path.join(runbooks, f"{runbook}.yaml"), "w") as out:
+                out.write(ONE_PHASE.format(secret=secret, env=env))
+        demo = Deployment(binaries, restart, runbooks)
+        try:
+            samples = {"rotate": sample(*demo.under_load(["run", runbook]))}
+            if two_phase:
+                samples["retire"] = sample(*demo.under_load(["retire", secret, "--now"]))
+            return samples
+        finally:
+            demo.close()
     finally:
-        demo.close()
+        shutil.rmtree(scratch_runbooks, ignore_errors=True)
 
 
 def main():
     binaries = build()
-    ways = [("one-phase", "recreate", False), ("one-phase", "bluegreen", False)]
-    if has_retire(binaries):
-        ways.append(("two-phase", "bluegreen", True))
+    ways = [("one-phase", "recreate", False), ("one-phase", "bluegreen", False),
+            ("two-phase", "bluegreen", True)]
     print(f"runbook rotations under load, medians of {RUNS} runs, {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.2f}")
-    header = f"{'row':<9}{'rotation':<11}{'restart':<11}{'failed':>8}{'rejected':>10}" \
+    header = f"{'row':<9}{'rotation':<20}{'restart':<11}{'failed':>8}{'rejected':>10}" \
              f"{'longest gap ms':>16}{'wall s':>8}"
     print(header)
-    for secret, runbook in ROWS:
+    for row in ROWS:
         for phases, restart, two_phase in ways:
-            samples = [measure(binaries, runbook, secret, restart, two_phase)
-                       for _ in range(RUNS)]
-            median = {key: statistics.median(s[key] for s in samples)
-                      for key in ("failed", "rejected", "gap", "wall")}
-            print(f"{secret:<9}{phases:<11}{restart:<11}{median['failed']:>8g}"
-                  f"{median['rejected']:>10g}{median['gap']:>16g}{median['wall']:>8.2f}")
-    if len(ways) < 3:
-        print("(no two-phase rows: this build of runbook has no `retire` command)")
+            runs = [measure(binaries, row, restart, two_phase) for _ in range(RUNS)]
+            parts = [("rotate", phases)]
+            if two_phase:
+                parts = [("rotate", f"{phases} activate"), ("retire", f"{phases} retire")]
+            for part, label in parts:
+                median = {key: statistics.median(run[part][key] for run in runs)
+                          for key in ("failed", "rejected", "gap", "wall")}
+                print(f"{row[0]:<9}{label:<20}{restart:<11}{median['failed']:>8g}"
+                      f"{median['rejected']:>10g}{median['gap']:>16g}{median['wall']:>8.2f}",
+                      flush=True)
 
 
 if __name__ == "__main__":

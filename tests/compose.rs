@@ -128,10 +128,14 @@ impl Project {
         body["JWT_SECRET"].as_str().unwrap().to_owned()
     }
 
-    /// `runbook run jwt-rotation --yes` with `driver` as the restart driver.
-    fn rotate(&self, driver: &str) -> (i32, String) {
+    /// `runbook run jwt-rotation --yes` with `driver` as the restart driver, or without one
+    /// (`None`): the built-in default, which finds Compose itself.
+    fn rotate(&self, driver: Option<&str>) -> (i32, String) {
+        let restart = driver.map_or(String::new(), |driver| {
+            format!("restart:\n  run: {driver}\n  timeout: 5m\n")
+        });
         let config = format!(
-            "runbooks: {}\nvars:\n  env_file: .env.prod\n  api_url: http://127.0.0.1:{}\n  health_interval: 500ms\nrestart:\n  run: {driver}\n  timeout: 5m\n",
+            "runbooks: {}\nvars:\n  env_file: .env.prod\n  compose_file: compose.yml\n  api_url: http://127.0.0.1:{}\n  health_interval: 500ms\n{restart}",
             Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("runbooks")
                 .display(),
@@ -142,6 +146,8 @@ impl Project {
             .args(["run", "jwt-rotation", "--yes"])
             .current_dir(self.dir.path())
             .env("DOCKER_HOST", &self.docker.host)
+            // The built-in driver names no project: compose takes it from here.
+            .env("COMPOSE_PROJECT_NAME", self.name())
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .output()
@@ -162,16 +168,18 @@ impl Drop for Project {
 }
 
 /// The platform's secret-rotation guide says `docker compose restart`; compose keeps the
-/// environment a container was created with, so the rotation's own verify catches that the
-/// new key is not accepted and rolls back. The default recreate driver reads the new value.
+/// environment a container was created with, so the rotation's own verify catches the new key
+/// not live and rolls back. The built-in default driver (no `restart:` in the config) recreates
+/// with whichever Compose is installed, says which, and the new value is read.
 #[test]
-fn compose_restart_keeps_the_old_key_live_and_the_recreate_driver_reads_the_new() {
+fn compose_restart_keeps_the_old_key_live_and_the_default_recreate_driver_reads_the_new() {
     let Some(project) = Project::up() else { return };
     let words = project.compose_words().join(" ");
     let before = project.jwt_fingerprint();
     let env_before = std::fs::read(project.dir.path().join(".env.prod")).unwrap();
-    let (code, output) =
-        project.rotate(&format!("{words} restart {{{{ services | join(\" \") }}}}"));
+    let (code, output) = project.rotate(Some(&format!(
+        "{words} restart {{{{ services | join(\" \") }}}}"
+    )));
     assert_eq!(code, 1, "{output}");
     assert!(
         output.contains("✗ jwt-rotation/new-key-accepted (verify)"),
@@ -187,10 +195,17 @@ fn compose_restart_keeps_the_old_key_live_and_the_recreate_driver_reads_the_new(
         env_before
     );
 
-    let recreate =
-        format!("{words} up -d --force-recreate --no-deps {{{{ services | join(\" \") }}}}");
-    let (code, output) = project.rotate(&recreate);
+    let (code, output) = project.rotate(None);
     assert_eq!(code, 0, "{output}");
+    let chosen = if project.docker.compose.len() == 1 {
+        "with docker-compose (Compose v1)"
+    } else {
+        "with docker compose (Compose v2)"
+    };
+    assert!(
+        output.contains(&format!("recreating api worker {chosen}")),
+        "{output}"
+    );
     project.wait_healthy();
     assert_ne!(
         project.jwt_fingerprint(),
@@ -222,7 +237,7 @@ fn compose_blue_green_driver_rotates_without_a_failed_request_under_load() {
         &project.dir.path().join(".env.prod"),
         &[],
     );
-    let (code, output) = project.rotate(&run);
+    let (code, output) = project.rotate(Some(&run));
     let report = load.finish();
     assert_eq!(code, 0, "{output}");
     assert_eq!(report.total("failed"), 0, "{report}\n{output}");

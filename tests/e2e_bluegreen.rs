@@ -1,52 +1,138 @@
-//! Zero-downtime restarts, proven under load: the real `runbook` rotates secrets of the demo
-//! deployment through its real restart driver while `demo-load` keeps requesting it. With the
-//! blue/green driver no request fails; with the plain recreate driver some do.
+//! Zero-impact rotations, proven under load: the real `runbook` rotates secrets of the demo
+//! deployment in two phases through its real blue/green restart driver while `demo-load` keeps
+//! requesting it. The activate phase fails no request and refuses no credential, whenever it
+//! was minted; the retire phase fails no request; only then is a pre-rotation credential
+//! refused. With the plain recreate driver some requests fail.
 
 #[path = "demo_service/load.rs"]
 mod load;
 #[path = "demo_service/support.rs"]
 mod support;
 
+use base64::Engine as _;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+
 use load::{Load, Report};
 use support::{Deployment, get, token};
 
-/// Runs `runbooks` one after another on a demo restarted by `mode`, under load.
-fn rotate_under_load(mode: &str, runbooks: &[&str]) -> (Deployment, Report) {
+/// A demo restarted by `mode`, its service running.
+fn demo(mode: &str) -> Deployment {
     let demo = Deployment::new();
     demo.restart_mode(mode);
     demo.configure("");
     demo.restart_ok(&["api"]);
+    demo
+}
+
+/// Runs `runbook ARGS` while `demo-load` requests the service with the credentials clients
+/// hold now, and returns the runbook's output and what the load saw.
+fn under_load(demo: &Deployment, args: &[&str]) -> (String, Report) {
     let load = Load::start(demo.dir.path(), demo.port, &demo.env_file(), &[]);
-    for runbook in runbooks {
-        let (code, output) = demo.runbook(&["run", runbook, "--yes"]);
-        assert_eq!(code, 0, "{runbook}: {output}\nlog:\n{}", demo.log());
-    }
+    let (code, output) = demo.runbook(args);
     let report = load.finish();
-    eprintln!("{mode} {runbooks:?}: {report}");
-    (demo, report)
+    assert_eq!(code, 0, "{args:?}: {output}\nlog:\n{}", demo.log());
+    eprintln!("{args:?}: {report}");
+    (output, report)
+}
+
+/// `session=s:VALUE.SIGNATURE` as Express's cookie-signature signs it, with `secret`.
+fn session_cookie(secret: &str) -> String {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(b"e2e");
+    let signature =
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(mac.finalize().into_bytes());
+    format!("session=s:e2e.{signature}")
+}
+
+/// `GET /session` with `cookie`; the status.
+fn session_status(port: u16, cookie: &str) -> u16 {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let request = format!(
+        "GET /session HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .expect("a status code")
+}
+
+/// Asserts what a two-phase rotation's activate phase costs: nothing. Every check of the load
+/// ran (tokens minted before and during it, a session signed before it), none failed and none
+/// was refused, and the load spanned the restart (two instances answered).
+fn assert_no_impact(demo: &Deployment, report: &Report) {
+    for check in ["health", "token_before", "token_during", "session_before"] {
+        assert!(report.check(check, "ok") > 0, "{check} ran: {report}");
+    }
+    assert_eq!(report.total("failed"), 0, "{report}\nlog:\n{}", demo.log());
+    assert_eq!(
+        report.total("rejected"),
+        0,
+        "{report}\nlog:\n{}",
+        demo.log()
+    );
+    assert_eq!(report.0["instances"], 2, "{report}");
 }
 
 #[test]
-fn jwt_and_session_rotations_with_blue_green_restarts_fail_no_request_under_load() {
-    let (demo, report) = rotate_under_load("bluegreen", &["jwt-rotation", "session-rotation"]);
-    assert_eq!(report.total("failed"), 0, "{report}\nlog:\n{}", demo.log());
-    // The load met the first instance and, in its last round after both runs, the third:
-    // it spanned both restarts.
-    assert_eq!(report.0["instances"], 3, "{report}");
-    let log = demo.log();
+fn jwt_rotation_in_two_phases_with_blue_green_restarts_costs_clients_nothing_under_load() {
+    let demo = demo("bluegreen");
+    let before = token(demo.port);
+    let (output, activated) = under_load(&demo, &["run", "jwt-rotation", "--yes"]);
+    assert!(output.contains("waiting for retire"), "{output}");
+    assert_no_impact(&demo, &activated);
+    assert_eq!(get(demo.port, "/whoami", Some(&before)).0, 200, "overlap");
+
+    // The retire under load: clients that hold tokens of the new key see no failure.
+    let (_, retired) = under_load(&demo, &["retire", "jwt", "--now", "--yes"]);
     assert_eq!(
-        log.matches("socket taken over").count(),
-        2,
-        "each restart handed the listening socket on:\n{log}"
+        retired.total("failed"),
+        0,
+        "{retired}\nlog:\n{}",
+        demo.log()
     );
-    assert_eq!(log.matches("demo-service stopped").count(), 2, "{log}");
-    // jwt-rotation and session-rotation are two-phase now: the old value keeps verifying
-    // (JWT_SECRET_PREVIOUS, SESSION_SECRET_PREVIOUS) until `retire`, so no credential minted
-    // before the rotation is refused during it.
-    for check in ["token_before", "session_before"] {
-        assert_eq!(report.check(check, "rejected"), 0, "{check}: {report}");
-    }
+    assert_eq!(retired.total("rejected"), 0, "{retired}");
+    assert_eq!(
+        get(demo.port, "/whoami", Some(&before)).0,
+        401,
+        "a token minted before the rotation is refused once retired"
+    );
     assert_eq!(get(demo.port, "/whoami", Some(&token(demo.port))).0, 200);
+    let log = demo.log();
+    assert_eq!(log.matches("socket taken over").count(), 2, "{log}");
+}
+
+#[test]
+fn session_rotation_in_two_phases_with_blue_green_restarts_costs_clients_nothing_under_load() {
+    let demo = demo("bluegreen");
+    let old_secret = demo.env().get("SESSION_SECRET").unwrap();
+    let before = session_cookie(&old_secret);
+    assert_eq!(session_status(demo.port, &before), 200);
+    let (output, activated) = under_load(&demo, &["run", "session-rotation", "--yes"]);
+    assert!(output.contains("waiting for retire"), "{output}");
+    assert_no_impact(&demo, &activated);
+    assert_eq!(session_status(demo.port, &before), 200, "overlap");
+
+    let (_, retired) = under_load(&demo, &["retire", "session", "--now", "--yes"]);
+    assert_eq!(
+        retired.total("failed"),
+        0,
+        "{retired}\nlog:\n{}",
+        demo.log()
+    );
+    assert_eq!(retired.total("rejected"), 0, "{retired}");
+    assert_eq!(
+        session_status(demo.port, &before),
+        401,
+        "a session signed before the rotation is refused once retired"
+    );
+    let current = demo.env().get("SESSION_SECRET").unwrap();
+    assert_eq!(session_status(demo.port, &session_cookie(&current)), 200);
 }
 
 /// The contrast: stop-then-start refuses connections until the new process listens. The
@@ -54,7 +140,8 @@ fn jwt_and_session_rotations_with_blue_green_restarts_fail_no_request_under_load
 /// least that long, during which a load making a request every few milliseconds is refused.
 #[test]
 fn the_recreate_driver_fails_requests_during_the_same_rotation() {
-    let (demo, report) = rotate_under_load("recreate", &["jwt-rotation"]);
+    let demo = demo("recreate");
+    let (_, report) = under_load(&demo, &["run", "jwt-rotation", "--yes"]);
     assert!(report.total("failed") > 0, "{report}\nlog:\n{}", demo.log());
     assert_eq!(report.0["instances"], 2, "{report}");
 }

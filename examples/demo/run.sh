@@ -3,8 +3,9 @@
 #
 # It builds runbook and the demo service, lays out a scratch deployment in a temporary
 # directory (the git tree stays clean), starts the service, takes a token signed with the
-# current JWT_SECRET, runs `runbook run jwt-rotation --yes` (live view, restart, verify), then
-# proves the old token is now rejected and a new one accepted. `--compromise` runs
+# current JWT_SECRET, runs `runbook run jwt-rotation --yes` (live view, restart, verify), shows
+# the old token still accepted during the overlap, retires the old key with `runbook retire jwt
+# --now --yes`, then proves the old token is now rejected and a new one accepted. `--compromise` runs
 # `runbook run compromise --secret jwt --yes` instead (it stops awaiting the operator at the
 # manual notification step, which the demo then answers with `resume --done notify`) and
 # prints where the report is.
@@ -18,8 +19,7 @@
 # `--zero-impact` restarts the service blue/green (DEMO_RESTART=bluegreen in demo.conf) and
 # runs the rotation while `demo-load` keeps requesting the service with a token and a session
 # minted before it: it prints what those clients saw (failed requests, rejected credentials,
-# the longest gap between two answers), then, where this build has two-phase rotations
-# (`runbook retire`), the retire under the same load.
+# the longest gap between two answers), then `runbook retire jwt --now` under the same load.
 #
 # `--fleet` runs the rotation on two local "hosts" over sshd instead (see fleet.sh); it skips
 # with a message when sshd cannot run here.
@@ -181,17 +181,22 @@ under_load() {
     return "$status"
 }
 
+# The activate phase kept the old key as JWT_SECRET_PREVIOUS: the token taken before the
+# rotation still verifies until the retire phase removes it.
+overlap() {
+    local during
+    during=$(get /whoami "$old_token" | cut -d' ' -f1)
+    echo
+    echo "the overlap: the token signed with the old JWT_SECRET -> $during (expected 200)"
+    [ "$during" = 200 ] || { echo "the old key stopped verifying before its retire" >&2; exit 1; }
+    echo "retiring the old key now (--now skips the 7-day overlap):"
+}
+
 if [ "$mode" = "--zero-impact" ]; then
     echo "restarts are blue/green: the new process takes the socket over, the old one drains"
     under_load "$runbook" run jwt-rotation --yes
-    echo
-    if "$runbook" retire --help >/dev/null 2>&1 && [ -n "$("$runbook" status | grep -i retire || true)" ]; then
-        echo "the overlap: the old JWT_SECRET still verifies; retiring it now (--now skips the wait):"
-        under_load "$runbook" retire jwt --now --yes
-    else
-        echo "(this build has no two-phase rotation: a token minted before the rotation is refused"
-        echo " as soon as the new process serves, which the load counts as rejected credentials)"
-    fi
+    overlap
+    under_load "$runbook" retire jwt --now --yes
 elif [ "$mode" = "--compromise" ]; then
     # The incident's last manual step (notify the affected users) is a person's: unattended,
     # the run stops awaiting the operator (exit 3), and the demo plays the operator, saying
@@ -217,6 +222,8 @@ elif [ "$mode" = "--compromise" ]; then
     fi
 else
     "$runbook" run jwt-rotation --yes
+    overlap
+    "$runbook" retire jwt --now --yes
 fi
 
 echo

@@ -28,8 +28,10 @@ mod listener;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -55,6 +57,11 @@ struct State {
     /// them are still accepted, and nothing is ever signed with them.
     jwt_previous: Option<String>,
     session_previous: Option<String>,
+    /// True while the instance this one took its socket over from still serves. That
+    /// instance was started before the env file changed, so it may not know JWT_SECRET: until
+    /// it is gone, tokens are signed with JWT_SECRET_PREVIOUS, which both accept, or a client
+    /// sent to the old instance with a fresh token would be refused.
+    predecessor_serving: AtomicBool,
     fingerprints: Map<String, Value>,
     /// `None` when the URL is unset; `Err` holds why it could not be parsed (never the URL).
     postgres: Option<Result<Postgres, &'static str>>,
@@ -130,6 +137,9 @@ fn run(args: &Args, log: Log) -> Result<(), String> {
     let state = Arc::new(load_state(&env, log.clone()));
     let stop = lifecycle::stop_on_sigterm().map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
     let (listener, origin) = listener::open(args.port, args.handover.as_deref())?;
+    if let listener::Origin::TakenOver(link) = &origin {
+        watch_predecessor(link, &state)?;
+    }
     let listener = Arc::new(listener);
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     // The pid file is written only once the port is bound, so its presence means "listening".
@@ -154,7 +164,7 @@ fn run(args: &Args, log: Log) -> Result<(), String> {
         configured(state.redis.is_some()),
         match origin {
             listener::Origin::Bound => "bound",
-            listener::Origin::TakenOver => "taken over",
+            listener::Origin::TakenOver(_) => "taken over",
         },
     ));
     let in_flight = lifecycle::InFlight::default();
@@ -175,6 +185,25 @@ fn run(args: &Args, log: Log) -> Result<(), String> {
         "demo-service stopped (pid {})",
         std::process::id()
     ));
+    Ok(())
+}
+
+/// Marks the predecessor as serving until its end of `link` closes, which happens when it exits.
+fn watch_predecessor(link: &UnixStream, state: &Arc<State>) -> Result<(), String> {
+    let mut link = link
+        .try_clone()
+        .map_err(|e| format!("cannot watch the predecessor: {e}"))?;
+    state.predecessor_serving.store(true, Ordering::SeqCst);
+    let state = Arc::clone(state);
+    std::thread::Builder::new()
+        .name("predecessor".to_owned())
+        .spawn(move || {
+            // The predecessor never writes again: any return (end-of-file, an error) means gone.
+            let _ = io::Read::read(&mut link, &mut [0u8; 1]);
+            state.predecessor_serving.store(false, Ordering::SeqCst);
+            state.log.line("predecessor gone: signing with JWT_SECRET");
+        })
+        .map_err(|e| format!("cannot watch the predecessor: {e}"))?;
     Ok(())
 }
 
@@ -233,6 +262,7 @@ fn load_state(env: &EnvFile, log: Log) -> State {
         session_secret: env.get("SESSION_SECRET").unwrap_or_default(),
         jwt_previous: env.get("JWT_SECRET_PREVIOUS").filter(|k| !k.is_empty()),
         session_previous: env.get("SESSION_SECRET_PREVIOUS").filter(|k| !k.is_empty()),
+        predecessor_serving: AtomicBool::new(false),
         fingerprints,
         postgres: url("DATABASE_URL").map(|url| backends::parse_database_url(&url)),
         redis: url("REDIS_URL").map(|url| backends::parse_redis_url(&url)),
@@ -290,7 +320,12 @@ fn route(request: &Request, state: &State) -> Response {
         "/token" => {
             let now = SystemTime::now().duration_since(UNIX_EPOCH);
             let issued_at = now.map_or(0, |since| since.as_secs());
-            let token = crypto::sign(state.jwt_secret.as_bytes(), "demo", issued_at);
+            let previous = state.jwt_previous.as_deref();
+            let key = match previous {
+                Some(previous) if state.predecessor_serving.load(Ordering::SeqCst) => previous,
+                _ => &state.jwt_secret,
+            };
+            let token = crypto::sign(key.as_bytes(), "demo", issued_at);
             Response::json(200, json!({ "token": token }))
         }
         "/whoami" => whoami(request, state),

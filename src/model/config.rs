@@ -75,8 +75,19 @@ pub struct RestartDriver {
 
 /// The driver used without a config: it recreates containers, because `docker compose restart`
 /// keeps the environment a container was created with and a changed `.env.prod` would silently
-/// not take effect.
-pub const DEFAULT_RESTART: &str = "docker compose -f {{ vars.compose_file }} up -d --force-recreate --no-deps {{ services | join(\" \") }}";
+/// not take effect. Compose v2 (`docker compose`) where it works, else v1 (`docker-compose`,
+/// still what Debian packages): chosen when the driver runs, on the machine the restart runs
+/// on, and said in its output so the run's log shows which one recreated the services.
+pub const DEFAULT_RESTART: &str = concat!(
+    "if docker compose version >/dev/null 2>&1; then set -- docker compose; ",
+    "elif command -v docker-compose >/dev/null 2>&1; then set -- docker-compose; ",
+    "else echo 'the default restart driver needs Compose: neither `docker compose` (v2) nor ",
+    "`docker-compose` (v1) works here; install one, or set restart.run in runbook.yaml' >&2; ",
+    "exit 127; fi; ",
+    "echo \"recreating {{ services | join(' ') }} with $* ",
+    "($([ \"$*\" = docker-compose ] && echo 'Compose v1' || echo 'Compose v2'))\"; ",
+    "exec \"$@\" -f {{ vars.compose_file }} up -d --force-recreate --no-deps {{ services | join(' ') }}"
+);
 
 /// The built-in `vars` used when no config file sets them.
 pub fn default_vars() -> BTreeMap<String, String> {

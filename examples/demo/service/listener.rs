@@ -31,7 +31,9 @@ const BACKLOG: i32 = 1024;
 /// Where the listening socket came from, for the start-up log line.
 pub(crate) enum Origin {
     Bound,
-    TakenOver,
+    /// From a predecessor, with the link to it: the predecessor holds its end open until it
+    /// exits, so reading it returns end-of-file exactly when the predecessor is gone.
+    TakenOver(UnixStream),
 }
 
 /// The listening socket: the running instance's when `handover` reaches one, else a new one.
@@ -39,7 +41,7 @@ pub(crate) fn open(port: u16, handover: Option<&Path>) -> Result<(TcpListener, O
     if let Some(handover) = handover {
         let taken = take_over(handover)
             .map_err(|e| format!("cannot take the socket over at {}: {e}", handover.display()))?;
-        if let Some(taken) = taken {
+        if let Some((taken, link)) = taken {
             let bound = taken.local_addr().map_err(|e| e.to_string())?.port();
             if bound != port {
                 return Err(format!(
@@ -47,7 +49,7 @@ pub(crate) fn open(port: u16, handover: Option<&Path>) -> Result<(TcpListener, O
                     handover.display()
                 ));
             }
-            return Ok((taken, Origin::TakenOver));
+            return Ok((taken, Origin::TakenOver(link)));
         }
     }
     let bound = bind(port).map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
@@ -67,7 +69,7 @@ fn bind(port: u16) -> io::Result<TcpListener> {
 
 /// The listening socket of the instance answering at `handover`, or `None` when nothing
 /// answers there (no predecessor, or a stale socket file of one that exited).
-fn take_over(handover: &Path) -> io::Result<Option<TcpListener>> {
+fn take_over(handover: &Path) -> io::Result<Option<(TcpListener, UnixStream)>> {
     let stream = match UnixStream::connect(handover) {
         Ok(stream) => stream,
         Err(error)
@@ -101,7 +103,7 @@ fn take_over(handover: &Path) -> io::Result<Option<TcpListener>> {
     });
     // No socket and end of stream: the same race (an exiting process's last thread can hold
     // the hand-over socket open briefly after its pid is reported gone), the same answer.
-    Ok(received.map(TcpListener::from))
+    Ok(received.map(|socket| (TcpListener::from(socket), stream)))
 }
 
 /// Serves hand-over requests at `path` from a thread: each connection receives a copy of
@@ -123,8 +125,15 @@ pub(crate) fn serve_handover(
     std::thread::Builder::new()
         .name("handover".to_owned())
         .spawn(move || {
+            // Each successor's link stays open until this process exits: the successor
+            // learns from its end-of-file that no instance with older keys still serves.
+            let mut successors = Vec::new();
             for stream in server.incoming() {
-                let sent = stream.and_then(|stream| send_socket(&stream, listener.as_fd()));
+                let sent = stream.and_then(|stream| {
+                    send_socket(&stream, listener.as_fd())?;
+                    successors.push(stream);
+                    Ok(())
+                });
                 match sent {
                     Ok(()) => log("listening socket handed over to a new instance"),
                     Err(error) => log(&format!("hand-over failed: {error}")),
