@@ -1,7 +1,7 @@
 //! The minijinja environment: strict undefined, no auto-escaping, and the filters that the
 //! procedures of the platform's secret-rotation guide need (`shell_quote`, `sql_literal`,
 //! `urlencode`, `url_with_password`, `url_password`, `url_user`, `b64encode`, `json`,
-//! `scram_sha256`, `jwt_hs256`, `signed_cookie`).
+//! `sha256`, `scram_sha256`, `jwt_hs256`, `signed_cookie`).
 //!
 //! Template errors are reported from their kind, line and detail only: minijinja's debug
 //! rendering prints the values a template saw, and those values include secrets.
@@ -34,6 +34,7 @@ pub fn environment() -> Environment<'static> {
     env.add_filter("url_user", url_user);
     env.add_filter("b64encode", b64encode);
     env.add_filter("json", json);
+    env.add_filter("sha256", sha256);
     env.add_filter("scram_sha256", scram::filter);
     env.add_filter("jwt_hs256", signing::jwt_hs256);
     env.add_filter("signed_cookie", signing::signed_cookie);
@@ -45,6 +46,16 @@ pub fn environment() -> Environment<'static> {
 /// exists, so no output can show it although no step produced it.
 pub fn environment_redacting(redactor: &crate::redact::Redactor) -> Environment<'static> {
     let mut env = environment();
+    // An unsalted SHA-256 of a password is what Redis stores and what `ACL SETUSER name
+    // !<hash>` removes a password by, so a retire phase needs no clear password. It is still
+    // masked: one hash lets whoever holds it test guesses offline at full speed, and a
+    // password chosen by a person (the one a rotation replaces) may be guessable.
+    let hash_redactor = redactor.clone();
+    env.add_filter("sha256", move |value: &str| {
+        let hash = sha256(value);
+        hash_redactor.add(&hash);
+        hash
+    });
     let scram_redactor = redactor.clone();
     env.add_filter("scram_sha256", move |password: &str| {
         let verifier = scram::filter(password)?;
@@ -264,6 +275,12 @@ fn url_user(url: &str) -> String {
 
 fn b64encode(value: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(value)
+}
+
+/// The lowercase hex SHA-256 of the value's UTF-8 bytes, as `sha256sum` prints it.
+fn sha256(value: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(value.as_bytes()))
 }
 
 fn json(value: Value) -> Result<String, Error> {

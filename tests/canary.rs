@@ -6,6 +6,7 @@ mod common;
 
 use base64::Engine;
 use common::Test;
+use sha2::Digest;
 
 const OLD: &str = "old-canary-Secret+/value=42";
 
@@ -27,6 +28,8 @@ fn forms(secret: &str) -> Vec<String> {
         url.encode(secret),
         hex::encode(secret),
         urlencoded,
+        // What the `sha256` filter makes (the hash Redis stores): masked like the secret.
+        hex::encode(sha2::Sha256::digest(secret.as_bytes())),
     ]
 }
 
@@ -136,7 +139,8 @@ fn no_secret_form_leaks_when_the_run_fails_and_rolls_back() {
 }
 
 /// A rotation in two phases: the activate phase and the `retire` command each have a child
-/// print the old and the new value in every form; neither the output nor anything the run
+/// print the old and the new value in every form (the activate phase their SHA-256 too, as
+/// the Redis runbook computes the hash its retire phase removes a password by); neither the output nor anything the run
 /// keeps between its phases (or after) holds one.
 #[test]
 fn no_secret_form_leaks_from_either_phase_or_what_is_kept_between_them() {
@@ -160,6 +164,11 @@ steps:
     exec:
       run: |{leak}
       env: {{ NEW: "{{{{ steps.new.value }}}}", OLD: "{{{{ secret.current }}}}" }}
+  - id: hash
+    needs: [write]
+    exec:
+      run: cat
+      stdin: "{{{{ secret.current | sha256 }}}}\n{{{{ steps.new.value | sha256 }}}}\n"
   - id: drop
     phase: retire
     env: {{ unset: [CANARY_PREVIOUS] }}

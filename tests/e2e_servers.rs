@@ -186,8 +186,10 @@ fn redis_deployment(redis: &Redis) -> Deployment {
     demo
 }
 
+/// The `default` user (requirepass): requirepass becomes the new password and the old one
+/// stays as a second password of `default` for the overlap; retire removes it.
 #[test]
-fn redis_rotation_changes_requirepass_and_the_service_reconnects() {
+fn redis_rotation_of_the_default_user_overlaps_and_retire_removes_the_old_password() {
     let Some(redis) = Redis::start(REDIS_OLD) else {
         return;
     };
@@ -207,24 +209,35 @@ fn redis_rotation_changes_requirepass_and_the_service_reconnects() {
         "PONG",
         "AUTH with the new password works"
     );
-    assert!(
-        redis.cli(Some(REDIS_OLD), "PING").is_err(),
-        "AUTH with the old password fails"
+    assert_eq!(
+        redis.cli(Some(REDIS_OLD), "PING").unwrap().trim(),
+        "PONG",
+        "during the overlap AUTH with the old password works too"
     );
     let config = std::fs::read_to_string(&redis.config_path).unwrap();
     assert!(
-        config.contains(&new),
-        "CONFIG REWRITE persisted the new requirepass"
+        config.contains(&format!("requirepass \"{new}\"")),
+        "CONFIG REWRITE persisted the new requirepass:\n{config}"
     );
     assert_eq!(
         get(demo.port, "/health", None).0,
         200,
         "the restarted service connects with the new password"
     );
+    let (code, retired) = demo.runbook(&["retire", "redis", "--now", "--yes"]);
+    assert_eq!(code, 0, "{retired}");
     assert!(
-        !output.contains(&new) && !output.contains(REDIS_OLD),
-        "no password in the output"
+        redis.cli(Some(REDIS_OLD), "PING").is_err(),
+        "after retire AUTH with the old password fails"
     );
+    assert_eq!(redis.cli(Some(&new), "PING").unwrap().trim(), "PONG");
+    assert_eq!(get(demo.port, "/health", None).0, 200);
+    for text in [&output, &retired] {
+        assert!(
+            !text.contains(&new) && !text.contains(REDIS_OLD),
+            "no password in the output"
+        );
+    }
 }
 
 #[test]

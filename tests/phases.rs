@@ -105,6 +105,21 @@ fn activate_phase_ends_waiting_for_retire_without_lock_backups_or_old_value() {
         "{}",
         status.stdout
     );
+    let list = test.run_args(&["list"]);
+    assert!(
+        list.stdout.contains("waiting for retire (due "),
+        "{}",
+        list.stdout
+    );
+    let listed: serde_json::Value =
+        serde_json::from_str(&test.run_args(&["list", "--format", "json"]).stdout).unwrap();
+    let row = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["secret"] == "ref")
+        .unwrap();
+    assert!(row["waiting_for_retire"].is_string() && row["retire_due"].is_string());
     let history = test.run_args(&["history"]);
     assert!(
         history.stdout.contains("waiting_for_retire activate"),
@@ -189,6 +204,11 @@ fn retire_runs_when_due_and_status_flags_an_overdue_retire() {
             && metrics
                 .contains("runbook_secret_retire_due_timestamp_seconds{secret=\"ref\"} 946684800"),
         "{metrics}"
+    );
+    let list = test.run_args(&["list"]).stdout;
+    assert!(
+        list.contains("waiting for retire (due 2000-01-01, overdue)"),
+        "{list}"
     );
     test.run_args(&["retire", "ref", "--yes"]).expect_code(0);
     test.run_args(&["status", "--check"]).expect_code(0);

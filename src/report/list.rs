@@ -1,4 +1,5 @@
-//! The `list` table: each runbook, its secret, env names, policy and impact.
+//! The `list` table: each runbook, its secret, env names, policy and impact, and when the
+//! secret is due next (a pending retire first).
 
 use std::fmt::Write;
 
@@ -19,6 +20,11 @@ pub(crate) struct Row {
     pub last_rotated: Option<String>,
     pub next_due: Option<String>,
     pub overdue: bool,
+    /// The run whose retire phase is pending: the new value is in use and the old one still
+    /// verifies until `runbook retire` runs.
+    pub waiting_for_retire: Option<String>,
+    pub retire_due: Option<String>,
+    pub retire_overdue: bool,
 }
 
 pub(crate) fn rows(library: &Library, statuses: &[crate::status::SecretStatus]) -> Vec<Row> {
@@ -33,6 +39,9 @@ pub(crate) fn rows(library: &Library, statuses: &[crate::status::SecretStatus]) 
                 last_rotated: status.and_then(|s| s.last_rotated.clone()),
                 next_due: status.and_then(|s| s.next_due.clone()),
                 overdue: status.is_some_and(|s| s.overdue),
+                waiting_for_retire: status.and_then(|s| s.waiting_for_retire.clone()),
+                retire_due: status.and_then(|s| s.retire_due.clone()),
+                retire_overdue: status.is_some_and(|s| s.retire_overdue),
                 runbook: runbook.name.value.clone(),
                 description: runbook.description.clone(),
                 mode: runbook.mode.as_str(),
@@ -69,7 +78,11 @@ pub(crate) fn text(rows: &[Row]) -> String {
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
-            let due = if r.overdue {
+            // A pending retire is what comes next for that secret, so it takes the column.
+            let due = if r.waiting_for_retire.is_some() {
+                let overdue = if r.retire_overdue { ", overdue" } else { "" };
+                format!("waiting for retire (due {}{overdue})", day(&r.retire_due))
+            } else if r.overdue {
                 format!("{} (overdue)", day(&r.next_due))
             } else {
                 day(&r.next_due)

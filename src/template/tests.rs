@@ -103,3 +103,21 @@ fn a_scram_verifier_rendered_in_a_run_is_masked_by_its_redactor() {
         assert!(!shown.contains(key), "{shown}");
     }
 }
+
+#[test]
+fn sha256_is_the_hex_digest_redis_stores_and_is_masked_in_a_run() {
+    let redactor = crate::redact::Redactor::new();
+    let env = environment_redacting(&redactor);
+    let ctx = minijinja::context! { pw => "abc" };
+    let hash = render(&env, "{{ pw | sha256 }}", &ctx).unwrap();
+    // `printf abc | sha256sum`
+    assert_eq!(
+        hash,
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    assert!(
+        !redactor
+            .redact(&format!("ERR ... '!{hash}'"))
+            .contains(&hash)
+    );
+}

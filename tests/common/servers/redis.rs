@@ -29,17 +29,24 @@ impl Redis {
     /// `requirepass <password>` on 127.0.0.1:<random free port>, or returns None after a loud
     /// SKIPPED when redis is missing and CI is not set; under CI it panics instead.
     pub(crate) fn start(password: &str) -> Option<Redis> {
-        Self::start_with(password, true)
+        Self::start_with(password, true, false)
+    }
+
+    /// Like [`Redis::start`], but the users live in an ACL file (`aclfile users.acl`, the
+    /// `default` user's password there rather than `requirepass`): `ACL SAVE` persists them
+    /// and CONFIG REWRITE does not.
+    pub(crate) fn start_with_acl_file(password: &str) -> Option<Redis> {
+        Self::start_with(password, true, true)
     }
 
     /// Like [`Redis::start`], but the server reads its configuration from stdin
     /// (`redis-server -`), so it has no config file: `INFO server` shows an empty
     /// `config_file` and `CONFIG REWRITE` fails, as on a server started with flags only.
     pub(crate) fn start_without_config_file(password: &str) -> Option<Redis> {
-        Self::start_with(password, false)
+        Self::start_with(password, false, false)
     }
 
-    fn start_with(password: &str, from_file: bool) -> Option<Redis> {
+    fn start_with(password: &str, from_file: bool, acl_file: bool) -> Option<Redis> {
         let (Some(server), Some(cli)) = (find_on_path("redis-server"), find_on_path("redis-cli"))
         else {
             return unavailable("redis-server and redis-cli", "redis-server");
@@ -49,12 +56,26 @@ impl Redis {
         let log_path = dir.path().join("redis.log");
         for attempt in 1..=START_ATTEMPTS {
             let port = free_port();
-            let config = format!(
+            let mut config = format!(
                 "bind 127.0.0.1\nport {port}\ndaemonize no\ndir {}\nlogfile \"\"\n\
-                 save \"\"\nappendonly no\nrequirepass {}\n",
+                 save \"\"\nappendonly no\n",
                 redis_quote(&dir.path().to_string_lossy()),
-                redis_quote(password),
             );
+            if acl_file {
+                // An ACL file line cannot quote: the tests' passwords have no spaces.
+                let acl_path = dir.path().join("users.acl");
+                std::fs::write(
+                    &acl_path,
+                    format!("user default on >{password} ~* &* +@all\n"),
+                )
+                .expect("write users.acl");
+                config.push_str(&format!(
+                    "aclfile {}\n",
+                    redis_quote(&acl_path.to_string_lossy())
+                ));
+            } else {
+                config.push_str(&format!("requirepass {}\n", redis_quote(password)));
+            }
             let log = File::create(&log_path).expect("create redis.log");
             let mut command = Command::new(&server);
             if from_file {
