@@ -1,6 +1,7 @@
 //! Semantic validation of a library of runbooks. Every problem is collected, with the file
 //! and line it comes from, before anything runs.
 
+mod convert;
 mod filters;
 mod graph;
 pub(crate) mod health;
@@ -11,11 +12,22 @@ mod sites;
 mod steps;
 mod templates;
 mod values;
+mod var_templates;
 
 use crate::diagnostic::Problem;
 use crate::project::{Library, Project};
 
+pub(crate) use convert::checked;
 pub(crate) use sites::{Role, sites};
+
+/// The one kind of a deserialized step, or `None` when it declares none or several (which
+/// `steps` reports): the checks that read a step's kind pass over such a step.
+fn one_kind(step: &crate::model::Step) -> Option<crate::model::KindRef<'_>> {
+    match step.kinds().as_slice() {
+        [kind] => Some(*kind),
+        _ => None,
+    }
+}
 
 /// The checks of one runbook on its own.
 fn check_runbook(
@@ -51,7 +63,7 @@ pub(crate) fn check_library(project: &Project, library: &Library) -> Vec<Problem
         }));
     }
     problems.extend(library::check_cross(library));
-    problems.extend(templates::check_restart_driver(project));
+    problems.extend(var_templates::check_restart_driver(project));
     problems.extend(filters::check_driver_filters(project));
     problems.extend(values::check_driver(project));
     problems

@@ -18,12 +18,13 @@ pub(crate) use run::RunFlags;
 use std::io::Write;
 use std::path::PathBuf;
 
-use crate::check::check_library;
 use crate::check::health::{self, Broken};
+use crate::check::{check_library, checked};
+use crate::checked::Library;
 use crate::diagnostic::Problem;
 use crate::exit;
 use crate::plan::{Plan, PlanRequest, build};
-use crate::project::{Library, Project, ProjectOptions};
+use crate::project::{self, Project, ProjectOptions};
 use crate::report::diagnostics::Diagnostics;
 
 pub(crate) use crate::report::diagnostics::Color;
@@ -231,16 +232,16 @@ fn project_options(global: &Global) -> ProjectOptions {
     }
 }
 
-/// Opens the project and the runbooks that load and check cleanly; every file with a
-/// problem is set aside with all of its problems.
+/// Opens the project and the runbooks that load and check cleanly, in their checked form;
+/// every file with a problem is set aside with all of its problems.
 pub(crate) fn open_library(global: &Global) -> Result<(Project, Library, Vec<Broken>), Failure> {
     let project = Project::open(&project_options(global))?;
-    let mut library = Library::load(std::slice::from_ref(&project.runbooks_dir));
+    let mut library = project::Library::load(std::slice::from_ref(&project.runbooks_dir));
     let mut problems = std::mem::take(&mut library.problems);
     problems.extend(check_library(&project, &library));
     let config = project.config_source.as_ref().map(|s| s.path.as_path());
     let broken = health::set_aside(&mut library, problems, config);
-    Ok((project, library, broken))
+    Ok((project, checked(library), broken))
 }
 
 /// For commands that only show the library (`list`, `status`, `graph`): they go on without

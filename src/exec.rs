@@ -2,6 +2,7 @@
 //! honoured, failures compensated in reverse — and reports only through events.
 
 mod attempt;
+mod audit_trail;
 mod compensate;
 pub(crate) mod doubt;
 mod in_flight;

@@ -7,6 +7,7 @@
 pub mod atomic;
 mod audit;
 mod check;
+mod checked;
 mod cli;
 pub mod codes;
 mod commands;

@@ -14,9 +14,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use petgraph::stable_graph::NodeIndex;
 
+use crate::checked::{Library, Runbook, RunbookIx, StepIx, StepKind};
 use crate::diagnostic::Problem;
-use crate::model::{HumanDuration, KindRef, Mode, Phase, Runbook};
-use crate::project::{Library, Project};
+use crate::model::{HumanDuration, Mode, Phase};
+use crate::project::Project;
 
 pub(crate) use closure::{first_conflict, implied_closure};
 pub(crate) use coalesce::{PlanGraph, Unit, Work, coalesce_restarts};
@@ -39,13 +40,13 @@ pub(crate) struct PlanRequest {
 
 #[derive(Debug)]
 pub(crate) struct Plan {
-    /// Library index of the requested runbook.
-    pub root: usize,
+    /// The requested runbook.
+    pub root: RunbookIx,
     pub mode: Mode,
     /// The secret `--secret` resolved to.
     pub target: Option<String>,
-    /// Library indices of the rotation runbooks this run includes, root first.
-    pub runbooks: Vec<usize>,
+    /// The rotation runbooks this run includes, root first.
+    pub runbooks: Vec<RunbookIx>,
     /// In execution order: every node's `needs` come before it.
     pub nodes: Vec<PlanNode>,
     pub notes: Vec<String>,
@@ -57,13 +58,27 @@ pub(crate) struct Plan {
     pub overlap: Option<HumanDuration>,
 }
 
+/// A node's place in `Plan::nodes`, which is its execution order. The journal stores it as a
+/// plain number (`get`), and a resumed run reads it back (`new`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct NodeIx(usize);
+
+impl NodeIx {
+    pub(crate) fn new(index: usize) -> Self {
+        Self(index)
+    }
+
+    pub(crate) fn get(self) -> usize {
+        self.0
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct PlanNode {
     /// `runbook/step`, or `restart:svc[,svc]` for a coalesced restart.
     pub name: String,
     pub work: Work,
-    /// Indices into `Plan::nodes`.
-    pub needs: Vec<usize>,
+    pub needs: Vec<NodeIx>,
     /// `retire` for a step its runbook marks so, and for anything that needs one.
     pub phase: Phase,
     /// The inventory host it runs on (its name ends `@host`); `None` for the machine
@@ -73,7 +88,7 @@ pub(crate) struct PlanNode {
 
 impl PlanNode {
     /// The runbook steps this node carries out: one, or every restart it coalesces.
-    pub(crate) fn steps(&self) -> Vec<(usize, usize)> {
+    pub(crate) fn steps(&self) -> Vec<(RunbookIx, StepIx)> {
         match &self.work {
             Work::Step(rb, si) => vec![(*rb, *si)],
             Work::Restart { serves, .. } => serves.clone(),
@@ -90,21 +105,40 @@ impl Plan {
             .collect()
     }
 
+    pub(crate) fn node(&self, node: NodeIx) -> &PlanNode {
+        &self.nodes[node.get()]
+    }
+
+    /// Every node with its index, in execution order.
+    pub(crate) fn indexed_nodes(&self) -> impl Iterator<Item = (NodeIx, &PlanNode)> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (NodeIx::new(i), n))
+    }
+
+    /// The node named `name` (`runbook/step`, as events name it).
+    pub(crate) fn node_named(&self, name: &str) -> Option<NodeIx> {
+        self.indexed_nodes()
+            .find(|(_, n)| n.name == name)
+            .map(|(i, _)| i)
+    }
+
     /// Whether the run has two phases: it ends waiting for retire after the activate phase.
     pub(crate) fn has_overlap(&self) -> bool {
         self.overlap.is_some()
     }
 
-    /// Whether every step of a rotation runbook is among `done` (plan node indices).
+    /// Whether every one of the `steps` steps of runbook `rb` is among the `done` nodes.
     pub(crate) fn runbook_complete(
         &self,
-        rb: usize,
+        rb: RunbookIx,
         steps: usize,
-        done: &std::collections::BTreeSet<usize>,
+        done: &std::collections::BTreeSet<NodeIx>,
     ) -> bool {
-        let covered: std::collections::BTreeSet<usize> = done
+        let covered: std::collections::BTreeSet<StepIx> = done
             .iter()
-            .flat_map(|n| self.nodes[*n].steps())
+            .flat_map(|n| self.node(*n).steps())
             .filter(|(r, _)| *r == rb)
             .map(|(_, s)| s)
             .collect();
@@ -116,8 +150,8 @@ impl Plan {
         self.runbooks
             .iter()
             .filter_map(|r| {
-                library.runbooks[*r]
-                    .value
+                library
+                    .runbook(*r)
                     .secret
                     .as_ref()
                     .map(|s| s.id.value.as_str())
@@ -137,7 +171,7 @@ pub(crate) fn build(
     request: &PlanRequest,
 ) -> Result<Plan, Problem> {
     let root = find_root(library, request)?;
-    let root_runbook = &library.runbooks[root].value;
+    let root_runbook = library.runbook(root);
     let target = resolve_target(library, root_runbook, request)?;
     let expansion = expand_rotations(project, library, request, root, target.as_ref())?;
     let mut order_of_runbooks = vec![root];
@@ -160,7 +194,7 @@ pub(crate) fn build(
             graph.add_edge(from, to, ());
         }
     }
-    let label = |rb: usize, si: usize| step_name(&library.runbooks[rb].value, si);
+    let label = |rb: RunbookIx, si: StepIx| step_name(library.runbook(rb), si);
     let notes = coalesce_restarts(&mut graph, &label);
     let mut nodes = topological(&graph, &label)?;
     name_split_restarts(library, &mut nodes);
@@ -176,7 +210,7 @@ pub(crate) fn build(
         target,
         runbooks: order_of_runbooks
             .into_iter()
-            .filter(|r| library.runbooks[*r].value.secret.is_some())
+            .filter(|r| library.runbook(*r).secret.is_some())
             .collect(),
         nodes,
         notes,
@@ -190,20 +224,20 @@ pub(crate) fn build(
 fn add_nodes(
     project: &Project,
     library: &Library,
-    order_of_runbooks: &[usize],
+    order_of_runbooks: &[RunbookIx],
     graph: &mut PlanGraph,
-) -> HashMap<(usize, usize), Vec<NodeIndex>> {
+) -> HashMap<(RunbookIx, StepIx), Vec<NodeIndex>> {
     let mut ordinal = 0;
-    let mut node_of: HashMap<(usize, usize), Vec<NodeIndex>> = HashMap::new();
+    let mut node_of: HashMap<(RunbookIx, StepIx), Vec<NodeIndex>> = HashMap::new();
     for &rb in order_of_runbooks {
-        let runbook = &library.runbooks[rb].value;
-        for (si, step) in runbook.steps.iter().enumerate() {
-            if step.rotate.is_some() {
+        let runbook = library.runbook(rb);
+        for (si, step) in runbook.indexed_steps() {
+            if matches!(step.kind, StepKind::Rotate(_)) {
                 continue;
             }
             for host in step_hosts(project, runbook, si) {
-                let work = match step.kind() {
-                    KindRef::Restart(services) => Work::Restart {
+                let work = match &step.kind {
+                    StepKind::Restart(services) => Work::Restart {
                         services: restart_services(project, runbook, services, host.as_deref()),
                         serves: vec![(rb, si)],
                     },
@@ -234,7 +268,7 @@ fn overlap_of(library: &Library, mode: Mode, nodes: &[PlanNode]) -> Option<Human
         .filter(|n| n.phase == Phase::Retire)
         .flat_map(PlanNode::steps)
         .filter_map(|(rb, _)| {
-            let secret = library.runbooks[rb].value.secret.as_ref()?;
+            let secret = library.runbook(rb).secret.as_ref()?;
             secret.overlap.as_ref().map(|o| o.value.clone())
         })
         .max_by_key(|o| o.duration)
@@ -243,11 +277,11 @@ fn overlap_of(library: &Library, mode: Mode, nodes: &[PlanNode]) -> Option<Human
 /// Where a step runs: each host its `on:` (else its runbook's) selects, or here. A
 /// runbook's `on:` leaves alone the steps that only this machine can do: a secret generated
 /// once here is written to every host, and the operator and the report are here.
-pub(crate) fn step_hosts(project: &Project, runbook: &Runbook, si: usize) -> Vec<Option<String>> {
-    let step = &runbook.steps[si];
+pub(crate) fn step_hosts(project: &Project, runbook: &Runbook, si: StepIx) -> Vec<Option<String>> {
+    let step = runbook.step(si);
     let here_only = matches!(
-        step.kind(),
-        KindRef::Generate(_) | KindRef::Manual(_) | KindRef::Report(_)
+        step.kind,
+        StepKind::Generate(_) | StepKind::Manual(_) | StepKind::Report(_)
     );
     let pattern = step
         .on
@@ -272,8 +306,7 @@ fn name_split_restarts(library: &Library, nodes: &mut [PlanNode]) {
     for node in nodes {
         if let Work::Restart { services, serves } = &node.work
             && let [(rb, si)] = serves.as_slice()
-            && library.runbooks[*rb].value.steps[*si].restart.as_deref()
-                != Some(services.as_slice())
+            && !matches!(&library.runbook(*rb).step(*si).kind, StepKind::Restart(own) if own == services)
         {
             let base = order::restart_name(services, node.phase);
             node.name = match &node.host {
@@ -286,7 +319,7 @@ fn name_split_restarts(library: &Library, nodes: &mut [PlanNode]) {
 
 /// The last steps of a runbook that are neither restarts nor after one: where its change
 /// is complete, before it is put live.
-fn steps_before_restart(runbook: &Runbook) -> Vec<usize> {
+fn steps_before_restart(runbook: &Runbook) -> Vec<StepIx> {
     let steps = &runbook.steps;
     let mut after = vec![false; steps.len()];
     // Steps are few; repeat until no step newly follows a restart (at most one pass per step).
@@ -298,7 +331,7 @@ fn steps_before_restart(runbook: &Runbook) -> Vec<usize> {
                 continue;
             }
             // The retire phase comes after the change is put live, like a restart.
-            let follows = step.restart.is_some()
+            let follows = matches!(step.kind, StepKind::Restart(_))
                 || step.phase() == Phase::Retire
                 || step.needs.iter().any(|n| {
                     steps
@@ -325,6 +358,7 @@ fn steps_before_restart(runbook: &Runbook) -> Vec<usize> {
                     .any(|n| n.value == steps[*i].id.value)
             })
         })
+        .map(StepIx::new)
         .collect()
 }
 
@@ -337,15 +371,15 @@ pub(crate) fn restart_services(
     host: Option<&str>,
 ) -> Vec<String> {
     let env = crate::template::shared();
-    let ctx = minijinja::context! { vars => project.vars_on(runbook, host) };
+    let ctx = minijinja::context! { vars => project.vars_on(&runbook.vars, host) };
     services
         .iter()
         .map(|s| crate::template::render(env, s, &ctx).unwrap_or_else(|_| s.clone()))
         .collect()
 }
 
-pub(crate) fn step_name(runbook: &Runbook, step: usize) -> String {
-    format!("{}/{}", runbook.name.value, runbook.steps[step].id.value)
+pub(crate) fn step_name(runbook: &Runbook, step: StepIx) -> String {
+    format!("{}/{}", runbook.name.value, runbook.step(step).id.value)
 }
 
 #[cfg(test)]

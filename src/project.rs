@@ -115,12 +115,16 @@ impl Project {
         })
     }
 
-    /// The variables a runbook's templates see. A shipped runbook's `vars` are defaults that a
-    /// deployment must be able to change, so the order is: built-in defaults, then the
-    /// runbook's `vars`, then the config's `vars`, then `--var`.
-    pub(crate) fn vars_for(&self, runbook: &Runbook) -> BTreeMap<String, String> {
+    /// The variables the templates of a runbook with `runbook_vars` see. A shipped
+    /// runbook's `vars` are defaults that a deployment must be able to change, so the order
+    /// is: built-in defaults, then the runbook's `vars`, then the config's `vars`, then
+    /// `--var`.
+    pub(crate) fn vars_for(
+        &self,
+        runbook_vars: &BTreeMap<String, String>,
+    ) -> BTreeMap<String, String> {
         let mut vars = self.config_vars.clone();
-        vars.extend(runbook.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+        vars.extend(runbook_vars.iter().map(|(k, v)| (k.clone(), v.clone())));
         vars.extend(
             self.explicit_vars
                 .iter()
@@ -130,18 +134,19 @@ impl Project {
         render_vars(vars)
     }
 
-    /// The variables a runbook's templates see on `host`: its group and host vars come
-    /// after the config's (they are more specific), `--var` still last.
+    /// The variables the templates of a runbook with `runbook_vars` see on `host`: the
+    /// host's group and host vars come after the config's (they are more specific), `--var`
+    /// still last.
     pub(crate) fn vars_on(
         &self,
-        runbook: &Runbook,
+        runbook_vars: &BTreeMap<String, String>,
         host: Option<&str>,
     ) -> BTreeMap<String, String> {
         let Some(host_vars) = host.and_then(|h| self.inventory.vars(h)) else {
-            return self.vars_for(runbook);
+            return self.vars_for(runbook_vars);
         };
         let mut vars = self.config_vars.clone();
-        vars.extend(runbook.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+        vars.extend(runbook_vars.iter().map(|(k, v)| (k.clone(), v.clone())));
         vars.extend(
             self.explicit_vars
                 .iter()
@@ -164,9 +169,9 @@ impl Project {
         for pattern in patterns {
             hosts.extend(self.inventory.select(&pattern.value).unwrap_or_default());
         }
-        let mut vars = self.vars_for(runbook);
+        let mut vars = self.vars_for(&runbook.vars);
         for host in hosts.iter().rev() {
-            for (key, value) in self.vars_on(runbook, Some(host)) {
+            for (key, value) in self.vars_on(&runbook.vars, Some(host)) {
                 vars.insert(key, value);
             }
         }

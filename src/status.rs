@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::audit::Rotation;
+use crate::checked::Library;
 use crate::model::Policy;
-use crate::project::Library;
 
 #[derive(Debug, Serialize)]
 pub(crate) struct SecretStatus {
@@ -41,10 +41,9 @@ pub(crate) fn statuses(
     now: jiff::Timestamp,
 ) -> Vec<SecretStatus> {
     let mut out: Vec<SecretStatus> = library
-        .runbooks
-        .iter()
-        .filter_map(|loaded| {
-            let secret = loaded.value.secret.as_ref()?;
+        .runbooks()
+        .filter_map(|runbook| {
+            let secret = runbook.secret.as_ref()?;
             let id = secret.id.value.clone();
             let last = rotations
                 .get(&id)
@@ -74,7 +73,7 @@ pub(crate) fn statuses(
             };
             Some(SecretStatus {
                 secret: id,
-                runbook: loaded.value.name.value.clone(),
+                runbook: runbook.name.value.clone(),
                 env: secret.env.iter().map(|e| e.value.clone()).collect(),
                 policy: secret.every.to_string(),
                 last_rotated: last.map(|t| t.to_string()),

@@ -19,8 +19,9 @@ use std::sync::Arc;
 
 use minijinja::Value;
 
+use crate::checked::{Rollback, RunbookIx, Step, StepIx, StepKind};
 use crate::failure::ErrorKind;
-use crate::model::{KindRef, Step};
+use crate::plan::NodeIx;
 use context::RunContext;
 
 pub(crate) use env::{run as run_env, target_file as env_target};
@@ -33,34 +34,34 @@ pub(crate) use restart::restart_services;
 #[derive(Clone)]
 pub(crate) struct StepRun {
     pub ctx: Arc<RunContext>,
-    /// Library index of the runbook, and the step's index in it.
-    pub rb: usize,
-    pub si: usize,
+    /// The runbook, and the step in it.
+    pub rb: RunbookIx,
+    pub si: StepIx,
     /// The plan node this step runs as.
-    pub node: usize,
+    pub node: NodeIx,
     /// `runbook/step`, as in the plan.
     pub name: String,
 }
 
 impl StepRun {
     /// A step of the run as plan node `node` runs it (`rb`, `si`: the step it carries out).
-    pub(crate) fn new(ctx: &Arc<RunContext>, node: usize, rb: usize, si: usize) -> Self {
+    pub(crate) fn new(ctx: &Arc<RunContext>, node: NodeIx, rb: RunbookIx, si: StepIx) -> Self {
         Self {
             ctx: Arc::clone(ctx),
             rb,
             si,
             node,
-            name: ctx.plan.nodes[node].name.clone(),
+            name: ctx.plan.node(node).name.clone(),
         }
     }
 
     pub(crate) fn step(&self) -> &Step {
-        &self.ctx.runbook(self.rb).steps[self.si]
+        self.ctx.runbook(self.rb).step(self.si)
     }
 
     /// The inventory host the node runs on; `None` for this machine.
     pub(crate) fn host_name(&self) -> Option<&str> {
-        self.ctx.plan.nodes[self.node].host.as_deref()
+        self.ctx.plan.node(self.node).host.as_deref()
     }
 
     /// Where the step acts.
@@ -141,12 +142,12 @@ impl std::fmt::Debug for Compensation {
 /// Runs one attempt of a step.
 pub(crate) async fn execute(run: &StepRun) -> Result<Done, StepError> {
     let step = run.step();
-    let mut done = match step.kind() {
-        KindRef::Generate(spec) => generate::run(run, spec),
-        KindRef::Exec(spec) => exec::run_step(run, spec).await,
-        KindRef::Env(spec) => env::run(run, spec).await,
-        KindRef::File(spec) => file::run(run, spec).await,
-        KindRef::Restart(services) => {
+    let mut done = match &step.kind {
+        StepKind::Generate(spec) => generate::run(run, spec),
+        StepKind::Exec(spec) => exec::run_step(run, spec).await,
+        StepKind::Env(spec) => env::run(run, spec).await,
+        StepKind::File(spec) => file::run(run, spec).await,
+        StepKind::Restart(services) => {
             let services: Vec<String> = services
                 .iter()
                 .map(|s| run.ctx.render(run.rb, s))
@@ -156,17 +157,16 @@ pub(crate) async fn execute(run: &StepRun) -> Result<Done, StepError> {
                 compensation: Some(Compensation::RestartAgain { services }),
             })
         }
-        KindRef::Verify(spec) => verify::run(run, spec).await,
-        KindRef::Manual(spec) => manual::run(run, spec).await,
-        KindRef::Report(spec) => report::run(run, spec).await,
-        KindRef::Rotate(_) => Err(StepError::new(
+        StepKind::Verify(spec) => verify::run(run, spec).await,
+        StepKind::Manual(spec) => manual::run(run, spec).await,
+        StepKind::Report(spec) => report::run(run, spec).await,
+        StepKind::Rotate(_) => Err(StepError::new(
             ErrorKind::Bug,
             "a `rotate` step is expanded by the planner and never runs; this is a bug",
         )),
     }?;
     // A declared rollback replaces the built-in one of kinds that have none of their own.
-    if done.compensation.is_none() && matches!(step.rollback, Some(crate::model::Rollback::Body(_)))
-    {
+    if done.compensation.is_none() && matches!(step.rollback, Some(Rollback::Body(_))) {
         done.compensation = Some(Compensation::Rollback);
     }
     Ok(done)

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use minijinja::{Environment, ErrorKind};
 
-use super::sites::{Role, sites};
+use super::sites::{Role, step_sites};
 use super::templates::locate;
 use crate::diagnostic::Problem;
 use crate::load::Loaded;
@@ -169,11 +169,11 @@ pub(super) fn check_filters(loaded: &Loaded<Runbook>) -> Vec<Problem> {
     let mut known: HashMap<(String, bool), bool> = HashMap::new();
     let mut problems = Vec::new();
     for step in &loaded.value.steps {
-        if step.kinds().len() != 1 {
+        let Some(kind) = super::one_kind(step) else {
             continue;
-        }
+        };
         let step_offset = source.span_of(&step.id.referenced).offset();
-        for site in sites(step) {
+        for site in step_sites(step, kind) {
             if !is_template(site.text) && site.role != Role::Expr {
                 continue;
             }

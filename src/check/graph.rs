@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use petgraph::algo::tarjan_scc;
-use petgraph::graph::DiGraph;
+use petgraph::graph::{DiGraph, NodeIndex};
 
 use crate::diagnostic::{Problem, did_you_mean};
 use crate::load::Loaded;
@@ -50,6 +50,45 @@ impl StepGraph {
     }
 }
 
+/// The problem a strongly connected component of the needs graph is, if it is a cycle: the
+/// shortest path around it, each `needs` on it labelled.
+fn cycle_problem(
+    loaded: &Loaded<Runbook>,
+    graph: &DiGraph<usize, usize>,
+    nodes: &[NodeIndex],
+    component: &[NodeIndex],
+) -> Option<Problem> {
+    let runbook = &loaded.value;
+    let first = component.iter().map(|n| graph[*n]).min()?;
+    let is_cycle = component.len() > 1 || graph.contains_edge(nodes[first], nodes[first]);
+    if !is_cycle {
+        return None;
+    }
+    let members: HashSet<usize> = component.iter().map(|n| graph[*n]).collect();
+    let path = shortest_cycle(graph, nodes, first, &members);
+    let names: Vec<&str> = path
+        .iter()
+        .map(|i| runbook.steps[*i].id.value.as_str())
+        .collect();
+    let mut problem = Problem::new(
+        "runbook::check::cycle",
+        format!("dependency cycle: {}", names.join(" -> ")),
+    )
+    .in_file(&loaded.source)
+    .help("each arrow reads \"needs\"; remove one of these `needs` to break the cycle");
+    for pair in path.windows(2) {
+        let step = &runbook.steps[pair[0]];
+        let target = &runbook.steps[pair[1]].id.value;
+        if let Some(need) = step.needs.iter().find(|n| &n.value == target) {
+            problem = problem.label_at(
+                &need.referenced,
+                format!("`{}` needs `{target}`", step.id.value),
+            );
+        }
+    }
+    Some(problem)
+}
+
 /// Reports unknown `needs` and cycles; returns the resolved graph.
 pub(super) fn check_graph(loaded: &Loaded<Runbook>, problems: &mut Vec<Problem>) -> StepGraph {
     let runbook = &loaded.value;
@@ -90,37 +129,10 @@ pub(super) fn check_graph(loaded: &Loaded<Runbook>, problems: &mut Vec<Problem>)
         }
     }
     for component in tarjan_scc(&graph) {
-        let Some(first) = component.iter().map(|n| graph[*n]).min() else {
-            continue;
-        };
-        let is_cycle = component.len() > 1 || graph.contains_edge(nodes[first], nodes[first]);
-        if !is_cycle {
-            continue;
+        if let Some(problem) = cycle_problem(loaded, &graph, &nodes, &component) {
+            sound = false;
+            problems.push(problem);
         }
-        sound = false;
-        let members: HashSet<usize> = component.iter().map(|n| graph[*n]).collect();
-        let path = shortest_cycle(&graph, &nodes, first, &members);
-        let names: Vec<&str> = path
-            .iter()
-            .map(|i| runbook.steps[*i].id.value.as_str())
-            .collect();
-        let mut problem = Problem::new(
-            "runbook::check::cycle",
-            format!("dependency cycle: {}", names.join(" -> ")),
-        )
-        .in_file(source)
-        .help("each arrow reads \"needs\"; remove one of these `needs` to break the cycle");
-        for pair in path.windows(2) {
-            let step = &runbook.steps[pair[0]];
-            let target = &runbook.steps[pair[1]].id.value;
-            if let Some(need) = step.needs.iter().find(|n| &n.value == target) {
-                problem = problem.label_at(
-                    &need.referenced,
-                    format!("`{}` needs `{target}`", step.id.value),
-                );
-            }
-        }
-        problems.push(problem);
     }
     let needs = sound.then(|| {
         (0..runbook.steps.len())

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 
+use crate::checked::{self, StepKind};
 use crate::diagnostic::Problem;
 use crate::load::Outline;
 use crate::model::Runbook;
@@ -72,14 +73,14 @@ pub(crate) fn set_aside(
 /// Whether a run of `plan` needs a broken file: the file is one of the plan's runbooks by
 /// name, claims a secret id or env name that the plan's runbooks own or rotate, or cannot be
 /// read well enough to tell.
-pub(crate) fn involved(broken: &Broken, library: &Library, plan: &Plan) -> bool {
+pub(crate) fn involved(broken: &Broken, library: &checked::Library, plan: &Plan) -> bool {
     let Some(outline) = &broken.outline else {
         return true;
     };
     let mut names: HashSet<&str> = HashSet::new();
     let mut keys: HashSet<String> = HashSet::new();
     let indices = std::iter::once(plan.root).chain(plan.runbooks.iter().copied());
-    for runbook in indices.map(|i| &library.runbooks[i].value) {
+    for runbook in indices.map(|i| library.runbook(i)) {
         names.insert(&runbook.name.value);
         // What the plan's runbooks merely imply is in the plan only if it is rotated, and
         // then its runbook is one of the plan's (or the plan failed to build).
@@ -87,24 +88,24 @@ pub(crate) fn involved(broken: &Broken, library: &Library, plan: &Plan) -> bool 
             let owned = std::iter::once(&secret.id).chain(&secret.env);
             keys.extend(owned.map(|k| k.value.to_ascii_lowercase()));
         }
-        let rotated = runbook
-            .steps
-            .iter()
-            .filter_map(|s| s.rotate.as_ref()?.secret.as_ref());
+        let rotated = runbook.steps.iter().filter_map(|s| match &s.kind {
+            StepKind::Rotate(rotate) => rotate.secret.as_ref(),
+            _ => None,
+        });
         keys.extend(rotated.map(|k| k.value.to_ascii_lowercase()));
     }
     // A run that rotates what its secrets imply would silently skip an implied secret whose
     // runbook is broken: that runbook is needed.
-    let root = &library.runbooks[plan.root].value;
+    let root = library.runbook(plan.root);
     if root
         .steps
         .iter()
-        .any(|s| s.rotate.as_ref().is_some_and(|r| r.implied))
+        .any(|s| matches!(&s.kind, StepKind::Rotate(r) if r.implied))
     {
         let implied = plan
             .runbooks
             .iter()
-            .filter_map(|&i| library.runbooks[i].value.secret.as_ref())
+            .filter_map(|&i| library.runbook(i).secret.as_ref())
             .flat_map(|s| &s.implies);
         keys.extend(implied.map(|k| k.value.to_ascii_lowercase()));
     }

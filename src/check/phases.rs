@@ -9,10 +9,17 @@ use crate::model::{Phase, Runbook};
 const CODE: &str = "runbook::check::phase";
 
 pub(super) fn check_phases(loaded: &Loaded<Runbook>) -> Vec<Problem> {
+    let mut problems = retire_without_overlap(loaded);
+    problems.extend(overlap_problems(loaded));
+    problems.extend(activate_needing_retire(loaded));
+    problems
+}
+
+/// A step in the retire phase where the secret declares no overlap (or there is no secret).
+fn retire_without_overlap(loaded: &Loaded<Runbook>) -> Vec<Problem> {
     let runbook = &loaded.value;
-    let source = &loaded.source;
-    let mut problems = Vec::new();
     let overlap = runbook.secret.as_ref().and_then(|s| s.overlap.as_ref());
+    let mut problems = Vec::new();
     for step in &runbook.steps {
         let Some(phase) = &step.phase else { continue };
         if phase.value != Phase::Retire || overlap.is_some() {
@@ -36,38 +43,54 @@ pub(super) fn check_phases(loaded: &Loaded<Runbook>) -> Vec<Problem> {
         };
         problems.push(
             Problem::new(CODE, message)
-                .in_file(source)
+                .in_file(&loaded.source)
                 .label_at(&phase.referenced, label),
         );
     }
-    if let Some(overlap) = overlap {
-        if overlap.value.duration.is_zero() {
-            problems.push(
-                Problem::new(
-                    CODE,
-                    format!(
-                        "`overlap: {}` keeps the old value for no time",
-                        overlap.value
-                    ),
-                )
-                .in_file(source)
-                .label_at(
-                    &overlap.referenced,
-                    "remove `overlap` (and `phase: retire`) for a rotation in one run",
+    problems
+}
+
+/// An overlap of no time, or one with nothing marked to retire.
+fn overlap_problems(loaded: &Loaded<Runbook>) -> Vec<Problem> {
+    let runbook = &loaded.value;
+    let source = &loaded.source;
+    let Some(overlap) = runbook.secret.as_ref().and_then(|s| s.overlap.as_ref()) else {
+        return Vec::new();
+    };
+    let mut problems = Vec::new();
+    if overlap.value.duration.is_zero() {
+        problems.push(
+            Problem::new(
+                CODE,
+                format!(
+                    "`overlap: {}` keeps the old value for no time",
+                    overlap.value
                 ),
-            );
-        }
-        if !runbook.steps.iter().any(|s| s.phase() == Phase::Retire) {
-            problems.push(
-                Problem::new(
-                    CODE,
-                    "`overlap` is set, but no step is marked `phase: retire`: nothing would stop the old value from verifying",
-                )
-                .in_file(source)
-                .label_at(&overlap.referenced, "mark the steps that remove the old value `phase: retire`"),
-            );
-        }
+            )
+            .in_file(source)
+            .label_at(
+                &overlap.referenced,
+                "remove `overlap` (and `phase: retire`) for a rotation in one run",
+            ),
+        );
     }
+    if !runbook.steps.iter().any(|s| s.phase() == Phase::Retire) {
+        problems.push(
+            Problem::new(
+                CODE,
+                "`overlap` is set, but no step is marked `phase: retire`: nothing would stop the old value from verifying",
+            )
+            .in_file(source)
+            .label_at(&overlap.referenced, "mark the steps that remove the old value `phase: retire`"),
+        );
+    }
+    problems
+}
+
+/// An activate step that needs a retire step: the activate phase would never end.
+fn activate_needing_retire(loaded: &Loaded<Runbook>) -> Vec<Problem> {
+    let runbook = &loaded.value;
+    let mut problems = Vec::new();
     for step in runbook
         .steps
         .iter()
@@ -87,7 +110,7 @@ pub(super) fn check_phases(loaded: &Loaded<Runbook>) -> Vec<Problem> {
                             step.id.value, need.value
                         ),
                     )
-                    .in_file(source)
+                    .in_file(&loaded.source)
                     .label_at(
                         &need.referenced,
                         "the activate phase ends before any retire step runs: mark this step `phase: retire` too, or drop this need",

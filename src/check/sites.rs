@@ -1,7 +1,10 @@
 //! Where templates sit in a step: every template string with the key it sits under and how
 //! it is used (part of a command line, a value handed over another way, or an expression).
 
-use crate::model::{Command, EnvSpec, ExecSpec, KindRef, Rollback, Step};
+use serde_saphyr::Spanned;
+
+use crate::checked::{self, RollbackKind, StepKind};
+use crate::model::{Command, EnvSpec, ExecSpec, Interval, KindRef, Rollback, RollbackRef, Step};
 
 /// How a template string is used, which decides what it may contain.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -29,21 +32,91 @@ fn site(field: impl Into<String>, text: &str, role: Role) -> Site<'_> {
     }
 }
 
-/// Every template string of a step, in a fixed order.
-pub(crate) fn sites(step: &Step) -> Vec<Site<'_>> {
+/// The parts of a step that hold templates, borrowed from either form of a step.
+struct Parts<'a> {
+    when: Option<&'a Spanned<String>>,
+    interval: Option<&'a Interval>,
+    confirm: Option<&'a String>,
+    kind: KindRef<'a>,
+    check: Option<&'a ExecSpec>,
+    /// Each kind the rollback body declares (the checker reports more than one).
+    rollback: Vec<RollbackRef<'a>>,
+}
+
+/// Every template string of a deserialized step whose one kind is `kind`, in a fixed order.
+pub(super) fn step_sites<'a>(step: &'a Step, kind: KindRef<'a>) -> Vec<Site<'a>> {
+    let rollback = match &step.rollback {
+        Some(Rollback::Body(body)) => body.kinds(),
+        _ => Vec::new(),
+    };
+    sites_of(Parts {
+        when: step.when.as_ref(),
+        interval: step.interval.as_ref(),
+        confirm: step.confirm.as_ref(),
+        kind,
+        check: step.check.as_ref(),
+        rollback,
+    })
+}
+
+/// Every template string of a checked step, in the same order as the checker saw them.
+pub(crate) fn sites(step: &checked::Step) -> Vec<Site<'_>> {
+    let rollback = match &step.rollback {
+        Some(checked::Rollback::Body(body)) => vec![match &body.kind {
+            RollbackKind::Exec(exec) => RollbackRef::Exec(exec),
+            RollbackKind::Env(env) => RollbackRef::Env(env),
+            RollbackKind::File(file) => RollbackRef::File(file),
+            RollbackKind::Manual(manual) => RollbackRef::Manual(manual),
+            RollbackKind::Restart(services) => RollbackRef::Restart(services),
+        }],
+        _ => Vec::new(),
+    };
+    let kind = match &step.kind {
+        StepKind::Generate(spec) => KindRef::Generate(spec),
+        StepKind::Exec(spec) => KindRef::Exec(spec),
+        StepKind::Env(spec) => KindRef::Env(spec),
+        StepKind::File(spec) => KindRef::File(spec),
+        StepKind::Restart(services) => KindRef::Restart(services),
+        StepKind::Verify(spec) => KindRef::Verify(spec),
+        StepKind::Manual(spec) => KindRef::Manual(spec),
+        StepKind::Rotate(spec) => KindRef::Rotate(spec),
+        StepKind::Report(spec) => KindRef::Report(spec),
+    };
+    sites_of(Parts {
+        when: step.when.as_ref(),
+        interval: step.interval.as_ref(),
+        confirm: step.confirm.as_ref(),
+        kind,
+        check: step.check.as_ref(),
+        rollback,
+    })
+}
+
+fn sites_of(parts: Parts<'_>) -> Vec<Site<'_>> {
     let mut out = Vec::new();
-    if let Some(when) = &step.when {
+    if let Some(when) = parts.when {
         out.push(site("when", &when.value, Role::Expr));
     }
-    if let Some(interval) = step.interval.as_ref().filter(|i| i.is_template()) {
+    if let Some(interval) = parts.interval.filter(|i| i.is_template()) {
         out.push(site("interval", &interval.text, Role::Text));
     }
-    if let Some(confirm) = &step.confirm {
+    if let Some(confirm) = parts.confirm {
         out.push(site("confirm", confirm, Role::Text));
     }
-    match step.kind() {
-        KindRef::Exec(exec) => exec_sites("exec", exec, &mut out),
-        KindRef::Env(env) => env_sites("env", env, &mut out),
+    kind_sites(parts.kind, &mut out);
+    if let Some(check) = parts.check {
+        exec_sites("check", check, &mut out);
+    }
+    for kind in parts.rollback {
+        rollback_sites(kind, &mut out);
+    }
+    out
+}
+
+fn kind_sites<'a>(kind: KindRef<'a>, out: &mut Vec<Site<'a>>) {
+    match kind {
+        KindRef::Exec(exec) => exec_sites("exec", exec, out),
+        KindRef::Env(env) => env_sites("env", env, out),
         KindRef::File(file) => {
             out.push(site("file.path", &file.path, Role::Text));
             out.push(site("file.content", &file.content, Role::Text));
@@ -70,7 +143,7 @@ pub(crate) fn sites(step: &Step) -> Vec<Site<'_>> {
                 out.push(site("verify.tcp.port", &tcp.port, Role::Text));
             }
             if let Some(exec) = &verify.exec {
-                exec_sites("verify.exec", exec, &mut out);
+                exec_sites("verify.exec", exec, out);
             }
             if let Some(interval) = verify.interval.as_ref().filter(|i| i.is_template()) {
                 out.push(site("verify.interval", &interval.text, Role::Text));
@@ -94,32 +167,27 @@ pub(crate) fn sites(step: &Step) -> Vec<Site<'_>> {
         }
         KindRef::Generate(_) => {}
     }
-    if let Some(check) = &step.check {
-        exec_sites("check", check, &mut out);
-    }
-    if let Some(Rollback::Body(body)) = &step.rollback {
-        if let Some(exec) = &body.exec {
-            exec_sites("rollback.exec", exec, &mut out);
-        }
-        if let Some(env) = &body.env {
-            env_sites("rollback.env", env, &mut out);
-        }
-        if let Some(file) = &body.file {
+}
+
+fn rollback_sites<'a>(kind: RollbackRef<'a>, out: &mut Vec<Site<'a>>) {
+    match kind {
+        RollbackRef::Exec(exec) => exec_sites("rollback.exec", exec, out),
+        RollbackRef::Env(env) => env_sites("rollback.env", env, out),
+        RollbackRef::File(file) => {
             out.push(site("rollback.file.path", &file.path, Role::Text));
             out.push(site("rollback.file.content", &file.content, Role::Text));
         }
-        if let Some(manual) = &body.manual {
-            out.push(site(
-                "rollback.manual.instructions",
-                &manual.instructions,
-                Role::Text,
-            ));
-        }
-        for s in body.restart.iter().flatten() {
-            out.push(site("rollback.restart", s, Role::Text));
+        RollbackRef::Manual(manual) => out.push(site(
+            "rollback.manual.instructions",
+            &manual.instructions,
+            Role::Text,
+        )),
+        RollbackRef::Restart(services) => {
+            for s in services {
+                out.push(site("rollback.restart", s, Role::Text));
+            }
         }
     }
-    out
 }
 
 fn exec_sites<'a>(prefix: &str, exec: &'a ExecSpec, out: &mut Vec<Site<'a>>) {

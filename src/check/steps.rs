@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use crate::diagnostic::Problem;
 use crate::load::Loaded;
-use crate::model::{KindRef, Rollback, Runbook, Step};
+use crate::model::{GenerateSpec, KindRef, Rollback, Runbook, Step};
 
 fn valid_id(id: &str) -> bool {
     !id.is_empty()
@@ -166,88 +166,69 @@ fn step_problem(
 
 /// What is wrong with the body of a step's one kind.
 fn check_spec(loaded: &Loaded<Runbook>, step: &Step, kind: KindRef<'_>) -> Option<Problem> {
-    let at = |code, message, label: &str| step_problem(loaded, step, code, message, label);
-    let id = &step.id.value;
-    let mut problem = None;
-    match kind {
+    let (code, what, label) = match kind {
         KindRef::Generate(spec) => {
-            let by_bytes = spec.bytes.is_some() || spec.encoding.is_some();
-            let by_chars = spec.length.is_some() || spec.charset.is_some();
-            let complete = (spec.bytes.is_some() && spec.encoding.is_some() && !by_chars)
-                || (spec.length.is_some() && spec.charset.is_some() && !by_bytes);
-            if !complete {
-                problem = Some(at(
-                    "runbook::check::generate",
-                    format!(
-                        "step `{id}`: `generate` takes `bytes` + `encoding`, or `length` + `charset`"
-                    ),
-                    "e.g. `generate: { bytes: 48, encoding: base64 }`",
-                ));
-            } else if spec
-                .bytes
-                .or(spec.length)
-                .is_some_and(|n| !(8..=4096).contains(&n))
-            {
-                problem = Some(at(
-                    "runbook::check::generate",
-                    format!(
-                        "step `{id}`: a generated secret must have 8 to 4096 bytes or characters"
-                    ),
-                    "fewer than 8 is too weak to be a secret",
-                ));
-            }
+            let (what, label) = generate_problem(spec)?;
+            ("runbook::check::generate", what.to_string(), label)
         }
         KindRef::Verify(spec) => {
             let checks = usize::from(spec.http.is_some())
                 + usize::from(spec.tcp.is_some())
                 + usize::from(spec.exec.is_some());
-            if checks != 1 {
-                problem = Some(at(
-                    "runbook::check::verify",
-                    format!("step `{id}`: `verify` takes exactly one of `http`, `tcp`, `exec`"),
-                    "one check per verify step",
-                ));
-            }
+            (checks != 1).then_some((
+                "runbook::check::verify",
+                "`verify` takes exactly one of `http`, `tcp`, `exec`".to_string(),
+                "one check per verify step",
+            ))?
         }
-        KindRef::Env(spec) => {
-            if spec.set.is_empty() && spec.unset.is_empty() {
-                problem = Some(at(
-                    "runbook::check::env",
-                    format!("step `{id}`: `env` has nothing to `set` or `unset`"),
-                    "this edit would change nothing",
-                ));
-            }
-        }
+        KindRef::Env(spec) => (spec.set.is_empty() && spec.unset.is_empty()).then_some((
+            "runbook::check::env",
+            "`env` has nothing to `set` or `unset`".to_string(),
+            "this edit would change nothing",
+        ))?,
         KindRef::File(spec) => {
-            if let Some(mode) = &spec.mode
-                && spec.mode_bits().is_err()
-            {
-                problem = Some(at(
-                    "runbook::check::file_mode",
-                    format!("step `{id}`: file mode `{mode}` is not octal permission bits"),
-                    "e.g. `mode: \"0600\"`",
-                ));
-            }
+            let mode = spec.mode.as_ref().filter(|_| spec.mode_bits().is_err())?;
+            (
+                "runbook::check::file_mode",
+                format!("file mode `{mode}` is not octal permission bits"),
+                "e.g. `mode: \"0600\"`",
+            )
         }
-        KindRef::Restart(services) => {
-            if services.is_empty() {
-                problem = Some(at(
-                    "runbook::check::restart",
-                    format!("step `{id}`: `restart` names no service"),
-                    "e.g. `restart: [api, worker]`",
-                ));
-            }
+        KindRef::Restart(services) => services.is_empty().then_some((
+            "runbook::check::restart",
+            "`restart` names no service".to_string(),
+            "e.g. `restart: [api, worker]`",
+        ))?,
+        KindRef::Rotate(_) if loaded.value.secret.is_some() => (
+            "runbook::check::rotate",
+            "a rotation runbook cannot contain `rotate` (use `implies`)".to_string(),
+            "`rotate` belongs in playbooks such as compromise",
+        ),
+        KindRef::Exec(_) | KindRef::Manual(_) | KindRef::Rotate(_) | KindRef::Report(_) => {
+            return None;
         }
-        KindRef::Rotate(_) if loaded.value.secret.is_some() => {
-            problem = Some(at(
-                "runbook::check::rotate",
-                format!("step `{id}`: a rotation runbook cannot contain `rotate` (use `implies`)"),
-                "`rotate` belongs in playbooks such as compromise",
-            ));
-        }
-        KindRef::Exec(_) | KindRef::Manual(_) | KindRef::Rotate(_) | KindRef::Report(_) => {}
+    };
+    let message = format!("step `{}`: {what}", step.id.value);
+    Some(step_problem(loaded, step, code, message, label))
+}
+
+/// What is wrong with a `generate` body, and the label that says how to fix it.
+fn generate_problem(spec: &GenerateSpec) -> Option<(&'static str, &'static str)> {
+    let by_bytes = spec.bytes.is_some() || spec.encoding.is_some();
+    let by_chars = spec.length.is_some() || spec.charset.is_some();
+    let complete = (spec.bytes.is_some() && spec.encoding.is_some() && !by_chars)
+        || (spec.length.is_some() && spec.charset.is_some() && !by_bytes);
+    if !complete {
+        return Some((
+            "`generate` takes `bytes` + `encoding`, or `length` + `charset`",
+            "e.g. `generate: { bytes: 48, encoding: base64 }`",
+        ));
     }
-    problem
+    let size = spec.bytes.or(spec.length);
+    size.is_some_and(|n| !(8..=4096).contains(&n)).then_some((
+        "a generated secret must have 8 to 4096 bytes or characters",
+        "fewer than 8 is too weak to be a secret",
+    ))
 }
 
 /// A rollback body, like a step, does exactly one thing.
@@ -255,17 +236,7 @@ fn check_rollback(loaded: &Loaded<Runbook>, step: &Step) -> Option<Problem> {
     let Some(Rollback::Body(body)) = &step.rollback else {
         return None;
     };
-    let count = [
-        body.exec.is_some(),
-        body.env.is_some(),
-        body.file.is_some(),
-        body.restart.is_some(),
-        body.manual.is_some(),
-    ]
-    .iter()
-    .filter(|b| **b)
-    .count();
-    (count != 1).then(|| {
+    (body.kinds().len() != 1).then(|| {
         step_problem(
             loaded,
             step,

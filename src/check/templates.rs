@@ -1,13 +1,13 @@
-//! Templates: syntax, names that are defined (strict undefined, checked before any side
+//! Step templates: syntax, names that are defined (strict undefined, checked before any side
 //! effect), step outputs read only after the step ran, and no secret on a command line.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use miette::SourceSpan;
 
 use super::graph::StepGraph;
-use super::sites::{Role, sites};
+use super::sites::{Role, Site, step_sites};
 use crate::diagnostic::{Problem, SourceFile, did_you_mean};
 use crate::load::Loaded;
 use crate::model::{KindRef, Runbook, Step};
@@ -83,86 +83,116 @@ pub(super) fn check_templates(
     let runbook = &loaded.value;
     let source = &loaded.source;
     let env = crate::template::shared();
-    let vars = project.vars_checked(runbook);
-    let secrets = secret_names(runbook);
-    let has_secret_scope =
-        runbook.secret.is_some() || runbook.steps.iter().any(|s| s.rotate.is_some());
-    let mut problems = check_var_templates(project, loaded);
+    let scope = Scope {
+        runbook,
+        vars: project.vars_checked(runbook),
+        graph,
+        secrets: secret_names(runbook),
+        has_secret_scope: runbook.secret.is_some()
+            || runbook.steps.iter().any(|s| s.rotate.is_some()),
+    };
+    let mut problems = super::var_templates::check_var_templates(project, loaded);
     for (index, step) in runbook.steps.iter().enumerate() {
-        if step.kinds().len() != 1 {
+        let Some(kind) = super::one_kind(step) else {
             continue;
-        }
+        };
         let step_offset = source.span_of(&step.id.referenced).offset();
-        for site in sites(step) {
+        for site in step_sites(step, kind) {
             if !is_template(site.text) && site.role != Role::Expr {
                 continue;
             }
-            let at = locate(source, site.text, step_offset);
-            let names = match parse_names(env, site.text, site.role) {
-                Ok(names) => names,
-                Err(message) => {
-                    let span = at.unwrap_or_else(|| source.span_of(&step.id.referenced));
-                    problems.push(
-                        Problem::new(
-                            "runbook::check::template_syntax",
-                            format!("step `{}`, `{}`: {message}", step.id.value, site.field),
-                        )
-                        .in_file(source)
-                        .label(span, message),
-                    );
-                    continue;
-                }
+            let span = locate(source, site.text, step_offset)
+                .unwrap_or_else(|| source.span_of(&step.id.referenced));
+            let at_site = |code, message: String| {
+                Problem::new(
+                    code,
+                    format!("step `{}`, `{}`: {message}", step.id.value, site.field),
+                )
+                .in_file(source)
+                .label(span, message)
             };
-            let label_span = at.unwrap_or_else(|| source.span_of(&step.id.referenced));
-            let is_json_expr = site.field.ends_with("expect.json");
-            for name in names {
-                let problem = |code, message: String, help: Option<String>| {
-                    let mut p = Problem::new(
-                        code,
-                        format!("step `{}`, `{}`: {message}", step.id.value, site.field),
-                    )
-                    .in_file(source)
-                    .label(label_span, message.clone());
-                    if let Some(help) = help {
-                        p = p.help(help);
-                    }
-                    p
-                };
-                if is_json_expr && (name == "json" || name.starts_with("json.")) {
-                    continue;
-                }
-                // minijinja's global functions (`range`, `dict`, `namespace`) are defined.
-                let root = name.split('.').next().unwrap_or(&name);
-                if env.globals().any(|(global, _)| global == root) {
-                    continue;
-                }
-                if let Some(message) =
-                    undefined(&name, runbook, &vars, graph, index, has_secret_scope)
-                {
-                    // A suggestion helps with a misspelling, not with a name used too early.
-                    let help = if message.contains("add `") {
-                        None
-                    } else {
-                        suggestion(&name, runbook, &vars)
-                    };
-                    problems.push(problem("runbook::check::undefined", message, help));
-                    continue;
-                }
-                if site.role == Role::Argv && secrets.is_secret(&name) {
-                    problems.push(problem(
-                        "runbook::check::secret_in_argv",
-                        format!("`{name}` is a secret and would appear on a command line"),
-                        Some("pass it through `stdin` or `env` instead: command lines are visible to every user of the host".into()),
-                    ));
-                }
+            match parse_names(env, site.text, site.role) {
+                Err(message) => problems.push(at_site("runbook::check::template_syntax", message)),
+                Ok(names) => problems.extend(names.iter().filter_map(|name| {
+                    let finding = scope.finding(env, name, &site, index)?;
+                    let problem = at_site(finding.code, finding.message);
+                    Some(match finding.help {
+                        Some(help) => problem.help(help),
+                        None => problem,
+                    })
+                })),
             }
         }
     }
     problems
 }
 
+/// What the templates of one runbook may read.
+struct Scope<'a> {
+    runbook: &'a Runbook,
+    vars: BTreeMap<String, String>,
+    graph: &'a StepGraph,
+    secrets: SecretNames,
+    /// Whether `secret.*` is defined: in rotation runbooks and in playbooks that rotate.
+    has_secret_scope: bool,
+}
+
+/// What is wrong with one name a template reads.
+struct Finding {
+    code: &'static str,
+    message: String,
+    help: Option<String>,
+}
+
+impl Scope<'_> {
+    /// What is wrong with `name` where the template at `site` of step `index` reads it.
+    fn finding(
+        &self,
+        env: &minijinja::Environment<'_>,
+        name: &str,
+        site: &Site<'_>,
+        index: usize,
+    ) -> Option<Finding> {
+        let is_json_expr = site.field.ends_with("expect.json");
+        if is_json_expr && (name == "json" || name.starts_with("json.")) {
+            return None;
+        }
+        // minijinja's global functions (`range`, `dict`, `namespace`) are defined.
+        let root = name.split('.').next().unwrap_or(name);
+        if env.globals().any(|(global, _)| global == root) {
+            return None;
+        }
+        let (runbook, vars) = (self.runbook, &self.vars);
+        if let Some(message) = undefined(
+            name,
+            runbook,
+            vars,
+            self.graph,
+            index,
+            self.has_secret_scope,
+        ) {
+            // A suggestion helps with a misspelling, not with a name used too early.
+            let help = if message.contains("add `") {
+                None
+            } else {
+                suggestion(name, runbook, vars)
+            };
+            return Some(Finding {
+                code: "runbook::check::undefined",
+                message,
+                help,
+            });
+        }
+        (site.role == Role::Argv && self.secrets.is_secret(name)).then(|| Finding {
+            code: "runbook::check::secret_in_argv",
+            message: format!("`{name}` is a secret and would appear on a command line"),
+            help: Some("pass it through `stdin` or `env` instead: command lines are visible to every user of the host".into()),
+        })
+    }
+}
+
 /// The names a template reads, or its syntax error.
-fn parse_names(
+pub(super) fn parse_names(
     env: &minijinja::Environment<'_>,
     text: &str,
     role: Role,
@@ -272,113 +302,4 @@ pub(super) fn locate(source: &Arc<SourceFile>, text: &str, from: usize) -> Optio
     haystack
         .find(needle)
         .map(|i| SourceSpan::new((from + i).into(), needle.len()))
-}
-
-/// The restart driver's template may use `vars` and `services` only.
-pub(super) fn check_restart_driver(project: &Project) -> Vec<Problem> {
-    let env = crate::template::shared();
-    let template = match env.template_from_str(&project.restart.run) {
-        Ok(t) => t,
-        Err(e) => {
-            let err = crate::template::TemplateError::from_minijinja(&e);
-            return vec![config_problem(
-                project,
-                "runbook::check::template_syntax",
-                format!("restart driver: {}", err.message),
-            )];
-        }
-    };
-    let mut problems = Vec::new();
-    let mut names: Vec<String> = template.undeclared_variables(true).into_iter().collect();
-    names.sort();
-    for name in names {
-        let parts: Vec<&str> = name.split('.').collect();
-        let bad = match parts.as_slice() {
-            ["services", ..] => false,
-            ["vars", var, ..] => {
-                // A host's vars fill the driver it runs on that host.
-                !project.config_vars.contains_key(*var)
-                    && !project.cli_vars.contains_key(*var)
-                    && !project.inventory.defines(var)
-            }
-            _ => true,
-        };
-        if bad {
-            problems.push(config_problem(
-                project,
-                "runbook::check::undefined",
-                format!(
-                    "restart driver: undefined name `{name}` (it may use `vars.*` and `services`)"
-                ),
-            ));
-        }
-    }
-    problems
-}
-
-fn config_problem(project: &Project, code: &'static str, message: String) -> Problem {
-    let problem = Problem::new(code, message.clone());
-    match &project.config_source {
-        Some(source) => {
-            let span =
-                locate(source, &project.restart.run, 0).unwrap_or_else(|| source.span_at(1, 1));
-            problem.in_file(source).label(span, message)
-        }
-        None => problem,
-    }
-}
-
-/// Vars built from other vars may use only `vars.*` names that exist.
-fn check_var_templates(project: &Project, loaded: &Loaded<Runbook>) -> Vec<Problem> {
-    let env = crate::template::shared();
-    let mut raw = project.config_vars.clone();
-    raw.extend(
-        loaded
-            .value
-            .vars
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone())),
-    );
-    raw.extend(
-        project
-            .explicit_vars
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone())),
-    );
-    raw.extend(project.cli_vars.iter().map(|(k, v)| (k.clone(), v.clone())));
-    let mut problems = Vec::new();
-    for (name, value) in &raw {
-        if !is_template(value) {
-            continue;
-        }
-        let message = match parse_names(env, value, Role::Text) {
-            Err(message) => Some(message),
-            Ok(names) => {
-                names
-                    .iter()
-                    .find_map(|n| match n.split('.').collect::<Vec<_>>().as_slice() {
-                        ["vars", var, ..] if raw.contains_key(*var) && var != name => None,
-                        _ => Some(format!(
-                            "a var may use only other `vars.*`, and `{n}` is not one"
-                        )),
-                    })
-            }
-        };
-        if let Some(message) = message {
-            let (source, at) = match loaded.value.vars.contains_key(name) {
-                true => (&loaded.source, locate(&loaded.source, value, 0)),
-                false => (&loaded.source, None),
-            };
-            let mut problem = Problem::new(
-                "runbook::check::var_template",
-                format!("var `{name}`: {message}"),
-            )
-            .in_file(source);
-            if let Some(span) = at {
-                problem = problem.label(span, message);
-            }
-            problems.push(problem);
-        }
-    }
-    problems
 }

@@ -78,9 +78,9 @@ pub(super) fn check_values(project: &Project, loaded: &Loaded<Runbook>) -> Vec<P
         .collect();
     let mut problems = Vec::new();
     for (index, step) in runbook.steps.iter().enumerate() {
-        if step.kinds().len() != 1 {
+        let Some(kind) = super::one_kind(step) else {
             continue;
-        }
+        };
         let from = starts[index];
         let to = starts
             .iter()
@@ -94,7 +94,7 @@ pub(super) fn check_values(project: &Project, loaded: &Loaded<Runbook>) -> Vec<P
             from,
             to,
         };
-        check_step(&at, &vars, &mut problems);
+        check_step(&at, kind, &vars, &mut problems);
     }
     if let Some(secret) = &runbook.secret
         && let crate::model::Policy::Every(every) = &secret.every
@@ -155,14 +155,44 @@ pub(super) fn check_driver(project: &Project) -> Vec<Problem> {
     vec![problem]
 }
 
-fn check_step(at: &StepAt<'_>, vars: &BTreeMap<String, String>, out: &mut Vec<Problem>) {
+fn check_step(
+    at: &StepAt<'_>,
+    kind: KindRef<'_>,
+    vars: &BTreeMap<String, String>,
+    out: &mut Vec<Problem>,
+) {
     let step = at.step;
     zero_timeout(at, "timeout", step.timeout.as_ref().map(|t| &t.value), out);
     let verify_interval = step.verify.as_ref().and_then(|v| v.interval.as_ref());
     for interval in step.interval.iter().chain(verify_interval) {
         templated_interval(at, interval, vars, out);
     }
-    match step.kind() {
+    check_kind(at, kind, vars, out);
+    if let Some(check) = &step.check {
+        check_exec(at, check, out);
+    }
+    if let Some(Rollback::Body(body)) = &step.rollback {
+        zero_timeout(at, "timeout", body.timeout.as_ref(), out);
+        if let Some(exec) = &body.exec {
+            check_exec(at, exec, out);
+        }
+        if let Some(env) = &body.env {
+            check_env(at, env, out);
+        }
+        if let Some(services) = &body.restart {
+            check_services(at, services, out);
+        }
+    }
+}
+
+/// The values of a step's one kind.
+fn check_kind(
+    at: &StepAt<'_>,
+    kind: KindRef<'_>,
+    vars: &BTreeMap<String, String>,
+    out: &mut Vec<Problem>,
+) {
+    match kind {
         KindRef::Exec(exec) => check_exec(at, exec, out),
         KindRef::Env(env) => check_env(at, env, out),
         KindRef::File(file) => {
@@ -215,21 +245,6 @@ fn check_step(at: &StepAt<'_>, vars: &BTreeMap<String, String>, out: &mut Vec<Pr
             }
         }
         KindRef::Generate(_) | KindRef::Rotate(_) => {}
-    }
-    if let Some(check) = &step.check {
-        check_exec(at, check, out);
-    }
-    if let Some(Rollback::Body(body)) = &step.rollback {
-        zero_timeout(at, "timeout", body.timeout.as_ref(), out);
-        if let Some(exec) = &body.exec {
-            check_exec(at, exec, out);
-        }
-        if let Some(env) = &body.env {
-            check_env(at, env, out);
-        }
-        if let Some(services) = &body.restart {
-            check_services(at, services, out);
-        }
     }
 }
 

@@ -6,14 +6,14 @@ use crate::report::implications::{self, SecretEdges};
 pub(super) fn run(global: &Global, format: GraphFormat) -> Outcome {
     let (_, library) = open_lenient(global)?;
     let mut secrets: Vec<SecretEdges<'_>> = Vec::new();
-    for loaded in &library.runbooks {
-        let Some(secret) = &loaded.value.secret else {
+    for runbook in library.runbooks() {
+        let Some(secret) = &runbook.secret else {
             continue;
         };
         let id_of = |key: &str| {
             library
                 .secret_owner(key)
-                .and_then(|r| r.value.secret.as_ref())
+                .and_then(|r| r.secret.as_ref())
                 .map(|s| s.id.value.as_str())
         };
         let implies = secret

@@ -72,7 +72,7 @@ pub(super) fn resume(
         let judged = session.block_on(counts_as_done(&ctx, &recovered, node, Purpose::Resume));
         if judged.or_else(|message| ask_operator(&ctx, &message))? {
             let compensation = compensation_of(&ctx, &recovered, node);
-            let name = ctx.plan.nodes[node].name.clone();
+            let name = ctx.plan.node(node).name.clone();
             session
                 .block_on(
                     ctx.durable

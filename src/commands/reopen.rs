@@ -10,15 +10,15 @@ mod fleet;
 
 use super::shared::{lock, sinks};
 use super::{Failure, Global, RunFormat, checked_plan, open_library};
+use crate::checked::{Library, RunbookIx, StepKind};
 use crate::diagnostic::Problem;
 use crate::exec::recover::{Recovered, RunPhase, Waiting, recover};
 use crate::exec::session::{Session, SessionSpec};
 use crate::exec::start::StartSnapshot;
 use crate::exec::{Stage, StartState};
 use crate::journal::{Journal, Record};
-use crate::model::KindRef;
 use crate::plan::{Plan, PlanRequest, Work};
-use crate::project::{Library, Project};
+use crate::project::Project;
 use crate::redact::Redactor;
 use crate::state::StateDir;
 use crate::steps::context::{ExecOptions, RunInfo};
@@ -75,18 +75,7 @@ pub(super) fn reopen(
     let (project, library, broken) = open_library(global)?;
     fleet::check_touched_hosts(&project, &recovered, run_id)?;
     let begun = recovered.begun.clone();
-    let request = PlanRequest {
-        runbook: begun.runbook.clone(),
-        secret: begun.secret.clone(),
-        inputs: begun.inputs.iter().cloned().collect(),
-    };
-    let plan = checked_plan(&project, &library, broken, &request)?;
-    let names: Vec<String> = plan.nodes.iter().map(|n| n.name.clone()).collect();
-    if names != begun.nodes {
-        return Err(invalid(format!(
-            "the runbooks changed since run `{run_id}` started, so its journal no longer matches the plan; restore them (e.g. from version control) to resume or abort"
-        )));
-    }
+    let plan = replan(&project, &library, broken, &begun, run_id)?;
     let done = awaited(&plan, &recovered, run_id, done).map_err(invalid)?;
     let journal = Journal::open(&state.journal_path(run_id), redactor)
         .map_err(|e| invalid(format!("cannot open the journal: {e}")))?;
@@ -131,10 +120,9 @@ pub(super) fn reopen(
         completed: recovered.completed.clone(),
         skipped: recovered.skipped.clone(),
         settled: recovered.settled.clone(),
-        stage: if retiring.is_some() {
-            Stage::Retire
-        } else {
-            Stage::first(&ctx.plan)
+        stage: match retiring {
+            Some(_) => Stage::Retire,
+            None => Stage::first(&ctx.plan),
         },
     };
     Ok(Reopened {
@@ -143,6 +131,33 @@ pub(super) fn reopen(
         start,
         _lock: lock,
     })
+}
+
+/// The run's plan, built again from what its `Begin` record asked; refused when the runbooks
+/// changed since, as the journal's nodes would no longer be the plan's.
+fn replan(
+    project: &Project,
+    library: &Library,
+    broken: Vec<crate::check::health::Broken>,
+    begun: &crate::exec::recover::Begun,
+    run_id: &str,
+) -> Result<Plan, Failure> {
+    let request = PlanRequest {
+        runbook: begun.runbook.clone(),
+        secret: begun.secret.clone(),
+        inputs: begun.inputs.iter().cloned().collect(),
+    };
+    let plan = checked_plan(project, library, broken, &request)?;
+    let names: Vec<String> = plan.nodes.iter().map(|n| n.name.clone()).collect();
+    if names != begun.nodes {
+        return Err(Failure::Problems(vec![Problem::new(
+            "runbook::recover::state",
+            format!(
+                "the runbooks changed since run `{run_id}` started, so its journal no longer matches the plan; restore them (e.g. from version control) to resume or abort"
+            ),
+        )]));
+    }
+    Ok(plan)
 }
 
 /// Which phase the run is in, as `purpose` needs it: a run waiting for retire is continued
@@ -226,7 +241,7 @@ fn awaited(
     let waiting: Vec<&str> = recovered
         .awaiting
         .iter()
-        .map(|n| plan.nodes[*n].name.as_str())
+        .map(|n| plan.node(*n).name.as_str())
         .collect();
     let mut names = BTreeSet::new();
     for asked in done {
@@ -269,10 +284,10 @@ fn mask_what_the_run_knew(
     // window, an access key ID the next instructions name) stay readable, and so do the
     // variables a secret declares `public`: they identify, they do not authenticate.
     let secret_input = |name: &str| {
-        library.runbooks.iter().any(|rb| {
-            rb.value.inputs.get(name).is_some_and(|i| i.secret)
-                || rb.value.steps.iter().any(|step| match step.kind() {
-                    KindRef::Manual(manual) => manual
+        library.runbooks().any(|rb| {
+            rb.inputs.get(name).is_some_and(|i| i.secret)
+                || rb.steps.iter().any(|step| match &step.kind {
+                    StepKind::Manual(manual) => manual
                         .input
                         .as_ref()
                         .is_some_and(|i| i.name == name && i.secret),
@@ -280,9 +295,9 @@ fn mask_what_the_run_knew(
                 })
         })
     };
-    let public = |rb: usize, name: &str| {
-        library.runbooks[rb]
-            .value
+    let public = |rb: RunbookIx, name: &str| {
+        library
+            .runbook(rb)
             .secret
             .as_ref()
             .is_some_and(|s| s.public.iter().any(|p| p == name))
@@ -305,10 +320,10 @@ fn mask_what_the_run_knew(
     for (node, outputs) in &recovered.outputs {
         // A manual step's input is secret unless declared otherwise (an access key ID that
         // the next instructions name must stay readable when a run resumes).
-        if let Work::Step(rb, si) = plan.nodes[*node].work
-            && match library.runbooks[rb].value.steps[si].kind() {
-                KindRef::Generate(_) | KindRef::Env(_) => true,
-                KindRef::Manual(manual) => manual.input.as_ref().is_none_or(|i| i.secret),
+        if let Work::Step(rb, si) = plan.node(*node).work
+            && match &library.runbook(rb).step(si).kind {
+                StepKind::Generate(_) | StepKind::Env(_) => true,
+                StepKind::Manual(manual) => manual.input.as_ref().is_none_or(|i| i.secret),
                 _ => false,
             }
         {

@@ -26,7 +26,7 @@ pub(super) fn retire(global: &Global, options: &RetireOptions, redactor: &Redact
     let (project, library) = open_lenient(global)?;
     let id = library
         .secret_owner(&options.secret)
-        .and_then(|r| r.value.secret.as_ref())
+        .and_then(|r| r.secret.as_ref())
         .map(|s| s.id.value.clone())
         .ok_or_else(|| crate::plan::unknown_secret(&library, &options.secret))?;
     let state = StateDir::new(&project.state_dir);

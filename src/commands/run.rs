@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 
 use super::shared::{lock, sinks, state_failure};
 use super::{Global, Outcome, RunFormat, RunOptions, open_planned, write_stdout};
-use crate::exec::preflight::{Presence, prepare};
+use crate::exec::preflight::{Prepared, Presence, prepare};
 use crate::exec::session::{Session, SessionSpec};
 use crate::exec::start::{StartSnapshot, begin, needed_currents};
 use crate::exec::{Stage, StartState};
@@ -35,45 +35,31 @@ pub(super) fn run(
     refuse_while_retire_pending(&project, &library, &plan)?;
     let interactive = std::io::stdin().is_terminal();
     if !interactive && !flags.yes && !flags.dry_run {
-        return Err(super::Failure::Exit(
-            crate::exit::INVALID,
-            format!(
-                "`runbook run {}` asks before acting and there is no terminal to ask: pass `--yes` to run unattended (a manual step then waits for the operator: `runbook resume RUN --done STEP`), or `--dry-run` to see what it would do; nothing was done",
-                options.runbook
-            ),
-        ));
+        return Err(unattended(&options.runbook));
     }
+    let presence = Presence {
+        interactive,
+        yes: flags.yes,
+        dry_run: flags.dry_run,
+    };
     let prepared = prepare(
         &project,
         &library,
         &plan,
         &options.inputs,
-        Presence {
-            interactive,
-            yes: flags.yes,
-            dry_run: flags.dry_run,
-        },
+        presence,
         redactor,
     )
     .map_err(super::Failure::Problems)?;
     if flags.dry_run {
-        let preflight = crate::report::dry_run::Preflight {
-            active: &prepared.active,
-            currents: &prepared.currents,
+        let shown = DryRun {
+            project: &project,
+            library: &library,
+            plan: &plan,
+            given: &request.inputs,
+            prepared: &prepared,
         };
-        let show = match flags.format {
-            RunFormat::Text => crate::report::dry_run::render,
-            RunFormat::Json => crate::report::dry_run::json,
-        };
-        let text = show(
-            &project,
-            &library,
-            &plan,
-            &request.inputs,
-            &preflight,
-            redactor,
-        );
-        return write_stdout(text.as_bytes());
+        return shown.show(flags.format, redactor);
     }
     if interactive && !flags.yes && !proceed(&plan, &library, redactor)? {
         return Err(super::Failure::Exit(
@@ -81,19 +67,13 @@ pub(super) fn run(
             "cancelled by the operator; nothing was done".into(),
         ));
     }
-    let now = jiff::Timestamp::now();
-    let started = now.round(jiff::Unit::Millisecond).unwrap_or(now);
-    let run_id = format!("{}-{}", started.strftime("%Y%m%dT%H%M%SZ"), short_random());
-    let run = RunInfo::new(run_id, started.to_string(), &plan);
+    let run = new_run(&plan);
     let state = StateDir::new(&project.state_dir);
     let _lock = lock(&state, &run.id, None)?;
     // Again holding the lock: taking it settles a run killed as its activate phase ended.
     refuse_while_retire_pending(&project, &library, &plan)?;
     crate::exec::start::remove_temp_leftovers(prepared.edited.iter());
-    let jobs = flags
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from))
-        .max(1);
+    let jobs = jobs(flags);
     let record = begin_record(&run, options, &plan, flags, jobs, global);
     let start = StartSnapshot {
         currents: needed_currents(&plan, &library, &prepared.currents),
@@ -120,12 +100,25 @@ pub(super) fn run(
         retiring: None,
     })
     .map_err(|e| state_failure(format!("cannot start the runtime: {e}")))?;
+    Ok(execute(session))
+}
+
+/// How many steps may run at once: `--jobs`, else one per core.
+fn jobs(flags: &RunFlags) -> usize {
+    flags
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from))
+        .max(1)
+}
+
+/// A new run executes from its first stage: the activate phase when it overlaps, else all.
+fn execute(session: Session) -> u8 {
     let stage = Stage::first(&session.ctx.plan);
     session.announce(stage);
-    Ok(session.execute(StartState {
+    session.execute(StartState {
         stage,
         ..StartState::default()
-    }))
+    })
 }
 
 /// A secret whose retire is pending has its previous value still verifying: rotating it again
@@ -133,7 +126,7 @@ pub(super) fn run(
 /// rotation (an incident one too) waits for `runbook retire` (exit 4, nothing done).
 fn refuse_while_retire_pending(
     project: &crate::project::Project,
-    library: &crate::project::Library,
+    library: &crate::checked::Library,
     plan: &Plan,
 ) -> Result<(), super::Failure> {
     let state = StateDir::new(&project.state_dir);
@@ -158,11 +151,62 @@ fn refuse_while_retire_pending(
     Ok(())
 }
 
+/// Off a terminal, `run` needs `--yes` (or `--dry-run`): nobody could answer its question.
+fn unattended(runbook: &str) -> super::Failure {
+    super::Failure::Exit(
+        crate::exit::INVALID,
+        format!(
+            "`runbook run {runbook}` asks before acting and there is no terminal to ask: pass `--yes` to run unattended (a manual step then waits for the operator: `runbook resume RUN --done STEP`), or `--dry-run` to see what it would do; nothing was done"
+        ),
+    )
+}
+
+/// What `--dry-run` shows: the plan as preflight found it, and the edits it would make.
+struct DryRun<'a> {
+    project: &'a crate::project::Project,
+    library: &'a crate::checked::Library,
+    plan: &'a Plan,
+    /// The `--input` values given.
+    given: &'a std::collections::BTreeMap<String, String>,
+    prepared: &'a Prepared,
+}
+
+impl DryRun<'_> {
+    fn show(&self, format: RunFormat, redactor: &Redactor) -> Outcome {
+        let preflight = crate::report::dry_run::Preflight {
+            active: &self.prepared.active,
+            currents: &self.prepared.currents,
+        };
+        let show = match format {
+            RunFormat::Text => crate::report::dry_run::render,
+            RunFormat::Json => crate::report::dry_run::json,
+        };
+        let text = show(
+            self.project,
+            self.library,
+            self.plan,
+            self.given,
+            &preflight,
+            redactor,
+        );
+        write_stdout(text.as_bytes())
+    }
+}
+
+/// A new run's identity: when it starts (to the millisecond), and an id made of that time
+/// and a random suffix.
+fn new_run(plan: &Plan) -> RunInfo {
+    let now = jiff::Timestamp::now();
+    let started = now.round(jiff::Unit::Millisecond).unwrap_or(now);
+    let run_id = format!("{}-{}", started.strftime("%Y%m%dT%H%M%SZ"), short_random());
+    RunInfo::new(run_id, started.to_string(), plan)
+}
+
 /// At a terminal, before anything acts: the plan's summary and a question. `yes` goes on,
 /// `no` (or a closed terminal) cancels, anything else asks again.
 fn proceed(
     plan: &Plan,
-    library: &crate::project::Library,
+    library: &crate::checked::Library,
     redactor: &Redactor,
 ) -> Result<bool, super::Failure> {
     let summary = redactor.redact(&crate::report::run_summary::run_summary(plan, library));

@@ -5,18 +5,20 @@
 use std::sync::Arc;
 
 use super::retry::RetryPolicy;
+use crate::checked::{Rollback, StepKind};
+use crate::checked::{RunbookIx, StepIx};
 use crate::events::EventKind;
 use crate::failpoint;
 use crate::failure::ErrorKind;
-use crate::model::{KindRef, Rollback};
+use crate::plan::NodeIx;
 use crate::plan::Work;
 use crate::steps::context::{RunContext, StepError};
 use crate::steps::{Compensation, Done, StepRun, confirm, execute, restart_services};
 
 /// The kind a node's events name.
-pub(super) fn node_kind(ctx: &RunContext, index: usize) -> String {
-    match ctx.plan.nodes[index].work {
-        Work::Step(rb, si) => ctx.runbook(rb).steps[si].kind().name().to_string(),
+pub(super) fn node_kind(ctx: &RunContext, index: NodeIx) -> String {
+    match ctx.plan.node(index).work {
+        Work::Step(rb, si) => ctx.runbook(rb).step(si).kind.name().to_string(),
         Work::Restart { .. } => "restart".into(),
     }
 }
@@ -24,9 +26,9 @@ pub(super) fn node_kind(ctx: &RunContext, index: usize) -> String {
 /// Runs one node and journals its result: `Ok(None)` when skipped by `when`.
 pub(super) async fn run_node(
     ctx: &Arc<RunContext>,
-    index: usize,
+    index: NodeIx,
 ) -> Result<Option<Done>, StepError> {
-    let node = &ctx.plan.nodes[index];
+    let node = ctx.plan.node(index);
     let result = match &node.work {
         Work::Restart { services, serves } => attempt_restart(ctx, index, services, serves).await?,
         Work::Step(rb, si) => attempt_step(ctx, index, *rb, *si).await?,
@@ -41,8 +43,8 @@ pub(super) async fn run_node(
     let keep = match node.work {
         Work::Step(rb, si) => {
             matches!(
-                ctx.runbook(rb).steps[si].kind(),
-                KindRef::Generate(_) | KindRef::Manual(_)
+                ctx.runbook(rb).step(si).kind,
+                StepKind::Generate(_) | StepKind::Manual(_)
             ) || ctx.is_referenced(rb, si)
         }
         Work::Restart { .. } => false,
@@ -57,13 +59,13 @@ pub(super) async fn run_node(
 /// Journals that node `index` is about to act (its `attempt`-th try). Generating and
 /// verifying change nothing outside, and an idempotent exec may run twice: their intent need
 /// not be on disk before they act.
-async fn intent(ctx: &RunContext, index: usize, attempt: u32) -> Result<(), StepError> {
-    let node = &ctx.plan.nodes[index];
+async fn intent(ctx: &RunContext, index: NodeIx, attempt: u32) -> Result<(), StepError> {
+    let node = ctx.plan.node(index);
     let durable = match &node.work {
         Work::Step(rb, si) => {
-            let step = &ctx.runbook(*rb).steps[*si];
-            let harmless = matches!(step.kind(), KindRef::Generate(_) | KindRef::Verify(_));
-            let repeatable = step.idempotent && matches!(step.kind(), KindRef::Exec(_));
+            let step = ctx.runbook(*rb).step(*si);
+            let harmless = matches!(step.kind, StepKind::Generate(_) | StepKind::Verify(_));
+            let repeatable = step.idempotent && matches!(step.kind, StepKind::Exec(_));
             !(harmless || repeatable)
         }
         Work::Restart { .. } => true,
@@ -80,11 +82,11 @@ async fn intent(ctx: &RunContext, index: usize, attempt: u32) -> Result<(), Step
 /// steps that still want a restart are restarted.
 async fn attempt_restart(
     ctx: &Arc<RunContext>,
-    index: usize,
+    index: NodeIx,
     services: &[String],
-    serves: &[(usize, usize)],
+    serves: &[(RunbookIx, StepIx)],
 ) -> Result<Option<Done>, StepError> {
-    let node = &ctx.plan.nodes[index];
+    let node = ctx.plan.node(index);
     let (rb, si) = serves[0];
     let run = StepRun::new(ctx, index, rb, si);
     ctx.emitter.emit(EventKind::StepStarted {
@@ -94,16 +96,19 @@ async fn attempt_restart(
     });
     let mut wanted: Vec<String> = Vec::new();
     for (rb, si) in serves {
-        let step = &ctx.runbook(*rb).steps[*si];
+        let step = ctx.runbook(*rb).step(*si);
         if let Some(when) = &step.when
             && !ctx.eval_on(*rb, node.host.as_deref(), &when.value, None)?
         {
             continue;
         }
+        let StepKind::Restart(own) = &step.kind else {
+            continue;
+        };
         let listed = crate::plan::restart_services(
             &ctx.project,
             ctx.runbook(*rb),
-            step.restart.as_deref().unwrap_or_default(),
+            own,
             node.host.as_deref(),
         );
         for service in listed {
@@ -132,9 +137,9 @@ async fn attempt_restart(
 /// A step: skipped when its `when` is false, confirmed when it asks, then tried.
 async fn attempt_step(
     ctx: &Arc<RunContext>,
-    index: usize,
-    rb: usize,
-    si: usize,
+    index: NodeIx,
+    rb: RunbookIx,
+    si: StepIx,
 ) -> Result<Option<Done>, StepError> {
     let run = StepRun::new(ctx, index, rb, si);
     let step = run.step();
@@ -153,7 +158,7 @@ async fn attempt_step(
         confirm(&run, "This step is the point of no return: after it, a failure can no longer be rolled back completely.").await?;
     }
     let mut done = tries(&run).await?;
-    if matches!(step.rollback, Some(Rollback::None(_))) {
+    if matches!(step.rollback, Some(Rollback::None)) {
         done.compensation = None;
     }
     Ok(Some(done))

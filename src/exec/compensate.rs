@@ -2,9 +2,9 @@
 //! byte-for-byte, declared rollbacks run — and then the restarted services restarted once
 //! more, so they read the restored files.
 
+use crate::checked::{Rollback, RollbackBody, RollbackKind};
 use crate::events::EventKind;
-use crate::failure::ErrorKind;
-use crate::model::{Rollback, RollbackBody};
+use crate::plan::NodeIx;
 use crate::plan::Work;
 use crate::steps::context::RunContext;
 use crate::steps::{
@@ -13,7 +13,7 @@ use crate::steps::{
 
 #[derive(Clone)]
 pub(crate) struct Completed {
-    pub node: usize,
+    pub node: NodeIx,
     pub compensation: Option<Compensation>,
 }
 
@@ -78,7 +78,7 @@ pub(super) async fn compensate(
         let Some(compensation) = &item.compensation else {
             continue;
         };
-        let node = &ctx.plan.nodes[item.node];
+        let node = ctx.plan.node(item.node);
         let (rb, si) = match &node.work {
             Work::Step(rb, si) => (*rb, *si),
             Work::Restart { serves, .. } => serves[0],
@@ -130,42 +130,37 @@ async fn undo(run: &StepRun, compensation: &Compensation) -> Undone {
 async fn declared_rollback(run: &StepRun, body: &RollbackBody) -> Undone {
     let ctx = &run.ctx;
     let name = &run.name;
-    if let Some(services) = &body.restart {
-        // Rendered like a `restart` step's list: the driver must get service names, never a
-        // template's text.
-        return match services.iter().map(|s| run.render(s)).collect() {
-            Ok(services) => Undone::RestartLater(services),
-            Err(e) => Undone::Ran(Err(e)),
-        };
+    // A restart waits until every file is back (see `restart_again`); the rest runs now.
+    if !matches!(body.kind, RollbackKind::Restart(_)) {
+        ctx.emitter.emit(EventKind::CompensationStarted {
+            step: name.clone(),
+            action: "rollback".into(),
+        });
     }
-    ctx.emitter.emit(EventKind::CompensationStarted {
-        step: name.clone(),
-        action: "rollback".into(),
-    });
-    let result = if let Some(exec) = &body.exec {
-        run_exec(run, exec, body.timeout.as_ref().map(|t| t.duration))
+    let result = match &body.kind {
+        RollbackKind::Restart(services) => {
+            // Rendered like a `restart` step's list: the driver must get service names, never
+            // a template's text.
+            return match services.iter().map(|s| run.render(s)).collect() {
+                Ok(services) => Undone::RestartLater(services),
+                Err(e) => Undone::Ran(Err(e)),
+            };
+        }
+        RollbackKind::Exec(exec) => run_exec(run, exec, body.timeout.as_ref().map(|t| t.duration))
             .await
-            .map(|_| format!("ran the rollback of {name}"))
-    } else if let Some(manual) = &body.manual {
-        match run.render(&manual.instructions) {
+            .map(|_| format!("ran the rollback of {name}")),
+        RollbackKind::Manual(manual) => match run.render(&manual.instructions) {
             Ok(text) => undo_by_hand(run, &text)
                 .await
                 .map(|()| format!("operator undid {name}")),
             Err(e) => Err(e),
-        }
-    } else if let Some(env) = &body.env {
-        run_env(run, env)
+        },
+        RollbackKind::Env(env) => run_env(run, env)
             .await
-            .map(|_| format!("ran the env rollback of {name}"))
-    } else if let Some(file) = &body.file {
-        run_file(run, file)
+            .map(|_| format!("ran the env rollback of {name}")),
+        RollbackKind::File(file) => run_file(run, file)
             .await
-            .map(|_| format!("ran the file rollback of {name}"))
-    } else {
-        Err(StepError::new(
-            ErrorKind::Bug,
-            "the rollback has no body; this is a bug",
-        ))
+            .map(|_| format!("ran the file rollback of {name}")),
     };
     Undone::Ran(result)
 }
@@ -174,16 +169,16 @@ async fn declared_rollback(run: &StepRun, body: &RollbackBody) -> Undone {
 /// does not undo a step twice) and says so in an event.
 async fn record(
     ctx: &RunContext,
-    index: usize,
+    index: NodeIx,
     result: Result<String, StepError>,
     tally: &mut Tally,
 ) {
-    let name = &ctx.plan.nodes[index].name;
+    let name = &ctx.plan.node(index).name;
     let _ = ctx
         .durable
         .journal
         .durable(&crate::journal::Record::Undone {
-            node: index,
+            node: index.get(),
             name: name.clone(),
             ok: result.is_ok(),
             error: result.as_ref().err().map(|e| e.message().to_string()),

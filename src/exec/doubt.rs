@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use super::recover::Recovered;
-use crate::model::{KindRef, Rollback};
+use crate::checked::{Rollback, StepKind};
+use crate::plan::NodeIx;
 use crate::plan::Work;
 use crate::steps::context::RunContext;
 use crate::steps::{Compensation, StepRun, env_target, run_exec};
@@ -22,15 +23,15 @@ pub(crate) enum Doubt {
     Unknown(String),
 }
 
-pub(crate) async fn judge(ctx: &Arc<RunContext>, node: usize) -> Doubt {
-    let plan_node = &ctx.plan.nodes[node];
+pub(crate) async fn judge(ctx: &Arc<RunContext>, node: NodeIx) -> Doubt {
+    let plan_node = ctx.plan.node(node);
     let Work::Step(rb, si) = plan_node.work else {
         return Doubt::Possibly;
     };
     let run = StepRun::new(ctx, node, rb, si);
     let step = run.step();
-    match step.kind() {
-        KindRef::Env(spec) => {
+    match &step.kind {
+        StepKind::Env(spec) => {
             let Ok(path) = env_target(&run, spec.file.as_ref()) else {
                 return Doubt::NotApplied;
             };
@@ -56,7 +57,7 @@ pub(crate) async fn judge(ctx: &Arc<RunContext>, node: usize) -> Doubt {
                 Doubt::NotApplied
             }
         }
-        KindRef::File(spec) => {
+        StepKind::File(spec) => {
             let path = run.resolve(&run.render(&spec.path).unwrap_or_default());
             let expected = run.render(&spec.content).unwrap_or_default();
             if run.host().read(&path).await.ok().flatten().as_deref() == Some(expected.as_bytes()) {
@@ -65,8 +66,8 @@ pub(crate) async fn judge(ctx: &Arc<RunContext>, node: usize) -> Doubt {
                 Doubt::NotApplied
             }
         }
-        KindRef::Exec(_) if step.idempotent => Doubt::NotApplied,
-        KindRef::Exec(_) => match &step.check {
+        StepKind::Exec(_) if step.idempotent => Doubt::NotApplied,
+        StepKind::Exec(_) => match &step.check {
             Some(check) => match run_exec(&run, check, None).await {
                 Ok(_) => Doubt::Applied,
                 Err(_) => Doubt::NotApplied,
@@ -85,9 +86,9 @@ pub(crate) async fn judge(ctx: &Arc<RunContext>, node: usize) -> Doubt {
 pub(crate) fn compensation_of(
     ctx: &RunContext,
     recovered: &Recovered,
-    node: usize,
+    node: NodeIx,
 ) -> Option<Compensation> {
-    let plan_node = &ctx.plan.nodes[node];
+    let plan_node = ctx.plan.node(node);
     if let Some((path, backup, mode)) = recovered.backups.get(&node) {
         let record = crate::journal::CompensationRecord::Restore {
             path: path.clone(),
@@ -100,7 +101,7 @@ pub(crate) fn compensation_of(
         Work::Restart { services, .. } => Some(Compensation::RestartAgain {
             services: services.clone(),
         }),
-        Work::Step(rb, si) => match ctx.runbook(*rb).steps[*si].rollback {
+        Work::Step(rb, si) => match ctx.runbook(*rb).step(*si).rollback {
             Some(Rollback::Body(_)) => Some(Compensation::Rollback),
             _ => None,
         },
@@ -120,13 +121,13 @@ pub(crate) enum Purpose {
 pub(crate) async fn counts_as_done(
     ctx: &Arc<RunContext>,
     recovered: &Recovered,
-    node: usize,
+    node: NodeIx,
     purpose: Purpose,
 ) -> Result<bool, String> {
     if purpose == Purpose::Abort {
         // A backup was journaled just before the edit, and an idempotent step is safe to
         // undo whether or not it ran: both count as done.
-        let idempotent = matches!(ctx.plan.nodes[node].work, Work::Step(rb, si) if ctx.runbook(rb).steps[si].idempotent);
+        let idempotent = matches!(ctx.plan.node(node).work, Work::Step(rb, si) if ctx.runbook(rb).step(si).idempotent);
         if recovered.backups.contains_key(&node) || idempotent {
             return Ok(true);
         }

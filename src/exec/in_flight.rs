@@ -8,20 +8,21 @@ use std::time::Instant;
 
 use tokio::task::{AbortHandle, Id};
 
-use crate::model::KindRef;
+use crate::checked::StepKind;
+use crate::plan::NodeIx;
 use crate::plan::Work;
 use crate::steps::context::RunContext;
 
 #[derive(Default)]
 pub(super) struct InFlight {
     /// Each running task: its node, when it started, and (for a verify) how to abort it.
-    pub(super) tasks: HashMap<Id, (usize, Instant, Option<AbortHandle>)>,
+    pub(super) tasks: HashMap<Id, (NodeIx, Instant, Option<AbortHandle>)>,
 }
 
 impl InFlight {
-    pub(super) fn started(&mut self, ctx: &RunContext, node: usize, handle: AbortHandle) {
-        let verify = match ctx.plan.nodes[node].work {
-            Work::Step(rb, si) => matches!(ctx.runbook(rb).steps[si].kind(), KindRef::Verify(_)),
+    pub(super) fn started(&mut self, ctx: &RunContext, node: NodeIx, handle: AbortHandle) {
+        let verify = match ctx.plan.node(node).work {
+            Work::Step(rb, si) => matches!(ctx.runbook(rb).step(si).kind, StepKind::Verify(_)),
             Work::Restart { .. } => false,
         };
         self.tasks.insert(
@@ -31,7 +32,7 @@ impl InFlight {
     }
 
     /// The node of a task that ended, and when it started.
-    pub(super) fn ended(&mut self, id: Id) -> Option<(usize, Instant)> {
+    pub(super) fn ended(&mut self, id: Id) -> Option<(NodeIx, Instant)> {
         self.tasks
             .remove(&id)
             .map(|(node, started, _)| (node, started))

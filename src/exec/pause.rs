@@ -4,11 +4,12 @@
 use std::collections::BTreeSet;
 
 use super::compensate::Completed;
+use crate::plan::NodeIx;
 use crate::steps::context::RunContext;
 
 /// What an incident run leaves when it pauses: which secrets are rotated and which are not.
 pub(super) fn paused_summary(ctx: &RunContext, completed: &[Completed], cause: &str) -> String {
-    let done: BTreeSet<usize> = completed.iter().map(|c| c.node).collect();
+    let done: BTreeSet<NodeIx> = completed.iter().map(|c| c.node).collect();
     let mut rotated = Vec::new();
     let mut untouched = Vec::new();
     let mut partial = Vec::new();
@@ -20,7 +21,7 @@ pub(super) fn paused_summary(ctx: &RunContext, completed: &[Completed], cause: &
         let id = secret.id.value.clone();
         let touched = done
             .iter()
-            .flat_map(|n| ctx.plan.nodes[*n].steps())
+            .flat_map(|n| ctx.plan.node(*n).steps())
             .any(|(r, _)| r == rb);
         if ctx.plan.runbook_complete(rb, runbook.steps.len(), &done) {
             rotated.push(id);

@@ -6,11 +6,10 @@
 //! values read anew (the old value, where it still verifies, is in the env file itself), and
 //! a retire phase that is rolled back returns to waiting.
 
-use std::collections::BTreeSet;
-
 use crate::audit::PendingRetire;
 use crate::journal::{Record, read_journal};
 use crate::model::Phase;
+use crate::plan::NodeIx;
 use crate::state::StateDir;
 use crate::steps::context::{RunContext, StartSnapshot, steps_read_by};
 use crate::steps::durable::START_FILE;
@@ -44,9 +43,11 @@ pub(crate) fn waiting_summary(ctx: &RunContext) -> (String, String) {
 }
 
 /// Every node of the activate phase: done or skipped, it is never undone after it ended.
-fn activated_nodes(ctx: &RunContext) -> Vec<usize> {
-    (0..ctx.plan.nodes.len())
-        .filter(|i| ctx.plan.nodes[*i].phase == Phase::Activate)
+fn activated_nodes(ctx: &RunContext) -> Vec<NodeIx> {
+    ctx.plan
+        .indexed_nodes()
+        .filter(|(_, n)| n.phase == Phase::Activate)
+        .map(|(i, _)| i)
         .collect()
 }
 
@@ -56,12 +57,12 @@ pub(crate) fn kept_files(ctx: &RunContext) -> Vec<String> {
     let read = steps_read_by(&ctx.library, &ctx.plan, |s| s.phase() == Phase::Retire);
     let mut kept: Vec<String> = activated_nodes(ctx)
         .into_iter()
-        .filter(|n| match ctx.plan.nodes[*n].work {
+        .filter(|n| match ctx.plan.node(*n).work {
             crate::plan::Work::Step(rb, si) => read.contains(&(rb, si)),
             crate::plan::Work::Restart { .. } => false,
         })
         .filter(|n| ctx.durable.outputs_path(*n).exists())
-        .map(|n| format!("out-{n}.json"))
+        .map(|n| format!("out-{}.json", n.get()))
         .collect();
     // Inputs the operator entered (a provider's credential) stay for the retire phase too.
     let inputs_given = ctx
@@ -93,7 +94,7 @@ pub(crate) fn enter_waiting(
     let record = Record::Waiting {
         since: since.to_string(),
         due: due.to_string(),
-        activated: activated_nodes(ctx),
+        activated: activated_nodes(ctx).into_iter().map(NodeIx::get).collect(),
         secrets,
         kept: kept.to_vec(),
     };
@@ -183,7 +184,7 @@ pub(crate) fn last_waiting(state: &StateDir, run_id: &str) -> Option<Waiting> {
                 last = Some(Waiting {
                     since,
                     due,
-                    activated: activated.into_iter().collect::<BTreeSet<_>>(),
+                    activated: activated.into_iter().map(NodeIx::new).collect(),
                     secrets,
                     kept,
                 });

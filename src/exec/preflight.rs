@@ -4,11 +4,13 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use crate::checked::Library;
+use crate::checked::{RunbookIx, StepIx};
+use crate::checked::{Step, StepKind};
 use crate::diagnostic::Problem;
 use crate::envfile::EnvFile;
-use crate::model::{KindRef, Step};
 use crate::plan::{Plan, PlanNode, Work};
-use crate::project::{Library, Project};
+use crate::project::Project;
 use crate::redact::Redactor;
 use crate::template::render;
 
@@ -20,10 +22,10 @@ use inputs::{declarations, gather_inputs};
 pub(crate) struct Prepared {
     pub inputs: BTreeMap<String, String>,
     pub supplied: BTreeMap<String, String>,
-    pub currents: HashMap<usize, BTreeMap<String, String>>,
+    pub currents: HashMap<RunbookIx, BTreeMap<String, String>>,
     /// The steps that may run: a `when` already false from vars, inputs and the secret's
     /// current values leaves its step out (a dry run lists only these).
-    pub active: BTreeSet<(usize, usize)>,
+    pub active: BTreeSet<(RunbookIx, StepIx)>,
     /// Every file an env or file step of the run may rewrite.
     pub edited: BTreeSet<std::path::PathBuf>,
 }
@@ -65,8 +67,8 @@ pub(crate) fn prepare(
     // (exit 3, resumable). A required input with nobody to type it is refused now, before any
     // side effect; a confirmation needs a terminal or `--yes`. A dry run asks nothing.
     for (node, _, step) in active_nodes(plan, library, &active).filter(|_| !dry_run) {
-        let operator = match step.kind() {
-            KindRef::Manual(manual) => match &manual.input {
+        let operator = match &step.kind {
+            StepKind::Manual(manual) => match &manual.input {
                 Some(input)
                     if !input.optional && !values.contains_key(&input.name) && !interactive =>
                 {
@@ -122,7 +124,7 @@ pub(crate) fn prepare(
 
 /// The current values a retire phase reads, and the files it may rewrite.
 pub(crate) type Retiring = (
-    HashMap<usize, BTreeMap<String, String>>,
+    HashMap<RunbookIx, BTreeMap<String, String>>,
     BTreeSet<std::path::PathBuf>,
 );
 
@@ -138,7 +140,7 @@ pub(crate) fn prepare_retire(
 ) -> Result<Retiring, Vec<Problem>> {
     let files = EnvFiles::new(project, library);
     let currents = read_currents(library, &files, redactor);
-    let retiring: BTreeSet<(usize, usize)> = plan
+    let retiring: BTreeSet<(RunbookIx, StepIx)> = plan
         .nodes
         .iter()
         .filter(|n| n.phase == crate::model::Phase::Retire)
@@ -157,11 +159,11 @@ pub(crate) fn prepare_retire(
 fn active_nodes<'a>(
     plan: &'a Plan,
     library: &'a Library,
-    active: &'a BTreeSet<(usize, usize)>,
-) -> impl Iterator<Item = (&'a PlanNode, usize, &'a Step)> {
+    active: &'a BTreeSet<(RunbookIx, StepIx)>,
+) -> impl Iterator<Item = (&'a PlanNode, RunbookIx, &'a Step)> {
     plan.nodes.iter().filter_map(move |node| match node.work {
         Work::Step(rb, si) if active.contains(&(rb, si)) => {
-            Some((node, rb, &library.runbooks[rb].value.steps[si]))
+            Some((node, rb, library.runbook(rb).step(si)))
         }
         _ => None,
     })
@@ -176,15 +178,15 @@ fn active_steps(
     library: &Library,
     plan: &Plan,
     values: &BTreeMap<String, String>,
-    currents: &HashMap<usize, BTreeMap<String, String>>,
-) -> BTreeSet<(usize, usize)> {
+    currents: &HashMap<RunbookIx, BTreeMap<String, String>>,
+) -> BTreeSet<(RunbookIx, StepIx)> {
     let env = crate::template::shared();
     plan.nodes
         .iter()
         .flat_map(crate::plan::PlanNode::steps)
         .filter(|(rb, si)| {
-            let runbook = &library.runbooks[*rb].value;
-            let Some(when) = &runbook.steps[*si].when else { return true };
+            let runbook = library.runbook(*rb);
+            let Some(when) = &runbook.step(*si).when else { return true };
             let Ok(expr) = env.compile_expression(&when.value) else { return true };
             let known = |n: &String| n == "vars" || n == "inputs" || n == "run" || (n == "secret" && runbook.secret.is_some());
             if !expr.undeclared_variables(false).iter().all(known) {
@@ -195,7 +197,7 @@ fn active_steps(
             // `run.mode` is known; `run.id` is not yet, and a `when` reading it fails to
             // evaluate here and is decided at run time.
             let run = minijinja::context! { mode => plan.mode.as_str() };
-            let ctx = minijinja::context! { vars => project.vars_for(runbook), inputs => crate::template::value_of(inputs), secret => secret, run => run };
+            let ctx = minijinja::context! { vars => project.vars_for(&runbook.vars), inputs => crate::template::value_of(inputs), secret => secret, run => run };
             expr.eval(ctx).map_or(true, |v| v.is_true())
         })
         .collect()
@@ -235,14 +237,10 @@ impl<'a> EnvFiles<'a> {
 
     /// The file an env step of runbook `rb` edits: its own `file`, else the secret's, else
     /// `vars.env_file`.
-    fn file_of(&self, rb: usize, file: Option<&String>) -> Option<std::path::PathBuf> {
-        let runbook = &self.library.runbooks[rb].value;
-        let text = file
-            .cloned()
-            .or_else(|| runbook.secret.as_ref().and_then(|s| s.file.clone()))
-            .unwrap_or_else(|| "{{ vars.env_file }}".into());
-        let ctx = minijinja::context! { vars => self.project.vars_for(runbook) };
-        render(crate::template::shared(), &text, &ctx)
+    fn file_of(&self, rb: RunbookIx, file: Option<&String>) -> Option<std::path::PathBuf> {
+        let runbook = self.library.runbook(rb);
+        let ctx = minijinja::context! { vars => self.project.vars_for(&runbook.vars) };
+        render(crate::template::shared(), runbook.env_file_text(file), &ctx)
             .ok()
             .map(|p| self.project.resolve(&p))
     }
@@ -271,16 +269,16 @@ fn read_currents(
     library: &Library,
     files: &EnvFiles<'_>,
     redactor: &Redactor,
-) -> HashMap<usize, BTreeMap<String, String>> {
+) -> HashMap<RunbookIx, BTreeMap<String, String>> {
     let mut currents = HashMap::new();
     let mut masked: Vec<String> = Vec::new();
-    for (rb, loaded) in library.runbooks.iter().enumerate() {
+    for (rb, runbook) in library.indexed() {
         // A secret that lives on inventory hosts has no value here: `secret.current` is
         // undefined for it, rather than read from a file of this machine.
-        let (Some(secret), None) = (&loaded.value.secret, &loaded.value.on) else {
+        let (Some(secret), None) = (&runbook.secret, &runbook.on) else {
             continue;
         };
-        let Some(path) = files.file_of(rb, None) else {
+        let Ok(path) = runbook.secret_file(files.project) else {
             continue;
         };
         let parsed = files.read(&path);
@@ -307,7 +305,7 @@ fn check_files(
     project: &Project,
     library: &Library,
     plan: &Plan,
-    active: &BTreeSet<(usize, usize)>,
+    active: &BTreeSet<(RunbookIx, StepIx)>,
     files: &EnvFiles<'_>,
     problems: &mut Vec<Problem>,
 ) -> BTreeSet<std::path::PathBuf> {
@@ -315,8 +313,8 @@ fn check_files(
     let mut edited = BTreeSet::new();
     // A host's files are checked over SSH by `hosts.rs`.
     for (node, rb, step) in active_nodes(plan, library, active).filter(|(n, ..)| n.host.is_none()) {
-        if let KindRef::File(spec) = step.kind() {
-            let ctx = minijinja::context! { vars => project.vars_for(&library.runbooks[rb].value) };
+        if let StepKind::File(spec) = &step.kind {
+            let ctx = minijinja::context! { vars => project.vars_for(&library.runbook(rb).vars) };
             if let Ok(path) = render(env, &spec.path, &ctx) {
                 let path = project.resolve(&path);
                 if let Err(message) = crate::atomic::ownership_kept(&path) {
@@ -326,7 +324,7 @@ fn check_files(
                 edited.insert(path);
             }
         }
-        let KindRef::Env(spec) = step.kind() else {
+        let StepKind::Env(spec) = &step.kind else {
             continue;
         };
         let Some(path) = files.file_of(rb, spec.file.as_ref()) else {
@@ -384,23 +382,23 @@ fn check_intervals(
     project: &Project,
     library: &Library,
     plan: &Plan,
-    active: &BTreeSet<(usize, usize)>,
+    active: &BTreeSet<(RunbookIx, StepIx)>,
     values: &BTreeMap<String, String>,
     problems: &mut Vec<Problem>,
 ) {
     let env = crate::template::shared();
     for (node, rb, step) in active_nodes(plan, library, active) {
-        let verify = match step.kind() {
-            KindRef::Verify(spec) => spec.interval.as_ref(),
+        let verify = match &step.kind {
+            StepKind::Verify(spec) => spec.interval.as_ref(),
             _ => None,
         };
         for interval in step.interval.iter().chain(verify) {
-            let runbook = &library.runbooks[rb].value;
+            let runbook = library.runbook(rb);
             let inputs: BTreeMap<&String, &String> = values
                 .iter()
                 .filter(|(k, _)| runbook.inputs.contains_key(*k))
                 .collect();
-            let ctx = minijinja::context! { vars => project.vars_for(runbook), inputs => crate::template::value_of(inputs) };
+            let ctx = minijinja::context! { vars => project.vars_for(&runbook.vars), inputs => crate::template::value_of(inputs) };
             if let Err(message) =
                 interval.resolve(|text| render(env, text, &ctx).map_err(|e| e.message))
             {

@@ -9,6 +9,7 @@ use minijinja::Value;
 
 use super::compensate::Completed;
 use crate::journal::{CompensationRecord, Record, read_journal};
+use crate::plan::NodeIx;
 use crate::state::StateDir;
 use crate::steps::Compensation;
 
@@ -30,21 +31,21 @@ pub(crate) struct Begun {
 pub(crate) struct Recovered {
     pub begun: Begun,
     pub completed: Vec<Completed>,
-    pub skipped: Vec<usize>,
+    pub skipped: Vec<NodeIx>,
     /// Intent journaled, no result: the side effect may or may not have happened.
-    pub in_doubt: Vec<usize>,
+    pub in_doubt: Vec<NodeIx>,
     /// Backups taken by steps, by node: (file, backup name, mode).
-    pub backups: HashMap<usize, (PathBuf, Option<String>, Option<u32>)>,
-    pub outputs: HashMap<usize, Value>,
-    pub undone: BTreeSet<usize>,
+    pub backups: HashMap<NodeIx, (PathBuf, Option<String>, Option<u32>)>,
+    pub outputs: HashMap<NodeIx, Value>,
+    pub undone: BTreeSet<NodeIx>,
     /// Manual steps that stopped for an operator and have not run since, by plan node.
-    pub awaiting: BTreeSet<usize>,
+    pub awaiting: BTreeSet<NodeIx>,
     pub ended: bool,
     /// Where a run with an overlap stands between its phases.
     pub phase: RunPhase,
     /// Steps the activate phase completed, once it ended: never undone by the retire phase
     /// (not in `completed`).
-    pub settled: BTreeSet<usize>,
+    pub settled: BTreeSet<NodeIx>,
 }
 
 /// Where a run stands between its phases.
@@ -64,7 +65,7 @@ pub(crate) enum RunPhase {
 pub(crate) struct Waiting {
     pub since: String,
     pub due: String,
-    pub activated: BTreeSet<usize>,
+    pub activated: BTreeSet<NodeIx>,
     pub secrets: Vec<String>,
     /// The pending files kept for the retire phase.
     pub kept: Vec<String>,
@@ -109,24 +110,12 @@ pub(crate) fn recover(state: &StateDir, run_id: &str) -> Result<Recovered, Strin
             settled: BTreeSet::new(),
         });
     }
-    let settled_phase = |node: usize| match &phase {
+    let settled_phase = |node: NodeIx| match &phase {
         RunPhase::Activating => false,
         RunPhase::Waiting(w) | RunPhase::Retiring(w) => w.activated.contains(&node),
     };
-    // The activate phase's backups were deleted when it ended: it is never undone.
-    let completed = completed
-        .into_iter()
-        .map(|(node, record)| {
-            Ok(Completed {
-                node,
-                compensation: record
-                    .filter(|_| !settled_phase(node))
-                    .map(|c| rebuild(state, run_id, c))
-                    .transpose()?,
-            })
-        })
-        .collect::<Result<Vec<_>, String>>()?;
-    let done: BTreeSet<usize> = completed
+    let completed = compensations(state, run_id, completed, &settled_phase)?;
+    let done: BTreeSet<NodeIx> = completed
         .iter()
         .map(|c| c.node)
         .chain(skipped.iter().copied())
@@ -155,19 +144,51 @@ pub(crate) fn recover(state: &StateDir, run_id: &str) -> Result<Recovered, Strin
     })
 }
 
+impl Begun {
+    /// What a `Begin` record says; `None` for any other record.
+    fn of(record: Record) -> Option<Self> {
+        let Record::Begin {
+            runbook,
+            secret,
+            inputs,
+            nodes,
+            started,
+            yes,
+            jobs,
+            inventory,
+            limit,
+            ..
+        } = record
+        else {
+            return None;
+        };
+        Some(Begun {
+            runbook,
+            secret,
+            inputs,
+            nodes,
+            started,
+            yes,
+            jobs,
+            inventory,
+            limit,
+        })
+    }
+}
+
 /// What the journal's records say, folded in order.
 #[derive(Default)]
 struct Replay {
     begun: Option<Begun>,
-    intents: BTreeSet<usize>,
-    completed: Vec<(usize, Option<CompensationRecord>)>,
-    skipped: Vec<usize>,
-    backups: HashMap<usize, (PathBuf, Option<String>, Option<u32>)>,
-    undone: BTreeSet<usize>,
+    intents: BTreeSet<NodeIx>,
+    completed: Vec<(NodeIx, Option<CompensationRecord>)>,
+    skipped: Vec<NodeIx>,
+    backups: HashMap<NodeIx, (PathBuf, Option<String>, Option<u32>)>,
+    undone: BTreeSet<NodeIx>,
     /// Nodes whose latest intent has a result (a retried step journals a fresh intent).
-    finished: BTreeSet<usize>,
+    finished: BTreeSet<NodeIx>,
     /// Manual steps that stopped for an operator and have not started again since.
-    awaiting: BTreeSet<usize>,
+    awaiting: BTreeSet<NodeIx>,
     ended: bool,
     phase: RunPhase,
 }
@@ -175,31 +196,9 @@ struct Replay {
 impl Replay {
     fn apply(&mut self, record: Record) {
         match record {
-            Record::Begin {
-                runbook,
-                secret,
-                inputs,
-                nodes,
-                started,
-                yes,
-                jobs,
-                inventory,
-                limit,
-                ..
-            } => {
-                self.begun = Some(Begun {
-                    runbook,
-                    secret,
-                    inputs,
-                    nodes,
-                    started,
-                    yes,
-                    jobs,
-                    inventory,
-                    limit,
-                });
-            }
+            record @ Record::Begin { .. } => self.begun = Begun::of(record),
             Record::Intent { node, .. } => {
+                let node = NodeIx::new(node);
                 self.intents.insert(node);
                 self.finished.remove(&node);
                 self.awaiting.remove(&node);
@@ -210,7 +209,7 @@ impl Replay {
                 backup,
                 mode,
             } => {
-                self.backups.insert(node, (path, backup, mode));
+                self.backups.insert(NodeIx::new(node), (path, backup, mode));
             }
             Record::Done {
                 node,
@@ -218,6 +217,7 @@ impl Replay {
                 compensation,
                 ..
             } => {
+                let node = NodeIx::new(node);
                 self.finished.insert(node);
                 if was_skipped {
                     self.skipped.push(node);
@@ -226,14 +226,15 @@ impl Replay {
                 }
             }
             Record::Failed { node, .. } => {
-                self.finished.insert(node);
+                self.finished.insert(NodeIx::new(node));
             }
             Record::Awaiting { node, .. } => {
+                let node = NodeIx::new(node);
                 self.finished.insert(node);
                 self.awaiting.insert(node);
             }
             Record::Undone { node, ok: true, .. } => {
-                self.undone.insert(node);
+                self.undone.insert(NodeIx::new(node));
             }
             Record::End { .. } => self.ended = true,
             Record::Waiting {
@@ -242,24 +243,13 @@ impl Replay {
                 activated,
                 secrets,
                 kept,
-            } => {
-                // What a rolled-back retire phase did is undone: only the activate phase's
-                // results stand, and the next retire starts from them.
-                let activated: BTreeSet<usize> = activated.into_iter().collect();
-                self.completed.retain(|(n, _)| activated.contains(n));
-                self.skipped.retain(|n| activated.contains(n));
-                self.intents.retain(|n| activated.contains(n));
-                self.backups.retain(|n, _| activated.contains(n));
-                self.undone.clear();
-                self.awaiting.clear();
-                self.phase = RunPhase::Waiting(Waiting {
-                    since,
-                    due,
-                    activated,
-                    secrets,
-                    kept,
-                });
-            }
+            } => self.waiting(Waiting {
+                since,
+                due,
+                activated: activated.into_iter().map(NodeIx::new).collect(),
+                secrets,
+                kept,
+            }),
             Record::Retiring { .. } => {
                 if let RunPhase::Waiting(w) = std::mem::take(&mut self.phase) {
                     self.phase = RunPhase::Retiring(w);
@@ -268,6 +258,42 @@ impl Replay {
             Record::Undone { .. } | Record::Event { .. } | Record::Note { .. } => {}
         }
     }
+
+    /// The activate phase ended (again) waiting for retire. What a rolled-back retire phase
+    /// did is undone: only the activate phase's results stand, and the next retire starts
+    /// from them.
+    fn waiting(&mut self, waiting: Waiting) {
+        let activated = &waiting.activated;
+        self.completed.retain(|(n, _)| activated.contains(n));
+        self.skipped.retain(|n| activated.contains(n));
+        self.intents.retain(|n| activated.contains(n));
+        self.backups.retain(|n, _| activated.contains(n));
+        self.undone.clear();
+        self.awaiting.clear();
+        self.phase = RunPhase::Waiting(waiting);
+    }
+}
+
+/// The completed steps with how to undo each, its backup read back. The activate phase's
+/// backups were deleted when it ended (`settled`): it is never undone.
+fn compensations(
+    state: &StateDir,
+    run_id: &str,
+    completed: Vec<(NodeIx, Option<CompensationRecord>)>,
+    settled: &dyn Fn(NodeIx) -> bool,
+) -> Result<Vec<Completed>, String> {
+    completed
+        .into_iter()
+        .map(|(node, record)| {
+            Ok(Completed {
+                node,
+                compensation: record
+                    .filter(|_| !settled(node))
+                    .map(|c| rebuild(state, run_id, c))
+                    .transpose()?,
+            })
+        })
+        .collect()
 }
 
 /// The outputs each completed step left in the pending dir, for the templates of the rest.
@@ -275,12 +301,12 @@ fn read_outputs(
     state: &StateDir,
     run_id: &str,
     completed: &[Completed],
-) -> Result<HashMap<usize, Value>, String> {
+) -> Result<HashMap<NodeIx, Value>, String> {
     let mut outputs = HashMap::new();
     for item in completed {
         let file = state
             .pending_dir(run_id)
-            .join(format!("out-{}.json", item.node));
+            .join(format!("out-{}.json", item.node.get()));
         if let Ok(bytes) = std::fs::read(&file) {
             let json: serde_json::Value =
                 serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", file.display()))?;

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::checked::{Step, StepKind};
 use crate::failure::ErrorKind;
-use crate::model::{KindRef, Step};
 use crate::steps::StepError;
 
 /// The pause between attempts when a step names none.
@@ -37,8 +37,8 @@ impl RetryPolicy {
         step: &Step,
         render: impl FnOnce(&str) -> Result<String, StepError>,
     ) -> Result<Self, StepError> {
-        let (retries, interval) = match step.kind() {
-            KindRef::Verify(spec) => (
+        let (retries, interval) = match &step.kind {
+            StepKind::Verify(spec) => (
                 spec.retries.or(step.retries),
                 spec.interval.as_ref().or(step.interval.as_ref()),
             ),

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use super::stage::Stage;
-use crate::plan::{Plan, Rolling};
+use crate::plan::{NodeIx, Plan, Rolling};
 
 /// A host that failed within the budget: the step it failed at, and why.
 pub(crate) struct FailedHost {
@@ -22,10 +22,10 @@ pub(super) struct BatchGate {
     /// Each node's host.
     host: Vec<Option<String>>,
     /// Per batch, its nodes that have not finished.
-    unfinished: Vec<BTreeSet<usize>>,
+    unfinished: Vec<BTreeSet<NodeIx>>,
     /// The first batch with unfinished nodes: nodes of later batches are held.
     open: usize,
-    held: BTreeSet<usize>,
+    held: BTreeSet<NodeIx>,
     pub(super) failed: Vec<FailedHost>,
 }
 
@@ -33,7 +33,7 @@ impl BatchGate {
     /// `None` for a plan without `serial` or `max_fail`: every node is admitted and any
     /// failure stops the run, as before.
     /// Nodes outside `stage` never run, so no batch waits for them.
-    pub(super) fn new(plan: &Plan, finished: &BTreeSet<usize>, stage: Stage) -> Option<Self> {
+    pub(super) fn new(plan: &Plan, finished: &BTreeSet<NodeIx>, stage: Stage) -> Option<Self> {
         let rolling = plan.rolling.clone()?;
         let batch: Vec<Option<usize>> = plan
             .nodes
@@ -41,12 +41,12 @@ impl BatchGate {
             .map(|n| rolling.batch_of(n.host.as_deref()))
             .collect();
         let mut unfinished = vec![BTreeSet::new(); rolling.batches.len()];
-        for (node, b) in batch.iter().enumerate() {
-            if let Some(b) = b
+        for (node, _) in plan.indexed_nodes() {
+            if let Some(b) = batch[node.get()]
                 && !finished.contains(&node)
                 && stage.runs(plan, node)
             {
-                unfinished[*b].insert(node);
+                unfinished[b].insert(node);
             }
         }
         let mut gate = Self {
@@ -62,19 +62,19 @@ impl BatchGate {
         Some(gate)
     }
 
-    fn host_failed(&self, node: usize) -> bool {
-        self.host[node]
+    fn host_failed(&self, node: NodeIx) -> bool {
+        self.host[node.get()]
             .as_deref()
             .is_some_and(|h| self.failed.iter().any(|f| f.host == h))
     }
 
     /// Whether `node`, ready by its needs, may start now. A node of a later batch is held
     /// until its batch opens; one of a failed host is dropped.
-    pub(super) fn admits(&mut self, node: usize) -> bool {
+    pub(super) fn admits(&mut self, node: NodeIx) -> bool {
         if self.host_failed(node) {
             return false;
         }
-        match self.batch[node] {
+        match self.batch[node.get()] {
             Some(b) if b > self.open => {
                 self.held.insert(node);
                 false
@@ -84,8 +84,8 @@ impl BatchGate {
     }
 
     /// `node` finished well; returns the held nodes a batch opening released.
-    pub(super) fn finished(&mut self, node: usize) -> Vec<usize> {
-        if let Some(b) = self.batch[node] {
+    pub(super) fn finished(&mut self, node: NodeIx) -> Vec<NodeIx> {
+        if let Some(b) = self.batch[node.get()] {
             self.unfinished[b].remove(&node);
         }
         self.advance()
@@ -93,9 +93,14 @@ impl BatchGate {
 
     /// A step failed on a host: whether the budget lets the run go on without that host
     /// (its unfinished nodes are dropped), and the held nodes that released.
-    pub(super) fn tolerate(&mut self, node: usize, step: &str, error: &str) -> Option<Vec<usize>> {
-        let host = self.host[node].clone()?;
-        let b = self.batch[node]?;
+    pub(super) fn tolerate(
+        &mut self,
+        node: NodeIx,
+        step: &str,
+        error: &str,
+    ) -> Option<Vec<NodeIx>> {
+        let host = self.host[node.get()].clone()?;
+        let b = self.batch[node.get()]?;
         if self.failed.iter().any(|f| f.host == host) {
             // A second step failing on a host already counted (steps in parallel there).
             return Some(Vec::new());
@@ -108,10 +113,10 @@ impl BatchGate {
             step: step.to_string(),
             error: error.to_string(),
         });
-        let dropped: Vec<usize> = self.unfinished[b]
+        let dropped: Vec<NodeIx> = self.unfinished[b]
             .iter()
             .copied()
-            .filter(|n| self.host[*n].as_deref() == Some(host.as_str()))
+            .filter(|n| self.host[n.get()].as_deref() == Some(host.as_str()))
             .collect();
         for n in dropped {
             self.unfinished[b].remove(&n);
@@ -120,17 +125,17 @@ impl BatchGate {
     }
 
     /// Opens every batch whose predecessors have all finished; the nodes it releases.
-    fn advance(&mut self) -> Vec<usize> {
+    fn advance(&mut self) -> Vec<NodeIx> {
         while self.open < self.unfinished.len() && self.unfinished[self.open].is_empty() {
             self.open += 1;
         }
         let open = self.open;
         let batch = &self.batch;
-        let released: Vec<usize> = self
+        let released: Vec<NodeIx> = self
             .held
             .iter()
             .copied()
-            .filter(|n| batch[*n].is_some_and(|b| b <= open))
+            .filter(|n| batch[n.get()].is_some_and(|b| b <= open))
             .collect();
         for n in &released {
             self.held.remove(n);

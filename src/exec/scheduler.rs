@@ -2,6 +2,7 @@
 //! attempted by `attempt.rs`); on failure (or interrupt), the compensation of what completed.
 
 use crate::failure::ErrorKind;
+use crate::plan::NodeIx;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,10 +18,11 @@ use super::pause::paused_summary;
 use super::ready::ReadySet;
 use super::rolling::BatchGate;
 pub(crate) use super::stage::Stage;
+use crate::checked::StepKind;
 use crate::events::{EventKind, Outcome, StepStatus, duration_ms};
 use crate::exit;
 use crate::journal::Record;
-use crate::model::{KindRef, Mode};
+use crate::model::Mode;
 use crate::plan::Work;
 use crate::steps::Done;
 use crate::steps::context::{RunContext, StepError};
@@ -33,7 +35,7 @@ pub(crate) struct RunResult {
     pub summary: String,
     /// Plan nodes whose effect is in place when the run stops (none after a rollback,
     /// except what an earlier phase settled).
-    pub in_effect: BTreeSet<usize>,
+    pub in_effect: BTreeSet<NodeIx>,
     /// Which steps this execution ran.
     pub stage: Stage,
     /// When an activate phase that ended waiting for retire may be retired (RFC 3339).
@@ -46,26 +48,26 @@ pub(crate) struct StartState {
     /// Completed steps in order of completion, with how to undo them.
     pub completed: Vec<Completed>,
     /// Steps that `when` skipped.
-    pub skipped: Vec<usize>,
+    pub skipped: Vec<NodeIx>,
     /// Steps an earlier phase completed: done, and never undone by this one (the activate
     /// phase of a run that is now retiring).
-    pub settled: BTreeSet<usize>,
+    pub settled: BTreeSet<NodeIx>,
     /// Which of the plan's steps this execution runs.
     pub stage: Stage,
 }
 
-type Finished = (usize, Duration, Result<Option<Done>, StepError>);
+type Finished = (NodeIx, Duration, Result<Option<Done>, StepError>);
 
 /// What the loop has seen so far: the completed steps in order, and the first failure.
 struct Progress {
     completed: Vec<Completed>,
     failure: Option<(String, StepError)>,
     /// Manual steps waiting for a person; what needs them does not start.
-    awaiting: Vec<usize>,
+    awaiting: Vec<NodeIx>,
     /// The batches of hosts and the failures they tolerate (`serial`, `max_fail`).
     gate: Option<BatchGate>,
     /// Nodes a batch opening released, to join the ready set.
-    released: Vec<usize>,
+    released: Vec<NodeIx>,
 }
 
 /// Runs every node of the plan. `stop` is set by the first Ctrl-C: no new step starts.
@@ -76,7 +78,7 @@ pub(crate) async fn execute_plan(
 ) -> RunResult {
     let stage = start.stage;
     let settled = start.settled;
-    let mut finished_before: BTreeSet<usize> = start.skipped.iter().copied().collect();
+    let mut finished_before: BTreeSet<NodeIx> = start.skipped.iter().copied().collect();
     finished_before.extend(start.completed.iter().map(|c| c.node));
     finished_before.extend(settled.iter().copied());
     let mut ready = ReadySet::new(&ctx.plan, &finished_before, stage);
@@ -112,41 +114,14 @@ pub(crate) async fn execute_plan(
         let Some(joined) = running.join_next_with_id().await else {
             break;
         };
-        match joined {
-            Ok((id, (index, elapsed, result))) => {
-                in_flight.ended(id);
-                if record(&ctx, index, elapsed, result, &mut progress) {
-                    ready.finished(index);
-                    finished += 1;
-                    if let Some(gate) = &mut progress.gate {
-                        progress.released.extend(gate.finished(index));
-                    }
-                }
-                ready.release(progress.released.drain(..));
-            }
-            Err(e) if e.is_cancelled() => {
-                // A verify aborted below: journaled and shown as cancelled, never compensated.
-                if let Some((index, started)) = in_flight.ended(e.id()) {
-                    let cause = progress.failure.as_ref().map_or("a step", |(s, _)| s);
-                    let error = StepError::new(
-                        ErrorKind::Cancelled,
-                        format!("cancelled: `{cause}` failed first"),
-                    );
-                    record(&ctx, index, started.elapsed(), Err(error), &mut progress);
-                }
-            }
-            Err(e) => {
-                // A panicking step is a bug; treat it as a failure so the run still compensates.
-                progress.failure.get_or_insert((
-                    "a step".into(),
-                    StepError::new(
-                        ErrorKind::Bug,
-                        format!("a step panicked: {e}; this is a bug"),
-                    ),
-                ));
-                in_flight.ended(e.id());
+        if let Some(index) = take_in(&ctx, joined, &mut in_flight, &mut progress) {
+            ready.finished(index);
+            finished += 1;
+            if let Some(gate) = &mut progress.gate {
+                progress.released.extend(gate.finished(index));
             }
         }
+        ready.release(progress.released.drain(..));
         if progress.failure.is_some() {
             in_flight.abort_verifies();
         }
@@ -154,8 +129,10 @@ pub(crate) async fn execute_plan(
     debug_assert!(in_flight.tasks.is_empty(), "every task was joined");
     // A Ctrl-C that came once every step had finished stopped nothing: the run is done, and
     // leaving it to `resume` would only ask the operator to finish what is finished.
-    let in_stage = (0..ctx.plan.nodes.len())
-        .filter(|i| stage.runs(&ctx.plan, *i))
+    let in_stage = ctx
+        .plan
+        .indexed_nodes()
+        .filter(|(i, _)| stage.runs(&ctx.plan, *i))
         .count();
     let interrupted = stop.load(Ordering::SeqCst) && finished < in_stage;
     let mut result = ending(&ctx, progress, interrupted, stage).await;
@@ -167,12 +144,12 @@ pub(crate) async fn execute_plan(
 /// outputs for later templates; whether it finished well, so what needs it may start.
 fn record(
     ctx: &RunContext,
-    index: usize,
+    index: NodeIx,
     elapsed: Duration,
     result: Result<Option<Done>, StepError>,
     progress: &mut Progress,
 ) -> bool {
-    let node = &ctx.plan.nodes[index];
+    let node = ctx.plan.node(index);
     let kind = node_kind(ctx, index);
     match result {
         Ok(done) => {
@@ -201,7 +178,7 @@ fn record(
             // Not a failure: the step did nothing and waits for `resume`, while whatever
             // does not need it goes on.
             ctx.durable.journal.record(&Record::Awaiting {
-                node: index,
+                node: index.get(),
                 name: node.name.clone(),
             });
             ctx.emitter.emit(EventKind::StepFinished {
@@ -217,7 +194,7 @@ fn record(
         }
         Err(error) => {
             ctx.durable.journal.record(&Record::Failed {
-                node: index,
+                node: index.get(),
                 name: node.name.clone(),
                 error: error.message().to_string(),
                 error_kind: Some(error.kind()),
@@ -243,6 +220,46 @@ fn record(
     }
 }
 
+/// Takes in a task that ended: its node's result recorded, a verify aborted below as
+/// cancelled (journaled and shown, never compensated), a panic as a failure. The node, when
+/// it finished well and what needs it may start.
+fn take_in(
+    ctx: &RunContext,
+    joined: Result<(tokio::task::Id, Finished), tokio::task::JoinError>,
+    in_flight: &mut InFlight,
+    progress: &mut Progress,
+) -> Option<NodeIx> {
+    match joined {
+        Ok((id, (index, elapsed, result))) => {
+            in_flight.ended(id);
+            record(ctx, index, elapsed, result, progress).then_some(index)
+        }
+        Err(e) if e.is_cancelled() => {
+            if let Some((index, started)) = in_flight.ended(e.id()) {
+                let cause = progress.failure.as_ref().map_or("a step", |(s, _)| s);
+                let error = StepError::new(
+                    ErrorKind::Cancelled,
+                    format!("cancelled: `{cause}` failed first"),
+                );
+                record(ctx, index, started.elapsed(), Err(error), progress);
+            }
+            None
+        }
+        Err(e) => {
+            // A panicking step is a bug; treat it as a failure so the run still compensates.
+            progress.failure.get_or_insert((
+                "a step".into(),
+                StepError::new(
+                    ErrorKind::Bug,
+                    format!("a step panicked: {e}; this is a bug"),
+                ),
+            ));
+            in_flight.ended(e.id());
+            None
+        }
+    }
+}
+
 /// How the run ends once nothing runs: done; interrupted (journaled, for `resume` or
 /// `abort`); paused (an incident run); or rolled back.
 async fn ending(
@@ -259,7 +276,14 @@ async fn ending(
         gate,
         ..
     } = progress;
-    let in_effect: BTreeSet<usize> = completed.iter().map(|c| c.node).collect();
+    let ended = |outcome, exit_code, summary| RunResult {
+        outcome,
+        exit_code,
+        summary,
+        in_effect: completed.iter().map(|c| c.node).collect(),
+        stage,
+        retire_due: None,
+    };
     let waits = !awaiting.is_empty();
     if failure.is_none()
         && !interrupted
@@ -267,81 +291,46 @@ async fn ending(
     {
         // Some hosts failed within `max_fail`: not done, and not as before either. The run
         // stays open so the operator decides: retry the failed hosts, or roll all back.
-        return RunResult {
-            outcome: Outcome::NeedsOperator,
-            exit_code: exit::NEEDS_OPERATOR,
-            summary,
-            in_effect,
-            stage,
-            retire_due: None,
-        };
+        return ended(Outcome::NeedsOperator, exit::NEEDS_OPERATOR, summary);
     }
     if failure.is_none() && !interrupted && !awaiting.is_empty() {
-        return RunResult {
-            outcome: Outcome::AwaitingOperator,
-            exit_code: exit::NEEDS_OPERATOR,
-            summary: awaiting_summary(ctx, &awaiting, completed.len()),
-            in_effect,
-            stage,
-            retire_due: None,
-        };
+        let summary = awaiting_summary(ctx, &awaiting, completed.len());
+        return ended(Outcome::AwaitingOperator, exit::NEEDS_OPERATOR, summary);
     }
     if failure.is_none() && !interrupted && stage == Stage::Activate {
         let (summary, due) = super::phases::waiting_summary(ctx);
         return RunResult {
-            outcome: Outcome::WaitingForRetire,
-            exit_code: exit::DONE,
-            summary,
-            in_effect,
-            stage,
             retire_due: Some(due),
+            ..ended(Outcome::WaitingForRetire, exit::DONE, summary)
         };
     }
     if failure.is_none() && !interrupted {
-        return RunResult {
-            outcome: Outcome::Done,
-            exit_code: exit::DONE,
-            summary: if stage == Stage::Retire {
-                format!(
-                    "retire phase done, all {count} steps of the run done: the old value no longer verifies"
-                )
-            } else {
-                format!("all {count} steps done")
-            },
-            in_effect,
-            stage,
-            retire_due: None,
+        let summary = if stage == Stage::Retire {
+            format!(
+                "retire phase done, all {count} steps of the run done: the old value no longer verifies"
+            )
+        } else {
+            format!("all {count} steps done")
         };
+        return ended(Outcome::Done, exit::DONE, summary);
     }
     if interrupted {
         // Ctrl-C: what ran stays as it is, journaled (a step killed by a second Ctrl-C is
         // recorded as failed and runs again on resume); the operator chooses resume or abort.
-        return RunResult {
-            outcome: Outcome::Interrupted,
-            exit_code: exit::INTERRUPTED,
-            summary: format!(
-                "interrupted after {} of {count} steps; the run is journaled: `runbook resume {id}` to finish it or `runbook abort {id}` to roll it back",
-                completed.len(),
-                id = ctx.run.id
-            ),
-            in_effect,
-            stage,
-            retire_due: None,
-        };
+        let summary = format!(
+            "interrupted after {} of {count} steps; the run is journaled: `runbook resume {id}` to finish it or `runbook abort {id}` to roll it back",
+            completed.len(),
+            id = ctx.run.id
+        );
+        return ended(Outcome::Interrupted, exit::INTERRUPTED, summary);
     }
     let cause = match &failure {
         Some((step, error)) => format!("step `{step}` failed: {error}"),
         None => "interrupted".to_string(),
     } + &super::rolling::over_budget(gate.as_ref());
     if ctx.plan.mode == Mode::Incident {
-        return RunResult {
-            outcome: Outcome::Paused,
-            exit_code: exit::NEEDS_OPERATOR,
-            summary: paused_summary(ctx, &completed, &cause),
-            in_effect,
-            stage,
-            retire_due: None,
-        };
+        let summary = paused_summary(ctx, &completed, &cause);
+        return ended(Outcome::Paused, exit::NEEDS_OPERATOR, summary);
     }
     let mut result = rolled_back(ctx, &completed, &cause).await;
     result.stage = stage;
@@ -349,17 +338,17 @@ async fn ending(
 }
 
 /// What an unattended run leaves for the operator: the steps it waits at, and how to go on.
-fn awaiting_summary(ctx: &RunContext, awaiting: &[usize], done: usize) -> String {
+fn awaiting_summary(ctx: &RunContext, awaiting: &[NodeIx], done: usize) -> String {
     let names: Vec<&str> = awaiting
         .iter()
-        .map(|n| ctx.plan.nodes[*n].name.as_str())
+        .map(|n| ctx.plan.node(*n).name.as_str())
         .collect();
     let id = &ctx.run.id;
     // `--done` cannot give a value: a step that needs one is answered at a terminal only.
     let answerable: Vec<&str> = awaiting
         .iter()
         .filter(|n| !needs_a_value(ctx, **n))
-        .map(|n| ctx.plan.nodes[*n].name.as_str())
+        .map(|n| ctx.plan.node(*n).name.as_str())
         .collect();
     let by_flag = if answerable.len() == names.len() {
         let flags: String = answerable.iter().map(|n| format!(" --done {n}")).collect();
@@ -375,13 +364,13 @@ fn awaiting_summary(ctx: &RunContext, awaiting: &[usize], done: usize) -> String
 }
 
 /// Whether a manual step waits for a value the operator must type (a required input).
-fn needs_a_value(ctx: &RunContext, node: usize) -> bool {
-    let Work::Step(rb, si) = ctx.plan.nodes[node].work else {
+fn needs_a_value(ctx: &RunContext, node: NodeIx) -> bool {
+    let Work::Step(rb, si) = ctx.plan.node(node).work else {
         return false;
     };
     matches!(
-        ctx.runbook(rb).steps[si].kind(),
-        KindRef::Manual(spec) if spec.input.as_ref().is_some_and(|input| !input.optional)
+        &ctx.runbook(rb).step(si).kind,
+        StepKind::Manual(spec) if spec.input.as_ref().is_some_and(|input| !input.optional)
     )
 }
 

@@ -12,14 +12,14 @@ use super::recover::Waiting;
 use super::scheduler::Stage;
 use super::scheduler::{RunResult, StartState, execute_plan};
 use super::start::StartSnapshot;
-use crate::audit::{AuditEntry, KeptFile, Rotation};
+use crate::checked::Library;
 use crate::events::{Emitter, EventSink};
 use crate::events::{EventKind, Outcome};
 use crate::host::{ControlDir, Host, Ssh, SshTarget};
 use crate::journal::Record;
 use crate::model::Phase;
 use crate::plan::Plan;
-use crate::project::{Library, Project};
+use crate::project::Project;
 use crate::redact::Redactor;
 use crate::steps::context::{ContextParts, ExecOptions, RunContext, RunInfo};
 use crate::steps::durable::Durable;
@@ -159,7 +159,7 @@ impl Session {
 }
 
 /// The phase a stage runs, as events and the audit log name it.
-fn phase_name(stage: Stage) -> Option<&'static str> {
+pub(super) fn phase_name(stage: Stage) -> Option<&'static str> {
     match stage {
         Stage::Whole => None,
         Stage::Activate => Some(Phase::Activate.as_str()),
@@ -205,6 +205,25 @@ pub(crate) fn fleet_hosts(
     Ok(hosts)
 }
 
+/// A run over for good: its end journaled, then its pending values and backups removed and
+/// new runs no longer blocked by it.
+fn end_for_good(ctx: &RunContext, result: &RunResult, ended: String, problems: &mut Vec<String>) {
+    let durable = &ctx.durable;
+    let _ = durable.journal.durable_blocking(&Record::End {
+        outcome: result.outcome,
+        exit_code: result.exit_code,
+        summary: result.summary.clone(),
+        ended,
+    });
+    crate::failpoint::hit("end", "after-record");
+    if let Err(e) = durable.state.remove_pending(&durable.run_id) {
+        problems.push(format!("removing pending values: {e}"));
+    }
+    if let Err(e) = durable.state.clear_active() {
+        problems.push(format!("the active-run marker: {e}"));
+    }
+}
+
 /// Whether nothing of the run is left to resume or abort.
 pub(crate) fn is_final(outcome: Outcome) -> bool {
     matches!(outcome, Outcome::Done | Outcome::RolledBack)
@@ -243,7 +262,7 @@ pub(crate) fn finish(
         (_, Some(waiting)) if back_to_waiting => waiting.kept.clone(),
         _ => Vec::new(),
     };
-    let (entries, rotated) = audit_of(ctx, result, aborted, &ended, &kept);
+    let (entries, rotated) = super::audit_trail::audit_of(ctx, result, aborted, &ended, &kept);
     let mut problems = Vec::new();
     if let Err(e) = crate::audit::append(&durable.state, &entries) {
         problems.push(format!("the audit log: {e}"));
@@ -275,19 +294,7 @@ pub(crate) fn finish(
         });
     }
     if last {
-        let _ = durable.journal.durable_blocking(&Record::End {
-            outcome: result.outcome,
-            exit_code: result.exit_code,
-            summary: result.summary.clone(),
-            ended,
-        });
-        crate::failpoint::hit("end", "after-record");
-        if let Err(e) = durable.state.remove_pending(&durable.run_id) {
-            problems.push(format!("removing pending values: {e}"));
-        }
-        if let Err(e) = durable.state.clear_active() {
-            problems.push(format!("the active-run marker: {e}"));
-        }
+        end_for_good(ctx, result, ended, &mut problems);
     }
     for problem in problems {
         ctx.emitter.emit(EventKind::Warning {
@@ -296,101 +303,4 @@ pub(crate) fn finish(
         });
     }
     durable.journal.close();
-}
-
-/// The audit entry of each secret the run handled, and the rotations it completed. The log
-/// never says "rotated" for a secret whose rotation did not complete.
-fn audit_of(
-    ctx: &RunContext,
-    result: &RunResult,
-    aborted: bool,
-    ended: &str,
-    kept: &[String],
-) -> (Vec<AuditEntry>, BTreeMap<String, Rotation>) {
-    let key = crate::fingerprint::install_key(&ctx.durable.state.root).ok();
-    let kept: Vec<KeptFile> = match &key {
-        Some(key) => kept
-            .iter()
-            .filter_map(|file| {
-                let path = ctx
-                    .durable
-                    .state
-                    .pending_dir(&ctx.durable.run_id)
-                    .join(file);
-                let bytes = std::fs::read(path).ok()?;
-                Some(KeptFile {
-                    file: file.clone(),
-                    fingerprint: crate::fingerprint::fingerprint(
-                        key,
-                        &String::from_utf8_lossy(&bytes),
-                    ),
-                })
-            })
-            .collect(),
-        None => Vec::new(),
-    };
-    let mut entries = Vec::new();
-    let mut rotated = BTreeMap::new();
-    for &rb in &ctx.plan.runbooks {
-        let runbook = ctx.runbook(rb);
-        let Some(secret) = &runbook.secret else {
-            continue;
-        };
-        let complete = ctx
-            .plan
-            .runbook_complete(rb, runbook.steps.len(), &result.in_effect);
-        let outcome = match (aborted, result.outcome, complete) {
-            (true, _, _) => "aborted",
-            (false, Outcome::Done, _)
-            | (false, Outcome::Paused | Outcome::Interrupted | Outcome::AwaitingOperator, true) => {
-                "rotated"
-            }
-            // Its last steps (the functional test, revoking the old credential) wait for a
-            // person: the old credential may still be live, so this is not "rotated".
-            (false, Outcome::AwaitingOperator, false) => "awaiting_operator",
-            (false, Outcome::RolledBack, _) => "rolled_back",
-            (false, Outcome::Paused, false) => "paused",
-            (false, Outcome::Interrupted, false) => "interrupted",
-            (false, Outcome::NeedsOperator, _) => "needs_operator",
-            // The new value is in use and the old one still verifies: not "rotated" yet.
-            (false, Outcome::WaitingForRetire, _) => crate::audit::WAITING_FOR_RETIRE,
-        };
-        let fingerprint = key.as_deref().and_then(|k| current_fingerprint(ctx, rb, k));
-        if outcome == "rotated" {
-            rotated.insert(
-                secret.id.value.clone(),
-                Rotation {
-                    last_rotated: Some(ended.to_string()),
-                    run_id: Some(ctx.run.id.clone()),
-                    fingerprint: fingerprint.clone(),
-                    waiting_for_retire: None,
-                },
-            );
-        }
-        entries.push(AuditEntry {
-            secret: secret.id.value.clone(),
-            run_id: ctx.run.id.clone(),
-            runbook: ctx.runbook(ctx.plan.root).name.value.clone(),
-            mode: ctx.run.mode.clone(),
-            operator: crate::steps::operator(),
-            started: ctx.run.started.clone(),
-            ended: ended.to_string(),
-            outcome: outcome.to_string(),
-            fingerprint,
-            phase: phase_name(result.stage).map(str::to_string),
-            kept: kept.clone(),
-        });
-    }
-    (entries, rotated)
-}
-
-/// The keyed fingerprint of the value a rotation runbook's first variable holds now.
-fn current_fingerprint(ctx: &RunContext, rb: usize, key: &[u8]) -> Option<String> {
-    let secret = ctx.runbook(rb).secret.as_ref()?;
-    // A secret kept on inventory hosts has no single file here to fingerprint.
-    if ctx.runbook(rb).on.is_some() {
-        return None;
-    }
-    let bytes = std::fs::read(ctx.secret_file(rb).ok()?).ok()?;
-    crate::fingerprint::of_env_value(bytes, &secret.env.first()?.value, key)
 }

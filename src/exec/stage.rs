@@ -24,7 +24,7 @@ impl Stage {
     }
 
     /// Whether this execution runs node `index`.
-    pub(super) fn runs(self, plan: &crate::plan::Plan, index: usize) -> bool {
-        self != Stage::Activate || plan.nodes[index].phase == crate::model::Phase::Activate
+    pub(super) fn runs(self, plan: &crate::plan::Plan, index: crate::plan::NodeIx) -> bool {
+        self != Stage::Activate || plan.node(index).phase == crate::model::Phase::Activate
     }
 }

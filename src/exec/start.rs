@@ -7,10 +7,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::checked::Library;
+use crate::checked::RunbookIx;
 use crate::envfile::EnvFile;
 use crate::journal::{Journal, Record, read_journal};
 use crate::plan::Plan;
-use crate::project::{Library, Project};
+use crate::project::Project;
 use crate::redact::Redactor;
 use crate::state::StateDir;
 pub(crate) use crate::steps::context::StartSnapshot;
@@ -22,15 +24,10 @@ use crate::steps::durable::{Durable, START_FILE};
 pub(crate) fn needed_currents(
     plan: &Plan,
     library: &Library,
-    currents: &HashMap<usize, BTreeMap<String, String>>,
-) -> HashMap<usize, BTreeMap<String, String>> {
-    let target_owner = plan.target.as_ref().and_then(|id| {
-        library
-            .runbooks
-            .iter()
-            .position(|r| r.value.secret.as_ref().is_some_and(|s| &s.id.value == id))
-    });
-    let used: std::collections::BTreeSet<usize> = plan
+    currents: &HashMap<RunbookIx, BTreeMap<String, String>>,
+) -> HashMap<RunbookIx, BTreeMap<String, String>> {
+    let target_owner = plan.target.as_ref().and_then(|id| library.owner_of(id));
+    let used: std::collections::BTreeSet<RunbookIx> = plan
         .nodes
         .iter()
         .flat_map(|node| node.steps())
@@ -47,30 +44,21 @@ pub(crate) fn needed_currents(
 /// Masks what every secret of the library holds now, read from the env files as they are: a
 /// resumed run's children may print any of them, and only the ones it reads were kept on disk.
 pub(crate) fn mask_library_values(project: &Project, library: &Library, redactor: &Redactor) {
-    let env = crate::template::shared();
     let mut values = Vec::new();
     let mut parsed: HashMap<std::path::PathBuf, Option<EnvFile>> = HashMap::new();
-    for loaded in &library.runbooks {
-        let runbook = &loaded.value;
+    for runbook in library.runbooks() {
         // A secret that lives on inventory hosts is not read from this machine.
         let (Some(secret), None) = (&runbook.secret, &runbook.on) else {
             continue;
         };
-        let text = secret
-            .file
-            .clone()
-            .unwrap_or_else(|| "{{ vars.env_file }}".into());
-        let ctx = minijinja::context! { vars => project.vars_for(runbook) };
-        let Ok(path) = crate::template::render(env, &text, &ctx) else {
+        let Ok(path) = runbook.secret_file(project) else {
             continue;
         };
-        let file = parsed
-            .entry(project.resolve(&path))
-            .or_insert_with_key(|path| {
-                std::fs::read(path)
-                    .ok()
-                    .and_then(|bytes| EnvFile::parse_owned(bytes).ok())
-            });
+        let file = parsed.entry(path).or_insert_with_key(|path| {
+            std::fs::read(path)
+                .ok()
+                .and_then(|bytes| EnvFile::parse_owned(bytes).ok())
+        });
         let Some(file) = file else { continue };
         for name in &secret.env {
             if !secret.public.contains(&name.value)

@@ -52,39 +52,15 @@ pub(super) fn all_problems(source: &Arc<SourceFile>, first: Problem) -> Partial 
             repaired: None,
         };
     }
-    let mut problems = vec![first];
-    let mut sound = None;
     let mut parses = PARSES;
     let mut erased = Vec::new();
-    let mut broken_steps = Vec::new();
-    let mut complete = true;
-    for (index, range) in steps.iter().enumerate() {
-        if parses == 0 {
-            complete = false;
-            break;
-        }
-        // What follows the step is dropped rather than erased: offsets count from the start.
-        let text = keep_only(&source.text[..range.end], std::slice::from_ref(range));
-        let indent = step_indent(&source.text, range);
-        let found = field_by_field::<Vec<Step>>(
-            source,
-            text,
-            range.clone(),
-            indent,
-            &mut parses,
-            &mut erased,
-        );
-        if found.is_empty() {
-            sound.get_or_insert(index);
-        } else {
-            broken_steps.push(range.clone());
-        }
-        problems.extend(found);
-    }
+    let by_step = each_step(source, &steps, &mut parses, &mut erased);
+    let mut problems = vec![first];
+    problems.extend(by_step.problems);
     // The rest of the file, with one sound step standing in for the others (a runbook
     // without steps would be a problem of its own).
     let mut top_level_broken = true;
-    if let Some(index) = sound {
+    if let Some(index) = by_step.sound {
         let blanked: Vec<Range<usize>> = steps
             .iter()
             .enumerate()
@@ -100,30 +76,82 @@ pub(super) fn all_problems(source: &Arc<SourceFile>, first: Problem) -> Partial 
     let offset = |p: &Problem| p.labels.first().map_or(0, |(span, _)| span.offset());
     problems.sort_by_key(offset);
     problems.dedup_by(|a, b| offset(a) == offset(b) && a.message == b.message);
-    let repaired = complete
-        .then(|| blank(&source.text, &erased))
-        .and_then(|text| {
-            serde_saphyr::from_str_with_options::<Runbook>(&text, parse_options()).ok()
+    let loaded = if by_step.complete {
+        repair(source, &erased, &by_step.broken)
+    } else {
+        None
+    };
+    let repaired = loaded.map(|loaded| {
+        Box::new(Repaired {
+            loaded,
+            broken_steps: by_step.broken,
+            top_level_broken,
         })
-        // A step whose kind was erased would make its readers' templates look wrong
-        // (`steps.d.stdout`: no such output); such a file gets its parse problems only.
-        .filter(|value| {
-            value.steps.iter().all(|step| {
-                let at = source.span_of(&step.id.referenced).offset();
-                !broken_steps.iter().any(|r| r.contains(&at)) || !step.kinds().is_empty()
-            })
-        })
-        .map(|value| {
-            Box::new(Repaired {
-                loaded: Loaded {
-                    value,
-                    source: Arc::clone(source),
-                },
-                broken_steps,
-                top_level_broken,
-            })
-        });
+    });
     Partial { problems, repaired }
+}
+
+/// The problems of each step parsed on its own.
+struct ByStep {
+    problems: Vec<Problem>,
+    /// The first step without a problem.
+    sound: Option<usize>,
+    /// The steps with one.
+    broken: Vec<Range<usize>>,
+    /// Whether every step was parsed before the parses ran out.
+    complete: bool,
+}
+
+fn each_step(
+    source: &Arc<SourceFile>,
+    steps: &[Range<usize>],
+    parses: &mut usize,
+    erased: &mut Vec<Range<usize>>,
+) -> ByStep {
+    let mut by_step = ByStep {
+        problems: Vec::new(),
+        sound: None,
+        broken: Vec::new(),
+        complete: true,
+    };
+    for (index, range) in steps.iter().enumerate() {
+        if *parses == 0 {
+            by_step.complete = false;
+            break;
+        }
+        // What follows the step is dropped rather than erased: offsets count from the start.
+        let text = keep_only(&source.text[..range.end], std::slice::from_ref(range));
+        let indent = step_indent(&source.text, range);
+        let found =
+            field_by_field::<Vec<Step>>(source, text, range.clone(), indent, parses, erased);
+        if found.is_empty() {
+            by_step.sound.get_or_insert(index);
+        } else {
+            by_step.broken.push(range.clone());
+        }
+        by_step.problems.extend(found);
+    }
+    by_step
+}
+
+/// The runbook as it reads with the `erased` fields blanked, if it then loads. A step whose
+/// kind was erased would make its readers' templates look wrong (`steps.d.stdout`: no such
+/// output); such a file gets its parse problems only.
+fn repair(
+    source: &Arc<SourceFile>,
+    erased: &[Range<usize>],
+    broken_steps: &[Range<usize>],
+) -> Option<Loaded<Runbook>> {
+    let text = blank(&source.text, erased);
+    let value = serde_saphyr::from_str_with_options::<Runbook>(&text, parse_options()).ok()?;
+    let kinds_kept = value.steps.iter().all(|step| {
+        let at = source.span_of(&step.id.referenced).offset();
+        !broken_steps.iter().any(|r| r.contains(&at)) || !step.kinds().is_empty()
+    });
+    kinds_kept.then(|| Loaded {
+        value,
+        source: Arc::clone(source),
+    })
 }
 
 /// How many rounds one part gets: enough for any real file, bounded for a hostile one.

@@ -62,11 +62,6 @@ fn list_of(key: &str) -> &'static str {
 /// A parser or deserializer message as a problem in the runbook's words. `key` is the key at
 /// the error's position, `blank` whether the file holds nothing but comments and space.
 pub(super) fn classify(message: &str, key: Option<&str>, blank: bool) -> Problem {
-    let named = |what: &str| match key {
-        Some(key) => format!("`{key}` must be {what}"),
-        None => format!("this value must be {what}"),
-    };
-    let wrong = |text: String| Problem::new("runbook::load::wrong_type", text);
     if let Some(problem) = unknown_key(message) {
         return problem;
     }
@@ -84,46 +79,7 @@ pub(super) fn classify(message: &str, key: Option<&str>, blank: bool) -> Problem
     if message.contains("duplicate") {
         return Problem::new("runbook::load::duplicate_key", message.to_string());
     }
-    if message.starts_with("invalid u") || message.starts_with("invalid i") {
-        let what = match key {
-            Some("status") => "a whole number (an HTTP status, 100 to 599)",
-            Some("exit") => "a whole number (an exit code, 0 to 255)",
-            _ => "a whole number (0 or more)",
-        };
-        return wrong(named(what));
-    }
-    if message.contains("expected sequence") {
-        return wrong(named(list_of(key.unwrap_or(""))));
-    }
-    if message.contains("expected mapping") {
-        return match key {
-            Some(key) => wrong(format!("`{key}` must be a mapping of `key: value` lines")),
-            None => wrong(
-                "a runbook is a mapping of keys (`name:`, `steps:`, ...), not a list or a single value"
-                    .to_string(),
-            ),
-        };
-    }
-    if message.contains("expected string") {
-        return wrong(named("text (a string)"));
-    }
-    if message.contains("expected a boolean") || message.contains("invalid bool") {
-        return wrong(named("`true` or `false`"));
-    }
-    if let Some(rest) = message.strip_prefix("unknown variant `") {
-        let (value, tail) = rest.split_once('`').unwrap_or((rest, ""));
-        let choices: Vec<&str> = tail
-            .trim_start_matches(", expected one of ")
-            .trim_start_matches(", expected ")
-            .split(", ")
-            .map(|c| c.trim_matches('`'))
-            .filter(|c| !c.is_empty())
-            .collect();
-        let subject = key.map_or_else(|| format!("`{value}`"), |k| format!("`{k}: {value}`"));
-        let mut problem = wrong(format!("{subject} is not one of: {}", choices.join(", ")));
-        if let Some(suggestion) = did_you_mean(value, choices.iter().copied()) {
-            problem = problem.help(format!("did you mean `{suggestion}`?"));
-        }
+    if let Some(problem) = wrong_shape(message, key).or_else(|| unknown_variant(message, key)) {
         return problem;
     }
     if mentions_tab(message) {
@@ -136,7 +92,7 @@ pub(super) fn classify(message: &str, key: Option<&str>, blank: bool) -> Problem
         let (found, expected) = rest
             .split_once(", expected ")
             .unwrap_or((rest, "another type"));
-        return wrong(format!("{}, not {found}", named(expected)));
+        return wrong(format!("{}, not {found}", must_be(key, expected)));
     }
     if message.contains("budget") || message.contains("limit") || message.contains("depth") {
         return Problem::new(
@@ -155,6 +111,63 @@ pub(super) fn classify(message: &str, key: Option<&str>, blank: bool) -> Problem
         "runbook::load::yaml"
     };
     Problem::new(code, message.to_string())
+}
+
+fn wrong(text: String) -> Problem {
+    Problem::new("runbook::load::wrong_type", text)
+}
+
+/// "`key` must be ...", or "this value must be ..." where no key is known.
+fn must_be(key: Option<&str>, what: &str) -> String {
+    match key {
+        Some(key) => format!("`{key}` must be {what}"),
+        None => format!("this value must be {what}"),
+    }
+}
+
+/// A value of the wrong shape: a number, a list, a mapping, text or a boolean was expected.
+fn wrong_shape(message: &str, key: Option<&str>) -> Option<Problem> {
+    let what = if message.starts_with("invalid u") || message.starts_with("invalid i") {
+        match key {
+            Some("status") => "a whole number (an HTTP status, 100 to 599)",
+            Some("exit") => "a whole number (an exit code, 0 to 255)",
+            _ => "a whole number (0 or more)",
+        }
+    } else if message.contains("expected sequence") {
+        list_of(key.unwrap_or(""))
+    } else if message.contains("expected mapping") {
+        return Some(wrong(match key {
+            Some(key) => format!("`{key}` must be a mapping of `key: value` lines"),
+            None => "a runbook is a mapping of keys (`name:`, `steps:`, ...), not a list or a single value"
+                .to_string(),
+        }));
+    } else if message.contains("expected string") {
+        "text (a string)"
+    } else if message.contains("expected a boolean") || message.contains("invalid bool") {
+        "`true` or `false`"
+    } else {
+        return None;
+    };
+    Some(wrong(must_be(key, what)))
+}
+
+/// A value that is not one of a fixed set (`encoding: base65`), with the nearest choice.
+fn unknown_variant(message: &str, key: Option<&str>) -> Option<Problem> {
+    let rest = message.strip_prefix("unknown variant `")?;
+    let (value, tail) = rest.split_once('`').unwrap_or((rest, ""));
+    let choices: Vec<&str> = tail
+        .trim_start_matches(", expected one of ")
+        .trim_start_matches(", expected ")
+        .split(", ")
+        .map(|c| c.trim_matches('`'))
+        .filter(|c| !c.is_empty())
+        .collect();
+    let subject = key.map_or_else(|| format!("`{value}`"), |k| format!("`{k}: {value}`"));
+    let mut problem = wrong(format!("{subject} is not one of: {}", choices.join(", ")));
+    if let Some(suggestion) = did_you_mean(value, choices.iter().copied()) {
+        problem = problem.help(format!("did you mean `{suggestion}`?"));
+    }
+    Some(problem)
 }
 
 /// Whether the scanner complains about a tab (its messages say "tabs disallowed ..." or

@@ -21,4 +21,4 @@ pub use kinds::{
 pub use phase::Phase;
 pub use runbook::{InputSpec, Mode, Policy, Runbook, SecretSpec};
 pub use share::{HostShare, Share};
-pub use step::{EnvMap, KindRef, NoneKeyword, Rollback, RollbackBody, Step};
+pub use step::{EnvMap, KindRef, NoneKeyword, Rollback, RollbackBody, RollbackRef, Step};

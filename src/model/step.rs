@@ -72,7 +72,8 @@ pub struct Step {
     pub report: Option<ReportSpec>,
 }
 
-/// The kind of a step, once the checker has ensured there is exactly one.
+/// One kind a step declares, borrowed: the checker counts them (a step must declare exactly
+/// one) and reads the one it found. After the checker, a step's kind is `checked::StepKind`.
 #[derive(Debug, Clone, Copy)]
 pub enum KindRef<'a> {
     Generate(&'a GenerateSpec),
@@ -140,20 +141,6 @@ impl Step {
         }
         kinds
     }
-
-    /// The single kind, found without allocating. Only valid after the checker ran.
-    pub fn kind(&self) -> KindRef<'_> {
-        let kind = (self.generate.as_ref().map(KindRef::Generate))
-            .or_else(|| self.exec.as_ref().map(KindRef::Exec))
-            .or_else(|| self.env.as_ref().map(KindRef::Env))
-            .or_else(|| self.file.as_ref().map(KindRef::File))
-            .or_else(|| self.restart.as_deref().map(KindRef::Restart))
-            .or_else(|| self.verify.as_ref().map(KindRef::Verify))
-            .or_else(|| self.manual.as_ref().map(KindRef::Manual))
-            .or_else(|| self.rotate.as_ref().map(KindRef::Rotate))
-            .or_else(|| self.report.as_ref().map(KindRef::Report));
-        kind.expect("a checked step has exactly one kind; this is a bug")
-    }
 }
 
 /// How a step is undone: `none`, or a step body of its own.
@@ -182,6 +169,31 @@ pub struct RollbackBody {
     pub file: Option<FileSpec>,
     pub restart: Option<Vec<String>>,
     pub manual: Option<ManualSpec>,
+}
+
+/// One kind a rollback body declares, borrowed; the checker requires exactly one.
+#[derive(Debug, Clone, Copy)]
+pub enum RollbackRef<'a> {
+    Exec(&'a ExecSpec),
+    Env(&'a EnvSpec),
+    File(&'a FileSpec),
+    Manual(&'a ManualSpec),
+    Restart(&'a [String]),
+}
+
+impl RollbackBody {
+    /// All kinds this body declares, in a fixed order; the checker requires exactly one.
+    pub fn kinds(&self) -> Vec<RollbackRef<'_>> {
+        let exec = self.exec.as_ref().map(RollbackRef::Exec);
+        let env = self.env.as_ref().map(RollbackRef::Env);
+        let file = self.file.as_ref().map(RollbackRef::File);
+        let manual = self.manual.as_ref().map(RollbackRef::Manual);
+        let restart = self.restart.as_deref().map(RollbackRef::Restart);
+        [exec, env, file, manual, restart]
+            .into_iter()
+            .flatten()
+            .collect()
+    }
 }
 
 impl<'de> Deserialize<'de> for Rollback {

@@ -6,6 +6,7 @@ use petgraph::Direction;
 use petgraph::algo::has_path_connecting;
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};
 
+use crate::checked::{RunbookIx, StepIx};
 use crate::model::Phase;
 
 /// A node of the planner's graph. Edges point from a step to the steps that need it.
@@ -23,12 +24,12 @@ pub(crate) struct Unit {
 
 #[derive(Debug, Clone)]
 pub(crate) enum Work {
-    /// A step of a runbook: (library index, step index).
-    Step(usize, usize),
+    /// A step of a runbook.
+    Step(RunbookIx, StepIx),
     /// Restarts of `services` serving the listed restart steps.
     Restart {
         services: Vec<String>,
-        serves: Vec<(usize, usize)>,
+        serves: Vec<(RunbookIx, StepIx)>,
     },
 }
 
@@ -38,7 +39,7 @@ pub(crate) type PlanGraph = StableDiGraph<Unit, ()>;
 /// `label` names a step for those notes.
 pub(crate) fn coalesce_restarts(
     graph: &mut PlanGraph,
-    label: &dyn Fn(usize, usize) -> String,
+    label: &dyn Fn(RunbookIx, StepIx) -> String,
 ) -> Vec<String> {
     split_per_service(graph);
     let mut notes = Vec::new();
@@ -92,7 +93,7 @@ pub(crate) fn coalesce_restarts(
 fn serves_label(
     graph: &PlanGraph,
     node: NodeIndex,
-    label: &dyn Fn(usize, usize) -> String,
+    label: &dyn Fn(RunbookIx, StepIx) -> String,
 ) -> String {
     match &graph[node].work {
         Work::Restart { serves, .. } => serves

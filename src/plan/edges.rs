@@ -6,18 +6,18 @@ use std::collections::{HashMap, HashSet};
 
 use petgraph::stable_graph::NodeIndex;
 
-use crate::model::{Phase, Step};
-use crate::project::Library;
+use crate::checked::{Library, RunbookIx, Step, StepIx};
+use crate::model::Phase;
 
 use super::expand::Expansion;
 use super::steps_before_restart;
 
 pub(super) struct Edges<'a> {
     pub library: &'a Library,
-    pub root: usize,
+    pub root: RunbookIx,
     pub expansion: &'a Expansion,
     /// The nodes of each (runbook, step), one per host; `rotate` steps have none.
-    pub node_of: &'a HashMap<(usize, usize), Vec<NodeIndex>>,
+    pub node_of: &'a HashMap<(RunbookIx, StepIx), Vec<NodeIndex>>,
     /// The host of each node.
     pub host_of: &'a HashMap<NodeIndex, Option<String>>,
 }
@@ -26,13 +26,13 @@ pub(super) struct Edges<'a> {
 /// roots, its exits those sinks.
 #[derive(Default)]
 struct Ends {
-    roots: HashMap<usize, Vec<NodeIndex>>,
-    sinks: HashMap<usize, Vec<NodeIndex>>,
+    roots: HashMap<RunbookIx, Vec<NodeIndex>>,
+    sinks: HashMap<RunbookIx, Vec<NodeIndex>>,
 }
 
 impl Edges<'_> {
     /// Every edge, possibly repeated (the caller adds each once).
-    pub(super) fn all(&self, order_of_runbooks: &[usize]) -> Vec<(NodeIndex, NodeIndex)> {
+    pub(super) fn all(&self, order_of_runbooks: &[RunbookIx]) -> Vec<(NodeIndex, NodeIndex)> {
         let mut edges = self.needs(order_of_runbooks, &self.expanded_ends());
         edges.extend(self.implied());
         edges.extend(self.phases(order_of_runbooks));
@@ -42,12 +42,13 @@ impl Edges<'_> {
     fn expanded_ends(&self) -> Ends {
         let mut ends = Ends::default();
         for &e in self.expansion.rotations.values().flatten() {
-            let steps = &self.library.runbooks[e].value.steps;
-            let needed: HashSet<&str> = steps
+            let runbook = self.library.runbook(e);
+            let needed: HashSet<&str> = runbook
+                .steps
                 .iter()
                 .flat_map(|s| s.needs.iter().map(|n| n.value.as_str()))
                 .collect();
-            for (i, s) in steps.iter().enumerate() {
+            for (i, s) in runbook.indexed_steps() {
                 for &node in self.node_of.get(&(e, i)).into_iter().flatten() {
                     if s.needs.is_empty() {
                         ends.roots.entry(e).or_default().push(node);
@@ -63,7 +64,7 @@ impl Edges<'_> {
 
     /// Entry (or exit) nodes of a step: itself, or for `rotate` the roots (or sinks) of
     /// the runbooks it expands into.
-    fn ends_of(&self, ends: &Ends, rb: usize, si: usize, entry: bool) -> Vec<NodeIndex> {
+    fn ends_of(&self, ends: &Ends, rb: RunbookIx, si: StepIx, entry: bool) -> Vec<NodeIndex> {
         if let Some(nodes) = self.node_of.get(&(rb, si)) {
             return nodes.clone();
         }
@@ -82,16 +83,15 @@ impl Edges<'_> {
             .collect()
     }
 
-    fn needs(&self, order_of_runbooks: &[usize], ends: &Ends) -> Vec<(NodeIndex, NodeIndex)> {
+    fn needs(&self, order_of_runbooks: &[RunbookIx], ends: &Ends) -> Vec<(NodeIndex, NodeIndex)> {
         let mut edges = Vec::new();
         for &rb in order_of_runbooks {
-            let steps = &self.library.runbooks[rb].value.steps;
-            let index: HashMap<&str, usize> = steps
-                .iter()
-                .enumerate()
+            let runbook = self.library.runbook(rb);
+            let index: HashMap<&str, StepIx> = runbook
+                .indexed_steps()
                 .map(|(i, s)| (s.id.value.as_str(), i))
                 .collect();
-            for (si, step) in steps.iter().enumerate() {
+            for (si, step) in runbook.indexed_steps() {
                 for need in &step.needs {
                     let Some(&ni) = index.get(need.value.as_str()) else {
                         continue;
@@ -109,23 +109,25 @@ impl Edges<'_> {
     /// A runbook's retire phase starts once its activate phase is complete: each retire step
     /// that needs no other retire step needs every last activate step. In a routine run the
     /// phases are separate runs anyway; in an incident run this is what orders them.
-    fn phases(&self, order_of_runbooks: &[usize]) -> Vec<(NodeIndex, NodeIndex)> {
+    fn phases(&self, order_of_runbooks: &[RunbookIx]) -> Vec<(NodeIndex, NodeIndex)> {
         let mut edges = Vec::new();
         for &rb in order_of_runbooks {
-            let steps = &self.library.runbooks[rb].value.steps;
+            let runbook = self.library.runbook(rb);
+            let steps = &runbook.steps;
             let phase_of = |id: &str| steps.iter().find(|s| s.id.value == id).map(Step::phase);
             let needed: HashSet<&str> = steps
                 .iter()
                 .filter(|s| s.phase() == Phase::Activate)
                 .flat_map(|s| s.needs.iter().map(|n| n.value.as_str()))
                 .collect();
-            let last_activate: Vec<usize> = (0..steps.len())
-                .filter(|i| {
-                    steps[*i].phase() == Phase::Activate
-                        && !needed.contains(steps[*i].id.value.as_str())
+            let last_activate: Vec<StepIx> = runbook
+                .indexed_steps()
+                .filter(|(_, s)| {
+                    s.phase() == Phase::Activate && !needed.contains(s.id.value.as_str())
                 })
+                .map(|(i, _)| i)
                 .collect();
-            for (si, step) in steps.iter().enumerate() {
+            for (si, step) in runbook.indexed_steps() {
                 let first_retire = step.phase() == Phase::Retire
                     && !step
                         .needs
@@ -173,15 +175,15 @@ impl Edges<'_> {
     fn implied(&self) -> Vec<(NodeIndex, NodeIndex)> {
         let mut edges = Vec::new();
         for &(parent, child) in &self.expansion.implied_after {
-            let before_restart = steps_before_restart(&self.library.runbooks[parent].value);
-            let child_steps = &self.library.runbooks[child].value.steps;
+            let before_restart = steps_before_restart(self.library.runbook(parent));
+            let child_runbook = self.library.runbook(child);
             let froms: Vec<NodeIndex> = before_restart
                 .iter()
                 .filter_map(|si| self.node_of.get(&(parent, *si)))
                 .flatten()
                 .copied()
                 .collect();
-            for (ci, step) in child_steps.iter().enumerate() {
+            for (ci, step) in child_runbook.indexed_steps() {
                 if !step.needs.is_empty() {
                     continue;
                 }

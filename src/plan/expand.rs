@@ -3,8 +3,9 @@
 
 use std::collections::HashMap;
 
+use crate::checked::{Library, RunbookIx, StepIx, StepKind};
 use crate::diagnostic::Problem;
-use crate::project::{Library, Project};
+use crate::project::Project;
 
 use super::target::{conflicts_of, implies_of, missing_secret, render_target, unknown_secret};
 use super::{PlanRequest, first_conflict, implied_closure, problem};
@@ -12,28 +13,20 @@ use super::{PlanRequest, first_conflict, implied_closure, problem};
 /// The runbooks a run includes and how the `rotate` steps of its root expand into them.
 #[derive(Debug, Default)]
 pub(super) struct Expansion {
-    /// Library indices of the included rotation runbooks, in the order they were reached.
-    pub included: Vec<usize>,
-    /// Which rotation runbooks each `rotate` step (by step index in the root) expands into.
-    pub rotations: HashMap<usize, Vec<usize>>,
+    /// The included rotation runbooks, in the order they were reached.
+    pub included: Vec<RunbookIx>,
+    /// Which rotation runbooks each `rotate` step of the root expands into.
+    pub rotations: HashMap<StepIx, Vec<RunbookIx>>,
     /// (implying runbook, implied runbook): the second starts once the first's edits are done.
-    pub implied_after: Vec<(usize, usize)>,
+    pub implied_after: Vec<(RunbookIx, RunbookIx)>,
 }
 
-/// The library index of the requested runbook, or a problem that suggests the nearest name.
-pub(super) fn find_root(library: &Library, request: &PlanRequest) -> Result<usize, Problem> {
-    if let Some(root) = library
-        .runbooks
-        .iter()
-        .position(|r| r.value.name.value == request.runbook)
-    {
+/// The requested runbook, or a problem that suggests the nearest name.
+pub(super) fn find_root(library: &Library, request: &PlanRequest) -> Result<RunbookIx, Problem> {
+    if let Some(root) = library.named(&request.runbook) {
         return Ok(root);
     }
-    let names: Vec<&str> = library
-        .runbooks
-        .iter()
-        .map(|r| r.value.name.value.as_str())
-        .collect();
+    let names: Vec<&str> = library.runbooks().map(|r| r.name.value.as_str()).collect();
     let p = problem(format!("no runbook is named `{}`", request.runbook));
     Err(
         match crate::diagnostic::did_you_mean(&request.runbook, names.iter().copied()) {
@@ -43,30 +36,23 @@ pub(super) fn find_root(library: &Library, request: &PlanRequest) -> Result<usiz
     )
 }
 
-fn owner_index(library: &Library, secret: &str) -> Option<usize> {
-    library.runbooks.iter().position(|r| {
-        r.value
-            .secret
-            .as_ref()
-            .is_some_and(|s| s.id.value == secret)
-    })
-}
-
 /// Expands every `rotate` step of the root runbook over the `implies` closure of its secret.
 pub(super) fn expand_rotations(
     project: &Project,
     library: &Library,
     request: &PlanRequest,
-    root: usize,
+    root: RunbookIx,
     target: Option<&String>,
 ) -> Result<Expansion, Problem> {
-    let root_runbook = &library.runbooks[root].value;
+    let root_runbook = library.runbook(root);
     let mut expansion = Expansion::default();
     if root_runbook.secret.is_some() {
         expansion.included.push(root);
     }
-    for (step_index, step) in root_runbook.steps.iter().enumerate() {
-        let Some(rotate) = &step.rotate else { continue };
+    for (step_index, step) in root_runbook.indexed_steps() {
+        let StepKind::Rotate(rotate) = &step.kind else {
+            continue;
+        };
         let secret = match &rotate.secret {
             Some(s) => render_target(project, root_runbook, request, &s.value)?,
             None => target
@@ -77,7 +63,6 @@ pub(super) fn expand_rotations(
             .secret_owner(&secret)
             .ok_or_else(|| unknown_secret(library, &secret))?;
         let start = owner
-            .value
             .secret
             .as_ref()
             .map(|s| s.id.value.clone())
@@ -100,16 +85,17 @@ pub(super) fn expand_rotations(
                 .iter()
                 .find(|p| implies_of(library, p).contains(secret));
             if let (Some(parent), Some(child)) = (
-                parent.and_then(|p| owner_index(library, p)),
-                owner_index(library, secret),
+                parent.and_then(|p| library.owner_of(p)),
+                library.owner_of(secret),
             ) {
                 expansion.implied_after.push((parent, child));
             }
         }
         let mut expanded = Vec::new();
         for secret in &secrets {
-            let index =
-                owner_index(library, secret).expect("closure secrets have owners; this is a bug");
+            let index = library
+                .owner_of(secret)
+                .expect("closure secrets have owners; this is a bug");
             if !expansion.included.contains(&index) {
                 expansion.included.push(index);
                 expanded.push(index);

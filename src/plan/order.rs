@@ -6,13 +6,14 @@ use std::collections::{BinaryHeap, HashMap};
 use petgraph::Direction;
 use petgraph::stable_graph::NodeIndex;
 
-use super::{PlanGraph, PlanNode, Work};
+use super::{NodeIx, PlanGraph, PlanNode, Work};
+use crate::checked::{RunbookIx, StepIx};
 use crate::diagnostic::Problem;
 
 /// Kahn's algorithm, breaking ties on creation order so a plan is always the same.
 pub(super) fn topological(
     graph: &PlanGraph,
-    label: &dyn Fn(usize, usize) -> String,
+    label: &dyn Fn(RunbookIx, StepIx) -> String,
 ) -> Result<Vec<PlanNode>, Problem> {
     let mut indegree: HashMap<NodeIndex, usize> = graph
         .node_indices()
@@ -23,16 +24,16 @@ pub(super) fn topological(
         .filter(|(_, d)| **d == 0)
         .map(|(n, _)| Reverse((graph[*n].ordinal, *n)))
         .collect();
-    let mut position: HashMap<NodeIndex, usize> = HashMap::new();
+    let mut position: HashMap<NodeIndex, NodeIx> = HashMap::new();
     let mut nodes: Vec<PlanNode> = Vec::with_capacity(graph.node_count());
     while let Some(Reverse((_, node))) = ready.pop() {
-        let mut needs: Vec<usize> = graph
+        let mut needs: Vec<NodeIx> = graph
             .neighbors_directed(node, Direction::Incoming)
             .map(|p| position[&p])
             .collect();
         needs.sort_unstable();
         needs.dedup();
-        position.insert(node, nodes.len());
+        position.insert(node, NodeIx::new(nodes.len()));
         let work = graph[node].work.clone();
         let name = match &work {
             Work::Step(rb, si) => label(*rb, *si),
@@ -46,7 +47,7 @@ pub(super) fn topological(
         // A step that waits for a retire step belongs to the retire phase too.
         let phase = needs
             .iter()
-            .map(|n: &usize| nodes[*n].phase)
+            .map(|n: &NodeIx| nodes[n.get()].phase)
             .chain([graph[node].phase])
             .max()
             .unwrap_or_default();

@@ -1,7 +1,7 @@
 //! Rolling over hosts: the batches `serial` makes of the hosts a runbook's `on:` selects,
 //! in the inventory's (sorted) order, and how many hosts `max_fail` lets fail.
 
-use crate::model::Runbook;
+use crate::checked::Runbook;
 use crate::project::Project;
 
 /// The root runbook's `serial` and `max_fail`, applied to its hosts.

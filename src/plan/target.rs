@@ -4,20 +4,20 @@
 use std::collections::BTreeMap;
 
 use super::{PlanRequest, problem};
+use crate::checked::{Library, Runbook, StepKind};
 use crate::diagnostic::Problem;
-use crate::model::Runbook;
-use crate::project::{Library, Project};
+use crate::project::Project;
 use crate::template::{environment, is_template, render};
 
 pub(super) fn implies_of(library: &Library, id: &str) -> Vec<String> {
     library
         .secret_owner(id)
-        .and_then(|r| r.value.secret.as_ref())
+        .and_then(|r| r.secret.as_ref())
         .map_or_else(Vec::new, |s| {
             s.implies
                 .iter()
                 .filter_map(|i| library.secret_owner(&i.value))
-                .filter_map(|r| r.value.secret.as_ref().map(|s| s.id.value.clone()))
+                .filter_map(|r| r.secret.as_ref().map(|s| s.id.value.clone()))
                 .collect()
         })
 }
@@ -25,12 +25,12 @@ pub(super) fn implies_of(library: &Library, id: &str) -> Vec<String> {
 pub(super) fn conflicts_of(library: &Library, id: &str) -> Vec<String> {
     library
         .secret_owner(id)
-        .and_then(|r| r.value.secret.as_ref())
+        .and_then(|r| r.secret.as_ref())
         .map_or_else(Vec::new, |s| {
             s.conflicts
                 .iter()
                 .filter_map(|i| library.secret_owner(&i.value))
-                .filter_map(|r| r.value.secret.as_ref().map(|s| s.id.value.clone()))
+                .filter_map(|r| r.secret.as_ref().map(|s| s.id.value.clone()))
                 .collect()
         })
 }
@@ -48,7 +48,6 @@ pub(super) fn resolve_target(
         .secret_owner(key)
         .ok_or_else(|| unknown_secret(library, key))?;
     let id = owner
-        .value
         .secret
         .as_ref()
         .map(|s| s.id.value.clone())
@@ -56,14 +55,14 @@ pub(super) fn resolve_target(
     let has_rotate = root
         .steps
         .iter()
-        .any(|s| s.rotate.as_ref().is_some_and(|r| r.secret.is_none()));
+        .any(|s| matches!(&s.kind, StepKind::Rotate(r) if r.secret.is_none()));
     let is_own = root.secret.as_ref().is_some_and(|s| s.id.value == id);
     if !has_rotate && !is_own {
         return Err(problem(format!(
             "runbook `{}` does not take `--secret` (it has no `rotate` step without a fixed secret)",
             root.name.value
         ))
-        .help(format!("to rotate `{id}`, run `runbook run {}`", owner.value.name.value)));
+        .help(format!("to rotate `{id}`, run `runbook run {}`", owner.name.value)));
     }
     Ok(Some(id))
 }
@@ -83,7 +82,7 @@ pub(super) fn render_target(
             inputs.insert(name.clone(), value.clone());
         }
     }
-    let ctx = minijinja::context! { vars => project.vars_for(runbook), inputs => inputs };
+    let ctx = minijinja::context! { vars => project.vars_for(&runbook.vars), inputs => inputs };
     render(&environment(), text, &ctx).map_err(|e| problem(format!("rotate target: {e}")))
 }
 

@@ -2,8 +2,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::*;
+use crate::checked::Library;
 use crate::model::{DEFAULT_RESTART, RestartDriver, default_vars};
-use crate::project::Library;
 
 fn project() -> Project {
     Project {
@@ -24,7 +24,7 @@ fn project() -> Project {
 }
 
 fn library(files: &[(&str, &str)]) -> Library {
-    let mut library = Library::default();
+    let mut library = crate::project::Library::default();
     for (name, text) in files {
         let loaded =
             crate::load::parse(Path::new(name), (*text).to_string()).expect("fixture parses");
@@ -39,7 +39,7 @@ fn library(files: &[(&str, &str)]) -> Library {
             .map(|p| p.message.clone())
             .collect::<Vec<_>>()
     );
-    library
+    crate::check::checked(library)
 }
 
 fn rotation(name: &str, id: &str, services: &str, implies: &str) -> String {
@@ -84,14 +84,10 @@ fn restarts_of_one_service_across_runbooks_become_one_node_after_both_edits() {
     let needs: Vec<&str> = restart
         .needs
         .iter()
-        .map(|n| plan.nodes[*n].name.as_str())
+        .map(|n| plan.node(*n).name.as_str())
         .collect();
     assert_eq!(needs, ["a-rotation/write", "b-rotation/write"]);
-    let index = plan
-        .nodes
-        .iter()
-        .position(|n| n.name == "restart:api")
-        .unwrap();
+    let index = plan.node_named("restart:api").unwrap();
     for verify in ["a-rotation/check", "b-rotation/check"] {
         let node = plan.nodes.iter().find(|n| n.name == verify).unwrap();
         assert!(
@@ -107,7 +103,7 @@ fn restarts_of_one_service_across_runbooks_become_one_node_after_both_edits() {
     let after_needs: Vec<&str> = after
         .needs
         .iter()
-        .map(|n| plan.nodes[*n].name.as_str())
+        .map(|n| plan.node(*n).name.as_str())
         .collect();
     assert_eq!(
         after_needs,
@@ -251,7 +247,7 @@ fn an_implied_rotation_starts_after_the_implying_change_and_shares_its_restart()
         let node = plan.nodes.iter().find(|n| n.name == name).unwrap();
         node.needs
             .iter()
-            .map(|n| plan.nodes[*n].name.as_str())
+            .map(|n| plan.node(*n).name.as_str())
             .collect()
     };
     assert_eq!(

@@ -8,17 +8,20 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
+use crate::checked::Library;
+use crate::checked::StepKind;
+use crate::checked::{RunbookIx, StepIx};
 use crate::envfile::EnvFile;
-use crate::model::{EnvSpec, KindRef};
+use crate::model::EnvSpec;
 use crate::plan::{Plan, Work};
-use crate::project::{Library, Project};
+use crate::project::Project;
 use crate::redact::{MASK, Redactor};
 use crate::template::environment;
 
 /// What preflight learned: the steps that may run and the secrets' current values.
 pub(crate) struct Preflight<'a> {
-    pub active: &'a BTreeSet<(usize, usize)>,
-    pub currents: &'a HashMap<usize, BTreeMap<String, String>>,
+    pub active: &'a BTreeSet<(RunbookIx, StepIx)>,
+    pub currents: &'a HashMap<RunbookIx, BTreeMap<String, String>>,
 }
 
 /// One env edit a dry run shows: the file, and each key set, added or removed.
@@ -143,15 +146,11 @@ fn edits(
         if !preflight.active.contains(&(rb, si)) || node.host.is_some() {
             continue;
         }
-        let runbook = &library.runbooks[rb].value;
-        let KindRef::Env(spec) = runbook.steps[si].kind() else {
+        let runbook = library.runbook(rb);
+        let StepKind::Env(spec) = &runbook.step(si).kind else {
             continue;
         };
-        let text = spec
-            .file
-            .clone()
-            .or_else(|| runbook.secret.as_ref().and_then(|s| s.file.clone()))
-            .unwrap_or_else(|| "{{ vars.env_file }}".into());
+        let text = runbook.env_file_text(spec.file.as_ref());
         let inputs: BTreeMap<&String, &String> = given
             .iter()
             .filter(|(k, _)| runbook.inputs.get(*k).is_some_and(|i| !i.secret))
@@ -163,8 +162,8 @@ fn edits(
                     .filter_map(|(k, i)| Some((k, i.default.as_ref()?))),
             )
             .collect();
-        let ctx = minijinja::context! { vars => project.vars_for(runbook), inputs => crate::template::value_of(inputs) };
-        let Ok(rendered) = crate::template::render(&env, &text, &ctx) else {
+        let ctx = minijinja::context! { vars => project.vars_for(&runbook.vars), inputs => crate::template::value_of(inputs) };
+        let Ok(rendered) = crate::template::render(&env, text, &ctx) else {
             continue;
         };
         let path = project.resolve(&rendered);

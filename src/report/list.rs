@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use crate::project::Library;
+use crate::checked::Library;
 
 #[derive(Serialize)]
 pub(crate) struct Row {
@@ -29,10 +29,8 @@ pub(crate) struct Row {
 
 pub(crate) fn rows(library: &Library, statuses: &[crate::status::SecretStatus]) -> Vec<Row> {
     let mut rows: Vec<Row> = library
-        .runbooks
-        .iter()
-        .map(|loaded| {
-            let runbook = &loaded.value;
+        .runbooks()
+        .map(|runbook| {
             let secret = runbook.secret.as_ref();
             let status = secret.and_then(|s| statuses.iter().find(|st| st.secret == s.id.value));
             Row {

@@ -44,8 +44,9 @@ impl TextView {
         }
     }
 
+    /// The line an event shows as, if any: on a terminal the footer shows what is running,
+    /// and `-q` drops the output of steps.
     fn line(&self, event: &Event) -> Option<String> {
-        let seconds = |ms: u64| format!("{:.1}s", ms as f64 / 1000.0);
         Some(match &event.kind {
             EventKind::RunStarted {
                 run_id,
@@ -55,42 +56,29 @@ impl TextView {
                 steps,
                 phase,
             } => {
-                let rotates = if secrets.is_empty() {
-                    String::new()
-                } else {
-                    format!(" — rotates {}", secrets.join(", "))
+                let rotates = match secrets.as_slice() {
+                    [] => String::new(),
+                    secrets => format!(" — rotates {}", secrets.join(", ")),
                 };
                 let phase = phase
                     .as_deref()
                     .map_or(String::new(), |p| format!(", {p} phase"));
                 format!("run {run_id}: {runbook} ({mode}{phase}){rotates} — {steps} steps")
             }
+            EventKind::StepStarted { .. } if self.terminal => return None,
             EventKind::StepStarted {
                 step,
                 kind,
                 attempt,
-            } => {
-                if self.terminal {
-                    return None;
-                }
-                let again = if *attempt > 1 {
-                    format!(", attempt {attempt}")
-                } else {
-                    String::new()
-                };
-                format!("  ▶ {step} ({kind}{again})")
-            }
-            EventKind::StepOutput { step, stream, line } => {
-                if self.quiet {
-                    return None;
-                }
-                let mark = if *stream == Stream::Stderr {
-                    "!"
-                } else {
-                    "│"
-                };
-                format!("    {mark} {step}: {line}")
-            }
+            } => match attempt {
+                0 | 1 => format!("  ▶ {step} ({kind})"),
+                _ => format!("  ▶ {step} ({kind}, attempt {attempt})"),
+            },
+            EventKind::StepOutput { .. } if self.quiet => return None,
+            EventKind::StepOutput { step, stream, line } => match stream {
+                Stream::Stderr => format!("    ! {step}: {line}"),
+                Stream::Stdout => format!("    │ {step}: {line}"),
+            },
             EventKind::StepRetry {
                 step,
                 attempt,
@@ -104,74 +92,74 @@ impl TextView {
                 duration_ms,
                 error,
                 ..
-            } => match status {
-                StepStatus::Done => format!(
-                    "  {} {step} ({kind}) {}",
-                    self.paint("32", "✓"),
-                    seconds(*duration_ms)
-                ),
-                StepStatus::Skipped => format!("  – {step} ({kind}) skipped: `when` is false"),
-                StepStatus::Awaiting => format!(
-                    "  {} {step} ({kind}) awaiting the operator",
-                    self.paint("33", "…")
-                ),
-                StepStatus::Failed => format!(
-                    "  {} {step} ({kind}) {}: {}",
-                    self.paint("31", "✗"),
-                    seconds(*duration_ms),
-                    error.as_deref().unwrap_or("failed")
-                ),
-            },
+            } => self.finished(step, kind, *status, *duration_ms, error.as_deref()),
             EventKind::Operator {
                 step,
                 instructions,
                 acknowledged_by,
-            } => {
-                let body: Vec<String> = instructions
-                    .trim()
-                    .lines()
-                    .map(|l| format!("      {l}"))
-                    .collect();
-                format!(
-                    "  ☞ {step} — for the operator (confirmed by {acknowledged_by}):\n{}",
-                    body.join("\n")
-                )
-            }
+            } => for_operator(step, instructions, acknowledged_by),
             EventKind::OperatorInput { step, name, .. } => {
                 format!("  ☞ {step} — `{name}` recorded for the report")
             }
-            EventKind::Warning { step, message } => match step {
-                Some(step) => format!("  {} {step}: {message}", self.paint("33", "warning:")),
-                None => format!("  {} {message}", self.paint("33", "warning:")),
-            },
+            EventKind::Warning { step, message } => {
+                let warning = self.paint("33", "warning:");
+                match step {
+                    Some(step) => format!("  {warning} {step}: {message}"),
+                    None => format!("  {warning} {message}"),
+                }
+            }
             EventKind::CompensationStarted { step, action } => format!("  ↶ undo {step}: {action}"),
-            EventKind::CompensationFinished {
-                step, ok, error, ..
-            } => match (ok, error) {
-                (true, _) => format!("  ↶ {step}: undone"),
-                (false, e) => format!(
-                    "  {} {step}: NOT undone: {}",
-                    self.paint("31", "↶"),
-                    e.as_deref().unwrap_or("failed")
-                ),
-            },
+            EventKind::CompensationFinished { step, ok: true, .. } => {
+                format!("  ↶ {step}: undone")
+            }
+            EventKind::CompensationFinished { step, error, .. } => format!(
+                "  {} {step}: NOT undone: {}",
+                self.paint("31", "↶"),
+                error.as_deref().unwrap_or("failed")
+            ),
             EventKind::RunFinished {
                 outcome,
                 exit_code,
                 summary,
-            } => {
-                let word = match outcome {
-                    Outcome::Done => self.paint("32", "done"),
-                    Outcome::RolledBack => self.paint("33", "rolled back"),
-                    Outcome::NeedsOperator => self.paint("31", "NEEDS AN OPERATOR"),
-                    Outcome::Paused => self.paint("31", "PAUSED"),
-                    Outcome::Interrupted => self.paint("33", "interrupted"),
-                    Outcome::AwaitingOperator => self.paint("33", "AWAITING THE OPERATOR"),
-                    Outcome::WaitingForRetire => self.paint("32", "waiting for retire"),
-                };
-                format!("{word} (exit {exit_code}): {summary}")
-            }
+            } => format!("{} (exit {exit_code}): {summary}", self.outcome(*outcome)),
         })
+    }
+
+    /// How a step ended.
+    fn finished(
+        &self,
+        step: &str,
+        kind: &str,
+        status: StepStatus,
+        duration_ms: u64,
+        error: Option<&str>,
+    ) -> String {
+        let seconds = format!("{:.1}s", duration_ms as f64 / 1000.0);
+        match status {
+            StepStatus::Done => format!("  {} {step} ({kind}) {seconds}", self.paint("32", "✓")),
+            StepStatus::Skipped => format!("  – {step} ({kind}) skipped: `when` is false"),
+            StepStatus::Awaiting => format!(
+                "  {} {step} ({kind}) awaiting the operator",
+                self.paint("33", "…")
+            ),
+            StepStatus::Failed => format!(
+                "  {} {step} ({kind}) {seconds}: {}",
+                self.paint("31", "✗"),
+                error.unwrap_or("failed")
+            ),
+        }
+    }
+
+    fn outcome(&self, outcome: Outcome) -> String {
+        match outcome {
+            Outcome::Done => self.paint("32", "done"),
+            Outcome::RolledBack => self.paint("33", "rolled back"),
+            Outcome::NeedsOperator => self.paint("31", "NEEDS AN OPERATOR"),
+            Outcome::Paused => self.paint("31", "PAUSED"),
+            Outcome::Interrupted => self.paint("33", "interrupted"),
+            Outcome::AwaitingOperator => self.paint("33", "AWAITING THE OPERATOR"),
+            Outcome::WaitingForRetire => self.paint("32", "waiting for retire"),
+        }
     }
 }
 
@@ -218,6 +206,19 @@ impl EventSink for TextView {
         }
         let _ = out.flush();
     }
+}
+
+/// What a manual step asked of the operator, indented under its step.
+fn for_operator(step: &str, instructions: &str, acknowledged_by: &str) -> String {
+    let body: Vec<String> = instructions
+        .trim()
+        .lines()
+        .map(|l| format!("      {l}"))
+        .collect();
+    format!(
+        "  ☞ {step} — for the operator (confirmed by {acknowledged_by}):\n{}",
+        body.join("\n")
+    )
 }
 
 /// What `-q` keeps: failures, what went wrong while undoing, warnings, and what the operator

@@ -6,9 +6,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 
+use crate::checked::{Library, StepKind};
+use crate::checked::{RunbookIx, StepIx};
 use crate::model::Phase;
 use crate::plan::{Plan, Work};
-use crate::project::{Library, Project};
+use crate::project::Project;
 use crate::template::environment;
 
 use super::plan_describe::Describer;
@@ -77,8 +79,8 @@ pub(crate) struct RetireView {
 /// the current values of the secrets (its output is redacted); in a plan, only which owned
 /// variables are set, with their values masked unless public.
 pub(crate) struct Known<'a> {
-    pub active: Option<&'a BTreeSet<(usize, usize)>>,
-    pub currents: &'a HashMap<usize, BTreeMap<String, String>>,
+    pub active: Option<&'a BTreeSet<(RunbookIx, StepIx)>>,
+    pub currents: &'a HashMap<RunbookIx, BTreeMap<String, String>>,
 }
 
 /// `given` are the `--input` values on the command line; only those the runbook declares not
@@ -104,23 +106,17 @@ fn masked_currents(
     project: &Project,
     library: &Library,
     plan: &Plan,
-) -> HashMap<usize, BTreeMap<String, String>> {
-    let env = crate::template::shared();
+) -> HashMap<RunbookIx, BTreeMap<String, String>> {
     let mut currents = HashMap::new();
     for &rb in &plan.runbooks {
-        let runbook = &library.runbooks[rb].value;
+        let runbook = library.runbook(rb);
         let Some(secret) = &runbook.secret else {
             continue;
         };
-        let text = secret
-            .file
-            .clone()
-            .unwrap_or_else(|| "{{ vars.env_file }}".into());
-        let ctx = minijinja::context! { vars => project.vars_for(runbook) };
-        let Ok(path) = crate::template::render(env, &text, &ctx) else {
+        let Ok(path) = runbook.secret_file(project) else {
             continue;
         };
-        let Some(file) = std::fs::read(project.resolve(&path))
+        let Some(file) = std::fs::read(path)
             .ok()
             .and_then(|bytes| crate::envfile::EnvFile::parse_owned(bytes).ok())
         else {
@@ -184,7 +180,7 @@ pub(crate) fn view_known(
                 needs: node
                     .needs
                     .iter()
-                    .map(|n| plan.nodes[*n].name.clone())
+                    .map(|n| plan.node(*n).name.clone())
                     .collect(),
                 phase: retire.as_ref().map(|_| shown_phase(library, plan, node)),
                 ..view
@@ -195,7 +191,7 @@ pub(crate) fn view_known(
         .iter()
         .find(|s| s.irreversible)
         .map(|s| s.name.clone());
-    let root = &library.runbooks[plan.root].value;
+    let root = library.runbook(plan.root);
     PlanView {
         runbook: root.name.value.clone(),
         mode: plan.mode.as_str(),
@@ -204,7 +200,7 @@ pub(crate) fn view_known(
             .runbooks
             .iter()
             .filter_map(|rb| {
-                let runbook = &library.runbooks[*rb].value;
+                let runbook = library.runbook(*rb);
                 runbook.secret.as_ref().map(|s| SecretView {
                     id: s.id.value.clone(),
                     runbook: runbook.name.value.clone(),
@@ -227,7 +223,7 @@ fn shown_phase(library: &Library, plan: &Plan, node: &crate::plan::PlanNode) -> 
     let declared = node
         .steps()
         .iter()
-        .map(|(rb, si)| library.runbooks[*rb].value.steps[*si].phase())
+        .map(|(rb, si)| library.runbook(*rb).step(*si).phase())
         .max()
         .unwrap_or_default();
     if plan.has_overlap() {
@@ -260,19 +256,19 @@ fn retire_view(library: &Library, plan: &Plan) -> Option<RetireView> {
 
 /// Whether a step will not run: a dry run knows which are active, and a `when` may already
 /// be decided false by what is known before the run.
-fn skipped(describe: &Describer<'_>, rb: usize, si: usize) -> bool {
-    let runbook = &describe.library.runbooks[rb].value;
+fn skipped(describe: &Describer<'_>, rb: RunbookIx, si: StepIx) -> bool {
+    let runbook = describe.library.runbook(rb);
     describe
         .known
         .and_then(|k| k.active)
         .is_some_and(|a| !a.contains(&(rb, si)))
-        || describe.decided_false(rb, runbook, &runbook.steps[si])
+        || describe.decided_false(rb, runbook, runbook.step(si))
 }
 
 /// The view of one step's node; the caller fills in its place in the plan.
-fn step_view(describe: &Describer<'_>, rb: usize, si: usize) -> NodeView {
-    let runbook = &describe.library.runbooks[rb].value;
-    let step = &runbook.steps[si];
+fn step_view(describe: &Describer<'_>, rb: RunbookIx, si: StepIx) -> NodeView {
+    let runbook = describe.library.runbook(rb);
+    let step = runbook.step(si);
     let skipped = skipped(describe, rb, si);
     let (change, rollback) = if skipped {
         (
@@ -285,7 +281,7 @@ fn step_view(describe: &Describer<'_>, rb: usize, si: usize) -> NodeView {
     NodeView {
         index: 0,
         name: String::new(),
-        kind: step.kind().name(),
+        kind: step.kind.name(),
         runbook: Some(runbook.name.value.clone()),
         host: None,
         change,
@@ -304,11 +300,11 @@ fn step_view(describe: &Describer<'_>, rb: usize, si: usize) -> NodeView {
 fn restart_view(
     describe: &Describer<'_>,
     services: &[String],
-    serves: &[(usize, usize)],
+    serves: &[(RunbookIx, StepIx)],
 ) -> NodeView {
     let library = describe.library;
     // Only the services of restart steps that will run, as the run does.
-    let serves: Vec<(usize, usize)> = serves
+    let serves: Vec<(RunbookIx, StepIx)> = serves
         .iter()
         .copied()
         .filter(|(rb, si)| !skipped(describe, *rb, *si))
@@ -316,13 +312,13 @@ fn restart_view(
     let wanted: Vec<String> = serves
         .iter()
         .flat_map(|(rb, si)| {
-            let runbook = &library.runbooks[*rb].value;
-            crate::plan::restart_services(
-                describe.project,
-                runbook,
-                runbook.steps[*si].restart.as_deref().unwrap_or_default(),
-                describe.host,
-            )
+            let runbook = library.runbook(*rb);
+            match &runbook.step(*si).kind {
+                StepKind::Restart(own) => {
+                    crate::plan::restart_services(describe.project, runbook, own, describe.host)
+                }
+                _ => Vec::new(),
+            }
         })
         .collect();
     let services: Vec<&str> = services
@@ -340,11 +336,11 @@ fn restart_view(
     }
     let names: Vec<String> = serves
         .iter()
-        .map(|(rb, si)| crate::plan::step_name(&library.runbooks[*rb].value, *si))
+        .map(|(rb, si)| crate::plan::step_name(library.runbook(*rb), *si))
         .collect();
     let mut runbooks: Vec<&str> = serves
         .iter()
-        .map(|(rb, _)| library.runbooks[*rb].value.name.value.as_str())
+        .map(|(rb, _)| library.runbook(*rb).name.value.as_str())
         .collect();
     runbooks.dedup();
     restart_node(

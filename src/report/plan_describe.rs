@@ -5,8 +5,11 @@
 use std::collections::BTreeMap;
 
 use super::plan::Known;
-use crate::model::{Command, KindRef, Rollback, Runbook, Step};
-use crate::project::{Library, Project};
+use crate::checked::Library;
+use crate::checked::RunbookIx;
+use crate::checked::{Rollback, RollbackKind, Runbook, Step, StepKind};
+use crate::model::{Command, VerifySpec};
+use crate::project::Project;
 use crate::template::render;
 
 /// Says in words what a step will change and how it is undone, rendering what is known
@@ -27,13 +30,13 @@ impl Describer<'_> {
     /// Renders what is known at plan time (vars, the inputs given or their defaults, never a
     /// secret one; in a dry run also the secret's current values); anything that depends on a
     /// step's output stays as written.
-    fn show(&self, rb: usize, runbook: &Runbook, text: &str) -> String {
+    fn show(&self, rb: RunbookIx, runbook: &Runbook, text: &str) -> String {
         render(self.env, text, &self.context(rb, runbook)).unwrap_or_else(|_| text.to_string())
     }
 
     /// Whether a step's `when` is already false from what is known before the run. One that
     /// reads anything unknown here (a step's output, a secret input) is decided at run time.
-    pub(super) fn decided_false(&self, rb: usize, runbook: &Runbook, step: &Step) -> bool {
+    pub(super) fn decided_false(&self, rb: RunbookIx, runbook: &Runbook, step: &Step) -> bool {
         let Some(when) = &step.when else { return false };
         crate::template::eval_bool(self.env, &when.value, &self.context(rb, runbook))
             .is_ok_and(|v| !v)
@@ -41,7 +44,7 @@ impl Describer<'_> {
 
     /// vars, the non-secret inputs, `run.mode`, and in a dry run the runbook's own `secret`;
     /// a name left out stays undefined, so what reads it is not decided here.
-    fn context(&self, rb: usize, runbook: &Runbook) -> minijinja::Value {
+    fn context(&self, rb: RunbookIx, runbook: &Runbook) -> minijinja::Value {
         let inputs: std::collections::BTreeMap<String, String> = runbook
             .inputs
             .iter()
@@ -51,7 +54,7 @@ impl Describer<'_> {
             })
             .collect();
         let secret = self.known.and_then(|known| {
-            let owned = self.library.runbooks[rb].value.secret.as_ref()?;
+            let owned = self.library.runbook(rb).secret.as_ref()?;
             // A file that could not be read says nothing: `secret` stays undefined, and what
             // reads it is not decided here.
             let values = known.currents.get(&rb)?.clone();
@@ -61,7 +64,7 @@ impl Describer<'_> {
         let mut ctx = BTreeMap::from([
             (
                 "vars",
-                crate::template::value_of(self.project.vars_on(runbook, self.host)),
+                crate::template::value_of(self.project.vars_on(&runbook.vars, self.host)),
             ),
             ("inputs", crate::template::value_of(inputs)),
             ("run", minijinja::context! { mode => self.mode }),
@@ -74,7 +77,7 @@ impl Describer<'_> {
 
     /// The first line of an operator's instructions, rendered when it can be. Lines that are
     /// only template statements (`{% set ... %}`) say nothing to a reader and are passed over.
-    fn first_line(&self, rb: usize, runbook: &Runbook, text: &str) -> String {
+    fn first_line(&self, rb: RunbookIx, runbook: &Runbook, text: &str) -> String {
         let rendered = self.show(rb, runbook, text);
         rendered
             .lines()
@@ -84,26 +87,21 @@ impl Describer<'_> {
             .to_string()
     }
 
-    fn env_file(&self, rb: usize, runbook: &Runbook, file: Option<&String>) -> String {
-        let text = file
-            .cloned()
-            .or_else(|| runbook.secret.as_ref().and_then(|s| s.file.clone()))
-            .unwrap_or_else(|| "{{ vars.env_file }}".to_string());
-        self.show(rb, runbook, &text)
+    fn env_file(&self, rb: RunbookIx, runbook: &Runbook, file: Option<&String>) -> String {
+        self.show(rb, runbook, runbook.env_file_text(file))
     }
 
     /// What a step changes, and how that change is undone.
-    pub(super) fn step(&self, rb: usize, runbook: &Runbook, step: &Step) -> (String, String) {
-        let kind = step.kind();
+    pub(super) fn step(&self, rb: RunbookIx, runbook: &Runbook, step: &Step) -> (String, String) {
         (
-            self.change(rb, runbook, kind),
-            self.rollback(rb, runbook, step, kind),
+            self.change(rb, runbook, &step.kind),
+            self.rollback(rb, runbook, step),
         )
     }
 
-    fn change(&self, rb: usize, runbook: &Runbook, kind: KindRef<'_>) -> String {
+    fn change(&self, rb: RunbookIx, runbook: &Runbook, kind: &StepKind) -> String {
         match kind {
-            KindRef::Generate(g) => match (g.bytes, g.encoding, g.length, g.charset) {
+            StepKind::Generate(g) => match (g.bytes, g.encoding, g.length, g.charset) {
                 (Some(n), Some(enc), _, _) => format!(
                     "generate a secret: {n} random bytes, {}",
                     format!("{enc:?}").to_lowercase()
@@ -114,8 +112,8 @@ impl Describer<'_> {
                 ),
                 _ => "generate a secret".into(),
             },
-            KindRef::Exec(e) => format!("run {}", self.command(rb, runbook, &e.run.value)),
-            KindRef::Env(e) => {
+            StepKind::Exec(e) => format!("run {}", self.command(rb, runbook, &e.run.value)),
+            StepKind::Env(e) => {
                 let mut parts = Vec::new();
                 if !e.set.is_empty() {
                     parts.push(format!(
@@ -132,7 +130,7 @@ impl Describer<'_> {
                     self.env_file(rb, runbook, e.file.as_ref())
                 )
             }
-            KindRef::File(f) => format!(
+            StepKind::File(f) => format!(
                 "write {}{}",
                 self.show(rb, runbook, &f.path),
                 f.mode
@@ -140,28 +138,9 @@ impl Describer<'_> {
                     .map(|m| format!(" (mode {m})"))
                     .unwrap_or_default()
             ),
-            KindRef::Restart(services) => format!("restart {}", services.join(", ")),
-            KindRef::Verify(v) => {
-                let what = if let Some(h) = &v.http {
-                    format!(
-                        "GET {} expects {}",
-                        self.show(rb, runbook, &h.url),
-                        h.status
-                    )
-                } else if let Some(t) = &v.tcp {
-                    format!(
-                        "tcp connect {}:{}",
-                        self.show(rb, runbook, &t.host),
-                        self.show(rb, runbook, &t.port)
-                    )
-                } else if let Some(e) = &v.exec {
-                    format!("run {}", self.command(rb, runbook, &e.run.value))
-                } else {
-                    String::new()
-                };
-                format!("verify: {what}")
-            }
-            KindRef::Manual(m) => {
+            StepKind::Restart(services) => format!("restart {}", services.join(", ")),
+            StepKind::Verify(v) => format!("verify: {}", self.verify(rb, runbook, v)),
+            StepKind::Manual(m) => {
                 let first = self.first_line(rb, runbook, &m.instructions);
                 match &m.input {
                     Some(input) => format!(
@@ -173,57 +152,72 @@ impl Describer<'_> {
                     None => format!("operator: {first}"),
                 }
             }
-            KindRef::Rotate(_) => "rotate (expanded)".into(),
-            KindRef::Report(r) => format!(
+            StepKind::Rotate(_) => "rotate (expanded)".into(),
+            StepKind::Report(r) => format!(
                 "write the incident report to {}",
                 self.show(rb, runbook, &r.path)
             ),
         }
     }
 
+    /// What a verify step checks.
+    fn verify(&self, rb: RunbookIx, runbook: &Runbook, verify: &VerifySpec) -> String {
+        if let Some(h) = &verify.http {
+            format!(
+                "GET {} expects {}",
+                self.show(rb, runbook, &h.url),
+                h.status
+            )
+        } else if let Some(t) = &verify.tcp {
+            format!(
+                "tcp connect {}:{}",
+                self.show(rb, runbook, &t.host),
+                self.show(rb, runbook, &t.port)
+            )
+        } else if let Some(e) = &verify.exec {
+            format!("run {}", self.command(rb, runbook, &e.run.value))
+        } else {
+            String::new()
+        }
+    }
+
     /// The step's own `rollback:`, or what its kind undoes by itself.
-    fn rollback(&self, rb: usize, runbook: &Runbook, step: &Step, kind: KindRef<'_>) -> String {
-        match (&step.rollback, kind) {
-            (Some(Rollback::None(_)), _) => "none".into(),
-            (Some(Rollback::Body(body)), _) => {
-                if let Some(e) = &body.exec {
-                    format!("run {}", self.command(rb, runbook, &e.run.value))
-                } else if let Some(m) = &body.manual {
-                    format!(
-                        "operator: {}",
-                        self.first_line(rb, runbook, &m.instructions)
-                    )
-                } else if let Some(e) = &body.env {
+    fn rollback(&self, rb: RunbookIx, runbook: &Runbook, step: &Step) -> String {
+        match (&step.rollback, &step.kind) {
+            (Some(Rollback::None), _) => "none".into(),
+            (Some(Rollback::Body(body)), _) => match &body.kind {
+                RollbackKind::Exec(e) => format!("run {}", self.command(rb, runbook, &e.run.value)),
+                RollbackKind::Manual(m) => format!(
+                    "operator: {}",
+                    self.first_line(rb, runbook, &m.instructions)
+                ),
+                RollbackKind::Env(e) => {
                     format!("edit {}", self.env_file(rb, runbook, e.file.as_ref()))
-                } else if let Some(f) = &body.file {
-                    format!("write {}", self.show(rb, runbook, &f.path))
-                } else if let Some(s) = &body.restart {
-                    format!("restart {}", s.join(", "))
-                } else {
-                    "none".into()
                 }
-            }
-            (None, KindRef::Env(e)) => format!(
+                RollbackKind::File(f) => format!("write {}", self.show(rb, runbook, &f.path)),
+                RollbackKind::Restart(s) => format!("restart {}", s.join(", ")),
+            },
+            (None, StepKind::Env(e)) => format!(
                 "restore {} byte-for-byte",
                 self.env_file(rb, runbook, e.file.as_ref())
             ),
-            (None, KindRef::File(f)) => format!(
+            (None, StepKind::File(f)) => format!(
                 "restore the previous {} (or remove it)",
                 self.show(rb, runbook, &f.path)
             ),
-            (None, KindRef::Restart(_)) => {
+            (None, StepKind::Restart(_)) => {
                 "restarted again once the files it reads are restored".into()
             }
-            (None, KindRef::Generate(_) | KindRef::Verify(_) | KindRef::Report(_)) => {
+            (None, StepKind::Generate(_) | StepKind::Verify(_) | StepKind::Report(_)) => {
                 "none needed".into()
             }
-            (None, KindRef::Exec(_) | KindRef::Manual(_) | KindRef::Rotate(_)) => {
+            (None, StepKind::Exec(_) | StepKind::Manual(_) | StepKind::Rotate(_)) => {
                 "none declared".into()
             }
         }
     }
 
-    fn command(&self, rb: usize, runbook: &Runbook, command: &Command) -> String {
+    fn command(&self, rb: RunbookIx, runbook: &Runbook, command: &Command) -> String {
         match command {
             // A script's first line, so each step stays one line of the plan.
             Command::Shell(script) => {

@@ -4,9 +4,9 @@
 
 use std::fmt::Write;
 
-use crate::model::KindRef;
+use crate::checked::Library;
+use crate::checked::StepKind;
 use crate::plan::{Plan, Work};
-use crate::project::Library;
 
 pub(crate) fn run_summary(plan: &Plan, library: &Library) -> String {
     let mut restarts = Vec::new();
@@ -16,8 +16,8 @@ pub(crate) fn run_summary(plan: &Plan, library: &Library) -> String {
         match &node.work {
             Work::Restart { services, .. } => restarts.push(services.join(", ")),
             Work::Step(rb, si) => {
-                let step = &library.runbooks[*rb].value.steps[*si];
-                if matches!(step.kind(), KindRef::Manual(_)) {
+                let step = library.runbook(*rb).step(*si);
+                if matches!(step.kind, StepKind::Manual(_)) {
                     manual.push(node.name.clone());
                 }
                 if step.irreversible {
@@ -38,7 +38,7 @@ pub(crate) fn run_summary(plan: &Plan, library: &Library) -> String {
     let _ = writeln!(
         out,
         "runbook {} will run {} steps.",
-        library.runbooks[plan.root].value.name.value,
+        library.runbook(plan.root).name.value,
         plan.nodes.len()
     );
     let _ = writeln!(

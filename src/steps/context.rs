@@ -9,11 +9,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use minijinja::Value;
 use tokio::sync::watch;
 
+use crate::checked::{Library, Runbook, RunbookIx, StepIx};
 use crate::events::Emitter;
 use crate::host::{Host, Local};
-use crate::model::Runbook;
-use crate::plan::Plan;
-use crate::project::{Library, Project};
+use crate::plan::{NodeIx, Plan};
+use crate::project::Project;
 use crate::redact::Redactor;
 pub(crate) use crate::steps::StepError;
 use crate::template::{eval_bool, is_template, render};
@@ -65,7 +65,7 @@ pub(crate) struct RunContext {
     pub supplied: BTreeMap<String, String>,
     /// The current value of each env name a rotation runbook owns, read before the run
     /// started: `secret.current` (the first) and `secret.values.<NAME>`.
-    pub currents: HashMap<usize, BTreeMap<String, String>>,
+    pub currents: HashMap<RunbookIx, BTreeMap<String, String>>,
     pub cancel: watch::Receiver<bool>,
     /// The journal and the 0600 files beside it.
     pub durable: super::durable::Durable,
@@ -82,9 +82,9 @@ pub(crate) struct RunContext {
     env: minijinja::Environment<'static>,
     /// Step outputs by runbook and host: a step on `web1` sees the outputs of steps that
     /// ran here and of those that ran on `web1`, never another host's.
-    outputs: Mutex<HashMap<OnHost<usize>, BTreeMap<String, Value>>>,
+    outputs: Mutex<HashMap<OnHost<RunbookIx>, BTreeMap<String, Value>>>,
     /// Steps whose outputs a template reads: only those are kept for `resume`.
-    referenced: std::collections::HashSet<(usize, usize)>,
+    referenced: std::collections::HashSet<(RunbookIx, StepIx)>,
     file_locks: Mutex<HashMap<OnHost<PathBuf>, Arc<tokio::sync::Mutex<()>>>>,
 }
 
@@ -152,24 +152,19 @@ impl RunContext {
         }
     }
 
-    pub(crate) fn runbook(&self, rb: usize) -> &Runbook {
-        &self.library.runbooks[rb].value
+    pub(crate) fn runbook(&self, rb: RunbookIx) -> &Runbook {
+        self.library.runbook(rb)
     }
 
     /// The id of the secret a runbook's `secret.*` refers to: its own, or for a playbook the
     /// secret the run targets.
-    fn secret_scope(&self, rb: usize) -> Value {
+    fn secret_scope(&self, rb: RunbookIx) -> Value {
         let runbook = self.runbook(rb);
         let (owner, id) = match &runbook.secret {
             Some(secret) => (Some(rb), secret.id.value.clone()),
             None => {
                 let id = self.run.target.clone().unwrap_or_default();
-                let owner = self
-                    .library
-                    .runbooks
-                    .iter()
-                    .position(|r| r.value.secret.as_ref().is_some_and(|s| s.id.value == id));
-                (owner, id)
+                (self.library.owner_of(&id), id)
             }
         };
         let mut map = BTreeMap::new();
@@ -196,17 +191,10 @@ impl RunContext {
                 }
                 map.insert("values".into(), crate::template::value_of(values));
             }
-            map.insert("file".into(), Value::from(self.secret_file_text(owner)));
+            let file = self.runbook(owner).secret_file_text();
+            map.insert("file".into(), Value::from(file));
         }
         crate::template::value_of(map)
-    }
-
-    fn secret_file_text(&self, rb: usize) -> String {
-        self.runbook(rb)
-            .secret
-            .as_ref()
-            .and_then(|s| s.file.clone())
-            .unwrap_or_else(|| "{{ vars.env_file }}".into())
     }
 
     /// The host a node acts on.
@@ -223,7 +211,7 @@ impl RunContext {
     /// The template context of one runbook on a host: its vars and outputs.
     pub(crate) fn template_context_on(
         &self,
-        rb: usize,
+        rb: RunbookIx,
         host: Option<&str>,
         extra: Option<(&str, Value)>,
     ) -> Value {
@@ -246,7 +234,7 @@ impl RunContext {
         let mut map: BTreeMap<&str, Value> = BTreeMap::new();
         map.insert(
             "vars",
-            crate::template::value_of(self.project.vars_on(runbook, host)),
+            crate::template::value_of(self.project.vars_on(&runbook.vars, host)),
         );
         map.insert("inputs", crate::template::value_of(inputs));
         map.insert("steps", crate::template::value_of(steps));
@@ -267,14 +255,14 @@ impl RunContext {
     }
 
     /// Renders a template of runbook `rb`; a literal is returned untouched.
-    pub(crate) fn render(&self, rb: usize, text: &str) -> Result<String, StepError> {
+    pub(crate) fn render(&self, rb: RunbookIx, text: &str) -> Result<String, StepError> {
         self.render_on(rb, None, text)
     }
 
     /// Renders a template of runbook `rb` for a node on `host`.
     pub(crate) fn render_on(
         &self,
-        rb: usize,
+        rb: RunbookIx,
         host: Option<&str>,
         text: &str,
     ) -> Result<String, StepError> {
@@ -289,20 +277,17 @@ impl RunContext {
     }
 
     /// Renders the file a runbook's secret lives in (`secret.file`, default `vars.env_file`).
-    pub(crate) fn secret_file(&self, rb: usize) -> Result<PathBuf, StepError> {
+    pub(crate) fn secret_file(&self, rb: RunbookIx) -> Result<PathBuf, StepError> {
         self.secret_file_on(rb, None)
     }
 
     /// The secret's file on `host`, whose vars may place it elsewhere.
     pub(crate) fn secret_file_on(
         &self,
-        rb: usize,
+        rb: RunbookIx,
         host: Option<&str>,
     ) -> Result<PathBuf, StepError> {
-        let text = self.secret_file_text(rb);
-        let vars_only =
-            minijinja::context! { vars => self.project.vars_on(self.runbook(rb), host) };
-        let rendered = render(&self.env, &text, &vars_only)?;
+        let rendered = self.runbook(rb).secret_file_on(&self.project, host)?;
         Ok(self.resolve_on(host, &rendered))
     }
 
@@ -317,7 +302,7 @@ impl RunContext {
 
     pub(crate) fn eval_on(
         &self,
-        rb: usize,
+        rb: RunbookIx,
         host: Option<&str>,
         expr: &str,
         extra: Option<(&str, Value)>,
@@ -331,8 +316,8 @@ impl RunContext {
 
     /// Keeps a finished step node's outputs for the templates of later steps (of its
     /// runbook, here or on its host).
-    pub(crate) fn set_outputs(&self, node: usize, outputs: Value) {
-        let plan_node = &self.plan.nodes[node];
+    pub(crate) fn set_outputs(&self, node: NodeIx, outputs: Value) {
+        let plan_node = self.plan.node(node);
         let crate::plan::Work::Step(rb, si) = plan_node.work else {
             return;
         };
@@ -341,7 +326,7 @@ impl RunContext {
             .unwrap_or_else(PoisonError::into_inner)
             .entry((rb, plan_node.host.clone()))
             .or_default()
-            .insert(self.runbook(rb).steps[si].id.value.clone(), outputs);
+            .insert(self.runbook(rb).step(si).id.value.clone(), outputs);
     }
 
     /// The lock that keeps one host's restart driver from running twice at once.
@@ -356,7 +341,7 @@ impl RunContext {
     }
 
     /// Whether a later step's template reads this step's outputs.
-    pub(crate) fn is_referenced(&self, rb: usize, si: usize) -> bool {
+    pub(crate) fn is_referenced(&self, rb: RunbookIx, si: StepIx) -> bool {
         self.referenced.contains(&(rb, si))
     }
 
@@ -378,7 +363,10 @@ impl RunContext {
 }
 
 /// Every (runbook, step) whose `steps.<id>` a template of the run reads.
-fn referenced_steps(library: &Library, plan: &Plan) -> std::collections::HashSet<(usize, usize)> {
+fn referenced_steps(
+    library: &Library,
+    plan: &Plan,
+) -> std::collections::HashSet<(RunbookIx, StepIx)> {
     steps_read_by(library, plan, |_| true)
 }
 
@@ -387,16 +375,16 @@ fn referenced_steps(library: &Library, plan: &Plan) -> std::collections::HashSet
 pub(crate) fn steps_read_by(
     library: &Library,
     plan: &Plan,
-    reader: impl Fn(&crate::model::Step) -> bool,
-) -> std::collections::HashSet<(usize, usize)> {
+    reader: impl Fn(&crate::checked::Step) -> bool,
+) -> std::collections::HashSet<(RunbookIx, StepIx)> {
     let env = crate::template::shared();
-    let mut runbooks: Vec<usize> = plan.runbooks.clone();
+    let mut runbooks: Vec<RunbookIx> = plan.runbooks.clone();
     runbooks.push(plan.root);
     let mut out = std::collections::HashSet::new();
     for rb in runbooks {
-        let steps = &library.runbooks[rb].value.steps;
-        for step in steps {
-            if step.kinds().len() != 1 || !reader(step) {
+        let runbook = library.runbook(rb);
+        for step in &runbook.steps {
+            if !reader(step) {
                 continue;
             }
             for site in crate::check::sites(step) {
@@ -416,7 +404,7 @@ pub(crate) fn steps_read_by(
                     let mut parts = name.split('.');
                     if parts.next() == Some("steps")
                         && let Some(id) = parts.next()
-                        && let Some(index) = steps.iter().position(|s| s.id.value == id)
+                        && let Some(index) = runbook.step_named(id)
                     {
                         out.insert((rb, index));
                     }
@@ -434,14 +422,14 @@ type Values = BTreeMap<String, String>;
 /// values of the secrets the run reads, by runbook.
 #[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
 #[serde(from = "SnapshotFile", into = "SnapshotFile")]
-pub struct StartSnapshot {
+pub(crate) struct StartSnapshot {
     pub inputs: Values,
     pub supplied: Values,
-    pub currents: HashMap<usize, Values>,
+    pub currents: HashMap<RunbookIx, Values>,
 }
 
 /// The snapshot as `start.json` holds it: a three-element array, as runs begun before the
-/// snapshot had a name wrote it.
+/// snapshot had a name wrote it, with runbooks by their plain index.
 type SnapshotFile = (Values, Values, HashMap<usize, Values>);
 
 impl From<SnapshotFile> for StartSnapshot {
@@ -449,23 +437,18 @@ impl From<SnapshotFile> for StartSnapshot {
         Self {
             inputs,
             supplied,
-            currents,
+            currents: currents
+                .into_iter()
+                .map(|(rb, values)| (RunbookIx::new(rb), values))
+                .collect(),
         }
     }
 }
 
 impl From<StartSnapshot> for SnapshotFile {
     fn from(snapshot: StartSnapshot) -> Self {
-        (snapshot.inputs, snapshot.supplied, snapshot.currents)
-    }
-}
-
-impl StartSnapshot {
-    /// Every value in it, for the redactor: all of them are secret or may be.
-    pub fn values(&self) -> impl Iterator<Item = &String> {
-        self.inputs
-            .values()
-            .chain(self.supplied.values())
-            .chain(self.currents.values().flat_map(|m| m.values()))
+        let currents = snapshot.currents.into_iter();
+        let currents = currents.map(|(rb, values)| (rb.get(), values)).collect();
+        (snapshot.inputs, snapshot.supplied, currents)
     }
 }

@@ -10,6 +10,7 @@ use minijinja::Value;
 use super::context::StepError;
 use crate::host::Host;
 use crate::journal::{CompensationRecord, Journal, Record};
+use crate::plan::NodeIx;
 use crate::state::StateDir;
 use crate::steps::Compensation;
 
@@ -31,10 +32,10 @@ fn io(e: impl std::fmt::Display) -> StepError {
 }
 
 impl Durable {
-    pub(crate) fn outputs_path(&self, node: usize) -> PathBuf {
+    pub(crate) fn outputs_path(&self, node: NodeIx) -> PathBuf {
         self.state
             .pending_dir(&self.run_id)
-            .join(format!("out-{node}.json"))
+            .join(format!("out-{}.json", node.get()))
     }
 
     pub(crate) fn backup_path(&self, name: &str) -> PathBuf {
@@ -45,13 +46,13 @@ impl Durable {
     /// know about; for a step that has none (or may safely run twice), written is enough.
     pub(crate) async fn intent(
         &self,
-        node: usize,
+        node: NodeIx,
         name: &str,
         attempt: u32,
         durable: bool,
     ) -> Result<(), StepError> {
         let record = Record::Intent {
-            node,
+            node: node.get(),
             name: name.to_string(),
             attempt,
         };
@@ -68,7 +69,7 @@ impl Durable {
     pub(crate) async fn backup(
         &self,
         host: &dyn Host,
-        node: usize,
+        node: NodeIx,
         path: &Path,
         previous: Option<&[u8]>,
         mode: Option<u32>,
@@ -76,7 +77,8 @@ impl Durable {
         let name = match previous {
             Some(bytes) => {
                 let name = format!(
-                    "{node}-{}.bak",
+                    "{}-{}.bak",
+                    node.get(),
                     path.file_name()
                         .map(|n| n.to_string_lossy().into_owned())
                         .unwrap_or_default()
@@ -90,7 +92,7 @@ impl Durable {
         };
         self.journal
             .durable(&Record::Backup {
-                node,
+                node: node.get(),
                 path: path.to_path_buf(),
                 backup: name.clone(),
                 mode,
@@ -114,7 +116,7 @@ impl Durable {
     /// Records a finished step: its outputs to a 0600 file, then the result.
     pub(crate) async fn done(
         &self,
-        node: usize,
+        node: NodeIx,
         name: &str,
         skipped: bool,
         outputs: Option<&Value>,
@@ -146,7 +148,7 @@ impl Durable {
         // to disk, and a lost result only leaves the step in doubt for `resume` to check.
         self.journal
             .written(&Record::Done {
-                node,
+                node: node.get(),
                 name: name.to_string(),
                 skipped,
                 outputs: has_outputs,

@@ -2,8 +2,10 @@
 //! rotated with keyed fingerprints, impact, what the operator confirmed, failures — and
 //! rendered by `report::incident`. It never holds a secret value.
 
+use crate::checked::RunbookIx;
 use crate::failure::ErrorKind;
 use crate::operator::operator;
+use crate::plan::NodeIx;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -54,14 +56,14 @@ async fn write_report(run: &StepRun, path: &Path, title: &str) -> Result<(), Ste
                 _ => None,
             })
             .collect();
-    let done: std::collections::BTreeSet<usize> = history
+    let done: std::collections::BTreeSet<NodeIx> = history
         .iter()
         .filter_map(|e| match &e.kind {
             EventKind::StepFinished {
                 step,
                 status: StepStatus::Done | StepStatus::Skipped,
                 ..
-            } => ctx.plan.nodes.iter().position(|n| &n.name == step),
+            } => ctx.plan.node_named(step),
             _ => None,
         })
         .collect();
@@ -73,7 +75,7 @@ async fn write_report(run: &StepRun, path: &Path, title: &str) -> Result<(), Ste
         };
         let touched = done
             .iter()
-            .flat_map(|n| ctx.plan.nodes[*n].steps())
+            .flat_map(|n| ctx.plan.node(*n).steps())
             .any(|(r, _)| r == rb);
         let state = if ctx.plan.runbook_complete(rb, runbook.steps.len(), &done) {
             "rotated"
@@ -111,7 +113,7 @@ async fn write_report(run: &StepRun, path: &Path, title: &str) -> Result<(), Ste
 
 /// The keyed fingerprint of the value a rotation runbook's first variable holds now, read
 /// through the host.
-async fn current_fingerprint(run: &StepRun, rb: usize, key: &[u8]) -> Option<String> {
+async fn current_fingerprint(run: &StepRun, rb: RunbookIx, key: &[u8]) -> Option<String> {
     let ctx = &run.ctx;
     let secret = ctx.runbook(rb).secret.as_ref()?;
     let bytes = ctx.host.read(&ctx.secret_file(rb).ok()?).await.ok()??;

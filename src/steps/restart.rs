@@ -16,7 +16,7 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 pub(crate) async fn restart_services(run: &StepRun, services: &[String]) -> Result<(), StepError> {
     let project = &run.ctx.project;
     let driver = &project.restart;
-    let ctx = minijinja::context! { vars => project.vars_on(run.ctx.runbook(run.rb), run.host_name()), services => services.to_vec() };
+    let ctx = minijinja::context! { vars => project.vars_on(&run.ctx.runbook(run.rb).vars, run.host_name()), services => services.to_vec() };
     let script = render(&environment(), &driver.run, &ctx)?;
     let mut process = ProcessSpec::shell(script);
     process.cwd = match (&driver.cwd, run.host_name()) {

@@ -58,7 +58,7 @@ pub(super) fn check_touched_hosts(
         .chain(recovered.in_doubt.iter().copied())
         .chain(recovered.backups.keys().copied());
     let touched: BTreeSet<&str> = acted
-        .filter_map(|node| recovered.begun.nodes.get(node))
+        .filter_map(|node| recovered.begun.nodes.get(node.get()))
         .filter_map(|name| name.rsplit_once('@').map(|(_, host)| host))
         .collect();
     let known: BTreeSet<String> = project
@@ -98,7 +98,7 @@ pub(super) async fn remove_temp_leftovers(ctx: &RunContext, recovered: &Recovere
     let places: BTreeSet<(Option<&str>, &std::path::Path)> = recovered
         .backups
         .iter()
-        .map(|(node, (path, ..))| (ctx.plan.nodes[*node].host.as_deref(), path.as_path()))
+        .map(|(node, (path, ..))| (ctx.plan.node(*node).host.as_deref(), path.as_path()))
         .collect();
     for (host, path) in places {
         let on = host.map(|h| format!(" on {h}")).unwrap_or_default();

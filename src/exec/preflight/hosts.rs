@@ -8,12 +8,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::{active_nodes, problem};
+use crate::checked::{Library, RunbookIx, StepIx, StepKind};
 use crate::diagnostic::Problem;
 use crate::envfile::EnvFile;
 use crate::host::Host;
-use crate::model::KindRef;
 use crate::plan::Plan;
-use crate::project::{Library, Project};
+use crate::project::Project;
 
 /// One env edit on one host, as preflight sees it.
 struct HostEdit {
@@ -32,21 +32,21 @@ fn host_edits(
     project: &Project,
     library: &Library,
     plan: &Plan,
-    active: &BTreeSet<(usize, usize)>,
+    active: &BTreeSet<(RunbookIx, StepIx)>,
 ) -> Vec<HostEdit> {
     let env = crate::template::shared();
     let mut edits = Vec::new();
     for (node, rb, step) in active_nodes(plan, library, active) {
-        let (Some(host), KindRef::Env(spec)) = (&node.host, step.kind()) else {
+        let (Some(host), StepKind::Env(spec)) = (&node.host, &step.kind) else {
             continue;
         };
-        let runbook = &library.runbooks[rb].value;
+        let runbook = library.runbook(rb);
         let text = spec
             .file
             .clone()
             .or_else(|| runbook.secret.as_ref().and_then(|s| s.file.clone()))
             .unwrap_or_else(|| "{{ vars.env_file }}".into());
-        let ctx = minijinja::context! { vars => project.vars_on(runbook, Some(host)) };
+        let ctx = minijinja::context! { vars => project.vars_on(&runbook.vars, Some(host)) };
         // A path that renders only from step outputs is checked by the step when it runs.
         let Ok(path) = crate::template::render(env, &text, &ctx) else {
             continue;
@@ -99,7 +99,7 @@ pub(super) fn check_host_files(
     project: &Project,
     library: &Library,
     plan: &Plan,
-    active: &BTreeSet<(usize, usize)>,
+    active: &BTreeSet<(RunbookIx, StepIx)>,
 ) -> Vec<Problem> {
     let edits = host_edits(project, library, plan, active);
     if edits.is_empty() {

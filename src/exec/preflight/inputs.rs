@@ -3,10 +3,10 @@
 
 use std::collections::BTreeMap;
 
+use crate::checked::Library;
+use crate::checked::StepKind;
 use crate::diagnostic::Problem;
-use crate::model::KindRef;
 use crate::plan::{Plan, Work};
-use crate::project::Library;
 
 use super::problem;
 
@@ -33,7 +33,7 @@ pub(super) fn declarations(library: &Library, plan: &Plan) -> BTreeMap<String, D
     let mut runbooks = vec![plan.root];
     runbooks.extend(plan.runbooks.iter().copied().filter(|r| *r != plan.root));
     for &rb in &runbooks {
-        for (name, spec) in &library.runbooks[rb].value.inputs {
+        for (name, spec) in &library.runbook(rb).inputs {
             declared.entry(name.clone()).or_insert(Declared {
                 secret: spec.secret,
                 manual: false,
@@ -45,7 +45,7 @@ pub(super) fn declarations(library: &Library, plan: &Plan) -> BTreeMap<String, D
         let Work::Step(rb, si) = node.work else {
             continue;
         };
-        if let KindRef::Manual(manual) = library.runbooks[rb].value.steps[si].kind()
+        if let StepKind::Manual(manual) = &library.runbook(rb).step(si).kind
             && let Some(input) = &manual.input
         {
             declared.entry(input.name.clone()).or_insert(Declared {

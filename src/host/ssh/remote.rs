@@ -86,6 +86,23 @@ impl PgidReader<'_, '_> {
     }
 }
 
+/// The local `ssh` invocation that spawns `process` on the host: its directory, program and
+/// arguments on the command line, its environment and stdin over stdin (never in an argv).
+fn invocation(host: &Ssh, process: &ProcessSpec) -> ProcessSpec {
+    let cwd = process
+        .cwd
+        .as_ref()
+        .map(|c| c.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut words: Vec<&str> = vec![&cwd, &process.program];
+    words.extend(process.args.iter().map(String::as_str));
+    let mut spec = host.invocation(scripts::command_line(scripts::SPAWN, &words));
+    let mut stdin = scripts::environment_header(&process.env);
+    stdin.extend_from_slice(process.stdin.as_deref().unwrap_or_default());
+    spec.stdin = Some(stdin);
+    spec
+}
+
 /// Runs `process` on the host: its program, arguments and directory on the command line,
 /// its environment and stdin over stdin.
 pub(super) async fn run(
@@ -102,17 +119,7 @@ pub(super) async fn run(
         });
     }
     host.connect().await?;
-    let cwd = process
-        .cwd
-        .as_ref()
-        .map(|c| c.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut words: Vec<&str> = vec![&cwd, &process.program];
-    words.extend(process.args.iter().map(String::as_str));
-    let mut spec = host.invocation(scripts::command_line(scripts::SPAWN, &words));
-    let mut stdin = scripts::environment_header(&process.env);
-    stdin.extend_from_slice(process.stdin.as_deref().unwrap_or_default());
-    spec.stdin = Some(stdin);
+    let spec = invocation(host, process);
 
     let pgid = Mutex::new(None);
     let mut reader = PgidReader {
@@ -130,6 +137,8 @@ pub(super) async fn run(
     let mut phase = Phase::Running;
     let mut terminated_because = None;
     let mut watch_cancel = true;
+    // The loop is the state machine of the remote process's life (running, terminating,
+    // killed, abandoned), and stays whole: every arm reads and moves the same phase.
     let outcome = loop {
         let deadline = match phase {
             Phase::Running => timeout_at,
