@@ -293,7 +293,9 @@ fn retire_steps_read_what_the_activate_phase_kept_and_it_is_deleted_after() {
                 "  - id: hash\n    needs: [write]\n    exec: { run: 'sha256sum | cut -c1-64', stdin: \"{{ secret.current }}\" }\n  - id: drop-previous\n",
             ).replace(
                 "verify: { exec: { run: \"true\" } }",
-                &format!("verify: {{ exec: {{ run: 'test \"$H\" = {}', env: {{ H: \"{{{{ steps.hash.stdout | trim }}}}\" }} }} }}", sha256_hex(OLD)),
+                // The expected hash goes through the environment: once kept, the hash is a secret,
+                // which no command line may hold.
+                &format!("verify: {{ exec: {{ run: 'test \"$H\" = \"$E\"', env: {{ H: \"{{{{ steps.hash.stdout | trim }}}}\", E: {} }} }} }}", sha256_hex(OLD)),
             ),
         )
         .file(".env.prod", ENV);
@@ -321,6 +323,43 @@ fn retire_steps_read_what_the_activate_phase_kept_and_it_is_deleted_after() {
     test.run_args(&["retire", "ref", "--now", "--yes"])
         .expect_code(0);
     assert!(!pending.exists(), "kept files are deleted after retire");
+}
+
+#[test]
+fn what_the_activate_phase_kept_stays_masked_when_retire_runs_on_its_own() {
+    // The hash is masked in the activate run because the `sha256` filter made it; `retire`
+    // is a new process that never renders that filter, yet prints nothing of the hash.
+    let hash = sha256_hex(OLD);
+    let test = Test::new()
+        .file(
+            "runbooks/ref.yaml",
+            &runbook("true")
+                .replace(
+                    "  - id: drop-previous\n",
+                    "  - id: hash\n    needs: [write]\n    exec: { run: cat, stdin: \"{{ secret.current | sha256 }}\" }\n  - id: drop-previous\n",
+                )
+                .replace(
+                    "verify: { exec: { run: \"true\" } }",
+                    "verify: { exec: { run: 'echo \"kept $H\" >&2', env: { H: \"{{ steps.hash.stdout }}\" } } }",
+                ),
+        )
+        .file(".env.prod", ENV);
+    let run = test.run_args(&["run", "ref-rotation", "--yes", "-vv"]);
+    run.expect_code(0);
+    assert!(!run.stdout.contains(&hash) && !run.stderr.contains(&hash));
+    let retire = test.run_args(&["retire", "ref", "--now", "--yes", "-vv"]);
+    retire.expect_code(0);
+    let all = format!("{}{}", retire.stdout, retire.stderr);
+    assert!(
+        all.contains("kept "),
+        "the retire step's line is shown: {all}"
+    );
+    assert!(!all.contains(&hash), "the kept hash leaked: {all}");
+    let journal = std::fs::read_dir(test.path().join(".runbook/runs"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path().join("journal.jsonl")).unwrap())
+        .collect::<String>();
+    assert!(!journal.contains(&hash), "the kept hash is in a journal");
 }
 
 fn sha256_hex(text: &str) -> String {

@@ -17,6 +17,7 @@ use crate::exec::session::{Session, SessionSpec};
 use crate::exec::start::StartSnapshot;
 use crate::exec::{Stage, StartState};
 use crate::journal::{Journal, Record};
+use crate::model::Phase;
 use crate::plan::{Plan, PlanRequest, Work};
 use crate::project::Project;
 use crate::redact::Redactor;
@@ -90,7 +91,10 @@ pub(super) fn reopen(
     if let Purpose::Retire { early } = purpose {
         start = begin_retire(&project, &library, &plan, &durable, start, early, redactor)?;
     }
-    mask_what_the_run_knew(&project, &library, &plan, &start, &recovered, redactor);
+    let between = retiring.is_some();
+    mask_what_the_run_knew(
+        &project, &library, &plan, &start, &recovered, between, redactor,
+    );
     let run = RunInfo::new(run_id.to_string(), begun.started.clone(), &plan);
     let interactive = std::io::stdin().is_terminal();
     let session = Session::open(SessionSpec {
@@ -277,6 +281,7 @@ fn mask_what_the_run_knew(
     plan: &Plan,
     start: &StartSnapshot,
     recovered: &Recovered,
+    between_phases: bool,
     redactor: &Redactor,
 ) {
     crate::exec::start::mask_library_values(project, library, redactor);
@@ -320,12 +325,18 @@ fn mask_what_the_run_knew(
     for (node, outputs) in &recovered.outputs {
         // A manual step's input is secret unless declared otherwise (an access key ID that
         // the next instructions name must stay readable when a run resumes).
+        // Between the phases, what an activate step kept is kept only because a retire step
+        // reads it — the old password's hash, say — so it is masked whatever its kind: the
+        // run that made it masked it as the value it was derived from, which this process
+        // may never see.
         if let Work::Step(rb, si) = plan.node(*node).work
-            && match &library.runbook(rb).step(si).kind {
-                StepKind::Generate(_) | StepKind::Env(_) => true,
-                StepKind::Manual(manual) => manual.input.as_ref().is_none_or(|i| i.secret),
-                _ => false,
-            }
+            && let step = library.runbook(rb).step(si)
+            && ((between_phases && step.phase() == Phase::Activate)
+                || match &step.kind {
+                    StepKind::Generate(_) | StepKind::Env(_) => true,
+                    StepKind::Manual(manual) => manual.input.as_ref().is_none_or(|i| i.secret),
+                    _ => false,
+                })
         {
             register_strings(redactor, outputs);
         }
