@@ -41,6 +41,7 @@ fn check_runbook(
     problems.extend(values::check_values(project, runbook));
     problems.extend(phases::check_phases(runbook));
     problems.extend(hosts::check_hosts(project, runbook));
+    problems.extend(hosts::check_rolling(runbook));
     problems
 }
 

@@ -147,6 +147,10 @@ pub const CODES: &[(&str, &str)] = &[
         "`on:` naming no host or group of the inventory",
     ),
     (
+        "runbook::check::serial",
+        "a `serial` or `max_fail` that is not a number of hosts or a percentage, a `serial` of no host, or either without `on:`",
+    ),
+    (
         "runbook::inventory::group",
         "a group listing a host or child group that nothing defines",
     ),

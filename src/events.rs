@@ -14,6 +14,10 @@ pub(crate) struct Event {
     pub at: String,
     /// Time since the run started.
     pub elapsed_ms: u64,
+    /// The inventory host the event's step runs on; absent for this machine and for events
+    /// of no step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     #[serde(flatten)]
     pub kind: EventKind,
 }
@@ -128,6 +132,24 @@ pub(crate) enum EventKind {
     },
 }
 
+impl EventKind {
+    /// The plan node the event is about, if any.
+    pub(crate) fn step(&self) -> Option<&str> {
+        match self {
+            EventKind::StepStarted { step, .. }
+            | EventKind::StepOutput { step, .. }
+            | EventKind::StepRetry { step, .. }
+            | EventKind::StepFinished { step, .. }
+            | EventKind::Operator { step, .. }
+            | EventKind::OperatorInput { step, .. }
+            | EventKind::CompensationStarted { step, .. }
+            | EventKind::CompensationFinished { step, .. } => Some(step),
+            EventKind::Warning { step, .. } => step.as_deref(),
+            EventKind::RunStarted { .. } | EventKind::RunFinished { .. } => None,
+        }
+    }
+}
+
 /// Where events go.
 pub(crate) trait EventSink: Send + Sync {
     /// `encoded` is the event's redacted JSON, made once for every sink that writes it.
@@ -162,6 +184,8 @@ pub(crate) struct Emitter {
     started: Instant,
     redactor: crate::redact::Redactor,
     sinks: Arc<Vec<Arc<dyn EventSink>>>,
+    /// The host of each plan node that runs on one, by node name.
+    hosts: Arc<std::collections::HashMap<String, String>>,
 }
 
 impl Emitter {
@@ -170,13 +194,23 @@ impl Emitter {
             started: Instant::now(),
             redactor: redactor.clone(),
             sinks: Arc::new(sinks),
+            hosts: Arc::default(),
         }
     }
 
+    /// Stamps each event of a step with the host its plan node runs on (`hosts`: node name
+    /// to host), so JSON consumers need not parse `step@host`.
+    pub(crate) fn with_hosts(mut self, hosts: std::collections::HashMap<String, String>) -> Self {
+        self.hosts = Arc::new(hosts);
+        self
+    }
+
     pub(crate) fn emit(&self, kind: EventKind) {
+        let host = kind.step().and_then(|step| self.hosts.get(step)).cloned();
         let event = Event {
             at: now_text(),
             elapsed_ms: duration_ms(self.started.elapsed()),
+            host,
             kind,
         };
         let encoded = Encoded {

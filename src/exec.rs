@@ -12,6 +12,7 @@ pub(crate) mod preflight;
 mod ready;
 pub(crate) mod recover;
 mod retry;
+mod rolling;
 mod scheduler;
 pub(crate) mod session;
 mod stage;

@@ -134,6 +134,11 @@ pub(crate) trait Host: Send + Sync {
         mode: Option<u32>,
     ) -> HostFuture<'a, ()>;
 
+    /// Removes the temporary copies that an atomic write cut off by a kill left beside
+    /// `path` (each may hold a whole new version of the file, a new secret included) and
+    /// says how many; none when the folder does not exist.
+    fn remove_leftovers<'a>(&'a self, path: &'a Path) -> HostFuture<'a, usize>;
+
     /// Runs a process to its end in a process group of its own, streaming its output to
     /// `on_output`; `cancel` becoming true terminates the group (see `process.rs`).
     fn spawn<'a>(

@@ -7,6 +7,7 @@ mod coalesce;
 mod edges;
 mod expand;
 mod order;
+mod rolling;
 mod target;
 
 use std::collections::{BTreeMap, HashMap};
@@ -23,6 +24,7 @@ pub(crate) use coalesce::{PlanGraph, Unit, Work, coalesce_restarts};
 use edges::Edges;
 use expand::{expand_rotations, find_root};
 use order::topological;
+pub(crate) use rolling::Rolling;
 use target::resolve_target;
 pub(crate) use target::unknown_secret;
 
@@ -48,6 +50,8 @@ pub(crate) struct Plan {
     /// In execution order: every node's `needs` come before it.
     pub nodes: Vec<PlanNode>,
     pub notes: Vec<String>,
+    /// The root runbook's batches of hosts and failure budget (`serial`, `max_fail`).
+    pub rolling: Option<Rolling>,
     /// A routine run with retire steps ends after the activate phase, waiting this long
     /// (the longest `overlap` of its runbooks) before `runbook retire` may run the rest. An
     /// incident run has none: it retires in the same run.
@@ -93,6 +97,14 @@ impl PlanNode {
 }
 
 impl Plan {
+    /// The host of each node that runs on one, by node name (for the events' `host`).
+    pub(crate) fn node_hosts(&self) -> HashMap<String, String> {
+        self.nodes
+            .iter()
+            .filter_map(|n| Some((n.name.clone(), n.host.clone()?)))
+            .collect()
+    }
+
     pub(crate) fn node(&self, node: NodeIx) -> &PlanNode {
         &self.nodes[node.get()]
     }
@@ -187,9 +199,13 @@ pub(crate) fn build(
     let mut nodes = topological(&graph, &label)?;
     name_split_restarts(library, &mut nodes);
     let overlap = overlap_of(library, root_runbook.mode, &nodes);
+    let rolling = rolling::rolling(project, root_runbook);
+    let mut notes = notes;
+    notes.extend(rolling.as_ref().map(Rolling::describe));
     Ok(Plan {
         overlap,
         root,
+        rolling,
         mode: root_runbook.mode,
         target,
         runbooks: order_of_runbooks

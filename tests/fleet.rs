@@ -6,67 +6,10 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
 
-use common::Test;
-use common::sshd::Sshd;
-
-const ENV: &str = "# app settings\nexport TOKEN=old-token-value\nOTHER='kept as is'\r\n";
-
-/// `n` servers, or `None` when sshd is unavailable here (skipped loudly outside CI).
-fn servers(n: usize) -> Option<Vec<Sshd>> {
-    (0..n).map(|_| Sshd::start()).collect()
-}
-
-/// A project whose inventory names the servers `web1`, `web2`, ... in group `api`, each
-/// with its env file and service directory under its own root, and `runbook` as given.
-fn project(hosts: &[Sshd], runbook: &str) -> Test {
-    let mut inventory = String::from("all:\n  children:\n    api:\n      hosts:\n");
-    for (i, host) in hosts.iter().enumerate() {
-        std::fs::write(host.path("app.env"), ENV).expect("env file");
-        let root = host.root.display().to_string();
-        let entry = host.inventory_entry(
-            &format!("web{}", i + 1),
-            &[("env_file", format!("{root}/app.env")), ("svc", root)],
-        );
-        for line in entry.lines() {
-            inventory.push_str(&format!("    {line}\n"));
-        }
-    }
-    Test::new()
-        .file("inventory.yaml", &inventory)
-        .file(
-            "runbook.yaml",
-            "runbooks: runbooks/\nrestart:\n  run: echo restarted {{ services | join(' ') }} >> {{ vars.svc }}/restarts\n",
-        )
-        .file("runbooks/fleet.yaml", runbook)
-}
-
-const ROTATION: &str = r#"name: fleet-rotation
-secret: { id: token, env: [TOKEN], every: 90d, impact: sessions drop }
-on: api
-steps:
-  - id: new
-    generate: { bytes: 24, encoding: hex }
-  - id: write
-    needs: [new]
-    env: { set: { TOKEN: "{{ steps.new.value }}" } }
-  - id: seen
-    needs: [write]
-    exec:
-      run: 'printf %s "$TOKEN" > {{ vars.svc }}/seen; sleep 0.3'
-      env: { TOKEN: "{{ steps.new.value }}" }
-  - id: restart
-    needs: [seen]
-    restart: [api]
-  - id: check
-    needs: [restart]
-    verify:
-      exec: { run: 'test ! -e {{ vars.svc }}/broken' }
-"#;
+use common::fleet::{ENV, ROTATION, env_value, eventually, project, servers};
 
 /// Every command line seen on this machine while `f` runs — local and, since the hosts are
 /// on loopback, remote ones too.
@@ -89,15 +32,6 @@ fn sampling_command_lines<T>(f: impl FnOnce() -> T) -> (T, BTreeSet<String>) {
     let result = f();
     done.store(true, Ordering::SeqCst);
     (result, sampler.join().expect("sampler"))
-}
-
-fn env_value(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).expect("env file");
-    let line = text
-        .lines()
-        .find(|l| l.starts_with("export TOKEN="))
-        .expect("TOKEN line");
-    line["export TOKEN=".len()..].to_string()
 }
 
 #[test]
@@ -217,15 +151,6 @@ fn an_unknown_host_pattern_is_refused_at_its_line_before_anything_runs() {
         std::fs::read_to_string(hosts[0].path("app.env")).unwrap(),
         ENV
     );
-}
-
-/// Polls (bounded) until `done` holds; no timing is asserted.
-fn eventually(what: &str, done: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !done() {
-        assert!(Instant::now() < deadline, "never happened: {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]

@@ -21,6 +21,9 @@
 # minted before it: it prints what those clients saw (failed requests, rejected credentials,
 # the longest gap between two answers), then `runbook retire jwt --now` under the same load.
 #
+# `--fleet` runs the rotation on two local "hosts" over sshd instead (see fleet.sh); it skips
+# with a message when sshd cannot run here.
+#
 # The scratch directory is removed at the end (the service stopped first); `--keep` keeps it
 # to look at its .env.prod, journal and audit log afterwards.
 set -euo pipefail
@@ -31,9 +34,9 @@ keep=
 for arg in "$@"; do
     case $arg in
     --keep) keep=1 ;;
-    --compromise | --app-encryption | --mfa-encryption | --zero-impact) mode=$arg ;;
+    --compromise | --app-encryption | --mfa-encryption | --zero-impact | --fleet) mode=$arg ;;
     *)
-        echo "usage: $0 [--compromise | --app-encryption | --mfa-encryption | --zero-impact] [--keep]" >&2
+        echo "usage: $0 [--compromise | --app-encryption | --mfa-encryption | --zero-impact | --fleet] [--keep]" >&2
         exit 2
         ;;
     esac
@@ -47,6 +50,9 @@ target=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_direc
 runbook="$target/debug/runbook"
 migrate="$target/debug/examples/demo-migrate"
 load="$target/debug/examples/demo-load"
+if [ "$mode" = --fleet ]; then
+    exec bash "$repo/examples/demo/fleet.sh" "$target" "$keep"
+fi
 
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/runbook-demo.XXXXXX")
 # On every exit: stop the demo service, then remove the scratch deployment unless --keep.

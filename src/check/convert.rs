@@ -22,6 +22,8 @@ fn runbook(loaded: Loaded<model::Runbook>) -> checked::Runbook {
         inputs,
         vars,
         on,
+        serial,
+        max_fail,
         steps,
     } = loaded.value;
     checked::Runbook {
@@ -32,6 +34,8 @@ fn runbook(loaded: Loaded<model::Runbook>) -> checked::Runbook {
         inputs,
         vars,
         on,
+        serial,
+        max_fail,
         steps: steps.into_iter().map(step).collect(),
     }
 }

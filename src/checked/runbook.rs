@@ -20,6 +20,9 @@ pub(crate) struct Runbook {
     pub vars: BTreeMap<String, String>,
     /// Where the steps run: an inventory pattern; a step's own `on` wins.
     pub on: Option<Spanned<String>>,
+    /// Hosts in batches (`serial`) and how many may fail (`max_fail`), as written.
+    pub serial: Option<Spanned<crate::model::HostShare>>,
+    pub max_fail: Option<Spanned<crate::model::HostShare>>,
     pub steps: Vec<Step>,
 }
 

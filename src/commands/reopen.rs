@@ -6,6 +6,8 @@
 use std::collections::BTreeSet;
 use std::io::IsTerminal;
 
+mod fleet;
+
 use super::shared::{lock, sinks};
 use super::{Failure, Global, RunFormat, checked_plan, open_library};
 use crate::checked::{Library, RunbookIx, StepKind};
@@ -51,8 +53,16 @@ pub(super) fn reopen(
     redactor: &Redactor,
     purpose: Purpose,
 ) -> Result<Reopened, Failure> {
-    let (project, library, broken) = open_library(global)?;
-    let state = StateDir::new(&project.state_dir);
+    // The state folder is the config's, whatever the inventory: find the run there first,
+    // then open the project with the hosts the run started with.
+    let state = StateDir::new(
+        &Project::open(&super::ProjectOptions {
+            inventory: None,
+            limit: None,
+            ..super::project_options(global)
+        })?
+        .state_dir,
+    );
     let lock = lock(&state, run_id, Some(run_id))?;
     let invalid = |m: String| Failure::Problems(vec![Problem::new("runbook::recover::state", m)]);
     let recovered = recover(&state, run_id).map_err(invalid)?;
@@ -62,7 +72,9 @@ pub(super) fn reopen(
         )));
     }
     let retiring = between_phases(&recovered, run_id, purpose).map_err(invalid)?;
-    remove_temp_leftovers(&recovered, run_id);
+    let global = &fleet::as_started(global, &recovered.begun, run_id)?;
+    let (project, library, broken) = open_library(global)?;
+    fleet::check_touched_hosts(&project, &recovered, run_id)?;
     let begun = recovered.begun.clone();
     let plan = replan(&project, &library, broken, &begun, run_id)?;
     let done = awaited(&plan, &recovered, run_id, done).map_err(invalid)?;
@@ -108,6 +120,7 @@ pub(super) fn reopen(
     })
     .map_err(|e| invalid(format!("cannot start the runtime: {e}")))?;
     let ctx = &session.ctx;
+    session.block_on(fleet::remove_temp_leftovers(ctx, &recovered));
     for (node, outputs) in &recovered.outputs {
         ctx.set_outputs(*node, outputs.clone());
     }
@@ -332,16 +345,6 @@ fn mask_what_the_run_knew(
             register_strings(redactor, outputs);
         }
     }
-}
-
-/// Removes the temporary copies that a kill in the middle of an edit left beside the files the
-/// run edits. Every edit journals its file (the backup record) before writing, so the journal
-/// names every place.
-fn remove_temp_leftovers(recovered: &Recovered, run_id: &str) {
-    crate::exec::start::remove_temp_leftovers(
-        recovered.backups.values().map(|(path, ..)| path),
-        Some(run_id),
-    );
 }
 
 fn register_strings(redactor: &Redactor, value: &minijinja::Value) {

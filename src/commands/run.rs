@@ -74,7 +74,7 @@ pub(super) fn run(
     refuse_while_retire_pending(&project, &library, &plan)?;
     crate::exec::start::remove_temp_leftovers(prepared.edited.iter(), None);
     let jobs = jobs(flags);
-    let record = begin_record(&run, options, &plan, flags, jobs);
+    let record = begin_record(&run, options, &plan, flags, jobs, global);
     let start = StartSnapshot {
         currents: needed_currents(&plan, &library, &prepared.currents),
         inputs: prepared.inputs,
@@ -230,6 +230,7 @@ fn begin_record(
     plan: &Plan,
     flags: &RunFlags,
     jobs: usize,
+    global: &Global,
 ) -> Record {
     Record::Begin {
         run_id: run.id.clone(),
@@ -242,6 +243,12 @@ fn begin_record(
         operator: crate::operator::operator(),
         yes: flags.yes,
         jobs,
+        // Absolute, so that `resume` from another directory reads the same file.
+        inventory: global
+            .inventory
+            .as_ref()
+            .map(|path| std::path::absolute(path).unwrap_or_else(|_| path.clone())),
+        limit: global.limit.clone(),
     }
 }
 

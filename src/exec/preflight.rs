@@ -14,6 +14,7 @@ use crate::project::Project;
 use crate::redact::Redactor;
 use crate::template::render;
 
+mod hosts;
 mod inputs;
 
 use inputs::{declarations, gather_inputs};
@@ -101,6 +102,10 @@ pub(crate) fn prepare(
         }
     }
     let edited = check_files(project, library, plan, &active, &files, &mut problems);
+    if problems.is_empty() {
+        // Only a run that could otherwise start reaches out to its hosts.
+        problems.extend(hosts::check_host_files(project, library, plan, &active));
+    }
     check_intervals(project, library, plan, &active, &values, &mut problems);
     if !problems.is_empty() {
         return Err(problems);
@@ -306,7 +311,7 @@ fn check_files(
 ) -> BTreeSet<std::path::PathBuf> {
     let env = crate::template::shared();
     let mut edited = BTreeSet::new();
-    // A host's files are checked by the step itself, over SSH, when it runs.
+    // A host's files are checked over SSH by `hosts.rs`.
     for (node, rb, step) in active_nodes(plan, library, active).filter(|(n, ..)| n.host.is_none()) {
         if let StepKind::File(spec) = &step.kind {
             let ctx = minijinja::context! { vars => project.vars_for(&library.runbook(rb).vars) };

@@ -53,6 +53,11 @@ impl ReadySet {
         self.ready.pop_first()
     }
 
+    /// Nodes ready by their needs that were held back (by a batch of hosts) and may start.
+    pub(super) fn release(&mut self, nodes: impl IntoIterator<Item = NodeIx>) {
+        self.ready.extend(nodes);
+    }
+
     /// Node `index` finished: what needed only it is ready now.
     pub(super) fn finished(&mut self, index: NodeIx) {
         for dependent in &self.dependents[index.get()] {

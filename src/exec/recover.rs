@@ -23,6 +23,9 @@ pub(crate) struct Begun {
     pub started: String,
     pub yes: bool,
     pub jobs: usize,
+    /// The `--inventory` and `--limit` the run started with.
+    pub inventory: Option<PathBuf>,
+    pub limit: Option<String>,
 }
 
 pub(crate) struct Recovered {
@@ -152,6 +155,8 @@ impl Begun {
             started,
             yes,
             jobs,
+            inventory,
+            limit,
             ..
         } = record
         else {
@@ -165,6 +170,8 @@ impl Begun {
             started,
             yes,
             jobs,
+            inventory,
+            limit,
         })
     }
 }

@@ -16,6 +16,7 @@ use super::compensate::compensate;
 use super::in_flight::InFlight;
 use super::pause::paused_summary;
 use super::ready::ReadySet;
+use super::rolling::BatchGate;
 pub(crate) use super::stage::Stage;
 use crate::checked::StepKind;
 use crate::events::{EventKind, Outcome, StepStatus, duration_ms};
@@ -63,6 +64,10 @@ struct Progress {
     failure: Option<(String, StepError)>,
     /// Manual steps waiting for a person; what needs them does not start.
     awaiting: Vec<NodeIx>,
+    /// The batches of hosts and the failures they tolerate (`serial`, `max_fail`).
+    gate: Option<BatchGate>,
+    /// Nodes a batch opening released, to join the ready set.
+    released: Vec<NodeIx>,
 }
 
 /// Runs every node of the plan. `stop` is set by the first Ctrl-C: no new step starts.
@@ -84,6 +89,8 @@ pub(crate) async fn execute_plan(
         completed: start.completed,
         failure: None,
         awaiting: Vec::new(),
+        gate: BatchGate::new(&ctx.plan, &finished_before, stage),
+        released: Vec::new(),
     };
     loop {
         while progress.failure.is_none()
@@ -91,6 +98,11 @@ pub(crate) async fn execute_plan(
             && running.len() < ctx.options.jobs.max(1)
         {
             let Some(next) = ready.next() else { break };
+            if let Some(gate) = &mut progress.gate
+                && !gate.admits(next)
+            {
+                continue;
+            }
             let task_ctx = Arc::clone(&ctx);
             let handle = running.spawn(async move {
                 let started = Instant::now();
@@ -105,7 +117,11 @@ pub(crate) async fn execute_plan(
         if let Some(index) = take_in(&ctx, joined, &mut in_flight, &mut progress) {
             ready.finished(index);
             finished += 1;
+            if let Some(gate) = &mut progress.gate {
+                progress.released.extend(gate.finished(index));
+            }
         }
+        ready.release(progress.released.drain(..));
         if progress.failure.is_some() {
             in_flight.abort_verifies();
         }
@@ -191,7 +207,14 @@ fn record(
                 error: Some(error.message().to_string()),
                 error_kind: Some(error.kind()),
             });
-            progress.failure.get_or_insert((node.name.clone(), error));
+            // Within `max_fail`, the host is left as it failed and the others go on.
+            let first = progress.failure.is_none() && error.kind() != ErrorKind::Cancelled;
+            match (progress.gate.as_mut().filter(|_| first))
+                .and_then(|gate| gate.tolerate(index, &node.name, error.message()))
+            {
+                Some(released) => progress.released.extend(released),
+                None => _ = progress.failure.get_or_insert((node.name.clone(), error)),
+            }
             false
         }
     }
@@ -250,6 +273,8 @@ async fn ending(
         completed,
         failure,
         awaiting,
+        gate,
+        ..
     } = progress;
     let ended = |outcome, exit_code, summary| RunResult {
         outcome,
@@ -259,6 +284,15 @@ async fn ending(
         stage,
         retire_due: None,
     };
+    let waits = !awaiting.is_empty();
+    if failure.is_none()
+        && !interrupted
+        && let Some(summary) = super::rolling::partial_summary(gate.as_ref(), &ctx.run.id, waits)
+    {
+        // Some hosts failed within `max_fail`: not done, and not as before either. The run
+        // stays open so the operator decides: retry the failed hosts, or roll all back.
+        return ended(Outcome::NeedsOperator, exit::NEEDS_OPERATOR, summary);
+    }
     if failure.is_none() && !interrupted && !awaiting.is_empty() {
         let summary = awaiting_summary(ctx, &awaiting, completed.len());
         return ended(Outcome::AwaitingOperator, exit::NEEDS_OPERATOR, summary);
@@ -293,7 +327,7 @@ async fn ending(
     let cause = match &failure {
         Some((step, error)) => format!("step `{step}` failed: {error}"),
         None => "interrupted".to_string(),
-    };
+    } + &super::rolling::over_budget(gate.as_ref());
     if ctx.plan.mode == Mode::Incident {
         let summary = paused_summary(ctx, &completed, &cause);
         return ended(Outcome::Paused, exit::NEEDS_OPERATOR, summary);

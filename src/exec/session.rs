@@ -97,7 +97,7 @@ impl Session {
     pub(crate) fn open(spec: SessionSpec) -> std::io::Result<Self> {
         let runtime = runtime()?;
         let (cancel, cancel_rx) = watch::channel(false);
-        let emitter = Emitter::new(spec.sinks, &spec.redactor);
+        let emitter = Emitter::new(spec.sinks, &spec.redactor).with_hosts(spec.plan.node_hosts());
         let retiring = spec.retiring;
         let hosts = fleet_hosts(&spec.project, &spec.plan)?;
         let ctx = Arc::new(RunContext::new(ContextParts {
@@ -169,7 +169,7 @@ pub(super) fn phase_name(stage: Stage) -> Option<&'static str> {
 
 /// One `Ssh` host per inventory host the plan acts on, sharing the run's 0700 directory of
 /// connection sockets. Nothing connects yet: a host is reached when a step first needs it.
-fn fleet_hosts(
+pub(crate) fn fleet_hosts(
     project: &Project,
     plan: &Plan,
 ) -> std::io::Result<std::collections::HashMap<String, Arc<dyn Host>>> {

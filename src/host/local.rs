@@ -95,6 +95,16 @@ impl Host for Local {
         })
     }
 
+    fn remove_leftovers<'a>(&'a self, path: &'a Path) -> HostFuture<'a, usize> {
+        Box::pin(async move {
+            match crate::atomic::remove_leftovers(path) {
+                // A file step may create its file in a folder that does not exist yet.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+                other => other.map_err(HostError::file("clean up beside", path)),
+            }
+        })
+    }
+
     fn spawn<'a>(
         &'a self,
         process: &'a ProcessSpec,

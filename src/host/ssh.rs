@@ -347,6 +347,19 @@ impl Host for Ssh {
         })
     }
 
+    fn remove_leftovers<'a>(&'a self, path: &'a Path) -> HostFuture<'a, usize> {
+        Box::pin(async move {
+            let outcome = self
+                .script(scripts::SWEEP, &[&path.to_string_lossy()], None)
+                .await?;
+            let text = String::from_utf8_lossy(&outcome.stdout);
+            match (outcome.status, text.trim().parse()) {
+                (Termination::Exited(0), Ok(count)) => Ok(count),
+                _ => Err(self.failed("clean up beside", path, &outcome)),
+            }
+        })
+    }
+
     fn spawn<'a>(
         &'a self,
         process: &'a ProcessSpec,

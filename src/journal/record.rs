@@ -40,6 +40,13 @@ pub(crate) enum Record {
         operator: String,
         yes: bool,
         jobs: usize,
+        /// `--inventory` as an absolute path, so `resume` and `abort` reach the same hosts
+        /// without the operator passing it again. Absent from older journals and local runs.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        inventory: Option<PathBuf>,
+        /// `--limit`, for the same reason.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<String>,
     },
     /// About to cause the step's side effect.
     Intent {

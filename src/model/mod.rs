@@ -7,6 +7,7 @@ mod inventory;
 mod kinds;
 mod phase;
 mod runbook;
+mod share;
 mod step;
 
 pub use config::{Config, DEFAULT_RESTART, GroupSpec, HostSpec, RestartDriver, default_vars};
@@ -19,4 +20,5 @@ pub use kinds::{
 };
 pub use phase::Phase;
 pub use runbook::{InputSpec, Mode, Policy, Runbook, SecretSpec};
+pub use share::{HostShare, Share};
 pub use step::{EnvMap, KindRef, NoneKeyword, Rollback, RollbackBody, RollbackRef, Step};

@@ -36,6 +36,15 @@ pub struct Runbook {
     /// wins.
     #[schemars(with = "Option<String>")]
     pub on: Option<Spanned<String>>,
+    /// Hosts in batches: the next batch starts once every step of the one before it has
+    /// finished. A number of hosts or a percentage (`"25%"`); without it, one batch.
+    #[schemars(with = "Option<super::HostShare>")]
+    pub serial: Option<Spanned<super::HostShare>>,
+    /// How many hosts may fail (a number or a percentage of the run's hosts) before the run
+    /// stops and rolls every host back; 0 by default. A failed host is left as it failed
+    /// for `resume` to retry, or `abort` to roll back with the rest.
+    #[schemars(with = "Option<super::HostShare>")]
+    pub max_fail: Option<Spanned<super::HostShare>>,
     pub steps: Vec<Step>,
 }
 

@@ -18,7 +18,10 @@ pub(crate) struct TextView {
 
 #[derive(Default)]
 struct ViewState {
-    running: Vec<String>,
+    /// Steps running now, with their hosts.
+    running: Vec<(String, Option<String>)>,
+    /// Per step of a fleet (its name without `@host`), the hosts where it finished.
+    done_on_hosts: std::collections::HashMap<String, usize>,
     footer_shown: bool,
 }
 
@@ -164,8 +167,19 @@ impl EventSink for TextView {
     fn emit(&self, event: &Event, _: &Encoded<'_>) {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         match &event.kind {
-            EventKind::StepStarted { step, .. } => state.running.push(step.clone()),
-            EventKind::StepFinished { step, .. } => state.running.retain(|s| s != step),
+            EventKind::StepStarted { step, .. } => {
+                state.running.push((step.clone(), event.host.clone()));
+            }
+            EventKind::StepFinished { step, .. } => {
+                state.running.retain(|(s, _)| s != step);
+                if let Some(base) = event
+                    .host
+                    .as_ref()
+                    .and_then(|host| step.strip_suffix(&format!("@{host}")))
+                {
+                    *state.done_on_hosts.entry(base.to_string()).or_default() += 1;
+                }
+            }
             _ => {}
         }
         let mut out = std::io::stdout().lock();
@@ -182,10 +196,9 @@ impl EventSink for TextView {
         let finished = matches!(event.kind, EventKind::RunFinished { .. });
         if self.terminal && !self.quiet && !finished && !state.running.is_empty() {
             // Cut after redaction: a cut secret could no longer be recognised and masked.
-            let redacted: Vec<String> = state
-                .running
+            let redacted: Vec<String> = super::footer::fold(&state.running, &state.done_on_hosts)
                 .iter()
-                .map(|step| self.redactor.redact(step))
+                .map(|entry| self.redactor.redact(entry))
                 .collect();
             let footer = super::footer::footer(&redacted, super::footer::terminal_columns());
             let _ = write!(out, "{footer}");

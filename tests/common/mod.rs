@@ -197,6 +197,7 @@ impl Test {
         }
     }
 }
+pub(crate) mod fleet;
 pub(crate) mod operator;
 pub(crate) mod servers;
 pub(crate) mod sshd;

@@ -21,9 +21,18 @@ use crate::host::{HostError, OutputSink};
 /// `ssh` is killed too.
 const SESSION_END_GRACE: Duration = Duration::from_secs(5);
 
+/// How often a run whose time is up looks again for the remote group it must signal.
+const GROUP_POLL: Duration = Duration::from_millis(50);
+
 /// Where a remote run is between starting and ending.
 enum Phase {
     Running,
+    /// The time is up before the spawn script reported the remote group (a session slow to
+    /// start on a loaded host): killing the local `ssh` now would leave the program to start
+    /// and run on there, so the group is awaited until `give_up_at`, then signalled.
+    AwaitingGroup {
+        give_up_at: Instant,
+    },
     /// The remote group got SIGTERM; it gets SIGKILL at `kill_at`.
     Terminating {
         kill_at: Instant,
@@ -133,6 +142,9 @@ pub(super) async fn run(
     let outcome = loop {
         let deadline = match phase {
             Phase::Running => timeout_at,
+            Phase::AwaitingGroup { give_up_at } => {
+                Some(give_up_at.min(Instant::now() + GROUP_POLL))
+            }
             Phase::Terminating { kill_at } => Some(kill_at),
             Phase::Killed { give_up_at } => Some(give_up_at),
             Phase::Abandoned => None,
@@ -143,7 +155,8 @@ pub(super) async fn run(
                 match changed {
                     Ok(()) if *cancel.borrow_and_update() => {
                         terminated_because = Some(Termination::Cancelled);
-                        phase = terminate(host, &pgid, process.grace, &abandon).await;
+                        let wait = Some(Instant::now() + SESSION_END_GRACE);
+                        phase = terminate(host, &pgid, process.grace, &abandon, wait).await;
                     }
                     Ok(()) => {}
                     Err(_) => watch_cancel = false,
@@ -152,7 +165,15 @@ pub(super) async fn run(
             () = sleep_until_some(deadline) => match phase {
                 Phase::Running => {
                     terminated_because = Some(Termination::TimedOut);
-                    phase = terminate(host, &pgid, process.grace, &abandon).await;
+                    let wait = Some(Instant::now() + SESSION_END_GRACE);
+                    phase = terminate(host, &pgid, process.grace, &abandon, wait).await;
+                }
+                Phase::AwaitingGroup { give_up_at } => {
+                    if Instant::now() >= give_up_at {
+                        phase = terminate(host, &pgid, process.grace, &abandon, None).await;
+                    } else if signal(host, &pgid, "TERM").await {
+                        phase = Phase::Terminating { kill_at: Instant::now() + process.grace };
+                    }
                 }
                 Phase::Terminating { .. } => {
                     signal(host, &pgid, "KILL").await;
@@ -187,17 +208,21 @@ pub(super) async fn run(
     Ok(outcome)
 }
 
-/// Starts terminating the remote group (or, if it never reported one, the local `ssh`).
+/// Starts terminating the remote group; if it has not reported one yet, waits for it until
+/// `wait_until`, and without one then, kills the local `ssh`.
 async fn terminate(
     host: &Ssh,
     pgid: &Mutex<Option<i32>>,
     grace: Duration,
     abandon: &watch::Sender<bool>,
+    wait_until: Option<Instant>,
 ) -> Phase {
     if signal(host, pgid, "TERM").await {
         Phase::Terminating {
             kill_at: Instant::now() + grace,
         }
+    } else if let Some(give_up_at) = wait_until {
+        Phase::AwaitingGroup { give_up_at }
     } else {
         let _ = abandon.send(true);
         Phase::Abandoned

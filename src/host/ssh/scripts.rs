@@ -40,6 +40,17 @@ mv -f -- "$t" "$p"
 trap - EXIT
 sync -- "$d""#;
 
+/// Removes the temporary copies an interrupted `WRITE` left beside `$1` (a kill of `runbook`
+/// can cut the remote script off before its trap runs), as the local sweep does: regular files
+/// named as `WRITE` names them, never a link. Prints how many it removed.
+pub(super) const SWEEP: &str = r#"p=$(readlink -m -- "$1") || exit 1
+d=$(dirname -- "$p"); b=$(basename -- "$p"); n=0
+[ -d "$d" ] || { echo 0; exit 0; }
+for t in "$d/.$b.runbook-"*.tmp; do
+  if [ -f "$t" ] && [ ! -L "$t" ]; then rm -f -- "$t" && n=$((n + 1)); fi
+done
+echo "$n""#;
+
 /// Removes a file that a restore says did not exist.
 pub(super) const REMOVE: &str = r#"exec rm -f -- "$1""#;
 
