@@ -53,24 +53,7 @@ pub(super) fn reopen(
     redactor: &Redactor,
     purpose: Purpose,
 ) -> Result<Reopened, Failure> {
-    // The state folder is the config's, whatever the inventory: find the run there first,
-    // then open the project with the hosts the run started with.
-    let state = StateDir::new(
-        &Project::open(&super::ProjectOptions {
-            inventory: None,
-            limit: None,
-            ..super::project_options(global)
-        })?
-        .state_dir,
-    );
-    let lock = lock(&state, run_id, Some(run_id))?;
-    let invalid = |m: String| Failure::Problems(vec![Problem::new("runbook::recover::state", m)]);
-    let recovered = recover(&state, run_id).map_err(invalid)?;
-    if recovered.ended {
-        return Err(invalid(format!(
-            "run `{run_id}` already ended; nothing to resume or abort"
-        )));
-    }
+    let (state, lock, recovered) = find_run(global, run_id)?;
     let retiring = between_phases(&recovered, run_id, purpose).map_err(invalid)?;
     let global = &fleet::as_started(global, &recovered.begun, run_id)?;
     let (project, library, broken) = open_library(global)?;
@@ -139,6 +122,35 @@ pub(super) fn reopen(
         start,
         _lock: lock,
     })
+}
+
+fn invalid(message: String) -> Failure {
+    Failure::Problems(vec![Problem::new("runbook::recover::state", message)])
+}
+
+/// The run, locked and read back from its journal; refused when it already ended. The state
+/// folder is the config's, whatever the inventory: the run is found there first, and the
+/// project is opened with the hosts the run started with only after.
+fn find_run(
+    global: &Global,
+    run_id: &str,
+) -> Result<(StateDir, crate::state::RunLock, Recovered), Failure> {
+    let state = StateDir::new(
+        &Project::open(&super::ProjectOptions {
+            inventory: None,
+            limit: None,
+            ..super::project_options(global)
+        })?
+        .state_dir,
+    );
+    let lock = lock(&state, run_id, Some(run_id))?;
+    let recovered = recover(&state, run_id).map_err(invalid)?;
+    if recovered.ended {
+        return Err(invalid(format!(
+            "run `{run_id}` already ended; nothing to resume or abort"
+        )));
+    }
+    Ok((state, lock, recovered))
 }
 
 /// The run's plan, built again from what its `Begin` record asked; refused when the runbooks
