@@ -295,6 +295,41 @@ fn the_backup_of_an_edited_file_survives_a_crash_private_and_exact() {
 }
 
 #[test]
+fn resume_after_a_torn_last_journal_line_leaves_a_journal_that_reads_back() {
+    // A crash mid-write leaves half a line at the journal's end. Appending after it would put
+    // the torn line in the middle, where it reads as damage: the run could never be read again.
+    for point in [
+        "after-intent:ref-rotation/write",
+        "after-done:ref-rotation/write",
+    ] {
+        let test = project();
+        let (run_id, _) = crash(&test, point);
+        let journal = test
+            .path()
+            .join(format!(".runbook/runs/{run_id}/journal.jsonl"));
+        let mut bytes = std::fs::read(&journal).unwrap();
+        bytes.extend_from_slice(br#"{"kind":"note","text":"cut off he"#);
+        std::fs::write(&journal, &bytes).unwrap();
+        let resumed = test.command().args(["resume", &run_id]).output().unwrap();
+        assert_eq!(
+            resumed.status.code(),
+            Some(0),
+            "{point}: {}",
+            String::from_utf8_lossy(&resumed.stderr)
+        );
+        assert!(
+            !read(&test, &format!(".runbook/runs/{run_id}/journal.jsonl")).contains("cut off he")
+        );
+        // Read back whole: the run is known to have ended, not damaged.
+        let again = test.command().args(["resume", &run_id]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&again.stderr);
+        assert_eq!(again.status.code(), Some(2), "{point}: {stderr}");
+        assert!(stderr.contains("already ended"), "{point}: {stderr}");
+        assert!(!read(&test, ".env.prod").contains(OLD), "{point}: rotated");
+    }
+}
+
+#[test]
 fn a_finished_run_cannot_be_resumed() {
     let test = project();
     let run = test

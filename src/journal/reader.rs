@@ -54,6 +54,25 @@ pub(crate) fn read_journal(path: &Path) -> Result<Vec<Record>, JournalError> {
     Ok(records)
 }
 
+/// How many leading bytes of a journal are whole records. A torn last line — one a crash cut
+/// mid-write — is not: a process that appends to the journal again (`resume`, `abort`,
+/// `retire`) must start where that line starts, or the torn line would sit in the middle of
+/// the journal, where it reads as damage and the run could never be read back.
+pub(crate) fn whole_prefix(bytes: &[u8]) -> usize {
+    let Some(body) = bytes.strip_suffix(b"\n") else {
+        // No newline at the end: everything after the last one is the torn line.
+        return memchr::memrchr(b'\n', bytes).map_or(0, |i| i + 1);
+    };
+    let start = memchr::memrchr(b'\n', body).map_or(0, |i| i + 1);
+    match std::str::from_utf8(&body[start..])
+        .ok()
+        .and_then(parse_line)
+    {
+        Some(_) => bytes.len(),
+        None => start,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,6 +87,25 @@ mod tests {
             text: text.into(),
             detail: Default::default(),
         }
+    }
+
+    #[test]
+    fn the_whole_prefix_ends_before_a_torn_last_line() {
+        let mut bytes = encode_plain(&note("one"));
+        let whole = bytes.len();
+        assert_eq!(whole_prefix(&bytes), whole);
+        let torn = encode_plain(&note("two"));
+        bytes.extend(&torn[..torn.len() / 2]);
+        assert_eq!(whole_prefix(&bytes), whole, "cut mid-line");
+        bytes.truncate(whole);
+        bytes.extend(b"{\"kind\":\"note\"} 00000000\n");
+        assert_eq!(
+            whole_prefix(&bytes),
+            whole,
+            "a whole line with a bad checksum"
+        );
+        assert_eq!(whole_prefix(b""), 0);
+        assert_eq!(whole_prefix(b"torn"), 0);
     }
 
     #[test]

@@ -66,10 +66,12 @@ impl Journal {
             |e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", path.display()));
         let file = std::fs::OpenOptions::new()
             .create(true)
+            .read(true)
             .append(true)
             .mode(0o600)
             .open(path)
             .map_err(named)?;
+        drop_torn_tail(&file).map_err(named)?;
         let (synced, _) = tokio::sync::watch::channel(Synced::default());
         let inner = Arc::new(Inner {
             file,
@@ -250,6 +252,25 @@ fn sync_loop(inner: &Inner) {
         }
         inner.synced.send_replace(state.synced.clone());
     }
+}
+
+/// Cuts a torn last line off a journal that is opened to be appended to again, so that what
+/// is appended follows whole records (see `reader::whole_prefix`). The next fdatasync makes
+/// the new length durable with the records after it; a crash before that leaves the torn line
+/// at the end, where it is dropped on reading, as before.
+fn drop_torn_tail(file: &std::fs::File) -> std::io::Result<()> {
+    use std::io::Read;
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(());
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    (&*file).read_to_end(&mut bytes)?;
+    let whole = super::reader::whole_prefix(&bytes);
+    if whole < bytes.len() {
+        file.set_len(whole as u64)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
