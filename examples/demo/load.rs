@@ -3,7 +3,8 @@
 //!
 //! Before the load starts it takes the credentials a client holds "before the rotation": a
 //! token minted by the service, a session cookie and the Redis and PostgreSQL credentials the
-//! app had at start (read once from `--env-file`, as the app reads it). Then `--workers`
+//! app had at start (read once from `--env-file`, as the app reads it), and with `--records`
+//! the plaintexts of the encrypted records (their digest) as the service opens them. Then `--workers`
 //! threads cycle through the checks until `--until-file` exists, `--max-seconds` pass or
 //! `--max-requests` were made, then runs every check once more, and one JSON document goes to
 //! stdout: requests, ok, failed (connection refused or reset, timeouts, 5xx), rejected (a
@@ -29,10 +30,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use checks::Checks;
+use checks::{Checks, RecordKind};
 use tally::Tally;
 
 const USAGE: &str = "usage: demo-load --port N [--env-file PATH] [--redis] [--postgres] \
+     [--records app|mfa]... \
      [--until-file PATH] [--ready-file PATH] [--max-seconds N] [--max-requests N] \
      [--workers N] [--pause-ms N] [--format json|text]";
 
@@ -46,6 +48,7 @@ struct Args {
     env_file: Option<PathBuf>,
     redis: bool,
     postgres: bool,
+    records: Vec<RecordKind>,
     until_file: Option<PathBuf>,
     ready_file: Option<PathBuf>,
     max_seconds: u64,
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
         args.env_file.as_deref(),
         args.redis,
         args.postgres,
+        &args.records,
     ) {
         Ok(checks) => Arc::new(checks),
         Err(message) => {
@@ -147,6 +151,7 @@ fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
         env_file: None,
         redis: false,
         postgres: false,
+        records: Vec::new(),
         until_file: None,
         ready_file: None,
         max_seconds: 60,
@@ -162,6 +167,12 @@ fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
             "--env-file" => args.env_file = Some(PathBuf::from(value()?)),
             "--redis" => args.redis = true,
             "--postgres" => args.postgres = true,
+            "--records" => {
+                let kind = value()?;
+                let kind = RecordKind::parse(&kind)
+                    .ok_or_else(|| format!("--records: `{kind}` is not app or mfa"))?;
+                args.records.push(kind);
+            }
             "--until-file" => args.until_file = Some(PathBuf::from(value()?)),
             "--ready-file" => args.ready_file = Some(PathBuf::from(value()?)),
             "--max-seconds" => args.max_seconds = number(&flag, &value()?)?,

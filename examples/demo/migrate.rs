@@ -2,27 +2,22 @@
 //! platform's `npx tsx scripts/re-encrypt-secrets.ts` behind the shipped
 //! `app-encryption-key-rotation` and `mfa-encryption-key-rotation` runbooks.
 //!
-//! The data file holds one JSON record a line (`#` comments and blank lines are kept as they
-//! are), each value sealed under a key with a small authenticated scheme built from
-//! HMAC-SHA256: a random nonce, an HMAC keystream XORed over the plaintext, then an HMAC tag
-//! over the record id, the nonce and the ciphertext (encrypt-then-MAC). Opening a record with
-//! the wrong key is detected by the tag, never silently garbled. A toy for the demo, not a
-//! cipher to reuse.
+//! The data file and its sealing scheme are `sealed.rs`'s, shared with the demo service.
 //!
 //! Keys come from the environment only, under the names the runbooks pass them in; nothing
 //! this program prints ever holds a key or a plaintext.
+
+#[path = "sealed.rs"]
+mod sealed;
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use hmac::{Hmac, KeyInit, Mac};
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sha2::Sha256;
 
-type HmacSha256 = Hmac<Sha256>;
+use sealed::{Key, Line};
 
 const USAGE: &str = "\
 usage: demo-migrate --data PATH [--mfa] [--dry-run]   re-encrypt every record from the old key to the new one
@@ -32,8 +27,6 @@ usage: demo-migrate --data PATH [--mfa] [--dry-run]   re-encrypt every record fr
 Keys come from the environment only: OLD_ENCRYPTION_KEY (old) and APP_ENCRYPTION_KEY (new), or
 with --mfa OLD_MFA_ENCRYPTION_KEY and MFA_ENCRYPTION_KEY (64 hex characters each).
 Prints one JSON object; exits 1 when its `errors` is non-empty, 2 on a usage or I/O error.";
-
-const NONCE_LEN: usize = 16;
 
 /// The environment names the shipped runbooks pass the keys in.
 struct KeyNames {
@@ -65,106 +58,6 @@ struct Args {
     data: PathBuf,
     keys: &'static KeyNames,
     mode: Mode,
-}
-
-/// One line of the data file: a sealed value, hex-encoded.
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Record {
-    id: String,
-    nonce: String,
-    ciphertext: String,
-    tag: String,
-}
-
-enum Line {
-    /// A comment or blank line, written back verbatim.
-    Kept(String),
-    Record(Record),
-    /// Not a record: reported as an error by every mode, and never rewritten.
-    Malformed(String),
-}
-
-/// A key split into independent encryption and authentication subkeys, so the keystream and
-/// the tag never use the same HMAC key.
-struct Key {
-    enc: Vec<u8>,
-    mac: Vec<u8>,
-}
-
-fn hmac(key: &[u8]) -> HmacSha256 {
-    // HMAC takes keys of any length (long keys are hashed), so this cannot fail.
-    <HmacSha256 as KeyInit>::new_from_slice(key).expect("HMAC accepts keys of any length")
-}
-
-fn derive(key: &[u8], label: &[u8]) -> Vec<u8> {
-    let mut mac = hmac(key);
-    mac.update(label);
-    mac.finalize().into_bytes().to_vec()
-}
-
-impl Key {
-    fn new(raw: &[u8]) -> Key {
-        Key {
-            enc: derive(raw, b"demo-migrate/encrypt"),
-            mac: derive(raw, b"demo-migrate/authenticate"),
-        }
-    }
-
-    /// XORs the keystream HMAC(enc, nonce || counter) over `data`; its own inverse.
-    fn xor_keystream(&self, nonce: &[u8], data: &mut [u8]) {
-        for (counter, chunk) in (0u32..).zip(data.chunks_mut(32)) {
-            let mut mac = hmac(&self.enc);
-            mac.update(nonce);
-            mac.update(&counter.to_be_bytes());
-            let block = mac.finalize().into_bytes();
-            chunk
-                .iter_mut()
-                .zip(block.iter())
-                .for_each(|(b, k)| *b ^= k);
-        }
-    }
-
-    /// The tag binds the record id too, so a sealed value cannot be moved to another record.
-    fn tagger(&self, id: &str, nonce: &[u8], ciphertext: &[u8]) -> HmacSha256 {
-        let mut mac = hmac(&self.mac);
-        mac.update(&(id.len() as u64).to_be_bytes());
-        mac.update(id.as_bytes());
-        mac.update(nonce);
-        mac.update(ciphertext);
-        mac
-    }
-
-    fn seal(&self, id: &str, plaintext: &[u8]) -> Result<Record, String> {
-        let mut nonce = [0u8; NONCE_LEN];
-        rand::TryRng::try_fill_bytes(&mut rand::rngs::SysRng, &mut nonce)
-            .map_err(|e| format!("the system random generator failed: {e}"))?;
-        let mut ciphertext = plaintext.to_vec();
-        self.xor_keystream(&nonce, &mut ciphertext);
-        let tag = self.tagger(id, &nonce, &ciphertext).finalize().into_bytes();
-        Ok(Record {
-            id: id.to_owned(),
-            nonce: hex::encode(nonce),
-            ciphertext: hex::encode(&ciphertext),
-            tag: hex::encode(tag),
-        })
-    }
-
-    /// The plaintext when the record is intact and sealed under this key, else `None`.
-    fn open(&self, record: &Record) -> Option<Vec<u8>> {
-        let nonce = hex::decode(&record.nonce).ok()?;
-        let mut data = hex::decode(&record.ciphertext).ok()?;
-        let tag = hex::decode(&record.tag).ok()?;
-        if nonce.len() != NONCE_LEN {
-            return None;
-        }
-        // Constant-time comparison: the tag is checked before anything is decrypted.
-        self.tagger(&record.id, &nonce, &data)
-            .verify_slice(&tag)
-            .ok()?;
-        self.xor_keystream(&nonce, &mut data);
-        Some(data)
-    }
 }
 
 fn main() -> ExitCode {
@@ -235,13 +128,7 @@ fn key_from_env(name: &str, hex32: bool) -> Result<Key, String> {
         .map(OsString::into_vec)
         .filter(|raw| !raw.is_empty())
         .ok_or_else(|| format!("{name} is not set in the environment"))?;
-    if !hex32 {
-        return Ok(Key::new(&raw));
-    }
-    match hex::decode(&raw) {
-        Ok(bytes) if bytes.len() == 32 => Ok(Key::new(&bytes)),
-        _ => Err(format!("{name} is not 64 hex characters")),
-    }
+    Key::from_env_value(&raw, hex32).ok_or_else(|| format!("{name} is not 64 hex characters"))
 }
 
 fn run(args: &Args) -> Result<Value, String> {
@@ -252,7 +139,7 @@ fn run(args: &Args) -> Result<Value, String> {
     }
     let text =
         std::fs::read_to_string(&args.data).map_err(|e| format!("cannot read {shown}: {e}"))?;
-    let mut lines = parse(&text);
+    let mut lines = sealed::parse(&text);
     let mut errors = Vec::new();
     let (mut scanned, mut changed, mut unchanged) = (0, 0, 0);
     let old = match args.mode {
@@ -299,7 +186,7 @@ fn run(args: &Args) -> Result<Value, String> {
     // records stay under the keys they were under and the operator's rollback is simple.
     let written = !dry_run && errors.is_empty() && changed > 0;
     if written {
-        runbook::atomic::write_atomic(&args.data, render(&lines)?.as_bytes(), None)
+        runbook::atomic::write_atomic(&args.data, sealed::render(&lines)?.as_bytes(), None)
             .map_err(|e| format!("cannot write {shown}: {e}"))?;
     }
     // `changed` counts what this run re-encrypted, or would have: `written` says whether the
@@ -312,37 +199,6 @@ fn run(args: &Args) -> Result<Value, String> {
         "dry_run": dry_run,
         "written": written,
     }))
-}
-
-fn parse(text: &str) -> Vec<Line> {
-    text.lines()
-        .map(|line| {
-            if line.trim().is_empty() || line.trim_start().starts_with('#') {
-                return Line::Kept(line.to_owned());
-            }
-            // serde's message could quote the line, a sealed value; say only what is wrong.
-            match serde_json::from_str::<Record>(line) {
-                Ok(record) => Line::Record(record),
-                Err(_) => Line::Malformed("not a record {id, nonce, ciphertext, tag}".to_owned()),
-            }
-        })
-        .collect()
-}
-
-fn render(lines: &[Line]) -> Result<String, String> {
-    let mut out = String::new();
-    for line in lines {
-        match line {
-            Line::Kept(text) => out.push_str(text),
-            Line::Record(record) => out.push_str(
-                &serde_json::to_string(record).map_err(|e| format!("cannot encode: {e}"))?,
-            ),
-            // Unreachable in a write (errors block it), but never lose a line if it were.
-            Line::Malformed(_) => return Err("refusing to rewrite a malformed line".to_owned()),
-        }
-        out.push('\n');
-    }
-    Ok(out)
 }
 
 /// Creates the data file with `count` random values, so a deployment's data matches its key.
@@ -367,7 +223,7 @@ fn init(args: &Args, key: &Key, count: usize) -> Result<Value, String> {
         let id = format!("user-{number:04}/{kind}");
         lines.push(Line::Record(key.seal(&id, &plaintext)?));
     }
-    runbook::atomic::write_atomic(&args.data, render(&lines)?.as_bytes(), None)
+    runbook::atomic::write_atomic(&args.data, sealed::render(&lines)?.as_bytes(), None)
         .map_err(|e| format!("cannot write {shown}: {e}"))?;
     Ok(json!({ "created": count, "errors": [] }))
 }

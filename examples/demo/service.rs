@@ -4,9 +4,11 @@
 //! again, so a rotation only takes effect after a restart — which is exactly what the shipped
 //! runbooks must prove. Its endpoints let a verify step observe the live secrets without ever
 //! seeing one: `/health` (backends accept the credentials), `/token` + `/whoami` (JWT_SECRET), `/session` (a cookie signed with SESSION_SECRET),
-//! `/fingerprints` (keyed hashes of every secret). Secrets never appear in output or logs.
-//! During a rotation's overlap, `JWT_SECRET_PREVIOUS` and `SESSION_SECRET_PREVIOUS` still
-//! verify (a keyring: sign with the current key, accept either).
+//! `/fingerprints` (keyed hashes of every secret), `/records/app` and `/records/mfa` (the
+//! records APP_ENCRYPTION_KEY and MFA_ENCRYPTION_KEY protect, opened). Secrets never appear
+//! in output or logs. During a rotation's overlap, `JWT_SECRET_PREVIOUS`,
+//! `SESSION_SECRET_PREVIOUS`, `APP_ENCRYPTION_KEY_PREVIOUS` and `MFA_ENCRYPTION_KEY_PREVIOUS`
+//! still work (a keyring: sign or encrypt with the current key, accept or decrypt with either).
 
 #[path = "service/args.rs"]
 mod args;
@@ -24,6 +26,12 @@ mod http;
 mod lifecycle;
 #[path = "service/listener.rs"]
 mod listener;
+#[path = "service/records.rs"]
+mod records;
+// The service only reads records: sealing and rewriting them is the migration's part.
+#[path = "sealed.rs"]
+#[allow(dead_code)]
+mod sealed;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -63,6 +71,9 @@ struct State {
     /// sent to the old instance with a fresh token would be refused.
     predecessor_serving: AtomicBool,
     fingerprints: Map<String, Value>,
+    fingerprint_key: String,
+    app_records: records::Keyring,
+    mfa_records: records::Keyring,
     /// `None` when the URL is unset; `Err` holds why it could not be parsed (never the URL).
     postgres: Option<Result<Postgres, &'static str>>,
     redis: Option<Result<Redis, &'static str>>,
@@ -264,6 +275,9 @@ fn load_state(env: &EnvFile, log: Log) -> State {
         session_previous: env.get("SESSION_SECRET_PREVIOUS").filter(|k| !k.is_empty()),
         predecessor_serving: AtomicBool::new(false),
         fingerprints,
+        app_records: records::Keyring::load(env, "APP_ENCRYPTION_KEY", false, "DEMO_DATA_FILE"),
+        mfa_records: records::Keyring::load(env, "MFA_ENCRYPTION_KEY", true, "DEMO_MFA_DATA_FILE"),
+        fingerprint_key,
         postgres: url("DATABASE_URL").map(|url| backends::parse_database_url(&url)),
         redis: url("REDIS_URL").map(|url| backends::parse_redis_url(&url)),
         log,
@@ -330,6 +344,8 @@ fn route(request: &Request, state: &State) -> Response {
         }
         "/whoami" => whoami(request, state),
         "/session" => session(request, state),
+        "/records/app" => state.app_records.serve(state.fingerprint_key.as_bytes()),
+        "/records/mfa" => state.mfa_records.serve(state.fingerprint_key.as_bytes()),
         _ => Response::error(404, "no such endpoint"),
     }
 }

@@ -8,6 +8,9 @@
 //!   as it was at start (only with `--env-file`).
 //! - `redis_before`, `postgres_before`: a new connection with the credentials of REDIS_URL and
 //!   DATABASE_URL as they were at start (with `--redis`, `--postgres`).
+//! - `records_app`, `records_mfa`: /records/app or /records/mfa opens every encrypted record,
+//!   to the same plaintexts as at start (their digest), with `--records app|mfa`: a record the
+//!   service cannot decrypt fails the request, as it fails the user whose record it is.
 
 use std::path::Path;
 
@@ -29,6 +32,8 @@ pub(crate) struct Checks {
     cookie: Option<String>,
     redis: Option<Redis>,
     postgres: Option<Postgres>,
+    /// Each `--records` kind with the digest of its plaintexts at start.
+    records: Vec<(RecordKind, String)>,
     names: Vec<&'static str>,
 }
 
@@ -40,6 +45,7 @@ impl Checks {
         env_file: Option<&Path>,
         redis: bool,
         postgres: bool,
+        records: &[RecordKind],
     ) -> Result<Checks, String> {
         let reply = probe::get(port, "/token", None)
             .map_err(|reason| format!("cannot mint a token at 127.0.0.1:{port}: {reason}"))?;
@@ -63,16 +69,29 @@ impl Checks {
                 backend(url, "DATABASE_URL", backends::parse_database_url)
             })
             .transpose()?;
+        let records = records
+            .iter()
+            .map(|kind| {
+                let (_, path) = kind.check();
+                let reply = probe::get(port, path, None).map_err(|e| format!("{path}: {e}"))?;
+                digest_of(&reply.body)
+                    .filter(|_| reply.status == 200)
+                    .map(|digest| (*kind, digest))
+                    .ok_or_else(|| format!("{path} answered {}: {}", reply.status, reply.body))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
         let mut names = vec!["health", "token_before", "token_during"];
         names.extend(cookie.is_some().then_some("session_before"));
         names.extend(redis.is_some().then_some("redis_before"));
         names.extend(postgres.is_some().then_some("postgres_before"));
+        names.extend(records.iter().map(|(kind, _)| kind.check().0));
         let checks = Checks {
             port,
             token,
             cookie,
             redis,
             postgres,
+            records,
             names,
         };
         for index in 0..checks.names.len() {
@@ -112,9 +131,29 @@ impl Checks {
                 Some(pg) => probe::judge_backend(backends::check_postgres(pg)),
                 None => unreachable!("postgres_before runs only with DATABASE_URL; this is a bug"),
             },
+            "records_app" | "records_mfa" => self.records(name),
             _ => unreachable!("unknown check {name}; this is a bug"),
         };
         (name, verdict)
+    }
+
+    /// Every record opens, to the plaintexts it held at start.
+    fn records(&self, name: &'static str) -> Verdict {
+        let Some(((_, path), digest)) = self
+            .records
+            .iter()
+            .map(|(kind, digest)| (kind.check(), digest))
+            .find(|((check, _), _)| *check == name)
+        else {
+            unreachable!("{name} runs only with --records; this is a bug")
+        };
+        match probe::get(self.port, path, None) {
+            Ok(reply) if reply.status == 200 => match digest_of(&reply.body) {
+                Some(now) if now == *digest => Verdict::Ok,
+                _ => Verdict::Failed("records opened to other plaintexts".to_owned()),
+            },
+            reply => probe::judge(reply),
+        }
     }
 
     fn whoami(&self, token: &str) -> Verdict {
@@ -152,6 +191,36 @@ fn backend<T>(
         ));
     }
     parse(&url).map_err(|reason| format!("{key}: {reason}"))
+}
+
+/// The records a `--records` flag names: the app's or the MFA secrets.
+#[derive(Clone, Copy)]
+pub(crate) enum RecordKind {
+    App,
+    Mfa,
+}
+
+impl RecordKind {
+    pub(crate) fn parse(text: &str) -> Option<RecordKind> {
+        match text {
+            "app" => Some(RecordKind::App),
+            "mfa" => Some(RecordKind::Mfa),
+            _ => None,
+        }
+    }
+
+    /// The check's name and the endpoint it requests.
+    fn check(self) -> (&'static str, &'static str) {
+        match self {
+            RecordKind::App => ("records_app", "/records/app"),
+            RecordKind::Mfa => ("records_mfa", "/records/mfa"),
+        }
+    }
+}
+
+fn digest_of(body: &str) -> Option<String> {
+    let body: serde_json::Value = serde_json::from_str(body).ok()?;
+    Some(body.get("digest")?.as_str()?.to_owned())
 }
 
 fn token_of(body: &str) -> Option<String> {
