@@ -38,14 +38,16 @@ const TABLE: &[Row] = &[
     Row {
         id: "app-encryption",
         runbook: "app-encryption-key-rotation",
-        env: &["APP_ENCRYPTION_KEY"],
+        // The guide's variable, and the previous key that decrypts during the overlap.
+        env: &["APP_ENCRYPTION_KEY", "APP_ENCRYPTION_KEY_PREVIOUS"],
         policy: "every 365d",
         impact: "Requires data re-encryption migration",
     },
     Row {
         id: "mfa-encryption",
         runbook: "mfa-encryption-key-rotation",
-        env: &["MFA_ENCRYPTION_KEY"],
+        // The guide's variable, and the previous key that decrypts during the overlap.
+        env: &["MFA_ENCRYPTION_KEY", "MFA_ENCRYPTION_KEY_PREVIOUS"],
         policy: "every 365d",
         impact: "Requires re-encryption migration; users locked out if skipped",
     },
