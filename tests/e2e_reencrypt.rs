@@ -1,74 +1,26 @@
 //! End to end on the demo deployment: the shipped `app-encryption-key-rotation` and
 //! `mfa-encryption-key-rotation` runbooks drive the demo's re-encryption migration
 //! (`demo-migrate`) over a scratch copy of its data — the data ends under the new key when the
-//! run succeeds, and under the old one, with `.env.prod` byte for byte, when it fails.
+//! activate phase succeeds (the old key still decrypting until `retire`), and under the old
+//! one, with `.env.prod` byte for byte, when it fails. An incident keeps nothing to retire.
+//! (`tests/e2e_keyring.rs` proves the same rotations cost the service's users nothing.)
 
 mod common;
 #[path = "demo_service/support.rs"]
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
-
 use base64::Engine;
 use runbook::envfile::EnvFile;
 use serde_json::Value;
-use support::{Deployment, get, get_json};
+use support::{APP_DATA, Deployment, MFA_DATA, get, get_json, verify_records as verify};
 
-const APP_DATA: &str = "data.jsonl";
-const MFA_DATA: &str = "mfa-data.jsonl";
-
-/// The `demo-migrate` example binary, rebuilt when stale.
-fn migrate_binary() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| support::example_binary("demo-migrate"))
-}
-
-/// A demo deployment with both data templates copied in and the shipped runbooks' migration
-/// commands pointed at `demo-migrate` (keys reach it through the runbooks' env, never argv).
+/// A demo deployment, its data copies under the template's keys, the shipped runbooks'
+/// migration commands pointed at `demo-migrate`, its service running.
 fn deployment() -> Deployment {
     let demo = Deployment::new();
-    let templates = common::repo().join("examples/demo");
-    for (template, copy) in [("data.template", APP_DATA), ("mfa-data.template", MFA_DATA)] {
-        std::fs::copy(templates.join(template), demo.dir.path().join(copy)).unwrap();
-    }
-    let bin = migrate_binary().display();
-    let config = format!(
-        "runbooks: {runbooks}\nvars:\n  env_file: .env.prod\n  api_url: http://127.0.0.1:{port}\n\
-         \x20 reencrypt_env_probe_command: printenv RUNBOOK_ENV_PROBE\n\
-         \x20 reencrypt_command: \"'{bin}' --data {APP_DATA}\"\n\
-         \x20 reencrypt_dry_run_command: \"'{bin}' --data {APP_DATA} --dry-run\"\n\
-         \x20 mfa_reencrypt_command: \"'{bin}' --mfa --data {MFA_DATA}\"\n\
-         \x20 mfa_reencrypt_dry_run_command: \"'{bin}' --mfa --data {MFA_DATA} --dry-run\"\n\
-         restart:\n  run: bash ./restart.sh {{{{ services | join(\" \") }}}}\n",
-        runbooks = common::repo().join("runbooks").display(),
-        port = demo.port,
-    );
-    std::fs::write(demo.dir.path().join("runbook.yaml"), config).unwrap();
+    demo.configure(&support::reencrypt_vars());
     demo.restart_ok(&["api"]);
     demo
-}
-
-/// `demo-migrate --verify` of `data` under `key`: its exit code and its JSON report.
-fn verify(data: &Path, key: &str, mfa: bool) -> (i32, Value) {
-    let name = if mfa {
-        "MFA_ENCRYPTION_KEY"
-    } else {
-        "APP_ENCRYPTION_KEY"
-    };
-    let out = Command::new(migrate_binary())
-        .args(mfa.then_some("--mfa"))
-        .arg("--data")
-        .arg(data)
-        .arg("--verify")
-        .env(name, key)
-        .output()
-        .unwrap();
-    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("{e}: {}", String::from_utf8_lossy(&out.stderr));
-    });
-    (out.status.code().unwrap_or(-1), report)
 }
 
 fn error_ids(report: &Value) -> Vec<&str> {
@@ -119,49 +71,118 @@ fn data_templates_open_under_the_env_template_keys_and_under_no_other_key() {
     }
 }
 
+/// `/records/KIND` of the demo service: every record opened (200), and how many of them only
+/// under the previous key.
+fn records(demo: &Deployment, kind: &str) -> (u16, Value) {
+    get_json(demo.port, &format!("/records/{kind}"), None)
+}
+
 #[test]
-fn app_encryption_rotation_reencrypts_every_record_under_the_new_key() {
+fn app_encryption_rotation_reencrypts_every_record_under_the_new_key_then_retires_the_old() {
     let demo = deployment();
     let old = demo.env().get("APP_ENCRYPTION_KEY").unwrap();
     let (_, fingerprints_before) = get_json(demo.port, "/fingerprints", None);
-    let data = demo.dir.path().join(APP_DATA);
+    let data = demo.dir.path().join(APP_DATA.1);
     assert_eq!(
         verify(&data, &old, false).0,
         0,
         "the copy starts under the old key"
     );
+    let (status, before) = records(&demo, "app");
+    assert_eq!(status, 200, "{before}");
 
     let (code, output) = demo.runbook(&["run", "app-encryption-key-rotation", "--yes"]);
     assert_eq!(code, 0, "{output}");
+    assert!(output.contains("waiting for retire"), "{output}");
     assert!(
         output.contains("✓ app-encryption-key-rotation/all-under-new-key (exec)"),
-        "the run ends with the last dry run:\n{output}"
+        "the activate phase proves every record under the new key:\n{output}"
     );
-
-    let new = demo.env().get("APP_ENCRYPTION_KEY").unwrap();
+    let env = demo.env();
+    let new = env.get("APP_ENCRYPTION_KEY").unwrap();
     assert_ne!(new, old, "APP_ENCRYPTION_KEY changed in .env.prod");
+    assert_eq!(
+        env.get("APP_ENCRYPTION_KEY_PREVIOUS").as_deref(),
+        Some(old.as_str()),
+        "the old key still decrypts during the overlap"
+    );
     let (code, report) = verify(&data, &new, false);
     assert_eq!(code, 0, "every record opens under the new key: {report}");
     let (code, report) = verify(&data, &old, false);
     assert_eq!(code, 1, "{report}");
     assert_eq!(report["verified"], 0, "no record opens under the old key");
-    assert_eq!(
-        get(demo.port, "/health", None).0,
-        200,
-        "the service is healthy"
-    );
+    let (status, during) = records(&demo, "app");
+    assert_eq!(status, 200, "{during}");
+    assert_eq!(during["digest"], before["digest"], "the same plaintexts");
+    assert_eq!(during["opened_with_previous"], 0, "{during}");
     let (_, fingerprints_after) = get_json(demo.port, "/fingerprints", None);
     assert_ne!(
         fingerprints_before["APP_ENCRYPTION_KEY"], fingerprints_after["APP_ENCRYPTION_KEY"],
         "the restarted service runs with the new key"
     );
+
+    let (code, retired) = demo.runbook(&["retire", "app-encryption", "--now", "--yes"]);
+    assert_eq!(code, 0, "{retired}");
+    for step in [
+        "old-key-opens-nothing (exec)",
+        "records-still-readable (verify)",
+    ] {
+        assert!(
+            retired.contains(&format!("✓ app-encryption-key-rotation/{step}")),
+            "{retired}"
+        );
+    }
+    let env = demo.env();
+    assert_eq!(env.get("APP_ENCRYPTION_KEY_PREVIOUS"), None, "retired");
+    assert_eq!(env.get("APP_ENCRYPTION_KEY").unwrap(), new);
+    let (status, after) = records(&demo, "app");
+    assert_eq!(
+        status, 200,
+        "the service reads every record with the new key alone"
+    );
+    assert_eq!(after["digest"], before["digest"]);
+    let (_, fingerprints) = get_json(demo.port, "/fingerprints", None);
+    assert!(fingerprints.get("APP_ENCRYPTION_KEY_PREVIOUS").is_none());
+    assert_no_key_in(&format!("{output}{retired}"), &[&old, &new]);
+}
+
+/// `compromise` never overlaps: the leaked key decrypts until the migration has run, and is
+/// gone from `.env.prod` and the service before the run ends.
+#[test]
+fn a_compromised_app_encryption_key_is_removed_in_the_same_run() {
+    let demo = deployment();
+    let old = demo.env().get("APP_ENCRYPTION_KEY").unwrap();
+    let data = demo.dir.path().join(APP_DATA.1);
+    let (code, output) =
+        demo.runbook(&["run", "compromise", "--secret", "app-encryption", "--yes"]);
+    // Unattended, the run stops at the operator's "notify the users", after the rotation.
+    assert_eq!(code, 3, "{output}");
+    for step in [
+        "drop-previous-incident (env)",
+        "old-key-opens-nothing-incident (exec)",
+        "records-readable-incident (verify)",
+    ] {
+        assert!(
+            output.contains(&format!("✓ app-encryption-key-rotation/{step}")),
+            "{output}"
+        );
+    }
+    let env = demo.env();
+    assert_eq!(env.get("APP_ENCRYPTION_KEY_PREVIOUS"), None, "nothing kept");
+    let new = env.get("APP_ENCRYPTION_KEY").unwrap();
+    assert_ne!(new, old);
+    assert_eq!(verify(&data, &new, false).0, 0);
+    assert_eq!(verify(&data, &old, false).1["verified"], 0);
+    let (_, fingerprints) = get_json(demo.port, "/fingerprints", None);
+    assert!(fingerprints.get("APP_ENCRYPTION_KEY_PREVIOUS").is_none());
+    assert_eq!(records(&demo, "app").0, 200);
     assert_no_key_in(&output, &[&old, &new]);
 }
 
 #[test]
 fn app_encryption_rotation_with_a_corrupted_record_fails_and_changes_nothing() {
     let demo = deployment();
-    let data = demo.dir.path().join(APP_DATA);
+    let data = demo.dir.path().join(APP_DATA.1);
     let corrupted = "user-0003/integration-credential";
     let text = std::fs::read_to_string(&data).unwrap();
     let text: String = text
@@ -219,22 +240,25 @@ fn app_encryption_rotation_with_a_corrupted_record_fails_and_changes_nothing() {
 #[test]
 fn app_encryption_rotation_failing_after_the_migration_reencrypts_back_to_the_old_key() {
     let demo = deployment();
-    let data = demo.dir.path().join(APP_DATA);
+    let data = demo.dir.path().join(APP_DATA.1);
     let env_before = std::fs::read(demo.env_file()).unwrap();
     let old = demo.env().get("APP_ENCRYPTION_KEY").unwrap();
     let (_, fingerprints_before) = get_json(demo.port, "/fingerprints", None);
-    // The health check asks a port nothing listens on: the run fails after the migration, the
-    // env edit and the restart, so `migrate`'s rollback must re-encrypt every record back.
+    // The last check reads the records at an endpoint the service does not have: the run
+    // fails after the env edit, the restart, the migration and its dry run, so `migrate`'s
+    // rollback must re-encrypt every record back before the old key alone returns.
     let (code, output) = demo.runbook(&[
         "run",
         "app-encryption-key-rotation",
         "--yes",
         "--var",
-        "api_url=http://127.0.0.1:1",
-        "--var",
-        "health_interval=50ms",
+        "app_records_verify_path=/records/none",
     ]);
     assert_eq!(code, 1, "a failed step, everything rolled back:\n{output}");
+    assert!(
+        output.contains("✓ app-encryption-key-rotation/all-under-new-key (exec)"),
+        "the migration had run:\n{output}"
+    );
     assert_eq!(
         std::fs::read(demo.env_file()).unwrap(),
         env_before,
@@ -243,23 +267,20 @@ fn app_encryption_rotation_failing_after_the_migration_reencrypts_back_to_the_ol
     let (code, report) = verify(&data, &old, false);
     assert_eq!(code, 0, "every record is back under the old key: {report}");
     assert_eq!(
-        get(demo.port, "/health", None).0,
-        200,
-        "the service is healthy"
-    );
-    assert_eq!(
         get_json(demo.port, "/fingerprints", None).1,
         fingerprints_before,
-        "the service runs with the old key again"
+        "the service runs with the old key alone again"
     );
+    let (status, read) = records(&demo, "app");
+    assert_eq!(status, 200, "and reads every record with it: {read}");
     assert_no_key_in(&output, &[&old]);
 }
 
 #[test]
-fn mfa_encryption_rotation_reencrypts_the_mfa_secrets_under_the_new_key() {
+fn mfa_encryption_rotation_reencrypts_the_mfa_secrets_under_the_new_key_then_retires_the_old() {
     let demo = deployment();
     let old = demo.env().get("MFA_ENCRYPTION_KEY").unwrap();
-    let data = demo.dir.path().join(MFA_DATA);
+    let data = demo.dir.path().join(MFA_DATA.1);
     let (code, output) = demo.runbook(&["run", "mfa-encryption-key-rotation", "--yes"]);
     assert_eq!(code, 0, "{output}");
     assert!(
@@ -279,18 +300,23 @@ fn mfa_encryption_rotation_reencrypts_the_mfa_secrets_under_the_new_key() {
         0,
         "none under the old"
     );
-    let app_data = std::fs::read(demo.dir.path().join(APP_DATA)).unwrap();
+    let app_data = std::fs::read(demo.dir.path().join(APP_DATA.1)).unwrap();
     let app_template = std::fs::read(common::repo().join("examples/demo/data.template")).unwrap();
     assert_eq!(
         app_data, app_template,
         "the app data is not the MFA migration's"
     );
-    assert_eq!(
-        get(demo.port, "/health", None).0,
-        200,
-        "the service is healthy"
+    assert_eq!(records(&demo, "mfa").0, 200, "the service reads them");
+
+    let (code, retired) = demo.runbook(&["retire", "mfa-encryption", "--now", "--yes"]);
+    assert_eq!(code, 0, "{retired}");
+    assert!(
+        retired.contains("✓ mfa-encryption-key-rotation/old-key-opens-nothing (exec)"),
+        "{retired}"
     );
-    assert_no_key_in(&output, &[&old, &new]);
+    assert_eq!(demo.env().get("MFA_ENCRYPTION_KEY_PREVIOUS"), None);
+    assert_eq!(records(&demo, "mfa").0, 200, "with the new key alone");
+    assert_no_key_in(&format!("{output}{retired}"), &[&old, &new]);
 }
 
 /// A Compose that drops `-e NAME`'s host value would run the migration without its keys: the
@@ -298,7 +324,7 @@ fn mfa_encryption_rotation_reencrypts_the_mfa_secrets_under_the_new_key() {
 #[test]
 fn app_encryption_rotation_stops_before_migrating_when_the_container_gets_no_env() {
     let demo = deployment();
-    let data = demo.dir.path().join(APP_DATA);
+    let data = demo.dir.path().join(APP_DATA.1);
     let data_before = std::fs::read(&data).unwrap();
     let env_before = std::fs::read(demo.env_file()).unwrap();
     let (code, output) = demo.runbook(&[

@@ -129,6 +129,62 @@ pub(crate) fn session_id(pid: &str) -> Option<String> {
     fields.split(' ').nth(3).map(str::to_owned)
 }
 
+/// The demo deployment's encrypted data: the template each scratch copy starts from, the
+/// copy's name (the one `.env.prod.template` points the service at), and the key's variable.
+pub(crate) const APP_DATA: (&str, &str, &str) =
+    ("data.template", "data.jsonl", "APP_ENCRYPTION_KEY");
+pub(crate) const MFA_DATA: (&str, &str, &str) =
+    ("mfa-data.template", "mfa-data.jsonl", "MFA_ENCRYPTION_KEY");
+
+/// The `var` lines that point the shipped re-encryption runbooks at `demo-migrate` over a
+/// deployment's data copies (keys reach it through the runbooks' env, never argv), for
+/// [`Deployment::configure`].
+pub(crate) fn reencrypt_vars() -> String {
+    let bin = example_binary("demo-migrate");
+    let bin = bin.display();
+    let (app, mfa) = (APP_DATA.1, MFA_DATA.1);
+    [
+        (
+            "reencrypt_env_probe_command",
+            "printenv RUNBOOK_ENV_PROBE".to_owned(),
+        ),
+        ("reencrypt_command", format!("'{bin}' --data {app}")),
+        (
+            "reencrypt_dry_run_command",
+            format!("'{bin}' --data {app} --dry-run"),
+        ),
+        (
+            "mfa_reencrypt_command",
+            format!("'{bin}' --mfa --data {mfa}"),
+        ),
+        (
+            "mfa_reencrypt_dry_run_command",
+            format!("'{bin}' --mfa --data {mfa} --dry-run"),
+        ),
+    ]
+    .iter()
+    .map(|(name, command)| format!("  {name}: {command:?}\n"))
+    .collect()
+}
+
+/// `demo-migrate --verify` of `data` under `key` (MFA's when `mfa`): its exit code and its
+/// JSON report, whose `verified` counts the records that open under that key.
+pub(crate) fn verify_records(data: &Path, key: &str, mfa: bool) -> (i32, Value) {
+    let name = if mfa { MFA_DATA.2 } else { APP_DATA.2 };
+    let out = Command::new(example_binary("demo-migrate"))
+        .args(mfa.then_some("--mfa"))
+        .arg("--data")
+        .arg(data)
+        .arg("--verify")
+        .env(name, key)
+        .output()
+        .unwrap();
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {}", String::from_utf8_lossy(&out.stderr));
+    });
+    (out.status.code().unwrap_or(-1), report)
+}
+
 /// A scratch copy of `examples/demo/`, run through `restart.sh`; stops the service on drop.
 pub(crate) struct Deployment {
     pub dir: tempfile::TempDir,
@@ -148,6 +204,9 @@ impl Deployment {
             dir.path().join(".env.prod"),
         )
         .unwrap();
+        for (template, copy, _) in [APP_DATA, MFA_DATA] {
+            std::fs::copy(demo.join(template), dir.path().join(copy)).unwrap();
+        }
         let port = free_port();
         let conf = format!(
             "DEMO_PORT={port}\nDEMO_ENV_FILE=.env.prod\nDEMO_PID_FILE=demo.pid\n\
