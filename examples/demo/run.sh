@@ -13,8 +13,10 @@
 # The scratch deployment also holds encrypted demo data (copies of data.template and
 # mfa-data.template) and points the shipped app/MFA encryption key runbooks at the demo's
 # migration, `demo-migrate`, which the runbooks hand the old and new keys through its
-# environment. `--app-encryption` or `--mfa-encryption` runs that rotation instead and proves
-# every record now opens under the new key.
+# environment. `--app-encryption` or `--mfa-encryption` runs that rotation instead (the demo
+# service reads the records with either key meanwhile), proves every record now opens under
+# the new key, retires the old key with `runbook retire SECRET --now --yes`, and shows the
+# service reading every record with the new key alone.
 #
 # `--zero-impact` restarts the service blue/green (DEMO_RESTART=bluegreen in demo.conf) and
 # runs the rotation while `demo-load` keeps requesting the service with a token and a session
@@ -70,6 +72,7 @@ chmod 600 "$scratch/.env.prod"
 cp examples/demo/restart.sh "$scratch/restart.sh"
 # The data the encryption keys protect, sealed under the template's keys; the migration
 # rewrites these copies, never the templates.
+# .env.prod's DEMO_DATA_FILE and DEMO_MFA_DATA_FILE point the service at these copies.
 cp examples/demo/data.template "$scratch/data.jsonl"
 cp examples/demo/mfa-data.template "$scratch/mfa-data.jsonl"
 # A free loopback port: a random one nothing answers on.
@@ -135,12 +138,15 @@ case $mode in
     secret=${mode#--}
     if [ "$secret" = app-encryption ]; then
         set -- APP_ENCRYPTION_KEY data.jsonl
+        records=/records/app
     else
         set -- MFA_ENCRYPTION_KEY mfa-data.jsonl --mfa
+        records=/records/mfa
     fi
     echo "scratch deployment: $scratch (service on 127.0.0.1:$port)"
     report=$(verify_data "$@")
     echo "$2 under the current $1: $report"
+    echo "the service reads them: $records -> $(get "$records")"
     echo
     "$runbook" run "$secret-key-rotation" --yes
     echo
@@ -149,6 +155,13 @@ case $mode in
         exit 1
     }
     echo "$2 under the new $1: $report"
+    echo "the overlap: the old key stays as ${1}_PREVIOUS, decrypting only; $records -> $(get "$records")"
+    echo "retiring the old key now (--now skips the 1-day overlap):"
+    "$runbook" retire "$secret" --now --yes
+    echo
+    after=$(get "$records")
+    echo "after the retire, with the new key alone: $records -> $after (expected 200)"
+    [ "${after%% *}" = 200 ] || { echo "the service cannot read its records" >&2; exit 1; }
     echo "status and history of the scratch deployment:"
     "$runbook" status | grep -E "^(SECRET|$secret) "
     "$runbook" history
