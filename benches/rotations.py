@@ -1,18 +1,22 @@
 #!/usr/bin/env python3
 """What a rotation costs the users of the demo deployment, measured under load.
 
-`python3 benches/rotations.py` builds `runbook`, the demo service and `demo-load` (release),
-then for each row (JWT, SESSION) rotates a scratch copy of the demo deployment while
-`demo-load` keeps requesting it with credentials minted before the rotation, and prints one
-table: per row and way of rotating, the failed requests (refused, reset, 5xx), the rejected
-credentials (a token or session minted before or during the rotation refused), the longest
-gap between two successful responses, and the rotation's wall time. Medians over RUNS runs
-(default 3); `PROFILE=debug` uses debug builds.
+`python3 benches/rotations.py` builds `runbook`, the demo service, `demo-load` and
+`demo-migrate` (release), then for each row (JWT, SESSION, APP_ENCRYPTION_KEY,
+MFA_ENCRYPTION_KEY) rotates a scratch copy of the demo deployment while `demo-load` keeps
+requesting it with credentials minted before the rotation (and, for the encryption keys,
+reading the records they seal), and prints one table: per row and way of rotating, the failed
+requests (refused, reset, 5xx, a record the service cannot decrypt), the rejected credentials
+(a token or session minted before or during the rotation refused), the longest gap between
+two successful responses, and the rotation's wall time. Medians over RUNS runs (default 3);
+`PROFILE=debug` uses debug builds.
 
 The ways of rotating, side by side:
   one-phase, recreate    the new value replaces the old at once (a minimal runbook written
                          for the bench, as the shipped ones were before two phases and as an
-                         incident still rotates), stop-then-start, the default driver
+                         incident still rotates; for an encryption key the records are
+                         re-encrypted first, which the old process then cannot read until the
+                         restart), stop-then-start, the default driver
   one-phase, blue/green  the same, DEMO_RESTART=bluegreen: start new, wait healthy, drain old
   two-phase, blue/green  the shipped runbook: its activate phase under load (the old value
                          still verifies during the overlap), then, on a line of its own,
@@ -33,7 +37,13 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ROWS = [("jwt", "jwt-rotation", "JWT_SECRET"), ("session", "session-rotation", "SESSION_SECRET")]
+ROWS = [("jwt", "jwt-rotation", "JWT_SECRET"), ("session", "session-rotation", "SESSION_SECRET"),
+        ("app-encryption", "app-encryption-key-rotation", "APP_ENCRYPTION_KEY"),
+        ("mfa-encryption", "mfa-encryption-key-rotation", "MFA_ENCRYPTION_KEY")]
+# The rows whose key seals the demo's records: what `demo-load --records` reads, the data
+# copy, demo-migrate's flag and the variable it reads the old key from.
+RECORDS = {"app-encryption": ("app", "data", "", "OLD_ENCRYPTION_KEY"),
+           "mfa-encryption": ("mfa", "mfa-data", " --mfa", "OLD_MFA_ENCRYPTION_KEY")}
 
 # The one-phase rotation of a row: the new value replaces the old, nothing keeps verifying.
 ONE_PHASE = """name: {secret}-one-phase
@@ -54,6 +64,32 @@ steps:
       retries: 50
       interval: 100ms
 """
+# The one-phase rotation of an encryption key, as the shipped runbook did it before two
+# phases: re-encrypt the records, then switch the key; the old process cannot read them between.
+ONE_PHASE_REENCRYPT = """name: {secret}-one-phase
+secret: {{ id: {secret}, env: [{env}], every: 365d, impact: records unreadable until restarted }}
+steps:
+  - id: new
+    generate: {{ bytes: 32, encoding: hex }}
+  - id: migrate
+    needs: [new]
+    exec:
+      run: "'{migrate}'{flag} --data {data}.jsonl"
+      env: {{ {old}: "{{{{ secret.current }}}}", {env}: "{{{{ steps.new.value }}}}" }}
+      expect: {{ json: "json.errors | length == 0" }}
+  - id: write
+    needs: [migrate]
+    env: {{ set: {{ {env}: "{{{{ steps.new.value }}}}" }} }}
+  - id: restart
+    needs: [write]
+    restart: [api]
+  - id: health
+    needs: [restart]
+    verify:
+      http: {{ url: "{{{{ vars.api_url }}}}/health", status: 200 }}
+      retries: 50
+      interval: 100ms
+"""
 RUNS = int(os.environ.get("RUNS", "3"))
 # `PROFILE=debug` reuses the binaries the tests built: a rotation's time is restarts and
 # waits, which the optimiser barely changes.
@@ -61,17 +97,19 @@ PROFILE = os.environ.get("PROFILE", "release")
 
 
 def build():
-    print(f"building runbook, demo-service and demo-load ({PROFILE}) ...", file=sys.stderr)
+    print(f"building runbook, demo-service, demo-load and demo-migrate ({PROFILE}) ...",
+          file=sys.stderr)
     subprocess.run(
         ["cargo", "build", *(["--release"] if PROFILE == "release" else []), "--quiet",
-         "--bin", "runbook", "--example", "demo-service", "--example", "demo-load"],
+         "--bin", "runbook", "--example", "demo-service", "--example", "demo-load",
+         "--example", "demo-migrate"],
         cwd=REPO, check=True)
     meta = subprocess.run(["cargo", "metadata", "--format-version", "1", "--no-deps"],
                           cwd=REPO, check=True, capture_output=True, text=True)
     target = os.path.join(json.loads(meta.stdout)["target_directory"], PROFILE)
     return {name: os.path.join(target, path) for name, path in
             [("runbook", "runbook"), ("service", "examples/demo-service"),
-             ("load", "examples/demo-load")]}
+             ("load", "examples/demo-load"), ("migrate", "examples/demo-migrate")]}
 
 
 def free_port():
@@ -83,14 +121,19 @@ def free_port():
 class Deployment:
     """A scratch copy of examples/demo/ with the demo service running."""
 
-    def __init__(self, binaries, restart, runbooks):
+    def __init__(self, binaries, restart, runbooks, load_args=()):
         self.dir = tempfile.mkdtemp(prefix="runbook-bench-rotation.")
         self.port = free_port()
         self.binaries = binaries
+        self.load_args = list(load_args)
         demo = os.path.join(REPO, "examples/demo")
         shutil.copy(os.path.join(demo, ".env.prod.template"), self.path(".env.prod"))
         os.chmod(self.path(".env.prod"), 0o600)
         shutil.copy(os.path.join(demo, "restart.sh"), self.path("restart.sh"))
+        # The records the encryption keys seal, where .env.prod's DEMO_DATA_FILE names them.
+        for data in ("data", "mfa-data"):
+            shutil.copy(os.path.join(demo, f"{data}.template"), self.path(f"{data}.jsonl"))
+        migrate = binaries["migrate"]
         with open(self.path("demo.conf"), "w") as conf:
             conf.write(f"DEMO_PORT={self.port}\nDEMO_ENV_FILE=.env.prod\n"
                        f"DEMO_PID_FILE=demo.pid\nDEMO_LOG_FILE=demo.log\n"
@@ -99,6 +142,12 @@ class Deployment:
             config.write(f"runbooks: {runbooks}\nstate: .runbook\nvars:\n"
                          f"  env_file: .env.prod\n  api_url: http://127.0.0.1:{self.port}\n"
                          "  health_interval: 100ms\n"
+                         "  reencrypt_env_probe_command: printenv RUNBOOK_ENV_PROBE\n"
+                         f"  reencrypt_command: \"'{migrate}' --data data.jsonl\"\n"
+                         f"  reencrypt_dry_run_command: \"'{migrate}' --data data.jsonl --dry-run\"\n"
+                         f"  mfa_reencrypt_command: \"'{migrate}' --mfa --data mfa-data.jsonl\"\n"
+                         f"  mfa_reencrypt_dry_run_command: "
+                         f"\"'{migrate}' --mfa --data mfa-data.jsonl --dry-run\"\n"
                          "restart:\n  run: bash ./restart.sh {{ services | join(\" \") }}\n")
         subprocess.run(["bash", "restart.sh", "api"], cwd=self.dir, check=True,
                        capture_output=True)
@@ -113,7 +162,8 @@ class Deployment:
                 os.remove(self.path(name))
         load = subprocess.Popen(
             [self.binaries["load"], "--port", str(self.port), "--env-file", ".env.prod",
-             "--until-file", "load.stop", "--ready-file", "load.ready", "--max-seconds", "300"],
+             "--until-file", "load.stop", "--ready-file", "load.ready", "--max-seconds", "300",
+             *self.load_args],
             cwd=self.dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         while not os.path.exists(self.path("load.ready")):
             if load.poll() is not None:
@@ -154,8 +204,15 @@ def measure(binaries, row, restart, two_phase):
         else:
             runbooks, runbook = scratch_runbooks, f"{secret}-one-phase"
             with open(os.path.join(runbooks, f"{runbook}.yaml"), "w") as out:
-                out.write(ONE_PHASE.format(secret=secret, env=env))
-        demo = Deployment(binaries, restart, runbooks)
+                if secret in RECORDS:
+                    _, data, flag, old = RECORDS[secret]
+                    out.write(ONE_PHASE_REENCRYPT.format(
+                        secret=secret, env=env, migrate=binaries["migrate"], flag=flag, data=data,
+                        old=old))
+                else:
+                    out.write(ONE_PHASE.format(secret=secret, env=env))
+        load_args = ["--records", RECORDS[secret][0]] if secret in RECORDS else []
+        demo = Deployment(binaries, restart, runbooks, load_args)
         try:
             samples = {"rotate": sample(*demo.under_load(["run", runbook]))}
             if two_phase:
@@ -173,7 +230,7 @@ def main():
             ("two-phase", "bluegreen", True)]
     print(f"runbook rotations under load, medians of {RUNS} runs, {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.2f}")
-    header = f"{'row':<9}{'rotation':<20}{'restart':<11}{'failed':>8}{'rejected':>10}" \
+    header = f"{'row':<16}{'rotation':<20}{'restart':<11}{'failed':>8}{'rejected':>10}" \
              f"{'longest gap ms':>16}{'wall s':>8}"
     print(header)
     for row in ROWS:
@@ -185,7 +242,7 @@ def main():
             for part, label in parts:
                 median = {key: statistics.median(run[part][key] for run in runs)
                           for key in ("failed", "rejected", "gap", "wall")}
-                print(f"{row[0]:<9}{label:<20}{restart:<11}{median['failed']:>8g}"
+                print(f"{row[0]:<16}{label:<20}{restart:<11}{median['failed']:>8g}"
                       f"{median['rejected']:>10g}{median['gap']:>16g}{median['wall']:>8.2f}",
                       flush=True)
 
