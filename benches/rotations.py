@@ -45,14 +45,10 @@ ROWS = [("jwt", "jwt-rotation", "JWT_SECRET"), ("session", "session-rotation", "
 RECORDS = {"app-encryption": ("app", "data", "", "OLD_ENCRYPTION_KEY"),
            "mfa-encryption": ("mfa", "mfa-data", " --mfa", "OLD_MFA_ENCRYPTION_KEY")}
 
-# The one-phase rotation of a row: the new value replaces the old, nothing keeps verifying.
-ONE_PHASE = """name: {secret}-one-phase
-secret: {{ id: {secret}, env: [{env}], every: 90d, impact: every credential refused }}
-steps:
-  - id: new
-    generate: {{ bytes: 64, encoding: base64 }}
-  - id: write
-    needs: [new]
+# The switch a one-phase rotation ends with, after the step `{before}`: the new value
+# replaces the old, nothing keeps verifying.
+SWITCH = """  - id: write
+    needs: [{before}]
     env: {{ set: {{ {env}: "{{{{ steps.new.value }}}}" }} }}
   - id: restart
     needs: [write]
@@ -64,6 +60,13 @@ steps:
       retries: 50
       interval: 100ms
 """
+# The one-phase rotation of a row.
+ONE_PHASE = """name: {secret}-one-phase
+secret: {{ id: {secret}, env: [{env}], every: 90d, impact: every credential refused }}
+steps:
+  - id: new
+    generate: {{ bytes: 64, encoding: base64 }}
+""" + SWITCH
 # The one-phase rotation of an encryption key, as the shipped runbook did it before two
 # phases: re-encrypt the records, then switch the key; the old process cannot read them between.
 ONE_PHASE_REENCRYPT = """name: {secret}-one-phase
@@ -77,19 +80,7 @@ steps:
       run: "'{migrate}'{flag} --data {data}.jsonl"
       env: {{ {old}: "{{{{ secret.current }}}}", {env}: "{{{{ steps.new.value }}}}" }}
       expect: {{ json: "json.errors | length == 0" }}
-  - id: write
-    needs: [migrate]
-    env: {{ set: {{ {env}: "{{{{ steps.new.value }}}}" }} }}
-  - id: restart
-    needs: [write]
-    restart: [api]
-  - id: health
-    needs: [restart]
-    verify:
-      http: {{ url: "{{{{ vars.api_url }}}}/health", status: 200 }}
-      retries: 50
-      interval: 100ms
-"""
+""" + SWITCH
 RUNS = int(os.environ.get("RUNS", "3"))
 # `PROFILE=debug` reuses the binaries the tests built: a rotation's time is restarts and
 # waits, which the optimiser barely changes.
@@ -208,9 +199,9 @@ def measure(binaries, row, restart, two_phase):
                     _, data, flag, old = RECORDS[secret]
                     out.write(ONE_PHASE_REENCRYPT.format(
                         secret=secret, env=env, migrate=binaries["migrate"], flag=flag, data=data,
-                        old=old))
+                        old=old, before="migrate"))
                 else:
-                    out.write(ONE_PHASE.format(secret=secret, env=env))
+                    out.write(ONE_PHASE.format(secret=secret, env=env, before="new"))
         load_args = ["--records", RECORDS[secret][0]] if secret in RECORDS else []
         demo = Deployment(binaries, restart, runbooks, load_args)
         try:

@@ -9,8 +9,6 @@
 #[path = "demo_service/support.rs"]
 mod support;
 
-use std::process::{Command, Stdio};
-
 use support::{APP_DATA, Deployment, get, verify_records};
 
 const RUNBOOK: &str = "app-encryption-key-rotation";
@@ -23,23 +21,15 @@ fn deployment() -> Deployment {
     demo
 }
 
-/// Runs `runbook ARGS` in `demo` until the failpoint `boundary` kills it.
+/// Runs `runbook ARGS` in `demo` until the failpoint `boundary` kills it (no exit code).
 #[track_caller]
 fn killed(demo: &Deployment, args: &[&str], boundary: &str) {
-    let output = Command::new(env!("CARGO_BIN_EXE_runbook"))
-        .args(args)
-        .current_dir(demo.dir.path())
-        .env("NO_COLOR", "1")
-        .env("RUNBOOK_FAILPOINT", boundary)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_eq!(
-        output.status.code(),
-        None,
-        "{boundary}: killed, not finished: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+    let mut command = demo.runbook_command(args);
+    let output = command.env("RUNBOOK_FAILPOINT", boundary).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.code().is_none(),
+        "{boundary}: not killed: {stderr}"
     );
 }
 

@@ -71,6 +71,15 @@ fn data_templates_open_under_the_env_template_keys_and_under_no_other_key() {
     }
 }
 
+/// Each of `steps` (`ID (KIND)`) of the app-encryption runbook is done in `output`.
+#[track_caller]
+fn assert_done(output: &str, steps: &[&str]) {
+    for step in steps {
+        let done = format!("✓ app-encryption-key-rotation/{step}");
+        assert!(output.contains(&done), "{done}:\n{output}");
+    }
+}
+
 /// `/records/KIND` of the demo service: every record opened (200), and how many of them only
 /// under the previous key.
 fn records(demo: &Deployment, kind: &str) -> (u16, Value) {
@@ -123,15 +132,13 @@ fn app_encryption_rotation_reencrypts_every_record_under_the_new_key_then_retire
 
     let (code, retired) = demo.runbook(&["retire", "app-encryption", "--now", "--yes"]);
     assert_eq!(code, 0, "{retired}");
-    for step in [
-        "old-key-opens-nothing (exec)",
-        "records-still-readable (verify)",
-    ] {
-        assert!(
-            retired.contains(&format!("✓ app-encryption-key-rotation/{step}")),
-            "{retired}"
-        );
-    }
+    assert_done(
+        &retired,
+        &[
+            "old-key-opens-nothing (exec)",
+            "records-still-readable (verify)",
+        ],
+    );
     let env = demo.env();
     assert_eq!(env.get("APP_ENCRYPTION_KEY_PREVIOUS"), None, "retired");
     assert_eq!(env.get("APP_ENCRYPTION_KEY").unwrap(), new);
@@ -157,16 +164,14 @@ fn a_compromised_app_encryption_key_is_removed_in_the_same_run() {
         demo.runbook(&["run", "compromise", "--secret", "app-encryption", "--yes"]);
     // Unattended, the run stops at the operator's "notify the users", after the rotation.
     assert_eq!(code, 3, "{output}");
-    for step in [
-        "drop-previous-incident (env)",
-        "old-key-opens-nothing-incident (exec)",
-        "records-readable-incident (verify)",
-    ] {
-        assert!(
-            output.contains(&format!("✓ app-encryption-key-rotation/{step}")),
-            "{output}"
-        );
-    }
+    assert_done(
+        &output,
+        &[
+            "drop-previous-incident (env)",
+            "old-key-opens-nothing-incident (exec)",
+            "records-readable-incident (verify)",
+        ],
+    );
     let env = demo.env();
     assert_eq!(env.get("APP_ENCRYPTION_KEY_PREVIOUS"), None, "nothing kept");
     let new = env.get("APP_ENCRYPTION_KEY").unwrap();

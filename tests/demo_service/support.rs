@@ -238,16 +238,21 @@ impl Deployment {
         std::fs::write(self.dir.path().join("runbook.yaml"), config).unwrap();
     }
 
-    /// The real `runbook ARGS` in the deployment, without a terminal: the exit code and
-    /// stdout followed by stderr.
-    pub(crate) fn runbook(&self, args: &[&str]) -> (i32, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_runbook"))
+    /// The real `runbook ARGS` in the deployment, without a terminal, to be run.
+    pub(crate) fn runbook_command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_runbook"));
+        command
             .args(args)
             .current_dir(self.dir.path())
             .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// The real `runbook ARGS` in the deployment, without a terminal: the exit code and
+    /// stdout followed by stderr.
+    pub(crate) fn runbook(&self, args: &[&str]) -> (i32, String) {
+        let out = self.runbook_command(args).output().unwrap();
         let text = format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),
