@@ -91,6 +91,16 @@ fn assert_no_impact(demo: &Deployment, report: &Report, instances: u64) {
     assert_eq!(report.0["instances"], instances, "{report}");
 }
 
+/// Asserts that no output of the runs nor the service's log shows any of `values`.
+fn assert_never_shown(demo: &Deployment, outputs: &[&str], values: &[&str]) {
+    let log = demo.log();
+    for value in values {
+        for shown in outputs.iter().chain([&log.as_str()]) {
+            assert!(!shown.contains(value), "a secret is shown:\n{shown}");
+        }
+    }
+}
+
 /// Asserts what a retire phase costs clients that hold the value in use: nothing.
 fn assert_retire_fails_nothing(demo: &Deployment, report: &Report) {
     assert_eq!(report.total("failed"), 0, "{report}\nlog:\n{}", demo.log());
@@ -164,8 +174,9 @@ fn metrics_token_rotation_in_two_phases_with_blue_green_restarts_costs_scrapers_
     assert_eq!(get(demo.port, "/metrics", Some(&old)).0, 200, "overlap");
     assert_eq!(get(demo.port, "/metrics", Some(&new)).0, 200);
 
-    let (_, retired) = under_load(&demo, &["retire", "metrics", "--now", "--yes"]);
+    let (retire_output, retired) = under_load(&demo, &["retire", "metrics", "--now", "--yes"]);
     assert_retire_fails_nothing(&demo, &retired);
+    assert_never_shown(&demo, &[&output, &retire_output], &[&old, &new]);
     assert_eq!(
         get(demo.port, "/metrics", Some(&old)).0,
         401,
@@ -190,13 +201,16 @@ fn agent_enrollment_rotation_in_two_phases_with_blue_green_restarts_costs_instal
 
     // The retire asks the operator to confirm the installers carry the new secret, and to
     // enroll a test agent, before the old secret goes; `under_load` answers as they would.
-    let (output, retired) = under_load(&demo, &["retire", "agent-enrollment", "--now", "--yes"]);
-    assert!(
-        output.contains("Every deployment script and MDM policy"),
-        "{output}"
-    );
-    assert!(output.contains("Enroll a test agent"), "{output}");
+    let (retire_output, retired) =
+        under_load(&demo, &["retire", "agent-enrollment", "--now", "--yes"]);
+    for asked in [
+        "Every deployment script and MDM policy",
+        "Enroll a test agent",
+    ] {
+        assert!(retire_output.contains(asked), "{retire_output}");
+    }
     assert_retire_fails_nothing(&demo, &retired);
+    assert_never_shown(&demo, &[&output, &retire_output], &[&old, &new]);
     assert_eq!(
         get(demo.port, "/enroll", Some(&old)).0,
         401,
