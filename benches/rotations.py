@@ -2,13 +2,15 @@
 """What a rotation costs the users of the demo deployment, measured under load.
 
 `python3 benches/rotations.py` builds `runbook`, the demo service, `demo-load` and
-`demo-migrate` (release), then for each row (JWT, SESSION, APP_ENCRYPTION_KEY,
-MFA_ENCRYPTION_KEY) rotates a scratch copy of the demo deployment while `demo-load` keeps
-requesting it with credentials minted before the rotation (and, for the encryption keys,
-reading the records they seal), and prints one table: per row and way of rotating, the failed
-requests (refused, reset, 5xx, a record the service cannot decrypt), the rejected credentials
-(a token or session minted before or during the rotation refused), the longest gap between
-two successful responses, and the rotation's wall time. Medians over RUNS runs (default 3);
+`demo-migrate` (release), then for each row (JWT, SESSION, METRICS_SCRAPE_TOKEN,
+AGENT_ENROLLMENT_SECRET, APP_ENCRYPTION_KEY, MFA_ENCRYPTION_KEY) rotates a scratch copy of the
+demo deployment while `demo-load` keeps requesting it with credentials minted before the
+rotation (and, for the encryption keys, reading the records they seal), and prints one table:
+per row and way of rotating, the failed requests (refused, reset, 5xx, a record the service
+cannot decrypt), the rejected credentials (a token or session minted before or during the
+rotation refused), the longest gap between two successful responses, and the rotation's wall
+time (a run that stops for an operator's confirmation, as the agent enrollment retire does,
+is answered at once with `runbook resume --done`). Medians over RUNS runs (default 3);
 `PROFILE=debug` uses debug builds.
 
 The ways of rotating, side by side:
@@ -28,6 +30,7 @@ Everything runs on loopback, in a temporary directory removed at the end.
 
 import json
 import os
+import re
 import shutil
 import socket
 import statistics
@@ -38,8 +41,16 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROWS = [("jwt", "jwt-rotation", "JWT_SECRET"), ("session", "session-rotation", "SESSION_SECRET"),
+        ("metrics", "metrics-token-rotation", "METRICS_SCRAPE_TOKEN"),
+        ("agent-enrollment", "agent-enrollment-secret-rotation", "AGENT_ENROLLMENT_SECRET"),
         ("app-encryption", "app-encryption-key-rotation", "APP_ENCRYPTION_KEY"),
         ("mfa-encryption", "mfa-encryption-key-rotation", "MFA_ENCRYPTION_KEY")]
+# Config vars a row's shipped runbook needs on the demo: Prometheus's token file in the scratch
+# directory, and a service list that has `prometheus` (the demo's driver maps it to the demo).
+ROW_VARS = {"metrics": "  metrics_token_file: metrics_scrape_token\n"
+                       "  services_command: printf 'api\\nprometheus\\n'\n"}
+# The last line of a run that stopped for an operator: the steps it awaits and the run id.
+AWAITING = re.compile(r"awaiting the operator at ([^:]+): .*?`runbook resume ([^` ]+)`")
 # The rows whose key seals the demo's records: what `demo-load --records` reads, the data
 # copy, demo-migrate's flag and the variable it reads the old key from.
 RECORDS = {"app-encryption": ("app", "data", "", "OLD_ENCRYPTION_KEY"),
@@ -112,7 +123,7 @@ def free_port():
 class Deployment:
     """A scratch copy of examples/demo/ with the demo service running."""
 
-    def __init__(self, binaries, restart, runbooks, load_args=()):
+    def __init__(self, binaries, restart, runbooks, extra_vars="", load_args=()):
         self.dir = tempfile.mkdtemp(prefix="runbook-bench-rotation.")
         self.port = free_port()
         self.binaries = binaries
@@ -132,7 +143,7 @@ class Deployment:
         with open(self.path("runbook.yaml"), "w") as config:
             config.write(f"runbooks: {runbooks}\nstate: .runbook\nvars:\n"
                          f"  env_file: .env.prod\n  api_url: http://127.0.0.1:{self.port}\n"
-                         "  health_interval: 100ms\n"
+                         f"  health_interval: 100ms\n{extra_vars}"
                          "  reencrypt_env_probe_command: printenv RUNBOOK_ENV_PROBE\n"
                          f"  reencrypt_command: \"'{migrate}' --data data.jsonl\"\n"
                          f"  reencrypt_dry_run_command: \"'{migrate}' --data data.jsonl --dry-run\"\n"
@@ -161,14 +172,21 @@ class Deployment:
                 raise SystemExit(f"demo-load did not start: {load.stderr.read()}")
             time.sleep(0.02)
         started = time.monotonic()
-        run = subprocess.run([self.binaries["runbook"], *argv, "--yes"], cwd=self.dir,
-                             capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"})
+        run = self.runbook([*argv, "--yes"])
+        # An operator who confirms at once: each awaited step is said done.
+        while run.returncode == 3 and (awaiting := AWAITING.search(run.stdout + run.stderr)):
+            steps, run_id = awaiting.group(1).split(", "), awaiting.group(2)
+            run = self.runbook(["resume", run_id, *[a for s in steps for a in ("--done", s)]])
         wall = time.monotonic() - started
         open(self.path("load.stop"), "w").close()
         out, err = load.communicate(timeout=60)
         if run.returncode != 0:
             raise SystemExit(f"runbook {' '.join(argv)} failed:\n{run.stdout}{run.stderr}")
         return wall, json.loads(out)
+
+    def runbook(self, argv):
+        return subprocess.run([self.binaries["runbook"], *argv], cwd=self.dir,
+                              capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"})
 
     def close(self):
         try:
@@ -203,7 +221,7 @@ def measure(binaries, row, restart, two_phase):
                 else:
                     out.write(ONE_PHASE.format(secret=secret, env=env, before="new"))
         load_args = ["--records", RECORDS[secret][0]] if secret in RECORDS else []
-        demo = Deployment(binaries, restart, runbooks, load_args)
+        demo = Deployment(binaries, restart, runbooks, ROW_VARS.get(secret, ""), load_args)
         try:
             samples = {"rotate": sample(*demo.under_load(["run", runbook]))}
             if two_phase:
@@ -221,7 +239,8 @@ def main():
             ("two-phase", "bluegreen", True)]
     print(f"runbook rotations under load, medians of {RUNS} runs, {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.2f}")
-    header = f"{'row':<16}{'rotation':<20}{'restart':<11}{'failed':>8}{'rejected':>10}" \
+    width = max(len(row[0]) for row in ROWS) + 2
+    header = f"{'row':<{width}}{'rotation':<20}{'restart':<11}{'failed':>8}{'rejected':>10}" \
              f"{'longest gap ms':>16}{'wall s':>8}"
     print(header)
     for row in ROWS:
@@ -233,7 +252,7 @@ def main():
             for part, label in parts:
                 median = {key: statistics.median(run[part][key] for run in runs)
                           for key in ("failed", "rejected", "gap", "wall")}
-                print(f"{row[0]:<16}{label:<20}{restart:<11}{median['failed']:>8g}"
+                print(f"{row[0]:<{width}}{label:<20}{restart:<11}{median['failed']:>8g}"
                       f"{median['rejected']:>10g}{median['gap']:>16g}{median['wall']:>8.2f}",
                       flush=True)
 
