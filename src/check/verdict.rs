@@ -97,7 +97,11 @@ fn remembered(project: &Project) -> Vec<String> {
 
 /// Whether these exact inputs were checked before and had no problem.
 pub(crate) fn known_valid(project: &Project, key: &Key) -> bool {
-    remembered(project).contains(&key.0)
+    let known = remembered(project).contains(&key.0);
+    if known {
+        tracing::debug!("the runbooks, the project and runbook are as when last checked without a problem: not checked again");
+    }
+    known
 }
 
 /// Remembers that these inputs have no problem. `create` says whether the state directory
