@@ -54,7 +54,7 @@ pub(super) fn step_sites<'a>(step: &'a Step, kind: KindRef<'a>) -> Vec<Site<'a>>
         interval: step.interval.as_ref(),
         confirm: step.confirm.as_ref(),
         kind,
-        check: step.check.as_ref(),
+        check: step.check.as_deref(),
         rollback,
     })
 }
@@ -87,7 +87,7 @@ pub(crate) fn sites(step: &checked::Step) -> Vec<Site<'_>> {
         interval: step.interval.as_ref(),
         confirm: step.confirm.as_ref(),
         kind,
-        check: step.check.as_ref(),
+        check: step.check.as_deref(),
         rollback,
     })
 }

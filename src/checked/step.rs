@@ -19,7 +19,7 @@ pub(crate) struct Step {
     pub backoff: Option<u32>,
     pub rollback: Option<Rollback>,
     pub idempotent: bool,
-    pub check: Option<ExecSpec>,
+    pub check: Option<Box<ExecSpec>>,
     pub irreversible: bool,
     pub confirm: Option<String>,
     /// `activate` (the default) or `retire`.
@@ -36,23 +36,20 @@ impl Step {
     }
 }
 
-/// What a step does: exactly one kind, with its body.
+/// What a step does: exactly one kind, with its body (boxed: the largest body would
+/// otherwise be the size of every step).
 #[derive(Debug)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "one per step, built once when the library is checked and never moved after"
-)]
 pub(crate) enum StepKind {
-    Generate(GenerateSpec),
-    Exec(ExecSpec),
-    Env(EnvSpec),
-    File(FileSpec),
+    Generate(Box<GenerateSpec>),
+    Exec(Box<ExecSpec>),
+    Env(Box<EnvSpec>),
+    File(Box<FileSpec>),
     /// Services to restart through the configured restart driver.
     Restart(Vec<String>),
-    Verify(VerifySpec),
-    Manual(ManualSpec),
-    Rotate(RotateSpec),
-    Report(ReportSpec),
+    Verify(Box<VerifySpec>),
+    Manual(Box<ManualSpec>),
+    Rotate(Box<RotateSpec>),
+    Report(Box<ReportSpec>),
 }
 
 impl StepKind {

@@ -45,7 +45,7 @@ pub struct Step {
     #[serde(default)]
     pub idempotent: bool,
     /// How `resume` asks whether a cut-off `exec` step's effect is in place.
-    pub check: Option<ExecSpec>,
+    pub check: Option<Box<ExecSpec>>,
     /// The point of no return: the run asks before crossing it unless `--yes`.
     #[serde(default)]
     pub irreversible: bool,
@@ -60,16 +60,18 @@ pub struct Step {
     #[schemars(with = "Option<String>")]
     pub on: Option<Spanned<String>>,
 
-    pub generate: Option<GenerateSpec>,
-    pub exec: Option<ExecSpec>,
-    pub env: Option<EnvSpec>,
-    pub file: Option<FileSpec>,
+    // Boxed: a step has one kind, and nine bodies inline made every parsed step several
+    // kilobytes (the memory of a 100,000-step plan).
+    pub generate: Option<Box<GenerateSpec>>,
+    pub exec: Option<Box<ExecSpec>>,
+    pub env: Option<Box<EnvSpec>>,
+    pub file: Option<Box<FileSpec>>,
     /// Services to restart through the configured restart driver.
     pub restart: Option<Vec<String>>,
-    pub verify: Option<VerifySpec>,
-    pub manual: Option<ManualSpec>,
-    pub rotate: Option<RotateSpec>,
-    pub report: Option<ReportSpec>,
+    pub verify: Option<Box<VerifySpec>>,
+    pub manual: Option<Box<ManualSpec>>,
+    pub rotate: Option<Box<RotateSpec>>,
+    pub report: Option<Box<ReportSpec>>,
 }
 
 /// One kind a step declares, borrowed: the checker counts them (a step must declare exactly
