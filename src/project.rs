@@ -162,7 +162,7 @@ impl Project {
         let patterns = runbook
             .on
             .iter()
-            .chain(runbook.steps.iter().filter_map(|s| s.on.as_ref()));
+            .chain(runbook.steps.iter().filter_map(|s| s.on.as_deref()));
         let mut hosts: Vec<String> = Vec::new();
         for pattern in patterns {
             hosts.extend(self.inventory.select(&pattern.value).unwrap_or_default());

@@ -99,7 +99,9 @@ fn remembered(project: &Project) -> Vec<String> {
 pub(crate) fn known_valid(project: &Project, key: &Key) -> bool {
     let known = remembered(project).contains(&key.0);
     if known {
-        tracing::debug!("the runbooks, the project and runbook are as when last checked without a problem: not checked again");
+        tracing::debug!(
+            "the runbooks, the project and runbook are as when last checked without a problem: not checked again"
+        );
     }
     known
 }

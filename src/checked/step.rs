@@ -12,8 +12,8 @@ pub(crate) struct Step {
     pub id: Spanned<String>,
     pub description: Option<String>,
     pub needs: Vec<Spanned<String>>,
-    pub when: Option<Spanned<String>>,
-    pub timeout: Option<Spanned<HumanDuration>>,
+    pub when: Option<Box<Spanned<String>>>,
+    pub timeout: Option<Box<Spanned<HumanDuration>>>,
     pub retries: Option<u32>,
     pub interval: Option<Interval>,
     pub backoff: Option<u32>,
@@ -23,9 +23,9 @@ pub(crate) struct Step {
     pub irreversible: bool,
     pub confirm: Option<String>,
     /// `activate` (the default) or `retire`.
-    pub phase: Option<Spanned<Phase>>,
+    pub phase: Option<Box<Spanned<Phase>>>,
     /// Where the step runs, once per matching host (default: the runbook's `on`).
-    pub on: Option<Spanned<String>>,
+    pub on: Option<Box<Spanned<String>>>,
     pub kind: StepKind,
 }
 

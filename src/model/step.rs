@@ -28,9 +28,9 @@ pub struct Step {
     pub needs: Vec<Spanned<String>>,
     /// An expression; the step is skipped when it is false.
     #[schemars(with = "Option<String>")]
-    pub when: Option<Spanned<String>>,
+    pub when: Option<Box<Spanned<String>>>,
     #[schemars(with = "Option<HumanDuration>")]
-    pub timeout: Option<Spanned<HumanDuration>>,
+    pub timeout: Option<Box<Spanned<HumanDuration>>>,
     /// How many times a failing step is tried again.
     pub retries: Option<u32>,
     /// The pause between tries.
@@ -54,11 +54,11 @@ pub struct Step {
     /// `activate` (the default) or `retire`: retire steps run once the secret's `overlap`
     /// has passed (`runbook retire`), or right after the activate steps in incident mode.
     #[schemars(with = "Option<super::Phase>")]
-    pub phase: Option<Spanned<super::Phase>>,
+    pub phase: Option<Box<Spanned<super::Phase>>>,
     /// Where the step runs, once per matching host: a host or group pattern (default: the
     /// runbook's `on`, else the machine `runbook` runs on).
     #[schemars(with = "Option<String>")]
-    pub on: Option<Spanned<String>>,
+    pub on: Option<Box<Spanned<String>>>,
 
     // Boxed: a step has one kind, and nine bodies inline made every parsed step several
     // kilobytes (the memory of a 100,000-step plan).
