@@ -91,7 +91,11 @@ fn a_changed_runbook_is_checked_again_and_reported_as_without_the_memory() {
     cold.expect_code(2);
     assert_eq!(warm.stderr, cold.stderr);
     assert_eq!(warm.stdout, cold.stdout);
-    assert_eq!(remembered(&test), memo, "a library with a problem is not remembered");
+    assert_eq!(
+        remembered(&test),
+        memo,
+        "a library with a problem is not remembered"
+    );
     assert!(
         !test.path().join("cold/validated").exists(),
         "nor is one checked for the first time"
