@@ -11,7 +11,7 @@ mod every;
 mod files;
 
 pub use every::{Partial, Repaired};
-pub use files::Files;
+pub use files::{FileText, Files};
 mod wording;
 
 use crate::diagnostic::{Problem, SourceFile};

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use crate::diagnostic::{Problem, SourceFile};
 use crate::inventory::{Definitions, Inventory};
-use crate::load::{Files, Loaded, Outline, Partial, Repaired, load_config, outline, parse_runbook};
+use crate::load::{
+    FileText, Files, Loaded, Outline, Partial, Repaired, load_config, outline, parse_runbook,
+};
 use crate::model::{Config, DEFAULT_RESTART, RestartDriver, Runbook, default_vars};
 
 pub(crate) const CONFIG_FILE: &str = "runbook.yaml";
@@ -294,10 +296,8 @@ impl Library {
 /// Parses every file, in the given order. YAML parsing is most of the time of every command
 /// (three quarters of `validate` on the shipped library), and the files are independent, so
 /// they are spread over the cores, each thread taking every n-th file.
-fn parse_all(
-    files: Vec<(PathBuf, Result<String, Problem>)>,
-) -> Vec<Result<Loaded<Runbook>, Partial>> {
-    let parse = |(path, text): (PathBuf, Result<String, Problem>)| match text {
+fn parse_all(files: Vec<FileText>) -> Vec<Result<Loaded<Runbook>, Partial>> {
+    let parse = |(path, text): FileText| match text {
         Ok(text) => parse_runbook(&path, text),
         Err(problem) => Err(Partial {
             problems: vec![problem],
@@ -311,14 +311,13 @@ fn parse_all(
         return files.into_iter().map(parse).collect();
     }
     let count = files.len();
-    let mut shares: Vec<Vec<(usize, (PathBuf, Result<String, Problem>))>> =
-        (0..threads).map(|_| Vec::new()).collect();
+    let mut shares: Vec<Vec<(usize, FileText)>> = (0..threads).map(|_| Vec::new()).collect();
     for (i, file) in files.into_iter().enumerate() {
         shares[i % threads].push((i, file));
     }
     let mut slots: Vec<Option<Result<Loaded<Runbook>, Partial>>> =
         (0..count).map(|_| None).collect();
-    let parse_share = |share: Vec<(usize, (PathBuf, Result<String, Problem>))>| {
+    let parse_share = |share: Vec<(usize, FileText)>| {
         share
             .into_iter()
             .map(|(i, file)| (i, parse(file)))

@@ -7,11 +7,14 @@ use std::path::PathBuf;
 use super::{read_text, yaml_files};
 use crate::diagnostic::Problem;
 
+/// A file with its text, or why it could not be read.
+pub type FileText = (PathBuf, Result<String, Problem>);
+
 /// Each file with its text or why it could not be read, in a deterministic order, and the
 /// directories that could not be listed.
 #[derive(Debug, Default)]
 pub struct Files {
-    pub read: Vec<(PathBuf, Result<String, Problem>)>,
+    pub read: Vec<FileText>,
     pub problems: Vec<Problem>,
 }
 
