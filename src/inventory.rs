@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use crate::diagnostic::Problem;
-use crate::model::{GroupSpec, HostSpec};
+use crate::model::{GroupSpec, HostSpec, Ordered};
 
 pub(crate) use ansible::add_ansible;
 
@@ -36,6 +36,8 @@ pub(crate) struct GroupDef {
 #[derive(Debug, Default)]
 pub(crate) struct Definitions {
     pub hosts: BTreeMap<String, BTreeMap<String, String>>,
+    /// Host names in the order the sources first list them.
+    pub order: Vec<String>,
     pub groups: BTreeMap<String, GroupDef>,
     /// Problems found while reading the sources.
     pub problems: Vec<Problem>,
@@ -60,18 +62,29 @@ pub(crate) struct Inventory {
     groups: BTreeMap<String, BTreeSet<String>>,
     /// `--limit`: the only hosts any pattern may select.
     limit: Option<BTreeSet<String>>,
+    /// Each host's place in the order the sources list hosts: selections follow it, as
+    /// Ansible's do, so `serial` batches take hosts in the order the operator wrote them.
+    position: BTreeMap<String, usize>,
 }
 
 impl Definitions {
+    /// A host's vars, the host added at the end of the order when it is new.
+    pub(crate) fn host(&mut self, name: &str) -> &mut BTreeMap<String, String> {
+        if !self.hosts.contains_key(name) {
+            self.order.push(name.to_string());
+        }
+        self.hosts.entry(name.to_string()).or_default()
+    }
+
     /// Adds the config's `hosts:` and `groups:`. Connection fields become the Ansible
     /// connection variables, so both sources read the same way.
     pub(crate) fn add_config(
         &mut self,
-        hosts: &BTreeMap<String, HostSpec>,
+        hosts: &Ordered<HostSpec>,
         groups: &BTreeMap<String, GroupSpec>,
     ) {
         for (name, spec) in hosts {
-            let vars = self.hosts.entry(name.clone()).or_default();
+            let vars = self.host(name);
             let connection = [
                 (ADDRESS, spec.address.clone()),
                 (PORT, spec.port.map(|p| p.to_string())),
@@ -141,10 +154,17 @@ impl Inventory {
             vars.extend(own.clone());
             hosts.insert(host.clone(), vars);
         }
+        let position = defs
+            .order
+            .iter()
+            .enumerate()
+            .map(|(at, name)| (name.clone(), at))
+            .collect();
         Ok(Self {
             hosts,
             groups,
             limit: None,
+            position,
         })
     }
 
@@ -162,12 +182,13 @@ impl Inventory {
         Ok(())
     }
 
-    /// The hosts a pattern selects, sorted, within `--limit`.
+    /// The hosts a pattern selects, within `--limit`, in the order the sources list them.
     pub(crate) fn select(&self, text: &str) -> Result<Vec<String>, String> {
         let mut hosts = pattern::select(text, &self.hosts, &self.groups)?;
         if let Some(limit) = &self.limit {
             hosts.retain(|h| limit.contains(h));
         }
+        hosts.sort_by_key(|h| self.position.get(h).copied().unwrap_or(usize::MAX));
         Ok(hosts)
     }
 
