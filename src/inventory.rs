@@ -22,6 +22,20 @@ pub(crate) const USER: &str = "ansible_user";
 pub(crate) const KEY_FILE: &str = "ansible_ssh_private_key_file";
 pub(crate) const SSH_ARGS: &str = "ansible_ssh_common_args";
 
+/// Ansible's password variables. `runbook` logs in with keys only (`ssh` runs in batch mode,
+/// which never asks for one), so an inventory that sets one is refused rather than read:
+/// its value would otherwise be a template var like any other, one a plan or an error
+/// could show.
+const PASSWORDS: [&str; 7] = [
+    "ansible_password",
+    "ansible_ssh_pass",
+    "ansible_ssh_password",
+    "ansible_become_password",
+    "ansible_become_pass",
+    "ansible_sudo_pass",
+    "ansible_sudo_password",
+];
+
 /// One group as its sources define it, before children are expanded.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct GroupDef {
@@ -114,6 +128,7 @@ impl Inventory {
     /// A group naming a host or child that nothing defines is a problem.
     pub(crate) fn build(mut defs: Definitions) -> Result<Self, Vec<Problem>> {
         let mut problems = std::mem::take(&mut defs.problems);
+        problems.extend(passwords(&defs));
         for (name, group) in &defs.groups {
             for host in &group.hosts {
                 if !defs.hosts.contains_key(host) {
@@ -231,6 +246,26 @@ impl Inventory {
             extra_args,
         })
     }
+}
+
+/// A problem for each host or group that sets a password variable; it names the variable,
+/// never its value.
+fn passwords(defs: &Definitions) -> Vec<Problem> {
+    let hosts = defs.hosts.iter().map(|(name, vars)| ("host", name, vars));
+    let groups = defs.groups.iter().map(|(name, g)| ("group", name, &g.vars));
+    hosts
+        .chain(groups)
+        .flat_map(|(kind, name, vars)| {
+            PASSWORDS.iter().filter(|var| vars.contains_key(**var)).map(move |var| {
+                Problem::new(
+                    "runbook::inventory::password",
+                    format!(
+                        "{kind} `{name}` sets `{var}`: runbook never logs in or becomes another user with a password (ssh runs in batch mode); use a key (`ansible_ssh_private_key_file`, an ssh-agent or `~/.ssh/config`) and remove the variable"
+                    ),
+                )
+            })
+        })
+        .collect()
 }
 
 /// Every host of a group and of its children, guarding against a child cycle.
