@@ -4,7 +4,7 @@
 mod common;
 
 use common::Test;
-use common::fleet::{ROTATION, project_named, servers};
+use common::fleet::{ROTATION, project_named, servers, with_inventory};
 
 fn serial_one() -> String {
     ROTATION.replace("on: api\n", "on: api\nserial: 1\n")
@@ -33,7 +33,7 @@ fn batches_follow_the_inventory_order_not_the_sorted_one() {
     // Sorted, these would be web10, web2, web3.
     let names = ["web3", "web10", "web2"].map(String::from);
     let test = project_named(&hosts, &names, &serial_one());
-    let plan = test.run_args(&["--inventory", "inventory.yaml", "plan", "fleet-rotation"]);
+    let plan = with_inventory(&test, &[], &["plan", "fleet-rotation"]);
     plan.expect_code(0);
     assert!(
         plan.stdout.contains(
@@ -42,14 +42,11 @@ fn batches_follow_the_inventory_order_not_the_sorted_one() {
         "{}",
         plan.stdout
     );
-    let limited = test.run_args(&[
-        "--inventory",
-        "inventory.yaml",
-        "--limit",
-        "web2:web3",
-        "plan",
-        "fleet-rotation",
-    ]);
+    let limited = with_inventory(
+        &test,
+        &["--limit", "web2:web3"],
+        &["plan", "fleet-rotation"],
+    );
     limited.expect_code(0);
     assert!(
         limited
@@ -58,15 +55,11 @@ fn batches_follow_the_inventory_order_not_the_sorted_one() {
         "{}",
         limited.stdout
     );
-    let run = test.run_args(&[
-        "--inventory",
-        "inventory.yaml",
-        "run",
-        "fleet-rotation",
-        "--yes",
-        "--format",
-        "json",
-    ]);
+    let run = with_inventory(
+        &test,
+        &[],
+        &["run", "fleet-rotation", "--yes", "--format", "json"],
+    );
     run.expect_code(0);
     assert_eq!(started_order(&run.stdout), names);
 }

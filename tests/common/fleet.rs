@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::Test;
 use super::sshd::Sshd;
+use super::{Run, Test};
 
 pub(crate) const ENV: &str = "# app settings\nexport TOKEN=old-token-value\nOTHER='kept as is'\r\n";
 
@@ -66,6 +66,20 @@ steps:
     verify:
       exec: { run: 'test ! -e {{ vars.svc }}/broken' }
 "#;
+
+/// `runbook --inventory inventory.yaml FLAGS... ARGS...` in the project.
+pub(crate) fn with_inventory(test: &Test, flags: &[&str], args: &[&str]) -> Run {
+    test.run_args(&[&["--inventory", "inventory.yaml"], flags, args].concat())
+}
+
+/// What a diagnostic says, as one text: miette wraps long lines behind a `│` margin.
+pub(crate) fn one_text(stderr: &str) -> String {
+    stderr
+        .split_whitespace()
+        .filter(|w| *w != "│")
+        .collect::<Vec<_>>()
+        .join(" ")
+}
 
 /// Polls (bounded) until `done` holds; no timing is asserted.
 pub(crate) fn eventually(what: &str, done: impl Fn() -> bool) {
