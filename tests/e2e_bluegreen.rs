@@ -13,7 +13,7 @@ use base64::Engine as _;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-use load::{Load, Report};
+use load::Report;
 use support::{Deployment, get, token};
 
 /// A demo restarted by `mode`, its service running.
@@ -25,15 +25,9 @@ fn demo(mode: &str) -> Deployment {
     demo
 }
 
-/// Runs `runbook ARGS` while `demo-load` requests the service with the credentials clients
-/// hold now, and returns the runbook's output and what the load saw.
+/// Runs `runbook ARGS` under the load of the clients' credentials as they are now.
 fn under_load(demo: &Deployment, args: &[&str]) -> (String, Report) {
-    let load = Load::start(demo.dir.path(), demo.port, &demo.env_file(), &[]);
-    let (code, output) = demo.runbook(args);
-    let report = load.finish();
-    assert_eq!(code, 0, "{args:?}: {output}\nlog:\n{}", demo.log());
-    eprintln!("{args:?}: {report}");
-    (output, report)
+    load::under_load(demo, args, &[])
 }
 
 /// `session=s:VALUE.SIGNATURE` as Express's cookie-signature signs it, with `secret`.

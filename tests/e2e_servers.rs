@@ -8,21 +8,10 @@ mod common;
 mod support;
 
 use common::servers::{Postgres, Redis};
-use runbook::envfile::EnvFile;
-use support::{Deployment, get};
+use support::{Deployment, get, set_env};
 
 const PG_OLD: &str = "Old-Pg-Password-1234";
 const REDIS_OLD: &str = "old-redis-password-5678";
-
-fn set_env(demo: &Deployment, key: &str, value: &str) {
-    let mut env = EnvFile::parse(&std::fs::read(demo.env_file()).unwrap()).unwrap();
-    if env.get(key).is_some() {
-        env.set(key, value).unwrap();
-    } else {
-        env.append(key, value).unwrap();
-    }
-    std::fs::write(demo.env_file(), env.to_bytes()).unwrap();
-}
 
 fn postgres_deployment(pg: &Postgres) -> Deployment {
     postgres_deployment_with(pg, "  postgres_exporter_env_file: none\n")

@@ -247,6 +247,9 @@ fn retire_view(library: &Library, plan: &Plan) -> Option<RetireView> {
                 secrets.first().copied().unwrap_or("SECRET")
             ),
         },
+        // A routine run without an overlap has retire steps that never run (their `when`
+        // is false for its vars): nothing to say about a retire phase.
+        None if plan.mode != crate::model::Mode::Incident => return None,
         None => RetireView {
             overlap: None,
             when: "in this run, right after the activate phase: incident mode never overlaps, so the old value stops verifying before the run ends".into(),

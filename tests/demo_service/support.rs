@@ -107,6 +107,17 @@ pub(crate) fn token(port: u16) -> String {
     body["token"].as_str().unwrap().to_owned()
 }
 
+/// Sets `key` in the deployment's env file, appending it when the file has none.
+pub(crate) fn set_env(demo: &Deployment, key: &str, value: &str) {
+    let mut env = EnvFile::parse(&std::fs::read(demo.env_file()).unwrap()).unwrap();
+    if env.get(key).is_some() {
+        env.set(key, value).unwrap();
+    } else {
+        env.append(key, value).unwrap();
+    }
+    std::fs::write(demo.env_file(), env.to_bytes()).unwrap();
+}
+
 pub(crate) fn edit_env(path: &Path, key: &str, value: &str) {
     let mut env = EnvFile::parse(&std::fs::read(path).unwrap()).unwrap();
     env.set(key, value).unwrap();
