@@ -2,20 +2,26 @@
 """What a rotation costs the users of the demo deployment, measured under load.
 
 `python3 benches/rotations.py` builds `runbook`, the demo service and `demo-load` (release),
-then for each row (JWT, SESSION) rotates a scratch copy of the demo deployment while
-`demo-load` keeps requesting it with credentials minted before the rotation, and prints one
-table: per row and way of rotating, the failed requests (refused, reset, 5xx), the rejected
-credentials (a token or session minted before or during the rotation refused), the longest
-gap between two successful responses, and the rotation's wall time. Medians over RUNS runs
+then for each row (JWT, SESSION, REDIS, POSTGRES) rotates a scratch copy of the demo
+deployment while `demo-load` keeps requesting it with credentials minted before the rotation
+(for the database rows also opening new Redis or PostgreSQL connections with the password and
+role the app had at the start, `--redis` / `--postgres`), and prints one table: per row and
+way of rotating, the failed requests (refused, reset, 5xx), the rejected credentials (a token,
+session or database password from before or during the rotation refused), the longest gap
+between two successful responses, and the rotation's wall time. The database rows start
+their own Redis and PostgreSQL (from the `redis-server` and `postgresql` packages) on
+loopback, one per rotation, in a temporary directory. Medians over RUNS runs
 (default 3); `PROFILE=debug` uses debug builds.
 
 The ways of rotating, side by side:
   one-phase, recreate    the new value replaces the old at once (a minimal runbook written
                          for the bench, as the shipped ones were before two phases and as an
-                         incident still rotates), stop-then-start, the default driver
+                         incident still rotates; for postgres the shipped runbook with
+                         `postgres_roles: single`), stop-then-start, the default driver
   one-phase, blue/green  the same, DEMO_RESTART=bluegreen: start new, wait healthy, drain old
   two-phase, blue/green  the shipped runbook: its activate phase under load (the old value
-                         still verifies during the overlap), then, on a line of its own,
+                         still verifies during the overlap; postgres with
+                         `postgres_roles: alternating`), then, on a line of its own,
                          `runbook retire --now` under a new load (clients holding credentials
                          of the new value)
 
@@ -25,15 +31,18 @@ Everything runs on loopback, in a temporary directory removed at the end.
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
+import servers
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ROWS = [("jwt", "jwt-rotation", "JWT_SECRET"), ("session", "session-rotation", "SESSION_SECRET")]
+ROWS = [("jwt", "jwt-rotation", "JWT_SECRET"), ("session", "session-rotation", "SESSION_SECRET"),
+        ("redis", "redis-rotation", "REDIS_URL"),
+        ("postgres", "postgres-password-rotation", "DATABASE_URL")]
 
 # The one-phase rotation of a row: the new value replaces the old, nothing keeps verifying.
 ONE_PHASE = """name: {secret}-one-phase
@@ -54,6 +63,42 @@ steps:
       retries: 50
       interval: 100ms
 """
+# Redis's one-phase rotation: `requirepass` replaced, so the old password is refused at once.
+REDIS_ONE_PHASE = """name: redis-one-phase
+secret: { id: redis, env: [REDIS_URL], every: 90d, impact: every connection refused }
+steps:
+  - id: new
+    generate: { bytes: 32, encoding: hex }
+  - id: set
+    needs: [new]
+    exec:
+      run: "{{ vars.redis_cli }}"
+      stdin: "CONFIG SET requirepass {{ steps.new.value }}\\n"
+      env: { REDISCLI_AUTH: "{{ secret.current | url_password }}" }
+      expect: { stdout_contains: OK }
+  - id: write
+    needs: [set]
+    env: { set: { REDIS_URL: "{{ secret.current | url_with_password(steps.new.value) }}" } }
+  - id: restart
+    needs: [write]
+    restart: [api]
+  - id: health
+    needs: [restart]
+    verify:
+      http: { url: "{{ vars.api_url }}/health", status: 200 }
+      retries: 50
+      interval: 100ms
+"""
+# The one-time set-up of alternating login roles (the README's), with the app on breeze_a.
+PG_ROLES = """CREATE ROLE breeze_app NOLOGIN;
+CREATE ROLE breeze_a LOGIN PASSWORD '{password}' IN ROLE breeze_app;
+CREATE ROLE breeze_b NOLOGIN IN ROLE breeze_app;
+ALTER ROLE breeze_a SET role = 'breeze_app';
+ALTER ROLE breeze_b SET role = 'breeze_app';
+CREATE DATABASE breeze OWNER breeze_app;
+"""
+PG_OLD = "OldAppPassword1234"
+REDIS_OLD = "old-redis-password-bench"
 RUNS = int(os.environ.get("RUNS", "3"))
 # `PROFILE=debug` reuses the binaries the tests built: a rotation's time is restarts and
 # waits, which the optimiser barely changes.
@@ -74,22 +119,19 @@ def build():
              ("load", "examples/demo-load")]}
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Deployment:
     """A scratch copy of examples/demo/ with the demo service running."""
 
-    def __init__(self, binaries, restart, runbooks):
+    def __init__(self, binaries, restart, runbooks, env="", config_vars="", load_flags=()):
         self.dir = tempfile.mkdtemp(prefix="runbook-bench-rotation.")
-        self.port = free_port()
+        self.port = servers.free_port()
         self.binaries = binaries
         demo = os.path.join(REPO, "examples/demo")
         shutil.copy(os.path.join(demo, ".env.prod.template"), self.path(".env.prod"))
+        with open(self.path(".env.prod"), "a") as out:
+            out.write(env)
         os.chmod(self.path(".env.prod"), 0o600)
+        self.load_flags = list(load_flags)
         shutil.copy(os.path.join(demo, "restart.sh"), self.path("restart.sh"))
         with open(self.path("demo.conf"), "w") as conf:
             conf.write(f"DEMO_PORT={self.port}\nDEMO_ENV_FILE=.env.prod\n"
@@ -98,7 +140,7 @@ class Deployment:
         with open(self.path("runbook.yaml"), "w") as config:
             config.write(f"runbooks: {runbooks}\nstate: .runbook\nvars:\n"
                          f"  env_file: .env.prod\n  api_url: http://127.0.0.1:{self.port}\n"
-                         "  health_interval: 100ms\n"
+                         f"  health_interval: 100ms\n{config_vars}"
                          "restart:\n  run: bash ./restart.sh {{ services | join(\" \") }}\n")
         subprocess.run(["bash", "restart.sh", "api"], cwd=self.dir, check=True,
                        capture_output=True)
@@ -113,7 +155,8 @@ class Deployment:
                 os.remove(self.path(name))
         load = subprocess.Popen(
             [self.binaries["load"], "--port", str(self.port), "--env-file", ".env.prod",
-             "--until-file", "load.stop", "--ready-file", "load.ready", "--max-seconds", "300"],
+             "--until-file", "load.stop", "--ready-file", "load.ready", "--max-seconds", "300",
+             *self.load_flags],
             cwd=self.dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         while not os.path.exists(self.path("load.ready")):
             if load.poll() is not None:
@@ -144,18 +187,46 @@ def sample(wall, report):
             "gap": report["longest_gap_ms"], "wall": wall}
 
 
+def backend(secret, two_phase):
+    """The server a database row rotates on, and what the deployment needs to reach it: env
+    lines, config vars and demo-load's flag. None for the rows without one."""
+    if secret == "redis":
+        redis = servers.Redis(REDIS_OLD)
+        return (redis, f"REDIS_URL={redis.url(REDIS_OLD)}\n",
+                f"  redis_cli: {redis.cli()}\n", ["--redis"])
+    if secret == "postgres":
+        pg = servers.Postgres()
+        if two_phase:
+            pg.sql(PG_ROLES.format(password=PG_OLD))
+            user, admin, admin_password = "breeze_a", pg.SUPERUSER, pg.password
+        else:
+            pg.sql(f"CREATE ROLE breeze LOGIN PASSWORD '{PG_OLD}';\n"
+                   "CREATE DATABASE breeze OWNER breeze;\n")
+            user, admin, admin_password = "breeze", "breeze", PG_OLD
+        env = (f"DATABASE_URL={pg.url(user, PG_OLD, 'breeze')}\n"
+               f"POSTGRES_PASSWORD={admin_password}\n")
+        config = (f"  postgres_roles: {'alternating' if two_phase else 'single'}\n"
+                  "  postgres_exporter_env_file: none\n"
+                  f"  psql: {pg.psql(admin)}\n  psql_login: {pg.psql('breeze')}\n"
+                  f"  psql_login_as: {pg.psql()}\n")
+        return pg, env, config, ["--postgres"]
+    return None, "", "", []
+
+
 def measure(binaries, row, restart, two_phase):
     """One rotation under load: {"rotate": sample} and, two-phase, {"retire": sample}."""
     secret, runbook, env = row
     scratch_runbooks = tempfile.mkdtemp(prefix="runbook-bench-runbooks.")
+    server, env_lines, config_vars, load_flags = backend(secret, two_phase)
     try:
-        if two_phase:
+        if two_phase or secret == "postgres":
             runbooks = os.path.join(REPO, "runbooks")
         else:
             runbooks, runbook = scratch_runbooks, f"{secret}-one-phase"
+            text = REDIS_ONE_PHASE if secret == "redis" else ONE_PHASE.format(secret=secret, env=env)
             with open(os.path.join(runbooks, f"{runbook}.yaml"), "w") as out:
-                out.write(ONE_PHASE.format(secret=secret, env=env))
-        demo = Deployment(binaries, restart, runbooks)
+                out.write(text)
+        demo = Deployment(binaries, restart, runbooks, env_lines, config_vars, load_flags)
         try:
             samples = {"rotate": sample(*demo.under_load(["run", runbook]))}
             if two_phase:
@@ -165,6 +236,8 @@ def measure(binaries, row, restart, two_phase):
             demo.close()
     finally:
         shutil.rmtree(scratch_runbooks, ignore_errors=True)
+        if server:
+            server.stop()
 
 
 def main():

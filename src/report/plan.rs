@@ -149,6 +149,7 @@ pub(crate) fn view_known(
     given: &BTreeMap<String, String>,
     known: Option<&Known<'_>>,
 ) -> PlanView {
+    let retire = retire_view(library, plan);
     let env = environment();
     let describe = Describer {
         project,
@@ -159,7 +160,6 @@ pub(crate) fn view_known(
         known,
         mode: plan.mode.as_str(),
     };
-    let retire = retire_view(&describe, plan);
     let steps: Vec<NodeView> = plan
         .nodes
         .iter()
@@ -233,22 +233,12 @@ fn shown_phase(library: &Library, plan: &Plan, node: &crate::plan::PlanNode) -> 
     }
 }
 
-/// When the plan's retire steps run, if any of them will: steps marked `phase: retire` that
-/// are skipped in every run with these vars (a mode of the runbook that keeps no old value)
-/// make no retire phase, nor do the steps after them.
-fn retire_view(describe: &Describer<'_>, plan: &Plan) -> Option<RetireView> {
-    let retires = plan
-        .nodes
-        .iter()
-        .flat_map(crate::plan::PlanNode::steps)
-        .any(|(rb, si)| {
-            describe.library.runbook(rb).step(si).phase() == Phase::Retire
-                && !skipped(describe, rb, si)
-        });
-    if !retires {
+/// When the plan's retire steps run, if it has any.
+fn retire_view(library: &Library, plan: &Plan) -> Option<RetireView> {
+    if !plan.nodes.iter().any(|n| n.phase == Phase::Retire) {
         return None;
     }
-    let secrets: Vec<&str> = plan.secrets(describe.library);
+    let secrets: Vec<&str> = plan.secrets(library);
     Some(match &plan.overlap {
         Some(overlap) => RetireView {
             overlap: Some(overlap.to_string()),
@@ -257,6 +247,9 @@ fn retire_view(describe: &Describer<'_>, plan: &Plan) -> Option<RetireView> {
                 secrets.first().copied().unwrap_or("SECRET")
             ),
         },
+        // A routine run without an overlap: its retire steps are skipped in every run with
+        // its vars (a mode of the runbook that keeps no old value), so it has no retire phase.
+        None if plan.mode == crate::model::Mode::Routine => return None,
         None => RetireView {
             overlap: None,
             when: "in this run, right after the activate phase: incident mode never overlaps, so the old value stops verifying before the run ends".into(),
