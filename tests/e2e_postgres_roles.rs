@@ -230,3 +230,23 @@ fn a_rotation_killed_in_either_phase_is_aborted_or_resumed() {
     assert_eq!(login_and_password(&pg, "breeze_b"), "t|t");
     assert_eq!(get(demo.port, "/health", None).0, 200);
 }
+
+/// A mode that is neither is refused by the first step, before any server is asked.
+#[test]
+fn an_unknown_mode_is_refused_before_anything_changes() {
+    let demo = Deployment::new();
+    support::set_env(
+        &demo,
+        "DATABASE_URL",
+        "postgres://breeze_a:unused@127.0.0.1:9/breeze",
+    );
+    demo.configure("  postgres_roles: alternate\n  postgres_exporter_env_file: none\n");
+    let before = std::fs::read(demo.env_file()).unwrap();
+    let (code, output) = demo.runbook(&["run", "postgres-password-rotation", "--yes"]);
+    assert_eq!(code, 1, "{output}");
+    assert!(
+        output.contains("postgres_roles must be 'single' or 'alternating', not 'alternate'"),
+        "{output}"
+    );
+    assert_eq!(std::fs::read(demo.env_file()).unwrap(), before);
+}
