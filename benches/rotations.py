@@ -10,7 +10,8 @@ way of rotating, the failed requests (refused, reset, 5xx), the rejected credent
 session or database password from before or during the rotation refused), the longest gap
 between two successful responses, and the rotation's wall time. The database rows start
 their own Redis and PostgreSQL (from the `redis-server` and `postgresql` packages) on
-loopback, one per rotation, in a temporary directory. Medians over RUNS runs
+loopback, one per rotation, in a temporary directory. `ROWS=redis,postgres` measures only
+the rows named. Medians over RUNS runs
 (default 3); `PROFILE=debug` uses debug builds.
 
 The ways of rotating, side by side:
@@ -30,6 +31,7 @@ Everything runs on loopback, in a temporary directory removed at the end.
 
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -53,13 +55,15 @@ steps:
   - id: write
     needs: [new]
     env: {{ set: {{ {env}: "{{{{ steps.new.value }}}}" }} }}
-  - id: restart
+"""
+# How every one-phase runbook ends: the api restarted, then healthy.
+RESTART_HEALTH = """  - id: restart
     needs: [write]
     restart: [api]
   - id: health
     needs: [restart]
     verify:
-      http: {{ url: "{{{{ vars.api_url }}}}/health", status: 200 }}
+      http: { url: "{{ vars.api_url }}/health", status: 200 }
       retries: 50
       interval: 100ms
 """
@@ -79,15 +83,6 @@ steps:
   - id: write
     needs: [set]
     env: { set: { REDIS_URL: "{{ secret.current | url_with_password(steps.new.value) }}" } }
-  - id: restart
-    needs: [write]
-    restart: [api]
-  - id: health
-    needs: [restart]
-    verify:
-      http: { url: "{{ vars.api_url }}/health", status: 200 }
-      retries: 50
-      interval: 100ms
 """
 # The one-time set-up of alternating login roles (the README's), with the app on breeze_a.
 PG_ROLES = """CREATE ROLE breeze_app NOLOGIN;
@@ -128,8 +123,7 @@ class Deployment:
         self.binaries = binaries
         demo = os.path.join(REPO, "examples/demo")
         shutil.copy(os.path.join(demo, ".env.prod.template"), self.path(".env.prod"))
-        with open(self.path(".env.prod"), "a") as out:
-            out.write(env)
+        self.set_env(env)
         os.chmod(self.path(".env.prod"), 0o600)
         self.load_flags = list(load_flags)
         shutil.copy(os.path.join(demo, "restart.sh"), self.path("restart.sh"))
@@ -144,6 +138,21 @@ class Deployment:
                          "restart:\n  run: bash ./restart.sh {{ services | join(\" \") }}\n")
         subprocess.run(["bash", "restart.sh", "api"], cwd=self.dir, check=True,
                        capture_output=True)
+
+    def set_env(self, lines):
+        """Sets each `KEY=VALUE` of `lines` in .env.prod: in place where the key is set (once,
+        as the file must), else at the end."""
+        with open(self.path(".env.prod")) as env:
+            text = env.read()
+        for line in lines.splitlines():
+            key = line.split("=", 1)[0]
+            pattern = re.compile(rf"^{re.escape(key)}=.*$", re.MULTILINE)
+            if pattern.search(text):
+                text = pattern.sub(lambda _: line, text, count=1)
+            else:
+                text += line + "\n"
+        with open(self.path(".env.prod"), "w") as env:
+            env.write(text)
 
     def path(self, name):
         return os.path.join(self.dir, name)
@@ -225,7 +234,7 @@ def measure(binaries, row, restart, two_phase):
             runbooks, runbook = scratch_runbooks, f"{secret}-one-phase"
             text = REDIS_ONE_PHASE if secret == "redis" else ONE_PHASE.format(secret=secret, env=env)
             with open(os.path.join(runbooks, f"{runbook}.yaml"), "w") as out:
-                out.write(text)
+                out.write(text + RESTART_HEALTH)
         demo = Deployment(binaries, restart, runbooks, env_lines, config_vars, load_flags)
         try:
             samples = {"rotate": sample(*demo.under_load(["run", runbook]))}
@@ -249,7 +258,8 @@ def main():
     header = f"{'row':<9}{'rotation':<20}{'restart':<11}{'failed':>8}{'rejected':>10}" \
              f"{'longest gap ms':>16}{'wall s':>8}"
     print(header)
-    for row in ROWS:
+    only = os.environ.get("ROWS")
+    for row in [r for r in ROWS if not only or r[0] in only.split(",")]:
         for phases, restart, two_phase in ways:
             runs = [measure(binaries, row, restart, two_phase) for _ in range(RUNS)]
             parts = [("rotate", phases)]

@@ -42,16 +42,7 @@ fn a_failed_activate_leaves_the_old_role_the_only_one() {
     alternating_roles(&pg);
     let demo = postgres_demo(&pg, "recreate");
     let before = std::fs::read(demo.env_file()).unwrap();
-    // The last verify asks a port nothing listens on: the activate phase fails after the restart.
-    let (code, output) = demo.runbook(&[
-        "run",
-        "postgres-password-rotation",
-        "--yes",
-        "--var",
-        "api_url=http://127.0.0.1:9",
-        "--var",
-        "health_interval=50ms",
-    ]);
+    let (code, output) = demo.run_failing_health("postgres-password-rotation");
     assert_eq!(code, 1, "{output}");
     assert!(output.contains("login"), "{output}");
     assert_eq!(

@@ -208,6 +208,20 @@ impl Deployment {
         (out.status.code().unwrap_or(-1), text)
     }
 
+    /// `runbook run RUNBOOK --yes` whose last verify, the api's `/health`, asks a port
+    /// nothing listens on: the run fails after everything else, restarts included, is done.
+    pub(crate) fn run_failing_health(&self, runbook: &str) -> (i32, String) {
+        self.runbook(&[
+            "run",
+            runbook,
+            "--yes",
+            "--var",
+            "api_url=http://127.0.0.1:9",
+            "--var",
+            "health_interval=50ms",
+        ])
+    }
+
     pub(crate) fn env_file(&self) -> PathBuf {
         self.dir.path().join(".env.prod")
     }
