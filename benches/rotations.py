@@ -2,17 +2,18 @@
 """What a rotation costs the users of the demo deployment, measured under load.
 
 `python3 benches/rotations.py` builds `runbook`, the demo service and `demo-load` (release),
-then for each row (JWT, SESSION, REDIS, POSTGRES) rotates a scratch copy of the demo
-deployment while `demo-load` keeps requesting it with credentials minted before the rotation
-(for the database rows also opening new Redis or PostgreSQL connections with the password and
-role the app had at the start, `--redis` / `--postgres`), and prints one table: per row and
-way of rotating, the failed requests (refused, reset, 5xx), the rejected credentials (a token,
-session or database password from before or during the rotation refused), the longest gap
-between two successful responses, and the rotation's wall time. The database rows start
-their own Redis and PostgreSQL (from the `redis-server` and `postgresql` packages) on
-loopback, one per rotation, in a temporary directory. `ROWS=redis,postgres` measures only
-the rows named. Medians over RUNS runs
-(default 3); `PROFILE=debug` uses debug builds.
+then for each row (JWT, SESSION, METRICS_SCRAPE_TOKEN, AGENT_ENROLLMENT_SECRET, REDIS,
+POSTGRES) rotates a scratch copy of the demo deployment while `demo-load` keeps requesting it
+with credentials minted before the rotation (for the database rows also opening new Redis or
+PostgreSQL connections with the password and role the app had at the start, `--redis` /
+`--postgres`), and prints one table: per row and way of rotating, the failed requests
+(refused, reset, 5xx), the rejected credentials (a token, session or database password from
+before or during the rotation refused), the longest gap between two successful responses, and
+the rotation's wall time (a run that stops for an operator's confirmation, as the agent
+enrollment retire does, is answered at once with `runbook resume --done`). The database rows
+start their own Redis and PostgreSQL (from the `redis-server` and `postgresql` packages) on
+loopback, one per rotation, in a temporary directory. `ROWS=redis,postgres` measures only the
+rows named. Medians over RUNS runs (default 3); `PROFILE=debug` uses debug builds.
 
 The ways of rotating, side by side:
   one-phase, recreate    the new value replaces the old at once (a minimal runbook written
@@ -43,8 +44,16 @@ import servers
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROWS = [("jwt", "jwt-rotation", "JWT_SECRET"), ("session", "session-rotation", "SESSION_SECRET"),
+        ("metrics", "metrics-token-rotation", "METRICS_SCRAPE_TOKEN"),
+        ("agent-enrollment", "agent-enrollment-secret-rotation", "AGENT_ENROLLMENT_SECRET"),
         ("redis", "redis-rotation", "REDIS_URL"),
         ("postgres", "postgres-password-rotation", "DATABASE_URL")]
+# Config vars a row's shipped runbook needs on the demo: Prometheus's token file in the scratch
+# directory, and a service list that has `prometheus` (the demo's driver maps it to the demo).
+ROW_VARS = {"metrics": "  metrics_token_file: metrics_scrape_token\n"
+                       "  services_command: printf 'api\\nprometheus\\n'\n"}
+# The last line of a run that stopped for an operator: the steps it awaits and the run id.
+AWAITING = re.compile(r"awaiting the operator at ([^:]+): .*?`runbook resume ([^` ]+)`")
 
 # The one-phase rotation of a row: the new value replaces the old, nothing keeps verifying.
 ONE_PHASE = """name: {secret}-one-phase
@@ -117,7 +126,7 @@ def build():
 class Deployment:
     """A scratch copy of examples/demo/ with the demo service running."""
 
-    def __init__(self, binaries, restart, runbooks, env="", config_vars="", load_flags=()):
+    def __init__(self, binaries, restart, runbooks, extra_vars="", env="", load_flags=()):
         self.dir = tempfile.mkdtemp(prefix="runbook-bench-rotation.")
         self.port = servers.free_port()
         self.binaries = binaries
@@ -134,7 +143,7 @@ class Deployment:
         with open(self.path("runbook.yaml"), "w") as config:
             config.write(f"runbooks: {runbooks}\nstate: .runbook\nvars:\n"
                          f"  env_file: .env.prod\n  api_url: http://127.0.0.1:{self.port}\n"
-                         f"  health_interval: 100ms\n{config_vars}"
+                         f"  health_interval: 100ms\n{extra_vars}"
                          "restart:\n  run: bash ./restart.sh {{ services | join(\" \") }}\n")
         subprocess.run(["bash", "restart.sh", "api"], cwd=self.dir, check=True,
                        capture_output=True)
@@ -172,14 +181,21 @@ class Deployment:
                 raise SystemExit(f"demo-load did not start: {load.stderr.read()}")
             time.sleep(0.02)
         started = time.monotonic()
-        run = subprocess.run([self.binaries["runbook"], *argv, "--yes"], cwd=self.dir,
-                             capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"})
+        run = self.runbook([*argv, "--yes"])
+        # An operator who confirms at once: each awaited step is said done.
+        while run.returncode == 3 and (awaiting := AWAITING.search(run.stdout + run.stderr)):
+            steps, run_id = awaiting.group(1).split(", "), awaiting.group(2)
+            run = self.runbook(["resume", run_id, *[a for s in steps for a in ("--done", s)]])
         wall = time.monotonic() - started
         open(self.path("load.stop"), "w").close()
         out, err = load.communicate(timeout=60)
         if run.returncode != 0:
             raise SystemExit(f"runbook {' '.join(argv)} failed:\n{run.stdout}{run.stderr}")
         return wall, json.loads(out)
+
+    def runbook(self, argv):
+        return subprocess.run([self.binaries["runbook"], *argv], cwd=self.dir,
+                              capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"})
 
     def close(self):
         try:
@@ -235,7 +251,8 @@ def measure(binaries, row, restart, two_phase):
             text = REDIS_ONE_PHASE if secret == "redis" else ONE_PHASE.format(secret=secret, env=env)
             with open(os.path.join(runbooks, f"{runbook}.yaml"), "w") as out:
                 out.write(text + RESTART_HEALTH)
-        demo = Deployment(binaries, restart, runbooks, env_lines, config_vars, load_flags)
+        demo = Deployment(binaries, restart, runbooks, ROW_VARS.get(secret, "") + config_vars,
+                          env_lines, load_flags)
         try:
             samples = {"rotate": sample(*demo.under_load(["run", runbook]))}
             if two_phase:
@@ -255,7 +272,8 @@ def main():
             ("two-phase", "bluegreen", True)]
     print(f"runbook rotations under load, medians of {RUNS} runs, {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.2f}")
-    header = f"{'row':<9}{'rotation':<20}{'restart':<11}{'failed':>8}{'rejected':>10}" \
+    width = max(len(row[0]) for row in ROWS) + 2
+    header = f"{'row':<{width}}{'rotation':<20}{'restart':<11}{'failed':>8}{'rejected':>10}" \
              f"{'longest gap ms':>16}{'wall s':>8}"
     print(header)
     only = os.environ.get("ROWS")
@@ -268,7 +286,7 @@ def main():
             for part, label in parts:
                 median = {key: statistics.median(run[part][key] for run in runs)
                           for key in ("failed", "rejected", "gap", "wall")}
-                print(f"{row[0]:<9}{label:<20}{restart:<11}{median['failed']:>8g}"
+                print(f"{row[0]:<{width}}{label:<20}{restart:<11}{median['failed']:>8g}"
                       f"{median['rejected']:>10g}{median['gap']:>16g}{median['wall']:>8.2f}",
                       flush=True)
 

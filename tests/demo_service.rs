@@ -238,3 +238,28 @@ fn health_runs_psql_with_credentials_only_in_its_environment() {
         (503, &serde_json::json!(["postgres"]))
     );
 }
+
+#[test]
+fn metrics_and_enroll_accept_the_current_and_previous_values_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = format!(
+        "{SECRETS}METRICS_SCRAPE_TOKEN=scrape-new\nMETRICS_SCRAPE_TOKEN_PREVIOUS=scrape-old\n\
+         AGENT_ENROLLMENT_SECRET=enroll-new\nAGENT_ENROLLMENT_SECRET_PREVIOUS=\n"
+    );
+    let service = Service::start(dir.path(), &env, None).unwrap();
+    let status = |path: &str, bearer: Option<&str>| get(service.port, path, bearer).0;
+    assert_eq!(status("/metrics", Some("scrape-new")), 200);
+    assert_eq!(status("/metrics", Some("scrape-old")), 200);
+    assert_eq!(status("/metrics", Some("scrape-ol")), 401);
+    assert_eq!(status("/metrics", Some("enroll-new")), 401);
+    assert_eq!(status("/metrics", None), 401);
+    assert_eq!(status("/enroll", Some("enroll-new")), 200);
+    // An empty previous value is no value: an empty credential is not accepted.
+    assert_eq!(status("/enroll", Some("")), 401);
+    drop(service);
+
+    // Without the variable nothing is accepted, not even an empty credential.
+    let service = Service::start(dir.path(), SECRETS, None).unwrap();
+    assert_eq!(get(service.port, "/metrics", Some("")).0, 401);
+    assert_eq!(get(service.port, "/enroll", Some("anything")).0, 401);
+}

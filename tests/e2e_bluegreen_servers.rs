@@ -31,7 +31,7 @@ fn postgres_alternating_roles_in_two_phases_cost_clients_nothing_under_load() {
         &["--postgres"],
     );
     assert!(output.contains("waiting for retire"), "{output}");
-    activated.assert_no_impact(&["health", "postgres_before"], &demo.log());
+    activated.assert_no_impact(&["health", "postgres_before"], 2, &demo.log());
     let env = demo.env();
     assert_eq!(
         env.get("POSTGRES_PASSWORD").unwrap(),
@@ -109,7 +109,7 @@ fn redis_rotation_in_two_phases_costs_clients_nothing_under_load() {
     let demo = redis_demo(&redis);
     let (output, activated) = under_load(&demo, &["run", "redis-rotation", "--yes"], &["--redis"]);
     assert!(output.contains("waiting for retire"), "{output}");
-    activated.assert_no_impact(&["health", "redis_before"], &demo.log());
+    activated.assert_no_impact(&["health", "redis_before"], 2, &demo.log());
     assert_eq!(
         redis.cli(Some(REDIS_OLD), "PING").unwrap().trim(),
         "PONG",

@@ -66,7 +66,11 @@ const TABLE: &[Row] = &[
     Row {
         id: "agent-enrollment",
         runbook: "agent-enrollment-secret-rotation",
-        env: &["AGENT_ENROLLMENT_SECRET"],
+        // The guide's variable, and the previous secret that enrolls during the overlap.
+        env: &[
+            "AGENT_ENROLLMENT_SECRET",
+            "AGENT_ENROLLMENT_SECRET_PREVIOUS",
+        ],
         policy: "every 90d",
         impact: "Only affects new enrollments",
     },
@@ -116,7 +120,8 @@ const TABLE: &[Row] = &[
     Row {
         id: "metrics",
         runbook: "metrics-token-rotation",
-        env: &["METRICS_SCRAPE_TOKEN"],
+        // The guide's variable, and the previous token accepted during the overlap.
+        env: &["METRICS_SCRAPE_TOKEN", "METRICS_SCRAPE_TOKEN_PREVIOUS"],
         policy: "every 180d",
         impact: "Brief gap in metrics collection",
     },
@@ -414,17 +419,23 @@ fn provider_runbooks_end_by_revoking_the_old_credential() {
 
 #[test]
 fn restarts_recreate_the_services_that_read_each_secret() {
-    for (runbook, services) in [
-        ("turn-secret-rotation", "restart api, coturn"),
-        ("metrics-token-rotation", "restart api, prometheus"),
-        ("app-encryption-key-rotation", "restart api, worker"),
-        ("mfa-encryption-key-rotation", "restart api, worker"),
-        ("redis-rotation", "restart api, worker"),
-        ("postgres-password-rotation", "restart api, worker"),
+    for (runbook, restarts) in [
+        ("turn-secret-rotation", &["restart api, coturn"][..]),
+        // Prometheus is recreated after the api, once the api accepts the new token.
+        (
+            "metrics-token-rotation",
+            &["restart api —", "restart prometheus —"],
+        ),
+        ("app-encryption-key-rotation", &["restart api, worker"]),
+        ("mfa-encryption-key-rotation", &["restart api, worker"]),
+        ("redis-rotation", &["restart api, worker"]),
+        ("postgres-password-rotation", &["restart api, worker"]),
     ] {
         let run = library(&["plan", runbook]);
         run.expect_code(0);
-        assert!(run.stdout.contains(services), "{runbook}:\n{}", run.stdout);
+        for restart in restarts {
+            assert!(run.stdout.contains(restart), "{runbook}:\n{}", run.stdout);
+        }
     }
     let turn = library(&["plan", "turn-secret-rotation"]);
     assert!(!turn.stdout.contains("restart turn"), "{}", turn.stdout);

@@ -1,20 +1,20 @@
 //! The metrics runbook through the real binary on the demo deployment: the Prometheus service
-//! to recreate is configurable, and one the deployment does not have is refused before
-//! anything changes.
+//! to recreate is configurable, one the deployment does not have is refused before anything
+//! changes, and an incident refuses the leaked token in the same run. (Its two phases under
+//! load are in `e2e_bluegreen.rs`.)
 
+mod common;
 #[path = "demo_service/support.rs"]
 mod support;
 
 use std::os::unix::fs::PermissionsExt;
-use support::Deployment;
+use support::{Deployment, get};
 
-/// The demo has no `/metrics`, so the token checks are skipped (`metrics_path: ''`); the
-/// driver's service list is a fixed one without `prometheus`.
+/// The demo's `/metrics` checks the token; the driver's service list is a fixed one without
+/// `prometheus`.
 fn deployment() -> Deployment {
     let demo = Deployment::new();
-    demo.configure(
-        "  metrics_path: ''\n  metrics_token_file: token\n  services_command: printf 'api\\nworker\\n'\n",
-    );
+    demo.configure("  metrics_token_file: token\n  services_command: printf 'api\\nworker\\n'\n");
     demo.restart_ok(&["api"]);
     demo
 }
@@ -59,4 +59,28 @@ fn without_a_prometheus_service_only_the_api_is_recreated() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn an_incident_refuses_the_leaked_token_in_the_same_run() {
+    let demo = deployment();
+    // In the config, not `--var`: `resume` plans the run again from the same config.
+    demo.configure("  metrics_token_file: token\n  metrics_prometheus_service: ''\n");
+    let leaked = demo.env().get("METRICS_SCRAPE_TOKEN").unwrap();
+    let first = demo.runbook(&["run", "compromise", "--secret", "metrics", "--yes"]);
+    // The playbook's own manual steps (audit logs, notify) are answered as an operator would.
+    let (code, output, _) = common::operator::by_hand(first, |args| demo.runbook(args));
+    assert_eq!(code, 0, "{output}");
+    assert!(!output.contains("waiting for retire"), "{output}");
+    assert!(
+        output.contains("✓ metrics-token-rotation/old-refused (verify)"),
+        "{output}"
+    );
+    assert_eq!(get(demo.port, "/metrics", Some(&leaked)).0, 401);
+    let token = demo.env().get("METRICS_SCRAPE_TOKEN").unwrap();
+    assert_ne!(token, leaked);
+    assert_eq!(get(demo.port, "/metrics", Some(&token)).0, 200);
+    assert_eq!(demo.env().get("METRICS_SCRAPE_TOKEN_PREVIOUS"), None);
+    let file = std::fs::read_to_string(demo.dir.path().join("token")).unwrap();
+    assert_eq!(file, token);
 }

@@ -2,8 +2,9 @@
 //! while a rotation runs, and counts what users would have seen.
 //!
 //! Before the load starts it takes the credentials a client holds "before the rotation": a
-//! token minted by the service, a session cookie and the Redis and PostgreSQL credentials the
-//! app had at start (read once from `--env-file`, as the app reads it). Then `--workers`
+//! token minted by the service, a session cookie, the metrics scrape token, the agent
+//! enrollment secret and the Redis and PostgreSQL credentials the app had at start (read once
+//! from `--env-file`, as the app reads it). Then `--workers`
 //! threads cycle through the checks until `--until-file` exists, `--max-seconds` pass or
 //! `--max-requests` were made, then runs every check once more, and one JSON document goes to
 //! stdout: requests, ok, failed (connection refused or reset, timeouts, 5xx), rejected (a

@@ -4,14 +4,17 @@
 //! again, so a rotation only takes effect after a restart — which is exactly what the shipped
 //! runbooks must prove. Its endpoints let a verify step observe the live secrets without ever
 //! seeing one: `/health` (backends accept the credentials), `/token` + `/whoami` (JWT_SECRET), `/session` (a cookie signed with SESSION_SECRET),
+//! `/metrics` (a bearer METRICS_SCRAPE_TOKEN), `/enroll` (a bearer AGENT_ENROLLMENT_SECRET),
 //! `/fingerprints` (keyed hashes of every secret). Secrets never appear in output or logs.
-//! During a rotation's overlap, `JWT_SECRET_PREVIOUS` and `SESSION_SECRET_PREVIOUS` still
-//! verify (a keyring: sign with the current key, accept either).
+//! During a rotation's overlap each `NAME_PREVIOUS` of these still verifies (a keyring: sign
+//! with the current key, accept either).
 
 #[path = "service/args.rs"]
 mod args;
 #[path = "service/backends.rs"]
 mod backends;
+#[path = "service/bearer.rs"]
+mod bearer;
 #[path = "service/clock.rs"]
 mod clock;
 #[path = "service/crypto.rs"]
@@ -40,6 +43,7 @@ use serde_json::{Map, Value, json};
 
 use args::{Args, USAGE, parse_args};
 use backends::{Postgres, Redis};
+use bearer::Bearer;
 use http::{ReadError, Request, Response};
 
 /// Env keys whose names end like this are secrets (or carry one, as URLs do) and get a fingerprint.
@@ -62,6 +66,10 @@ struct State {
     /// it is gone, tokens are signed with JWT_SECRET_PREVIOUS, which both accept, or a client
     /// sent to the old instance with a fresh token would be refused.
     predecessor_serving: AtomicBool,
+    /// METRICS_SCRAPE_TOKEN, which Prometheus presents, and AGENT_ENROLLMENT_SECRET, which
+    /// agents present when they enroll (each with its `_PREVIOUS` during an overlap).
+    metrics_token: Bearer,
+    enrollment_secret: Bearer,
     fingerprints: Map<String, Value>,
     /// `None` when the URL is unset; `Err` holds why it could not be parsed (never the URL).
     postgres: Option<Result<Postgres, &'static str>>,
@@ -263,6 +271,8 @@ fn load_state(env: &EnvFile, log: Log) -> State {
         jwt_previous: env.get("JWT_SECRET_PREVIOUS").filter(|k| !k.is_empty()),
         session_previous: env.get("SESSION_SECRET_PREVIOUS").filter(|k| !k.is_empty()),
         predecessor_serving: AtomicBool::new(false),
+        metrics_token: Bearer::from_env(env, "METRICS_SCRAPE_TOKEN"),
+        enrollment_secret: Bearer::from_env(env, "AGENT_ENROLLMENT_SECRET"),
         fingerprints,
         postgres: url("DATABASE_URL").map(|url| backends::parse_database_url(&url)),
         redis: url("REDIS_URL").map(|url| backends::parse_redis_url(&url)),
@@ -330,6 +340,11 @@ fn route(request: &Request, state: &State) -> Response {
         }
         "/whoami" => whoami(request, state),
         "/session" => session(request, state),
+        "/metrics" => state.metrics_token.guard(request, json!({ "demo_up": 1 })),
+        // Answers whether an agent presenting this secret may enroll; enrolls nothing.
+        "/enroll" => state
+            .enrollment_secret
+            .guard(request, json!({ "enrollable": true })),
         _ => Response::error(404, "no such endpoint"),
     }
 }
@@ -371,11 +386,7 @@ fn health(state: &State) -> Response {
 
 /// Accepts a bearer token signed with JWT_SECRET, or during an overlap JWT_SECRET_PREVIOUS.
 fn whoami(request: &Request, state: &State) -> Response {
-    let token = request.header("Authorization").and_then(|value| {
-        let (scheme, token) = value.split_once(' ')?;
-        scheme.eq_ignore_ascii_case("Bearer").then(|| token.trim())
-    });
-    let Some(token) = token else {
+    let Some(token) = bearer::bearer(request) else {
         return Response::error(401, "missing bearer token");
     };
     let verified = crypto::verify(state.jwt_secret.as_bytes(), token).or_else(|| {

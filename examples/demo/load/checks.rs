@@ -6,6 +6,9 @@
 //! - `token_during`: /whoami with a token minted just now (a mint that fails is a failure).
 //! - `session_before`: /session with a cookie signed with the SESSION_SECRET of the env file
 //!   as it was at start (only with `--env-file`).
+//! - `metrics_before`, `enrollment_before`: /metrics and /enroll with the METRICS_SCRAPE_TOKEN
+//!   and AGENT_ENROLLMENT_SECRET of the env file as it was at start, as a Prometheus and an
+//!   agent installer that still hold them (only with `--env-file` setting them).
 //! - `redis_before`, `postgres_before`: a new connection with the credentials of REDIS_URL and
 //!   DATABASE_URL as they were at start (with `--redis`, `--postgres`).
 
@@ -27,6 +30,8 @@ pub(crate) struct Checks {
     port: u16,
     token: String,
     cookie: Option<String>,
+    metrics_token: Option<String>,
+    enrollment_secret: Option<String>,
     redis: Option<Redis>,
     postgres: Option<Postgres>,
     names: Vec<&'static str>,
@@ -53,6 +58,9 @@ impl Checks {
             })
             .transpose()?;
         let value = |key: &str| env.as_ref().and_then(|env| env.get(key));
+        let set = |key: &str| value(key).filter(|value| !value.is_empty());
+        let (metrics_token, enrollment_secret) =
+            (set("METRICS_SCRAPE_TOKEN"), set("AGENT_ENROLLMENT_SECRET"));
         let cookie = value("SESSION_SECRET").map(|secret| sign_cookie(&secret, SESSION_VALUE));
         let redis = redis
             .then(|| backend(value("REDIS_URL"), "REDIS_URL", backends::parse_redis_url))
@@ -65,12 +73,16 @@ impl Checks {
             .transpose()?;
         let mut names = vec!["health", "token_before", "token_during"];
         names.extend(cookie.is_some().then_some("session_before"));
+        names.extend(metrics_token.is_some().then_some("metrics_before"));
+        names.extend(enrollment_secret.is_some().then_some("enrollment_before"));
         names.extend(redis.is_some().then_some("redis_before"));
         names.extend(postgres.is_some().then_some("postgres_before"));
         let checks = Checks {
             port,
             token,
             cookie,
+            metrics_token,
+            enrollment_secret,
             redis,
             postgres,
             names,
@@ -92,10 +104,10 @@ impl Checks {
         let name = self.names[index % self.names.len()];
         let verdict = match name {
             "health" => probe::judge(probe::get(self.port, "/health", None)),
-            "token_before" => self.whoami(&self.token),
+            "token_before" => self.bearer("/whoami", Some(&self.token)),
             "token_during" => match probe::get(self.port, "/token", None) {
                 Ok(reply) => match token_of(&reply.body) {
-                    Some(token) => self.whoami(&token),
+                    Some(token) => self.bearer("/whoami", Some(&token)),
                     None => Verdict::Failed(format!("mint: status {}", reply.status)),
                 },
                 Err(reason) => Verdict::Failed(format!("mint: {reason}")),
@@ -104,6 +116,8 @@ impl Checks {
                 let cookie = format!("session={}", self.cookie.as_deref().unwrap_or_default());
                 probe::judge(probe::get(self.port, "/session", Some(("Cookie", &cookie))))
             }
+            "metrics_before" => self.bearer("/metrics", self.metrics_token.as_deref()),
+            "enrollment_before" => self.bearer("/enroll", self.enrollment_secret.as_deref()),
             "redis_before" => match &self.redis {
                 Some(redis) => probe::judge_backend(backends::check_redis(redis)),
                 None => unreachable!("redis_before runs only with REDIS_URL; this is a bug"),
@@ -117,11 +131,13 @@ impl Checks {
         (name, verdict)
     }
 
-    fn whoami(&self, token: &str) -> Verdict {
-        let bearer = format!("Bearer {token}");
+    /// `GET path` presenting `credential` as a bearer value (the checks that have one run
+    /// only when it was set at start).
+    fn bearer(&self, path: &str, credential: Option<&str>) -> Verdict {
+        let bearer = format!("Bearer {}", credential.unwrap_or_default());
         probe::judge(probe::get(
             self.port,
-            "/whoami",
+            path,
             Some(("Authorization", &bearer)),
         ))
     }
