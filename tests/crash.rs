@@ -430,7 +430,8 @@ fn resume_and_abort_refuse_a_run_whose_runbooks_changed() {
         let out = test.command().args([command, &run_id]).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{command}");
         assert!(
-            String::from_utf8_lossy(&out.stderr).contains("the runbooks changed since run"),
+            String::from_utf8_lossy(&out.stderr)
+                .contains("the runbooks or the config changed since run"),
             "{command}"
         );
     }

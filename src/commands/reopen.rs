@@ -154,7 +154,7 @@ fn find_run(
 }
 
 /// The run's plan, built again from what its `Begin` record asked; refused when the runbooks
-/// changed since, as the journal's nodes would no longer be the plan's.
+/// or the config's vars changed since, as the journal's nodes would no longer be the plan's.
 fn replan(
     project: &Project,
     library: &Library,
@@ -173,7 +173,7 @@ fn replan(
         return Err(Failure::Problems(vec![Problem::new(
             "runbook::recover::state",
             format!(
-                "the runbooks changed since run `{run_id}` started, so its journal no longer matches the plan; restore them (e.g. from version control) to resume or abort"
+                "the runbooks or the config changed since run `{run_id}` started, so its journal no longer matches the plan; restore them (e.g. from version control) to resume or abort"
             ),
         )]));
     }

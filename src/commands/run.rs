@@ -249,6 +249,7 @@ fn begin_record(
             .as_ref()
             .map(|path| std::path::absolute(path).unwrap_or_else(|_| path.clone())),
         limit: global.limit.clone(),
+        vars: Some(global.vars.clone()),
     }
 }
 

@@ -23,9 +23,11 @@ pub(crate) struct Begun {
     pub started: String,
     pub yes: bool,
     pub jobs: usize,
-    /// The `--inventory` and `--limit` the run started with.
+    /// The `--inventory`, `--limit` and `--var` the run started with (`vars` is `None` in
+    /// journals older than its recording).
     pub inventory: Option<PathBuf>,
     pub limit: Option<String>,
+    pub vars: Option<Vec<(String, String)>>,
 }
 
 pub(crate) struct Recovered {
@@ -157,6 +159,7 @@ impl Begun {
             jobs,
             inventory,
             limit,
+            vars,
             ..
         } = record
         else {
@@ -172,6 +175,7 @@ impl Begun {
             jobs,
             inventory,
             limit,
+            vars,
         })
     }
 }

@@ -47,6 +47,10 @@ pub(crate) enum Record {
         /// `--limit`, for the same reason.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         limit: Option<String>,
+        /// `--var` as given, for the same reason: a var can decide which steps run and what
+        /// they do. Absent from older journals, which recorded none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        vars: Option<Vec<(String, String)>>,
     },
     /// About to cause the step's side effect.
     Intent {

@@ -1,5 +1,6 @@
-//! The hosts a resumed or aborted run reaches: the `--inventory` and `--limit` it started
-//! with, every host it changed still there, and the temporary copies a kill left on them.
+//! The hosts a resumed or aborted run reaches: the `--inventory`, `--limit` and `--var` it
+//! started with, every host it changed still there, and the temporary copies a kill left on
+//! them.
 
 use std::collections::BTreeSet;
 
@@ -13,9 +14,10 @@ fn refused(message: String) -> Failure {
     Failure::Problems(vec![Problem::new("runbook::recover::state", message)])
 }
 
-/// The global flags with the inventory and limit the run started with, so the operator need
-/// not remember them. A different one passed now is refused: the journal's plan names hosts,
-/// and another inventory could put other machines behind the same names.
+/// The global flags with the inventory, limit and vars the run started with, so the operator
+/// need not remember them. A different one passed now is refused: the journal's plan names
+/// hosts, another inventory could put other machines behind the same names, and another var
+/// could change what a step does.
 pub(super) fn as_started(global: &Global, begun: &Begun, run_id: &str) -> Result<Global, Failure> {
     let mut global = global.clone();
     if let Some(recorded) = &begun.inventory {
@@ -41,7 +43,25 @@ pub(super) fn as_started(global: &Global, begun: &Begun, run_id: &str) -> Result
         }
         global.limit = Some(recorded.clone());
     }
+    if let Some(recorded) = &begun.vars {
+        if !global.vars.is_empty() && &global.vars != recorded {
+            return Err(refused(format!(
+                "run `{run_id}` started with {}; pass no `--var` (the run uses its own) or the same ones in the same order; nothing was done",
+                described_vars(recorded)
+            )));
+        }
+        global.vars = recorded.clone();
+    }
     Ok(global)
+}
+
+/// The `--var` flags a run started with, by name only: what a var holds stays out of messages.
+fn described_vars(vars: &[(String, String)]) -> String {
+    if vars.is_empty() {
+        return "no `--var`".to_string();
+    }
+    let names: Vec<String> = vars.iter().map(|(k, _)| format!("`--var {k}=…`")).collect();
+    names.join(", ")
 }
 
 /// Refuses to go on when a host the run acted on is gone from the inventory: its changes
