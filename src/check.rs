@@ -13,6 +13,7 @@ mod steps;
 mod templates;
 mod values;
 mod var_templates;
+pub(crate) mod verdict;
 
 use crate::diagnostic::Problem;
 use crate::project::{Library, Project};

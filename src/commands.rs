@@ -19,7 +19,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use crate::check::health::{self, Broken};
-use crate::check::{check_library, checked};
+use crate::check::{check_library, checked, verdict};
 use crate::checked::Library;
 use crate::diagnostic::Problem;
 use crate::exit;
@@ -236,9 +236,20 @@ fn project_options(global: &Global) -> ProjectOptions {
 /// every file with a problem is set aside with all of its problems.
 pub(crate) fn open_library(global: &Global) -> Result<(Project, Library, Vec<Broken>), Failure> {
     let project = Project::open(&project_options(global))?;
-    let mut library = project::Library::load(std::slice::from_ref(&project.runbooks_dir));
+    let files = crate::load::Files::read(std::slice::from_ref(&project.runbooks_dir));
+    let key = verdict::key(&project, &files);
+    let mut library = project::Library::parse(files);
     let mut problems = std::mem::take(&mut library.problems);
-    problems.extend(check_library(&project, &library));
+    // Checked before with no problem (see `check::verdict`): the same checks would find none.
+    if !key
+        .as_ref()
+        .is_some_and(|k| verdict::known_valid(&project, k))
+    {
+        problems.extend(check_library(&project, &library));
+        if let Some(key) = key.filter(|_| problems.is_empty()) {
+            verdict::remember(&project, &key, false);
+        }
+    }
     let config = project.config_source.as_ref().map(|s| s.path.as_path());
     let broken = health::set_aside(&mut library, problems, config);
     Ok((project, checked(library), broken))

@@ -8,8 +8,10 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 
 mod every;
+mod files;
 
 pub use every::{Partial, Repaired};
+pub use files::{FileText, Files};
 mod wording;
 
 use crate::diagnostic::{Problem, SourceFile};
@@ -25,16 +27,6 @@ const MAX_DEPTH: usize = 64;
 pub struct Loaded<T> {
     pub value: T,
     pub source: Arc<SourceFile>,
-}
-
-/// Loads a runbook, or returns every problem the parser can find in it: after the first,
-/// the other steps and the rest of the file are parsed on their own (see `every`).
-pub fn load_runbook(path: &Path) -> Result<Loaded<Runbook>, Partial> {
-    let text = read_text(path).map_err(|p| Partial {
-        problems: vec![p],
-        repaired: None,
-    })?;
-    parse_runbook(path, text)
 }
 
 /// Parses runbook text already in memory, reporting every problem the parser can find.

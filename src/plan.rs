@@ -270,7 +270,7 @@ pub(crate) fn step_hosts(project: &Project, runbook: &Runbook, si: StepIx) -> Ve
     );
     let pattern = step
         .on
-        .as_ref()
+        .as_deref()
         .or(runbook.on.as_ref().filter(|_| !here_only));
     match pattern {
         // The checker refused a pattern that names nothing; `--limit` may leave none.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::diagnostic::{Problem, SourceFile};
 use crate::inventory::{Definitions, Inventory};
 use crate::load::{
-    Loaded, Outline, Partial, Repaired, load_config, load_runbook, outline, yaml_files,
+    FileText, Files, Loaded, Outline, Partial, Repaired, load_config, outline, parse_runbook,
 };
 use crate::model::{Config, DEFAULT_RESTART, RestartDriver, Runbook, default_vars};
 
@@ -164,7 +164,7 @@ impl Project {
         let patterns = runbook
             .on
             .iter()
-            .chain(runbook.steps.iter().filter_map(|s| s.on.as_ref()));
+            .chain(runbook.steps.iter().filter_map(|s| s.on.as_deref()));
         let mut hosts: Vec<String> = Vec::new();
         for pattern in patterns {
             hosts.extend(self.inventory.select(&pattern.value).unwrap_or_default());
@@ -240,19 +240,17 @@ pub(crate) struct Library {
 impl Library {
     /// Loads files and the YAML files of directories, in a deterministic order.
     pub(crate) fn load(paths: &[PathBuf]) -> Self {
-        let mut library = Library::default();
-        let mut files = Vec::new();
-        for path in paths {
-            if path.is_dir() {
-                match yaml_files(path) {
-                    Ok(found) => files.extend(found),
-                    Err(problem) => library.problems.push(problem),
-                }
-            } else {
-                files.push(path.clone());
-            }
-        }
-        for (file, result) in files.iter().zip(parse_all(&files)) {
+        Self::parse(Files::read(paths))
+    }
+
+    /// Parses files already read.
+    pub(crate) fn parse(files: Files) -> Self {
+        let mut library = Library {
+            problems: files.problems,
+            ..Library::default()
+        };
+        let paths: Vec<PathBuf> = files.read.iter().map(|(path, _)| path.clone()).collect();
+        for (file, result) in paths.iter().zip(parse_all(files.read)) {
             match result {
                 Ok(loaded) => library.runbooks.push(loaded),
                 Err(partial) => {
@@ -298,29 +296,42 @@ impl Library {
 /// Parses every file, in the given order. YAML parsing is most of the time of every command
 /// (three quarters of `validate` on the shipped library), and the files are independent, so
 /// they are spread over the cores, each thread taking every n-th file.
-fn parse_all(files: &[PathBuf]) -> Vec<Result<Loaded<Runbook>, Partial>> {
+fn parse_all(files: Vec<FileText>) -> Vec<Result<Loaded<Runbook>, Partial>> {
+    let parse = |(path, text): FileText| match text {
+        Ok(text) => parse_runbook(&path, text),
+        Err(problem) => Err(Partial {
+            problems: vec![problem],
+            repaired: None,
+        }),
+    };
     let threads = std::thread::available_parallelism()
         .map_or(1, std::num::NonZero::get)
         .min(files.len());
     if threads <= 1 {
-        return files.iter().map(|f| load_runbook(f)).collect();
+        return files.into_iter().map(parse).collect();
+    }
+    let count = files.len();
+    let mut shares: Vec<Vec<(usize, FileText)>> = (0..threads).map(|_| Vec::new()).collect();
+    for (i, file) in files.into_iter().enumerate() {
+        shares[i % threads].push((i, file));
     }
     let mut slots: Vec<Option<Result<Loaded<Runbook>, Partial>>> =
-        files.iter().map(|_| None).collect();
+        (0..count).map(|_| None).collect();
+    let parse_share = |share: Vec<(usize, FileText)>| {
+        share
+            .into_iter()
+            .map(|(i, file)| (i, parse(file)))
+            .collect::<Vec<_>>()
+    };
     std::thread::scope(|scope| {
-        let workers: Vec<_> = (1..threads)
-            .map(|first| {
-                scope.spawn(move || {
-                    (first..files.len())
-                        .step_by(threads)
-                        .map(|i| (i, load_runbook(&files[i])))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
+        let mut shares = shares.into_iter();
         // This thread takes its share too instead of only waiting.
-        for i in (0..files.len()).step_by(threads) {
-            slots[i] = Some(load_runbook(&files[i]));
+        let own = shares.next().unwrap_or_default();
+        let workers: Vec<_> = shares
+            .map(|share| scope.spawn(move || parse_share(share)))
+            .collect();
+        for (i, result) in parse_share(own) {
+            slots[i] = Some(result);
         }
         for worker in workers {
             // A panic while parsing is a bug; it reaches the caller as any other panic would.

@@ -12,7 +12,7 @@ pub(super) fn check_hosts(project: &Project, loaded: &Loaded<Runbook>) -> Vec<Pr
     let patterns = runbook
         .on
         .iter()
-        .chain(runbook.steps.iter().filter_map(|s| s.on.as_ref()));
+        .chain(runbook.steps.iter().filter_map(|s| s.on.as_deref()));
     let mut problems = Vec::new();
     for pattern in patterns {
         if let Err(message) = project.inventory.select(&pattern.value) {

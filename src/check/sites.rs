@@ -50,11 +50,11 @@ pub(super) fn step_sites<'a>(step: &'a Step, kind: KindRef<'a>) -> Vec<Site<'a>>
         _ => Vec::new(),
     };
     sites_of(Parts {
-        when: step.when.as_ref(),
+        when: step.when.as_deref(),
         interval: step.interval.as_ref(),
         confirm: step.confirm.as_ref(),
         kind,
-        check: step.check.as_ref(),
+        check: step.check.as_deref(),
         rollback,
     })
 }
@@ -83,11 +83,11 @@ pub(crate) fn sites(step: &checked::Step) -> Vec<Site<'_>> {
         StepKind::Report(spec) => KindRef::Report(spec),
     };
     sites_of(Parts {
-        when: step.when.as_ref(),
+        when: step.when.as_deref(),
         interval: step.interval.as_ref(),
         confirm: step.confirm.as_ref(),
         kind,
-        check: step.check.as_ref(),
+        check: step.check.as_deref(),
         rollback,
     })
 }

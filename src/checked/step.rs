@@ -12,20 +12,20 @@ pub(crate) struct Step {
     pub id: Spanned<String>,
     pub description: Option<String>,
     pub needs: Vec<Spanned<String>>,
-    pub when: Option<Spanned<String>>,
-    pub timeout: Option<Spanned<HumanDuration>>,
+    pub when: Option<Box<Spanned<String>>>,
+    pub timeout: Option<Box<Spanned<HumanDuration>>>,
     pub retries: Option<u32>,
     pub interval: Option<Interval>,
     pub backoff: Option<u32>,
     pub rollback: Option<Rollback>,
     pub idempotent: bool,
-    pub check: Option<ExecSpec>,
+    pub check: Option<Box<ExecSpec>>,
     pub irreversible: bool,
     pub confirm: Option<String>,
     /// `activate` (the default) or `retire`.
-    pub phase: Option<Spanned<Phase>>,
+    pub phase: Option<Box<Spanned<Phase>>>,
     /// Where the step runs, once per matching host (default: the runbook's `on`).
-    pub on: Option<Spanned<String>>,
+    pub on: Option<Box<Spanned<String>>>,
     pub kind: StepKind,
 }
 
@@ -36,23 +36,20 @@ impl Step {
     }
 }
 
-/// What a step does: exactly one kind, with its body.
+/// What a step does: exactly one kind, with its body (boxed: the largest body would
+/// otherwise be the size of every step).
 #[derive(Debug)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "one per step, built once when the library is checked and never moved after"
-)]
 pub(crate) enum StepKind {
-    Generate(GenerateSpec),
-    Exec(ExecSpec),
-    Env(EnvSpec),
-    File(FileSpec),
+    Generate(Box<GenerateSpec>),
+    Exec(Box<ExecSpec>),
+    Env(Box<EnvSpec>),
+    File(Box<FileSpec>),
     /// Services to restart through the configured restart driver.
     Restart(Vec<String>),
-    Verify(VerifySpec),
-    Manual(ManualSpec),
-    Rotate(RotateSpec),
-    Report(ReportSpec),
+    Verify(Box<VerifySpec>),
+    Manual(Box<ManualSpec>),
+    Rotate(Box<RotateSpec>),
+    Report(Box<ReportSpec>),
 }
 
 impl StepKind {

@@ -4,8 +4,9 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use super::{Global, Outcome, project_options};
-use crate::check::check_library;
+use crate::check::{check_library, verdict};
 use crate::exit;
+use crate::load::Files;
 use crate::project::{Library, Project};
 use crate::report::diagnostics::Diagnostics;
 
@@ -18,31 +19,49 @@ pub(super) fn run(global: &Global, paths: &[PathBuf], diagnostics: &Diagnostics)
     if project.runbooks_dir.is_dir() || !explicit {
         all.push(project.runbooks_dir.clone());
     }
-    let mut library = Library::load(&dedupe(&all));
+    let files = Files::read(&dedupe(&all));
     let named: HashSet<PathBuf> = files_of(paths);
+    let key = verdict::key(&project, &files);
+    let count_of = |paths: &mut dyn Iterator<Item = &Path>| {
+        if explicit {
+            paths.filter(|p| named.contains(&canonical(p))).count()
+        } else {
+            paths.count()
+        }
+    };
+    // The same bytes, the same project and the same executable found valid before: every
+    // file loads, so each is a valid runbook.
+    if key
+        .as_ref()
+        .is_some_and(|k| verdict::known_valid(&project, k))
+    {
+        let count = count_of(&mut files.read.iter().map(|(p, _)| p.as_path()));
+        return Ok(valid(global, count));
+    }
+    let total = files.read.len();
+    let mut library = Library::parse(files);
     let mut problems = std::mem::take(&mut library.problems);
     problems.extend(check_library(&project, &library));
+    if let Some(key) = key.filter(|_| problems.is_empty() && library.runbooks.len() == total) {
+        verdict::remember(&project, &key, true);
+    }
     if explicit {
         problems.retain(|p| p.file().is_none_or(|f| named.contains(&canonical(f))));
     }
-    let count = if explicit {
-        library
-            .runbooks
-            .iter()
-            .filter(|r| named.contains(&canonical(&r.source.path)))
-            .count()
-    } else {
-        library.runbooks.len()
-    };
+    let count = count_of(&mut library.runbooks.iter().map(|r| r.source.path.as_path()));
     if problems.is_empty() {
-        if !global.quiet {
-            println!("{count} runbook{} valid", if count == 1 { "" } else { "s" });
-        }
-        Ok(exit::DONE)
+        Ok(valid(global, count))
     } else {
         diagnostics.print(&problems);
         Ok(exit::INVALID)
     }
+}
+
+fn valid(global: &Global, count: usize) -> u8 {
+    if !global.quiet {
+        println!("{count} runbook{} valid", if count == 1 { "" } else { "s" });
+    }
+    exit::DONE
 }
 
 fn canonical(path: &Path) -> PathBuf {

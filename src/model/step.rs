@@ -28,9 +28,9 @@ pub struct Step {
     pub needs: Vec<Spanned<String>>,
     /// An expression; the step is skipped when it is false.
     #[schemars(with = "Option<String>")]
-    pub when: Option<Spanned<String>>,
+    pub when: Option<Box<Spanned<String>>>,
     #[schemars(with = "Option<HumanDuration>")]
-    pub timeout: Option<Spanned<HumanDuration>>,
+    pub timeout: Option<Box<Spanned<HumanDuration>>>,
     /// How many times a failing step is tried again.
     pub retries: Option<u32>,
     /// The pause between tries.
@@ -45,7 +45,7 @@ pub struct Step {
     #[serde(default)]
     pub idempotent: bool,
     /// How `resume` asks whether a cut-off `exec` step's effect is in place.
-    pub check: Option<ExecSpec>,
+    pub check: Option<Box<ExecSpec>>,
     /// The point of no return: the run asks before crossing it unless `--yes`.
     #[serde(default)]
     pub irreversible: bool,
@@ -54,22 +54,24 @@ pub struct Step {
     /// `activate` (the default) or `retire`: retire steps run once the secret's `overlap`
     /// has passed (`runbook retire`), or right after the activate steps in incident mode.
     #[schemars(with = "Option<super::Phase>")]
-    pub phase: Option<Spanned<super::Phase>>,
+    pub phase: Option<Box<Spanned<super::Phase>>>,
     /// Where the step runs, once per matching host: a host or group pattern (default: the
     /// runbook's `on`, else the machine `runbook` runs on).
     #[schemars(with = "Option<String>")]
-    pub on: Option<Spanned<String>>,
+    pub on: Option<Box<Spanned<String>>>,
 
-    pub generate: Option<GenerateSpec>,
-    pub exec: Option<ExecSpec>,
-    pub env: Option<EnvSpec>,
-    pub file: Option<FileSpec>,
+    // Boxed: a step has one kind, and nine bodies inline made every parsed step several
+    // kilobytes (the memory of a 100,000-step plan).
+    pub generate: Option<Box<GenerateSpec>>,
+    pub exec: Option<Box<ExecSpec>>,
+    pub env: Option<Box<EnvSpec>>,
+    pub file: Option<Box<FileSpec>>,
     /// Services to restart through the configured restart driver.
     pub restart: Option<Vec<String>>,
-    pub verify: Option<VerifySpec>,
-    pub manual: Option<ManualSpec>,
-    pub rotate: Option<RotateSpec>,
-    pub report: Option<ReportSpec>,
+    pub verify: Option<Box<VerifySpec>>,
+    pub manual: Option<Box<ManualSpec>>,
+    pub rotate: Option<Box<RotateSpec>>,
+    pub report: Option<Box<ReportSpec>>,
 }
 
 /// One kind a step declares, borrowed: the checker counts them (a step must declare exactly
