@@ -53,10 +53,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/runbook-fleet-bench.XXXXXX")
 started=()
 cleanup() {
     local dir
-    for dir in "${started[@]}"; do
-        [ -f "$dir/demo-service.pid" ] && kill "$(cat "$dir/demo-service.pid")" 2>/dev/null || true
-        sshd_stop "$dir/ssh"
-    done
+    for dir in "${started[@]}"; do demo_host_stop "$dir"; done
     [ -n "${KEEP:-}" ] && echo "kept $work" >&2 || rm -rf "$work"
 }
 trap cleanup EXIT
@@ -66,25 +63,14 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2
 
 # One fleet of $1 hosts under $2: deployments, services, sshd, the inventory both tools read.
 make_fleet() {
-    local n=$1 dir=$2 i root port
+    local n=$1 dir=$2 i root
     mkdir -p "$dir"
     printf 'all:\n  children:\n    api:\n      hosts:\n' >"$dir/inventory.yaml"
     for ((i = 1; i <= n; i++)); do
         root="$dir/web$i"
-        mkdir -p "$root"
-        cp "$repo/examples/demo/.env.prod.template" "$root/env.template"
-        cp "$root/env.template" "$root/.env.prod"
-        chmod 600 "$root/.env.prod"
-        cp "$repo/examples/demo/restart.sh" "$root/restart.sh"
-        port=$(sshd_free_port)
-        printf 'DEMO_PORT=%s\nDEMO_ENV_FILE=.env.prod\nDEMO_PID_FILE=demo-service.pid\nDEMO_LOG_FILE=demo-service.log\nDEMO_SERVICE_BIN=%s\n' \
-            "$port" "$service_bin" >"$root/demo.conf"
         started+=("$root")
-        "$root/restart.sh" api >/dev/null
-        sshd_start "$root/ssh"
-        sshd_inventory_entry "web$i" "$root/ssh" "$SSHD_PORT" env_file "$root/.env.prod" \
-            root "$root" api_url "http://127.0.0.1:$port" \
-            ansible_python_interpreter /usr/bin/python3 >>"$dir/inventory.yaml"
+        demo_host "$root" "web$i" "$service_bin" ansible_python_interpreter /usr/bin/python3 \
+            >>"$dir/inventory.yaml"
     done
     mkdir -p "$dir/runbooks"
     cat >"$dir/runbook.yaml" <<'CONF'

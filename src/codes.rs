@@ -163,6 +163,10 @@ pub const CODES: &[(&str, &str)] = &[
         "a `--limit` that selects no host",
     ),
     (
+        "runbook::inventory::password",
+        "a host or group setting a password variable (`ansible_password`, `ansible_ssh_pass`, `ansible_become_password`, ...): runbook logs in with keys only; the value is never shown",
+    ),
+    (
         "runbook::plan::request",
         "an unknown runbook, or a `--secret` the runbook cannot take",
     ),

@@ -32,11 +32,17 @@ pub(crate) type HostFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, HostEr
 /// Where output of a child goes, chunk by chunk, as it arrives.
 pub(crate) type OutputSink<'a> = dyn FnMut(OutputStream, &[u8]) + Send + 'a;
 
-/// What a restore needs to know about a file: its permission bits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct FileStat {
-    /// Permission bits, `0o7777` at most.
-    pub mode: u32,
+/// What an edit reads of a file before it replaces it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Inspected {
+    /// The file to replace: symlinks followed (dangling ones too), so a symlinked `.env` is
+    /// edited at its target.
+    pub path: PathBuf,
+    /// Its bytes; `None` when it does not exist.
+    pub bytes: Option<Vec<u8>>,
+    /// Its permission bits (`0o7777` at most), which a restore puts back; `None` when it
+    /// does not exist.
+    pub mode: Option<u32>,
 }
 
 /// A host call that failed. Messages name paths and programs only, never contents.
@@ -79,15 +85,12 @@ impl HostError {
 }
 
 pub(crate) trait Host: Send + Sync {
-    /// The file an edit of `path` must replace: symlinks followed (also dangling ones), so a
-    /// symlinked `.env` is edited at its target.
-    fn resolve<'a>(&'a self, path: &'a Path) -> HostFuture<'a, PathBuf>;
+    /// Everything an edit of `path` reads before it writes, in one call: on a remote host
+    /// each call is a round trip, and an edit is on the critical path of every host.
+    fn inspect<'a>(&'a self, path: &'a Path) -> HostFuture<'a, Inspected>;
 
     /// A file's bytes; `None` when it does not exist.
     fn read<'a>(&'a self, path: &'a Path) -> HostFuture<'a, Option<Vec<u8>>>;
-
-    /// A file's permission bits; `None` when it does not exist.
-    fn stat<'a>(&'a self, path: &'a Path) -> HostFuture<'a, Option<FileStat>>;
 
     /// Replaces `path` with `bytes` atomically (never torn), creating missing parent
     /// directories; the mode is `mode`, else the old file's (0600 for a new file), and owner

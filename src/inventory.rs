@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use crate::diagnostic::Problem;
-use crate::model::{GroupSpec, HostSpec};
+use crate::model::{GroupSpec, HostSpec, Ordered};
 
 pub(crate) use ansible::add_ansible;
 
@@ -21,6 +21,20 @@ pub(crate) const PORT: &str = "ansible_port";
 pub(crate) const USER: &str = "ansible_user";
 pub(crate) const KEY_FILE: &str = "ansible_ssh_private_key_file";
 pub(crate) const SSH_ARGS: &str = "ansible_ssh_common_args";
+
+/// Ansible's password variables. `runbook` logs in with keys only (`ssh` runs in batch mode,
+/// which never asks for one), so an inventory that sets one is refused rather than read:
+/// its value would otherwise be a template var like any other, one a plan or an error
+/// could show.
+const PASSWORDS: [&str; 7] = [
+    "ansible_password",
+    "ansible_ssh_pass",
+    "ansible_ssh_password",
+    "ansible_become_password",
+    "ansible_become_pass",
+    "ansible_sudo_pass",
+    "ansible_sudo_password",
+];
 
 /// One group as its sources define it, before children are expanded.
 #[derive(Debug, Default, Clone)]
@@ -36,6 +50,8 @@ pub(crate) struct GroupDef {
 #[derive(Debug, Default)]
 pub(crate) struct Definitions {
     pub hosts: BTreeMap<String, BTreeMap<String, String>>,
+    /// Host names in the order the sources first list them.
+    pub order: Vec<String>,
     pub groups: BTreeMap<String, GroupDef>,
     /// Problems found while reading the sources.
     pub problems: Vec<Problem>,
@@ -60,18 +76,29 @@ pub(crate) struct Inventory {
     groups: BTreeMap<String, BTreeSet<String>>,
     /// `--limit`: the only hosts any pattern may select.
     limit: Option<BTreeSet<String>>,
+    /// Each host's place in the order the sources list hosts: selections follow it, as
+    /// Ansible's do, so `serial` batches take hosts in the order the operator wrote them.
+    position: BTreeMap<String, usize>,
 }
 
 impl Definitions {
+    /// A host's vars, the host added at the end of the order when it is new.
+    pub(crate) fn host(&mut self, name: &str) -> &mut BTreeMap<String, String> {
+        if !self.hosts.contains_key(name) {
+            self.order.push(name.to_string());
+        }
+        self.hosts.entry(name.to_string()).or_default()
+    }
+
     /// Adds the config's `hosts:` and `groups:`. Connection fields become the Ansible
     /// connection variables, so both sources read the same way.
     pub(crate) fn add_config(
         &mut self,
-        hosts: &BTreeMap<String, HostSpec>,
+        hosts: &Ordered<HostSpec>,
         groups: &BTreeMap<String, GroupSpec>,
     ) {
         for (name, spec) in hosts {
-            let vars = self.hosts.entry(name.clone()).or_default();
+            let vars = self.host(name);
             let connection = [
                 (ADDRESS, spec.address.clone()),
                 (PORT, spec.port.map(|p| p.to_string())),
@@ -101,6 +128,7 @@ impl Inventory {
     /// A group naming a host or child that nothing defines is a problem.
     pub(crate) fn build(mut defs: Definitions) -> Result<Self, Vec<Problem>> {
         let mut problems = std::mem::take(&mut defs.problems);
+        problems.extend(passwords(&defs));
         for (name, group) in &defs.groups {
             for host in &group.hosts {
                 if !defs.hosts.contains_key(host) {
@@ -141,10 +169,17 @@ impl Inventory {
             vars.extend(own.clone());
             hosts.insert(host.clone(), vars);
         }
+        let position = defs
+            .order
+            .iter()
+            .enumerate()
+            .map(|(at, name)| (name.clone(), at))
+            .collect();
         Ok(Self {
             hosts,
             groups,
             limit: None,
+            position,
         })
     }
 
@@ -162,12 +197,13 @@ impl Inventory {
         Ok(())
     }
 
-    /// The hosts a pattern selects, sorted, within `--limit`.
+    /// The hosts a pattern selects, within `--limit`, in the order the sources list them.
     pub(crate) fn select(&self, text: &str) -> Result<Vec<String>, String> {
         let mut hosts = pattern::select(text, &self.hosts, &self.groups)?;
         if let Some(limit) = &self.limit {
             hosts.retain(|h| limit.contains(h));
         }
+        hosts.sort_by_key(|h| self.position.get(h).copied().unwrap_or(usize::MAX));
         Ok(hosts)
     }
 
@@ -210,6 +246,26 @@ impl Inventory {
             extra_args,
         })
     }
+}
+
+/// A problem for each host or group that sets a password variable; it names the variable,
+/// never its value.
+fn passwords(defs: &Definitions) -> Vec<Problem> {
+    let hosts = defs.hosts.iter().map(|(name, vars)| ("host", name, vars));
+    let groups = defs.groups.iter().map(|(name, g)| ("group", name, &g.vars));
+    hosts
+        .chain(groups)
+        .flat_map(|(kind, name, vars)| {
+            PASSWORDS.iter().filter(|var| vars.contains_key(**var)).map(move |var| {
+                Problem::new(
+                    "runbook::inventory::password",
+                    format!(
+                        "{kind} `{name}` sets `{var}`: runbook never logs in or becomes another user with a password (ssh runs in batch mode); use a key (`ansible_ssh_private_key_file`, an ssh-agent or `~/.ssh/config`) and remove the variable"
+                    ),
+                )
+            })
+        })
+        .collect()
 }
 
 /// Every host of a group and of its children, guarding against a child cycle.

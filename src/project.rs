@@ -81,7 +81,7 @@ impl Project {
                     state: None,
                     vars: BTreeMap::new(),
                     restart: None,
-                    hosts: BTreeMap::new(),
+                    hosts: Default::default(),
                     groups: BTreeMap::new(),
                 },
                 None,

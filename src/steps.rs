@@ -10,6 +10,7 @@ mod exec;
 mod file;
 mod generate;
 mod manual;
+mod opened;
 mod report;
 mod restart;
 mod verify;

@@ -9,15 +9,16 @@ use common::fleet::{ENV, ROTATION, env_value, project, servers};
 
 /// Runs the fleet rotation until the failpoint kills it; returns the run id.
 fn crash(test: &Test, failpoint: &str) -> String {
+    crash_with(test, failpoint, &[])
+}
+
+/// As `crash`, with more global flags (`--limit`).
+fn crash_with(test: &Test, failpoint: &str, flags: &[&str]) -> String {
     let output = test
         .command()
-        .args([
-            "--inventory",
-            "inventory.yaml",
-            "run",
-            "fleet-rotation",
-            "--yes",
-        ])
+        .args(["--inventory", "inventory.yaml"])
+        .args(flags)
+        .args(["run", "fleet-rotation", "--yes"])
         .env("RUNBOOK_FAILPOINT", failpoint)
         .stdin(std::process::Stdio::null())
         .output()
@@ -138,4 +139,96 @@ fn abort_restores_every_host_of_a_killed_fleet_run_byte_for_byte() {
         !test.path().join(".runbook/active").exists(),
         "the run is over"
     );
+}
+
+/// The rotation one host at a time: when the kill comes, no other host is mid-step (a
+/// remote command cut off from its `ssh` may still finish on its host).
+fn one_at_a_time() -> String {
+    ROTATION.replace("on: api\n", "on: api\nserial: 1\n")
+}
+
+/// Every host's env file, in host order.
+fn env_files(hosts: &[common::sshd::Sshd]) -> Vec<String> {
+    hosts
+        .iter()
+        .map(|h| std::fs::read_to_string(h.path("app.env")).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_killed_run_with_limit_is_resumed_on_its_limited_hosts_only() {
+    let Some(hosts) = servers(3) else { return };
+    let test = project(&hosts, &one_at_a_time());
+    let run_id = crash_with(
+        &test,
+        "after-effect:fleet-rotation/write@web3",
+        &["--limit", "web1:web3"],
+    );
+    let after_crash = env_files(&hosts);
+    let written = env_value(&hosts[2].path("app.env"));
+    assert_ne!(written, "old-token-value");
+
+    // Another limit than the run's is refused, nothing touched; the same one is accepted.
+    let other = test.run_args(&["--limit", "web2", "resume", &run_id, "--yes"]);
+    other.expect_code(2);
+    assert!(
+        other
+            .stderr
+            .contains("started with `--limit web1:web3`, not `web2`"),
+        "{}",
+        other.stderr
+    );
+    assert_eq!(env_files(&hosts), after_crash);
+
+    let resumed = test.run_args(&["--limit", "web1:web3", "resume", &run_id, "--yes"]);
+    resumed.expect_code(0);
+    for i in [0, 2] {
+        assert_eq!(
+            std::fs::read_to_string(hosts[i].path("app.env")).unwrap(),
+            ENV.replace("old-token-value", &written)
+        );
+        assert_eq!(
+            std::fs::read_to_string(hosts[i].path("seen")).unwrap(),
+            written
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(hosts[1].path("app.env")).unwrap(),
+        ENV,
+        "web2 is outside the run's limit"
+    );
+    assert!(!hosts[1].path("seen").exists() && !hosts[1].path("restarts").exists());
+    assert!(!resumed.stdout.contains("@web2"), "{}", resumed.stdout);
+}
+
+#[test]
+fn a_killed_run_with_limit_is_aborted_on_its_limited_hosts_only() {
+    let Some(hosts) = servers(3) else { return };
+    let test = project(&hosts, &one_at_a_time());
+    let run_id = crash_with(
+        &test,
+        "after-effect:fleet-rotation/write@web2",
+        &["--limit", "web2,web3"],
+    );
+    assert_ne!(env_value(&hosts[1].path("app.env")), "old-token-value");
+    // web1 is outside the limit: whatever happens to it here is not the run's to undo.
+    let outside = ENV.replace("old-token-value", "changed-by-someone-else");
+    std::fs::write(hosts[0].path("app.env"), &outside).unwrap();
+    let other = test.run_args(&["--limit", "all", "abort", &run_id, "--yes"]);
+    other.expect_code(2);
+    assert!(
+        other.stderr.contains("started with `--limit web2,web3`"),
+        "{}",
+        other.stderr
+    );
+
+    // No `--limit`: the run uses its own.
+    let aborted = test.run_args(&["abort", &run_id, "--yes"]);
+    aborted.expect_code(0);
+    assert_eq!(
+        env_files(&hosts),
+        [outside, ENV.to_string(), ENV.to_string()]
+    );
+    assert!(!aborted.stdout.contains("@web1"), "{}", aborted.stdout);
+    assert!(!hosts[0].path("restarts").exists());
 }

@@ -25,10 +25,7 @@ scratch=$(mktemp -d "${TMPDIR:-/tmp}/runbook-fleet-demo.XXXXXX")
 hosts=(web1 web2)
 cleanup() {
     local h
-    for h in "${hosts[@]}"; do
-        [ -f "$scratch/$h/demo-service.pid" ] && kill "$(cat "$scratch/$h/demo-service.pid")" 2>/dev/null || true
-        sshd_stop "$scratch/$h/ssh"
-    done
+    for h in "${hosts[@]}"; do demo_host_stop "$scratch/$h"; done
     if [ -n "$keep" ]; then
         echo "scratch deployment kept: $scratch"
     else
@@ -49,40 +46,18 @@ get() {
 }
 token_of() { sed -n 's/.*"token":"\([^"]*\)".*/\1/p'; }
 
-inventory="all:
-  children:
-    api:
-      hosts:
-"
+printf 'all:\n  children:\n    api:\n      hosts:\n' >"$scratch/inventory.yaml"
 declare -A port_of old_token
 for h in "${hosts[@]}"; do
-    root="$scratch/$h"
-    mkdir -p "$root"
-    cp "$repo/examples/demo/.env.prod.template" "$root/.env.prod"
-    chmod 600 "$root/.env.prod"
-    cp "$repo/examples/demo/restart.sh" "$root/restart.sh"
-    port=$(sshd_free_port)
-    port_of[$h]=$port
-    cat >"$root/demo.conf" <<CONF
-DEMO_PORT=$port
-DEMO_ENV_FILE=.env.prod
-DEMO_PID_FILE=demo-service.pid
-DEMO_LOG_FILE=demo-service.log
-DEMO_SERVICE_BIN=$target/debug/examples/demo-service
-CONF
-    "$root/restart.sh" api >/dev/null
-    sshd_start "$root/ssh" || {
-        echo "SKIPPED: sshd would not start here (see $root/ssh/sshd.log)"
+    demo_host "$scratch/$h" "$h" "$target/debug/examples/demo-service" >>"$scratch/inventory.yaml" || {
+        echo "SKIPPED: sshd would not start here (see $scratch/$h/ssh/sshd.log)"
         exit 0
     }
-    inventory+=$(sshd_inventory_entry "$h" "$root/ssh" "$SSHD_PORT" \
-        env_file "$root/.env.prod" root "$root" api_url "http://127.0.0.1:$port")
-    inventory+=$'\n'
-    old_token[$h]=$(get "$port" /token | token_of)
+    port_of[$h]=$DEMO_HOST_PORT
+    old_token[$h]=$(get "$DEMO_HOST_PORT" /token | token_of)
 done
 
 cd "$scratch"
-printf '%s' "$inventory" >inventory.yaml
 mkdir runbooks
 cat >runbook.yaml <<CONF
 # yaml-language-server: \$schema=$repo/schemas/config.schema.json

@@ -1,7 +1,7 @@
 # Loopback OpenSSH servers standing for the hosts of a fleet, for `run.sh --fleet` and the
 # fleet bench (source this file from bash). Each server gets a host key, a client key and a
 # known_hosts of its own under its directory, as the test harness (tests/common/sshd.rs)
-# gives them; host key checking stays on.
+# gives them; host key checking stays on. `demo_host` puts the demo deployment behind one.
 
 # Succeeds when sshd can run here; otherwise prints why and fails.
 sshd_available() {
@@ -81,4 +81,33 @@ sshd_inventory_entry() {
 # sshd_stop DIR: stops the server started in DIR (its sessions end with their clients).
 sshd_stop() {
     [ -f "$1/sshd.pid" ] && kill "$(cat "$1/sshd.pid")" 2>/dev/null || true
+}
+
+# demo_host ROOT NAME SERVICE_BIN [KEY VALUE]...: one host of the demo fleet under ROOT: an
+# env file (.env.prod), the demo service on a loopback port of its own, started by a copy of
+# the demo's restart driver, and an sshd in ROOT/ssh. Prints the host's inventory entry with
+# the vars env_file, root and api_url (and KEY VALUE...); sets DEMO_HOST_PORT to the
+# service's port (call it outside a subshell). Fails when sshd does not start.
+demo_host() {
+    local root=$1 name=$2 service_bin=$3 demo
+    shift 3
+    demo=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+    mkdir -p "$root"
+    cp "$demo/.env.prod.template" "$root/env.template"
+    cp "$root/env.template" "$root/.env.prod"
+    chmod 600 "$root/.env.prod"
+    cp "$demo/restart.sh" "$root/restart.sh"
+    DEMO_HOST_PORT=$(sshd_free_port)
+    printf 'DEMO_PORT=%s\nDEMO_ENV_FILE=.env.prod\nDEMO_PID_FILE=demo-service.pid\nDEMO_LOG_FILE=demo-service.log\nDEMO_SERVICE_BIN=%s\n' \
+        "$DEMO_HOST_PORT" "$service_bin" >"$root/demo.conf"
+    "$root/restart.sh" api >/dev/null
+    sshd_start "$root/ssh" || return 1
+    sshd_inventory_entry "$name" "$root/ssh" "$SSHD_PORT" env_file "$root/.env.prod" \
+        root "$root" api_url "http://127.0.0.1:$DEMO_HOST_PORT" "$@"
+}
+
+# demo_host_stop ROOT: stops the demo service and the sshd of a host `demo_host` made.
+demo_host_stop() {
+    [ -f "$1/demo-service.pid" ] && kill "$(cat "$1/demo-service.pid")" 2>/dev/null || true
+    sshd_stop "$1/ssh"
 }

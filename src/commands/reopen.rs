@@ -75,9 +75,17 @@ pub(super) fn reopen(
         .load(START_FILE)
         .map_err(|e| invalid(format!("the run's pending inputs are gone: {e}")))?
         .unwrap_or_default();
+    let mut hosts = None;
     if let Purpose::Retire { early } = purpose {
-        start = begin_retire(&project, &library, &plan, &durable, start, early, redactor)?;
+        let begun;
+        (start, begun) = begin_retire(&project, &library, &plan, &durable, start, early, redactor)?;
+        hosts = Some(begun);
     }
+    let hosts = match hosts {
+        Some(hosts) => hosts,
+        None => crate::exec::session::fleet_hosts(&project, &plan)
+            .map_err(|e| invalid(format!("cannot reach the hosts: {e}")))?,
+    };
     let between = retiring.is_some();
     mask_what_the_run_knew(
         &project, &library, &plan, &start, &recovered, between, redactor,
@@ -100,6 +108,7 @@ pub(super) fn reopen(
         start,
         durable,
         retiring: retiring.clone(),
+        hosts,
     })
     .map_err(|e| invalid(format!("cannot start the runtime: {e}")))?;
     let ctx = &session.ctx;
@@ -210,7 +219,7 @@ fn between_phases(
 
 /// Begins the retire phase on disk: the run active again (a kill from here on leaves it for
 /// `resume` or `abort`), the secrets' values as they are now in `start.json`, then the
-/// journal's `retiring` record.
+/// journal's `retiring` record. Returns the snapshot and the hosts preflight reached.
 fn begin_retire(
     project: &Project,
     library: &Library,
@@ -219,8 +228,8 @@ fn begin_retire(
     start: StartSnapshot,
     early: bool,
     redactor: &Redactor,
-) -> Result<StartSnapshot, Failure> {
-    let (currents, edited) =
+) -> Result<(StartSnapshot, crate::exec::session::Fleet), Failure> {
+    let (currents, edited, hosts) =
         crate::exec::preflight::prepare_retire(project, library, plan, redactor)
             .map_err(Failure::Problems)?;
     crate::exec::start::remove_temp_leftovers(edited.iter(), Some(&durable.run_id));
@@ -247,7 +256,7 @@ fn begin_retire(
         })
         .map_err(state_failure)?;
     crate::failpoint::hit("phase", "after-retiring");
-    Ok(start)
+    Ok((start, hosts))
 }
 
 /// The plan nodes `--done` names: each must be a manual step the run is awaiting, so the

@@ -98,6 +98,7 @@ pub(super) fn run(
         start,
         durable,
         retiring: None,
+        hosts: prepared.hosts,
     })
     .map_err(|e| state_failure(format!("cannot start the runtime: {e}")))?;
     Ok(execute(session))

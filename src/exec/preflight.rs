@@ -9,6 +9,7 @@ use crate::checked::{RunbookIx, StepIx};
 use crate::checked::{Step, StepKind};
 use crate::diagnostic::Problem;
 use crate::envfile::EnvFile;
+use crate::exec::session::Fleet;
 use crate::plan::{Plan, PlanNode, Work};
 use crate::project::Project;
 use crate::redact::Redactor;
@@ -28,6 +29,8 @@ pub(crate) struct Prepared {
     pub active: BTreeSet<(RunbookIx, StepIx)>,
     /// Every file an env or file step of the run may rewrite.
     pub edited: BTreeSet<std::path::PathBuf>,
+    /// The hosts the plan acts on, connected where preflight reached them.
+    pub hosts: Fleet,
 }
 
 fn problem(message: impl Into<String>) -> Problem {
@@ -102,9 +105,12 @@ pub(crate) fn prepare(
         }
     }
     let edited = check_files(project, library, plan, &active, &files, &mut problems);
+    let hosts = fleet(project, plan, &mut problems);
     if problems.is_empty() {
         // Only a run that could otherwise start reaches out to its hosts.
-        problems.extend(hosts::check_host_files(project, library, plan, &active));
+        problems.extend(hosts::check_host_files(
+            project, library, plan, &active, &hosts,
+        ));
     }
     check_intervals(project, library, plan, &active, &values, &mut problems);
     if !problems.is_empty() {
@@ -119,19 +125,29 @@ pub(crate) fn prepare(
         currents,
         active,
         edited,
+        hosts,
     })
 }
 
-/// The current values a retire phase reads, and the files it may rewrite.
+/// The hosts the plan acts on; none connects yet.
+fn fleet(project: &Project, plan: &Plan, problems: &mut Vec<Problem>) -> Fleet {
+    crate::exec::session::fleet_hosts(project, plan).unwrap_or_else(|e| {
+        problems.push(problem(format!("cannot reach the hosts: {e}")));
+        Fleet::default()
+    })
+}
+
+/// The current values a retire phase reads, the files it may rewrite, and its hosts.
 pub(crate) type Retiring = (
     HashMap<RunbookIx, BTreeMap<String, String>>,
     BTreeSet<std::path::PathBuf>,
+    Fleet,
 );
 
-/// What a retire phase needs before it acts: the env files its steps edit (checked as for a
-/// run), and the current values of the library's secrets, read now — the retire phase's
-/// `secret.values` (an old value that still verifies is in the env file itself, so nothing
-/// of it was kept between the phases).
+/// What a retire phase needs before it acts: the env files its steps edit, here and on its
+/// hosts (checked as for a run), and the current values of the library's secrets, read now —
+/// the retire phase's `secret.values` (an old value that still verifies is in the env file
+/// itself, so nothing of it was kept between the phases).
 pub(crate) fn prepare_retire(
     project: &Project,
     library: &Library,
@@ -148,8 +164,14 @@ pub(crate) fn prepare_retire(
         .collect();
     let mut problems = Vec::new();
     let edited = check_files(project, library, plan, &retiring, &files, &mut problems);
+    let hosts = fleet(project, plan, &mut problems);
     if problems.is_empty() {
-        Ok((currents, edited))
+        problems.extend(hosts::check_host_files(
+            project, library, plan, &retiring, &hosts,
+        ));
+    }
+    if problems.is_empty() {
+        Ok((currents, edited, hosts))
     } else {
         Err(problems)
     }

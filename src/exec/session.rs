@@ -82,6 +82,8 @@ pub(crate) struct SessionSpec {
     /// The `waiting` state a retire phase started from: a retire that does not complete
     /// returns to it.
     pub retiring: Option<Waiting>,
+    /// The hosts the plan acts on (`fleet_hosts`), with the connections preflight opened.
+    pub hosts: Fleet,
 }
 
 /// A run ready to execute, the same for `run`, `resume` and `abort`: its context, the runtime
@@ -99,7 +101,6 @@ impl Session {
         let (cancel, cancel_rx) = watch::channel(false);
         let emitter = Emitter::new(spec.sinks, &spec.redactor).with_hosts(spec.plan.node_hosts());
         let retiring = spec.retiring;
-        let hosts = fleet_hosts(&spec.project, &spec.plan)?;
         let ctx = Arc::new(RunContext::new(ContextParts {
             project: Arc::new(spec.project),
             library: Arc::new(spec.library),
@@ -111,7 +112,7 @@ impl Session {
             start: spec.start,
             cancel: cancel_rx,
             durable: spec.durable,
-            hosts,
+            hosts: spec.hosts,
         }));
         Ok(Self {
             ctx,
@@ -167,18 +168,20 @@ pub(super) fn phase_name(stage: Stage) -> Option<&'static str> {
     }
 }
 
+/// The hosts a run reaches, by inventory name.
+pub(crate) type Fleet = std::collections::HashMap<String, Arc<dyn Host>>;
+
 /// One `Ssh` host per inventory host the plan acts on, sharing the run's 0700 directory of
-/// connection sockets. Nothing connects yet: a host is reached when a step first needs it.
-pub(crate) fn fleet_hosts(
-    project: &Project,
-    plan: &Plan,
-) -> std::io::Result<std::collections::HashMap<String, Arc<dyn Host>>> {
+/// connection sockets. Nothing connects yet: a host is reached when preflight or a step
+/// first needs it, and its connection serves the rest of the run (one SSH handshake per
+/// host, not one for preflight and another for the steps).
+pub(crate) fn fleet_hosts(project: &Project, plan: &Plan) -> std::io::Result<Fleet> {
     let names: std::collections::BTreeSet<&str> = plan
         .nodes
         .iter()
         .filter_map(|n| n.host.as_deref())
         .collect();
-    let mut hosts: std::collections::HashMap<String, Arc<dyn Host>> = Default::default();
+    let mut hosts = Fleet::default();
     if names.is_empty() {
         return Ok(hosts);
     }

@@ -9,15 +9,24 @@ use std::path::{Path, PathBuf};
 use tokio::sync::watch;
 
 use super::process::{ProcessOutcome, ProcessSpec, run_process};
-use super::{FileStat, Host, HostError, HostFuture, OutputSink};
+use super::{Host, HostError, HostFuture, Inspected, OutputSink};
 use crate::atomic::{resolve_target, write_atomic};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Local;
 
 impl Host for Local {
-    fn resolve<'a>(&'a self, path: &'a Path) -> HostFuture<'a, PathBuf> {
-        Box::pin(async move { resolve_target(path).map_err(HostError::file("resolve", path)) })
+    fn inspect<'a>(&'a self, path: &'a Path) -> HostFuture<'a, Inspected> {
+        Box::pin(async move {
+            let path = resolve_target(path).map_err(HostError::file("resolve", path))?;
+            let mode = match std::fs::metadata(&path) {
+                Ok(meta) => Some(meta.permissions().mode() & 0o7777),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+                Err(e) => return Err(HostError::file("stat", &path)(e)),
+            };
+            let bytes = self.read(&path).await?;
+            Ok(Inspected { path, bytes, mode })
+        })
     }
 
     fn read<'a>(&'a self, path: &'a Path) -> HostFuture<'a, Option<Vec<u8>>> {
@@ -26,18 +35,6 @@ impl Host for Local {
                 Ok(bytes) => Ok(Some(bytes)),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
                 Err(e) => Err(HostError::file("read", path)(e)),
-            }
-        })
-    }
-
-    fn stat<'a>(&'a self, path: &'a Path) -> HostFuture<'a, Option<FileStat>> {
-        Box::pin(async move {
-            match std::fs::metadata(path) {
-                Ok(meta) => Ok(Some(FileStat {
-                    mode: meta.permissions().mode() & 0o7777,
-                })),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(HostError::file("stat", path)(e)),
             }
         })
     }

@@ -12,13 +12,14 @@
 mod remote;
 mod scripts;
 
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::sync::{Mutex, watch};
 
 use super::process::{ProcessOutcome, ProcessSpec, Termination, run_process};
-use super::{FileStat, Host, HostError, HostFuture, OutputSink};
+use super::{Host, HostError, HostFuture, Inspected, OutputSink};
 
 /// How long a host may take to accept a connection before it counts as unreachable.
 const CONNECT_TIMEOUT_SECS: u32 = 10;
@@ -44,9 +45,12 @@ pub(crate) struct SshTarget {
     pub extra_args: Vec<String>,
 }
 
-/// The run's 0700 directory for connection sockets; removed when the last host is dropped.
+/// The run's 0700 directory for connection sockets, and the shared connections opened in
+/// it: all are closed, and the directory removed, when the last host is dropped.
 pub(crate) struct ControlDir {
     dir: tempfile::TempDir,
+    /// The `ssh` arguments that close each shared connection opened.
+    opened: std::sync::Mutex<Vec<Vec<String>>>,
 }
 
 impl ControlDir {
@@ -56,14 +60,51 @@ impl ControlDir {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::Builder::new().prefix("runbook-ssh-").tempdir()?;
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))?;
-        Ok(Arc::new(Self { dir }))
+        Ok(Arc::new(Self {
+            dir,
+            opened: std::sync::Mutex::default(),
+        }))
+    }
+
+    fn opened(&self, close: Vec<String>) {
+        self.opened
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(close);
+    }
+}
+
+impl Drop for ControlDir {
+    /// Closes the shared connections, so they do not linger for `ControlPersist`: all at
+    /// once, since one after the other would add a process's life per host to every run's end.
+    fn drop(&mut self) {
+        let opened = std::mem::take(
+            self.opened
+                .get_mut()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        let closing: Vec<std::process::Child> = opened
+            .iter()
+            .filter_map(|args| {
+                std::process::Command::new("ssh")
+                    .args(args)
+                    .stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .ok()
+            })
+            .collect();
+        for mut child in closing {
+            let _ = child.wait();
+        }
     }
 }
 
 pub(crate) struct Ssh {
     target: SshTarget,
     control: Arc<ControlDir>,
-    /// Whether the shared connection was opened (and must be closed when done).
+    /// Whether the shared connection was opened (`control` closes it).
     connected: Mutex<bool>,
 }
 
@@ -147,20 +188,27 @@ impl Ssh {
             return Err(self.unreachable(&outcome.stderr));
         }
         *connected = true;
+        self.control.opened(self.control_args("exit"));
         Ok(())
     }
 
     /// Whether the shared connection still answers.
     async fn alive(&self) -> bool {
+        let spec = ProcessSpec::new("ssh", self.control_args("check"));
+        let outcome = run_process(&spec, &mut |_, _| {}, never()).await;
+        matches!(outcome, Ok(o) if o.status == Termination::Exited(0))
+    }
+
+    /// An order to the shared connection's master (`ssh -O`).
+    fn control_args(&self, order: &str) -> Vec<String> {
         let mut args = self.base_args();
         args.extend([
             "-O".into(),
-            "check".into(),
+            order.into(),
             "--".into(),
             self.target.address.clone(),
         ]);
-        let outcome = run_process(&ProcessSpec::new("ssh", args), &mut |_, _| {}, never()).await;
-        matches!(outcome, Ok(o) if o.status == Termination::Exited(0))
+        args
     }
 
     fn unreachable(&self, stderr: &[u8]) -> HostError {
@@ -237,40 +285,38 @@ fn never() -> watch::Receiver<bool> {
     watch::channel(false).1
 }
 
-impl Drop for Ssh {
-    /// Closes the shared connection, so it does not linger for `ControlPersist`.
-    fn drop(&mut self) {
-        if !*self.connected.get_mut() {
-            return;
-        }
-        let mut args = self.base_args();
-        args.extend([
-            "-O".into(),
-            "exit".into(),
-            "--".into(),
-            self.target.address.clone(),
-        ]);
-        let _ = std::process::Command::new("ssh")
-            .args(&args)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status();
-    }
-}
-
 impl Host for Ssh {
-    fn resolve<'a>(&'a self, path: &'a Path) -> HostFuture<'a, PathBuf> {
+    fn inspect<'a>(&'a self, path: &'a Path) -> HostFuture<'a, Inspected> {
         Box::pin(async move {
             let outcome = self
-                .script(scripts::RESOLVE, &[&path.to_string_lossy()], None)
+                .script(scripts::INSPECT, &[&path.to_string_lossy()], None)
                 .await?;
-            let resolved = String::from_utf8_lossy(&outcome.stdout);
+            let failed = || self.failed("inspect", path, &outcome);
+            let out = &outcome.stdout;
+            let Some(end) = out.iter().position(|b| *b == 0).filter(|e| *e > 0) else {
+                return Err(failed());
+            };
+            let resolved = PathBuf::from(std::ffi::OsStr::from_bytes(&out[..end]));
+            let rest = &out[end + 1..];
             match outcome.status {
-                Termination::Exited(0) if !resolved.trim_end().is_empty() => {
-                    Ok(PathBuf::from(resolved.trim_end_matches('\n')))
+                Termination::Exited(3) => Ok(Inspected {
+                    path: resolved,
+                    bytes: None,
+                    mode: None,
+                }),
+                Termination::Exited(0) => {
+                    let line = rest.iter().position(|b| *b == b'\n').ok_or_else(failed)?;
+                    let mode = std::str::from_utf8(&rest[..line])
+                        .ok()
+                        .and_then(|m| u32::from_str_radix(m, 8).ok())
+                        .ok_or_else(failed)?;
+                    Ok(Inspected {
+                        path: resolved,
+                        bytes: Some(rest[line + 1..].to_vec()),
+                        mode: Some(mode),
+                    })
                 }
-                _ => Err(self.failed("resolve", path, &outcome)),
+                _ => Err(failed()),
             }
         })
     }
@@ -284,20 +330,6 @@ impl Host for Ssh {
                 Termination::Exited(0) => Ok(Some(outcome.stdout)),
                 Termination::Exited(3) => Ok(None),
                 _ => Err(self.failed("read", path, &outcome)),
-            }
-        })
-    }
-
-    fn stat<'a>(&'a self, path: &'a Path) -> HostFuture<'a, Option<FileStat>> {
-        Box::pin(async move {
-            let outcome = self
-                .script(scripts::STAT, &[&path.to_string_lossy()], None)
-                .await?;
-            let text = String::from_utf8_lossy(&outcome.stdout);
-            match (outcome.status, u32::from_str_radix(text.trim(), 8)) {
-                (Termination::Exited(0), Ok(mode)) => Ok(Some(FileStat { mode })),
-                (Termination::Exited(3), _) => Ok(None),
-                _ => Err(self.failed("stat", path, &outcome)),
             }
         })
     }

@@ -21,7 +21,7 @@ fn walk(defs: &mut Definitions, name: &str, group: Option<&AnsibleGroup>, depth:
         return;
     };
     for (host, vars) in group.hosts.iter().flatten() {
-        let own = defs.hosts.entry(host.clone()).or_default();
+        let own = defs.host(host);
         own.extend(vars.iter().flatten().map(|(k, v)| (k.clone(), v.0.clone())));
         defs.groups
             .get_mut(name)

@@ -71,3 +71,40 @@ fn limit_narrows_every_selection() {
     assert_eq!(inv.select("api").unwrap(), ["web1"]);
     assert!(inv.limit("nothing*").is_err());
 }
+
+#[test]
+fn selections_follow_the_order_the_inventory_lists_hosts() {
+    let mut inv = inventory(
+        "
+api:
+  hosts:
+    web10:
+    web2:
+    web1:
+canary:
+  hosts:
+    web0:
+    web2:
+",
+    );
+    assert_eq!(inv.select("api").unwrap(), ["web10", "web2", "web1"]);
+    assert_eq!(
+        inv.select("all").unwrap(),
+        ["web10", "web2", "web1", "web0"]
+    );
+    assert_eq!(
+        inv.select("canary:api").unwrap(),
+        ["web10", "web2", "web1", "web0"]
+    );
+    inv.limit("web1,web10").unwrap();
+    assert_eq!(inv.select("all").unwrap(), ["web10", "web1"]);
+}
+
+#[test]
+fn a_host_written_twice_in_one_group_is_refused() {
+    let loaded = crate::load::parse::<AnsibleInventory>(
+        std::path::Path::new("inv.yaml"),
+        "api:\n  hosts:\n    web1:\n    web1:\n".into(),
+    );
+    assert!(loaded.is_err());
+}

@@ -26,7 +26,8 @@ pub struct Config {
     /// Hosts that steps with `on:` reach over SSH, by name (an Ansible inventory given with
     /// `--inventory` adds to them).
     #[serde(default)]
-    pub hosts: BTreeMap<String, HostSpec>,
+    #[schemars(with = "BTreeMap<String, HostSpec>")]
+    pub hosts: super::Ordered<HostSpec>,
     /// Named sets of hosts, which `on:` and `--limit` patterns name like hosts.
     #[serde(default)]
     pub groups: BTreeMap<String, GroupSpec>,

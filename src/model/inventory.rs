@@ -6,11 +6,13 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-/// Top-level groups by name.
+use super::Ordered;
+
+/// Top-level groups by name, in file order (hosts run in the order the file lists them).
 #[derive(Debug, Deserialize)]
 #[serde(transparent)]
 pub struct AnsibleInventory {
-    pub groups: BTreeMap<String, Option<AnsibleGroup>>,
+    pub groups: Ordered<Option<AnsibleGroup>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -18,11 +20,11 @@ pub struct AnsibleInventory {
 pub struct AnsibleGroup {
     /// Host names, each with its vars (or nothing).
     #[serde(default)]
-    pub hosts: Option<BTreeMap<String, Option<BTreeMap<String, Scalar>>>>,
+    pub hosts: Option<Ordered<Option<BTreeMap<String, Scalar>>>>,
     #[serde(default)]
     pub vars: Option<BTreeMap<String, Scalar>>,
     #[serde(default)]
-    pub children: Option<BTreeMap<String, Option<AnsibleGroup>>>,
+    pub children: Option<Ordered<Option<AnsibleGroup>>>,
 }
 
 /// A variable's value: inventories write ports and flags as numbers and booleans; template

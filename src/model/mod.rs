@@ -5,6 +5,7 @@ mod duration;
 mod interval;
 mod inventory;
 mod kinds;
+mod ordered;
 mod phase;
 mod runbook;
 mod share;
@@ -18,6 +19,7 @@ pub use kinds::{
     Charset, Command, Encoding, EnvSpec, ExecSpec, Expect, FileSpec, GenerateSpec, HttpCheck,
     ManualInput, ManualSpec, ReportSpec, RotateSpec, TcpCheck, VerifySpec, input_variable,
 };
+pub use ordered::Ordered;
 pub use phase::Phase;
 pub use runbook::{InputSpec, Mode, Policy, Runbook, SecretSpec};
 pub use share::{HostShare, Share};

@@ -1,5 +1,5 @@
 //! Rolling over hosts: the batches `serial` makes of the hosts a runbook's `on:` selects,
-//! in the inventory's (sorted) order, and how many hosts `max_fail` lets fail.
+//! in the order the inventory lists them, and how many hosts `max_fail` lets fail.
 
 use crate::checked::Runbook;
 use crate::project::Project;

@@ -9,6 +9,7 @@ use super::StepError;
 use super::{Compensation, Done, StepRun};
 use crate::envfile::{EnvFile, value_warnings};
 use crate::events::EventKind;
+use crate::host::Inspected;
 use crate::model::EnvSpec;
 
 /// The file an env step edits: its `file`, else the runbook's secret file, else
@@ -22,14 +23,17 @@ pub(crate) fn target_file(run: &StepRun, file: Option<&String>) -> Result<PathBu
 
 pub(crate) async fn run(run: &StepRun, spec: &EnvSpec) -> Result<Done, StepError> {
     let host = run.host();
-    let path = host.resolve(&target_file(run, spec.file.as_ref())?).await?;
+    let target = target_file(run, spec.file.as_ref())?;
     let mut values = BTreeMap::new();
     for (key, template) in &spec.set {
         values.insert(key.clone(), run.render(template)?);
     }
-    let lock = run.ctx.file_lock(run.host_name(), &path);
-    let _guard = lock.lock().await;
-    let previous_bytes = host.read(&path).await?;
+    let (file, _locked) = super::opened::open(run, &target).await?;
+    let Inspected {
+        path,
+        bytes: previous_bytes,
+        mode,
+    } = file;
     if previous_bytes.is_none() && !spec.create {
         return Err(StepError::new(
             ErrorKind::Refused,
@@ -39,7 +43,6 @@ pub(crate) async fn run(run: &StepRun, spec: &EnvSpec) -> Result<Done, StepError
             ),
         ));
     }
-    let mode = host.stat(&path).await?.map(|stat| stat.mode);
     let (edited, previous) = edit(previous_bytes.as_deref().unwrap_or_default(), spec, &values)
         .map_err(|e| StepError::new(ErrorKind::Refused, format!("{}: {e}", path.display())))?;
     // A variable the runbook's secret declares public (an access key ID, an SMTP user name)

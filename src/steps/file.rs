@@ -8,16 +8,17 @@ use crate::model::FileSpec;
 
 pub(crate) async fn run(run: &StepRun, spec: &FileSpec) -> Result<Done, StepError> {
     let host = run.host();
-    let path = run.resolve(&run.render(&spec.path)?);
-    let path = host.resolve(&path).await?;
+    let target = run.resolve(&run.render(&spec.path)?);
     let content = run.render(&spec.content)?;
     let mode = spec
         .mode_bits()
         .map_err(|message| StepError::new(ErrorKind::Refused, message))?;
-    let lock = run.ctx.file_lock(run.host_name(), &path);
-    let _guard = lock.lock().await;
-    let previous_mode = host.stat(&path).await?.map(|stat| stat.mode);
-    let previous = host.read(&path).await?;
+    let (file, _locked) = super::opened::open(run, &target).await?;
+    let crate::host::Inspected {
+        path,
+        bytes: previous,
+        mode: previous_mode,
+    } = file;
     let backup = run
         .ctx
         .durable

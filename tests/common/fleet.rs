@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::Test;
 use super::sshd::Sshd;
+use super::{Run, Test};
 
 pub(crate) const ENV: &str = "# app settings\nexport TOKEN=old-token-value\nOTHER='kept as is'\r\n";
 
@@ -17,12 +17,18 @@ pub(crate) fn servers(n: usize) -> Option<Vec<Sshd>> {
 /// A project whose inventory names the servers `web1`, `web2`, ... in group `api`, each
 /// with its env file and service directory under its own root, and `runbook` as given.
 pub(crate) fn project(hosts: &[Sshd], runbook: &str) -> Test {
+    let names: Vec<String> = (1..=hosts.len()).map(|i| format!("web{i}")).collect();
+    project_named(hosts, &names, runbook)
+}
+
+/// As `project`, the servers named `names` and listed in that order.
+pub(crate) fn project_named(hosts: &[Sshd], names: &[String], runbook: &str) -> Test {
     let mut inventory = String::from("all:\n  children:\n    api:\n      hosts:\n");
-    for (i, host) in hosts.iter().enumerate() {
+    for (host, name) in hosts.iter().zip(names) {
         std::fs::write(host.path("app.env"), ENV).expect("env file");
         let root = host.root.display().to_string();
         let entry = host.inventory_entry(
-            &format!("web{}", i + 1),
+            name,
             &[("env_file", format!("{root}/app.env")), ("svc", root)],
         );
         for line in entry.lines() {
@@ -60,6 +66,20 @@ steps:
     verify:
       exec: { run: 'test ! -e {{ vars.svc }}/broken' }
 "#;
+
+/// `runbook --inventory inventory.yaml FLAGS... ARGS...` in the project.
+pub(crate) fn with_inventory(test: &Test, flags: &[&str], args: &[&str]) -> Run {
+    test.run_args(&[&["--inventory", "inventory.yaml"], flags, args].concat())
+}
+
+/// What a diagnostic says, as one text: miette wraps long lines behind a `│` margin.
+pub(crate) fn one_text(stderr: &str) -> String {
+    stderr
+        .split_whitespace()
+        .filter(|w| *w != "│")
+        .collect::<Vec<_>>()
+        .join(" ")
+}
 
 /// Polls (bounded) until `done` holds; no timing is asserted.
 pub(crate) fn eventually(what: &str, done: impl Fn() -> bool) {

@@ -11,6 +11,7 @@ use super::{active_nodes, problem};
 use crate::checked::{Library, RunbookIx, StepIx, StepKind};
 use crate::diagnostic::Problem;
 use crate::envfile::EnvFile;
+use crate::exec::session::Fleet;
 use crate::host::Host;
 use crate::plan::Plan;
 use crate::project::Project;
@@ -94,21 +95,18 @@ async fn check(host: Arc<dyn Host>, edit: HostEdit) -> Vec<Problem> {
 }
 
 /// Reads every host's env files, hosts in parallel, and says what would fail. Nothing is
-/// written; the connections close when this returns.
+/// written; the connections opened stay open for the run.
 pub(super) fn check_host_files(
     project: &Project,
     library: &Library,
     plan: &Plan,
     active: &BTreeSet<(RunbookIx, StepIx)>,
+    hosts: &Fleet,
 ) -> Vec<Problem> {
     let edits = host_edits(project, library, plan, active);
     if edits.is_empty() {
         return Vec::new();
     }
-    let hosts = match crate::exec::session::fleet_hosts(project, plan) {
-        Ok(hosts) => hosts,
-        Err(e) => return vec![problem(format!("cannot reach the hosts: {e}"))],
-    };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -9,15 +9,18 @@
 /// The name `$0` of every script, so that `ps` on the remote host says who runs it.
 pub(super) const ARGV0: &str = "runbook";
 
-/// Follows symbolic links (dangling ones too), as the local edit does: a symlinked `.env` is
-/// edited at its target. A relative path is relative to the login directory.
-pub(super) const RESOLVE: &str = r#"exec readlink -m -- "$1""#;
+/// What an edit reads before it writes, in one session: the file `$1` names with symbolic
+/// links followed (dangling ones too), as the local edit follows them, then a NUL; then,
+/// when it exists, its permission bits in octal, a newline and its bytes — or exit 3 when it
+/// does not. A relative path is relative to the login directory.
+pub(super) const INSPECT: &str = r#"p=$(readlink -m -- "$1") || exit 1
+printf '%s\0' "$p"
+[ -e "$p" ] || exit 3
+stat -L -c %a -- "$p" || exit 1
+exec cat -- "$p""#;
 
 /// A file's bytes, or exit 3 when it does not exist.
 pub(super) const READ: &str = r#"[ -e "$1" ] || exit 3; exec cat -- "$1""#;
-
-/// A file's permission bits in octal, or exit 3 when it does not exist.
-pub(super) const STAT: &str = r#"[ -e "$1" ] || exit 3; exec stat -L -c %a -- "$1""#;
 
 /// Replaces `$1` with stdin atomically: a 0600 temp file in the same directory (named as the
 /// local writer names its own, so a leftover is recognisable), the old file's owner, group
