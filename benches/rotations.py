@@ -3,25 +3,31 @@
 
 `python3 benches/rotations.py` builds `runbook`, the demo service, `demo-load` and
 `demo-migrate` (release), then for each row (JWT, SESSION, METRICS_SCRAPE_TOKEN,
-AGENT_ENROLLMENT_SECRET, APP_ENCRYPTION_KEY, MFA_ENCRYPTION_KEY) rotates a scratch copy of the
-demo deployment while `demo-load` keeps requesting it with credentials minted before the
-rotation (and, for the encryption keys, reading the records they seal), and prints one table:
-per row and way of rotating, the failed requests (refused, reset, 5xx, a record the service
-cannot decrypt), the rejected credentials (a token or session minted before or during the
+AGENT_ENROLLMENT_SECRET, APP_ENCRYPTION_KEY, MFA_ENCRYPTION_KEY, REDIS, POSTGRES) rotates a
+scratch copy of the demo deployment while `demo-load` keeps requesting it with credentials
+minted before the rotation (for the encryption keys also reading the records they seal; for
+the database rows also opening new Redis or PostgreSQL connections with the password and role
+the app had at the start, `--redis` / `--postgres`), and prints one table: per row and way of
+rotating, the failed requests (refused, reset, 5xx, a record the service cannot decrypt), the
+rejected credentials (a token, session or database password from before or during the
 rotation refused), the longest gap between two successful responses, and the rotation's wall
 time (a run that stops for an operator's confirmation, as the agent enrollment retire does,
-is answered at once with `runbook resume --done`). Medians over RUNS runs (default 3);
-`PROFILE=debug` uses debug builds.
+is answered at once with `runbook resume --done`). The database rows start their own Redis
+and PostgreSQL (from the `redis-server` and `postgresql` packages) on loopback, one per
+rotation, in a temporary directory. `ROWS=redis,postgres` measures only the rows named.
+Medians over RUNS runs (default 3); `PROFILE=debug` uses debug builds.
 
 The ways of rotating, side by side:
   one-phase, recreate    the new value replaces the old at once (a minimal runbook written
                          for the bench, as the shipped ones were before two phases and as an
                          incident still rotates; for an encryption key the records are
                          re-encrypted first, which the old process then cannot read until the
-                         restart), stop-then-start, the default driver
+                         restart; for postgres the shipped runbook with
+                         `postgres_roles: single`), stop-then-start, the default driver
   one-phase, blue/green  the same, DEMO_RESTART=bluegreen: start new, wait healthy, drain old
   two-phase, blue/green  the shipped runbook: its activate phase under load (the old value
-                         still verifies during the overlap), then, on a line of its own,
+                         still verifies during the overlap; postgres with
+                         `postgres_roles: alternating`), then, on a line of its own,
                          `runbook retire --now` under a new load (clients holding credentials
                          of the new value)
 
@@ -32,19 +38,22 @@ import json
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
+import servers
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROWS = [("jwt", "jwt-rotation", "JWT_SECRET"), ("session", "session-rotation", "SESSION_SECRET"),
         ("metrics", "metrics-token-rotation", "METRICS_SCRAPE_TOKEN"),
         ("agent-enrollment", "agent-enrollment-secret-rotation", "AGENT_ENROLLMENT_SECRET"),
         ("app-encryption", "app-encryption-key-rotation", "APP_ENCRYPTION_KEY"),
-        ("mfa-encryption", "mfa-encryption-key-rotation", "MFA_ENCRYPTION_KEY")]
+        ("mfa-encryption", "mfa-encryption-key-rotation", "MFA_ENCRYPTION_KEY"),
+        ("redis", "redis-rotation", "REDIS_URL"),
+        ("postgres", "postgres-password-rotation", "DATABASE_URL")]
 # Config vars a row's shipped runbook needs on the demo: Prometheus's token file in the scratch
 # directory, and a service list that has `prometheus` (the demo's driver maps it to the demo).
 ROW_VARS = {"metrics": "  metrics_token_file: metrics_scrape_token\n"
@@ -61,13 +70,15 @@ RECORDS = {"app-encryption": ("app", "data", "", "OLD_ENCRYPTION_KEY"),
 SWITCH = """  - id: write
     needs: [{before}]
     env: {{ set: {{ {env}: "{{{{ steps.new.value }}}}" }} }}
-  - id: restart
+"""
+# How every one-phase runbook ends: the api restarted, then healthy.
+RESTART_HEALTH = """  - id: restart
     needs: [write]
     restart: [api]
   - id: health
     needs: [restart]
     verify:
-      http: {{ url: "{{{{ vars.api_url }}}}/health", status: 200 }}
+      http: { url: "{{ vars.api_url }}/health", status: 200 }
       retries: 50
       interval: 100ms
 """
@@ -92,6 +103,33 @@ steps:
       env: {{ {old}: "{{{{ secret.current }}}}", {env}: "{{{{ steps.new.value }}}}" }}
       expect: {{ json: "json.errors | length == 0" }}
 """ + SWITCH
+# Redis's one-phase rotation: `requirepass` replaced, so the old password is refused at once.
+REDIS_ONE_PHASE = """name: redis-one-phase
+secret: { id: redis, env: [REDIS_URL], every: 90d, impact: every connection refused }
+steps:
+  - id: new
+    generate: { bytes: 32, encoding: hex }
+  - id: set
+    needs: [new]
+    exec:
+      run: "{{ vars.redis_cli }}"
+      stdin: "CONFIG SET requirepass {{ steps.new.value }}\\n"
+      env: { REDISCLI_AUTH: "{{ secret.current | url_password }}" }
+      expect: { stdout_contains: OK }
+  - id: write
+    needs: [set]
+    env: { set: { REDIS_URL: "{{ secret.current | url_with_password(steps.new.value) }}" } }
+"""
+# The one-time set-up of alternating login roles (the README's), with the app on breeze_a.
+PG_ROLES = """CREATE ROLE breeze_app NOLOGIN;
+CREATE ROLE breeze_a LOGIN PASSWORD '{password}' IN ROLE breeze_app;
+CREATE ROLE breeze_b NOLOGIN IN ROLE breeze_app;
+ALTER ROLE breeze_a SET role = 'breeze_app';
+ALTER ROLE breeze_b SET role = 'breeze_app';
+CREATE DATABASE breeze OWNER breeze_app;
+"""
+PG_OLD = "OldAppPassword1234"
+REDIS_OLD = "old-redis-password-bench"
 RUNS = int(os.environ.get("RUNS", "3"))
 # `PROFILE=debug` reuses the binaries the tests built: a rotation's time is restarts and
 # waits, which the optimiser barely changes.
@@ -114,22 +152,17 @@ def build():
              ("load", "examples/demo-load"), ("migrate", "examples/demo-migrate")]}
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Deployment:
     """A scratch copy of examples/demo/ with the demo service running."""
 
-    def __init__(self, binaries, restart, runbooks, extra_vars="", load_args=()):
+    def __init__(self, binaries, restart, runbooks, extra_vars="", env="", load_args=()):
         self.dir = tempfile.mkdtemp(prefix="runbook-bench-rotation.")
-        self.port = free_port()
+        self.port = servers.free_port()
         self.binaries = binaries
         self.load_args = list(load_args)
         demo = os.path.join(REPO, "examples/demo")
         shutil.copy(os.path.join(demo, ".env.prod.template"), self.path(".env.prod"))
+        self.set_env(env)
         os.chmod(self.path(".env.prod"), 0o600)
         shutil.copy(os.path.join(demo, "restart.sh"), self.path("restart.sh"))
         # The records the encryption keys seal, where .env.prod's DEMO_DATA_FILE names them.
@@ -153,6 +186,21 @@ class Deployment:
                          "restart:\n  run: bash ./restart.sh {{ services | join(\" \") }}\n")
         subprocess.run(["bash", "restart.sh", "api"], cwd=self.dir, check=True,
                        capture_output=True)
+
+    def set_env(self, lines):
+        """Sets each `KEY=VALUE` of `lines` in .env.prod: in place where the key is set (once,
+        as the file must), else at the end."""
+        with open(self.path(".env.prod")) as env:
+            text = env.read()
+        for line in lines.splitlines():
+            key = line.split("=", 1)[0]
+            pattern = re.compile(rf"^{re.escape(key)}=.*$", re.MULTILINE)
+            if pattern.search(text):
+                text = pattern.sub(lambda _: line, text, count=1)
+            else:
+                text += line + "\n"
+        with open(self.path(".env.prod"), "w") as env:
+            env.write(text)
 
     def path(self, name):
         return os.path.join(self.dir, name)
@@ -203,12 +251,39 @@ def sample(wall, report):
             "gap": report["longest_gap_ms"], "wall": wall}
 
 
+def backend(secret, two_phase):
+    """The server a database row rotates on, and what the deployment needs to reach it: env
+    lines, config vars and demo-load's flag. None for the rows without one."""
+    if secret == "redis":
+        redis = servers.Redis(REDIS_OLD)
+        return (redis, f"REDIS_URL={redis.url(REDIS_OLD)}\n",
+                f"  redis_cli: {redis.cli()}\n", ["--redis"])
+    if secret == "postgres":
+        pg = servers.Postgres()
+        if two_phase:
+            pg.sql(PG_ROLES.format(password=PG_OLD))
+            user, admin, admin_password = "breeze_a", pg.SUPERUSER, pg.password
+        else:
+            pg.sql(f"CREATE ROLE breeze LOGIN PASSWORD '{PG_OLD}';\n"
+                   "CREATE DATABASE breeze OWNER breeze;\n")
+            user, admin, admin_password = "breeze", "breeze", PG_OLD
+        env = (f"DATABASE_URL={pg.url(user, PG_OLD, 'breeze')}\n"
+               f"POSTGRES_PASSWORD={admin_password}\n")
+        config = (f"  postgres_roles: {'alternating' if two_phase else 'single'}\n"
+                  "  postgres_exporter_env_file: none\n"
+                  f"  psql: {pg.psql(admin)}\n  psql_login: {pg.psql('breeze')}\n"
+                  f"  psql_login_as: {pg.psql()}\n")
+        return pg, env, config, ["--postgres"]
+    return None, "", "", []
+
+
 def measure(binaries, row, restart, two_phase):
     """One rotation under load: {"rotate": sample} and, two-phase, {"retire": sample}."""
     secret, runbook, env = row
     scratch_runbooks = tempfile.mkdtemp(prefix="runbook-bench-runbooks.")
+    server, env_lines, config_vars, load_flags = backend(secret, two_phase)
     try:
-        if two_phase:
+        if two_phase or secret == "postgres":
             runbooks = os.path.join(REPO, "runbooks")
         else:
             runbooks, runbook = scratch_runbooks, f"{secret}-one-phase"
@@ -218,10 +293,15 @@ def measure(binaries, row, restart, two_phase):
                     out.write(ONE_PHASE_REENCRYPT.format(
                         secret=secret, env=env, migrate=binaries["migrate"], flag=flag, data=data,
                         old=old, before="migrate"))
+                elif secret == "redis":
+                    out.write(REDIS_ONE_PHASE)
                 else:
                     out.write(ONE_PHASE.format(secret=secret, env=env, before="new"))
-        load_args = ["--records", RECORDS[secret][0]] if secret in RECORDS else []
-        demo = Deployment(binaries, restart, runbooks, ROW_VARS.get(secret, ""), load_args)
+                out.write(RESTART_HEALTH)
+        if secret in RECORDS:
+            load_flags = load_flags + ["--records", RECORDS[secret][0]]
+        demo = Deployment(binaries, restart, runbooks, ROW_VARS.get(secret, "") + config_vars,
+                          env_lines, load_flags)
         try:
             samples = {"rotate": sample(*demo.under_load(["run", runbook]))}
             if two_phase:
@@ -231,6 +311,8 @@ def measure(binaries, row, restart, two_phase):
             demo.close()
     finally:
         shutil.rmtree(scratch_runbooks, ignore_errors=True)
+        if server:
+            server.stop()
 
 
 def main():
@@ -243,7 +325,8 @@ def main():
     header = f"{'row':<{width}}{'rotation':<20}{'restart':<11}{'failed':>8}{'rejected':>10}" \
              f"{'longest gap ms':>16}{'wall s':>8}"
     print(header)
-    for row in ROWS:
+    only = os.environ.get("ROWS")
+    for row in [r for r in ROWS if not only or r[0] in only.split(",")]:
         for phases, restart, two_phase in ways:
             runs = [measure(binaries, row, restart, two_phase) for _ in range(RUNS)]
             parts = [("rotate", phases)]

@@ -7,6 +7,7 @@ mod coalesce;
 mod edges;
 mod expand;
 mod order;
+mod overlap;
 mod rolling;
 mod target;
 
@@ -24,6 +25,7 @@ pub(crate) use coalesce::{PlanGraph, Unit, Work, coalesce_restarts};
 use edges::Edges;
 use expand::{expand_rotations, find_root};
 use order::topological;
+use overlap::overlap_of;
 pub(crate) use rolling::Rolling;
 use target::resolve_target;
 pub(crate) use target::unknown_secret;
@@ -198,7 +200,7 @@ pub(crate) fn build(
     let notes = coalesce_restarts(&mut graph, &label);
     let mut nodes = topological(&graph, &label)?;
     name_split_restarts(library, &mut nodes);
-    let overlap = overlap_of(library, root_runbook.mode, &nodes);
+    let overlap = overlap_of(project, library, root_runbook.mode, &nodes);
     let rolling = rolling::rolling(project, root_runbook);
     let mut notes = notes;
     notes.extend(rolling.as_ref().map(Rolling::describe));
@@ -255,23 +257,6 @@ fn add_nodes(
         }
     }
     node_of
-}
-
-/// How long a routine run waits between its phases: the longest `overlap` among the
-/// runbooks whose retire steps it includes; none for an incident run, which never overlaps.
-fn overlap_of(library: &Library, mode: Mode, nodes: &[PlanNode]) -> Option<HumanDuration> {
-    if mode == Mode::Incident {
-        return None;
-    }
-    nodes
-        .iter()
-        .filter(|n| n.phase == Phase::Retire)
-        .flat_map(PlanNode::steps)
-        .filter_map(|(rb, _)| {
-            let secret = library.runbook(rb).secret.as_ref()?;
-            secret.overlap.as_ref().map(|o| o.value.clone())
-        })
-        .max_by_key(|o| o.duration)
 }
 
 /// Where a step runs: each host its `on:` (else its runbook's) selects, or here. A

@@ -205,8 +205,15 @@ pub fn urlencode(value: &str) -> String {
 }
 
 /// Replaces (or adds) the password of a URL such as `postgres://user:old@host/db` or
-/// `redis://:old@host:6379`, percent-encoding the new one.
-fn url_with_password(url: &str, password: &str) -> Result<String, Error> {
+/// `redis://:old@host:6379`, percent-encoding the new one; `user=NAME` replaces the user
+/// too (a rotation that switches the application to another login role).
+fn url_with_password(
+    url: &str,
+    password: &str,
+    kwargs: minijinja::value::Kwargs,
+) -> Result<String, Error> {
+    let new_user: Option<String> = kwargs.get("user")?;
+    kwargs.assert_all_used()?;
     let Some(scheme_end) = url.find("://") else {
         return Err(filter_error(
             "url_with_password: the URL has no `scheme://`",
@@ -219,7 +226,10 @@ fn url_with_password(url: &str, password: &str) -> Result<String, Error> {
         Some(at) => (&authority[..at], &authority[at + 1..]),
         None => ("", authority),
     };
-    let user = userinfo.split(':').next().unwrap_or("");
+    let user = match &new_user {
+        Some(user) => urlencode(user),
+        None => userinfo.split(':').next().unwrap_or("").to_owned(),
+    };
     Ok(format!(
         "{}{user}:{}@{host}{}",
         &url[..scheme_end + 3],

@@ -14,7 +14,7 @@ use base64::Engine as _;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-use load::{Load, Report};
+use load::Report;
 use support::{Deployment, get, token};
 
 /// A demo restarted by `mode`, its service running, configured with `vars` (indented
@@ -27,17 +27,10 @@ fn demo(mode: &str, vars: &str) -> Deployment {
     demo
 }
 
-/// Runs `runbook ARGS` while `demo-load` requests the service with the credentials clients
-/// hold now, and returns the runbook's output and what the load saw. A run that stops for a
-/// person is answered as an operator would (`resume --done`), the load still running.
+/// Runs `runbook ARGS` under the load of the clients' credentials as they are now; a run
+/// that stops for a person is answered as an operator would.
 fn under_load(demo: &Deployment, args: &[&str]) -> (String, Report) {
-    let load = Load::start(demo.dir.path(), demo.port, &demo.env_file(), &[]);
-    let first = demo.runbook(args);
-    let (code, output, _) = common::operator::by_hand(first, |args| demo.runbook(args));
-    let report = load.finish();
-    assert_eq!(code, 0, "{args:?}: {output}\nlog:\n{}", demo.log());
-    eprintln!("{args:?}: {report}");
-    (output, report)
+    load::under_load(demo, args, &[])
 }
 
 /// `session=s:VALUE.SIGNATURE` as Express's cookie-signature signs it, with `secret`.
@@ -71,24 +64,15 @@ fn session_status(port: u16, cookie: &str) -> u16 {
 /// taken before it), none failed and none was refused, and the load spanned the restarts
 /// (`instances` answered: one more than the restarts).
 fn assert_no_impact(demo: &Deployment, report: &Report, instances: u64) {
-    for check in [
+    let checks = [
         "health",
         "token_before",
         "token_during",
         "session_before",
         "metrics_before",
         "enrollment_before",
-    ] {
-        assert!(report.check(check, "ok") > 0, "{check} ran: {report}");
-    }
-    assert_eq!(report.total("failed"), 0, "{report}\nlog:\n{}", demo.log());
-    assert_eq!(
-        report.total("rejected"),
-        0,
-        "{report}\nlog:\n{}",
-        demo.log()
-    );
-    assert_eq!(report.0["instances"], instances, "{report}");
+    ];
+    report.assert_no_impact(&checks, instances, &demo.log());
 }
 
 /// Asserts that no output of the runs nor the service's log shows any of `values`.

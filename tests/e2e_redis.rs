@@ -253,15 +253,7 @@ fn a_failed_rotation_of_an_acl_user_puts_its_old_password_back() {
         .expect("create the ACL user app");
     let demo = deployment(&redis, &redis.user_url("app", APP_OLD));
     let before = std::fs::read(demo.env_file()).unwrap();
-    let (code, output) = demo.runbook(&[
-        "run",
-        "redis-rotation",
-        "--yes",
-        "--var",
-        "api_url=http://127.0.0.1:9",
-        "--var",
-        "health_interval=10ms",
-    ]);
+    let (code, output) = demo.run_failing_health("redis-rotation");
     assert_eq!(code, 1, "{output}");
     assert_eq!(std::fs::read(demo.env_file()).unwrap(), before);
     assert_eq!(redis.cli_as("app", APP_OLD, "PING").unwrap().trim(), "PONG");

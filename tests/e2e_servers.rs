@@ -8,21 +8,10 @@ mod common;
 mod support;
 
 use common::servers::{Postgres, Redis};
-use runbook::envfile::EnvFile;
-use support::{Deployment, get};
+use support::{Deployment, get, set_env};
 
 const PG_OLD: &str = "Old-Pg-Password-1234";
 const REDIS_OLD: &str = "old-redis-password-5678";
-
-fn set_env(demo: &Deployment, key: &str, value: &str) {
-    let mut env = EnvFile::parse(&std::fs::read(demo.env_file()).unwrap()).unwrap();
-    if env.get(key).is_some() {
-        env.set(key, value).unwrap();
-    } else {
-        env.append(key, value).unwrap();
-    }
-    std::fs::write(demo.env_file(), env.to_bytes()).unwrap();
-}
 
 fn postgres_deployment(pg: &Postgres) -> Deployment {
     postgres_deployment_with(pg, "  postgres_exporter_env_file: none\n")
@@ -143,16 +132,7 @@ fn postgres_rotation_with_a_failing_verify_puts_everything_back() {
     let Some(pg) = Postgres::start() else { return };
     let demo = postgres_deployment(&pg);
     let before = std::fs::read(demo.env_file()).unwrap();
-    // The last verify asks a port nothing listens on: the rotation fails after the restart.
-    let (code, output) = demo.runbook(&[
-        "run",
-        "postgres-password-rotation",
-        "--yes",
-        "--var",
-        "api_url=http://127.0.0.1:9",
-        "--var",
-        "health_interval=50ms",
-    ]);
+    let (code, output) = demo.run_failing_health("postgres-password-rotation");
     assert_eq!(code, 1, "{output}");
     assert_eq!(
         std::fs::read(demo.env_file()).unwrap(),
@@ -247,15 +227,7 @@ fn redis_rotation_with_a_failing_verify_puts_everything_back() {
     };
     let demo = redis_deployment(&redis);
     let before = std::fs::read(demo.env_file()).unwrap();
-    let (code, output) = demo.runbook(&[
-        "run",
-        "redis-rotation",
-        "--yes",
-        "--var",
-        "api_url=http://127.0.0.1:9",
-        "--var",
-        "health_interval=50ms",
-    ]);
+    let (code, output) = demo.run_failing_health("redis-rotation");
     assert_eq!(code, 1, "{output}");
     assert_eq!(
         std::fs::read(demo.env_file()).unwrap(),

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use common::servers::{Postgres, Redis};
 use runbook::envfile::EnvFile;
-use support::{Deployment, get};
+use support::{Deployment, get, set_env};
 
 const PG_OLD: &str = "Old-Pg-Password-1234";
 const REDIS_OLD: &str = "old-redis-password-5678";
@@ -49,16 +49,6 @@ impl Lcg {
 
 fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.parse().ok())
-}
-
-fn set_env(demo: &Deployment, key: &str, value: &str) {
-    let mut env = EnvFile::parse(&std::fs::read(demo.env_file()).unwrap()).unwrap();
-    if env.get(key).is_some() {
-        env.set(key, value).unwrap();
-    } else {
-        env.append(key, value).unwrap();
-    }
-    std::fs::write(demo.env_file(), env.to_bytes()).unwrap();
 }
 
 fn deployment(pg: &Postgres, redis: &Redis) -> Deployment {

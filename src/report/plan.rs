@@ -247,6 +247,9 @@ fn retire_view(library: &Library, plan: &Plan) -> Option<RetireView> {
                 secrets.first().copied().unwrap_or("SECRET")
             ),
         },
+        // A routine run without an overlap: its retire steps are skipped in every run with
+        // its vars (a mode of the runbook that keeps no old value), so it has no retire phase.
+        None if plan.mode == crate::model::Mode::Routine => return None,
         None => RetireView {
             overlap: None,
             when: "in this run, right after the activate phase: incident mode never overlaps, so the old value stops verifying before the run ends".into(),

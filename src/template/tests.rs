@@ -20,6 +20,21 @@ fn url_with_password_replaces_and_encodes() {
 }
 
 #[test]
+fn url_with_password_and_user_switches_the_login_role() {
+    let ctx = minijinja::context! { url => "postgres://breeze_a:old@db:5432/app", pw => "new" };
+    assert_eq!(
+        render_one(
+            "{{ url | url_with_password(pw, user='breeze_b') }}",
+            ctx.clone()
+        )
+        .unwrap(),
+        "postgres://breeze_b:new@db:5432/app"
+    );
+    let unknown = render_one("{{ url | url_with_password(pw, host='x') }}", ctx);
+    assert!(unknown.is_err(), "an unknown keyword is refused");
+}
+
+#[test]
 fn sql_literal_doubles_quotes_and_shell_quote_is_sh_safe() {
     let ctx = minijinja::context! { v => "it's" };
     assert_eq!(

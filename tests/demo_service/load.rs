@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::example_binary;
+use crate::support::{Deployment, example_binary};
 
 /// The load's own ceiling on its run, far above any rotation here: it bounds a test that
 /// forgets to stop it.
@@ -103,5 +103,34 @@ impl Report {
 impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}", self.0)
+    }
+}
+
+/// Runs `runbook ARGS` in `demo` while `demo-load` requests the service with the credentials
+/// clients hold now (`extra`: `--redis`, `--postgres`), and returns the runbook's output and
+/// what the load saw. A run that stops for a person is answered as an operator would
+/// (`resume --done`), the load still running. The runbook must succeed.
+pub(crate) fn under_load(demo: &Deployment, args: &[&str], extra: &[&str]) -> (String, Report) {
+    let load = Load::start(demo.dir.path(), demo.port, &demo.env_file(), extra);
+    let first = demo.runbook(args);
+    let (code, output, _) = crate::common::operator::by_hand(first, |args| demo.runbook(args));
+    let report = load.finish();
+    assert_eq!(code, 0, "{args:?}: {output}\nlog:\n{}", demo.log());
+    eprintln!("{args:?}: {report}");
+    (output, report)
+}
+
+impl Report {
+    /// Asserts what a two-phase rotation's activate phase costs: nothing. Each of `checks` ran
+    /// (and passed at least once), no request failed, no credential was refused, and the load
+    /// spanned the restarts (`instances` answered: one more than the restarts).
+    #[track_caller]
+    pub(crate) fn assert_no_impact(&self, checks: &[&str], instances: u64, log: &str) {
+        for check in checks {
+            assert!(self.check(check, "ok") > 0, "{check} ran: {self}");
+        }
+        assert_eq!(self.total("failed"), 0, "{self}\nlog:\n{log}");
+        assert_eq!(self.total("rejected"), 0, "{self}\nlog:\n{log}");
+        assert_eq!(self.0["instances"], instances, "{self}");
     }
 }

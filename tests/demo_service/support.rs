@@ -107,6 +107,17 @@ pub(crate) fn token(port: u16) -> String {
     body["token"].as_str().unwrap().to_owned()
 }
 
+/// Sets `key` in the deployment's env file, appending it when the file has none.
+pub(crate) fn set_env(demo: &Deployment, key: &str, value: &str) {
+    let mut env = EnvFile::parse(&std::fs::read(demo.env_file()).unwrap()).unwrap();
+    if env.get(key).is_some() {
+        env.set(key, value).unwrap();
+    } else {
+        env.append(key, value).unwrap();
+    }
+    std::fs::write(demo.env_file(), env.to_bytes()).unwrap();
+}
+
 pub(crate) fn edit_env(path: &Path, key: &str, value: &str) {
     let mut env = EnvFile::parse(&std::fs::read(path).unwrap()).unwrap();
     env.set(key, value).unwrap();
@@ -259,6 +270,20 @@ impl Deployment {
             String::from_utf8_lossy(&out.stderr)
         );
         (out.status.code().unwrap_or(-1), text)
+    }
+
+    /// `runbook run RUNBOOK --yes` whose last verify, the api's `/health`, asks a port
+    /// nothing listens on: the run fails after everything else, restarts included, is done.
+    pub(crate) fn run_failing_health(&self, runbook: &str) -> (i32, String) {
+        self.runbook(&[
+            "run",
+            runbook,
+            "--yes",
+            "--var",
+            "api_url=http://127.0.0.1:9",
+            "--var",
+            "health_interval=50ms",
+        ])
     }
 
     pub(crate) fn env_file(&self) -> PathBuf {
