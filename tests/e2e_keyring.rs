@@ -7,6 +7,7 @@
 //! fails no request; afterwards the old key opens nothing and the service reads every record
 //! with the new key alone.
 
+mod common;
 #[path = "demo_service/load.rs"]
 mod load;
 #[path = "demo_service/support.rs"]
