@@ -28,6 +28,7 @@ pub fn environment() -> Environment<'static> {
     );
     env.add_filter("shell_quote", shell_quote);
     env.add_filter("sql_literal", sql_literal);
+    env.add_filter("sql_identifier", sql_identifier);
     env.add_filter("urlencode", urlencode);
     env.add_filter("url_with_password", url_with_password);
     env.add_filter("url_password", url_password);
@@ -189,6 +190,17 @@ fn sql_literal(value: &str) -> Result<String, Error> {
         ));
     }
     Ok(format!("'{}'", value.replace('\'', "''")))
+}
+
+/// A PostgreSQL quoted identifier (a role or table name): kept exactly as written, where an
+/// unquoted name would be folded to lower case and could not hold a space or a quote.
+fn sql_identifier(value: &str) -> Result<String, Error> {
+    if value.is_empty() || value.contains('\0') {
+        return Err(filter_error(
+            "sql_identifier: an SQL identifier cannot be empty or hold a NUL byte",
+        ));
+    }
+    Ok(format!("\"{}\"", value.replace('"', "\"\"")))
 }
 
 /// Percent-encodes every byte outside the RFC 3986 unreserved set.

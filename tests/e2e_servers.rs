@@ -99,7 +99,7 @@ fn postgres_rotation_sends_a_scram_verifier_and_the_log_never_shows_the_password
     let log = std::fs::read_to_string(pg.dir.path().join("postgres.log")).unwrap();
     let logged = log
         .lines()
-        .find(|l| l.contains("ALTER USER breeze PASSWORD"))
+        .find(|l| l.contains("ALTER USER \"breeze\" PASSWORD"))
         .unwrap_or_else(|| panic!("the ALTER USER statement is logged:\n{log}"));
     assert!(
         logged.contains("PASSWORD 'SCRAM-SHA-256$4096:"),

@@ -224,6 +224,7 @@ pub(super) fn check_filters(loaded: &Loaded<Runbook>) -> Vec<Problem> {
 const FILTERS: &[&str] = &[
     "shell_quote",
     "sql_literal",
+    "sql_identifier",
     "urlencode",
     "url_with_password",
     "url_password",

@@ -35,6 +35,16 @@ fn url_with_password_and_user_switches_the_login_role() {
 }
 
 #[test]
+fn sql_identifier_quotes_a_name_exactly_and_refuses_an_empty_one() {
+    let ctx = minijinja::context! { v => "App\"Role", e => "" };
+    assert_eq!(
+        render_one("{{ v | sql_identifier }}", ctx.clone()).unwrap(),
+        "\"App\"\"Role\""
+    );
+    assert!(render_one("{{ e | sql_identifier }}", ctx).is_err());
+}
+
+#[test]
 fn sql_literal_doubles_quotes_and_shell_quote_is_sh_safe() {
     let ctx = minijinja::context! { v => "it's" };
     assert_eq!(
