@@ -23,6 +23,9 @@ steps:
     exec: { run: "echo {{ vars.channel }} > announced" }
 "#;
 
+/// The `--var` flags the killed run starts with.
+const RUN_VARS: [&str; 4] = ["--var", "announce=yes", "--var", "channel=ops"];
+
 fn project() -> Test {
     Test::new()
         .file("runbooks/ref.yaml", RUNBOOK)
@@ -33,15 +36,8 @@ fn project() -> Test {
 fn crash_with_vars(test: &Test) -> String {
     let out = test
         .command()
-        .args([
-            "--var",
-            "announce=yes",
-            "--var",
-            "channel=ops",
-            "run",
-            "ref-rotation",
-            "--yes",
-        ])
+        .args(RUN_VARS)
+        .args(["run", "ref-rotation", "--yes"])
         .env("RUNBOOK_FAILPOINT", "after-effect:ref-rotation/write")
         .output()
         .unwrap();
@@ -101,15 +97,8 @@ fn resume_and_abort_refuse_other_vars_and_change_nothing() {
     // The same vars, given again, are accepted.
     let out = test
         .command()
-        .args([
-            "--var",
-            "announce=yes",
-            "--var",
-            "channel=ops",
-            "abort",
-            &run_id,
-            "--yes",
-        ])
+        .args(RUN_VARS)
+        .args(["abort", &run_id, "--yes"])
         .output()
         .unwrap();
     assert_eq!(
