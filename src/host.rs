@@ -32,8 +32,9 @@ pub(crate) type HostFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, HostEr
 /// Where output of a child goes, chunk by chunk, as it arrives.
 pub(crate) type OutputSink<'a> = dyn FnMut(OutputStream, &[u8]) + Send + 'a;
 
-/// What an edit reads of a file before it replaces it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What an edit reads of a file before it replaces it. Its bytes are an env file's secrets,
+/// so its `Debug` shows their length only.
+#[derive(Clone)]
 pub(crate) struct Inspected {
     /// The file to replace: symlinks followed (dangling ones too), so a symlinked `.env` is
     /// edited at its target.
@@ -43,6 +44,16 @@ pub(crate) struct Inspected {
     /// Its permission bits (`0o7777` at most), which a restore puts back; `None` when it
     /// does not exist.
     pub mode: Option<u32>,
+}
+
+impl std::fmt::Debug for Inspected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inspected")
+            .field("path", &self.path)
+            .field("bytes", &self.bytes.as_ref().map(Vec::len))
+            .field("mode", &self.mode)
+            .finish()
+    }
 }
 
 /// A host call that failed. Messages name paths and programs only, never contents.
@@ -150,4 +161,19 @@ pub(crate) trait Host: Send + Sync {
         on_output: &'a mut OutputSink<'_>,
         cancel: watch::Receiver<bool>,
     ) -> HostFuture<'a, ProcessOutcome>;
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_inspected_file_debugs_without_its_bytes() {
+        let inspected = super::Inspected {
+            path: "/srv/.env.prod".into(),
+            bytes: Some(b"JWT_SECRET=canary-value\n".to_vec()),
+            mode: Some(0o600),
+        };
+        let shown = format!("{inspected:?}");
+        assert!(!shown.contains("canary"), "{shown}");
+        assert!(shown.contains("Some(24)"), "{shown}");
+    }
 }
