@@ -8,6 +8,7 @@
 //! hosts reached over OpenSSH in `ssh.rs`.
 
 mod beside;
+mod conversation;
 mod local;
 pub(crate) mod process;
 mod reaper;
@@ -56,6 +57,35 @@ impl std::fmt::Debug for Inspected {
     }
 }
 
+/// A file read for an edit, and the means to replace it.
+pub(crate) struct Opened {
+    pub file: Inspected,
+    /// The host's own way to write the edit, when it has one (an SSH session still open
+    /// after the read); `None`: `write_atomic`.
+    session: Option<Box<dyn EditSession>>,
+}
+
+impl Opened {
+    /// Replaces the file that was read (`file.path`) as [`Host::write_atomic`] does.
+    pub(crate) async fn commit(
+        self,
+        host: &dyn Host,
+        bytes: &[u8],
+        mode: Option<u32>,
+    ) -> Result<(), HostError> {
+        match self.session {
+            Some(session) => session.commit(bytes, mode).await,
+            None => host.write_atomic(&self.file.path, bytes, mode).await,
+        }
+    }
+}
+
+/// The second half of an edit on a host where reading and writing share one call.
+/// Dropped without `commit`, the file is left as it was.
+pub(crate) trait EditSession: Send + Sync {
+    fn commit<'a>(self: Box<Self>, bytes: &'a [u8], mode: Option<u32>) -> HostFuture<'a, ()>;
+}
+
 /// A host call that failed. Messages name paths and programs only, never contents.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum HostError {
@@ -99,6 +129,18 @@ pub(crate) trait Host: Send + Sync {
     /// Everything an edit of `path` reads before it writes, in one call: on a remote host
     /// each call is a round trip, and an edit is on the critical path of every host.
     fn inspect<'a>(&'a self, path: &'a Path) -> HostFuture<'a, Inspected>;
+
+    /// What `inspect` reads, for an edit that then replaces the file with
+    /// [`Opened::commit`]. A remote host reads and writes in one session: one login shell
+    /// per edit rather than two.
+    fn open_edit<'a>(&'a self, path: &'a Path) -> HostFuture<'a, Opened> {
+        Box::pin(async move {
+            Ok(Opened {
+                file: self.inspect(path).await?,
+                session: None,
+            })
+        })
+    }
 
     /// A file's bytes; `None` when it does not exist.
     fn read<'a>(&'a self, path: &'a Path) -> HostFuture<'a, Option<Vec<u8>>>;

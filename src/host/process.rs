@@ -128,7 +128,7 @@ pub(crate) enum Termination {
 }
 
 impl Termination {
-    fn from_status(status: ExitStatus) -> Self {
+    pub(super) fn from_status(status: ExitStatus) -> Self {
         match (status.code(), status.signal()) {
             (Some(code), _) => Termination::Exited(code),
             (None, Some(signal)) => Termination::Signaled(signal),
@@ -175,7 +175,7 @@ enum Phase {
 /// It is armed exactly while the direct child (the group leader) is unreaped. An unreaped child
 /// keeps its pid, and so its group id, from being recycled, so the guard can never signal a
 /// stranger's group.
-struct GroupGuard {
+pub(super) struct GroupGuard {
     pgid: Option<Pid>,
 }
 
@@ -188,7 +188,7 @@ impl GroupGuard {
         }
     }
 
-    fn disarm(&mut self) {
+    pub(super) fn disarm(&mut self) {
         self.pgid = None;
     }
 }
@@ -339,17 +339,17 @@ pub(crate) async fn run_process(
 
 /// A child just spawned: its reaper, the guard over its process group, and our ends of its
 /// pipes, registered with the runtime.
-struct Started {
-    reaper: Reaper,
-    guard: GroupGuard,
-    stdin: Option<pipe::Sender>,
-    stdout: Option<pipe::Receiver>,
-    stderr: Option<pipe::Receiver>,
+pub(super) struct Started {
+    pub(super) reaper: Reaper,
+    pub(super) guard: GroupGuard,
+    pub(super) stdin: Option<pipe::Sender>,
+    pub(super) stdout: Option<pipe::Receiver>,
+    pub(super) stderr: Option<pipe::Receiver>,
 }
 
 /// Spawns the step's program (through `sh -c` when it cannot be spawned directly and the
 /// spec allows), and a guard over the new process group.
-fn start_group(spec: &ProcessSpec) -> io::Result<Started> {
+pub(super) fn start_group(spec: &ProcessSpec) -> io::Result<Started> {
     let listener = Listener::new().map_err(|error| failed("watch", spec, error))?;
     let mut child = match spawn(spec, &spec.program, &spec.args) {
         Err(_) if spec.shell_fallback.is_some() => {
@@ -465,7 +465,7 @@ fn terminate(guard: &GroupGuard, grace: Duration) -> Phase {
 
 /// Writes `data` to the child's stdin and closes it: `pipe` is dropped on return, so the child
 /// sees EOF.
-async fn write_stdin(pipe: Option<pipe::Sender>, data: Option<&[u8]>) -> io::Result<()> {
+pub(super) async fn write_stdin(pipe: Option<pipe::Sender>, data: Option<&[u8]>) -> io::Result<()> {
     let (Some(mut pipe), Some(data)) = (pipe, data) else {
         return Ok(());
     };
@@ -501,7 +501,7 @@ async fn sleep_until_some(deadline: Option<Instant>) {
 }
 
 /// An error that names the program and what failed, and nothing that could be a secret.
-fn failed(action: &str, spec: &ProcessSpec, error: io::Error) -> io::Error {
+pub(super) fn failed(action: &str, spec: &ProcessSpec, error: io::Error) -> io::Error {
     let message = format!("failed to {action} `{}`: {error}", spec.program);
     io::Error::new(error.kind(), message)
 }

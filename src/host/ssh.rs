@@ -9,17 +9,17 @@
 //! remote command line. Spawning a step's program, with its remote process group, is in
 //! `remote.rs`.
 
+mod edit;
 mod remote;
 mod scripts;
 
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::sync::{Mutex, watch};
 
 use super::process::{ProcessOutcome, ProcessSpec, Termination, run_process};
-use super::{Host, HostError, HostFuture, Inspected, OutputSink};
+use super::{Host, HostError, HostFuture, Inspected, Opened, OutputSink};
 
 /// How long a host may take to accept a connection before it counts as unreachable.
 const CONNECT_TIMEOUT_SECS: u32 = 10;
@@ -194,9 +194,7 @@ impl Ssh {
 
     /// Whether the shared connection still answers.
     async fn alive(&self) -> bool {
-        let spec = ProcessSpec::new("ssh", self.control_args("check"));
-        let outcome = run_process(&spec, &mut |_, _| {}, never()).await;
-        matches!(outcome, Ok(o) if o.status == Termination::Exited(0))
+        answers(&self.control_args("check")).await
     }
 
     /// An order to the shared connection's master (`ssh -O`).
@@ -280,45 +278,26 @@ impl Ssh {
     }
 }
 
+/// Whether a shared connection answers `ssh -O check` (`check`: its arguments).
+async fn answers(check: &[String]) -> bool {
+    let spec = ProcessSpec::new("ssh", check.to_vec());
+    let outcome = run_process(&spec, &mut |_, _| {}, never()).await;
+    matches!(outcome, Ok(o) if o.status == Termination::Exited(0))
+}
+
 /// A cancel receiver that never fires, for the short calls that are never interrupted.
 fn never() -> watch::Receiver<bool> {
     watch::channel(false).1
 }
 
 impl Host for Ssh {
+    /// What an edit would read, in an edit session that then writes nothing.
     fn inspect<'a>(&'a self, path: &'a Path) -> HostFuture<'a, Inspected> {
-        Box::pin(async move {
-            let outcome = self
-                .script(scripts::INSPECT, &[&path.to_string_lossy()], None)
-                .await?;
-            let failed = || self.failed("inspect", path, &outcome);
-            let out = &outcome.stdout;
-            let Some(end) = out.iter().position(|b| *b == 0).filter(|e| *e > 0) else {
-                return Err(failed());
-            };
-            let resolved = PathBuf::from(std::ffi::OsStr::from_bytes(&out[..end]));
-            let rest = &out[end + 1..];
-            match outcome.status {
-                Termination::Exited(3) => Ok(Inspected {
-                    path: resolved,
-                    bytes: None,
-                    mode: None,
-                }),
-                Termination::Exited(0) => {
-                    let line = rest.iter().position(|b| *b == b'\n').ok_or_else(failed)?;
-                    let mode = std::str::from_utf8(&rest[..line])
-                        .ok()
-                        .and_then(|m| u32::from_str_radix(m, 8).ok())
-                        .ok_or_else(failed)?;
-                    Ok(Inspected {
-                        path: resolved,
-                        bytes: Some(rest[line + 1..].to_vec()),
-                        mode: Some(mode),
-                    })
-                }
-                _ => Err(failed()),
-            }
-        })
+        Box::pin(async move { Ok(self.open_edit_session(path).await?.file) })
+    }
+
+    fn open_edit<'a>(&'a self, path: &'a Path) -> HostFuture<'a, Opened> {
+        Box::pin(self.open_edit_session(path))
     }
 
     fn read<'a>(&'a self, path: &'a Path) -> HostFuture<'a, Option<Vec<u8>>> {

@@ -28,12 +28,12 @@ pub(crate) async fn run(run: &StepRun, spec: &EnvSpec) -> Result<Done, StepError
     for (key, template) in &spec.set {
         values.insert(key.clone(), run.render(template)?);
     }
-    let (file, _locked) = super::opened::open(run, &target).await?;
+    let (opened, _locked) = super::opened::open(run, &target).await?;
     let Inspected {
         path,
         bytes: previous_bytes,
         mode,
-    } = file;
+    } = opened.file.clone();
     if previous_bytes.is_none() && !spec.create {
         return Err(StepError::new(
             ErrorKind::Refused,
@@ -73,7 +73,7 @@ pub(crate) async fn run(run: &StepRun, spec: &EnvSpec) -> Result<Done, StepError
         .durable
         .backup(host, run.node, &path, previous_bytes.as_deref(), mode)
         .await?;
-    host.write_atomic(&path, &edited, None).await?;
+    opened.commit(host, &edited, None).await?;
     if let Some(name) = &backup {
         run.ctx.durable.seal_backup(name);
     }

@@ -13,18 +13,18 @@ pub(crate) async fn run(run: &StepRun, spec: &FileSpec) -> Result<Done, StepErro
     let mode = spec
         .mode_bits()
         .map_err(|message| StepError::new(ErrorKind::Refused, message))?;
-    let (file, _locked) = super::opened::open(run, &target).await?;
+    let (opened, _locked) = super::opened::open(run, &target).await?;
     let crate::host::Inspected {
         path,
         bytes: previous,
         mode: previous_mode,
-    } = file;
+    } = opened.file.clone();
     let backup = run
         .ctx
         .durable
         .backup(host, run.node, &path, previous.as_deref(), previous_mode)
         .await?;
-    host.write_atomic(&path, content.as_bytes(), mode).await?;
+    opened.commit(host, content.as_bytes(), mode).await?;
     if let Some(name) = &backup {
         run.ctx.durable.seal_backup(name);
     }

@@ -9,25 +9,17 @@
 /// The name `$0` of every script, so that `ps` on the remote host says who runs it.
 pub(super) const ARGV0: &str = "runbook";
 
-/// What an edit reads before it writes, in one session: the file `$1` names with symbolic
-/// links followed (dangling ones too), as the local edit follows them, then a NUL; then,
-/// when it exists, its permission bits in octal, a newline and its bytes — or exit 3 when it
-/// does not. A relative path is relative to the login directory.
-pub(super) const INSPECT: &str = r#"p=$(readlink -m -- "$1") || exit 1
-printf '%s\0' "$p"
-[ -e "$p" ] || exit 3
-stat -L -c %a -- "$p" || exit 1
-exec cat -- "$p""#;
-
 /// A file's bytes, or exit 3 when it does not exist.
 pub(super) const READ: &str = r#"[ -e "$1" ] || exit 3; exec cat -- "$1""#;
 
-/// Replaces `$1` with stdin atomically: a 0600 temp file in the same directory (named as the
-/// local writer names its own, so a leftover is recognisable), the old file's owner, group
-/// and mode (or `$2` when given), fsync, rename, fsync of the directory. A failure leaves the
-/// old file in place and removes the temp file.
-pub(super) const WRITE: &str = r#"set -e
-p=$1; m=$2
+/// The replacing half of `WRITE` and `EDIT`, with `$p` the file and `$m` the mode or empty:
+/// a 0600 temp file in the same directory (named as the local writer names its own, so a
+/// leftover is recognisable) filled from stdin, the old file's owner, group and mode (or `$m`
+/// when given), fsync, rename, fsync of the directory. A failure leaves the old file in place
+/// and removes the temp file.
+macro_rules! replace {
+    () => {
+        r#"set -e
 d=$(dirname -- "$p"); b=$(basename -- "$p")
 mkdir -p -- "$d"
 t=$(mktemp "$d/.$b.runbook-XXXXXX.tmp")
@@ -41,7 +33,38 @@ fi
 sync -- "$t"
 mv -f -- "$t" "$p"
 trap - EXIT
-sync -- "$d""#;
+sync -- "$d""#
+    };
+}
+
+/// Replaces `$1` with stdin atomically, with the mode `$2` or the old file's.
+pub(super) const WRITE: &str = concat!(
+    r#"p=$1; m=$2
+"#,
+    replace!()
+);
+
+/// An edit in one session. First what the edit reads, framed so it can be read before the
+/// script ends: the file `$1` names with symbolic links followed (dangling ones too), as the
+/// local edit follows them, and a NUL (a relative path is relative to the login directory) and a NUL, then the mode in octal (`-` when the file does
+/// not exist), a newline, the bytes in base64 and a newline. Then it waits for its stdin's
+/// first line: `write MODE` (MODE may be empty) replaces the file with the rest of stdin as
+/// `WRITE` does; anything else, or stdin closing, leaves it alone.
+pub(super) const EDIT: &str = concat!(
+    r#"p=$(readlink -m -- "$1") || exit 1
+printf '%s\0' "$p"
+if [ -e "$p" ]; then
+  stat -L -c %a -- "$p" || exit 1
+  base64 -w 0 -- "$p" || exit 1
+  echo
+else
+  printf -- '-\n\n'
+fi
+IFS=' ' read -r go m || exit 0
+[ "$go" = write ] || exit 0
+"#,
+    replace!()
+);
 
 /// Removes the temporary copies an interrupted `WRITE` left beside `$1` (a kill of `runbook`
 /// can cut the remote script off before its trap runs), as the local sweep does: regular files
