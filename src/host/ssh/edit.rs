@@ -138,22 +138,22 @@ mod tests {
     #[test]
     fn a_header_is_whole_after_the_nul_and_two_lines() {
         assert!(!header_is_whole(b"/srv/.env\n\n"));
-        assert!(!header_is_whole(b"/srv/.env\0600\n"));
-        assert!(header_is_whole(b"/srv/.env\0600\nSz1W\n"));
-        assert!(header_is_whole(b"/srv/.env\0-\n\n"));
+        assert!(!header_is_whole(b"/srv/.env\x00600\n"));
+        assert!(header_is_whole(b"/srv/.env\x00600\nSz1W\n"));
+        assert!(header_is_whole(b"/srv/.env\x00-\n\n"));
     }
 
     #[test]
     fn a_header_gives_the_path_mode_and_bytes() {
-        let file = parse_header(b"/srv/.env\0640\nSz1WCg==\n").unwrap();
+        let file = parse_header(b"/srv/.env\x00640\nSz1WCg==\n").unwrap();
         assert_eq!(file.path, PathBuf::from("/srv/.env"));
         assert_eq!(file.mode, Some(0o640));
         assert_eq!(file.bytes.as_deref(), Some(&b"K=V\n"[..]));
-        let empty = parse_header(b"/srv/.env\0600\n\n").unwrap();
+        let empty = parse_header(b"/srv/.env\x00600\n\n").unwrap();
         assert_eq!(empty.bytes.as_deref(), Some(&b""[..]));
-        let missing = parse_header(b"/srv/.env\0-\n\n").unwrap();
+        let missing = parse_header(b"/srv/.env\x00-\n\n").unwrap();
         assert_eq!((missing.bytes, missing.mode), (None, None));
-        assert!(parse_header(b"\0600\n\n").is_none());
+        assert!(parse_header(b"\x00600\n\n").is_none());
         assert!(parse_header(b"/srv/.env\0rw\n\n").is_none());
     }
 }
