@@ -8,7 +8,7 @@
 //! hosts reached over OpenSSH in `ssh.rs`.
 
 mod beside;
-mod conversation;
+pub(crate) mod conversation;
 mod local;
 pub(crate) mod process;
 mod reaper;
@@ -140,6 +140,12 @@ pub(crate) trait Host: Send + Sync {
                 session: None,
             })
         })
+    }
+
+    /// What [`Host::read`] reads, for checks before `path` is edited: a remote host keeps the
+    /// session for the edit (see `ssh/edit.rs`).
+    fn read_before_edit<'a>(&'a self, path: &'a Path) -> HostFuture<'a, Option<Vec<u8>>> {
+        self.read(path)
     }
 
     /// A file's bytes; `None` when it does not exist.

@@ -1,7 +1,8 @@
 //! What a fleet run costs each host in SSH terms, counted through the real binary and the
 //! real `ssh` client (a wrapper first on `PATH` notes each invocation's arguments, which
 //! never hold a secret, and execs it): one handshake per host for preflight and the steps
-//! together, one remote command per env edit (its read and its write share a session), and
+//! together, one remote command for preflight's read of an env file and the first edit of it
+//! (preflight's session stays open, reads the file anew for the edit, then writes it), and
 //! one close per host. A count, not a timing:
 //! each remote command is a session and a login shell on the host, which is what a fleet run
 //! waits for.
@@ -30,7 +31,7 @@ fn real_ssh() -> std::path::PathBuf {
 }
 
 #[test]
-fn each_host_gets_one_handshake_and_one_remote_command_per_env_edit() {
+fn each_host_gets_one_handshake_and_one_remote_command_for_preflight_and_its_env_edit() {
     let Some(hosts) = servers(2) else { return };
     let test = project(&hosts, ROTATION);
     let bin = test.path().join("bin");
@@ -79,14 +80,14 @@ fn each_host_gets_one_handshake_and_one_remote_command_per_env_edit() {
     }
     assert_eq!(by_port.len(), hosts.len(), "{by_port:?}");
     for uses in by_port.values() {
-        // Preflight's read of the env file; the edit, whose read (path, mode and bytes) and
-        // replace are one session; then the `seen` command, the restart driver and the verify
+        // Preflight's read of the env file, whose session the edit takes up (it reads the file
+        // anew, then replaces it); then the `seen` command, the restart driver and the verify
         // command.
         assert_eq!(
             *uses,
             Uses {
                 handshakes: 1,
-                commands: 5,
+                commands: 4,
                 closes: 1,
                 checks: 0,
             }

@@ -1,19 +1,27 @@
-//! A child spoken to in two turns: it says something, then it is told what to do and finishes.
-//! A remote edit is one: the host sends the file, `runbook` journals the backup and decides
-//! the new bytes, then sends them on the same session. Two separate commands would cost the
-//! host a second session and login shell, on every host's critical path.
+//! A child spoken to in turns: it says something, is told something and answers, and is
+//! finally told what to do and finishes. A remote edit is one: the host sends the file,
+//! `runbook` journals the backup and decides the new bytes, then sends them on the same
+//! session. Separate commands would cost the host a session and login shell each, on every
+//! host's critical path.
+//!
+//! A conversation can wait between turns outside any runtime ([`Parked`]): preflight reads a
+//! host's file on its own runtime, and the run's edit goes on with the same child on the
+//! run's runtime.
 //!
 //! The child lives in a process group of its own, as every child does (`process.rs`); a
-//! conversation dropped half-way SIGKILLs it, so a child waiting for its second turn learns
+//! conversation dropped half-way SIGKILLs it, so a child waiting for its next turn learns
 //! that none will come (its stdin closes) and does nothing more.
 
 use std::io;
+use std::os::fd::OwnedFd;
 
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 use super::process::{
-    ProcessOutcome, ProcessSpec, Started, Termination, failed, start_group, write_stdin,
+    GroupGuard, ProcessOutcome, ProcessSpec, Started, Termination, failed, receiver, sender,
+    start_group, write_stdin,
 };
+use super::reaper::{Reaper, orphan};
 
 /// A child that has started and not yet been told its second turn.
 pub(crate) struct Conversation {
@@ -22,6 +30,8 @@ pub(crate) struct Conversation {
     /// What the child wrote so far, kept whole for `ProcessOutcome`.
     stdout: Vec<u8>,
     stderr: Vec<u8>,
+    /// Where in `stdout` the current turn's answer begins.
+    turn: usize,
 }
 
 impl Conversation {
@@ -36,6 +46,51 @@ impl Conversation {
             started,
             stdout: Vec::new(),
             stderr: Vec::new(),
+            turn: 0,
+        })
+    }
+
+    /// Writes `say` to the child's stdin, which stays open, and reads its answer until
+    /// `complete` says it is whole (see [`Conversation::first_turn`]).
+    pub(crate) async fn turn(
+        &mut self,
+        say: &[u8],
+        complete: impl Fn(&[u8]) -> bool,
+    ) -> io::Result<bool> {
+        self.turn = self.stdout.len();
+        let Some(stdin) = self.started.stdin.as_mut() else {
+            return Ok(false);
+        };
+        match stdin.write_all(say).await {
+            // A child that has gone says nothing more: the answer is not whole.
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(false),
+            written => written.map_err(|e| failed("write stdin of", &self.spec, e))?,
+        }
+        self.first_turn(complete).await
+    }
+
+    /// Leaves the runtime the child was started on, waiting for its next turn.
+    pub(crate) fn park(self) -> io::Result<Parked> {
+        let Started {
+            reaper,
+            guard,
+            stdin,
+            stdout,
+            stderr,
+        } = self.started;
+        // Our ends leave the runtime first: should one fail, the reaper still answers for
+        // the child (its drop leaves it to be reaped).
+        let stdin = stdin.map(|p| p.into_nonblocking_fd()).transpose()?;
+        let stdout = stdout.map(|p| p.into_nonblocking_fd()).transpose()?;
+        let stderr = stderr.map(|p| p.into_nonblocking_fd()).transpose()?;
+        Ok(Parked {
+            spec: self.spec,
+            pid: Some(reaper.into_pid()),
+            guard: Some(guard),
+            stdin,
+            stdout,
+            stderr,
+            said: (self.stdout, self.stderr),
         })
     }
 
@@ -48,7 +103,7 @@ impl Conversation {
     ) -> io::Result<bool> {
         let (mut out, mut err) = (Vec::with_capacity(16 * 1024), Vec::new());
         loop {
-            if complete(&self.stdout) {
+            if complete(&self.stdout[self.turn..]) {
                 return Ok(true);
             }
             let Some(stdout) = self.started.stdout.as_mut() else {
@@ -75,9 +130,9 @@ impl Conversation {
         }
     }
 
-    /// What the child wrote to stdout so far.
+    /// What the child wrote to stdout in answer to the current turn.
     pub(crate) fn said(&self) -> &[u8] {
-        &self.stdout
+        &self.stdout[self.turn..]
     }
 
     /// Writes `data` to the child's stdin and closes it, then reads its outputs to their end
@@ -109,6 +164,64 @@ impl Conversation {
             stdout: std::mem::take(&mut self.stdout),
             stderr: std::mem::take(&mut self.stderr),
         })
+    }
+}
+
+/// A conversation between turns, on no runtime: its child and our ends of its pipes.
+/// Dropped, it SIGKILLs the child's group and leaves the child to be reaped.
+pub(crate) struct Parked {
+    spec: ProcessSpec,
+    pid: Option<rustix::process::Pid>,
+    guard: Option<GroupGuard>,
+    stdin: Option<OwnedFd>,
+    stdout: Option<OwnedFd>,
+    stderr: Option<OwnedFd>,
+    said: (Vec<u8>, Vec<u8>),
+}
+
+impl Parked {
+    /// The conversation again, on the runtime this is called on.
+    pub(crate) fn resume(mut self) -> io::Result<Conversation> {
+        let pid = self
+            .pid
+            .take()
+            .expect("a parked child has a pid until resumed");
+        let guard = self
+            .guard
+            .take()
+            .expect("a parked child has a guard until resumed");
+        let reaper = match Reaper::adopt(pid) {
+            Ok(reaper) => reaper,
+            Err(e) => {
+                // Nobody waits for it now: the guard's drop kills it, the orphans reap it.
+                orphan(pid);
+                return Err(e);
+            }
+        };
+        let started = Started {
+            reaper,
+            guard,
+            stdin: self.stdin.take().map(sender).transpose()?,
+            stdout: self.stdout.take().map(receiver).transpose()?,
+            stderr: self.stderr.take().map(receiver).transpose()?,
+        };
+        let (stdout, stderr) = std::mem::take(&mut self.said);
+        Ok(Conversation {
+            spec: self.spec.clone(),
+            started,
+            turn: stdout.len(),
+            stdout,
+            stderr,
+        })
+    }
+}
+
+impl Drop for Parked {
+    fn drop(&mut self) {
+        // The guard (if still here) SIGKILLs the group as it drops; the child is reaped later.
+        if let Some(pid) = self.pid.take() {
+            orphan(pid);
+        }
     }
 }
 

@@ -407,12 +407,12 @@ fn watch_child(child: &mut std::process::Child) -> io::Result<Watched> {
 
 /// Our end of a pipe to the child, made non-blocking (only ours: the child's end is another
 /// open file, which stays blocking as programs expect) and registered with the runtime.
-fn receiver(fd: OwnedFd) -> io::Result<pipe::Receiver> {
+pub(super) fn receiver(fd: OwnedFd) -> io::Result<pipe::Receiver> {
     rustix::fs::fcntl_setfl(&fd, rustix::fs::OFlags::NONBLOCK)?;
     pipe::Receiver::from_owned_fd_unchecked(fd)
 }
 
-fn sender(fd: OwnedFd) -> io::Result<pipe::Sender> {
+pub(super) fn sender(fd: OwnedFd) -> io::Result<pipe::Sender> {
     rustix::fs::fcntl_setfl(&fd, rustix::fs::OFlags::NONBLOCK)?;
     pipe::Sender::from_owned_fd_unchecked(fd)
 }

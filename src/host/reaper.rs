@@ -35,6 +35,7 @@ impl Listener {
             pid,
             sigchld: self.0,
             reaped: false,
+            ask_first: false,
         }
     }
 }
@@ -44,13 +45,37 @@ pub(super) struct Reaper {
     pid: Pid,
     sigchld: Signal,
     reaped: bool,
+    /// Whether the child may have exited before this waiter's listener began, so the first
+    /// wait asks the kernel before waiting for a SIGCHLD.
+    ask_first: bool,
 }
 
 impl Reaper {
+    /// A waiter for a child of this process that another waiter (on another runtime, say)
+    /// gave up with [`Reaper::into_pid`]: it may have exited already.
+    pub(super) fn adopt(pid: Pid) -> io::Result<Self> {
+        let mut reaper = Listener::new()?.reaper(pid);
+        reaper.ask_first = true;
+        Ok(reaper)
+    }
+
+    /// The child's pid, for [`Reaper::adopt`] or [`orphan`]: this waiter no longer answers
+    /// for it.
+    pub(super) fn into_pid(mut self) -> Pid {
+        // Whoever takes the pid reaps it, so dropping this waiter must not make it an orphan.
+        self.reaped = true;
+        self.pid
+    }
+
     /// The child's exit status, once it has exited. Cancel safe: dropped half-way, the next
     /// call (or the next waiter, should this one be dropped) asks again. Every SIGCHLD since
     /// the listener began wakes it once, so a child that exited before the first call is seen.
     pub(super) async fn wait(&mut self) -> io::Result<ExitStatus> {
+        if std::mem::take(&mut self.ask_first)
+            && let Some(status) = self.try_reap()?
+        {
+            return Ok(status);
+        }
         loop {
             if self.sigchld.recv().await.is_none() {
                 return Err(io::Error::other("the SIGCHLD listener stopped"));
@@ -81,6 +106,13 @@ impl Drop for Reaper {
         {
             orphans.push(self.pid);
         }
+    }
+}
+
+/// Leaves child `pid`, which nobody waits for, to be reaped after the next child's exit.
+pub(super) fn orphan(pid: Pid) {
+    if let Ok(mut orphans) = ORPHANS.lock() {
+        orphans.push(pid);
     }
 }
 

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use tokio::sync::{Mutex, watch};
 
 use super::process::{ProcessOutcome, ProcessSpec, Termination, run_process};
-use super::{Host, HostError, HostFuture, Inspected, Opened, OutputSink};
+use super::{Host, HostError, HostFuture, Inspected, Opened, OutputSink, conversation};
 
 /// How long a host may take to accept a connection before it counts as unreachable.
 const CONNECT_TIMEOUT_SECS: u32 = 10;
@@ -106,6 +106,9 @@ pub(crate) struct Ssh {
     control: Arc<ControlDir>,
     /// Whether the shared connection was opened (`control` closes it).
     connected: Mutex<bool>,
+    /// The edit session preflight opened to read a file, and that file's path as given: the
+    /// first edit of that path takes it up (`edit.rs`).
+    kept: std::sync::Mutex<Option<(PathBuf, conversation::Parked)>>,
 }
 
 impl Ssh {
@@ -114,6 +117,7 @@ impl Ssh {
             target,
             control,
             connected: Mutex::new(false),
+            kept: std::sync::Mutex::new(None),
         }
     }
 
@@ -268,8 +272,13 @@ impl Ssh {
     ) -> Result<(), HostError> {
         let text = path.to_string_lossy();
         let mode = mode.map(|m| format!("{m:o}")).unwrap_or_default();
+        let length = bytes.len().to_string();
         let outcome = self
-            .script(scripts::WRITE, &[&text, &mode], Some(bytes.to_vec()))
+            .script(
+                scripts::WRITE,
+                &[&text, &mode, &length],
+                Some(bytes.to_vec()),
+            )
             .await?;
         match outcome.status {
             Termination::Exited(0) => Ok(()),
@@ -293,11 +302,15 @@ fn never() -> watch::Receiver<bool> {
 impl Host for Ssh {
     /// What an edit would read, in an edit session that then writes nothing.
     fn inspect<'a>(&'a self, path: &'a Path) -> HostFuture<'a, Inspected> {
-        Box::pin(async move { Ok(self.open_edit_session(path).await?.file) })
+        Box::pin(async move { Ok(self.start_edit(path).await?.0) })
     }
 
     fn open_edit<'a>(&'a self, path: &'a Path) -> HostFuture<'a, Opened> {
         Box::pin(self.open_edit_session(path))
+    }
+
+    fn read_before_edit<'a>(&'a self, path: &'a Path) -> HostFuture<'a, Option<Vec<u8>>> {
+        Box::pin(self.read_keeping_session(path))
     }
 
     fn read<'a>(&'a self, path: &'a Path) -> HostFuture<'a, Option<Vec<u8>>> {

@@ -67,7 +67,7 @@ fn host_edits(
 /// What is wrong with one edit's file on its host, if anything.
 async fn check(host: Arc<dyn Host>, edit: HostEdit) -> Vec<Problem> {
     let on = format!("`{}` on {}", edit.path.display(), edit.host);
-    let bytes = match host.read(&edit.path).await {
+    let bytes = match host.read_before_edit(&edit.path).await {
         Ok(Some(bytes)) => bytes,
         Ok(None) if edit.create => return Vec::new(),
         Ok(None) => {

@@ -6,12 +6,13 @@
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::PoisonError;
 
 use base64::Engine;
 
 use super::Ssh;
 use super::scripts;
-use crate::host::conversation::Conversation;
+use crate::host::conversation::{Conversation, Parked};
 use crate::host::process::{ProcessOutcome, Termination};
 use crate::host::{EditSession, HostError, HostFuture, Inspected, Opened};
 
@@ -25,8 +26,54 @@ struct RemoteEdit {
 }
 
 impl Ssh {
-    /// Reads `path` (symlinks followed) in a session that stays open for the write.
+    /// Reads `path` (symlinks followed) in a session that stays open for the write. When
+    /// preflight read the same path on this host, its session is taken up again: it reads the
+    /// file anew (under the run's lock on it, as any edit does) without a second login shell.
     pub(super) async fn open_edit_session(&self, path: &Path) -> Result<Opened, HostError> {
+        let parked = {
+            let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+            kept.take_if(|(kept, _)| kept == path)
+        };
+        if let Some((_, parked)) = parked
+            && let Some(reopened) = self.read_again(parked).await
+        {
+            return Ok(self.opened(reopened));
+        }
+        // Preflight's session is gone (the host dropped it, say): a new one reads the file.
+        let started = self.start_edit(path).await?;
+        Ok(self.opened(started))
+    }
+
+    /// What an edit of `path` would read, for preflight's checks; the session is kept for the
+    /// first edit of that path on this host (one per host: sshd limits the sessions of one
+    /// connection, ten by default).
+    pub(super) async fn read_keeping_session(
+        &self,
+        path: &Path,
+    ) -> Result<Option<Vec<u8>>, HostError> {
+        let free = self
+            .kept
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_none();
+        if !free {
+            return crate::host::Host::read(self, path).await;
+        }
+        let (file, conversation) = self.start_edit(path).await?;
+        if let Ok(parked) = conversation.park() {
+            let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+            if kept.is_none() {
+                *kept = Some((path.to_path_buf(), parked));
+            }
+        }
+        Ok(file.bytes)
+    }
+
+    /// Starts an edit session on `path`: what it read, and the session waiting for the write.
+    pub(super) async fn start_edit(
+        &self,
+        path: &Path,
+    ) -> Result<(Inspected, Conversation), HostError> {
         self.connect().await?;
         let spec = self.invocation(scripts::command_line(
             scripts::EDIT,
@@ -44,32 +91,47 @@ impl Ssh {
             }
             return Err(self.failed("read", path, &outcome));
         }
-        let Some(file) = parse_header(conversation.said()) else {
-            return Err(HostError::Remote {
+        match parse_header(conversation.said()) {
+            Some(file) => Ok((file, conversation)),
+            None => Err(HostError::Remote {
                 host: self.target.name.clone(),
                 action: "read",
                 path: path.to_path_buf(),
                 message: "the host's answer was not an edit script's".into(),
-            });
-        };
+            }),
+        }
+    }
+
+    /// A kept session, asked for the file as it is now; `None` when it no longer answers.
+    async fn read_again(&self, parked: Parked) -> Option<(Inspected, Conversation)> {
+        let mut conversation = parked.resume().ok()?;
+        let whole = conversation.turn(b"again\n", header_is_whole).await.ok()?;
+        if !whole {
+            return None;
+        }
+        let file = parse_header(conversation.said())?;
+        Some((file, conversation))
+    }
+
+    fn opened(&self, (file, conversation): (Inspected, Conversation)) -> Opened {
         let session = RemoteEdit {
             conversation,
             host: self.target.name.clone(),
             path: file.path.clone(),
             check: self.control_args("check"),
         };
-        Ok(Opened {
+        Opened {
             file,
             session: Some(Box::new(session)),
-        })
+        }
     }
 }
 
 impl EditSession for RemoteEdit {
     fn commit<'a>(self: Box<Self>, bytes: &'a [u8], mode: Option<u32>) -> HostFuture<'a, ()> {
         Box::pin(async move {
-            let mode = mode.map(|m| format!("{m:o}")).unwrap_or_default();
-            let mut data = format!("write {mode}\n").into_bytes();
+            let mode = mode.map_or_else(|| "-".to_string(), |m| format!("{m:o}"));
+            let mut data = format!("write {mode} {}\n", bytes.len()).into_bytes();
             data.extend_from_slice(bytes);
             let outcome = self
                 .conversation

@@ -12,11 +12,13 @@ pub(super) const ARGV0: &str = "runbook";
 /// A file's bytes, or exit 3 when it does not exist.
 pub(super) const READ: &str = r#"[ -e "$1" ] || exit 3; exec cat -- "$1""#;
 
-/// The replacing half of `WRITE` and `EDIT`, with `$p` the file and `$m` the mode or empty:
-/// a 0600 temp file in the same directory (named as the local writer names its own, so a
-/// leftover is recognisable) filled from stdin, the old file's owner, group and mode (or `$m`
-/// when given), fsync, rename, fsync of the directory. A failure leaves the old file in place
-/// and removes the temp file.
+/// The replacing half of `WRITE` and `EDIT`, with `$p` the file, `$m` the mode or empty and
+/// `$n` the length of the new bytes: a 0600 temp file in the same directory (named as the
+/// local writer names its own, so a leftover is recognisable) filled from stdin, its length
+/// checked (a connection lost half-way closes stdin early, and a cut-off file must never
+/// replace a whole one), the old file's owner, group and mode (or `$m` when given), fsync,
+/// rename, fsync of the directory. A failure leaves the old file in place and removes the
+/// temp file.
 macro_rules! replace {
     () => {
         r#"set -e
@@ -25,6 +27,10 @@ mkdir -p -- "$d"
 t=$(mktemp "$d/.$b.runbook-XXXXXX.tmp")
 trap 'rm -f -- "$t"' EXIT
 cat > "$t"
+if [ $(($(wc -c < "$t"))) -ne "$n" ]; then
+  echo "the new contents arrived cut short" >&2
+  exit 1
+fi
 if [ -e "$p" ]; then
   chown --reference="$p" -- "$t"
   [ -n "$m" ] || chmod --reference="$p" -- "$t"
@@ -37,31 +43,43 @@ sync -- "$d""#
     };
 }
 
-/// Replaces `$1` with stdin atomically, with the mode `$2` or the old file's.
+/// Replaces `$1` with stdin atomically, with the mode `$2` or the old file's; stdin is `$3`
+/// bytes long.
 pub(super) const WRITE: &str = concat!(
-    r#"p=$1; m=$2
+    r#"p=$1; m=$2; n=$3
 "#,
     replace!()
 );
 
 /// An edit in one session. First what the edit reads, framed so it can be read before the
 /// script ends: the file `$1` names with symbolic links followed (dangling ones too), as the
-/// local edit follows them, and a NUL (a relative path is relative to the login directory) and a NUL, then the mode in octal (`-` when the file does
-/// not exist), a newline, the bytes in base64 and a newline. Then it waits for its stdin's
-/// first line: `write MODE` (MODE may be empty) replaces the file with the rest of stdin as
-/// `WRITE` does; anything else, or stdin closing, leaves it alone.
+/// local edit follows them, and a NUL (a relative path is relative to the login directory),
+/// then the mode in octal (`-` when the file does not exist), a newline, the bytes in base64
+/// and a newline. Then it waits for a line on stdin: `again` sends the file as it is now in
+/// the same frame and waits again (preflight reads the file, the edit reads it anew, in one
+/// session); `write MODE LENGTH` (MODE `-` for the old file's) replaces the file with the
+/// rest of stdin, LENGTH bytes, as `WRITE` does; anything else, or stdin closing, even half-way through a line, leaves it
+/// alone.
 pub(super) const EDIT: &str = concat!(
     r#"p=$(readlink -m -- "$1") || exit 1
-printf '%s\0' "$p"
-if [ -e "$p" ]; then
-  stat -L -c %a -- "$p" || exit 1
-  base64 -w 0 -- "$p" || exit 1
-  echo
-else
-  printf -- '-\n\n'
-fi
-IFS=' ' read -r go m || exit 0
+send() {
+  printf '%s\0' "$p"
+  if [ -e "$p" ]; then
+    stat -L -c %a -- "$p" || exit 1
+    base64 -w 0 -- "$p" || exit 1
+    echo
+  else
+    printf -- '-\n\n'
+  fi
+}
+send
+while :; do
+  IFS=' ' read -r go m n || exit 0
+  [ "$go" = again ] || break
+  send
+done
 [ "$go" = write ] || exit 0
+[ "$m" != - ] || m=
 "#,
     replace!()
 );
@@ -167,6 +185,73 @@ mod tests {
         assert_eq!(
             String::from_utf8(out.stdout).unwrap(),
             format!("{value}|rest of stdin")
+        );
+    }
+
+    /// Runs `EDIT` on `path` in the real shell with `stdin`: its exit code and stdout.
+    fn edit(path: &std::path::Path, stdin: &[u8]) -> (Option<i32>, Vec<u8>) {
+        use std::io::Write;
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", EDIT, ARGV0])
+            .arg(path)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        let out = child.wait_with_output().unwrap();
+        (out.status.code(), out.stdout)
+    }
+
+    #[test]
+    fn an_edit_session_reads_again_and_writes_only_what_arrived_whole() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".env");
+        std::fs::write(&path, "K=old\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let framed = |bytes: &[u8]| {
+            let mut frame = format!("{}\x00640\n", path.display()).into_bytes();
+            frame.extend(
+                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes).bytes(),
+            );
+            frame.push(b'\n');
+            frame
+        };
+
+        // Stdin closing, whole line or not, and an unknown word write nothing.
+        for stdin in [&b""[..], b"write - 6", b"write - 6\nK=ne", b"read\nK=new\n"] {
+            let (code, out) = edit(&path, stdin);
+            assert_ne!(code, None);
+            assert_eq!(out, framed(b"K=old\n"));
+            assert_eq!(std::fs::read(&path).unwrap(), b"K=old\n");
+        }
+        // New bytes shorter than announced (a connection lost half-way) replace nothing.
+        let (code, _) = edit(&path, b"write - 7\nK=new\n");
+        assert_eq!(code, Some(1));
+        assert_eq!(std::fs::read(&path).unwrap(), b"K=old\n");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temp file left"
+        );
+
+        // `again` sends the file as it is then; `write` replaces it, mode kept.
+        let mut stdin = b"again\nwrite - 6\nK=new\n".to_vec();
+        let (code, out) = edit(&path, &stdin);
+        assert_eq!(code, Some(0));
+        assert_eq!(out, [framed(b"K=old\n"), framed(b"K=old\n")].concat());
+        assert_eq!(std::fs::read(&path).unwrap(), b"K=new\n");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o640);
+        // A mode given is the new file's.
+        stdin = b"write 600 4\nK=x\n".to_vec();
+        assert_eq!(edit(&path, &stdin).0, Some(0));
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(
+            (std::fs::read(&path).unwrap(), mode),
+            (b"K=x\n".to_vec(), 0o600)
         );
     }
 

@@ -1,0 +1,66 @@
+//! Preflight reads each host's env file in a session that the first edit of that file takes
+//! up (`tests/fleet_sessions.rs` counts it). The edit must still work from what the file
+//! holds when it runs, not from what preflight read: here a step on the host changes the
+//! file in between, through the real binary and real sshd servers.
+
+mod common;
+
+use common::fleet::{ENV, env_value, project, servers};
+
+/// A rotation whose first step changes another line of the env file on each host after
+/// preflight has read it; `fail` makes the check fail on the first host.
+fn rotation(fail: bool) -> String {
+    format!(
+        r#"name: fleet-rotation
+secret: {{ id: token, env: [TOKEN], every: 90d, impact: sessions drop }}
+on: api
+steps:
+  - id: other
+    exec: {{ run: "sed -i 's/kept as is/changed on the host/' {{{{ vars.env_file }}}}" }}
+  - id: new
+    generate: {{ bytes: 24, encoding: hex }}
+  - id: write
+    needs: [other, new]
+    env: {{ set: {{ TOKEN: "{{{{ steps.new.value }}}}" }} }}
+  - id: check
+    needs: [write]
+    verify:
+      exec: {{ run: '{}' }}
+"#,
+        if fail { "false" } else { "true" }
+    )
+}
+
+#[test]
+fn an_edit_works_from_what_the_file_holds_when_it_runs_not_from_preflights_read() {
+    let Some(hosts) = servers(2) else { return };
+    let run = project(&hosts, &rotation(false))
+        .args(&["--inventory", "inventory.yaml", "run", "fleet-rotation"])
+        .run();
+    run.expect_code(0);
+    let value = env_value(&hosts[0].path("app.env"));
+    assert_eq!(value.len(), 48, "a new hex value of 24 bytes");
+    for host in &hosts {
+        assert_eq!(
+            std::fs::read_to_string(host.path("app.env")).unwrap(),
+            ENV.replace("kept as is", "changed on the host")
+                .replace("old-token-value", &value),
+            "the edit kept the line changed after preflight"
+        );
+    }
+}
+
+#[test]
+fn a_rollback_restores_what_the_edit_read_not_what_preflight_read() {
+    let Some(hosts) = servers(1) else { return };
+    let run = project(&hosts, &rotation(true))
+        .args(&["--inventory", "inventory.yaml", "run", "fleet-rotation"])
+        .run();
+    run.expect_code(1);
+    assert!(run.stdout.contains("check@web1"), "{}", run.stdout);
+    // The `other` step has no rollback, so its change stays; the edit is undone exactly.
+    assert_eq!(
+        std::fs::read_to_string(hosts[0].path("app.env")).unwrap(),
+        ENV.replace("kept as is", "changed on the host")
+    );
+}
