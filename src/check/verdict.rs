@@ -32,6 +32,12 @@ const MAX_BYTES: u64 = 64 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Key(String);
 
+impl Key {
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// The key of checking `files` in `project`, or `None` when it cannot be known exactly (a
 /// file or directory that could not be read, an executable that cannot be identified).
 pub(crate) fn key(project: &Project, files: &Files) -> Option<Key> {
@@ -74,21 +80,28 @@ fn path(project: &Project) -> PathBuf {
     project.state_dir.join(FILE)
 }
 
-/// The remembered digests, if the file is ours: owned by this user, writable by no one else.
-fn remembered(project: &Project) -> Vec<String> {
-    let Ok(file) = std::fs::File::open(path(project)) else {
-        return Vec::new();
-    };
+/// The text of a file in the state directory, if it is ours: a regular file owned by this
+/// user, writable by no one else, of at most `max` bytes.
+pub(crate) fn read_private(path: &std::path::Path, max: u64) -> Option<String> {
+    let file = std::fs::File::open(path).ok()?;
     let trusted = file.metadata().is_ok_and(|meta| {
         meta.is_file()
             && meta.uid() == rustix::process::geteuid().as_raw()
             && meta.mode() & 0o022 == 0
-            && meta.len() <= MAX_BYTES
+            && meta.len() <= max
     });
     let mut text = String::new();
-    if !trusted || file.take(MAX_BYTES).read_to_string(&mut text).is_err() {
-        return Vec::new();
+    if !trusted || file.take(max).read_to_string(&mut text).is_err() {
+        return None;
     }
+    Some(text)
+}
+
+/// The remembered digests, if the file is ours.
+fn remembered(project: &Project) -> Vec<String> {
+    let Some(text) = read_private(&path(project), MAX_BYTES) else {
+        return Vec::new();
+    };
     text.lines()
         .filter(|line| line.len() == 64 && line.bytes().all(|b| b.is_ascii_hexdigit()))
         .map(str::to_string)
