@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 
 use common::{Run, Test};
 
-const PARTIAL: &str = "only those are read as runbooks";
+const PARTIAL: &str = "only those are parsed";
 
 /// The plan from this state directory, and from one that never saw the library.
 fn warm_and_cold(test: &Test, args: &[&str]) -> (Run, Run) {

@@ -71,7 +71,7 @@ fn involved_only(
     let catalog = catalog::recall(project, key, files)?;
     let needed = catalog.needed(&request.runbook, request.secret.as_deref())?;
     tracing::debug!(
-        "the plan can involve {} of the library's {} files: only those are read as runbooks",
+        "the plan can involve {} of the library's {} files: only those are parsed",
         needed.len(),
         files.read.len()
     );
