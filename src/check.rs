@@ -1,6 +1,7 @@
 //! Semantic validation of a library of runbooks. Every problem is collected, with the file
 //! and line it comes from, before anything runs.
 
+pub(crate) mod catalog;
 mod convert;
 mod filters;
 mod graph;

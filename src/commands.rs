@@ -238,21 +238,39 @@ pub(crate) fn open_library(global: &Global) -> Result<(Project, Library, Vec<Bro
     let project = Project::open(&project_options(global))?;
     let files = crate::load::Files::read(std::slice::from_ref(&project.runbooks_dir));
     let key = verdict::key(&project, &files);
+    let known = key
+        .as_ref()
+        .is_some_and(|k| verdict::known_valid(&project, k));
+    let (library, broken) = library_of(&project, files, key, known, false);
+    Ok((project, library, broken))
+}
+
+/// The library read as `files`, checked unless `known` says the verdict for `key` is that it
+/// has no problem. `catalog`: whether a library without a problem also leaves its catalog
+/// (for `plan`; see `check::catalog`).
+fn library_of(
+    project: &Project,
+    files: crate::load::Files,
+    key: Option<verdict::Key>,
+    known: bool,
+    catalog: bool,
+) -> (Library, Vec<Broken>) {
+    let paths: Vec<PathBuf> = files.read.iter().map(|(p, _)| p.clone()).collect();
     let mut library = project::Library::parse(files);
     let mut problems = std::mem::take(&mut library.problems);
     // Checked before with no problem (see `check::verdict`): the same checks would find none.
-    if !key
-        .as_ref()
-        .is_some_and(|k| verdict::known_valid(&project, k))
-    {
-        problems.extend(check_library(&project, &library));
-        if let Some(key) = key.filter(|_| problems.is_empty()) {
-            verdict::remember(&project, &key, false);
+    if !known {
+        problems.extend(check_library(project, &library));
+        if let Some(key) = key.as_ref().filter(|_| problems.is_empty()) {
+            verdict::remember(project, key, false);
         }
+    }
+    if let Some(key) = key.as_ref().filter(|_| catalog && problems.is_empty()) {
+        crate::check::catalog::remember(project, key, &paths, &library);
     }
     let config = project.config_source.as_ref().map(|s| s.path.as_path());
     let broken = health::set_aside(&mut library, problems, config);
-    Ok((project, checked(library), broken))
+    (checked(library), broken)
 }
 
 /// For commands that only show the library (`list`, `status`, `graph`): they go on without

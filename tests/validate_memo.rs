@@ -37,14 +37,16 @@ fn an_unchanged_library_is_not_checked_again_and_reads_the_same() {
     assert!(first.stdout.contains("runbooks valid"), "{}", first.stdout);
     assert!(!first.stderr.contains(SKIPPED), "{}", first.stderr);
 
-    // Only digests, in a private file of a private directory, and nothing else.
+    // Only digests, in a private file of a private directory, and the catalog.
     assert_eq!(mode(&test.path().join(".runbook")), 0o700);
     assert_eq!(mode(&test.path().join(".runbook/validated")), 0o600);
-    let entries: Vec<_> = std::fs::read_dir(test.path().join(".runbook"))
+    let mut entries: Vec<_> = std::fs::read_dir(test.path().join(".runbook"))
         .expect("state dir")
         .map(|e| e.expect("entry").file_name())
         .collect();
-    assert_eq!(entries, ["validated"]);
+    entries.sort();
+    // The catalog of the library is what `plan` reads it by (tests/plan_catalog.rs).
+    assert_eq!(entries, ["catalog.json", "validated"]);
     let memo = remembered(&test);
     assert_eq!(memo.lines().count(), 1, "{memo}");
     assert!(

@@ -1,7 +1,14 @@
 //! `runbook plan RUNBOOK`: the exact DAG a run would execute, shown without running it.
 
-use super::{Global, Outcome, PlanFormat, RunOptions, open_planned, write_stdout};
-use crate::plan::PlanRequest;
+use super::{
+    Failure, Global, Outcome, PlanFormat, RunOptions, checked_plan, library_of, project_options,
+    write_stdout,
+};
+use crate::check::{catalog, checked, verdict};
+use crate::checked::Library;
+use crate::load::Files;
+use crate::plan::{Plan, PlanRequest, build};
+use crate::project::{self, Project};
 use crate::report::plan;
 
 pub(super) fn request(options: &RunOptions) -> PlanRequest {
@@ -19,8 +26,9 @@ pub(super) fn request(options: &RunOptions) -> PlanRequest {
 }
 
 pub(super) fn run(global: &Global, options: &RunOptions, format: PlanFormat) -> Outcome {
-    let (project, library, built) = open_planned(global, &request(options))?;
-    let view = plan::view(&project, &library, &built, &request(options).inputs);
+    let request = request(options);
+    let (project, library, built) = open(global, &request)?;
+    let view = plan::view(&project, &library, &built, &request.inputs);
     let text = match format {
         PlanFormat::Text => plan::text(&view),
         PlanFormat::Json => plan::json(&view),
@@ -28,4 +36,67 @@ pub(super) fn run(global: &Global, options: &RunOptions, format: PlanFormat) -> 
         PlanFormat::Mermaid => crate::report::plan_graph::mermaid(&view),
     };
     write_stdout(text.as_bytes())
+}
+
+/// The project, the library and the plan, as `open_planned` has them. A library known to
+/// have no problem, whose catalog was remembered, is parsed only in the files the plan can
+/// involve; anything else (no verdict, no catalog, a plan that fails) takes the whole
+/// library, so every problem is reported as it always is.
+fn open(global: &Global, request: &PlanRequest) -> Result<(Project, Library, Plan), Failure> {
+    let project = Project::open(&project_options(global))?;
+    let files = Files::read(std::slice::from_ref(&project.runbooks_dir));
+    let key = verdict::key(&project, &files);
+    let known = key
+        .as_ref()
+        .is_some_and(|k| verdict::known_valid(&project, k));
+    if let Some(key) = key.as_ref().filter(|_| known)
+        && let Some(found) = involved_only(&project, key, &files, request)
+    {
+        return Ok((project, found.0, found.1));
+    }
+    let (library, broken) = library_of(&project, files, key, known, true);
+    let plan = checked_plan(&project, &library, broken, request)?;
+    Ok((project, library, plan))
+}
+
+/// The library of only the files the catalog says the plan can involve, and the plan built
+/// from it; `None` when the catalog cannot tell or the plan fails (its problem is reported
+/// from the whole library).
+fn involved_only(
+    project: &Project,
+    key: &verdict::Key,
+    files: &Files,
+    request: &PlanRequest,
+) -> Option<(Library, Plan)> {
+    let catalog = catalog::recall(project, key, files)?;
+    let needed = catalog.needed(&request.runbook, request.secret.as_deref())?;
+    tracing::debug!(
+        "the plan can involve {} of the library's {} files: only those are parsed",
+        needed.len(),
+        files.read.len()
+    );
+    let subset = Files {
+        read: needed
+            .iter()
+            .map(|&i| {
+                let (path, text) = &files.read[i];
+                Some((path.clone(), Ok(text.as_ref().ok()?.clone())))
+            })
+            .collect::<Option<_>>()?,
+        problems: Vec::new(),
+    };
+    let library = project::Library::parse(subset);
+    // A valid library loads whole; anything else means the catalog is not what it says.
+    let as_catalogued = library.problems.is_empty()
+        && library.runbooks.len() == needed.len()
+        && needed
+            .iter()
+            .zip(&library.runbooks)
+            .all(|(&i, r)| catalog.names(i, &r.value.name.value));
+    if !as_catalogued {
+        return None;
+    }
+    let library = checked(library);
+    let plan = build(project, &library, request).ok()?;
+    Some((library, plan))
 }

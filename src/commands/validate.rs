@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use super::{Global, Outcome, project_options};
-use crate::check::{check_library, verdict};
+use crate::check::{catalog, check_library, verdict};
 use crate::exit;
 use crate::load::Files;
 use crate::project::{Library, Project};
@@ -39,11 +39,16 @@ pub(super) fn run(global: &Global, paths: &[PathBuf], diagnostics: &Diagnostics)
         return Ok(valid(global, count));
     }
     let total = files.read.len();
+    let read: Vec<PathBuf> = files.read.iter().map(|(p, _)| p.clone()).collect();
     let mut library = Library::parse(files);
     let mut problems = std::mem::take(&mut library.problems);
     problems.extend(check_library(&project, &library));
     if let Some(key) = key.filter(|_| problems.is_empty() && library.runbooks.len() == total) {
         verdict::remember(&project, &key, true);
+        // What `plan` reads of the library (see `check::catalog`): the runbooks directory.
+        if !explicit {
+            catalog::remember(&project, &key, &read, &library);
+        }
     }
     if explicit {
         problems.retain(|p| p.file().is_none_or(|f| named.contains(&canonical(f))));
