@@ -196,32 +196,47 @@ fn file_name(target: &Path) -> String {
 /// Only call it while holding the run lock: then no write of ours is in flight, so every such
 /// file is a leftover.
 pub fn remove_leftovers(path: &Path) -> io::Result<usize> {
+    remove_leftovers_and(path, |_, _| false).map(|(temps, _)| temps)
+}
+
+/// The same, also removing the other files beside the target that `also(target, name)` picks,
+/// in the same listing of its directory: how many temporary copies and how many others.
+pub(crate) fn remove_leftovers_and(
+    path: &Path,
+    mut also: impl FnMut(&Path, &str) -> bool,
+) -> io::Result<(usize, usize)> {
     let target = resolve_target(path)?;
     let Some(dir) = target.parent() else {
-        return Ok(0);
+        return Ok((0, 0));
     };
     let prefix = format!(".{}.", file_name(&target));
-    let mut removed = 0;
+    let (mut temps, mut others) = (0, 0);
     for entry in fs_err::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name();
-        let Some(middle) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix(&prefix))
-            .and_then(|n| n.strip_suffix(".tmp"))
-        else {
+        let Some(name) = name.to_str().filter(|n| n.starts_with(&prefix)) else {
             continue;
         };
-        let ours = middle.starts_with(TEMP_MARK)
-            || (middle.len() == LEGACY_RANDOM_LEN
-                && middle.bytes().all(|b| b.is_ascii_alphanumeric()));
+        let temp = name
+            .strip_prefix(&prefix)
+            .and_then(|n| n.strip_suffix(".tmp"))
+            .is_some_and(|middle| {
+                middle.starts_with(TEMP_MARK)
+                    || (middle.len() == LEGACY_RANDOM_LEN
+                        && middle.bytes().all(|b| b.is_ascii_alphanumeric()))
+            });
+        let other = !temp && also(&target, name);
         // A regular file only: never follow or remove a link someone put there.
-        if ours && entry.file_type()?.is_file() {
+        if (temp || other) && entry.file_type()?.is_file() {
             fs_err::remove_file(entry.path())?;
-            removed += 1;
+            if temp {
+                temps += 1;
+            } else {
+                others += 1;
+            }
         }
     }
-    Ok(removed)
+    Ok((temps, others))
 }
 
 fn annotate(err: io::Error, action: &str, path: &Path) -> io::Error {

@@ -20,7 +20,7 @@ use std::pin::Pin;
 
 use tokio::sync::watch;
 
-pub(crate) use beside::remove_backups_beside;
+pub(crate) use beside::is_stale_backup;
 pub(crate) use local::Local;
 use process::{OutputStream, ProcessOutcome, ProcessSpec};
 pub(crate) use ssh::{ControlDir, Ssh, SshTarget};

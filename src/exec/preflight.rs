@@ -31,6 +31,8 @@ pub(crate) struct Prepared {
     pub edited: BTreeSet<std::path::PathBuf>,
     /// The hosts the plan acts on, connected where preflight reached them.
     pub hosts: Fleet,
+    /// The env files read here, parsed: an edit that finds one unchanged need not parse it.
+    pub parsed: Vec<EnvFile>,
 }
 
 fn problem(message: impl Into<String>) -> Problem {
@@ -126,6 +128,7 @@ pub(crate) fn prepare(
         active,
         edited,
         hosts,
+        parsed: files.into_parsed(),
     })
 }
 
@@ -265,6 +268,18 @@ impl<'a> EnvFiles<'a> {
         render(crate::template::shared(), runbook.env_file_text(file), &ctx)
             .ok()
             .map(|p| self.project.resolve(&p))
+    }
+
+    /// The files that parsed, given up for the steps (see `envfile::Parsed`).
+    fn into_parsed(self) -> Vec<EnvFile> {
+        self.cache
+            .into_inner()
+            .into_values()
+            .filter_map(|parsed| match std::rc::Rc::try_unwrap(parsed) {
+                Ok(parsed) => parsed.ok(),
+                Err(shared) => shared.as_ref().as_ref().ok().cloned(),
+            })
+            .collect()
     }
 
     fn read(&self, path: &std::path::Path) -> std::rc::Rc<Result<EnvFile, String>> {

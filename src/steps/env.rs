@@ -43,7 +43,9 @@ pub(crate) async fn run(run: &StepRun, spec: &EnvSpec) -> Result<Done, StepError
             ),
         ));
     }
-    let (edited, previous) = edit(previous_bytes.as_deref().unwrap_or_default(), spec, &values)
+    let bytes = previous_bytes.as_deref().unwrap_or_default();
+    let parsed = run.ctx.parsed_env.take(bytes);
+    let (edited, previous) = edit(bytes, parsed, spec, &values)
         .map_err(|e| StepError::new(ErrorKind::Refused, format!("{}: {e}", path.display())))?;
     // A variable the runbook's secret declares public (an access key ID, an SMTP user name)
     // identifies rather than authenticates: masking it would hide which credential to revoke.
@@ -89,14 +91,18 @@ pub(crate) async fn run(run: &StepRun, spec: &EnvSpec) -> Result<Done, StepError
     })
 }
 
-/// Applies `set` and `unset` to the file's bytes; returns the new bytes and the previous
-/// values of the keys that were set.
+/// Applies `set` and `unset` to the file's bytes (`parsed`: their parse, if preflight's is
+/// still good); returns the new bytes and the previous values of the keys that were set.
 pub(super) fn edit(
     bytes: &[u8],
+    parsed: Option<EnvFile>,
     spec: &EnvSpec,
     values: &BTreeMap<String, String>,
 ) -> Result<(Vec<u8>, BTreeMap<String, String>), String> {
-    let mut file = EnvFile::parse(bytes).map_err(|e| e.to_string())?;
+    let mut file = match parsed {
+        Some(file) => file,
+        None => EnvFile::parse(bytes).map_err(|e| e.to_string())?,
+    };
     let mut previous = BTreeMap::new();
     for (key, value) in values {
         match file.get(key) {
