@@ -12,7 +12,7 @@ mod attributes;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use attributes::{read_only_warning, unreplaceable};
+pub(crate) use attributes::{Replacing, replacing};
 
 /// Mode for files that did not exist before: they hold secrets, so only the owner may read them.
 const NEW_FILE_MODE: u32 = 0o600;
@@ -65,11 +65,11 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: Option<u32>) -> io::Resu
             // Without root a user can neither give a file away nor give it a group they are
             // not in. Replacing it anyway would hand a 0640 root:app file to the operator's
             // own group and lock the service out of it, so it is refused (preflight says so
-            // before anything runs; see `ownership_kept`).
+            // before anything runs; see `replacing`).
             Err(rustix::io::Errno::PERM) => {
                 return Err(io::Error::new(
                     io::ErrorKind::PermissionDenied,
-                    ownership_problem(&target, meta).unwrap_or_else(|| {
+                    ownership_problem(&target, meta.uid(), meta.gid()).unwrap_or_else(|| {
                         format!("cannot keep the owner of `{}`", target.display())
                     }),
                 ));
@@ -93,40 +93,30 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: Option<u32>) -> io::Resu
     fs_err::File::open(dir)?.sync_all()
 }
 
-/// Whether `write_atomic` can replace the file at `path` keeping its owner and group; the
-/// reason it cannot otherwise. A file that does not exist yet is always fine.
-pub fn ownership_kept(path: &Path) -> Result<(), String> {
-    let target = resolve_target(path).map_err(|e| e.to_string())?;
-    match fs_err::metadata(&target) {
-        Ok(meta) => ownership_problem(&target, &meta).map_or(Ok(()), Err),
-        Err(_) => Ok(()),
-    }
-}
-
-/// Why this process could not give a new file the owner and group of `meta`, if it could not.
-fn ownership_problem(target: &Path, meta: &std::fs::Metadata) -> Option<String> {
+/// Why this process could not give a new file the owner `uid` and group `gid`, if it could not.
+fn ownership_problem(target: &Path, uid: u32, gid: u32) -> Option<String> {
     let euid = rustix::process::geteuid();
     if euid.is_root() {
         return None;
     }
-    if meta.uid() != euid.as_raw() {
+    if uid != euid.as_raw() {
         return Some(format!(
             "`{}` belongs to uid {}: replacing it as uid {} would make it yours; run as its owner or as root",
             target.display(),
-            meta.uid(),
+            uid,
             euid.as_raw()
         ));
     }
-    let gid = rustix::process::getegid().as_raw();
-    let member = gid == meta.gid()
+    let egid = rustix::process::getegid().as_raw();
+    let member = egid == gid
         || rustix::process::getgroups()
-            .is_ok_and(|groups| groups.iter().any(|g| g.as_raw() == meta.gid()));
+            .is_ok_and(|groups| groups.iter().any(|g| g.as_raw() == gid));
     (!member).then(|| {
         format!(
-            "`{}` has group {}, which you are not in: replacing it would give it your group {gid} and lock that group out; run as root or as a member of group {}",
+            "`{}` has group {}, which you are not in: replacing it would give it your group {egid} and lock that group out; run as root or as a member of group {}",
             target.display(),
-            meta.gid(),
-            meta.gid()
+            gid,
+            gid
         )
     })
 }

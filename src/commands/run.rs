@@ -107,10 +107,7 @@ pub(super) fn run(
 
 /// How many steps may run at once: `--jobs`, else one per core.
 fn jobs(flags: &RunFlags) -> usize {
-    flags
-        .jobs
-        .unwrap_or_else(crate::project::cores)
-        .max(1)
+    flags.jobs.unwrap_or_else(crate::project::cores).max(1)
 }
 
 /// A new run executes from its first stage: the activate phase when it overlaps, else all.

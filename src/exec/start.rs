@@ -161,7 +161,10 @@ pub(crate) fn unfinished_run(state: &StateDir) -> Option<String> {
         .flatten()
         .find(|entry| {
             let run_id = entry.file_name().to_string_lossy().into_owned();
-            matches!(examine(state, &run_id, false, Some(entry)), Found::Unfinished)
+            matches!(
+                examine(state, &run_id, false, Some(entry)),
+                Found::Unfinished
+            )
         })
         .map(|entry| entry.file_name().to_string_lossy().into_owned())
 }

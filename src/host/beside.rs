@@ -135,11 +135,7 @@ mod tests {
         left.sort();
         assert_eq!(
             left,
-            [
-                "..env.other.bak",
-                "..env.runbook-this-run-2.bak",
-                ".env",
-            ]
+            ["..env.other.bak", "..env.runbook-this-run-2.bak", ".env",]
         );
     }
 }
