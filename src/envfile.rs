@@ -227,10 +227,29 @@ impl EnvFile {
             .map(|line| self.text(line).len() + line.ending.len())
             .sum();
         let mut out = Vec::with_capacity(size);
+        // Unedited lines that follow each other in the source are copied as one range: a line
+        // at a time cost two calls per line, which was most of an edit of a long file.
+        // (An `append` can give the last line an ending its source does not have.)
+        let source = self.source.as_bytes();
+        let mut run = 0..0;
         for line in &self.lines {
-            out.extend_from_slice(self.text(line).as_bytes());
-            out.extend_from_slice(line.ending.as_bytes());
+            let whole = line.span.start..line.span.end + line.ending.len();
+            let verbatim = line.edited.is_none()
+                && source.get(line.span.end..whole.end) == Some(line.ending.as_bytes());
+            if verbatim && whole.start == run.end && !run.is_empty() {
+                run.end = whole.end;
+                continue;
+            }
+            out.extend_from_slice(&source[run]);
+            if verbatim {
+                run = whole;
+            } else {
+                run = 0..0;
+                out.extend_from_slice(self.text(line).as_bytes());
+                out.extend_from_slice(line.ending.as_bytes());
+            }
         }
+        out.extend_from_slice(&source[run]);
         out
     }
 

@@ -24,9 +24,14 @@ fn link_path(path: &Path, tag: &str) -> Option<PathBuf> {
 /// read), and the caller copies the bytes instead.
 pub(super) fn link(path: &Path, bytes: &[u8], tag: &str) -> Option<PathBuf> {
     let link = link_path(path, tag)?;
-    // A try of the same step that failed after linking left this; it holds the same file.
-    let _ = std::fs::remove_file(&link);
-    std::fs::hard_link(path, &link).ok()?;
+    if let Err(e) = std::fs::hard_link(path, &link) {
+        // A try of the same step that failed after linking left this; it holds the same file.
+        if e.kind() != io::ErrorKind::AlreadyExists {
+            return None;
+        }
+        std::fs::remove_file(&link).ok()?;
+        std::fs::hard_link(path, &link).ok()?;
+    }
     let exact = std::fs::metadata(&link).is_ok_and(|m| m.nlink() == 2)
         && holds_exactly(&link, bytes).unwrap_or(false);
     if exact {
