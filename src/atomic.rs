@@ -26,6 +26,20 @@ const MAX_SYMLINK_HOPS: usize = 40;
 /// `mode` if given, otherwise the old file's mode (0600 for a new file), and
 /// keeps the old file's owner and group where the process is allowed to set them.
 pub fn write_atomic(path: &Path, contents: &[u8], mode: Option<u32>) -> io::Result<()> {
+    let staged = stage(path, contents, mode)?;
+    staged.flush()?;
+    staged.replace()
+}
+
+/// A new version of a file, written beside it (owner, group and mode set) but not yet in its
+/// place: `flush`, then `replace`. Dropped before `replace`, it is deleted.
+pub(crate) struct Staged {
+    temp: tempfile::NamedTempFile,
+    target: PathBuf,
+}
+
+/// The first part of [`write_atomic`]: the new contents in a temporary file beside the target.
+pub(crate) fn stage(path: &Path, contents: &[u8], mode: Option<u32>) -> io::Result<Staged> {
     let target = resolve_target(path)?;
     let dir = match target.parent() {
         Some(dir) => dir,
@@ -80,17 +94,29 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: Option<u32>) -> io::Resu
     temp.as_file()
         .set_permissions(std::fs::Permissions::from_mode(mode))
         .map_err(|err| annotate(err, "set the mode of", &temp_path))?;
-    temp.as_file()
-        .sync_all()
-        .map_err(|err| annotate(err, "flush", &temp_path))?;
-    crate::failpoint::hit("mid-write", &file_name(&target));
+    Ok(Staged { temp, target })
+}
 
-    // On failure `persist` hands the temporary file back; dropping it deletes it.
-    temp.persist(&target)
-        .map_err(|err| annotate(err.error, "replace", &target))?;
+impl Staged {
+    /// Makes the new contents durable (the metadata set by `stage` with them).
+    pub(crate) fn flush(&self) -> io::Result<()> {
+        self.temp
+            .as_file()
+            .sync_all()
+            .map_err(|err| annotate(err, "flush", self.temp.path()))
+    }
 
-    // The rename itself is only durable once the directory entry is flushed.
-    fs_err::File::open(dir)?.sync_all()
+    /// Renames the flushed file over the target, then makes the rename durable.
+    pub(crate) fn replace(self) -> io::Result<()> {
+        let Staged { temp, target } = self;
+        crate::failpoint::hit("mid-write", &file_name(&target));
+        // On failure `persist` hands the temporary file back; dropping it deletes it.
+        temp.persist(&target)
+            .map_err(|err| annotate(err.error, "replace", &target))?;
+        // The rename itself is only durable once the directory entry is flushed.
+        let dir = target.parent().unwrap_or(Path::new("."));
+        fs_err::File::open(dir)?.sync_all()
+    }
 }
 
 /// Why this process could not give a new file the owner `uid` and group `gid`, if it could not.

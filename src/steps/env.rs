@@ -9,7 +9,7 @@ use super::StepError;
 use super::{Compensation, Done, StepRun};
 use crate::envfile::{EnvFile, value_warnings};
 use crate::events::EventKind;
-use crate::host::Inspected;
+use crate::host::{HostError, Inspected, Ready};
 use crate::model::EnvSpec;
 
 /// The file an env step edits: its `file`, else the runbook's secret file, else
@@ -70,12 +70,38 @@ pub(crate) async fn run(run: &StepRun, spec: &EnvSpec) -> Result<Done, StepError
             });
         }
     }
-    let backup = run
+    let (backup, line) = run
         .ctx
         .durable
-        .backup(host, run.node, &path, previous_bytes.as_deref(), mode)
+        .backup_written(host, run.node, &path, previous_bytes.as_deref(), mode)
         .await?;
-    host.write_atomic(&path, &edited, None).await?;
+    // Where the old bytes are is durable before the file is replaced; the new file is written
+    // and flushed while the journal's fsync runs (see `Host::write_atomic_after`).
+    let journal = &run.ctx.durable.journal;
+    let failed = std::sync::Mutex::new(None);
+    let ready: Ready<'_> = Box::new(|| {
+        let wait = journal.sync_through(line);
+        Box::pin(async {
+            let synced = match wait {
+                Ok(wait) => wait.await,
+                Err(e) => Err(e),
+            };
+            synced.map_err(|e| {
+                *failed
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e.clone());
+                HostError::Io(std::io::Error::other(e))
+            })
+        })
+    });
+    let written = host.write_atomic_after(&path, &edited, None, ready).await;
+    if let Some(e) = failed
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    {
+        return Err(super::durable::io(e));
+    }
+    written?;
     if let Some(name) = &backup {
         run.ctx.durable.seal_backup(name);
     }
