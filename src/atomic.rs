@@ -12,7 +12,7 @@ mod attributes;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use attributes::{read_only_warning, unreplaceable};
+pub(crate) use attributes::{Replacing, replacing};
 
 /// Mode for files that did not exist before: they hold secrets, so only the owner may read them.
 const NEW_FILE_MODE: u32 = 0o600;
@@ -26,6 +26,20 @@ const MAX_SYMLINK_HOPS: usize = 40;
 /// `mode` if given, otherwise the old file's mode (0600 for a new file), and
 /// keeps the old file's owner and group where the process is allowed to set them.
 pub fn write_atomic(path: &Path, contents: &[u8], mode: Option<u32>) -> io::Result<()> {
+    let staged = stage(path, contents, mode)?;
+    staged.flush()?;
+    staged.replace()
+}
+
+/// A new version of a file, written beside it (owner, group and mode set) but not yet in its
+/// place: `flush`, then `replace`. Dropped before `replace`, it is deleted.
+pub(crate) struct Staged {
+    temp: tempfile::NamedTempFile,
+    target: PathBuf,
+}
+
+/// The first part of [`write_atomic`]: the new contents in a temporary file beside the target.
+pub(crate) fn stage(path: &Path, contents: &[u8], mode: Option<u32>) -> io::Result<Staged> {
     let target = resolve_target(path)?;
     let dir = match target.parent() {
         Some(dir) => dir,
@@ -65,11 +79,11 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: Option<u32>) -> io::Resu
             // Without root a user can neither give a file away nor give it a group they are
             // not in. Replacing it anyway would hand a 0640 root:app file to the operator's
             // own group and lock the service out of it, so it is refused (preflight says so
-            // before anything runs; see `ownership_kept`).
+            // before anything runs; see `replacing`).
             Err(rustix::io::Errno::PERM) => {
                 return Err(io::Error::new(
                     io::ErrorKind::PermissionDenied,
-                    ownership_problem(&target, meta).unwrap_or_else(|| {
+                    ownership_problem(&target, meta.uid(), meta.gid()).unwrap_or_else(|| {
                         format!("cannot keep the owner of `{}`", target.display())
                     }),
                 ));
@@ -80,53 +94,55 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: Option<u32>) -> io::Resu
     temp.as_file()
         .set_permissions(std::fs::Permissions::from_mode(mode))
         .map_err(|err| annotate(err, "set the mode of", &temp_path))?;
-    temp.as_file()
-        .sync_all()
-        .map_err(|err| annotate(err, "flush", &temp_path))?;
-    crate::failpoint::hit("mid-write", &file_name(&target));
-
-    // On failure `persist` hands the temporary file back; dropping it deletes it.
-    temp.persist(&target)
-        .map_err(|err| annotate(err.error, "replace", &target))?;
-
-    // The rename itself is only durable once the directory entry is flushed.
-    fs_err::File::open(dir)?.sync_all()
+    Ok(Staged { temp, target })
 }
 
-/// Whether `write_atomic` can replace the file at `path` keeping its owner and group; the
-/// reason it cannot otherwise. A file that does not exist yet is always fine.
-pub fn ownership_kept(path: &Path) -> Result<(), String> {
-    let target = resolve_target(path).map_err(|e| e.to_string())?;
-    match fs_err::metadata(&target) {
-        Ok(meta) => ownership_problem(&target, &meta).map_or(Ok(()), Err),
-        Err(_) => Ok(()),
+impl Staged {
+    /// Makes the new contents durable (the metadata set by `stage` with them).
+    pub(crate) fn flush(&self) -> io::Result<()> {
+        self.temp
+            .as_file()
+            .sync_all()
+            .map_err(|err| annotate(err, "flush", self.temp.path()))
+    }
+
+    /// Renames the flushed file over the target, then makes the rename durable.
+    pub(crate) fn replace(self) -> io::Result<()> {
+        let Staged { temp, target } = self;
+        crate::failpoint::hit("mid-write", &file_name(&target));
+        // On failure `persist` hands the temporary file back; dropping it deletes it.
+        temp.persist(&target)
+            .map_err(|err| annotate(err.error, "replace", &target))?;
+        // The rename itself is only durable once the directory entry is flushed.
+        let dir = target.parent().unwrap_or(Path::new("."));
+        fs_err::File::open(dir)?.sync_all()
     }
 }
 
-/// Why this process could not give a new file the owner and group of `meta`, if it could not.
-fn ownership_problem(target: &Path, meta: &std::fs::Metadata) -> Option<String> {
+/// Why this process could not give a new file the owner `uid` and group `gid`, if it could not.
+fn ownership_problem(target: &Path, uid: u32, gid: u32) -> Option<String> {
     let euid = rustix::process::geteuid();
     if euid.is_root() {
         return None;
     }
-    if meta.uid() != euid.as_raw() {
+    if uid != euid.as_raw() {
         return Some(format!(
             "`{}` belongs to uid {}: replacing it as uid {} would make it yours; run as its owner or as root",
             target.display(),
-            meta.uid(),
+            uid,
             euid.as_raw()
         ));
     }
-    let gid = rustix::process::getegid().as_raw();
-    let member = gid == meta.gid()
+    let egid = rustix::process::getegid().as_raw();
+    let member = egid == gid
         || rustix::process::getgroups()
-            .is_ok_and(|groups| groups.iter().any(|g| g.as_raw() == meta.gid()));
+            .is_ok_and(|groups| groups.iter().any(|g| g.as_raw() == gid));
     (!member).then(|| {
         format!(
-            "`{}` has group {}, which you are not in: replacing it would give it your group {gid} and lock that group out; run as root or as a member of group {}",
+            "`{}` has group {}, which you are not in: replacing it would give it your group {egid} and lock that group out; run as root or as a member of group {}",
             target.display(),
-            meta.gid(),
-            meta.gid()
+            gid,
+            gid
         )
     })
 }
@@ -196,32 +212,47 @@ fn file_name(target: &Path) -> String {
 /// Only call it while holding the run lock: then no write of ours is in flight, so every such
 /// file is a leftover.
 pub fn remove_leftovers(path: &Path) -> io::Result<usize> {
+    remove_leftovers_and(path, |_, _| false).map(|(temps, _)| temps)
+}
+
+/// The same, also removing the other files beside the target that `also(target, name)` picks,
+/// in the same listing of its directory: how many temporary copies and how many others.
+pub(crate) fn remove_leftovers_and(
+    path: &Path,
+    mut also: impl FnMut(&Path, &str) -> bool,
+) -> io::Result<(usize, usize)> {
     let target = resolve_target(path)?;
     let Some(dir) = target.parent() else {
-        return Ok(0);
+        return Ok((0, 0));
     };
     let prefix = format!(".{}.", file_name(&target));
-    let mut removed = 0;
+    let (mut temps, mut others) = (0, 0);
     for entry in fs_err::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name();
-        let Some(middle) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix(&prefix))
-            .and_then(|n| n.strip_suffix(".tmp"))
-        else {
+        let Some(name) = name.to_str().filter(|n| n.starts_with(&prefix)) else {
             continue;
         };
-        let ours = middle.starts_with(TEMP_MARK)
-            || (middle.len() == LEGACY_RANDOM_LEN
-                && middle.bytes().all(|b| b.is_ascii_alphanumeric()));
+        let temp = name
+            .strip_prefix(&prefix)
+            .and_then(|n| n.strip_suffix(".tmp"))
+            .is_some_and(|middle| {
+                middle.starts_with(TEMP_MARK)
+                    || (middle.len() == LEGACY_RANDOM_LEN
+                        && middle.bytes().all(|b| b.is_ascii_alphanumeric()))
+            });
+        let other = !temp && also(&target, name);
         // A regular file only: never follow or remove a link someone put there.
-        if ours && entry.file_type()?.is_file() {
+        if (temp || other) && entry.file_type()?.is_file() {
             fs_err::remove_file(entry.path())?;
-            removed += 1;
+            if temp {
+                temps += 1;
+            } else {
+                others += 1;
+            }
         }
     }
-    Ok(removed)
+    Ok((temps, others))
 }
 
 fn annotate(err: io::Error, action: &str, path: &Path) -> io::Error {

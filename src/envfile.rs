@@ -9,9 +9,12 @@ use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
 
+mod parsed;
 mod syntax;
 #[cfg(test)]
 mod tests;
+
+pub(crate) use parsed::Parsed;
 
 use syntax::{Entry, check_one_line, decode_double, encode, fit_quote, is_valid_key, parse_entry};
 
@@ -224,10 +227,29 @@ impl EnvFile {
             .map(|line| self.text(line).len() + line.ending.len())
             .sum();
         let mut out = Vec::with_capacity(size);
+        // Unedited lines that follow each other in the source are copied as one range: a line
+        // at a time cost two calls per line, which was most of an edit of a long file.
+        // (An `append` can give the last line an ending its source does not have.)
+        let source = self.source.as_bytes();
+        let mut run = 0..0;
         for line in &self.lines {
-            out.extend_from_slice(self.text(line).as_bytes());
-            out.extend_from_slice(line.ending.as_bytes());
+            let whole = line.span.start..line.span.end + line.ending.len();
+            let verbatim = line.edited.is_none()
+                && source.get(line.span.end..whole.end) == Some(line.ending.as_bytes());
+            if verbatim && whole.start == run.end && !run.is_empty() {
+                run.end = whole.end;
+                continue;
+            }
+            out.extend_from_slice(&source[run]);
+            if verbatim {
+                run = whole;
+            } else {
+                run = 0..0;
+                out.extend_from_slice(self.text(line).as_bytes());
+                out.extend_from_slice(line.ending.as_bytes());
+            }
         }
+        out.extend_from_slice(&source[run]);
         out
     }
 
@@ -263,7 +285,8 @@ fn lines_of(source: &str) -> Result<Vec<Line>, EnvFileError> {
     // Sized up front: growing a map of 10,000 keys rehashed it a dozen times.
     let count = memchr::memchr_iter(b'\n', source.as_bytes()).count() + 1;
     let mut lines = Vec::with_capacity(count);
-    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(count);
+    let mut seen: HashMap<&str, usize, foldhash::fast::RandomState> =
+        HashMap::with_capacity_and_hasher(count, foldhash::fast::RandomState::default());
     let mut start = 0;
     let mut number = 1;
     while start < source.len() {
@@ -275,10 +298,12 @@ fn lines_of(source: &str) -> Result<Vec<Line>, EnvFileError> {
         // Each entry keeps its own ending so mixed CRLF/LF files round-trip; only the final
         // line can end in a lone CR, kept rather than read as content.
         let after = &source[span.end..];
-        let ending = ["\r\n", "\n", "\r"]
-            .into_iter()
-            .find(|e| after.starts_with(e))
-            .unwrap_or("");
+        let ending = match after.as_bytes() {
+            [b'\r', b'\n', ..] => "\r\n",
+            [b'\n', ..] => "\n",
+            [b'\r', ..] => "\r",
+            _ => "",
+        };
         let text = &source[span.clone()];
         if let Some(entry) = &entry {
             let key = &text[entry.key.clone()];
@@ -290,7 +315,15 @@ fn lines_of(source: &str) -> Result<Vec<Line>, EnvFileError> {
                 });
             }
         }
-        number += 1 + memchr::memchr_iter(b'\n', text.as_bytes()).count();
+        // Only a quoted value can span lines: counting the line ends of every line cost more
+        // than the rest of its parse.
+        let spanned = match &entry {
+            Some(entry) if entry.quote != Quote::None => {
+                memchr::memchr_iter(b'\n', text.as_bytes()).count()
+            }
+            _ => 0,
+        };
+        number += 1 + spanned;
         start = span.end + ending.len();
         lines.push(Line {
             span,

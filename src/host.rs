@@ -21,7 +21,7 @@ use std::pin::Pin;
 
 use tokio::sync::watch;
 
-pub(crate) use beside::remove_backups_beside;
+pub(crate) use beside::is_stale_backup;
 pub(crate) use local::Local;
 use process::{OutputStream, ProcessOutcome, ProcessSpec};
 pub(crate) use ssh::{ControlDir, Ssh, SshTarget};
@@ -29,6 +29,10 @@ pub(crate) use ssh::{ControlDir, Ssh, SshTarget};
 /// What a host call returns: boxed, so that `dyn Host` works and a run can hold hosts of
 /// several kinds.
 pub(crate) type HostFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, HostError>> + Send + 'a>>;
+
+/// What `Host::write_atomic_after` waits for before it replaces a file: called once, it starts
+/// what must come first and returns the wait for it.
+pub(crate) type Ready<'a> = Box<dyn FnOnce() -> HostFuture<'a, ()> + Send + 'a>;
 
 /// Where output of a child goes, chunk by chunk, as it arrives.
 pub(crate) type OutputSink<'a> = dyn FnMut(OutputStream, &[u8]) + Send + 'a;
@@ -77,6 +81,12 @@ impl Opened {
             Some(session) => session.commit(bytes, mode).await,
             None => host.write_atomic(&self.file.path, bytes, mode).await,
         }
+    }
+
+    /// The host's own way to write this edit, if it has one; otherwise the file is written
+    /// with [`Host::write_atomic`] or [`Host::write_atomic_after`].
+    pub(crate) fn into_session(self) -> Option<Box<dyn EditSession>> {
+        self.session
     }
 }
 
@@ -160,6 +170,25 @@ pub(crate) trait Host: Send + Sync {
         bytes: &'a [u8],
         mode: Option<u32>,
     ) -> HostFuture<'a, ()>;
+
+    /// The same as `write_atomic`, except that `path` is replaced only once the future that
+    /// `ready` returns has succeeded (for an edit: the journal holds where the old bytes are).
+    /// A host may write and flush the new file beside `path` meanwhile: `ready` is called once
+    /// that file is written, so the journal's fsync it starts overlaps the file's own and a
+    /// journaling file system commits both at once. A host that cannot (a remote one, whose
+    /// write is one round trip) waits first, then writes.
+    fn write_atomic_after<'a>(
+        &'a self,
+        path: &'a Path,
+        bytes: &'a [u8],
+        mode: Option<u32>,
+        ready: Ready<'a>,
+    ) -> HostFuture<'a, ()> {
+        Box::pin(async move {
+            ready().await?;
+            self.write_atomic(path, bytes, mode).await
+        })
+    }
 
     /// Keeps `previous` — what `path` held when it was read — as a hard link to `path` beside
     /// it (named after `tag`: the run and the step), if the host can: a link in the file's own

@@ -293,6 +293,14 @@ impl Library {
     }
 }
 
+/// How many threads can run at once here (affinity and cgroup quota included), asked once:
+/// std reads three cgroup files each time (about 20 system calls), and a run needs the answer
+/// twice (parsing, and `--jobs`'s default).
+pub(crate) fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get))
+}
+
 /// Parses every file, in the given order. YAML parsing is most of the time of every command
 /// (three quarters of `validate` on the shipped library), and the files are independent, so
 /// they are spread over the cores, each thread taking every n-th file.
@@ -304,9 +312,7 @@ fn parse_all(files: Vec<FileText>) -> Vec<Result<Loaded<Runbook>, Partial>> {
             repaired: None,
         }),
     };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, std::num::NonZero::get)
-        .min(files.len());
+    let threads = cores().min(files.len());
     if threads <= 1 {
         return files.into_iter().map(parse).collect();
     }

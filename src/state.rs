@@ -6,12 +6,30 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-/// Creates a directory with mode 0700 (the state holds pending secrets and backups).
+/// Creates a directory with mode 0700 (the state holds pending secrets and backups), or makes
+/// an existing one 0700; one `stat` when it already is.
 pub(crate) fn ensure_dir(dir: &Path) -> std::io::Result<()> {
+    if std::fs::metadata(dir).is_ok_and(|m| m.is_dir() && m.permissions().mode() & 0o7777 == 0o700)
+    {
+        return Ok(());
+    }
     std::fs::create_dir_all(dir)
         .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
         .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", dir.display())))
+}
+
+/// Creates one directory, 0700 from its first moment (the process's umask can only narrow
+/// that); an existing one is made 0700.
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        }
+        other => other,
+    }
+    .map_err(|e| named(dir, e))
 }
 
 fn named(path: &Path, e: std::io::Error) -> std::io::Error {
@@ -58,13 +76,21 @@ impl StateDir {
         self.root.join("active")
     }
 
-    /// Creates the run's folders, each 0700.
+    /// Creates the run's folder and its `backup/`, each 0700. `backup/` is there from the start
+    /// because it says the run is live (see `exec::start`: a run that ended has neither it nor
+    /// `pending/`); `pending/` is made by the first pending value (`write_private`), so a run
+    /// without one (an env edit) costs a `mkdir` and a `rmdir` less.
     pub(crate) fn create_run(&self, run_id: &str) -> std::io::Result<()> {
-        ensure_dir(&self.root)?;
-        ensure_dir(&self.root.join("runs"))?;
-        ensure_dir(&self.run_dir(run_id))?;
-        ensure_dir(&self.pending_dir(run_id))?;
-        ensure_dir(&self.backup_dir(run_id))
+        let run = self.run_dir(run_id);
+        match private_dir(&run) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                ensure_dir(&self.root)?;
+                ensure_dir(&self.root.join("runs"))?;
+                private_dir(&run)?;
+            }
+            other => other?,
+        }
+        private_dir(&self.backup_dir(run_id))
     }
 
     /// The run that started and has not ended, if any.
@@ -94,10 +120,16 @@ impl StateDir {
         }
     }
 
-    /// Removes what only a live run needs: pending values and backups.
+    /// Removes what only a live run needs: pending values and backups, `backup/` last since it
+    /// says the run is live. An empty folder (the usual case: backups are mostly links beside
+    /// the files, and the end removed them) goes with one `rmdir`.
     pub(crate) fn remove_pending(&self, run_id: &str) -> std::io::Result<()> {
         for dir in [self.pending_dir(run_id), self.backup_dir(run_id)] {
-            match std::fs::remove_dir_all(&dir) {
+            let removed = match std::fs::remove_dir(&dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => std::fs::remove_dir_all(&dir),
+                _ => Ok(()),
+            };
+            match removed {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(named(&dir, e)),
                 _ => {}
             }
@@ -112,13 +144,23 @@ impl StateDir {
     /// a journal record written after its fsync names it (a step's result, the run's begin),
     /// so one torn by a kill is never read, and the next write of it starts from empty.
     pub(crate) fn write_private(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(|e| named(path, e))?;
+        let open = || {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(path)
+        };
+        // The run's `pending/` is made by its first file (see `create_run`); the fsync of that
+        // new file makes the new folder durable with it, as it does the file's name.
+        let mut file = match open() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => match path.parent() {
+                Some(dir) => private_dir(dir).and_then(|()| open().map_err(|e| named(path, e))),
+                None => Err(named(path, e)),
+            },
+            other => other.map_err(|e| named(path, e)),
+        }?;
         file.write_all(bytes)
             .and_then(|()| file.sync_all())
             .map_err(|e| named(path, e))

@@ -101,15 +101,13 @@ pub(super) fn run(
         hosts: prepared.hosts,
     })
     .map_err(|e| state_failure(format!("cannot start the runtime: {e}")))?;
+    session.ctx.parsed_env.keep(prepared.parsed);
     Ok(execute(session))
 }
 
 /// How many steps may run at once: `--jobs`, else one per core.
 fn jobs(flags: &RunFlags) -> usize {
-    flags
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from))
-        .max(1)
+    flags.jobs.unwrap_or_else(crate::project::cores).max(1)
 }
 
 /// A new run executes from its first stage: the activate phase when it overlaps, else all.
@@ -130,9 +128,13 @@ fn refuse_while_retire_pending(
     library: &crate::checked::Library,
     plan: &Plan,
 ) -> Result<(), super::Failure> {
+    let secrets = plan.secrets(library);
+    if secrets.is_empty() {
+        return Ok(());
+    }
     let state = StateDir::new(&project.state_dir);
     let rotations = crate::audit::rotations(&state);
-    for secret in plan.secrets(library) {
+    for secret in secrets {
         let pending = rotations
             .get(secret)
             .and_then(|r| r.waiting_for_retire.clone())

@@ -417,3 +417,15 @@ fn assert_no_canary(err: &EnvFileError) {
     let shown = format!("{err} {err:?}");
     assert!(!shown.contains(CANARY), "error leaks the value: {shown}");
 }
+
+#[test]
+fn edits_unsets_and_an_append_around_untouched_runs_of_lines_write_exactly_those_changes() {
+    let mut file = parse("A=1\r\nB=2\nC=3\nD=4\nE=5\r");
+    file.set("B", "two").unwrap();
+    assert!(file.unset("D"));
+    file.append("F", "6").unwrap();
+    assert_eq!(text(&file), "A=1\r\nB=two\nC=3\nE=5\r\nF=6\n");
+    let mut last = parse("A=1\nB=2");
+    last.append("C", "3").unwrap();
+    assert_eq!(text(&last), "A=1\nB=2\nC=3\n");
+}

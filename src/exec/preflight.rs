@@ -31,6 +31,8 @@ pub(crate) struct Prepared {
     pub edited: BTreeSet<std::path::PathBuf>,
     /// The hosts the plan acts on, connected where preflight reached them.
     pub hosts: Fleet,
+    /// The env files read here, parsed: an edit that finds one unchanged need not parse it.
+    pub parsed: Vec<EnvFile>,
 }
 
 fn problem(message: impl Into<String>) -> Problem {
@@ -126,6 +128,7 @@ pub(crate) fn prepare(
         active,
         edited,
         hosts,
+        parsed: files.into_parsed(),
     })
 }
 
@@ -267,6 +270,18 @@ impl<'a> EnvFiles<'a> {
             .map(|p| self.project.resolve(&p))
     }
 
+    /// The files that parsed, given up for the steps (see `envfile::Parsed`).
+    fn into_parsed(self) -> Vec<EnvFile> {
+        self.cache
+            .into_inner()
+            .into_values()
+            .filter_map(|parsed| match std::rc::Rc::try_unwrap(parsed) {
+                Ok(parsed) => parsed.ok(),
+                Err(shared) => shared.as_ref().as_ref().ok().cloned(),
+            })
+            .collect()
+    }
+
     fn read(&self, path: &std::path::Path) -> std::rc::Rc<Result<EnvFile, String>> {
         if let Some(parsed) = self.cache.borrow().get(path) {
             return std::rc::Rc::clone(parsed);
@@ -339,10 +354,11 @@ fn check_files(
             let ctx = minijinja::context! { vars => project.vars_for(&library.runbook(rb).vars) };
             if let Ok(path) = render(env, &spec.path, &ctx) {
                 let path = project.resolve(&path);
-                if let Err(message) = crate::atomic::ownership_kept(&path) {
+                let replacing = crate::atomic::replacing(&path);
+                if let Some(message) = &replacing.ownership {
                     problems.push(problem(format!("step `{}`: {message}", node.name)));
                 }
-                check_replaceable(&node.name, &path, &edited, problems);
+                check_replaceable(&node.name, &path, replacing, &edited, problems);
                 edited.insert(path);
             }
         }
@@ -352,11 +368,13 @@ fn check_files(
         let Some(path) = files.file_of(rb, spec.file.as_ref()) else {
             continue;
         };
-        check_replaceable(&node.name, &path, &edited, problems);
+        let replacing = crate::atomic::replacing(&path);
+        let ownership = replacing.ownership.clone();
+        check_replaceable(&node.name, &path, replacing, &edited, problems);
         edited.insert(path.clone());
         // Checked before anything runs: a rewrite that cannot keep the file's owner and group
         // is refused mid-run otherwise (see `atomic::write_atomic`).
-        if let Err(message) = crate::atomic::ownership_kept(&path) {
+        if let Some(message) = ownership {
             problems.push(problem(format!("step `{}`: {message}", node.name)));
             continue;
         }
@@ -386,13 +404,14 @@ fn check_files(
 fn check_replaceable(
     step: &str,
     path: &std::path::Path,
+    replacing: crate::atomic::Replacing,
     seen: &BTreeSet<std::path::PathBuf>,
     problems: &mut Vec<Problem>,
 ) {
-    if let Some(message) = crate::atomic::unreplaceable(path) {
+    if let Some(message) = replacing.blocked {
         problems.push(problem(format!("step `{step}`: {message}")));
     } else if !seen.contains(path)
-        && let Some(warning) = crate::atomic::read_only_warning(path)
+        && let Some(warning) = replacing.read_only
     {
         tracing::warn!("{warning}");
     }

@@ -96,9 +96,26 @@ enum Found {
     Orphan,
 }
 
-fn examine(state: &StateDir, run_id: &str, is_active: bool) -> Found {
-    let live = state.pending_dir(run_id).exists() || state.backup_dir(run_id).exists();
-    if !live && !is_active {
+/// Whether a run's folder still has `pending/` or `backup/`. A directory's link count is two
+/// plus its subfolders on ext4 and XFS, so one `stat` of the folder (relative to `runs/`,
+/// which `read_dir` already has open) answers for a run that ended; a file system that does
+/// not count them (btrfs says 1) is asked for each folder by name.
+fn is_live(state: &StateDir, run_id: &str, entry: Option<&std::fs::DirEntry>) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match entry.and_then(|e| e.metadata().ok()).map(|m| m.nlink()) {
+        Some(2) => false,
+        Some(links) if links > 2 => true,
+        _ => state.pending_dir(run_id).exists() || state.backup_dir(run_id).exists(),
+    }
+}
+
+fn examine(
+    state: &StateDir,
+    run_id: &str,
+    is_active: bool,
+    entry: Option<&std::fs::DirEntry>,
+) -> Found {
+    if !is_active && !is_live(state, run_id, entry) {
         return Found::Settled;
     }
     let records = match read_journal(&state.journal_path(run_id)) {
@@ -142,8 +159,14 @@ pub(crate) fn unfinished_run(state: &StateDir) -> Option<String> {
     let entries = std::fs::read_dir(state.root.join("runs")).ok()?;
     entries
         .flatten()
+        .find(|entry| {
+            let run_id = entry.file_name().to_string_lossy().into_owned();
+            matches!(
+                examine(state, &run_id, false, Some(entry)),
+                Found::Unfinished
+            )
+        })
         .map(|entry| entry.file_name().to_string_lossy().into_owned())
-        .find(|run_id| matches!(examine(state, run_id, false), Found::Unfinished))
 }
 
 /// Removes every run a kill cut off before it began, finishes the clean-up of runs that ended,
@@ -160,7 +183,7 @@ pub(crate) fn sweep_orphans(state: &StateDir) -> Vec<String> {
     for entry in entries.flatten() {
         let run_id = entry.file_name().to_string_lossy().into_owned();
         let is_active = active.as_deref() == Some(run_id.as_str());
-        match examine(state, &run_id, is_active) {
+        match examine(state, &run_id, is_active, Some(&entry)) {
             Found::Settled => {}
             Found::EndedWithLeftovers(records) => {
                 messages.extend(finish_ended(state, &run_id, is_active, &records));
@@ -208,8 +231,26 @@ pub(crate) fn sweep_orphans(state: &StateDir) -> Vec<String> {
         let _ = state.clear_active();
     }
     // Earlier versions wrote the marker by rename; a kill mid-write left a copy naming a run.
-    let _ = crate::atomic::remove_leftovers(&state.root.join("active"));
+    // The marker is ours and never a link, so its folder is listed without resolving it.
+    remove_marker_copies(&state.root);
     messages
+}
+
+/// Removes the `..active.XXXXXX.tmp` copies an interrupted rename of the marker left.
+fn remove_marker_copies(root: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let copy = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(".active."))
+            .is_some_and(|n| n.ends_with(".tmp"));
+        if copy && entry.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// A run whose end is journaled but that was killed before it removed its backups, pending
@@ -319,9 +360,8 @@ pub(crate) fn remove_temp_leftovers<'a>(
 ) {
     let paths: std::collections::BTreeSet<_> = paths.into_iter().collect();
     for path in paths {
-        let found = crate::atomic::remove_leftovers(path).and_then(|temps| {
-            let target = crate::atomic::resolve_target(path)?;
-            Ok((temps, crate::host::remove_backups_beside(&target, keep)?))
+        let found = crate::atomic::remove_leftovers_and(path, |target, name| {
+            crate::host::is_stale_backup(target, name, keep)
         });
         match found {
             Ok((0, 0)) => {}

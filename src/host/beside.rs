@@ -24,9 +24,14 @@ fn link_path(path: &Path, tag: &str) -> Option<PathBuf> {
 /// read), and the caller copies the bytes instead.
 pub(super) fn link(path: &Path, bytes: &[u8], tag: &str) -> Option<PathBuf> {
     let link = link_path(path, tag)?;
-    // A try of the same step that failed after linking left this; it holds the same file.
-    let _ = std::fs::remove_file(&link);
-    std::fs::hard_link(path, &link).ok()?;
+    if let Err(e) = std::fs::hard_link(path, &link) {
+        // A try of the same step that failed after linking left this; it holds the same file.
+        if e.kind() != io::ErrorKind::AlreadyExists {
+            return None;
+        }
+        std::fs::remove_file(&link).ok()?;
+        std::fs::hard_link(path, &link).ok()?;
+    }
     let exact = std::fs::metadata(&link).is_ok_and(|m| m.nlink() == 2)
         && holds_exactly(&link, bytes).unwrap_or(false);
     if exact {
@@ -58,41 +63,28 @@ fn holds_exactly(path: &Path, bytes: &[u8]) -> io::Result<bool> {
     }
 }
 
-/// Removes the backups beside `path` that belong to no run but `keep` (the run being resumed
-/// or aborted; `None` for a new run), and returns how many there were. Each holds an old
-/// version of the file (an old secret included). Only call it holding the run lock with no
-/// other run unfinished: then every other backup is left by a run that ended while a power
-/// cut lost the removal of its backups, or that was lost whole to one before it began.
-pub(crate) fn remove_backups_beside(path: &Path, keep: Option<&str>) -> io::Result<usize> {
-    let Some(dir) = path.parent() else {
-        return Ok(0);
+/// Whether `name`, beside the file at `path`, is a backup of it that belongs to no run but
+/// `keep` (the run being resumed or aborted; `None` for a new run). Each holds an old version
+/// of the file (an old secret included). Only remove them holding the run lock with no other
+/// run unfinished: then every other backup is left by a run that ended while a power cut lost
+/// the removal of its backups, or that was lost whole to one before it began.
+pub(crate) fn is_stale_backup(path: &Path, name: &str, keep: Option<&str>) -> bool {
+    let Some(own) = path.file_name().and_then(|n| n.to_str()) else {
+        return false;
     };
-    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-        return Ok(0);
+    let Some(tag) = name
+        .strip_prefix('.')
+        .and_then(|n| n.strip_prefix(own))
+        .and_then(|n| n.strip_prefix('.'))
+        .and_then(|n| n.strip_prefix(MARK))
+        .and_then(|n| n.strip_suffix(SUFFIX))
+    else {
+        return false;
     };
-    let prefix = format!(".{name}.{MARK}");
-    let mut removed = 0;
-    for entry in fs_err::read_dir(dir)? {
-        let entry = entry?;
-        let file_name = entry.file_name();
-        let Some(tag) = file_name
-            .to_str()
-            .and_then(|n| n.strip_prefix(&prefix))
-            .and_then(|n| n.strip_suffix(SUFFIX))
-        else {
-            continue;
-        };
-        let Some((run, step)) = tag.rsplit_once('-') else {
-            continue;
-        };
-        let ours = !run.is_empty() && step.bytes().all(|b| b.is_ascii_digit());
-        // A regular file only: never follow or remove a link someone put there.
-        if ours && Some(run) != keep && entry.file_type()?.is_file() {
-            fs_err::remove_file(entry.path())?;
-            removed += 1;
-        }
-    }
-    Ok(removed)
+    let Some((run, step)) = tag.rsplit_once('-') else {
+        return false;
+    };
+    !run.is_empty() && step.bytes().all(|b| b.is_ascii_digit()) && Some(run) != keep
 }
 
 #[cfg(test)]
@@ -125,7 +117,7 @@ mod tests {
     }
 
     #[test]
-    fn leftovers_of_other_runs_are_removed_and_the_kept_runs_stay() {
+    fn leftovers_of_other_runs_and_temporary_copies_go_in_one_listing_and_the_kept_runs_stay() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(".env");
         std::fs::write(&path, b"A=1\n").unwrap();
@@ -137,7 +129,10 @@ mod tests {
         ] {
             std::fs::write(dir.path().join(name), b"").unwrap();
         }
-        assert_eq!(remove_backups_beside(&path, Some("this-run")).unwrap(), 1);
+        let removed = crate::atomic::remove_leftovers_and(&path, |target, name| {
+            is_stale_backup(target, name, Some("this-run"))
+        });
+        assert_eq!(removed.unwrap(), (1, 1));
         let mut left: Vec<String> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -145,12 +140,7 @@ mod tests {
         left.sort();
         assert_eq!(
             left,
-            [
-                "..env.other.bak",
-                "..env.runbook-this-run-2.bak",
-                "..env.runbook-x.tmp",
-                ".env",
-            ]
+            ["..env.other.bak", "..env.runbook-this-run-2.bak", ".env",]
         );
     }
 }

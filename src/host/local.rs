@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use tokio::sync::watch;
 
 use super::process::{ProcessOutcome, ProcessSpec, run_process};
-use super::{Host, HostError, HostFuture, Inspected, OutputSink};
+use super::{Host, HostError, HostFuture, Inspected, OutputSink, Ready};
 use crate::atomic::{resolve_target, write_atomic};
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -50,6 +50,25 @@ impl Host for Local {
                 std::fs::create_dir_all(parent).map_err(HostError::file("create", parent))?;
             }
             write_atomic(path, bytes, mode).map_err(HostError::Io)
+        })
+    }
+
+    fn write_atomic_after<'a>(
+        &'a self,
+        path: &'a Path,
+        bytes: &'a [u8],
+        mode: Option<u32>,
+        ready: Ready<'a>,
+    ) -> HostFuture<'a, ()> {
+        Box::pin(async move {
+            if let Some(parent) = path.parent().filter(|p| !p.exists()) {
+                std::fs::create_dir_all(parent).map_err(HostError::file("create", parent))?;
+            }
+            let staged = crate::atomic::stage(path, bytes, mode).map_err(HostError::Io)?;
+            let waiting = ready();
+            staged.flush().map_err(HostError::Io)?;
+            waiting.await?;
+            staged.replace().map_err(HostError::Io)
         })
     }
 

@@ -95,6 +95,28 @@ impl Journal {
     /// Appends a record and waits until it is on disk.
     pub(crate) async fn durable(&self, record: &Record) -> Result<(), String> {
         let seq = self.request(record)?;
+        self.wait_for(seq).await
+    }
+
+    /// Appends a record without asking for it to be durable yet; the number of its line, for
+    /// `sync_through` (an edit writes its new file before the journal's fsync begins, so one
+    /// commit of the file system carries both).
+    pub(crate) fn append_numbered(&self, record: &Record) -> Result<u64, String> {
+        self.write_line(&encode(record, &self.redactor))
+    }
+
+    /// Asks now for every line up to `seq` to be made durable; the returned future waits for it.
+    pub(crate) fn sync_through(
+        &self,
+        seq: u64,
+    ) -> Result<impl std::future::Future<Output = Result<(), String>> + Send + 'static, String>
+    {
+        self.ask(seq)?;
+        let journal = self.clone();
+        Ok(async move { journal.wait_for(seq).await })
+    }
+
+    async fn wait_for(&self, seq: u64) -> Result<(), String> {
         let mut rx = self.inner.synced.subscribe();
         let synced = rx
             .wait_for(|s| s.seq >= seq || s.error.is_some())
@@ -136,6 +158,12 @@ impl Journal {
     /// Writes a record and asks the syncer for it; the number of its line.
     fn request(&self, record: &Record) -> Result<u64, String> {
         let seq = self.write_line(&encode(record, &self.redactor))?;
+        self.ask(seq)?;
+        Ok(seq)
+    }
+
+    /// Asks the syncer for every line up to `seq`.
+    fn ask(&self, seq: u64) -> Result<(), String> {
         let mut state = lock(&self.inner.state);
         if state.closing {
             return Err(stopped());
@@ -148,7 +176,7 @@ impl Journal {
         if wake {
             self.inner.request.notify_one();
         }
-        Ok(seq)
+        Ok(())
     }
 
     /// Appends a record without waiting; it reaches disk with the next fsync.

@@ -86,6 +86,8 @@ pub(crate) struct RunContext {
     /// Steps whose outputs a template reads: only those are kept for `resume`.
     referenced: std::collections::HashSet<(RunbookIx, StepIx)>,
     file_locks: Mutex<HashMap<OnHost<PathBuf>, Arc<tokio::sync::Mutex<()>>>>,
+    /// The env files preflight parsed, for an edit that finds them unchanged.
+    pub parsed_env: crate::envfile::Parsed,
 }
 
 /// A key scoped to a host: `None` for this machine.
@@ -149,6 +151,7 @@ impl RunContext {
             outputs: Mutex::default(),
             referenced,
             file_locks: Mutex::default(),
+            parsed_env: crate::envfile::Parsed::default(),
         }
     }
 

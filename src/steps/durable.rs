@@ -29,7 +29,8 @@ pub(crate) struct Durable {
     beside: Arc<Mutex<BTreeSet<PathBuf>>>,
 }
 
-fn io(e: impl std::fmt::Display) -> StepError {
+/// A journal (or pending file) that could not be written: the step cannot go on safely.
+pub(crate) fn io(e: impl std::fmt::Display) -> StepError {
     StepError::new(
         ErrorKind::Journal,
         format!("cannot record the run durably: {e}"),
@@ -131,20 +132,42 @@ impl Durable {
         previous: Option<&[u8]>,
         mode: Option<u32>,
     ) -> Result<Option<String>, StepError> {
+        let (name, line) = self
+            .backup_written(host, node, path, previous, mode)
+            .await?;
+        self.journal
+            .sync_through(line)
+            .map_err(io)?
+            .await
+            .map_err(io)?;
+        Ok(name)
+    }
+
+    /// `backup` without waiting for the disk: the old bytes kept and their record written;
+    /// the record's line, which must be durable before the file is replaced (see
+    /// `Host::write_atomic_after`, which lets the edit's own fsync overlap that one).
+    pub(crate) async fn backup_written(
+        &self,
+        host: &dyn Host,
+        node: NodeIx,
+        path: &Path,
+        previous: Option<&[u8]>,
+        mode: Option<u32>,
+    ) -> Result<(Option<String>, u64), StepError> {
         let name = match previous {
             Some(bytes) => Some(self.keep_previous(host, node, path, bytes).await?),
             None => None,
         };
-        self.journal
-            .durable(&Record::Backup {
+        let line = self
+            .journal
+            .append_numbered(&Record::Backup {
                 node: node.get(),
                 path: path.to_path_buf(),
                 backup: name.clone(),
                 mode,
             })
-            .await
             .map_err(io)?;
-        Ok(name)
+        Ok((name, line))
     }
 
     /// Keeps `bytes`, what `path` holds now: linked beside it, else copied under `backup/`.

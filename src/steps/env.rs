@@ -9,7 +9,7 @@ use super::StepError;
 use super::{Compensation, Done, StepRun};
 use crate::envfile::{EnvFile, value_warnings};
 use crate::events::EventKind;
-use crate::host::Inspected;
+use crate::host::{HostError, Inspected, Ready};
 use crate::model::EnvSpec;
 
 /// The file an env step edits: its `file`, else the runbook's secret file, else
@@ -43,7 +43,9 @@ pub(crate) async fn run(run: &StepRun, spec: &EnvSpec) -> Result<Done, StepError
             ),
         ));
     }
-    let (edited, previous) = edit(previous_bytes.as_deref().unwrap_or_default(), spec, &values)
+    let bytes = previous_bytes.as_deref().unwrap_or_default();
+    let parsed = run.ctx.parsed_env.take(bytes);
+    let (edited, previous) = edit(bytes, parsed, spec, &values)
         .map_err(|e| StepError::new(ErrorKind::Refused, format!("{}: {e}", path.display())))?;
     // A variable the runbook's secret declares public (an access key ID, an SMTP user name)
     // identifies rather than authenticates: masking it would hide which credential to revoke.
@@ -68,12 +70,45 @@ pub(crate) async fn run(run: &StepRun, spec: &EnvSpec) -> Result<Done, StepError
             });
         }
     }
-    let backup = run
+    let (backup, line) = run
         .ctx
         .durable
-        .backup(host, run.node, &path, previous_bytes.as_deref(), mode)
+        .backup_written(host, run.node, &path, previous_bytes.as_deref(), mode)
         .await?;
-    opened.commit(host, &edited, None).await?;
+    // Where the old bytes are is durable before the file is replaced; the new file is written
+    // and flushed while the journal's fsync runs (see `Host::write_atomic_after`).
+    let journal = &run.ctx.durable.journal;
+    let failed = std::sync::Mutex::new(None);
+    let ready: Ready<'_> = Box::new(|| {
+        let wait = journal.sync_through(line);
+        Box::pin(async {
+            let synced = match wait {
+                Ok(wait) => wait.await,
+                Err(e) => Err(e),
+            };
+            synced.map_err(|e| {
+                *failed
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e.clone());
+                HostError::Io(std::io::Error::other(e))
+            })
+        })
+    });
+    let written = match opened.into_session() {
+        // A remote session writes in one round trip once the journal is durable.
+        Some(session) => match ready().await {
+            Ok(()) => session.commit(&edited, None).await,
+            Err(e) => Err(e),
+        },
+        None => host.write_atomic_after(&path, &edited, None, ready).await,
+    };
+    if let Some(e) = failed
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    {
+        return Err(super::durable::io(e));
+    }
+    written?;
     if let Some(name) = &backup {
         run.ctx.durable.seal_backup(name);
     }
@@ -89,14 +124,18 @@ pub(crate) async fn run(run: &StepRun, spec: &EnvSpec) -> Result<Done, StepError
     })
 }
 
-/// Applies `set` and `unset` to the file's bytes; returns the new bytes and the previous
-/// values of the keys that were set.
+/// Applies `set` and `unset` to the file's bytes (`parsed`: their parse, if preflight's is
+/// still good); returns the new bytes and the previous values of the keys that were set.
 pub(super) fn edit(
     bytes: &[u8],
+    parsed: Option<EnvFile>,
     spec: &EnvSpec,
     values: &BTreeMap<String, String>,
 ) -> Result<(Vec<u8>, BTreeMap<String, String>), String> {
-    let mut file = EnvFile::parse(bytes).map_err(|e| e.to_string())?;
+    let mut file = match parsed {
+        Some(file) => file,
+        None => EnvFile::parse(bytes).map_err(|e| e.to_string())?,
+    };
     let mut previous = BTreeMap::new();
     for (key, value) in values {
         match file.get(key) {
