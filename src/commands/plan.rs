@@ -1,6 +1,9 @@
 //! `runbook plan RUNBOOK`: the exact DAG a run would execute, shown without running it.
 
-use super::{Global, Outcome, PlanFormat, RunOptions, open_planned, write_stdout};
+use std::io::Write;
+
+use super::{Global, Outcome, PlanFormat, RunOptions, open_planned};
+use crate::exit;
 use crate::plan::PlanRequest;
 use crate::report::plan;
 
@@ -21,11 +24,15 @@ pub(super) fn request(options: &RunOptions) -> PlanRequest {
 pub(super) fn run(global: &Global, options: &RunOptions, format: PlanFormat) -> Outcome {
     let (project, library, built) = open_planned(global, &request(options))?;
     let view = plan::view(&project, &library, &built, &request(options).inputs);
-    let text = match format {
-        PlanFormat::Text => plan::text(&view),
-        PlanFormat::Json => plan::json(&view),
-        PlanFormat::Dot => crate::report::plan_graph::dot(&view),
-        PlanFormat::Mermaid => crate::report::plan_graph::mermaid(&view),
+    // The text and JSON views are written as they are rendered, never held whole.
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+    let written = match format {
+        PlanFormat::Text => plan::write_text(&view, &mut out),
+        PlanFormat::Json => plan::write_json(&view, &mut out),
+        PlanFormat::Dot => out.write_all(crate::report::plan_graph::dot(&view).as_bytes()),
+        PlanFormat::Mermaid => out.write_all(crate::report::plan_graph::mermaid(&view).as_bytes()),
     };
-    write_stdout(text.as_bytes())
+    // A closed pipe (`runbook plan x | head`) is not an error worth a message.
+    let _ = written.and_then(|()| out.flush());
+    Ok(exit::DONE)
 }

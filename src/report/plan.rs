@@ -15,7 +15,7 @@ use crate::template::environment;
 
 use super::plan_describe::Describer;
 
-pub(crate) use super::plan_text::{json, text};
+pub(crate) use super::plan_text::{text, write_json, write_text};
 
 /// One node of the plan as shown.
 #[derive(Serialize)]
