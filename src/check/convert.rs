@@ -88,7 +88,7 @@ fn step(step: model::Step) -> checked::Step {
         }),
         id,
         description,
-        needs,
+        needs: needs.into_boxed_slice(),
         when,
         timeout,
         retries,
