@@ -86,10 +86,6 @@ pub(crate) struct RollbackBody {
 
 /// What a rollback body does: exactly one kind.
 #[derive(Debug)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "one per declared rollback, already behind the `Rollback` box"
-)]
 pub(crate) enum RollbackKind {
     Exec(ExecSpec),
     Env(EnvSpec),
