@@ -41,7 +41,7 @@ pub(crate) fn write_text(view: &PlanView, out: &mut impl Write) -> std::io::Resu
     writeln!(out, "\nsteps, in order:")?;
     let width = view.steps.iter().map(|s| s.name.len()).max().unwrap_or(0);
     for step in &view.steps {
-        if view.point_of_no_return.as_deref() == Some(step.name.as_str()) {
+        if view.point_of_no_return.as_deref() == Some(step.name) {
             writeln!(
                 out,
                 "  ── point of no return: the run asks before this step unless --yes ──"
