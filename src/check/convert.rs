@@ -26,6 +26,10 @@ fn runbook(loaded: Loaded<model::Runbook>) -> checked::Runbook {
         max_fail,
         steps,
     } = loaded.value;
+    // Collected in place, the checked steps would keep the parsed list's allocation: room
+    // for the next power of two of the larger parsed steps (100,000 steps: 59 MB for 37).
+    let mut steps: Vec<checked::Step> = steps.into_iter().map(step).collect();
+    steps.shrink_to_fit();
     checked::Runbook {
         name,
         description,
@@ -36,7 +40,7 @@ fn runbook(loaded: Loaded<model::Runbook>) -> checked::Runbook {
         on,
         serial,
         max_fail,
-        steps: steps.into_iter().map(step).collect(),
+        steps,
     }
 }
 
@@ -88,7 +92,7 @@ fn step(step: model::Step) -> checked::Step {
         }),
         id,
         description,
-        needs,
+        needs: needs.into_boxed_slice(),
         when,
         timeout,
         retries,

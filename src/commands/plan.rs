@@ -1,11 +1,13 @@
 //! `runbook plan RUNBOOK`: the exact DAG a run would execute, shown without running it.
 
+use std::io::Write;
+
 use super::{
     Failure, Global, Outcome, PlanFormat, RunOptions, checked_plan, library_of, project_options,
-    write_stdout,
 };
 use crate::check::{catalog, checked, verdict};
 use crate::checked::Library;
+use crate::exit;
 use crate::load::Files;
 use crate::plan::{Plan, PlanRequest, build};
 use crate::project::{self, Project};
@@ -29,13 +31,17 @@ pub(super) fn run(global: &Global, options: &RunOptions, format: PlanFormat) -> 
     let request = request(options);
     let (project, library, built) = open(global, &request)?;
     let view = plan::view(&project, &library, &built, &request.inputs);
-    let text = match format {
-        PlanFormat::Text => plan::text(&view),
-        PlanFormat::Json => plan::json(&view),
-        PlanFormat::Dot => crate::report::plan_graph::dot(&view),
-        PlanFormat::Mermaid => crate::report::plan_graph::mermaid(&view),
+    // The text and JSON views are written as they are rendered, never held whole.
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+    let written = match format {
+        PlanFormat::Text => plan::write_text(&view, &mut out),
+        PlanFormat::Json => plan::write_json(&view, &mut out),
+        PlanFormat::Dot => out.write_all(crate::report::plan_graph::dot(&view).as_bytes()),
+        PlanFormat::Mermaid => out.write_all(crate::report::plan_graph::mermaid(&view).as_bytes()),
     };
-    write_stdout(text.as_bytes())
+    // A closed pipe (`runbook plan x | head`) is not an error worth a message.
+    let _ = written.and_then(|()| out.flush());
+    Ok(exit::DONE)
 }
 
 /// The project, the library and the plan, as `open_planned` has them. A library known to

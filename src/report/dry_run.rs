@@ -48,7 +48,7 @@ pub(crate) struct ChangeView {
 #[derive(Serialize)]
 struct DryRunView<'a> {
     dry_run: bool,
-    plan: &'a super::plan::PlanView,
+    plan: &'a super::plan::PlanView<'a>,
     edits: &'a [EditView],
 }
 
@@ -112,13 +112,13 @@ pub(crate) fn json(
 }
 
 /// What both renderings show: the plan as preflight knows it, and the env edits.
-fn preview(
-    project: &Project,
-    library: &Library,
-    plan: &Plan,
+fn preview<'a>(
+    project: &'a Project,
+    library: &'a Library,
+    plan: &'a Plan,
     given: &BTreeMap<String, String>,
     preflight: &Preflight<'_>,
-) -> (super::plan::PlanView, Vec<EditView>) {
+) -> (super::plan::PlanView<'a>, Vec<EditView>) {
     let known = super::plan::Known {
         active: Some(preflight.active),
         currents: preflight.currents,

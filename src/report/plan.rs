@@ -15,21 +15,23 @@ use crate::template::environment;
 
 use super::plan_describe::Describer;
 
-pub(crate) use super::plan_text::{json, text};
+pub(crate) use super::plan_text::{text, write_json, write_text};
 
 /// One node of the plan as shown.
+// Names are borrowed from the plan and the library: copied, they were a third of the view of
+// a 100,000-step plan.
 #[derive(Serialize)]
-pub(crate) struct NodeView {
+pub(crate) struct NodeView<'a> {
     pub index: usize,
-    pub name: String,
+    pub name: &'a str,
     pub kind: &'static str,
-    pub runbook: Option<String>,
+    pub runbook: Option<&'a str>,
     /// The inventory host it runs on; absent for the machine `runbook` runs on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
     pub change: String,
     pub rollback: String,
-    pub needs: Vec<String>,
+    pub needs: Vec<&'a str>,
     /// For coalesced restarts: the restart steps this node serves.
     pub serves: Vec<String>,
     pub irreversible: bool,
@@ -53,12 +55,12 @@ pub(crate) struct SecretView {
 }
 
 #[derive(Serialize)]
-pub(crate) struct PlanView {
+pub(crate) struct PlanView<'a> {
     pub runbook: String,
     pub mode: &'static str,
     pub secret: Option<String>,
     pub secrets: Vec<SecretView>,
-    pub steps: Vec<NodeView>,
+    pub steps: Vec<NodeView<'a>>,
     pub point_of_no_return: Option<String>,
     pub notes: Vec<String>,
     /// When the retire phase runs, in a plan that has one.
@@ -85,12 +87,12 @@ pub(crate) struct Known<'a> {
 
 /// `given` are the `--input` values on the command line; only those the runbook declares not
 /// secret are shown.
-pub(crate) fn view(
-    project: &Project,
-    library: &Library,
-    plan: &Plan,
+pub(crate) fn view<'a>(
+    project: &'a Project,
+    library: &'a Library,
+    plan: &'a Plan,
     given: &BTreeMap<String, String>,
-) -> PlanView {
+) -> PlanView<'a> {
     let currents = masked_currents(project, library, plan);
     let known = Known {
         active: None,
@@ -142,13 +144,13 @@ fn masked_currents(
 
 /// [`view`] with what a dry run knows: steps that will not run say so, and templates that read
 /// the secret's current values are rendered.
-pub(crate) fn view_known(
-    project: &Project,
-    library: &Library,
-    plan: &Plan,
+pub(crate) fn view_known<'a>(
+    project: &'a Project,
+    library: &'a Library,
+    plan: &'a Plan,
     given: &BTreeMap<String, String>,
     known: Option<&Known<'_>>,
-) -> PlanView {
+) -> PlanView<'a> {
     let retire = retire_view(library, plan);
     let env = environment();
     let describe = Describer {
@@ -170,17 +172,19 @@ pub(crate) fn view_known(
                 ..describe
             };
             let view = match &node.work {
-                Work::Step(rb, si) => step_view(&describe, *rb, *si),
-                Work::Restart { services, serves } => restart_view(&describe, services, serves),
+                Work::Step(rb, si) => step_view(library, &describe, *rb, *si),
+                Work::Restart { services, serves } => {
+                    restart_view(library, &describe, services, serves)
+                }
             };
             NodeView {
                 index: index + 1,
-                name: node.name.clone(),
+                name: &node.name,
                 host: node.host.clone(),
                 needs: node
                     .needs
                     .iter()
-                    .map(|n| plan.node(*n).name.clone())
+                    .map(|n| plan.node(*n).name.as_str())
                     .collect(),
                 phase: retire.as_ref().map(|_| shown_phase(library, plan, node)),
                 ..view
@@ -190,7 +194,7 @@ pub(crate) fn view_known(
     let point_of_no_return = steps
         .iter()
         .find(|s| s.irreversible)
-        .map(|s| s.name.clone());
+        .map(|s| s.name.to_string());
     let root = library.runbook(plan.root);
     PlanView {
         runbook: root.name.value.clone(),
@@ -269,8 +273,13 @@ fn skipped(describe: &Describer<'_>, rb: RunbookIx, si: StepIx) -> bool {
 }
 
 /// The view of one step's node; the caller fills in its place in the plan.
-fn step_view(describe: &Describer<'_>, rb: RunbookIx, si: StepIx) -> NodeView {
-    let runbook = describe.library.runbook(rb);
+fn step_view<'a>(
+    library: &'a Library,
+    describe: &Describer<'_>,
+    rb: RunbookIx,
+    si: StepIx,
+) -> NodeView<'a> {
+    let runbook = library.runbook(rb);
     let step = runbook.step(si);
     let skipped = skipped(describe, rb, si);
     let (change, rollback) = if skipped {
@@ -283,9 +292,9 @@ fn step_view(describe: &Describer<'_>, rb: RunbookIx, si: StepIx) -> NodeView {
     };
     NodeView {
         index: 0,
-        name: String::new(),
+        name: "",
         kind: step.kind.name(),
-        runbook: Some(runbook.name.value.clone()),
+        runbook: Some(&runbook.name.value),
         host: None,
         change,
         rollback,
@@ -300,12 +309,12 @@ fn step_view(describe: &Describer<'_>, rb: RunbookIx, si: StepIx) -> NodeView {
 }
 
 /// The view of a (possibly coalesced) restart node; the caller fills in its place.
-fn restart_view(
+fn restart_view<'a>(
+    library: &'a Library,
     describe: &Describer<'_>,
     services: &[String],
     serves: &[(RunbookIx, StepIx)],
-) -> NodeView {
-    let library = describe.library;
+) -> NodeView<'a> {
     // Only the services of restart steps that will run, as the run does.
     let serves: Vec<(RunbookIx, StepIx)> = serves
         .iter()
@@ -348,7 +357,7 @@ fn restart_view(
     runbooks.dedup();
     restart_node(
         names,
-        (runbooks.len() == 1).then(|| runbooks[0].to_string()),
+        (runbooks.len() == 1).then(|| runbooks[0]),
         format!(
             "restart {} — for {}",
             services.join(", "),
@@ -358,10 +367,10 @@ fn restart_view(
 }
 
 /// A restart node's view; the caller fills in its place in the plan.
-fn restart_node(serves: Vec<String>, runbook: Option<String>, change: String) -> NodeView {
+fn restart_node(serves: Vec<String>, runbook: Option<&str>, change: String) -> NodeView<'_> {
     NodeView {
         index: 0,
-        name: String::new(),
+        name: "",
         kind: "restart",
         runbook,
         host: None,

@@ -11,9 +11,11 @@ fn quote(text: &str) -> String {
 }
 
 /// The steps on this machine, then each host's, hosts in order of first appearance.
-fn by_host(view: &PlanView) -> (Vec<&NodeView>, Vec<(&str, Vec<&NodeView>)>) {
+type Nodes<'v, 'a> = Vec<&'v NodeView<'a>>;
+
+fn by_host<'v, 'a>(view: &'v PlanView<'a>) -> (Nodes<'v, 'a>, Vec<(&'v str, Nodes<'v, 'a>)>) {
     let mut here = Vec::new();
-    let mut hosts: Vec<(&str, Vec<&NodeView>)> = Vec::new();
+    let mut hosts: Vec<(&str, Nodes<'v, 'a>)> = Vec::new();
     for step in &view.steps {
         match step.host.as_deref() {
             None => here.push(step),
@@ -26,10 +28,10 @@ fn by_host(view: &PlanView) -> (Vec<&NodeView>, Vec<(&str, Vec<&NodeView>)>) {
     (here, hosts)
 }
 
-fn edges<'a>(view: &'a PlanView) -> impl Iterator<Item = (usize, usize)> + 'a {
+fn edges<'v>(view: &'v PlanView<'_>) -> impl Iterator<Item = (usize, usize)> + 'v {
     view.steps.iter().flat_map(move |step| {
         step.needs.iter().filter_map(move |need| {
-            let from = view.steps.iter().find(|s| &s.name == need)?;
+            let from = view.steps.iter().find(|s| s.name == *need)?;
             Some((from.index, step.index))
         })
     })
@@ -50,7 +52,7 @@ pub(crate) fn dot(view: &PlanView) -> String {
             out,
             "{indent}n{} [label=\"{}\\n{}\"{shape}];",
             step.index,
-            quote(&step.name),
+            quote(step.name),
             step.kind
         );
     };

@@ -1,16 +1,24 @@
 //! A plan view as text for people and as JSON for tools.
 
-use std::fmt::Write;
+use std::io::Write;
 
 use super::plan::PlanView;
 
+/// The text view as a string (a dry run appends its diffs to it).
 pub(crate) fn text(view: &PlanView) -> String {
-    let mut out = String::new();
-    let _ = write!(out, "plan: {}", view.runbook);
+    let mut out = Vec::new();
+    write_text(view, &mut out).expect("writing to memory cannot fail");
+    String::from_utf8(out).expect("the plan's text is built from strings; this is a bug")
+}
+
+/// Writes the text view to `out` as it goes: a 100,000-step plan's text is 13 MB, which a
+/// string would hold (and grow by doubling) before a byte of it was printed.
+pub(crate) fn write_text(view: &PlanView, out: &mut impl Write) -> std::io::Result<()> {
+    write!(out, "plan: {}", view.runbook)?;
     if let Some(secret) = &view.secret {
-        let _ = write!(out, " --secret {secret}");
+        write!(out, " --secret {secret}")?;
     }
-    let _ = writeln!(
+    writeln!(
         out,
         " ({} mode{})",
         view.mode,
@@ -19,64 +27,63 @@ pub(crate) fn text(view: &PlanView) -> String {
         } else {
             ": a failure rolls everything back"
         }
-    );
+    )?;
     if !view.secrets.is_empty() {
-        let _ = writeln!(out, "\nrotates:");
+        writeln!(out, "\nrotates:")?;
         for s in &view.secrets {
-            let _ = writeln!(out, "  {} ({}) via {}", s.id, s.env.join(", "), s.runbook);
-            let _ = writeln!(out, "    impact: {}", s.impact);
+            writeln!(out, "  {} ({}) via {}", s.id, s.env.join(", "), s.runbook)?;
+            writeln!(out, "    impact: {}", s.impact)?;
         }
     }
     if let Some(retire) = &view.retire {
-        let _ = writeln!(out, "\nretire phase: {}", retire.when);
+        writeln!(out, "\nretire phase: {}", retire.when)?;
     }
-    let _ = writeln!(out, "\nsteps, in order:");
+    writeln!(out, "\nsteps, in order:")?;
     let width = view.steps.iter().map(|s| s.name.len()).max().unwrap_or(0);
     for step in &view.steps {
-        if view.point_of_no_return.as_deref() == Some(step.name.as_str()) {
-            let _ = writeln!(
+        if view.point_of_no_return.as_deref() == Some(step.name) {
+            writeln!(
                 out,
                 "  ── point of no return: the run asks before this step unless --yes ──"
-            );
+            )?;
         }
-        let _ = writeln!(
+        writeln!(
             out,
             "  {:>3}. {:<width$}  {:<8}  {}",
             step.index, step.name, step.kind, step.change
-        );
+        )?;
         if !step.needs.is_empty() {
-            let _ = writeln!(
+            writeln!(
                 out,
                 "       {:<width$}  needs     {}",
                 "",
                 step.needs.join(", ")
-            );
+            )?;
         }
         if let Some(description) = &step.description {
-            let _ = writeln!(out, "       {:<width$}  why       {description}", "");
+            writeln!(out, "       {:<width$}  why       {description}", "")?;
         }
         if let Some(when) = &step.when {
-            let _ = writeln!(out, "       {:<width$}  when      {when}", "");
+            writeln!(out, "       {:<width$}  when      {when}", "")?;
         }
         if step.phase == Some("retire") {
-            let _ = writeln!(out, "       {:<width$}  phase     retire", "");
+            writeln!(out, "       {:<width$}  phase     retire", "")?;
         }
         if !step.skipped {
-            let _ = writeln!(out, "       {:<width$}  rollback  {}", "", step.rollback);
+            writeln!(out, "       {:<width$}  rollback  {}", "", step.rollback)?;
         }
     }
     if !view.notes.is_empty() {
-        let _ = writeln!(out, "\nnotes:");
+        writeln!(out, "\nnotes:")?;
         for note in &view.notes {
-            let _ = writeln!(out, "  - {note}");
+            writeln!(out, "  - {note}")?;
         }
     }
-    out
+    Ok(())
 }
 
-pub(crate) fn json(view: &PlanView) -> String {
-    let mut text =
-        serde_json::to_string_pretty(view).expect("a plan view always serialises; this is a bug");
-    text.push('\n');
-    text
+/// Writes the view as pretty JSON to `out` as it goes, like [`write_text`].
+pub(crate) fn write_json(view: &PlanView, out: &mut impl Write) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, view)?;
+    writeln!(out)
 }
