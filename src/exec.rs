@@ -1,6 +1,7 @@
 //! The executor: runs a plan on tokio — independent steps together up to `--jobs`, `needs`
 //! honoured, failures compensated in reverse — and reports only through events.
 
+mod arming;
 mod attempt;
 mod audit_trail;
 mod compensate;

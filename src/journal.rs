@@ -2,10 +2,12 @@
 //! intent is durable before its side effect and its result after; steps that finish together
 //! share one fsync. It never holds a secret: values live in 0600 pending files beside it.
 
+mod boot;
 mod reader;
 mod record;
 mod writer;
 
+pub(crate) use boot::boot_id;
 pub(crate) use reader::read_journal;
 pub(crate) use record::{CompensationRecord, Record};
 pub(crate) use writer::Journal;

@@ -14,11 +14,17 @@ fn crash(test: &Test, failpoint: &str) -> String {
 
 /// As `crash`, with more global flags (`--limit`).
 fn crash_with(test: &Test, failpoint: &str, flags: &[&str]) -> String {
+    crash_running(test, failpoint, flags, &[])
+}
+
+/// As `crash_with`, with flags of `run` (`--jobs`).
+fn crash_running(test: &Test, failpoint: &str, flags: &[&str], run_flags: &[&str]) -> String {
     let output = test
         .command()
         .args(["--inventory", "inventory.yaml"])
         .args(flags)
         .args(["run", "fleet-rotation", "--yes"])
+        .args(run_flags)
         .env("RUNBOOK_FAILPOINT", failpoint)
         .stdin(std::process::Stdio::null())
         .output()
@@ -42,7 +48,14 @@ const LEFTOVER: &str = ".app.env.runbook-Ab12Cd.tmp";
 fn resume_finishes_a_killed_fleet_run_on_every_host_with_the_recorded_inventory() {
     let Some(hosts) = servers(3) else { return };
     let test = project(&hosts, ROTATION);
-    let run_id = crash(&test, "after-effect:fleet-rotation/write@web2");
+    // One step at a time, so that web2's edit is the only step the kill cuts off: with more,
+    // web1's `seen` (an exec with no `check`) may be running too, and rightly be in doubt.
+    let run_id = crash_running(
+        &test,
+        "after-effect:fleet-rotation/write@web2",
+        &[],
+        &["--jobs", "1"],
+    );
     // web2's edit happened, its result was never journaled: `resume` must look at web2's
     // file to know it, and the new value must be the one the killed run generated.
     let written = env_value(&hosts[1].path("app.env"));

@@ -69,6 +69,7 @@ fn awaited_steps(records: &[Record]) -> Vec<String> {
         match record {
             Record::Awaiting { node, name } => awaited.push((*node, name.clone())),
             Record::Intent { node, .. }
+            | Record::Started { node }
             | Record::Done { node, .. }
             | Record::Failed { node, .. } => {
                 awaited.retain(|(n, _)| n != node);

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use super::arming::needs_durable_intent;
 use super::retry::RetryPolicy;
 use crate::checked::{Rollback, StepKind};
 use crate::checked::{RunbookIx, StepIx};
@@ -23,15 +24,19 @@ pub(super) fn node_kind(ctx: &RunContext, index: NodeIx) -> String {
     }
 }
 
-/// Runs one node and journals its result: `Ok(None)` when skipped by `when`.
+/// Runs one node and journals its result: `Ok(None)` when skipped by `when`. `armed` is the
+/// line of its `armed` record when its intent was journaled ahead (`arming.rs`).
 pub(super) async fn run_node(
     ctx: &Arc<RunContext>,
     index: NodeIx,
+    armed: Option<u64>,
 ) -> Result<Option<Done>, StepError> {
     let node = ctx.plan.node(index);
     let result = match &node.work {
-        Work::Restart { services, serves } => attempt_restart(ctx, index, services, serves).await?,
-        Work::Step(rb, si) => attempt_step(ctx, index, *rb, *si).await?,
+        Work::Restart { services, serves } => {
+            attempt_restart(ctx, index, services, serves, armed).await?
+        }
+        Work::Step(rb, si) => attempt_step(ctx, index, *rb, *si, armed).await?,
     };
     let (skipped, outputs, compensation) = match &result {
         Some(done) => (false, Some(&done.outputs), done.compensation.as_ref()),
@@ -56,27 +61,27 @@ pub(super) async fn run_node(
     Ok(result)
 }
 
-/// Journals that node `index` is about to act (its `attempt`-th try). Generating and
-/// verifying change nothing outside, and an idempotent exec may run twice: their intent need
-/// not be on disk before they act. Nor need an edit's (`env`, `file`): its one side effect is
-/// the rename of the new file, and the backup record it journals durably just before (see
-/// `Durable::backup`) carries the intent to disk with it, the journal being appended in order.
-async fn intent(ctx: &RunContext, index: NodeIx, attempt: u32) -> Result<(), StepError> {
+/// Journals that node `index` is about to act (its `attempt`-th try): durably when it must
+/// be (`arming::needs_durable_intent`). A first try that was armed already has its intent
+/// journaled, and fsynced while the steps before it ran: it waits for that fsync only if it
+/// has not completed yet, then marks the step started.
+async fn intent(
+    ctx: &RunContext,
+    index: NodeIx,
+    attempt: u32,
+    armed: Option<u64>,
+) -> Result<(), StepError> {
     let node = ctx.plan.node(index);
-    let durable = match &node.work {
-        Work::Step(rb, si) => {
-            let step = ctx.runbook(*rb).step(*si);
-            let harmless = matches!(step.kind, StepKind::Generate(_) | StepKind::Verify(_));
-            let repeatable = step.idempotent && matches!(step.kind, StepKind::Exec(_));
-            let backed_up = matches!(step.kind, StepKind::Env(_) | StepKind::File(_));
-            !(harmless || repeatable || backed_up)
-        }
-        Work::Restart { .. } => true,
-    };
     failpoint::hit("before-intent", &node.name);
-    ctx.durable
-        .intent(index, &node.name, attempt, durable)
-        .await?;
+    match armed.filter(|_| attempt == 1) {
+        Some(line) => ctx.durable.start_armed(index, line).await?,
+        None => {
+            let durable = needs_durable_intent(ctx, index);
+            ctx.durable
+                .intent(index, &node.name, attempt, durable)
+                .await?
+        }
+    }
     failpoint::hit("after-intent", &node.name);
     Ok(())
 }
@@ -88,6 +93,7 @@ async fn attempt_restart(
     index: NodeIx,
     services: &[String],
     serves: &[(RunbookIx, StepIx)],
+    armed: Option<u64>,
 ) -> Result<Option<Done>, StepError> {
     let node = ctx.plan.node(index);
     let (rb, si) = serves[0];
@@ -128,7 +134,7 @@ async fn attempt_restart(
         .filter(|s| wanted.contains(s))
         .cloned()
         .collect();
-    intent(ctx, index, 1).await?;
+    intent(ctx, index, 1, armed).await?;
     restart_services(&run, &services).await?;
     failpoint::hit("after-effect", &node.name);
     Ok(Some(Done {
@@ -143,6 +149,7 @@ async fn attempt_step(
     index: NodeIx,
     rb: RunbookIx,
     si: StepIx,
+    armed: Option<u64>,
 ) -> Result<Option<Done>, StepError> {
     let run = StepRun::new(ctx, index, rb, si);
     let step = run.step();
@@ -160,7 +167,7 @@ async fn attempt_step(
         let _terminal = ctx.terminal.lock().await;
         confirm(&run, "This step is the point of no return: after it, a failure can no longer be rolled back completely.").await?;
     }
-    let mut done = tries(&run).await?;
+    let mut done = tries(&run, armed).await?;
     if matches!(step.rollback, Some(Rollback::None)) {
         done.compensation = None;
     }
@@ -169,7 +176,7 @@ async fn attempt_step(
 
 /// Tries a step under its retry policy: a retryable failure is tried again after the pause,
 /// which a second Ctrl-C ends with no new try (and no new intent).
-async fn tries(run: &StepRun) -> Result<Done, StepError> {
+async fn tries(run: &StepRun, armed: Option<u64>) -> Result<Done, StepError> {
     let ctx = &run.ctx;
     let policy = RetryPolicy::of(run.step(), |text| run.render(text))?;
     let kind = node_kind(ctx, run.node);
@@ -181,7 +188,7 @@ async fn tries(run: &StepRun) -> Result<Done, StepError> {
             kind: kind.clone(),
             attempt,
         });
-        intent(ctx, run.node, attempt).await?;
+        intent(ctx, run.node, attempt, armed).await?;
         let error = match execute(run).await {
             Ok(done) => return Ok(done),
             Err(error)

@@ -124,6 +124,10 @@ pub(crate) async fn counts_as_done(
     node: NodeIx,
     purpose: Purpose,
 ) -> Result<bool, String> {
+    if recovered.ended_well.contains(&node) {
+        // A step armed behind it went on, which it does only once this one is done.
+        return Ok(true);
+    }
     if purpose == Purpose::Abort {
         // A backup was journaled just before the edit, and an idempotent step is safe to
         // undo whether or not it ran: both count as done.
@@ -136,6 +140,10 @@ pub(crate) async fn counts_as_done(
         Doubt::Applied => Ok(true),
         Doubt::NotApplied => Ok(false),
         Doubt::Possibly => Ok(purpose == Purpose::Abort),
+        Doubt::Unknown(_) if recovered.maybe_started.contains(&node) => Err(format!(
+            "step `{}` was about to start when the machine stopped: whether it started is not known (its start is recorded without waiting for the disk, and the machine restarted since), and it is neither `idempotent` nor has a `check`",
+            ctx.plan.node(node).name
+        )),
         Doubt::Unknown(message) => Err(message),
     }
 }

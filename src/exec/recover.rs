@@ -2,7 +2,7 @@
 //! it), what was skipped, what started but never recorded a result (in doubt), what was
 //! already undone, and each completed step's outputs.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 
 use minijinja::Value;
@@ -36,6 +36,13 @@ pub(crate) struct Recovered {
     pub skipped: Vec<NodeIx>,
     /// Intent journaled, no result: the side effect may or may not have happened.
     pub in_doubt: Vec<NodeIx>,
+    /// Of those, the steps armed in another boot with no `started` mark read back: the mark
+    /// is not fsynced, so whether they started at all is not known (see `exec::arming`).
+    pub maybe_started: BTreeSet<NodeIx>,
+    /// Steps with no result read back that surely ended well: a step armed behind them
+    /// started (or ended) after them, which it does only once they are done. Their results
+    /// were written, not fsynced, and a machine crash lost them.
+    pub ended_well: BTreeSet<NodeIx>,
     /// Backups taken by steps, by node: (file, backup name, mode).
     pub backups: HashMap<NodeIx, (PathBuf, Option<String>, Option<u32>)>,
     pub outputs: HashMap<NodeIx, Value>,
@@ -83,6 +90,8 @@ pub(crate) fn recover(state: &StateDir, run_id: &str) -> Result<Recovered, Strin
     for record in records {
         replay.apply(record);
     }
+    let maybe_started = replay.armed_in_another_boot(crate::journal::boot_id());
+    let ended_well = std::mem::take(&mut replay.proven);
     let Replay {
         begun,
         intents,
@@ -94,6 +103,7 @@ pub(crate) fn recover(state: &StateDir, run_id: &str) -> Result<Recovered, Strin
         awaiting,
         ended,
         phase,
+        ..
     } = replay;
     let begun = begun.ok_or_else(|| format!("run `{run_id}`: the journal has no beginning"))?;
     if ended {
@@ -103,6 +113,8 @@ pub(crate) fn recover(state: &StateDir, run_id: &str) -> Result<Recovered, Strin
             completed: Vec::new(),
             skipped,
             in_doubt: Vec::new(),
+            maybe_started: BTreeSet::new(),
+            ended_well: BTreeSet::new(),
             backups,
             outputs: HashMap::new(),
             undone,
@@ -124,8 +136,11 @@ pub(crate) fn recover(state: &StateDir, run_id: &str) -> Result<Recovered, Strin
         .collect();
     let in_doubt = intents
         .iter()
+        .chain(&maybe_started)
         .copied()
         .filter(|n| !finished.contains(n) && !done.contains(n))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
         .collect();
     let outputs = read_outputs(state, run_id, &completed)?;
     let (settled, completed): (Vec<Completed>, Vec<Completed>) =
@@ -138,6 +153,8 @@ pub(crate) fn recover(state: &StateDir, run_id: &str) -> Result<Recovered, Strin
         completed,
         skipped,
         in_doubt,
+        maybe_started,
+        ended_well,
         backups,
         outputs,
         undone,
@@ -195,17 +212,44 @@ struct Replay {
     awaiting: BTreeSet<NodeIx>,
     ended: bool,
     phase: RunPhase,
+    /// The boot the records being read were written in (`boot` records), if known.
+    boot: Option<String>,
+    /// Steps armed and not known to have started, started, ended or to be dropped: the
+    /// boot that armed each, and which of the steps it waits for have not ended yet.
+    armed: BTreeMap<NodeIx, ArmedIn>,
+    /// Steps an armed step waited for when it went on: they ended well.
+    proven: BTreeSet<NodeIx>,
+}
+
+/// An armed step, as the journal read so far leaves it.
+struct ArmedIn {
+    boot: Option<String>,
+    waits: BTreeSet<NodeIx>,
 }
 
 impl Replay {
     fn apply(&mut self, record: Record) {
         match record {
             record @ Record::Begin { .. } => self.begun = Begun::of(record),
-            Record::Intent { node, .. } => {
+            Record::Intent { node, .. } | Record::Started { node } => {
                 let node = NodeIx::new(node);
                 self.intents.insert(node);
                 self.finished.remove(&node);
                 self.awaiting.remove(&node);
+                self.went_on(node);
+            }
+            Record::Boot { id } => self.boot = Some(id),
+            Record::Armed { node, waits, .. } => {
+                let armed = ArmedIn {
+                    boot: self.boot.clone(),
+                    waits: waits.into_iter().map(NodeIx::new).collect(),
+                };
+                self.armed.insert(NodeIx::new(node), armed);
+            }
+            Record::Disarmed { nodes } => {
+                for node in nodes {
+                    self.armed.remove(&NodeIx::new(node));
+                }
             }
             Record::Backup {
                 node,
@@ -223,6 +267,7 @@ impl Replay {
             } => {
                 let node = NodeIx::new(node);
                 self.finished.insert(node);
+                self.ended_well(node);
                 if was_skipped {
                     self.skipped.push(node);
                 } else {
@@ -230,12 +275,15 @@ impl Replay {
                 }
             }
             Record::Failed { node, .. } => {
-                self.finished.insert(NodeIx::new(node));
+                let node = NodeIx::new(node);
+                self.finished.insert(node);
+                self.ended_badly(node);
             }
             Record::Awaiting { node, .. } => {
                 let node = NodeIx::new(node);
                 self.finished.insert(node);
                 self.awaiting.insert(node);
+                self.ended_badly(node);
             }
             Record::Undone { node, ok: true, .. } => {
                 self.undone.insert(NodeIx::new(node));
@@ -274,7 +322,49 @@ impl Replay {
         self.backups.retain(|n, _| activated.contains(n));
         self.undone.clear();
         self.awaiting.clear();
+        // The phase ended: nothing armed in it starts any more.
+        self.armed.clear();
+        self.proven.clear();
         self.phase = RunPhase::Waiting(waiting);
+    }
+
+    /// Node `node` finished well: it no longer holds back the steps armed after it (and if
+    /// it was armed itself, it ended without a `started` mark: skipped by its `when`).
+    fn ended_well(&mut self, node: NodeIx) {
+        self.went_on(node);
+        self.proven.remove(&node);
+        for armed in self.armed.values_mut() {
+            armed.waits.remove(&node);
+        }
+    }
+
+    /// Node `node` failed, or waits for an operator: a step armed while it ran was waiting
+    /// for it, so that step never started, whatever the boot.
+    fn ended_badly(&mut self, node: NodeIx) {
+        self.went_on(node);
+        self.proven.remove(&node);
+        self.armed.retain(|_, armed| !armed.waits.contains(&node));
+    }
+
+    /// Node `node` started or ended. If it was armed, its task began only once every step it
+    /// waited for was done: those whose result is missing ended well all the same.
+    fn went_on(&mut self, node: NodeIx) {
+        if let Some(armed) = self.armed.remove(&node) {
+            self.proven.extend(armed.waits);
+        }
+    }
+
+    /// The armed steps left with no `started` mark, no result and no reason to know they
+    /// never started: only the boot that armed them can tell. Read back in that boot, every
+    /// line it wrote is in the file, so they never started; read back after a restart of
+    /// the machine (or with no boot to compare), their mark may have been lost with the page
+    /// cache, so they may have started.
+    fn armed_in_another_boot(&self, now: Option<&str>) -> BTreeSet<NodeIx> {
+        self.armed
+            .iter()
+            .filter(|(_, armed)| now.is_none() || armed.boot.as_deref() != now)
+            .map(|(node, _)| *node)
+            .collect()
     }
 }
 

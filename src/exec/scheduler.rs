@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 
+use super::arming::Arming;
 use super::attempt::{node_kind, run_node};
 pub(crate) use super::compensate::Completed;
 use super::compensate::compensate;
@@ -92,34 +93,51 @@ pub(crate) async fn execute_plan(
         gate: BatchGate::new(&ctx.plan, &finished_before, stage),
         released: Vec::new(),
     };
+    let mut arming = Arming::new(&ctx, progress.gate.is_some());
     loop {
         while progress.failure.is_none()
             && !stop.load(Ordering::SeqCst)
             && running.len() < ctx.options.jobs.max(1)
         {
-            let Some(next) = ready.next() else { break };
+            let Some(next) = arming.next(&mut ready) else {
+                break;
+            };
             if let Some(gate) = &mut progress.gate
                 && !gate.admits(next)
             {
                 continue;
             }
+            let armed = arming.starting(next);
+            ready.started(next);
             let task_ctx = Arc::clone(&ctx);
             let handle = running.spawn(async move {
                 let started = Instant::now();
-                let result = run_node(&task_ctx, next).await;
+                let result = run_node(&task_ctx, next, armed).await;
                 (next, started.elapsed(), result)
             });
             in_flight.started(&ctx, next, handle);
         }
+        if progress.failure.is_none() && !stop.load(Ordering::SeqCst) {
+            // While the steps just started run, the intents of those that start next go
+            // to disk.
+            arming.top_up(&ctx, &ready);
+        }
         let Some(joined) = running.join_next_with_id().await else {
             break;
         };
-        if let Some(index) = take_in(&ctx, joined, &mut in_flight, &mut progress) {
-            ready.finished(index);
-            finished += 1;
-            if let Some(gate) = &mut progress.gate {
-                progress.released.extend(gate.finished(index));
+        match take_in(&ctx, joined, &mut in_flight, &mut progress) {
+            Ended::Well(index) => {
+                ready.finished(index);
+                finished += 1;
+                if let Some(gate) = &mut progress.gate {
+                    progress.released.extend(gate.finished(index));
+                }
             }
+            Ended::Badly(index) => {
+                ready.ended_badly(index);
+                arming.ended_badly(&ctx, index);
+            }
+            Ended::Unknown => {}
         }
         ready.release(progress.released.drain(..));
         if progress.failure.is_some() {
@@ -127,6 +145,7 @@ pub(crate) async fn execute_plan(
         }
     }
     debug_assert!(in_flight.tasks.is_empty(), "every task was joined");
+    arming.finish(&ctx);
     // A Ctrl-C that came once every step had finished stopped nothing: the run is done, and
     // leaving it to `resume` would only ask the operator to finish what is finished.
     let in_stage = ctx
@@ -220,30 +239,44 @@ fn record(
     }
 }
 
+/// How a task that ended left its node.
+enum Ended {
+    /// Done or skipped: what needs it may start.
+    Well(NodeIx),
+    /// Failed, cancelled, panicked or awaiting an operator: what needs it does not start.
+    Badly(NodeIx),
+    /// A task no node is known for.
+    Unknown,
+}
+
 /// Takes in a task that ended: its node's result recorded, a verify aborted below as
-/// cancelled (journaled and shown, never compensated), a panic as a failure. The node, when
-/// it finished well and what needs it may start.
+/// cancelled (journaled and shown, never compensated), a panic as a failure.
 fn take_in(
     ctx: &RunContext,
     joined: Result<(tokio::task::Id, Finished), tokio::task::JoinError>,
     in_flight: &mut InFlight,
     progress: &mut Progress,
-) -> Option<NodeIx> {
+) -> Ended {
     match joined {
         Ok((id, (index, elapsed, result))) => {
             in_flight.ended(id);
-            record(ctx, index, elapsed, result, progress).then_some(index)
+            if record(ctx, index, elapsed, result, progress) {
+                Ended::Well(index)
+            } else {
+                Ended::Badly(index)
+            }
         }
         Err(e) if e.is_cancelled() => {
-            if let Some((index, started)) = in_flight.ended(e.id()) {
-                let cause = progress.failure.as_ref().map_or("a step", |(s, _)| s);
-                let error = StepError::new(
-                    ErrorKind::Cancelled,
-                    format!("cancelled: `{cause}` failed first"),
-                );
-                record(ctx, index, started.elapsed(), Err(error), progress);
-            }
-            None
+            let Some((index, started)) = in_flight.ended(e.id()) else {
+                return Ended::Unknown;
+            };
+            let cause = progress.failure.as_ref().map_or("a step", |(s, _)| s);
+            let error = StepError::new(
+                ErrorKind::Cancelled,
+                format!("cancelled: `{cause}` failed first"),
+            );
+            record(ctx, index, started.elapsed(), Err(error), progress);
+            Ended::Badly(index)
         }
         Err(e) => {
             // A panicking step is a bug; treat it as a failure so the run still compensates.
@@ -254,8 +287,10 @@ fn take_in(
                     format!("a step panicked: {e}; this is a bug"),
                 ),
             ));
-            in_flight.ended(e.id());
-            None
+            match in_flight.ended(e.id()) {
+                Some((index, _)) => Ended::Badly(index),
+                None => Ended::Unknown,
+            }
         }
     }
 }

@@ -125,9 +125,16 @@ fn examine(
     };
     let begun = records.iter().any(|r| matches!(r, Record::Begin { .. }));
     let ended = records.iter().any(|r| matches!(r, Record::End { .. }));
-    let acted = records
-        .iter()
-        .any(|r| matches!(r, Record::Intent { .. } | Record::Awaiting { .. }));
+    // An armed step's intent is durable before it starts (`arming.rs`): the run may have acted.
+    let acted = records.iter().any(|r| {
+        matches!(
+            r,
+            Record::Intent { .. }
+                | Record::Armed { .. }
+                | Record::Started { .. }
+                | Record::Awaiting { .. }
+        )
+    });
     // As `phases::last_waiting` reads it: a `waiting` record no retire phase or end followed.
     let waiting = records.iter().fold(false, |waiting, r| match r {
         Record::Waiting { .. } => true,

@@ -58,6 +58,28 @@ pub(crate) enum Record {
         name: String,
         attempt: u32,
     },
+    /// Which boot of the machine the records after it were written in (the kernel's
+    /// `boot_id`): written once by each process that arms a step, before its first `armed`
+    /// record. Recovery compares it with the boot it runs in: the `started` marks a process
+    /// wrote are in the page cache, so they survive the process but not the machine.
+    Boot { id: String },
+    /// The intent of a step that is not yet runnable, written (and fsynced in the background)
+    /// while the steps it `waits` for still run, so that it can start without waiting for the
+    /// disk once they end (see `exec::arming`). Not yet a side effect: `started` follows right
+    /// before it acts. Only the first try of a step is armed; a retry journals an `intent`.
+    Armed {
+        node: usize,
+        name: String,
+        /// The steps it needed that had not finished when it was armed: it starts only after
+        /// every one of them is done, so a failure of one means it never started.
+        #[serde(default)]
+        waits: Vec<usize>,
+    },
+    /// An armed step is about to act: its durable `armed` record is its intent. Written, not
+    /// fsynced: a killed process leaves it in the file; a machine that stops may lose it.
+    Started { node: usize },
+    /// Armed steps the run will not start (it stopped, or a step failed first).
+    Disarmed { nodes: Vec<usize> },
     /// The previous bytes of a file are safe in the backup folder.
     Backup {
         node: usize,

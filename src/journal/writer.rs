@@ -95,7 +95,7 @@ impl Journal {
     /// Appends a record and waits until it is on disk.
     pub(crate) async fn durable(&self, record: &Record) -> Result<(), String> {
         let seq = self.request(record)?;
-        self.wait_for(seq).await
+        self.synced(seq).await
     }
 
     /// Appends a record without asking for it to be durable yet; the number of its line, for
@@ -113,10 +113,18 @@ impl Journal {
     {
         self.ask(seq)?;
         let journal = self.clone();
-        Ok(async move { journal.wait_for(seq).await })
+        Ok(async move { journal.synced(seq).await })
     }
 
-    async fn wait_for(&self, seq: u64) -> Result<(), String> {
+    /// Appends a record and asks for it to reach the disk, without waiting: the number of
+    /// its line, for `synced`. A step armed ahead (`exec::arming`) is fsynced this way while
+    /// the steps before it run.
+    pub(crate) fn durable_later(&self, record: &Record) -> Result<u64, String> {
+        self.request(record)
+    }
+
+    /// Waits until line `seq` is on disk; at once if it already is.
+    pub(crate) async fn synced(&self, seq: u64) -> Result<(), String> {
         let mut rx = self.inner.synced.subscribe();
         let synced = rx
             .wait_for(|s| s.seq >= seq || s.error.is_some())

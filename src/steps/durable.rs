@@ -111,6 +111,18 @@ impl Durable {
         .map_err(io)
     }
 
+    /// Marks an armed step started (see `exec::arming`): its `armed` record, line `line`, is
+    /// its intent and must be on disk first; it was fsynced while the steps before it ran, so
+    /// this waits only if that fsync has not completed. The mark itself is only written: a
+    /// killed process leaves it in the file, which is all recovery needs in the same boot.
+    pub(crate) async fn start_armed(&self, node: NodeIx, line: u64) -> Result<(), StepError> {
+        self.journal.synced(line).await.map_err(io)?;
+        self.journal
+            .written(&Record::Started { node: node.get() })
+            .await
+            .map_err(io)
+    }
+
     /// Keeps a file's previous bytes (or the fact it did not exist) before it is replaced,
     /// through the host the file is on, and journals where they are, durably: this one fsync
     /// of the journal also carries the step's intent and everything before it.
