@@ -46,9 +46,7 @@ impl Host for Local {
         mode: Option<u32>,
     ) -> HostFuture<'a, ()> {
         Box::pin(async move {
-            if let Some(parent) = path.parent().filter(|p| !p.exists()) {
-                std::fs::create_dir_all(parent).map_err(HostError::file("create", parent))?;
-            }
+            create_parent(path)?;
             write_atomic(path, bytes, mode).map_err(HostError::Io)
         })
     }
@@ -61,9 +59,7 @@ impl Host for Local {
         ready: Ready<'a>,
     ) -> HostFuture<'a, ()> {
         Box::pin(async move {
-            if let Some(parent) = path.parent().filter(|p| !p.exists()) {
-                std::fs::create_dir_all(parent).map_err(HostError::file("create", parent))?;
-            }
+            create_parent(path)?;
             let staged = crate::atomic::stage(path, bytes, mode).map_err(HostError::Io)?;
             let waiting = ready();
             staged.flush().map_err(HostError::Io)?;
@@ -132,5 +128,13 @@ impl Host for Local {
                 .await
                 .map_err(HostError::Spawn)
         })
+    }
+}
+
+/// Creates the missing folders above `path`, as an atomic write of it needs them.
+fn create_parent(path: &Path) -> Result<(), HostError> {
+    match path.parent().filter(|p| !p.exists()) {
+        Some(parent) => std::fs::create_dir_all(parent).map_err(HostError::file("create", parent)),
+        None => Ok(()),
     }
 }
