@@ -171,13 +171,16 @@ impl StateDir {
 /// its file descriptors, so a killed run never blocks the next one; the descriptor is
 /// close-on-exec, so restarted services never inherit it.
 ///
-/// Who holds it is written to `lock.holder` by rename, so a reader never sees it torn or empty;
-/// the holder removes it before releasing the lock, and one left by a killed holder names a dead
-/// process, so a second invocation that finds the lock taken waits the moment it takes the new
-/// holder to write its line rather than print none, or a dead one.
+/// Who holds it is written into the lock file itself, right after taking it, as one line that
+/// ends with a newline, and emptied again before releasing it. Only a second invocation reads
+/// it, and only while the lock is held, so it never needs to survive a crash, and the file
+/// being written in place costs no new file per run: an earlier version wrote `lock.holder`
+/// by rename, which cost creating, renaming and removing a file on every run. A reader that
+/// finds the line empty, cut short (no newline yet) or naming a dead process (one killed
+/// while holding it) waits the moment the new holder takes to write its line rather than
+/// print none, or a dead one.
 pub(crate) struct RunLock {
-    _file: File,
-    holder: PathBuf,
+    file: File,
 }
 
 pub(crate) enum LockError {
@@ -196,7 +199,6 @@ impl RunLock {
     pub(crate) fn acquire(state: &StateDir, run_id: &str) -> Result<RunLock, LockError> {
         ensure_dir(&state.root).map_err(LockError::Io)?;
         let path = state.root.join("lock");
-        let holder = state.root.join("lock.holder");
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -207,9 +209,9 @@ impl RunLock {
             .map_err(|e| LockError::Io(named(&path, e)))?;
         for _ in 0..HOLDER_TRIES {
             match file.try_lock() {
-                Ok(()) => return Ok(Self::hold(file, holder, run_id)),
+                Ok(()) => return Ok(Self::hold(file, run_id)),
                 Err(std::fs::TryLockError::WouldBlock) => {
-                    if let Some(line) = live_holder(&holder) {
+                    if let Some(line) = live_holder(&file) {
                         return Err(LockError::Held(line));
                     }
                     std::thread::sleep(HOLDER_PAUSE);
@@ -224,46 +226,44 @@ impl RunLock {
         ))
     }
 
-    fn hold(file: File, holder: PathBuf, run_id: &str) -> RunLock {
+    fn hold(file: File, run_id: &str) -> RunLock {
+        use std::os::unix::fs::FileExt;
         let line = format!(
-            "pid {}, run {run_id}, started {}",
+            "pid {}, run {run_id}, started {}\n",
             std::process::id(),
             jiff::Timestamp::now()
                 .round(jiff::Unit::Second)
                 .unwrap_or_else(|_| jiff::Timestamp::now())
         );
-        // Only a second invocation reads this, and only while the lock is held, so it never
-        // needs to survive a crash: a rename without fsync (one fewer per run).
-        let temp = holder.with_extension(format!("holder.{}", std::process::id()));
-        let written = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&temp)
-            .and_then(|mut f| f.write_all(line.as_bytes()))
-            .and_then(|()| std::fs::rename(&temp, &holder));
-        if written.is_err() {
-            let _ = std::fs::remove_file(&temp);
+        // A holder killed before emptying it left its line: emptied first, so a reader never
+        // sees the two mixed. Then one write of the whole line.
+        let empty = file.metadata().is_ok_and(|m| m.len() == 0);
+        if !empty {
+            let _ = file.set_len(0);
         }
-        RunLock {
-            _file: file,
-            holder,
-        }
+        let _ = file.write_all_at(line.as_bytes(), 0);
+        RunLock { file }
     }
 }
 
 impl Drop for RunLock {
-    /// Removes the holder's line while the lock is still held (the file closes after this), so
+    /// Empties the holder's line while the lock is still held (the file closes after this), so
     /// the next holder's line is the only one a refused invocation can read.
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.holder);
+        let _ = self.file.set_len(0);
     }
 }
 
-/// The holder's line, if it names a process that is alive.
-fn live_holder(path: &Path) -> Option<String> {
-    let line = std::fs::read_to_string(path).ok()?;
+/// The holder's line, if it is whole and names a process that is alive.
+fn live_holder(file: &File) -> Option<String> {
+    use std::os::unix::fs::FileExt;
+    // The line is far shorter than this, and one read of a regular file returns all of it.
+    let mut buf = [0u8; 512];
+    let read = file.read_at(&mut buf, 0).ok()?;
+    let line = std::str::from_utf8(&buf[..read]).ok()?;
+    if !line.ends_with('\n') {
+        return None;
+    }
     let pid = line
         .strip_prefix("pid ")?
         .split(',')

@@ -45,9 +45,13 @@ fn a_refusal_for_the_lock_always_names_the_holder() {
                 other => panic!("unexpected exit {other:?}: {stderr}"),
             }
         }
+        // The line is written into the lock file itself and emptied before the lock is
+        // released; no file is made for it.
+        let lock = std::fs::read(test.path().join(".runbook/lock")).expect("read the lock");
+        assert!(lock.is_empty(), "the holder's line outlives the run");
         assert!(
             !test.path().join(".runbook/lock.holder").exists(),
-            "the holder's line outlives the run"
+            "a holder file was written"
         );
     }
     assert!(refusals > 0, "no pair overlapped, so nothing was proven");
