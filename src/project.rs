@@ -301,6 +301,9 @@ pub(crate) fn cores() -> usize {
     *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get))
 }
 
+/// Below this many bytes of YAML in all, files are parsed on one thread.
+const PARALLEL_FROM_BYTES: usize = 16 * 1024;
+
 /// Parses every file, in the given order. YAML parsing is most of the time of every command
 /// (three quarters of `validate` on the shipped library), and the files are independent, so
 /// they are spread over the cores, each thread taking every n-th file.
@@ -312,7 +315,17 @@ fn parse_all(files: Vec<FileText>) -> Vec<Result<Loaded<Runbook>, Partial>> {
             repaired: None,
         }),
     };
-    let threads = cores().min(files.len());
+    // A thread costs about as much as parsing a few kilobytes (its stack and malloc arena are
+    // mapped and unmapped), so a small library, the usual one-runbook project, is parsed here.
+    let bytes: usize = files
+        .iter()
+        .map(|(_, text)| text.as_ref().map_or(0, String::len))
+        .sum();
+    let threads = if bytes < PARALLEL_FROM_BYTES {
+        1
+    } else {
+        cores().min(files.len())
+    };
     if threads <= 1 {
         return files.into_iter().map(parse).collect();
     }
