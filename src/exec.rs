@@ -6,6 +6,7 @@ mod attempt;
 mod audit_trail;
 mod compensate;
 pub(crate) mod doubt;
+mod ending;
 mod in_flight;
 mod pause;
 pub(crate) mod phases;
@@ -20,7 +21,8 @@ mod stage;
 pub(crate) mod start;
 
 pub(crate) use compensate::AS_BEFORE;
-pub(crate) use scheduler::{Completed, RunResult, Stage, StartState, rolled_back};
+pub(crate) use ending::rolled_back;
+pub(crate) use scheduler::{Completed, RunResult, Stage, StartState};
 
 // Events are a leaf of their own, and the run's context and durable record live with the
 // steps that read them; the old paths keep code written against them on other branches
