@@ -78,7 +78,7 @@ pub(crate) fn append(state: &StateDir, entries: &[AuditEntry]) -> std::io::Resul
     // Likewise an activate phase that ended waiting for retire, recorded again when a run
     // killed while recording it is resumed.
     let once = |outcome: &str| outcome == ROTATED || outcome == WAITING_FOR_RETIRE;
-    let logged: std::collections::HashSet<(String, String, String)> = read(state)
+    let logged: std::collections::HashSet<(String, String, String)> = read_runs(state, entries)
         .into_iter()
         .filter(|e| once(&e.outcome))
         .map(|e| (e.run_id, e.secret, e.outcome))
@@ -107,6 +107,22 @@ pub(crate) fn append(state: &StateDir, entries: &[AuditEntry]) -> std::io::Resul
     }
     file.write_all(text.as_bytes())?;
     file.sync_data()
+}
+
+/// The logged entries of the runs `entries` belong to. The log grows by a few lines a run
+/// and is kept forever, so only the lines that name one of these runs (ids are unique, and
+/// appear verbatim in their JSON) are parsed: a search through the text, not a parse of the
+/// whole history, on every run's end.
+fn read_runs(state: &StateDir, entries: &[AuditEntry]) -> Vec<AuditEntry> {
+    let runs: std::collections::BTreeSet<&str> =
+        entries.iter().map(|e| e.run_id.as_str()).collect();
+    std::fs::read_to_string(state.audit_path())
+        .unwrap_or_default()
+        .lines()
+        .filter(|line| runs.iter().any(|run| line.contains(run)))
+        .filter_map(|line| serde_json::from_str::<AuditEntry>(line).ok())
+        .filter(|e| runs.contains(e.run_id.as_str()))
+        .collect()
 }
 
 pub(crate) fn read(state: &StateDir) -> Vec<AuditEntry> {
