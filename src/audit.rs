@@ -71,10 +71,51 @@ pub(crate) struct PendingRetire {
     pub retire_due: String,
 }
 
-/// Appends entries and makes them durable. A rotation is logged once per run: a run that
-/// stopped awaiting the operator after a rotation completed has logged it already, and
-/// resuming it to the end must not log it again.
-pub(crate) fn append(state: &StateDir, entries: &[AuditEntry]) -> std::io::Result<()> {
+/// What a run's end records: its audit entries, then the secrets it rotated. Both files are
+/// written first and then flushed at once, the audit log's fsync on a thread of its own while
+/// this one flushes the new `rotations.json`, so a run that rotated waits for one fsync where
+/// it waited for two in a row; both are on disk before `rotations.json` is renamed into
+/// place and before the run's end is journaled, as when they were flushed one after the other.
+pub(crate) fn record_end(
+    state: &StateDir,
+    entries: &[AuditEntry],
+    rotated: BTreeMap<String, Rotation>,
+) -> (std::io::Result<()>, std::io::Result<()>) {
+    let written = write_entries(state, entries);
+    let staged = stage_rotations(state, rotated);
+    let (logged, flushed) = match (&written, &staged) {
+        (Ok(Some(file)), Ok(Some(staged))) => std::thread::scope(|scope| {
+            let logged = scope.spawn(|| file.sync_data());
+            let flushed = staged.flush();
+            let logged = logged
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (logged, flushed)
+        }),
+        _ => (
+            written.as_ref().map_or(Ok(()), |file| {
+                file.as_ref().map_or(Ok(()), |f| f.sync_data())
+            }),
+            staged.as_ref().map_or(Ok(()), |staged| {
+                staged.as_ref().map_or(Ok(()), |s| s.flush())
+            }),
+        ),
+    };
+    let audit = written.and(logged);
+    let rotations = staged.and_then(|staged| match staged {
+        Some(staged) => flushed.and_then(|()| staged.replace()),
+        None => Ok(()),
+    });
+    (audit, rotations)
+}
+
+/// Appends the entries not logged yet, without an fsync; the file, if anything was written.
+/// A rotation is logged once per run: a run that stopped awaiting the operator after a
+/// rotation completed has logged it already, and resuming it to the end must not log it again.
+fn write_entries(
+    state: &StateDir,
+    entries: &[AuditEntry],
+) -> std::io::Result<Option<std::fs::File>> {
     // Likewise an activate phase that ended waiting for retire, recorded again when a run
     // killed while recording it is resumed.
     let once = |outcome: &str| outcome == ROTATED || outcome == WAITING_FOR_RETIRE;
@@ -91,7 +132,7 @@ pub(crate) fn append(state: &StateDir, entries: &[AuditEntry]) -> std::io::Resul
         })
         .collect();
     if entries.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let path = state.audit_path();
     let mut file = std::fs::OpenOptions::new()
@@ -106,7 +147,7 @@ pub(crate) fn append(state: &StateDir, entries: &[AuditEntry]) -> std::io::Resul
         text.push('\n');
     }
     file.write_all(text.as_bytes())?;
-    file.sync_data()
+    Ok(Some(file))
 }
 
 /// The logged entries of the runs `entries` belong to. The log grows by a few lines a run
@@ -140,23 +181,28 @@ pub(crate) fn rotations(state: &StateDir) -> BTreeMap<String, Rotation> {
         .unwrap_or_default()
 }
 
-/// Records the secrets a run rotated (atomically: the file is never torn).
-pub(crate) fn record_rotations(
+/// The new `rotations.json` with `rotated` merged in, written beside the old one and not yet
+/// flushed or renamed; nothing when nothing rotated.
+fn stage_rotations(
     state: &StateDir,
     rotated: BTreeMap<String, Rotation>,
-) -> std::io::Result<()> {
+) -> std::io::Result<Option<crate::atomic::Staged>> {
     if rotated.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let mut all = rotations(state);
     all.extend(rotated);
-    write_rotations(state, &all)
+    crate::atomic::stage(&state.rotations_path(), &rotations_json(&all)?, Some(0o600)).map(Some)
 }
 
 fn write_rotations(state: &StateDir, all: &BTreeMap<String, Rotation>) -> std::io::Result<()> {
+    crate::atomic::write_atomic(&state.rotations_path(), &rotations_json(all)?, Some(0o600))
+}
+
+fn rotations_json(all: &BTreeMap<String, Rotation>) -> std::io::Result<Vec<u8>> {
     let mut json = serde_json::to_vec_pretty(all).map_err(std::io::Error::other)?;
     json.push(b'\n');
-    crate::atomic::write_atomic(&state.rotations_path(), &json, Some(0o600))
+    Ok(json)
 }
 
 /// Records that `secrets` wait for retire (`Some`), or no longer do without having rotated

@@ -281,10 +281,11 @@ pub(crate) fn finish(
     };
     let (entries, rotated) = super::audit_trail::audit_of(ctx, result, aborted, &ended, &kept);
     let mut problems = Vec::new();
-    if let Err(e) = crate::audit::append(&durable.state, &entries) {
+    let (audit, rotations) = crate::audit::record_end(&durable.state, &entries, rotated);
+    if let Err(e) = audit {
         problems.push(format!("the audit log: {e}"));
     }
-    if let Err(e) = crate::audit::record_rotations(&durable.state, rotated) {
+    if let Err(e) = rotations {
         problems.push(format!("the rotation record: {e}"));
     }
     let last = !back_to_waiting && (aborted || is_final(result.outcome));
