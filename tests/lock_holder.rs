@@ -56,3 +56,25 @@ fn a_refusal_for_the_lock_always_names_the_holder() {
     }
     assert!(refusals > 0, "no pair overlapped, so nothing was proven");
 }
+
+/// Earlier versions wrote the holder's line to `lock.holder`; one a killed process left behind
+/// names a dead process, and the next run removes it.
+#[test]
+fn a_holder_file_an_earlier_version_left_is_removed() {
+    let test = Test::new().file(
+        "runbooks/quick.yaml",
+        "name: quick\nsteps:\n  - id: quick\n    exec: { run: \"true\" }\n",
+    );
+    test.write(
+        ".runbook/lock.holder",
+        b"pid 999999999, run old, started then\n",
+    );
+    test.write(".runbook/lock.holder.4242", b"pid 4242");
+    test.run_args(&["run", "quick"]).expect_code(0);
+    for name in ["lock.holder", "lock.holder.4242"] {
+        assert!(
+            !test.path().join(".runbook").join(name).exists(),
+            "{name} was left"
+        );
+    }
+}

@@ -182,6 +182,11 @@ pub(crate) fn unfinished_run(state: &StateDir) -> Option<String> {
 /// its `Begin` record and acted when it has an intent; one that did neither did nothing, and
 /// may hold `start.json` with secrets in it.
 pub(crate) fn sweep_orphans(state: &StateDir) -> Vec<String> {
+    // Earlier versions wrote the marker by rename; a kill mid-write left a copy naming a run.
+    // They also wrote the lock's holder to `lock.holder` (by rename from `lock.holder.PID`); a
+    // killed one left it behind, naming a dead process. These files are ours and never links,
+    // so their folder is listed without resolving them.
+    remove_marker_copies(&state.root);
     let Ok(entries) = std::fs::read_dir(state.root.join("runs")) else {
         return Vec::new();
     };
@@ -237,23 +242,23 @@ pub(crate) fn sweep_orphans(state: &StateDir) -> Vec<String> {
     {
         let _ = state.clear_active();
     }
-    // Earlier versions wrote the marker by rename; a kill mid-write left a copy naming a run.
-    // The marker is ours and never a link, so its folder is listed without resolving it.
-    remove_marker_copies(&state.root);
     messages
 }
 
-/// Removes the `..active.XXXXXX.tmp` copies an interrupted rename of the marker left.
+/// Removes the `..active.XXXXXX.tmp` copies an interrupted rename of the marker left, and the
+/// holder files of the lock that earlier versions wrote.
 fn remove_marker_copies(root: &std::path::Path) {
     let Ok(entries) = std::fs::read_dir(root) else {
         return;
     };
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let copy = name
-            .to_str()
-            .and_then(|n| n.strip_prefix(".active."))
-            .is_some_and(|n| n.ends_with(".tmp"));
+        let copy = name.to_str().is_some_and(|n| {
+            n.strip_prefix(".active.")
+                .is_some_and(|n| n.ends_with(".tmp"))
+                || n == "lock.holder"
+                || n.starts_with("lock.holder.")
+        });
         if copy && entry.file_type().is_ok_and(|t| t.is_file()) {
             let _ = std::fs::remove_file(entry.path());
         }
