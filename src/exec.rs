@@ -19,6 +19,7 @@ mod scheduler;
 pub(crate) mod session;
 mod stage;
 pub(crate) mod start;
+pub(crate) mod sweep;
 
 pub(crate) use compensate::AS_BEFORE;
 pub(crate) use ending::rolled_back;

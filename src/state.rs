@@ -77,7 +77,7 @@ impl StateDir {
     }
 
     /// Creates the run's folder and its `backup/`, each 0700. `backup/` is there from the start
-    /// because it says the run is live (see `exec::start`: a run that ended has neither it nor
+    /// because it says the run is live (see `exec::sweep`: a run that ended has neither it nor
     /// `pending/`); `pending/` is made by the first pending value (`write_private`), so a run
     /// without one (an env edit) costs a `mkdir` and a `rmdir` less.
     pub(crate) fn create_run(&self, run_id: &str) -> std::io::Result<()> {
@@ -103,7 +103,7 @@ impl StateDir {
 
     /// Marks a run unfinished until `clear_active`. Not fsynced: it only has to survive a
     /// killed process, which it does as soon as it is written. After a power cut the journal
-    /// is the truth (`exec::start::sweep_orphans` marks again a run whose journal shows it
+    /// is the truth (`exec::sweep::sweep_orphans` marks again a run whose journal shows it
     /// acted and did not end), and a marker that outlived its run's folder is swept the same
     /// way, so syncing it would buy nothing but two fsyncs per run.
     pub(crate) fn set_active(&self, run_id: &str) -> std::io::Result<()> {

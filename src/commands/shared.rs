@@ -30,7 +30,7 @@ pub(super) fn lock(
             format!("cannot take the run lock: {e}"),
         )]),
     })?;
-    for message in crate::exec::start::sweep_orphans(state) {
+    for message in crate::exec::sweep::sweep_orphans(state) {
         tracing::warn!("{message}");
     }
     if let Some(active) = state.active_run()

@@ -39,7 +39,7 @@ pub(super) fn run(global: &Global, format: StatusFormat, check: bool) -> Outcome
 /// The run that did not finish, if any, and the two ways out of it: until one is taken, no
 /// other run can start.
 fn unfinished_note(state: &StateDir) -> Option<String> {
-    let id = crate::exec::start::unfinished_run(state)?;
+    let id = crate::exec::sweep::unfinished_run(state)?;
     let records = crate::journal::read_journal(&state.journal_path(&id)).unwrap_or_default();
     let runbook = match records.first() {
         Some(Record::Begin { runbook, .. }) => format!(" ({runbook})"),

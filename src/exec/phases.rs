@@ -121,7 +121,7 @@ pub(crate) fn settle(state: &StateDir, run_id: &str) -> Vec<String> {
     // them), not only the copies under `backup/`.
     let linked = read_journal(&state.journal_path(run_id))
         .map_err(|e| std::io::Error::other(e.to_string()))
-        .and_then(|records| super::start::remove_linked_backups(&records));
+        .and_then(|records| super::sweep::remove_linked_backups(&records));
     if let Err(e) = linked.and_then(|()| remove_dir(&state.backup_dir(run_id))) {
         problems.push(format!("removing backups: {e}"));
     }

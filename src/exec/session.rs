@@ -215,7 +215,7 @@ fn end_for_good(ctx: &RunContext, result: &RunResult, ended: String, problems: &
     // The end is durable before the backups and pending values go: until then a power cut
     // could leave a run that `resume` or `abort` must still be able to finish or undo. Their
     // removal itself needs no fsync: a power cut that undoes it leaves files of a run that
-    // ended, which the next start removes (`exec::start::sweep_orphans`, and
+    // ended, which the next start removes (`exec::sweep::sweep_orphans`, and
     // `remove_temp_leftovers` beside each file a run edits).
     let end = durable.journal.durable_blocking(&Record::End {
         outcome: result.outcome,
