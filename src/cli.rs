@@ -3,13 +3,21 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
-use clap_complete::engine::{ArgValueCandidates, CompletionCandidate};
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap_complete::engine::ArgValueCandidates;
 
-use crate::commands::{
-    Color, Global, GraphFormat, Invocation, ListFormat, PlanFormat, RetireOptions, RunFlags,
-    RunFormat, RunOptions, StatusFormat,
+use crate::commands::{Color, Global, Invocation, RetireOptions, RunFlags, RunOptions};
+
+mod completion;
+mod formats;
+mod refuse;
+
+use completion::{registration, run_candidates, runbook_candidates, secret_candidates};
+use formats::{
+    ColorArg, GraphFormatArg, ListFormatArg, PlanFormatArg, RunFormatArg, StatusFormatArg,
+    graph_format, list_format, plan_format, run_format, status_format,
 };
+use refuse::refuse;
 
 /// The exit codes for `--help`, from the same table as the README's (tests/codes.rs).
 fn exit_codes() -> String {
@@ -60,51 +68,6 @@ struct GlobalArgs {
     /// When to colour output (`NO_COLOR` is honoured by `auto`).
     #[arg(long, global = true, value_enum, default_value_t = ColorArg::Auto)]
     color: ColorArg,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum ColorArg {
-    Auto,
-    Always,
-    Never,
-}
-
-/// `--format` of `list` and `history`.
-#[derive(Clone, Copy, ValueEnum)]
-enum ListFormatArg {
-    Text,
-    Json,
-}
-
-/// `--format` of `plan`.
-#[derive(Clone, Copy, ValueEnum)]
-enum PlanFormatArg {
-    Text,
-    Json,
-    Dot,
-    Mermaid,
-}
-
-/// `--format` of `run`.
-#[derive(Clone, Copy, ValueEnum)]
-enum RunFormatArg {
-    Text,
-    Json,
-}
-
-/// `--format` of `status`.
-#[derive(Clone, Copy, ValueEnum)]
-enum StatusFormatArg {
-    Text,
-    Json,
-    Prometheus,
-}
-
-/// `--format` of `graph`.
-#[derive(Clone, Copy, ValueEnum)]
-enum GraphFormatArg {
-    Dot,
-    Mermaid,
 }
 
 #[derive(Subcommand)]
@@ -247,44 +210,6 @@ fn key_value(text: &str) -> Result<(String, String), String> {
     }
 }
 
-fn list_format(arg: ListFormatArg) -> ListFormat {
-    match arg {
-        ListFormatArg::Text => ListFormat::Text,
-        ListFormatArg::Json => ListFormat::Json,
-    }
-}
-
-fn plan_format(arg: PlanFormatArg) -> PlanFormat {
-    match arg {
-        PlanFormatArg::Text => PlanFormat::Text,
-        PlanFormatArg::Json => PlanFormat::Json,
-        PlanFormatArg::Dot => PlanFormat::Dot,
-        PlanFormatArg::Mermaid => PlanFormat::Mermaid,
-    }
-}
-
-fn run_format(arg: RunFormatArg) -> RunFormat {
-    match arg {
-        RunFormatArg::Text => RunFormat::Text,
-        RunFormatArg::Json => RunFormat::Json,
-    }
-}
-
-fn status_format(arg: StatusFormatArg) -> StatusFormat {
-    match arg {
-        StatusFormatArg::Text => StatusFormat::Text,
-        StatusFormatArg::Json => StatusFormat::Json,
-        StatusFormatArg::Prometheus => StatusFormat::Prometheus,
-    }
-}
-
-fn graph_format(arg: GraphFormatArg) -> GraphFormat {
-    match arg {
-        GraphFormatArg::Dot => GraphFormat::Dot,
-        GraphFormatArg::Mermaid => GraphFormat::Mermaid,
-    }
-}
-
 /// Parses the process arguments; usage errors exit 2 through clap, as documented.
 pub(crate) fn parse() -> (Global, Invocation) {
     // A shell asking for completions (`COMPLETE=bash runbook -- ...`) is answered and exits.
@@ -361,71 +286,4 @@ pub(crate) fn parse() -> (Global, Invocation) {
         CommandArg::Completions { shell } => Invocation::Print(registration(shell)),
     };
     (global, invocation)
-}
-
-/// Exits on a command line clap refuses (or on `--help`, `--version`): clap's text on
-/// stderr, exit 2, as documented; but a command line that asks for `--format json` gets its
-/// error as the JSON object every JSON output uses, so a tool never meets text.
-fn refuse(error: clap::Error) -> ! {
-    use clap::error::ErrorKind;
-    let informational = matches!(
-        error.kind(),
-        ErrorKind::DisplayHelp
-            | ErrorKind::DisplayVersion
-            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-    );
-    if informational || !asks_for_json(std::env::args()) {
-        error.exit();
-    }
-    let rendered = error.render().to_string();
-    let message = rendered
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .trim_start_matches("error: ");
-    let problem = crate::diagnostic::Problem::new("runbook::usage::args", message)
-        .help("`runbook help` lists the commands; `runbook COMMAND --help` their flags");
-    let line = crate::report::errors::problem_lines(&[problem], crate::exit::INVALID);
-    let _ = crate::commands::write_stdout(line.as_bytes());
-    std::process::exit(i32::from(crate::exit::INVALID));
-}
-
-/// `--format json` or `--format=json` anywhere on the command line.
-fn asks_for_json(args: impl Iterator<Item = String>) -> bool {
-    let args: Vec<String> = args.collect();
-    args.iter().any(|a| a == "--format=json")
-        || args
-            .windows(2)
-            .any(|w| w[0] == "--format" && w[1] == "json")
-}
-
-/// The script a shell sources to ask `runbook` for completions (clap_complete's dynamic
-/// completion: the candidates come from the current directory at the moment of asking).
-fn registration(shell: clap_complete::Shell) -> Vec<u8> {
-    let mut out = Vec::new();
-    let name = shell.to_string();
-    if let Some(completer) = clap_complete::env::Shells::builtins().completer(&name) {
-        // Writing to a Vec cannot fail.
-        let _ = completer.write_registration("COMPLETE", "runbook", "runbook", "runbook", &mut out);
-    }
-    out
-}
-
-fn candidates(values: Vec<(String, Option<String>)>) -> Vec<CompletionCandidate> {
-    values
-        .into_iter()
-        .map(|(value, help)| CompletionCandidate::new(value).help(help.map(Into::into)))
-        .collect()
-}
-
-fn runbook_candidates() -> Vec<CompletionCandidate> {
-    candidates(crate::commands::completion::runbook_names())
-}
-
-fn secret_candidates() -> Vec<CompletionCandidate> {
-    candidates(crate::commands::completion::secret_ids())
-}
-
-fn run_candidates() -> Vec<CompletionCandidate> {
-    candidates(crate::commands::completion::run_ids())
 }

@@ -18,6 +18,13 @@ use crate::redact::Redactor;
 pub(crate) use crate::steps::StepError;
 use crate::template::{eval_bool, is_template, render};
 
+mod referenced;
+mod snapshot;
+
+use referenced::referenced_steps;
+pub(crate) use referenced::steps_read_by;
+pub(crate) use snapshot::StartSnapshot;
+
 /// How the operator asked the run to behave.
 #[derive(Debug, Clone)]
 pub(crate) struct ExecOptions {
@@ -367,107 +374,5 @@ impl RunContext {
                 .entry((path.to_path_buf(), host.map(str::to_string)))
                 .or_default(),
         )
-    }
-}
-
-/// Every (runbook, step) whose `steps.<id>` a template of the run reads.
-fn referenced_steps(
-    library: &Library,
-    plan: &Plan,
-) -> std::collections::HashSet<(RunbookIx, StepIx)> {
-    steps_read_by(library, plan, |_| true)
-}
-
-/// Every (runbook, step) whose `steps.<id>` a template of a step that `reader` accepts
-/// reads (the retire phase's, for what a run keeps between its phases).
-pub(crate) fn steps_read_by(
-    library: &Library,
-    plan: &Plan,
-    reader: impl Fn(&crate::checked::Step) -> bool,
-) -> std::collections::HashSet<(RunbookIx, StepIx)> {
-    let env = crate::template::shared();
-    let mut runbooks: Vec<RunbookIx> = plan.runbooks.clone();
-    runbooks.push(plan.root);
-    let mut out = std::collections::HashSet::new();
-    for rb in runbooks {
-        let runbook = library.runbook(rb);
-        for step in &runbook.steps {
-            if !reader(step) {
-                continue;
-            }
-            for site in crate::check::sites(step) {
-                if !is_template(site.text) && site.role != crate::check::Role::Expr {
-                    continue;
-                }
-                let names: Vec<String> = match site.role {
-                    crate::check::Role::Expr => env
-                        .compile_expression(site.text)
-                        .map(|e| e.undeclared_variables(true).into_iter().collect()),
-                    _ => env
-                        .template_from_str(site.text)
-                        .map(|t| t.undeclared_variables(true).into_iter().collect()),
-                }
-                .unwrap_or_default();
-                for name in names {
-                    let mut parts = name.split('.');
-                    if parts.next() != Some("steps") {
-                        continue;
-                    }
-                    match parts.next() {
-                        Some(id) => out.extend(runbook.step_named(id).map(|index| (rb, index))),
-                        // `steps` read as a whole (`steps[name]`, a loop over it): any step
-                        // of its runbook may be the one read.
-                        None => out.extend(runbook.indexed_steps().map(|(si, _)| (rb, si))),
-                    }
-                }
-            }
-        }
-    }
-    out
-}
-
-type Values = BTreeMap<String, String>;
-
-/// Everything secret a run starts from, kept in one 0600 file (`start.json`, one fsync) before
-/// any step runs: the inputs entered now, values supplied for manual steps, and the current
-/// values of the secrets the run reads, by runbook.
-#[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
-#[serde(from = "SnapshotFile", into = "SnapshotFile")]
-pub(crate) struct StartSnapshot {
-    pub inputs: Values,
-    pub supplied: Values,
-    pub currents: HashMap<RunbookIx, Values>,
-}
-
-/// The snapshot as `start.json` holds it: a three-element array, as runs begun before the
-/// snapshot had a name wrote it, with runbooks by their plain index.
-type SnapshotFile = (Values, Values, HashMap<usize, Values>);
-
-impl From<SnapshotFile> for StartSnapshot {
-    fn from((inputs, supplied, currents): SnapshotFile) -> Self {
-        Self {
-            inputs,
-            supplied,
-            currents: currents
-                .into_iter()
-                .map(|(rb, values)| (RunbookIx::new(rb), values))
-                .collect(),
-        }
-    }
-}
-
-impl From<StartSnapshot> for SnapshotFile {
-    fn from(snapshot: StartSnapshot) -> Self {
-        let currents = snapshot.currents.into_iter();
-        let currents = currents.map(|(rb, values)| (rb.get(), values)).collect();
-        (snapshot.inputs, snapshot.supplied, currents)
-    }
-}
-
-impl StartSnapshot {
-    /// Whether there is nothing to keep: then no `start.json` is written (and no fsync paid),
-    /// and `resume` reads its absence as this.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.inputs.is_empty() && self.supplied.is_empty() && self.currents.is_empty()
     }
 }
