@@ -181,21 +181,7 @@ pub(crate) fn last_waiting(state: &StateDir, run_id: &str) -> Option<Waiting> {
     let mut last = None;
     for record in records {
         match record {
-            Record::Waiting {
-                since,
-                due,
-                activated,
-                secrets,
-                kept,
-            } => {
-                last = Some(Waiting {
-                    since,
-                    due,
-                    activated: activated.into_iter().map(NodeIx::new).collect(),
-                    secrets,
-                    kept,
-                });
-            }
+            record @ Record::Waiting { .. } => last = Waiting::of(record),
             Record::Retiring { .. } | Record::End { .. } => last = None,
             _ => {}
         }

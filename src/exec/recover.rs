@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use minijinja::Value;
 
 use super::compensate::Completed;
-use crate::journal::{CompensationRecord, read_journal};
+use crate::journal::{CompensationRecord, Record, read_journal};
 use crate::plan::NodeIx;
 use crate::state::StateDir;
 use crate::steps::Compensation;
@@ -82,6 +82,28 @@ pub(crate) struct Waiting {
     pub secrets: Vec<String>,
     /// The pending files kept for the retire phase.
     pub kept: Vec<String>,
+}
+
+impl Waiting {
+    /// What a `waiting` record says; `None` for any other record.
+    pub(crate) fn of(record: Record) -> Option<Waiting> {
+        match record {
+            Record::Waiting {
+                since,
+                due,
+                activated,
+                secrets,
+                kept,
+            } => Some(Waiting {
+                since,
+                due,
+                activated: activated.into_iter().map(NodeIx::new).collect(),
+                secrets,
+                kept,
+            }),
+            _ => None,
+        }
+    }
 }
 
 pub(crate) fn recover(state: &StateDir, run_id: &str) -> Result<Recovered, String> {

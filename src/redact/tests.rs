@@ -361,10 +361,11 @@ fn utf8_characters_split_across_writes_come_out_whole() {
     }
 }
 
-/// Run with `cargo test --release -- --ignored`: timing a debug build proves nothing.
+/// Ten megabytes streamed in 4 KiB chunks with 20 secrets registered: the one secret inside
+/// is masked and nothing else is lost. How fast is for the benchmarks (W1 runs with a
+/// registered secret), not for a timed test.
 #[test]
-#[ignore]
-fn ten_megabytes_in_4k_chunks_with_20_secrets_is_fast() {
+fn ten_megabytes_in_4k_chunks_with_20_secrets_mask_the_one_inside() {
     let redactor = Redactor::new();
     let secrets: Vec<String> = (0..20)
         .map(|i| format!("s3cr3t-{i:02}-token-value"))
@@ -375,16 +376,19 @@ fn ten_megabytes_in_4k_chunks_with_20_secrets_is_fast() {
         .map(|_| b"abcdefghij s3cr-t\n"[rng.below(18)])
         .collect();
     input[5_000_000..5_000_000 + secrets[3].len()].copy_from_slice(secrets[3].as_bytes());
-    let started = std::time::Instant::now();
     let mut stream = redactor.stream();
-    let mut emitted = 0;
+    let mut out = Vec::with_capacity(input.len());
     for chunk in input.chunks(4096) {
-        emitted += stream.push(chunk).len();
+        out.extend_from_slice(&stream.push(chunk));
     }
-    emitted += stream.finish().len();
-    let elapsed = started.elapsed();
-    assert_eq!(emitted, input.len() - secrets[3].len() + MASK.len());
-    assert!(elapsed.as_millis() < 500, "took {elapsed:?}");
+    out.extend_from_slice(&stream.finish());
+    let mut expected = input[..5_000_000].to_vec();
+    expected.extend_from_slice(MASK.as_bytes());
+    expected.extend_from_slice(&input[5_000_000 + secrets[3].len()..]);
+    assert!(
+        out == expected,
+        "the output differs from the input with one mask"
+    );
 }
 
 #[test]

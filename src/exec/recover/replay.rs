@@ -136,19 +136,11 @@ impl Replay {
                 self.undone.insert(NodeIx::new(node));
             }
             Record::End { .. } => self.ended = true,
-            Record::Waiting {
-                since,
-                due,
-                activated,
-                secrets,
-                kept,
-            } => self.waiting(Waiting {
-                since,
-                due,
-                activated: activated.into_iter().map(NodeIx::new).collect(),
-                secrets,
-                kept,
-            }),
+            record @ Record::Waiting { .. } => {
+                if let Some(waiting) = Waiting::of(record) {
+                    self.waiting(waiting);
+                }
+            }
             Record::Retiring { .. } => {
                 if let RunPhase::Waiting(w) = std::mem::take(&mut self.phase) {
                     self.phase = RunPhase::Retiring(w);
