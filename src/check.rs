@@ -8,6 +8,7 @@ mod graph;
 pub(crate) mod health;
 mod hosts;
 mod library;
+pub(crate) mod parsed;
 mod phases;
 mod sites;
 mod steps;
@@ -19,7 +20,7 @@ pub(crate) mod verdict;
 use crate::diagnostic::Problem;
 use crate::project::{Library, Project};
 
-pub(crate) use convert::checked;
+pub(crate) use convert::{checked, checked_values};
 pub(crate) use sites::{Role, sites};
 
 /// The one kind of a deserialized step, or `None` when it declares none or several (which

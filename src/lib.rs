@@ -18,6 +18,7 @@ mod exec;
 mod exit;
 mod failpoint;
 pub mod failure;
+mod fasthash;
 mod fingerprint;
 mod host;
 mod inventory;

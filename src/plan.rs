@@ -11,7 +11,9 @@ mod overlap;
 mod rolling;
 mod target;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use crate::fasthash::Map as HashMap;
 
 use petgraph::stable_graph::NodeIndex;
 
@@ -100,7 +102,7 @@ impl PlanNode {
 
 impl Plan {
     /// The host of each node that runs on one, by node name (for the events' `host`).
-    pub(crate) fn node_hosts(&self) -> HashMap<String, String> {
+    pub(crate) fn node_hosts(&self) -> std::collections::HashMap<String, String> {
         self.nodes
             .iter()
             .filter_map(|n| Some((n.name.clone(), n.host.clone()?)))
@@ -230,7 +232,7 @@ fn add_nodes(
     graph: &mut PlanGraph,
 ) -> HashMap<(RunbookIx, StepIx), Vec<NodeIndex>> {
     let mut ordinal = 0;
-    let mut node_of: HashMap<(RunbookIx, StepIx), Vec<NodeIndex>> = HashMap::new();
+    let mut node_of: HashMap<(RunbookIx, StepIx), Vec<NodeIndex>> = HashMap::default();
     for &rb in order_of_runbooks {
         let runbook = library.runbook(rb);
         for (si, step) in runbook.indexed_steps() {

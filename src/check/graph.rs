@@ -1,6 +1,8 @@
 //! The `needs` graph of one runbook: unknown names and dependency cycles.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
+
+use crate::fasthash::{Map as HashMap, Set as HashSet};
 
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
@@ -93,7 +95,7 @@ fn cycle_problem(
 pub(super) fn check_graph(loaded: &Loaded<Runbook>, problems: &mut Vec<Problem>) -> StepGraph {
     let runbook = &loaded.value;
     let source = &loaded.source;
-    let mut index = HashMap::new();
+    let mut index = HashMap::default();
     for (i, step) in runbook.steps.iter().enumerate() {
         index.entry(step.id.value.clone()).or_insert(i);
     }
@@ -159,7 +161,7 @@ fn shortest_cycle(
     start: usize,
     members: &HashSet<usize>,
 ) -> Vec<usize> {
-    let mut parent: HashMap<usize, usize> = HashMap::new();
+    let mut parent: HashMap<usize, usize> = HashMap::default();
     let mut queue = VecDeque::from([start]);
     while let Some(current) = queue.pop_front() {
         let mut next_steps: Vec<usize> =

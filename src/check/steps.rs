@@ -1,6 +1,6 @@
 //! Per-runbook structure: names and ids, exactly one kind per step, sensible kind bodies.
 
-use std::collections::HashMap;
+use crate::fasthash::Map as HashMap;
 
 use crate::diagnostic::Problem;
 use crate::load::Loaded;
@@ -38,7 +38,7 @@ pub(super) fn check_runbook(loaded: &Loaded<Runbook>) -> Vec<Problem> {
             .label_at(&name.referenced, "this runbook would do nothing"),
         );
     }
-    let mut seen: HashMap<&str, &Step> = HashMap::new();
+    let mut seen: HashMap<&str, &Step> = HashMap::default();
     for step in &runbook.steps {
         let id = &step.id;
         if !valid_id(&id.value) {

@@ -54,6 +54,13 @@ impl<'de> Deserialize<'de> for Interval {
     }
 }
 
+/// As written: deserializing the text again gives the same interval.
+impl serde::Serialize for Interval {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.text)
+    }
+}
+
 impl JsonSchema for Interval {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "Interval".into()

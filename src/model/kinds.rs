@@ -1,14 +1,14 @@
 //! The bodies of the step kinds: what each kind of step is told to do.
 
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
 use super::HumanDuration;
 use super::step::EnvMap;
 
 /// `generate`: a value from the OS CSPRNG.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GenerateSpec {
     /// Random bytes to draw, then encode with `encoding`.
@@ -19,7 +19,7 @@ pub struct GenerateSpec {
     pub charset: Option<Charset>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Encoding {
     Base64,
@@ -27,7 +27,7 @@ pub enum Encoding {
     Hex,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Charset {
     /// `A-Z a-z 0-9`.
@@ -43,7 +43,7 @@ pub enum Charset {
 }
 
 /// `exec`: a command, as a `sh -c` string or an argv list.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExecSpec {
     #[schemars(with = "Command")]
@@ -61,7 +61,7 @@ pub struct ExecSpec {
     pub expect: Option<Box<Expect>>,
 }
 
-#[derive(Debug, Clone, JsonSchema)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Command {
     Shell(String),
@@ -97,7 +97,7 @@ impl<'de> Deserialize<'de> for Command {
 }
 
 /// What an `exec` must produce to count as success.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
     /// The exit code (default 0).
@@ -110,7 +110,7 @@ pub struct Expect {
 }
 
 /// `env`: a lossless edit of a KEY=VALUE file.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnvSpec {
     /// Defaults to the runbook's `secret.file`, then `{{ vars.env_file }}`.
@@ -128,7 +128,7 @@ pub struct EnvSpec {
 }
 
 /// `file`: an atomic whole-file write.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileSpec {
     pub path: String,
@@ -154,7 +154,7 @@ impl FileSpec {
 }
 
 /// `verify`: a check that the new value is live.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifySpec {
     pub http: Option<HttpCheck>,
@@ -165,7 +165,7 @@ pub struct VerifySpec {
     pub timeout: Option<HumanDuration>,
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpCheck {
     pub url: String,
@@ -181,7 +181,7 @@ fn default_status() -> u16 {
     200
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TcpCheck {
     pub host: String,
@@ -189,14 +189,14 @@ pub struct TcpCheck {
 }
 
 /// `manual`: instructions for the operator, optionally reading a value.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ManualSpec {
     pub instructions: String,
     pub input: Option<ManualInput>,
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ManualInput {
     /// Supplied as `--input <name>=@file` or `RUNBOOK_INPUT_<NAME>`, or typed at a hidden prompt.
@@ -222,7 +222,7 @@ fn default_true() -> bool {
 }
 
 /// `rotate`: expands at plan time into the rotation runbook of a secret.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateSpec {
     /// A secret id or env name; defaults to the run's `--secret`.
@@ -234,7 +234,7 @@ pub struct RotateSpec {
 }
 
 /// `report`: the post-incident report, written from the run's journal.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReportSpec {
     pub path: String,

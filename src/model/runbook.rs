@@ -3,13 +3,13 @@
 use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
 use super::step::Step;
 
 /// One runbook file. Unknown keys are rejected so that a typo never silently disables a step.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(
     title = "runbook",
@@ -66,7 +66,7 @@ impl Mode {
 }
 
 /// The secret a rotation runbook owns, and its policy.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SecretSpec {
     /// What `--secret` matches (the env names match too).
@@ -136,6 +136,17 @@ impl<'de> Deserialize<'de> for Policy {
     }
 }
 
+/// As written, so that deserializing it again gives the same policy.
+impl Serialize for Policy {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Policy::Every(d) => d.serialize(serializer),
+            Policy::Provider => serializer.serialize_str("provider"),
+            Policy::User => serializer.serialize_str("user"),
+        }
+    }
+}
+
 impl JsonSchema for Policy {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "Policy".into()
@@ -151,7 +162,7 @@ impl JsonSchema for Policy {
 }
 
 /// An operator-supplied value.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InputSpec {
     pub default: Option<String>,

@@ -74,6 +74,13 @@ impl<'de> Deserialize<'de> for HostShare {
     }
 }
 
+/// As written: deserializing the text again gives the same share.
+impl serde::Serialize for HostShare {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.text)
+    }
+}
+
 impl JsonSchema for HostShare {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "HostShare".into()

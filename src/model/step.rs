@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
 use super::HumanDuration;
@@ -15,7 +15,7 @@ use super::kinds::{
     EnvSpec, ExecSpec, FileSpec, GenerateSpec, ManualSpec, ReportSpec, RotateSpec, VerifySpec,
 };
 
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
     /// Unique in the runbook: `[a-z0-9-]+`.
@@ -146,7 +146,7 @@ impl Step {
 }
 
 /// How a step is undone: `none`, or a step body of its own.
-#[derive(Debug, JsonSchema)]
+#[derive(Debug, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Rollback {
     /// `none`: nothing to undo (or nothing can be undone).
@@ -154,14 +154,14 @@ pub enum Rollback {
     Body(Box<RollbackBody>),
 }
 
-#[derive(Debug, JsonSchema)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub enum NoneKeyword {
     #[serde(rename = "none")]
     None,
 }
 
 /// The body of a rollback: one kind, without the scheduling fields of a step.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RollbackBody {
     pub description: Option<String>,

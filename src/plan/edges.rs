@@ -2,7 +2,7 @@
 //! last steps of the runbooks it expands into, and an implied rotation after the change
 //! of the rotation that implies it.
 
-use std::collections::{HashMap, HashSet};
+use crate::fasthash::{Map as HashMap, Set as HashSet};
 
 use petgraph::stable_graph::NodeIndex;
 

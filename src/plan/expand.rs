@@ -1,7 +1,7 @@
 //! Which runbooks a run includes: the requested one, and for each `rotate` step the
 //! rotation runbooks of its secret's `implies` closure, with the order between them.
 
-use std::collections::HashMap;
+use crate::fasthash::Map as HashMap;
 
 use crate::checked::{Library, RunbookIx, StepIx, StepKind};
 use crate::diagnostic::Problem;

@@ -1,7 +1,9 @@
 //! The execution order of a plan: Kahn's algorithm over the coalesced graph.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
+
+use crate::fasthash::Map as HashMap;
 
 use petgraph::Direction;
 use petgraph::stable_graph::NodeIndex;
@@ -24,7 +26,7 @@ pub(super) fn topological(
         .filter(|(_, d)| **d == 0)
         .map(|(n, _)| Reverse((graph[*n].ordinal, *n)))
         .collect();
-    let mut position: HashMap<NodeIndex, NodeIx> = HashMap::new();
+    let mut position: HashMap<NodeIndex, NodeIx> = HashMap::default();
     let mut nodes: Vec<PlanNode> = Vec::with_capacity(graph.node_count());
     while let Some(Reverse((_, node))) = ready.pop() {
         let mut needs: Vec<NodeIx> = graph
