@@ -15,17 +15,19 @@ use common::Test;
 
 /// `first` runs until `release` exists and then does what `then` says; `second` needs it and
 /// has no `check` and is not idempotent, so if it were in doubt nobody could judge it and
-/// `resume` would stop (exit 3) naming it. Each step appends its name to `ran`.
+/// `resume` would stop (exit 3) naming it. Each step appends its name to `ran`. A step a kill
+/// left running also stops once `ran` is gone: the test removes its folder as it ends, and a
+/// loop that missed `release` would otherwise poll a deleted folder forever.
 fn chain(then: &str) -> String {
     format!(
         r#"name: chain
 steps:
   - id: zero
     exec: {{ run: 'echo zero >> ran' }}
-    rollback: {{ exec: {{ run: 'echo undo-zero >> ran; touch rolling; while [ ! -e release-rollback ]; do sleep 0.05; done' }} }}
+    rollback: {{ exec: {{ run: 'echo undo-zero >> ran; touch rolling; while [ ! -e release-rollback ] && [ -e ran ]; do sleep 0.05; done' }} }}
   - id: first
     needs: [zero]
-    exec: {{ run: 'echo first >> ran; touch running; while [ ! -e release ]; do sleep 0.05; done; {then}' }}
+    exec: {{ run: 'echo first >> ran; touch running; while [ ! -e release ] && [ -e ran ]; do sleep 0.05; done; {then}' }}
     check: {{ run: 'grep -q first ran' }}
   - id: second
     needs: [first]
@@ -212,7 +214,7 @@ steps:
     exec: { run: 'echo first >> ran' }
   - id: second
     needs: [first]
-    exec: { run: 'echo second >> ran; touch running; while [ ! -e release ]; do sleep 0.05; done' }
+    exec: { run: 'echo second >> ran; touch running; while [ ! -e release ] && [ -e ran ]; do sleep 0.05; done' }
     check: { run: 'grep -q second ran' }
 "#;
     let test = Test::new().file("runbooks/chain.yaml", runbook);
