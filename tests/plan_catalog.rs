@@ -6,37 +6,9 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 
-use common::{Run, Test};
+use common::{Test, assert_same, edit_session_impact, runbook_names, warm_and_cold};
 
 const PARTIAL: &str = "only those are parsed";
-
-/// The plan from this state directory, and from one that never saw the library.
-fn warm_and_cold(test: &Test, args: &[&str]) -> (Run, Run) {
-    let warm: Vec<&str> = ["-vv"].iter().chain(args).copied().collect();
-    let cold: Vec<&str> = ["--state-dir", "cold"]
-        .iter()
-        .chain(args)
-        .copied()
-        .collect();
-    (test.run_args(&warm), test.run_args(&cold))
-}
-
-fn assert_same(warm: &Run, cold: &Run, what: &str) {
-    assert_eq!(warm.code, cold.code, "{what}: {}", warm.stderr);
-    assert_eq!(warm.stdout, cold.stdout, "{what}");
-}
-
-fn runbook_names(test: &Test) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(test.path().join("runbooks"))
-        .expect("runbooks")
-        .filter_map(|e| {
-            let name = e.expect("entry").file_name().into_string().expect("utf-8");
-            name.strip_suffix(".yaml").map(str::to_string)
-        })
-        .collect();
-    names.sort();
-    names
-}
 
 #[test]
 fn every_plan_of_the_shipped_library_is_the_same_from_its_involved_files_only() {
@@ -109,11 +81,7 @@ fn an_edited_runbook_is_planned_as_edited_and_a_catalog_not_ours_is_not_used() {
 
     // An implied runbook changes: the plan shows the change, from the whole library first,
     // then (its catalog remembered again) from its involved files only.
-    let path = "runbooks/session-rotation.yaml";
-    let text = String::from_utf8(test.read(path)).expect("utf-8");
-    let edited = text.replacen("  impact: All", "  impact: Edited. All", 1);
-    assert_ne!(text, edited);
-    test.write(path, edited.as_bytes());
+    edit_session_impact(&test);
     for partial in [false, true] {
         let (warm, cold) = warm_and_cold(&test, &args);
         warm.expect_code(0);

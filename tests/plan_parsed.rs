@@ -7,45 +7,16 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 
-use common::{Run, Test};
+use common::{Run, Test, assert_same, edit_session_impact, runbook_names, warm_and_cold};
 
 const PARSED: &str = "only those are parsed";
 const REMEMBERED: &str = "from what was remembered of them";
 const FILE: &str = ".runbook/parsed";
 
-/// The plan from this state directory (with its debug lines), and from one that never saw
-/// the library.
-fn warm_and_cold(test: &Test, args: &[&str]) -> (Run, Run) {
-    let warm: Vec<&str> = ["-vv"].iter().chain(args).copied().collect();
-    let cold: Vec<&str> = ["--state-dir", "cold"]
-        .iter()
-        .chain(args)
-        .copied()
-        .collect();
-    (test.run_args(&warm), test.run_args(&cold))
-}
-
-fn assert_same(warm: &Run, cold: &Run, what: &str) {
-    assert_eq!(warm.code, cold.code, "{what}: {}", warm.stderr);
-    assert_eq!(warm.stdout, cold.stdout, "{what}");
-}
-
 /// Whether this plan read its runbooks back (true) or parsed their YAML (false).
 fn read_back(run: &Run) -> bool {
     assert!(run.stderr.contains(PARSED), "{}", run.stderr);
     run.stderr.contains(REMEMBERED)
-}
-
-fn runbook_names(test: &Test) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(test.path().join("runbooks"))
-        .expect("runbooks")
-        .filter_map(|e| {
-            let name = e.expect("entry").file_name().into_string().expect("utf-8");
-            name.strip_suffix(".yaml").map(str::to_string)
-        })
-        .collect();
-    names.sort();
-    names
 }
 
 #[test]
@@ -99,11 +70,7 @@ fn an_edited_runbook_is_parsed_again_and_a_garbled_or_foreign_file_is_ignored_an
 
     // One byte of an involved runbook changes: its plan is parsed from the files again,
     // then read back as edited.
-    let path = "runbooks/session-rotation.yaml";
-    let text = String::from_utf8(test.read(path)).expect("utf-8");
-    let edited = text.replacen("  impact: All", "  impact: Edited. All", 1);
-    assert_ne!(text, edited);
-    test.write(path, edited.as_bytes());
+    edit_session_impact(&test);
     test.run_args(&["validate"]).expect_code(0);
     for remembered in [false, true] {
         let (warm, cold) = warm_and_cold(&test, &args);

@@ -197,6 +197,48 @@ impl Test {
         }
     }
 }
+/// A plan from `test`'s state directory (with its debug lines, `-vv`), and the same plan
+/// from a state directory that never saw the library: what a remembered catalog or parsed
+/// runbooks give, beside what the files alone give.
+pub(crate) fn warm_and_cold(test: &Test, args: &[&str]) -> (Run, Run) {
+    let warm: Vec<&str> = ["-vv"].iter().chain(args).copied().collect();
+    let cold: Vec<&str> = ["--state-dir", "cold"]
+        .iter()
+        .chain(args)
+        .copied()
+        .collect();
+    (test.run_args(&warm), test.run_args(&cold))
+}
+
+/// The names of the runbook files under `runbooks/`, sorted.
+pub(crate) fn runbook_names(test: &Test) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(test.path().join("runbooks"))
+        .expect("runbooks")
+        .filter_map(|e| {
+            let name = e.expect("entry").file_name().into_string().expect("utf-8");
+            name.strip_suffix(".yaml").map(str::to_string)
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// Changes one line of the shipped session runbook (its `impact`), which a compromise of
+/// `jwt` implies.
+pub(crate) fn edit_session_impact(test: &Test) {
+    let path = "runbooks/session-rotation.yaml";
+    let text = String::from_utf8(test.read(path)).expect("utf-8");
+    let edited = text.replacen("  impact: All", "  impact: Edited. All", 1);
+    assert_ne!(text, edited);
+    test.write(path, edited.as_bytes());
+}
+
+/// Both plans exit alike and print the same bytes.
+#[track_caller]
+pub(crate) fn assert_same(warm: &Run, cold: &Run, what: &str) {
+    assert_eq!(warm.code, cold.code, "{what}: {}", warm.stderr);
+    assert_eq!(warm.stdout, cold.stdout, "{what}");
+}
 pub(crate) mod fleet;
 pub(crate) mod operator;
 pub(crate) mod servers;
