@@ -215,3 +215,32 @@ fn prometheus_exposition_parses_and_reports_overdue_and_last_rotation() {
         "never rotated: no sample"
     );
 }
+
+/// The audit log and the rotation record are written and flushed together at a run's end, but
+/// each on its own: an audit log that cannot be written is reported, and the rotation is still
+/// recorded for `status`.
+#[test]
+fn an_audit_log_that_cannot_be_written_is_reported_and_the_rotation_still_recorded() {
+    let test = project();
+    std::fs::create_dir_all(test.path().join(".runbook/audit.jsonl")).unwrap();
+    let run = test
+        .command()
+        .args(["run", "tiny-rotation", "--yes"])
+        .output()
+        .unwrap();
+    // The rotation itself is done; the live view warns about the log it could not write.
+    assert_eq!(run.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        stdout.contains("could not update the audit log"),
+        "the failure is not reported: {stdout}"
+    );
+    assert!(
+        !stdout.contains("could not update the rotation record"),
+        "{stdout}"
+    );
+    let rotations = std::fs::read_to_string(test.path().join(".runbook/rotations.json"))
+        .expect("the rotation is recorded");
+    assert!(rotations.contains("\"tiny\""), "{rotations}");
+    assert!(rotations.contains("last_rotated"), "{rotations}");
+}
