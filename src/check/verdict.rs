@@ -12,7 +12,6 @@
 //! `validated` in the state directory, mode 0600; one that is unreadable, foreign (another
 //! owner, writable by others) or garbled matches nothing and costs a full check.
 
-use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
@@ -92,11 +91,15 @@ pub(crate) fn read_private(path: &std::path::Path, max: u64) -> Option<String> {
             && meta.mode() & 0o022 == 0
             && meta.len() <= max
     });
-    let mut text = String::new();
-    if !trusted || file.take(max).read_to_string(&mut text).is_err() {
+    if !trusted {
         return None;
     }
-    Some(text)
+    // One byte more than `max` is read so that a file grown since its `stat` is refused too.
+    let bytes = crate::load::read_capped(&file, max).ok()?;
+    if bytes.len() as u64 > max {
+        return None;
+    }
+    String::from_utf8(bytes).ok()
 }
 
 /// The remembered digests, if the file is ours.
