@@ -5,7 +5,9 @@
 //! chain each step becomes ready only when the one before it ends: without arming, every
 //! step of a chain waits for an fsync of its own between its predecessor's end and its own
 //! start. Armed, that fsync runs in the background while the predecessor runs, and the step
-//! journals only a `started` mark (one `write`, no fsync) right before it acts.
+//! journals only a `started` mark (one `write`, no fsync) right before it acts. Ready steps
+//! are armed too just before they start, so that steps starting together (a run's first
+//! ones) share one fsync instead of waiting for one each.
 //!
 //! What this costs in the truth recovery can tell: an armed step with no `started` mark
 //! never started if the journal is read back in the boot that wrote it (a killed process

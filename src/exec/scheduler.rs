@@ -90,6 +90,12 @@ pub(crate) async fn execute_plan(
     };
     let mut arming = Arming::new(&ctx, progress.gate.is_some());
     loop {
+        // The ready steps are armed before they start, so those that start together share one
+        // fsync: started first, each would journal its intent and wait for an fsync of its
+        // own (a run's first steps, or a chain whose next step was not armed).
+        if progress.failure.is_none() && !stop.load(Ordering::SeqCst) {
+            arming.top_up(&ctx, &ready);
+        }
         while progress.failure.is_none()
             && !stop.load(Ordering::SeqCst)
             && running.len() < ctx.options.jobs.max(1)
