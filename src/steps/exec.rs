@@ -91,8 +91,15 @@ fn process_of(run: &StepRun, spec: &ExecSpec) -> Result<ProcessSpec, StepError> 
         None => ctx.project.root.clone(),
     };
     // A child inherits our directory; naming it again costs every spawn a chdir.
-    process.cwd = (std::env::current_dir().ok().as_ref() != Some(&cwd)).then_some(cwd);
+    process.cwd = (own_dir() != Some(cwd.as_path())).then_some(cwd);
     Ok(process)
+}
+
+/// This process's working directory, asked once (a `getcwd` per spawn otherwise): nothing in
+/// it changes directory, a child is given its own by `cwd`.
+fn own_dir() -> Option<&'static std::path::Path> {
+    static DIR: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| std::env::current_dir().ok()).as_deref()
 }
 
 /// The code a child exited with; a signal, a timeout or an interrupt is a failure.
