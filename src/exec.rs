@@ -20,6 +20,7 @@ pub(crate) mod session;
 mod stage;
 pub(crate) mod start;
 pub(crate) mod sweep;
+pub(crate) mod swept;
 
 pub(crate) use compensate::AS_BEFORE;
 pub(crate) use ending::rolled_back;

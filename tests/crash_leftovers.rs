@@ -55,6 +55,19 @@ fn crash(test: &Test, failpoint: &str) {
     assert_eq!(output.status.code(), None, "{failpoint}: killed");
 }
 
+/// What a power cut changes besides what it loses: the kernel's boot id, which the record of
+/// the last sweep was written in (`.runbook/swept` starts with it).
+fn in_another_boot(test: &Test) {
+    let path = test.path().join(".runbook/swept");
+    let line = std::fs::read_to_string(&path).expect("the last sweep is recorded");
+    let boot = line.split_whitespace().next().expect("a boot id");
+    std::fs::write(
+        &path,
+        line.replacen(boot, "00000000-0000-4000-8000-000000000000", 1),
+    )
+    .expect("rewrite the sweep record");
+}
+
 fn active(test: &Test) -> String {
     String::from_utf8(test.read(".runbook/active"))
         .expect("utf-8")
@@ -183,6 +196,8 @@ fn a_started_run_that_was_never_marked_active_is_swept_with_its_start_file() {
     crash(&test, "before-intent:ref-rotation/new");
     let run_id = active(&test);
     std::fs::remove_file(test.path().join(".runbook/active")).expect("unmark");
+    // Earlier versions kept no record of their last sweep.
+    std::fs::remove_file(test.path().join(".runbook/swept")).expect("no sweep record");
     let out = test
         .command()
         .args(["run", "ref-rotation", "--yes"])
@@ -307,6 +322,7 @@ fn a_run_that_lost_its_active_marker_is_found_from_its_journal() {
     crash(&test, "after-effect:ref-rotation/write");
     let run_id = active(&test);
     std::fs::remove_file(test.path().join(".runbook/active")).expect("lose the marker");
+    in_another_boot(&test);
     let status = test.run_args(&["status"]);
     assert!(
         status.stdout.contains(&format!("unfinished run {run_id}")),

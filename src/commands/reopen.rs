@@ -235,11 +235,13 @@ fn begin_retire(
     crate::exec::start::remove_temp_leftovers(edited.iter(), Some(&durable.run_id));
     let state_failure =
         |e: String| super::shared::state_failure(format!("cannot begin the retire phase: {e}"));
-    // The backups of the activate phase went with it; the retire phase keeps its own.
+    // The backups of the activate phase went with it; the retire phase keeps its own. Marked
+    // first, so its new `backup/` is never there unmarked (a start that finds `runs/` as the
+    // last sweep left it examines only the marked run: `exec::swept`).
     durable
         .state
-        .create_run(&durable.run_id)
-        .and_then(|()| durable.state.set_active(&durable.run_id))
+        .set_active(&durable.run_id)
+        .and_then(|()| durable.state.create_run(&durable.run_id))
         .map_err(|e| state_failure(e.to_string()))?;
     let start = StartSnapshot {
         currents: crate::exec::start::needed_currents(plan, library, &currents),

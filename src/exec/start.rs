@@ -96,6 +96,10 @@ pub(crate) fn begin(
     snapshot: &StartSnapshot,
     redactor: &Redactor,
 ) -> Result<Durable, String> {
+    // The sweep that just ran left `runs/` as it wrote down (or there is no `runs/`, so no
+    // past run); once this run's folder is there and marked, the marker again names every
+    // run that needs anything (see `swept.rs`).
+    let swept = super::swept::unchanged(state) || !state.root.join("runs").exists();
     state
         .create_run(run_id)
         .map_err(|e| format!("cannot record the run: {e}"))?;
@@ -104,6 +108,9 @@ pub(crate) fn begin(
         .set_active(run_id)
         .map_err(|e| format!("cannot record the run: {e}"))
         .and_then(|()| {
+            if swept {
+                super::swept::record(state);
+            }
             crate::failpoint::hit("start", "after-active");
             let journal = Journal::open(&state.journal_path(run_id), redactor)
                 .map_err(|e| format!("cannot record the run: {e}"))?;

@@ -1,7 +1,9 @@
 //! The sweep at each start: what every past run's folder says about it, and what the start
 //! finishes for it — the runs a kill cut off before they began are removed, the clean-up of
 //! runs that ended is completed, and a run that did not finish but lost its active marker to a
-//! power cut is marked again, so it is resumed or aborted before anything else runs.
+//! power cut is marked again, so it is resumed or aborted before anything else runs. Every
+//! folder is looked at only when `runs/` is not as the last complete sweep left it, in the
+//! same boot (`swept.rs`); otherwise the marker names every run that can need anything.
 
 use crate::journal::{Record, read_journal};
 use crate::state::StateDir;
@@ -89,6 +91,10 @@ pub(crate) fn unfinished_run(state: &StateDir) -> Option<String> {
     if let Some(active) = state.active_run() {
         return Some(active);
     }
+    // As the last complete sweep left it: every run that needs anything is marked, none is.
+    if super::swept::unchanged(state) {
+        return None;
+    }
     let entries = std::fs::read_dir(state.root.join("runs")).ok()?;
     entries
         .flatten()
@@ -106,60 +112,32 @@ pub(crate) fn unfinished_run(state: &StateDir) -> Option<String> {
 /// marks active again a run that did not finish but lost its marker to a power cut, and says
 /// which. Call it holding the run lock, so no run is live. A run began when its journal has
 /// its `Begin` record and acted when it has an intent; one that did neither did nothing, and
-/// may hold `start.json` with secrets in it.
+/// may hold `start.json` with secrets in it. When `runs/` is as the last complete sweep left
+/// it, in the same boot, only the run the marker names is examined (see `swept.rs`).
 pub(crate) fn sweep_orphans(state: &StateDir) -> Vec<String> {
     // Earlier versions wrote the marker by rename; a kill mid-write left a copy naming a run.
     // They also wrote the lock's holder to `lock.holder` (by rename from `lock.holder.PID`); a
     // killed one left it behind, naming a dead process. These files are ours and never links,
     // so their folder is listed without resolving them.
     remove_marker_copies(&state.root);
-    let Ok(entries) = std::fs::read_dir(state.root.join("runs")) else {
-        return Vec::new();
-    };
     let active = state.active_run();
     let mut messages = Vec::new();
-    for entry in entries.flatten() {
-        let run_id = entry.file_name().to_string_lossy().into_owned();
-        let is_active = active.as_deref() == Some(run_id.as_str());
-        match examine(state, &run_id, is_active, Some(&entry)) {
-            Found::Settled => {}
-            Found::EndedWithLeftovers(records) => {
-                messages.extend(finish_ended(state, &run_id, is_active, &records));
-            }
-            // Settling removes `backup/` first: one still there, or the marker, says a kill
-            // (or a power cut, which can also lose the unsynced marker) cut it short.
-            Found::Waiting if is_active || state.backup_dir(&run_id).exists() => {
-                // Killed after its activate phase was journaled done (or before its retire
-                // phase began): the journal is the truth, so finish settling it.
-                let problems = super::phases::settle(state, &run_id);
-                messages.push(if problems.is_empty() {
-                    format!("run {run_id} had ended its activate phase but was interrupted while settling; it now waits for retire")
-                } else {
-                    format!("run {run_id} waits for retire, but settling it failed: {}", problems.join("; "))
-                });
-            }
-            Found::Waiting => {}
-            Found::Unfinished if !is_active && active.is_none() => {
-                if state.set_active(&run_id).is_ok() {
-                    messages.push(format!(
-                        "run {run_id} did not finish and had lost its active marker (a power cut?); marked it active again"
-                    ));
-                }
-            }
-            Found::Unfinished => {}
-            Found::Orphan => {
-                match std::fs::remove_dir_all(entry.path()) {
-                    Ok(()) => messages.push(format!(
-                        "removed run {run_id}: it was interrupted before it began, so nothing was changed"
-                    )),
-                    Err(e) => messages.push(format!(
-                        "run {run_id} was interrupted before it began, but its files could not be removed: {e}"
-                    )),
-                }
-                if is_active {
-                    let _ = state.clear_active();
-                }
-            }
+    // Whether every run that still needs something is named by the marker once this is done.
+    let mut named = true;
+    let unchanged = super::swept::unchanged(state);
+    if unchanged {
+        // A marker whose folder is gone is cleared below, as after a full sweep.
+        if let Some(run_id) = active.as_deref().filter(|id| state.run_dir(id).exists()) {
+            named &= settle(state, run_id, true, None, &mut messages);
+        }
+    } else {
+        let Ok(entries) = std::fs::read_dir(state.root.join("runs")) else {
+            return Vec::new();
+        };
+        for entry in entries.flatten() {
+            let run_id = entry.file_name().to_string_lossy().into_owned();
+            let is_active = active.as_deref() == Some(run_id.as_str());
+            named &= settle(state, &run_id, is_active, Some(&entry), &mut messages);
         }
     }
     // A marker that outlived its run's folder (a power cut kept the marker, not the folder).
@@ -168,7 +146,74 @@ pub(crate) fn sweep_orphans(state: &StateDir) -> Vec<String> {
     {
         let _ = state.clear_active();
     }
+    if named {
+        // A sweep that found `runs/` unchanged and did nothing leaves it as written down.
+        if !(unchanged && messages.is_empty()) {
+            super::swept::record(state);
+        }
+    } else {
+        super::swept::forget(state);
+    }
     messages
+}
+
+/// Finishes for one run what its folder says a start must finish, saying what it did; whether
+/// the run is then either left needing nothing or named by the active marker.
+fn settle(
+    state: &StateDir,
+    run_id: &str,
+    is_active: bool,
+    entry: Option<&std::fs::DirEntry>,
+    messages: &mut Vec<String>,
+) -> bool {
+    match examine(state, run_id, is_active, entry) {
+        Found::Settled => true,
+        Found::EndedWithLeftovers(records) => {
+            let (message, cleaned) = finish_ended(state, run_id, is_active, &records);
+            messages.push(message);
+            cleaned
+        }
+        // Settling removes `backup/` first: one still there, or the marker, says a kill
+        // (or a power cut, which can also lose the unsynced marker) cut it short.
+        Found::Waiting if is_active || state.backup_dir(run_id).exists() => {
+            // Killed after its activate phase was journaled done (or before its retire
+            // phase began): the journal is the truth, so finish settling it.
+            let problems = super::phases::settle(state, run_id);
+            messages.push(if problems.is_empty() {
+                format!("run {run_id} had ended its activate phase but was interrupted while settling; it now waits for retire")
+            } else {
+                format!("run {run_id} waits for retire, but settling it failed: {}", problems.join("; "))
+            });
+            problems.is_empty()
+        }
+        Found::Waiting => true,
+        Found::Unfinished if !is_active && state.active_run().is_none() => {
+            let marked = state.set_active(run_id).is_ok();
+            if marked {
+                messages.push(format!(
+                    "run {run_id} did not finish and had lost its active marker (a power cut?); marked it active again"
+                ));
+            }
+            marked
+        }
+        // Marked, or left beside the marked one (which `resume` or `abort` handles first).
+        Found::Unfinished => is_active,
+        Found::Orphan => {
+            let removed = std::fs::remove_dir_all(state.run_dir(run_id));
+            match &removed {
+                Ok(()) => messages.push(format!(
+                    "removed run {run_id}: it was interrupted before it began, so nothing was changed"
+                )),
+                Err(e) => messages.push(format!(
+                    "run {run_id} was interrupted before it began, but its files could not be removed: {e}"
+                )),
+            }
+            if is_active {
+                let _ = state.clear_active();
+            }
+            removed.is_ok()
+        }
+    }
 }
 
 /// Removes the `..active.XXXXXX.tmp` copies an interrupted rename of the marker left, and the
@@ -200,7 +245,7 @@ fn finish_ended(
     run_id: &str,
     is_active: bool,
     records: &[Record],
-) -> Option<String> {
+) -> (String, bool) {
     let cleaned = remove_linked_backups(records)
         .and_then(|()| state.remove_pending(run_id))
         .and_then(|()| {
@@ -210,14 +255,18 @@ fn finish_ended(
                 Ok(())
             }
         });
-    Some(match cleaned {
-        Ok(()) => format!(
-            "run {run_id} had ended but was interrupted while cleaning up; removed its pending values, backups and active marker"
+    match cleaned {
+        Ok(()) => (
+            format!(
+                "run {run_id} had ended but was interrupted while cleaning up; removed its pending values, backups and active marker"
+            ),
+            true,
         ),
-        Err(e) => {
-            format!("run {run_id} had ended, but its leftover files could not be removed: {e}")
-        }
-    })
+        Err(e) => (
+            format!("run {run_id} had ended, but its leftover files could not be removed: {e}"),
+            false,
+        ),
+    }
 }
 
 /// Removes the backups that a run's journal says it kept beside the files they hold (absolute

@@ -1,0 +1,207 @@
+//! A start looks at past runs only when it must: once a sweep has left every run that needs
+//! anything named by the active marker, the next start in the same boot, finding `runs/` as
+//! that sweep wrote it down (`.runbook/swept`), examines only the marked run — a long history
+//! costs nothing. A run folder added or removed since, or another boot, makes it examine them
+//! all. Observed through the real binary under `strace` (which past run folders it touched),
+//! and through what the sweep does to a folder added behind its back.
+
+mod common;
+
+use std::io::Write;
+use std::process::Command;
+
+use common::Test;
+
+const RUNBOOK: &str = r#"name: ref-rotation
+secret: { id: ref, env: [REF_SECRET], every: 90d, impact: none }
+steps:
+  - id: new
+    generate: { bytes: 24, encoding: hex }
+  - id: write
+    needs: [new]
+    env: { set: { REF_SECRET: "{{ steps.new.value }}" } }
+"#;
+
+/// The past runs the tests make up: settled ones (a journal, no `backup/` or `pending/`).
+const OLD: &str = "20200101T000000Z-";
+
+fn project() -> Test {
+    Test::new()
+        .file("runbooks/ref.yaml", RUNBOOK)
+        .file(".env.prod", "REF_SECRET=old-reference-value\n")
+}
+
+/// A history of `count` settled runs, as earlier runs leave them.
+fn history(test: &Test, count: usize) {
+    for i in 0..count {
+        let dir = test.path().join(format!(".runbook/runs/{OLD}{i:06x}"));
+        std::fs::create_dir_all(&dir).expect("run folder");
+        std::fs::write(dir.join("journal.jsonl"), "").expect("journal");
+    }
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+fn strace_available() -> bool {
+    let found = Command::new("strace").arg("-V").output().is_ok();
+    if !found {
+        let message =
+            "SKIPPED: strace not found (install strace) — the sweep's reads are not checked";
+        assert!(!in_ci(), "{message}; CI is set, so a missing strace fails");
+        let _ = writeln!(std::io::stderr(), "\n*** {message} ***\n");
+    }
+    found
+}
+
+/// Runs the rotation under `strace -f` and returns its exit code and how many calls named a
+/// past run's folder.
+fn run_counting_history(test: &Test) -> (Option<i32>, usize) {
+    let trace = test.path().join("strace.out");
+    let mut runbook = test.command();
+    runbook.args(["run", "ref-rotation", "--yes"]);
+    let mut command = Command::new("strace");
+    command
+        .args(["-f", "-qq", "-e", "trace=%file,%desc", "-o"])
+        .arg(&trace)
+        .arg(runbook.get_program())
+        .args(runbook.get_args())
+        .current_dir(test.path());
+    for (key, value) in runbook.get_envs() {
+        match value {
+            Some(value) => command.env(key, value),
+            None => command.env_remove(key),
+        };
+    }
+    let output = command.output().expect("spawn strace");
+    let text = std::fs::read_to_string(&trace).expect("strace output");
+    (
+        output.status.code(),
+        text.lines().filter(|l| l.contains(OLD)).count(),
+    )
+}
+
+#[test]
+fn a_start_after_a_clean_sweep_reads_no_past_run() {
+    if !strace_available() {
+        return;
+    }
+    let test = project();
+    history(&test, 40);
+    // No sweep has seen these folders: the first start looks at each of them.
+    let (code, touched) = run_counting_history(&test);
+    assert_eq!(code, Some(0));
+    assert!(
+        touched >= 40,
+        "the first start examined the history: {touched} calls"
+    );
+    // That start left every run that needs anything marked (none), and added only its own.
+    let (code, touched) = run_counting_history(&test);
+    assert_eq!(code, Some(0));
+    assert_eq!(touched, 0, "the next start read no past run");
+    assert!(
+        test.path().join(".runbook/swept").exists(),
+        "the sweep is recorded"
+    );
+}
+
+#[test]
+fn a_run_folder_added_since_the_last_sweep_is_examined() {
+    let test = project();
+    test.run_args(&["run", "ref-rotation", "--yes"]);
+    // A run cut off before it began, made behind the last sweep's back: its folder and an empty
+    // `backup/`, no journal (what a kill between the folder and the active marker leaves).
+    let orphan = format!("{OLD}0000aa");
+    std::fs::create_dir_all(test.path().join(format!(".runbook/runs/{orphan}/backup")))
+        .expect("orphan folder");
+    let out = test
+        .command()
+        .args(["run", "ref-rotation", "--yes"])
+        .output()
+        .expect("spawn");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!("removed run {orphan}")),
+        "the added folder was examined: {stderr}"
+    );
+    assert!(!test.path().join(format!(".runbook/runs/{orphan}")).exists());
+}
+
+#[test]
+fn a_sweep_record_of_another_boot_or_not_ours_is_not_trusted() {
+    let test = project();
+    test.run_args(&["run", "ref-rotation", "--yes"]);
+    let orphan = format!("{OLD}0000bb");
+    let swept = test.path().join(".runbook/swept");
+    // First untouched, which shows the record below is the one a sweep writes: trusted, it
+    // hides the added folder. Then each way it can be wrong, which must make the start look.
+    for tamper in ["none", "another boot", "garbled", "writable by others"] {
+        // The folder is added, then the record is made to match `runs/` as it now is: only
+        // the boot or the file itself can make the start look.
+        std::fs::create_dir_all(test.path().join(format!(".runbook/runs/{orphan}/backup")))
+            .expect("orphan folder");
+        let runs = test.path().join(".runbook/runs");
+        let line = runs_line(&swept, &runs);
+        let written = match tamper {
+            "another boot" => line.replacen(
+                line.split_whitespace().next().unwrap(),
+                "00000000-0000-4000-8000-000000000000",
+                1,
+            ),
+            "garbled" => line.replace(' ', "_"),
+            _ => line.clone(),
+        };
+        std::fs::write(&swept, written).expect("rewrite the record");
+        if tamper == "writable by others" {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&swept, std::fs::Permissions::from_mode(0o666))
+                .expect("chmod");
+        }
+        let out = test
+            .command()
+            .args(["run", "ref-rotation", "--yes"])
+            .output()
+            .expect("spawn");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{tamper}: {stderr}");
+        if tamper == "none" {
+            assert!(!stderr.contains("removed run"), "trusted: {stderr}");
+            continue;
+        }
+        assert!(
+            stderr.contains(&format!("removed run {orphan}")),
+            "{tamper}: the folder was examined: {stderr}"
+        );
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&swept)
+        .expect("recorded again")
+        .permissions()
+        .mode();
+    assert_eq!(
+        mode & 0o777,
+        0o600,
+        "a record open to others is replaced by one of ours"
+    );
+}
+
+/// The record a sweep would write for `runs/` as it is now: the boot id of the record already
+/// there, then the directory's numbers (see `src/exec/swept.rs`).
+fn runs_line(swept: &std::path::Path, runs: &std::path::Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let old = std::fs::read_to_string(swept).expect("the last sweep is recorded");
+    let boot = old.split_whitespace().next().expect("a boot id");
+    let meta = std::fs::symlink_metadata(runs).expect("runs/");
+    format!(
+        "{boot:<40} {:016x} {:016x} {:016x} {:016x}.{:08x} {:016x}.{:08x}\n",
+        meta.dev(),
+        meta.ino(),
+        meta.nlink(),
+        meta.ctime(),
+        meta.ctime_nsec(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+    )
+}
