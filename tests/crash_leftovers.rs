@@ -9,15 +9,7 @@ use common::Test;
 const ENV: &str =
     "# reference deployment\nexport REF_SECRET=0ld-reference-secret-value\nOTHER=unchanged\n";
 
-const RUNBOOK: &str = r#"name: ref-rotation
-secret: { id: ref, env: [REF_SECRET], every: 90d, impact: none }
-steps:
-  - id: new
-    generate: { bytes: 24, encoding: hex }
-  - id: write
-    needs: [new]
-    env: { set: { REF_SECRET: "{{ steps.new.value }}" } }
-"#;
+const RUNBOOK: &str = common::REF_ROTATION;
 
 /// Another rotation sharing the env file: its value is masked by the run, never kept by it.
 const OTHER_RUNBOOK: &str = r#"name: other-rotation

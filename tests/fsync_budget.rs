@@ -7,9 +7,6 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::Command;
-
 use common::Test;
 
 /// The calls that wait for the disk.
@@ -19,49 +16,10 @@ fn env_file(lines: usize) -> String {
     (0..lines).map(|i| format!("K{i}=value-{i}\n")).collect()
 }
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
-}
-
-fn strace_available() -> bool {
-    let found = Command::new("strace").arg("-V").output().is_ok();
-    if !found {
-        let message =
-            "SKIPPED: strace not found (install strace) — the fsync budget is not checked";
-        assert!(!in_ci(), "{message}; CI is set, so a missing strace fails");
-        let _ = writeln!(std::io::stderr(), "\n*** {message} ***\n");
-    }
-    found
-}
-
-/// Runs `runbook ARGS` under `strace -f` in the test's directory and returns the sync calls it
-/// made, one line each (`fsync(5</path/to/file>)`), with its exit code.
+/// Runs `runbook ARGS` under `strace` and returns the sync calls it made, one line each
+/// (`fsync(5</path/to/file>)`), with its exit code.
 fn syncs_of(test: &Test, args: &[&str]) -> (Option<i32>, Vec<String>) {
-    let trace = test.path().join("strace.out");
-    let mut runbook = test.command();
-    runbook.args(args);
-    let mut command = Command::new("strace");
-    command
-        .args(["-f", "-qq", "-y", "-o"])
-        .arg(&trace)
-        .arg("-e")
-        .arg(format!("trace={}", SYNCS.join(",")))
-        .arg(runbook.get_program())
-        .args(runbook.get_args())
-        .current_dir(test.path());
-    for (key, value) in runbook.get_envs() {
-        match value {
-            Some(value) => command.env(key, value),
-            None => command.env_remove(key),
-        };
-    }
-    let output = command.output().expect("spawn strace");
-    let text = std::fs::read_to_string(&trace).unwrap_or_else(|e| {
-        panic!(
-            "no strace output ({e}): {}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
+    let (code, text) = common::strace::trace(test, args, &SYNCS.join(","));
     let calls = text
         .lines()
         .filter(|line| !line.contains("resumed>"))
@@ -81,7 +39,11 @@ fn syncs_of(test: &Test, args: &[&str]) -> (Option<i32>, Vec<String>) {
                 })
         })
         .collect();
-    (output.status.code(), calls)
+    (code, calls)
+}
+
+fn strace_available() -> bool {
+    common::strace::available("the fsync budget is not checked")
 }
 
 const EDIT: &str = r#"name: one

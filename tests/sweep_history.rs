@@ -7,20 +7,9 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::Command;
-
 use common::Test;
 
-const RUNBOOK: &str = r#"name: ref-rotation
-secret: { id: ref, env: [REF_SECRET], every: 90d, impact: none }
-steps:
-  - id: new
-    generate: { bytes: 24, encoding: hex }
-  - id: write
-    needs: [new]
-    env: { set: { REF_SECRET: "{{ steps.new.value }}" } }
-"#;
+const RUNBOOK: &str = common::REF_ROTATION;
 
 /// The past runs the tests make up: settled ones (a journal, no `backup/` or `pending/`).
 const OLD: &str = "20200101T000000Z-";
@@ -40,51 +29,17 @@ fn history(test: &Test, count: usize) {
     }
 }
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
-}
-
-fn strace_available() -> bool {
-    let found = Command::new("strace").arg("-V").output().is_ok();
-    if !found {
-        let message =
-            "SKIPPED: strace not found (install strace) — the sweep's reads are not checked";
-        assert!(!in_ci(), "{message}; CI is set, so a missing strace fails");
-        let _ = writeln!(std::io::stderr(), "\n*** {message} ***\n");
-    }
-    found
-}
-
-/// Runs the rotation under `strace -f` and returns its exit code and how many calls named a
-/// past run's folder.
+/// Runs the rotation under `strace` and returns its exit code and how many calls named a past
+/// run's folder.
 fn run_counting_history(test: &Test) -> (Option<i32>, usize) {
-    let trace = test.path().join("strace.out");
-    let mut runbook = test.command();
-    runbook.args(["run", "ref-rotation", "--yes"]);
-    let mut command = Command::new("strace");
-    command
-        .args(["-f", "-qq", "-e", "trace=%file,%desc", "-o"])
-        .arg(&trace)
-        .arg(runbook.get_program())
-        .args(runbook.get_args())
-        .current_dir(test.path());
-    for (key, value) in runbook.get_envs() {
-        match value {
-            Some(value) => command.env(key, value),
-            None => command.env_remove(key),
-        };
-    }
-    let output = command.output().expect("spawn strace");
-    let text = std::fs::read_to_string(&trace).expect("strace output");
-    (
-        output.status.code(),
-        text.lines().filter(|l| l.contains(OLD)).count(),
-    )
+    let (code, text) =
+        common::strace::trace(test, &["run", "ref-rotation", "--yes"], "%file,%desc");
+    (code, text.lines().filter(|l| l.contains(OLD)).count())
 }
 
 #[test]
 fn a_start_after_a_clean_sweep_reads_no_past_run() {
-    if !strace_available() {
+    if !common::strace::available("the sweep's reads are not checked") {
         return;
     }
     let test = project();
@@ -115,13 +70,11 @@ fn a_run_folder_added_since_the_last_sweep_is_examined() {
     let orphan = format!("{OLD}0000aa");
     std::fs::create_dir_all(test.path().join(format!(".runbook/runs/{orphan}/backup")))
         .expect("orphan folder");
-    let out = test
-        .command()
-        .args(["run", "ref-rotation", "--yes"])
-        .output()
-        .expect("spawn");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let stderr = test
+        .run_args(&["run", "ref-rotation", "--yes"])
+        .expect_code(0)
+        .stderr
+        .clone();
     assert!(
         stderr.contains(&format!("removed run {orphan}")),
         "the added folder was examined: {stderr}"
@@ -159,13 +112,11 @@ fn a_sweep_record_of_another_boot_or_not_ours_is_not_trusted() {
             std::fs::set_permissions(&swept, std::fs::Permissions::from_mode(0o666))
                 .expect("chmod");
         }
-        let out = test
-            .command()
-            .args(["run", "ref-rotation", "--yes"])
-            .output()
-            .expect("spawn");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(0), "{tamper}: {stderr}");
+        let stderr = test
+            .run_args(&["run", "ref-rotation", "--yes"])
+            .expect_code(0)
+            .stderr
+            .clone();
         if tamper == "none" {
             assert!(!stderr.contains("removed run"), "trusted: {stderr}");
             continue;

@@ -52,6 +52,18 @@ fn subcommand<'a>(args: &[&'a str]) -> Option<&'a str> {
     None
 }
 
+/// A rotation of one secret in `.env.prod`: a value generated, then written by an `env` step
+/// (the smallest runbook with a secret, a pending value and an edit to undo).
+pub(crate) const REF_ROTATION: &str = r#"name: ref-rotation
+secret: { id: ref, env: [REF_SECRET], every: 90d, impact: none }
+steps:
+  - id: new
+    generate: { bytes: 24, encoding: hex }
+  - id: write
+    needs: [new]
+    env: { set: { REF_SECRET: "{{ steps.new.value }}" } }
+"#;
+
 /// The repository root, for shipped runbooks and fixtures.
 pub(crate) fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -243,3 +255,4 @@ pub(crate) mod fleet;
 pub(crate) mod operator;
 pub(crate) mod servers;
 pub(crate) mod sshd;
+pub(crate) mod strace;
