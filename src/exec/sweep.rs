@@ -10,7 +10,8 @@ use crate::state::StateDir;
 
 /// What a run's folder says about it, read only for runs that may still need something: a
 /// run that ended cleanly has no `pending/` or `backup/` folder left (they are removed only
-/// once its end is durable), so a long history costs one `stat` per run, not a journal read.
+/// once its end is durable), so a full sweep of a long history costs one `stat` per run, not
+/// a journal read (and most starts need none: `swept.rs`).
 enum Found {
     /// Ended and cleaned up, or a damaged journal (the operator's to look at, never ours).
     Settled,
