@@ -336,16 +336,24 @@ pub fn yaml_files(dir: &Path) -> Result<Vec<PathBuf>, Problem> {
     })?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(Result::ok)
-        .map(|entry| entry.path())
-        .filter(|path| {
-            // A dangling symbolic link is kept, so that reading it says what is wrong
+        .filter(|entry| {
+            let path = entry.path();
+            if !matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("yaml" | "yml")
+            ) {
+                return false;
+            }
+            // The listing says what each entry is (no `stat` per file); only a symbolic link
+            // is followed. A dangling one is kept, so that reading it says what is wrong
             // instead of the runbook silently disappearing.
-            (path.is_file() || path.is_symlink() && !path.exists())
-                && matches!(
-                    path.extension().and_then(|e| e.to_str()),
-                    Some("yaml" | "yml")
-                )
+            match entry.file_type() {
+                Ok(kind) if kind.is_symlink() => path.is_file() || !path.exists(),
+                Ok(kind) => kind.is_file(),
+                Err(_) => path.is_file(),
+            }
         })
+        .map(|entry| entry.path())
         .collect();
     files.sort();
     Ok(files)
