@@ -223,14 +223,12 @@ fn prometheus_exposition_parses_and_reports_overdue_and_last_rotation() {
 fn an_audit_log_that_cannot_be_written_is_reported_and_the_rotation_still_recorded() {
     let test = project();
     std::fs::create_dir_all(test.path().join(".runbook/audit.jsonl")).unwrap();
-    let run = test
-        .command()
-        .args(["run", "tiny-rotation", "--yes"])
-        .output()
-        .unwrap();
     // The rotation itself is done; the live view warns about the log it could not write.
-    assert_eq!(run.status.code(), Some(0));
-    let stdout = String::from_utf8_lossy(&run.stdout);
+    let stdout = test
+        .run_args(&["run", "tiny-rotation", "--yes"])
+        .expect_code(0)
+        .stdout
+        .clone();
     assert!(
         stdout.contains("could not update the audit log"),
         "the failure is not reported: {stdout}"

@@ -138,6 +138,40 @@ fn a_sweep_record_of_another_boot_or_not_ours_is_not_trusted() {
     );
 }
 
+#[test]
+fn a_sweep_record_that_cannot_be_written_costs_only_a_full_sweep() {
+    // A folder where the record goes: it can be neither read as one nor written, so every
+    // start examines every run. Shown by a run whose marker is gone in this same boot, which
+    // only a full sweep finds (a trusted record would leave it to the marker).
+    let test = project();
+    std::fs::create_dir_all(test.path().join(".runbook/swept")).expect("a folder in its place");
+    test.run_args(&["run", "ref-rotation", "--yes"])
+        .expect_code(0);
+    let killed = test
+        .command()
+        .args(["run", "ref-rotation", "--yes"])
+        .env("RUNBOOK_FAILPOINT", "after-effect:ref-rotation/write")
+        .output()
+        .expect("spawn");
+    assert_eq!(killed.status.code(), None, "killed after its edit");
+    let marker = test.path().join(".runbook/active");
+    let run_id = std::fs::read_to_string(&marker).expect("marked");
+    std::fs::remove_file(&marker).expect("lose the marker");
+    let refused = test.run_args(&["run", "ref-rotation", "--yes"]);
+    refused.expect_code(4);
+    assert!(
+        refused
+            .stderr
+            .contains(&format!("runbook resume {}", run_id.trim())),
+        "found from its journal: {}",
+        refused.stderr
+    );
+    assert!(
+        test.path().join(".runbook/swept").is_dir(),
+        "left as it was"
+    );
+}
+
 /// The record a sweep would write for `runs/` as it is now: the boot id of the record already
 /// there, then the directory's numbers (see `src/exec/swept.rs`).
 fn runs_line(swept: &std::path::Path, runs: &std::path::Path) -> String {
