@@ -47,11 +47,14 @@ def layered(count):
     return nodes
 
 
-def yaml_steps(nodes, run):
-    """The `steps:` list. `run` is either a shell string or an argv list, already YAML text."""
+def yaml_steps(nodes, run, retire_from=None):
+    """The `steps:` list. `run` is either a shell string or an argv list, already YAML text.
+    Steps from index `retire_from` on are in the retire phase."""
     lines = ["steps:"]
-    for node_id, needs in nodes:
+    for index, (node_id, needs) in enumerate(nodes):
         lines.append(f"  - id: {node_id}")
+        if retire_from is not None and index >= retire_from:
+            lines.append("    phase: retire")
         if needs:
             lines.append(f"    needs: [{', '.join(nodes[n][0] for n in needs)}]")
         lines.append(f"    exec: {{ run: {run} }}")
@@ -221,6 +224,14 @@ def main():
     # The same file in a project that keeps a state directory, as every project does once it
     # has run or validated: the warm-up plan remembers the runbooks it parsed, and the timed
     # ones read them back (`.runbook/parsed`). Not the target's shape, which is the cold parse.
+    # The same steps with the second half in the retire phase, in a runbook that rotates a
+    # secret (phases need one, with an overlap): what orders the phases is planned too.
+    phased = os.path.join(out, "w5-phases")
+    secret = secret_block("all", "ALL_TOKEN", "plan.env").replace("  every:", "  overlap: 1d\n  every:")
+    text = HEADER + "name: all\n" + secret + yaml_steps(layered(10000), '"true"', retire_from=5000)
+    write(os.path.join(phased, "runbooks", "all.yaml"), text)
+    write(os.path.join(phased, "plan.env"), "ALL_TOKEN=x\n")
+    spec("w5", "plan 10000 steps (one file, half retire)", phased, *single, count=2, warmup=False)
     kept = os.path.join(out, "w5-single-kept")
     shutil.copytree(one, kept)
     os.makedirs(os.path.join(kept, ".runbook"), mode=0o700)

@@ -155,6 +155,7 @@ def main():
         note = f"{r['median'] / steps * 1000:.1f} us/step" if r else ""
         t.measured("w5", label, note)
     t.measured("w5", "plan 10000 steps (one file)")
+    t.measured("w5", "plan 10000 steps (one file, half retire)")
     t.measured("w5", "plan 10000 steps (one file, state kept)", "runbooks read back, not parsed")
     for label in ("plan 10000 steps", "plan 10000 steps (one file)"):
         r = t.get("w5", label)

@@ -6,7 +6,7 @@ use crate::fasthash::{Map as HashMap, Set as HashSet};
 
 use petgraph::stable_graph::NodeIndex;
 
-use crate::checked::{Library, RunbookIx, Step, StepIx};
+use crate::checked::{Library, RunbookIx, StepIx};
 use crate::model::Phase;
 
 use super::expand::Expansion;
@@ -114,7 +114,11 @@ impl Edges<'_> {
         for &rb in order_of_runbooks {
             let runbook = self.library.runbook(rb);
             let steps = &runbook.steps;
-            let phase_of = |id: &str| steps.iter().find(|s| s.id.value == id).map(Step::phase);
+            // By id, once: a search per `needs` made a long retire phase quadratic.
+            let phase_of: HashMap<&str, Phase> = steps
+                .iter()
+                .map(|s| (s.id.value.as_str(), s.phase()))
+                .collect();
             let needed: HashSet<&str> = steps
                 .iter()
                 .filter(|s| s.phase() == Phase::Activate)
@@ -132,7 +136,7 @@ impl Edges<'_> {
                     && !step
                         .needs
                         .iter()
-                        .any(|n| phase_of(&n.value) == Some(Phase::Retire));
+                        .any(|n| phase_of.get(n.value.as_str()) == Some(&Phase::Retire));
                 if !first_retire {
                     continue;
                 }
