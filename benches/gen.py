@@ -121,9 +121,9 @@ def plan_project(out, name, steps, parts):
         text += secret_block(f"part{part}", f"PART{part}_TOKEN", "plan.env")
         text += yaml_steps(layered(per), '"true"')
         write(os.path.join(root, "runbooks", f"part{part}.yaml"), text)
-        # The rotate steps need nothing on purpose: a `needs` between two of them makes the
-        # planner look for the sinks of a whole part by comparing every step with every other
-        # (`ends` in src/plan.rs), which is a separate quadratic cost, reported on its own.
+        # The rotate steps need nothing: chaining them (`needs` from one to the one before)
+        # plans in the same time, now that a part's first and last steps are found in one
+        # pass (`ends` in src/plan/edges.rs).
         rotates += [f"  - id: rotate-{part}", f"    rotate: {{ secret: part{part} }}"]
     root_text = HEADER + "name: all\n" + "\n".join(rotates) + "\n"
     write(os.path.join(root, "runbooks", "all.yaml"), root_text)
@@ -206,8 +206,7 @@ def main():
 
     for steps in (1000, 10000, 100000):
         root = plan_project(out, f"w5-{steps}", steps, 10)
-        # The largest plan takes 15-60 s on this build (its check is quadratic per file): one
-        # sample, no warm-up, or the script would not finish in a few minutes.
+        # The largest plan takes about a second: one sample, no warm-up.
         big = steps > 10000
         count, warm = (1, False) if big else (runs, True)
         spec("w5", f"plan {steps} steps", root, runbook, "plan", "all", count=count, warmup=warm)
