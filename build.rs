@@ -3,9 +3,9 @@
 //!
 //! Why: the kernel maps a program's text into a process one page-cache folio at a time, and
 //! those are 64 KiB and larger, so a process's resident memory includes every folio that holds
-//! any function it calls. The ~1,800 functions the benchmark's workloads call were spread over
+//! any function it calls. The ~1,900 functions the benchmark's workloads call were spread over
 //! the whole 7.6 MB of text, and a 1,000-step run had 6.8 MiB of it resident; linked together
-//! they fill about 4 MiB. `src/hot_text.ld` lists them as section patterns (one section per
+//! they fill 3.2 MB, and that run has under 3 MiB of text resident. `src/hot_text.ld` lists them as section patterns (one section per
 //! function is rustc's default on Linux) in a script that `INSERT`s them into the default
 //! layout; `benches/hot_text.sh` regenerates it. lld (rustc's default linker here) and GNU ld
 //! read such a script, gold and mold do not, so a build that chooses its own linker is left
@@ -25,8 +25,8 @@ fn main() {
     let own_linker = env::var_os("RUSTC_LINKER").is_some()
         || flags.contains("fuse-ld")
         || flags.contains("linker");
-    if linux && release && !own_linker {
-        let script = Path::new(&var("CARGO_MANIFEST_DIR")).join("src/hot_text.ld");
+    let script = Path::new(&var("CARGO_MANIFEST_DIR")).join("src/hot_text.ld");
+    if linux && release && !own_linker && script.exists() {
         println!("cargo::rustc-link-arg-bin=runbook=-T");
         println!("cargo::rustc-link-arg-bin=runbook={}", script.display());
     }

@@ -5,7 +5,7 @@
 #
 # Installs valgrind from Debian's packages when it is missing, builds runbook (release),
 # generates the benchmark's workloads into a temporary directory and runs each runbook
-# command of them once under callgrind (2-4 minutes on 2 cores).
+# command of them twice under callgrind (about 4 minutes on 2 cores).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
