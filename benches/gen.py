@@ -61,13 +61,15 @@ def yaml_steps(nodes, run, retire_from=None):
     return "\n".join(lines) + "\n"
 
 
-def secret_block(secret_id, env_name, env_file):
+def secret_block(secret_id, env_name, env_file, overlap=None):
+    """A `secret:` block; `overlap` (a duration) is what a runbook with phases needs."""
     return (
         "secret:\n"
         f"  id: {secret_id}\n"
         f"  env: [{env_name}]\n"
         f"  file: {env_file}\n"
-        "  every: 90d\n"
+        + (f"  overlap: {overlap}\n" if overlap else "")
+        + "  every: 90d\n"
         "  impact: none (benchmark)\n"
     )
 
@@ -226,7 +228,7 @@ def main():
     # The same steps with the second half in the retire phase, in a runbook that rotates a
     # secret (phases need one, with an overlap): what orders the phases is planned too.
     phased = os.path.join(out, "w5-phases")
-    secret = secret_block("all", "ALL_TOKEN", "plan.env").replace("  every:", "  overlap: 1d\n  every:")
+    secret = secret_block("all", "ALL_TOKEN", "plan.env", overlap="1d")
     text = HEADER + "name: all\n" + secret + yaml_steps(layered(10000), '"true"', retire_from=5000)
     write(os.path.join(phased, "runbooks", "all.yaml"), text)
     write(os.path.join(phased, "plan.env"), "ALL_TOKEN=x\n")
