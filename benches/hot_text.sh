@@ -23,9 +23,11 @@ fi
 
 echo "building runbook (release) ..." >&2
 (cd "$repo" && cargo build --release --quiet --bin runbook)
+# .cargo/config.toml names this machine's target tuple, so cargo builds into target/<tuple>/.
+runbook="$repo/target/$(rustc --print host-tuple)/release/runbook"
 
 work="$(mktemp -d -t runbook-hot-text.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
 # The floor is not run here; gen.py only writes its path into the command list.
-python3 "$here/gen.py" "$work" "$repo/target/release/runbook" "$work/floor" "$repo" 1
-python3 "$here/hot_text.py" "$work" "$repo/target/release/runbook" "$repo/src/hot_text.ld"
+python3 "$here/gen.py" "$work" "$runbook" "$work/floor" "$repo" 1
+python3 "$here/hot_text.py" "$work" "$runbook" "$repo/src/hot_text.ld"

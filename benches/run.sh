@@ -35,7 +35,7 @@ fi
 if [[ -z "${RUNBOOK:-}" ]]; then
     echo "building runbook (release) ..." >&2
     (cd "$repo" && cargo build --release --quiet --bin runbook)
-    RUNBOOK="$repo/target/release/runbook"
+    RUNBOOK="$repo/target/$(rustc --print host-tuple)/release/runbook"
 fi
 RUNBOOK="$(cd "$(dirname "$RUNBOOK")" && pwd)/$(basename "$RUNBOOK")"
 

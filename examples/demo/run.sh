@@ -47,8 +47,10 @@ cd "$repo"
 # Cargo's own progress lines show: a first build takes minutes and must not look hung.
 echo "building runbook and the demo service (the first build takes a few minutes)..."
 cargo build --bin runbook --example demo-service --example demo-migrate --example demo-load
-# Where cargo put the binaries: `target/` unless CARGO_TARGET_DIR or a cargo config moved it.
+# Where cargo put the binaries: `target/` unless CARGO_TARGET_DIR or a cargo config moved it,
+# then this machine's target tuple (.cargo/config.toml names it, to link runbook statically).
 target=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+target="$target/$(rustc --print host-tuple)"
 runbook="$target/debug/runbook"
 migrate="$target/debug/examples/demo-migrate"
 load="$target/debug/examples/demo-load"

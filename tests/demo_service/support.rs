@@ -29,9 +29,14 @@ fn service_binary() -> &'static Path {
 /// older than its sources (as after `cargo test --test NAME` with edits), so the tests never
 /// silently exercise a stale binary.
 pub(crate) fn example_binary(name: &str) -> PathBuf {
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or(repo().join("target"), |dir| repo().join(dir));
-    let binary = target.join("debug/examples").join(name);
+    // This test runs from `<profile dir>/deps/`; the examples are in `<profile dir>/examples/`,
+    // wherever the target directory and its target tuple put the profile directory.
+    let exe = std::env::current_exe().expect("the test's own path");
+    let profile = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("a test binary in <profile dir>/deps/");
+    let binary = profile.join("examples").join(name);
     let built = std::fs::metadata(&binary)
         .and_then(|meta| meta.modified())
         .ok();
