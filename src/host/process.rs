@@ -19,6 +19,7 @@ use tokio::time::{Instant, sleep_until};
 
 use rustix::process::Signal;
 
+mod lookup;
 mod spawn;
 mod spec;
 #[cfg(test)]

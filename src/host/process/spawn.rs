@@ -2,6 +2,7 @@
 //! the runtime, and the guard that SIGKILLs that group if the run is abandoned. Kept apart from
 //! the run loop because conversations start children the same way and drive them differently.
 
+use std::ffi::OsStr;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::process::{Command, Stdio};
@@ -9,7 +10,7 @@ use std::process::{Command, Stdio};
 use rustix::process::{Pid, Signal, kill_process_group};
 use tokio::net::unix::pipe;
 
-use super::ProcessSpec;
+use super::{ProcessSpec, lookup};
 use crate::host::reaper::{Listener, Reaper};
 
 /// SIGKILLs the process group when dropped while armed.
@@ -137,9 +138,26 @@ fn dev_null() -> io::Result<Stdio> {
 
 /// Starts `program` with the spec's stdin, environment and directory, in a new process group.
 /// Every descriptor `runbook` opens is close-on-exec, so the child inherits only these three.
+///
+/// A bare name is looked up on the child's `PATH` here (`lookup.rs`), so that the child's one
+/// `execve` is the one that works. If that spawn fails all the same (a file `access` allows
+/// and `execve` refuses, as on a noexec mount), the bare name is spawned and searched as
+/// execvp does, so what runs, and any error, are as if no lookup had been made.
 fn spawn(spec: &ProcessSpec, program: &str, args: &[String]) -> io::Result<std::process::Child> {
+    let path = lookup::child_path(&spec.env);
+    if let Some(found) = lookup::on_path(program, path.as_deref())
+        && let Ok(child) = command(spec, found.as_os_str(), program, args)?.spawn()
+    {
+        return Ok(child);
+    }
+    command(spec, program.as_ref(), program, args)?.spawn()
+}
+
+/// The command that runs `file` with `arg0` as its name.
+fn command(spec: &ProcessSpec, file: &OsStr, arg0: &str, args: &[String]) -> io::Result<Command> {
     // The Command holds environment values, so it is never logged or Debug-printed.
-    let mut command = Command::new(program);
+    let mut command = Command::new(file);
+    std::os::unix::process::CommandExt::arg0(&mut command, arg0);
     command
         .args(args)
         .envs(spec.env.iter().map(|(key, value)| (key, value)))
@@ -156,7 +174,7 @@ fn spawn(spec: &ProcessSpec, program: &str, args: &[String]) -> io::Result<std::
         // inherit ours, naming another directory.
         command.current_dir(cwd).env("PWD", cwd);
     }
-    command.spawn()
+    Ok(command)
 }
 
 /// An error that names the program and what failed, and nothing that could be a secret.
