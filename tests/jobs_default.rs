@@ -1,0 +1,64 @@
+//! How many steps a run without `--jobs` lets run at once, as its journal's `begin` record
+//! says and `resume` reads back: one per core, and one for a plan of a single node (whose run
+//! does not ask how many cores there are).
+
+mod common;
+
+use common::Test;
+
+/// The `jobs` of the one run in `test`'s state directory.
+fn journaled_jobs(test: &Test) -> u64 {
+    let runs: Vec<_> = std::fs::read_dir(test.path().join(".runbook/runs"))
+        .expect("the runs folder")
+        .flatten()
+        .collect();
+    assert_eq!(runs.len(), 1, "one run");
+    let journal = std::fs::read_to_string(runs[0].path().join("journal.jsonl")).expect("journal");
+    // Each line is a JSON record, a space and its checksum.
+    let begin = journal
+        .lines()
+        .filter_map(|line| line.rsplit_once(' '))
+        .filter_map(|(json, _)| serde_json::from_str::<serde_json::Value>(json).ok())
+        .find(|record| record["record"] == "begin")
+        .expect("a begin record");
+    begin["jobs"].as_u64().expect("jobs is a number")
+}
+
+#[test]
+fn a_single_step_runs_with_one_job() {
+    let test = Test::new()
+        .file(
+            "runbooks/one.yaml",
+            "name: one\nsteps:\n  - id: only\n    exec: { run: [\"true\"] }\n",
+        )
+        .args(&["run", "one"]);
+    test.run().expect_code(0);
+    assert_eq!(journaled_jobs(&test), 1);
+}
+
+#[test]
+fn more_steps_run_with_one_job_per_core() {
+    let test = Test::new()
+        .file(
+            "runbooks/two.yaml",
+            "name: two\nsteps:\n  - id: a\n    exec: { run: [\"true\"] }\n  - id: b\n    exec: { run: [\"true\"] }\n",
+        )
+        .args(&["run", "two"]);
+    test.run().expect_code(0);
+    let cores = std::thread::available_parallelism()
+        .expect("the core count")
+        .get();
+    assert_eq!(journaled_jobs(&test), cores as u64);
+}
+
+#[test]
+fn jobs_given_are_jobs_used_even_for_one_step() {
+    let test = Test::new()
+        .file(
+            "runbooks/one.yaml",
+            "name: one\nsteps:\n  - id: only\n    exec: { run: [\"true\"] }\n",
+        )
+        .args(&["run", "one", "--jobs", "3"]);
+    test.run().expect_code(0);
+    assert_eq!(journaled_jobs(&test), 3);
+}
