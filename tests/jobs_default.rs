@@ -24,41 +24,30 @@ fn journaled_jobs(test: &Test) -> u64 {
     begin["jobs"].as_u64().expect("jobs is a number")
 }
 
+const ONE_STEP: &str = "name: one\nsteps:\n  - id: only\n    exec: { run: [\"true\"] }\n";
+const TWO_STEPS: &str = "name: two\nsteps:\n  - id: a\n    exec: { run: [\"true\"] }\n  - id: b\n    exec: { run: [\"true\"] }\n";
+
+/// The `jobs` journaled by a run of `runbook` (the text of `runbooks/it.yaml`) with `args`.
+fn jobs_of(runbook: &str, args: &[&str]) -> u64 {
+    let test = Test::new().file("runbooks/it.yaml", runbook).args(args);
+    test.run().expect_code(0);
+    journaled_jobs(&test)
+}
+
 #[test]
 fn a_single_step_runs_with_one_job() {
-    let test = Test::new()
-        .file(
-            "runbooks/one.yaml",
-            "name: one\nsteps:\n  - id: only\n    exec: { run: [\"true\"] }\n",
-        )
-        .args(&["run", "one"]);
-    test.run().expect_code(0);
-    assert_eq!(journaled_jobs(&test), 1);
+    assert_eq!(jobs_of(ONE_STEP, &["run", "one"]), 1);
 }
 
 #[test]
 fn more_steps_run_with_one_job_per_core() {
-    let test = Test::new()
-        .file(
-            "runbooks/two.yaml",
-            "name: two\nsteps:\n  - id: a\n    exec: { run: [\"true\"] }\n  - id: b\n    exec: { run: [\"true\"] }\n",
-        )
-        .args(&["run", "two"]);
-    test.run().expect_code(0);
     let cores = std::thread::available_parallelism()
         .expect("the core count")
         .get();
-    assert_eq!(journaled_jobs(&test), cores as u64);
+    assert_eq!(jobs_of(TWO_STEPS, &["run", "two"]), cores as u64);
 }
 
 #[test]
 fn jobs_given_are_jobs_used_even_for_one_step() {
-    let test = Test::new()
-        .file(
-            "runbooks/one.yaml",
-            "name: one\nsteps:\n  - id: only\n    exec: { run: [\"true\"] }\n",
-        )
-        .args(&["run", "one", "--jobs", "3"]);
-    test.run().expect_code(0);
-    assert_eq!(journaled_jobs(&test), 3);
+    assert_eq!(jobs_of(ONE_STEP, &["run", "one", "--jobs", "3"]), 3);
 }
