@@ -5,7 +5,8 @@
 //! those are 64 KiB and larger, so a process's resident memory includes every folio that holds
 //! any function it calls. The ~1,900 functions the benchmark's workloads call were spread over
 //! the whole 7.6 MB of text, and a 1,000-step run had 6.8 MiB of it resident; linked together
-//! they fill 3.2 MiB, and that run has about 3 MiB of text resident. `src/hot_text.ld` lists
+//! they fill 3.2 MiB, and that run had about 3 MiB of text resident (3.9 MiB since glibc is
+//! linked in statically, its functions counted in the text). `src/hot_text.ld` lists
 //! them as section patterns (one section per function is rustc's default on Linux) in a
 //! script that `INSERT`s them into the default layout; `benches/hot_text.sh` regenerates it.
 //! lld (rustc's default linker here) and GNU ld read such a script, gold and mold do not, so
