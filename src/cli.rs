@@ -119,7 +119,7 @@ enum CommandArg {
         /// terminal stops, awaiting the operator (exit 3), until `resume`.
         #[arg(long)]
         yes: bool,
-        /// Steps run at once, at least 1 (default: CPU count).
+        /// Steps run at once, at least 1 (default: CPU count; 1 for a plan of one step).
         #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
         jobs: Option<usize>,
         #[arg(long, value_enum, default_value_t = RunFormatArg::Text)]
