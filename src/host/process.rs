@@ -24,6 +24,7 @@ mod spawn;
 mod spec;
 #[cfg(test)]
 mod tests;
+mod vfork;
 
 pub(super) use spawn::{GroupGuard, Started, failed, receiver, sender, start_group};
 pub(crate) use spec::{OutputStream, ProcessOutcome, ProcessSpec, Termination};

@@ -2,15 +2,18 @@
 //! the runtime, and the guard that SIGKILLs that group if the run is abandoned. Kept apart from
 //! the run loop because conversations start children the same way and drive them differently.
 
-use std::ffi::OsStr;
+use std::ffi::{CStr, CString, OsStr, OsString};
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 
-use rustix::process::{Pid, Signal, kill_process_group};
+use rustix::pipe::{PipeFlags, pipe_with};
+use rustix::process::{Pid, Signal, WaitOptions, kill_process_group, waitpid};
 use tokio::net::unix::pipe;
 
-use super::{ProcessSpec, lookup};
+use super::{ProcessSpec, lookup, vfork};
 use crate::host::reaper::{Listener, Reaper};
 
 /// SIGKILLs the process group when dropped while armed.
@@ -56,7 +59,7 @@ pub(in crate::host) struct Started {
 /// spec allows), and a guard over the new process group.
 pub(in crate::host) fn start_group(spec: &ProcessSpec) -> io::Result<Started> {
     let listener = Listener::new().map_err(|error| failed("watch", spec, error))?;
-    let mut child = match spawn(spec, &spec.program, &spec.args) {
+    let child = match spawn(spec, &spec.program, &spec.args) {
         Err(_) if spec.shell_fallback.is_some() => {
             let script = spec.shell_fallback.clone().unwrap_or_default();
             spawn(spec, "sh", &["-c".to_owned(), script])
@@ -64,13 +67,11 @@ pub(in crate::host) fn start_group(spec: &ProcessSpec) -> io::Result<Started> {
         spawned => spawned,
     }
     .map_err(|error| failed("spawn", spec, error))?;
-    // With `process_group(0)` the child leads a new group whose id is its pid. Spawning returns
-    // only after the child has exec'd, so the group exists by now.
-    let Some(pid) = i32::try_from(child.id()).ok().and_then(Pid::from_raw) else {
-        return Err(failed("spawn", spec, io::Error::other("no process id")));
-    };
+    // The child leads a new group whose id is its pid. Spawning returns only after the child
+    // has exec'd, so the group exists by now.
+    let pid = child.pid;
     let guard = GroupGuard { pgid: Some(pid) };
-    match watch_child(&mut child) {
+    match watch_child(child) {
         Ok((stdin, stdout, stderr)) => Ok(Started {
             reaper: listener.reaper(pid),
             guard,
@@ -81,10 +82,18 @@ pub(in crate::host) fn start_group(spec: &ProcessSpec) -> io::Result<Started> {
         Err(error) => {
             // The guard's drop kills the group; the child is reaped so no zombie is left.
             drop(guard);
-            let _ = child.wait();
+            let _ = waitpid(Some(pid), WaitOptions::empty());
             Err(failed("watch", spec, error))
         }
     }
+}
+
+/// A child that has exec'd, and our ends of its pipes.
+struct Child {
+    pid: Pid,
+    stdin: Option<OwnedFd>,
+    stdout: OwnedFd,
+    stderr: OwnedFd,
 }
 
 type Watched = (
@@ -94,19 +103,11 @@ type Watched = (
 );
 
 /// Registers our ends of the child's pipes with the runtime.
-fn watch_child(child: &mut std::process::Child) -> io::Result<Watched> {
+fn watch_child(child: Child) -> io::Result<Watched> {
     Ok((
-        child.stdin.take().map(|p| sender(p.into())).transpose()?,
-        child
-            .stdout
-            .take()
-            .map(|p| receiver(p.into()))
-            .transpose()?,
-        child
-            .stderr
-            .take()
-            .map(|p| receiver(p.into()))
-            .transpose()?,
+        child.stdin.map(sender).transpose()?,
+        Some(receiver(child.stdout)?),
+        Some(receiver(child.stderr)?),
     ))
 }
 
@@ -122,59 +123,154 @@ pub(in crate::host) fn sender(fd: OwnedFd) -> io::Result<pipe::Sender> {
     pipe::Sender::from_owned_fd_unchecked(fd)
 }
 
-/// `/dev/null`, opened once: each child without stdin gets a duplicate of it, which is all
-/// `Stdio::null()` would have done after opening it anew.
-fn dev_null() -> io::Result<Stdio> {
-    static DEV_NULL: std::sync::OnceLock<std::fs::File> = std::sync::OnceLock::new();
-    let file = match DEV_NULL.get() {
-        Some(file) => file,
+/// `/dev/null`, opened once: the stdin of every child that is given none.
+fn dev_null() -> io::Result<&'static std::fs::File> {
+    static DEV_NULL: OnceLock<std::fs::File> = OnceLock::new();
+    match DEV_NULL.get() {
+        Some(file) => Ok(file),
         None => {
             let opened = std::fs::File::open("/dev/null")?;
-            DEV_NULL.get_or_init(|| opened)
+            Ok(DEV_NULL.get_or_init(|| opened))
         }
-    };
-    Ok(Stdio::from(file.try_clone()?))
+    }
 }
 
 /// Starts `program` with the spec's stdin, environment and directory, in a new process group.
 /// Every descriptor `runbook` opens is close-on-exec, so the child inherits only these three.
 ///
 /// A bare name is looked up on the child's `PATH` here (`lookup.rs`), so that the child's one
-/// `execve` is the one that works. If that spawn fails all the same (a file `access` allows
-/// and `execve` refuses, as on a noexec mount), the bare name is spawned and searched as
-/// execvp does, so what runs, and any error, are as if no lookup had been made.
-fn spawn(spec: &ProcessSpec, program: &str, args: &[String]) -> io::Result<std::process::Child> {
+/// `execve` is the one that works, and a file found (or named by an absolute path) is started
+/// by `vfork.rs`. If that spawn fails all the same (a file `access` allows and `execve`
+/// refuses, as on a noexec mount), the name is spawned by the standard library and searched
+/// as execvp does, so what runs, and any error, are as if no lookup had been made.
+fn spawn(spec: &ProcessSpec, program: &str, args: &[String]) -> io::Result<Child> {
     let path = lookup::child_path(&spec.env);
-    if let Some(found) = lookup::on_path(program, path.as_deref())
-        && let Ok(child) = command(spec, found.as_os_str(), program, args)?.spawn()
+    let found = match lookup::on_path(program, path.as_deref()) {
+        Some(found) => Some(found),
+        None if program.starts_with('/') => Some(PathBuf::from(program)),
+        None => None,
+    };
+    if let Some(found) = found
+        && let Ok(child) = spawn_found(spec, &found, program, args)
     {
         return Ok(child);
     }
-    command(spec, program.as_ref(), program, args)?.spawn()
+    spawn_std(spec, program, args)
 }
 
-/// The command that runs `file` with `arg0` as its name.
-fn command(spec: &ProcessSpec, file: &OsStr, arg0: &str, args: &[String]) -> io::Result<Command> {
-    // The Command holds environment values, so it is never logged or Debug-printed.
-    let mut command = Command::new(file);
-    std::os::unix::process::CommandExt::arg0(&mut command, arg0);
+/// Starts the file `found`, with `arg0` as its name.
+fn spawn_found(spec: &ProcessSpec, found: &Path, arg0: &str, args: &[String]) -> io::Result<Child> {
+    let (stdin_ours, stdin_child) = match spec.stdin {
+        Some(_) => {
+            let (read, write) = pipe_with(PipeFlags::CLOEXEC)?;
+            (Some(write), Some(read))
+        }
+        None => (None, None),
+    };
+    let (stdout, stdout_child) = pipe_with(PipeFlags::CLOEXEC)?;
+    let (stderr, stderr_child) = pipe_with(PipeFlags::CLOEXEC)?;
+    let stdin_fd = match &stdin_child {
+        Some(read) => read.as_fd(),
+        None => dev_null()?.as_fd(),
+    };
+    let argv: Vec<&OsStr> = std::iter::once(OsStr::new(arg0))
+        .chain(args.iter().map(OsStr::new))
+        .collect();
+    let (inherited, own) = environment(spec)?;
+    let mut envp: Vec<&CStr> = Vec::with_capacity(inherited.size_hint().0 + own.len());
+    for entry in inherited {
+        envp.push(entry);
+    }
+    envp.extend(own.iter().map(CString::as_c_str));
+    let pid = vfork::spawn(
+        found,
+        &argv,
+        &envp,
+        spec.cwd.as_deref(),
+        [stdin_fd, stdout_child.as_fd(), stderr_child.as_fd()],
+    )?;
+    Ok(Child {
+        pid,
+        stdin: stdin_ours,
+        stdout,
+        stderr,
+    })
+}
+
+/// The child's environment: ours, with the spec's variables (and `PWD` when the spec sets a
+/// directory) in place of any of the same name; the last of a name wins. Returns the
+/// inherited entries kept, and the spec's.
+fn environment(
+    spec: &ProcessSpec,
+) -> io::Result<(impl Iterator<Item = &'static CStr>, Vec<CString>)> {
+    let mut set: Vec<(&OsStr, &OsStr)> = spec
+        .env
+        .iter()
+        .map(|(key, value)| (OsStr::new(key), OsStr::new(value)))
+        .collect();
+    if let Some(cwd) = &spec.cwd {
+        // A shell would set PWD for what it runs; a program exec'd directly would otherwise
+        // inherit ours, naming another directory.
+        set.push((OsStr::new("PWD"), cwd.as_os_str()));
+    }
+    let mut own = Vec::with_capacity(set.len());
+    for (i, (key, value)) in set.iter().enumerate() {
+        if !set[i + 1..].iter().any(|(k, _)| k == key) {
+            own.push(vfork::env_entry(key, value)?);
+        }
+    }
+    let names: Vec<OsString> = set.iter().map(|(key, _)| key.to_os_string()).collect();
+    let inherited = inherited_environment()
+        .iter()
+        .filter(move |(key, _)| !names.contains(key))
+        .map(|(_, entry)| entry.as_c_str());
+    Ok((inherited, own))
+}
+
+/// This process's environment as `KEY=value` strings, made once: nothing in `runbook` changes
+/// its own environment after start (`set_var` needs `unsafe`, which the crate denies outside
+/// the spawn). Entries that cannot be passed (a NUL byte cannot be in one) are left out, as
+/// the kernel could not have given them to us.
+fn inherited_environment() -> &'static [(OsString, CString)] {
+    static INHERITED: OnceLock<Vec<(OsString, CString)>> = OnceLock::new();
+    INHERITED.get_or_init(|| {
+        std::env::vars_os()
+            .filter_map(|(key, value)| Some((key.clone(), vfork::env_entry(&key, &value).ok()?)))
+            .collect()
+    })
+}
+
+/// Starts `program` through the standard library, which searches `PATH` as execvp does.
+fn spawn_std(spec: &ProcessSpec, program: &str, args: &[String]) -> io::Result<Child> {
+    let mut command = Command::new(program);
     command
         .args(args)
         .envs(spec.env.iter().map(|(key, value)| (key, value)))
         .stdin(if spec.stdin.is_some() {
             Stdio::piped()
         } else {
-            dev_null()?
+            Stdio::from(dev_null()?.try_clone()?)
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     std::os::unix::process::CommandExt::process_group(&mut command, 0);
     if let Some(cwd) = &spec.cwd {
-        // A shell would set PWD for what it runs; a program exec'd directly would otherwise
-        // inherit ours, naming another directory.
         command.current_dir(cwd).env("PWD", cwd);
     }
-    Ok(command)
+    let mut child = command.spawn()?;
+    let pid = i32::try_from(child.id())
+        .ok()
+        .and_then(Pid::from_raw)
+        .ok_or_else(|| io::Error::other("no process id"))?;
+    let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        return Err(io::Error::other("the child's pipes are missing"));
+    };
+    Ok(Child {
+        pid,
+        stdin: child.stdin.take().map(OwnedFd::from),
+        stdout: stdout.into(),
+        stderr: stderr.into(),
+    })
 }
 
 /// An error that names the program and what failed, and nothing that could be a secret.
