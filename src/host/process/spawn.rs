@@ -242,6 +242,7 @@ fn inherited_environment() -> &'static [(OsString, CString)] {
 
 /// Starts `program` through the standard library, which searches `PATH` as execvp does.
 fn spawn_std(spec: &ProcessSpec, program: &str, args: &[String]) -> io::Result<Child> {
+    // The Command holds environment values, so it is never logged or Debug-printed.
     let mut command = Command::new(program);
     command
         .args(args)
@@ -258,19 +259,21 @@ fn spawn_std(spec: &ProcessSpec, program: &str, args: &[String]) -> io::Result<C
         command.current_dir(cwd).env("PWD", cwd);
     }
     let mut child = command.spawn()?;
-    let pid = i32::try_from(child.id())
-        .ok()
-        .and_then(Pid::from_raw)
-        .ok_or_else(|| io::Error::other("no process id"))?;
-    let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
-        return Err(io::Error::other("the child's pipes are missing"));
-    };
-    Ok(Child {
-        pid,
-        stdin: child.stdin.take().map(OwnedFd::from),
-        stdout: stdout.into(),
-        stderr: stderr.into(),
-    })
+    let pid = i32::try_from(child.id()).ok().and_then(Pid::from_raw);
+    match (pid, child.stdout.take(), child.stderr.take()) {
+        (Some(pid), Some(stdout), Some(stderr)) => Ok(Child {
+            pid,
+            stdin: child.stdin.take().map(OwnedFd::from),
+            stdout: stdout.into(),
+            stderr: stderr.into(),
+        }),
+        _ => {
+            // Not expected of std; the child is not left running unwatched all the same.
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(io::Error::other("no process id or pipes for the child"))
+        }
+    }
 }
 
 /// An error that names the program and what failed, and nothing that could be a secret.
