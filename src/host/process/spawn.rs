@@ -176,11 +176,7 @@ fn spawn_found(spec: &ProcessSpec, found: &Path, arg0: &str, args: &[String]) ->
     let argv: Vec<&OsStr> = std::iter::once(OsStr::new(arg0))
         .chain(args.iter().map(OsStr::new))
         .collect();
-    let (inherited, own) = environment(spec)?;
-    let mut envp: Vec<&CStr> = Vec::with_capacity(inherited.size_hint().0 + own.len());
-    for entry in inherited {
-        envp.push(entry);
-    }
+    let (mut envp, own) = environment(spec)?;
     envp.extend(own.iter().map(CString::as_c_str));
     let pid = vfork::spawn(
         found,
@@ -200,9 +196,7 @@ fn spawn_found(spec: &ProcessSpec, found: &Path, arg0: &str, args: &[String]) ->
 /// The child's environment: ours, with the spec's variables (and `PWD` when the spec sets a
 /// directory) in place of any of the same name; the last of a name wins. Returns the
 /// inherited entries kept, and the spec's.
-fn environment(
-    spec: &ProcessSpec,
-) -> io::Result<(impl Iterator<Item = &'static CStr>, Vec<CString>)> {
+fn environment(spec: &ProcessSpec) -> io::Result<(Vec<&'static CStr>, Vec<CString>)> {
     let mut set: Vec<(&OsStr, &OsStr)> = spec
         .env
         .iter()
@@ -219,11 +213,11 @@ fn environment(
             own.push(vfork::env_entry(key, value)?);
         }
     }
-    let names: Vec<OsString> = set.iter().map(|(key, _)| key.to_os_string()).collect();
     let inherited = inherited_environment()
         .iter()
-        .filter(move |(key, _)| !names.contains(key))
-        .map(|(_, entry)| entry.as_c_str());
+        .filter(|(key, _)| !set.iter().any(|(k, _)| k == key))
+        .map(|(_, entry)| entry.as_c_str())
+        .collect();
     Ok((inherited, own))
 }
 

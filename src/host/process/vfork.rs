@@ -7,13 +7,16 @@
 //! glibc 2.36's `posix_spawn`, it does not map and unmap a stack for each child (the unmap
 //! interrupts every core this process ran on, to flush its TLB), does not ask for the file
 //! limit twice per redirected descriptor, and does not read each of the 64 signal dispositions
-//! before resetting it. On this project's benchmark of 1,000 independent steps, glibc's
-//! spawn path was a quarter of the scheduling thread's kernel time.
+//! before resetting it. On this project's benchmark of 1,000 independent steps, the stack's
+//! `mmap` and `munmap` alone were 8% of the scheduling thread's samples; a step's CPU time
+//! fell by about 60 µs with this spawn.
 //!
 //! The child does only what a vfork child may: system calls on memory prepared before the
 //! clone. It allocates nothing, takes no lock and never returns into Rust code that the parent
-//! is running; every signal is blocked from before the clone until just before `execve`, and by
-//! then no signal has a handler of ours (handlers would run on memory the parent owns).
+//! is running. Every signal is blocked from before the clone until just before `execve`, and
+//! by then every signal is at its default or ignored (a handler would run on memory the
+//! parent owns), except glibc's two internal ones, which `sigaction` will not touch and which
+//! glibc only ever sends to this process's own threads.
 
 #![allow(unsafe_code)]
 
@@ -350,6 +353,27 @@ mod tests {
             .collect();
         expected.sort_unstable();
         assert_eq!(theirs, expected);
+    }
+
+    #[test]
+    fn an_exec_that_fails_is_reported_and_its_child_reaped() {
+        // An executable file the kernel cannot run: the child's `execve` fails with ENOEXEC
+        // (no shell is tried), and the child has exited by the time `spawn` returns.
+        let dir = std::env::temp_dir().join(format!("runbook-vfork-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("not-a-program");
+        std::fs::write(&file, b"\x7fELF but not really").expect("write");
+        std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+        let null = std::fs::File::open("/dev/null").expect("/dev/null");
+        let fd = std::os::fd::AsFd::as_fd(&null);
+        let error = super::spawn(&file, &[file.as_os_str()], &[], None, [fd, fd, fd])
+            .expect_err("a file that is no program");
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+        assert_eq!(error.raw_os_error(), Some(libc::ENOEXEC), "{error}");
+        // This test's thread spawned nothing else: a child it left unreaped would be listed.
+        let children = std::fs::read_to_string("/proc/thread-self/children").expect("children");
+        assert_eq!(children.trim(), "", "a child was left unreaped");
     }
 
     #[tokio::test]
