@@ -30,21 +30,16 @@ fn armed_at_most(jobs: &str) -> (usize, usize) {
         .file("runbooks/chains.yaml", &chains())
         .args(&["run", "chains", "--jobs", jobs]);
     test.run().expect_code(0);
-    let runs: Vec<_> = std::fs::read_dir(test.path().join(".runbook/runs"))
-        .expect("the runs folder")
-        .flatten()
-        .collect();
-    assert_eq!(runs.len(), 1, "one run");
-    let journal = std::fs::read_to_string(runs[0].path().join("journal.jsonl")).expect("journal");
     let mut waiting = std::collections::BTreeSet::new();
     let (mut most, mut armed) = (0, 0);
-    for line in journal.lines() {
-        let (json, _checksum) = line.rsplit_once(' ').expect("a record and its checksum");
-        let record: serde_json::Value = serde_json::from_str(json).expect("JSON");
+    for record in test.only_run_journal() {
         let node = record["node"].as_u64();
         match record["record"].as_str() {
             Some("armed") => {
-                assert!(waiting.insert(node.expect("a node")), "armed twice: {line}");
+                assert!(
+                    waiting.insert(node.expect("a node")),
+                    "armed twice: {record}"
+                );
                 armed += 1;
             }
             Some("started") => _ = waiting.remove(&node.expect("a node")),

@@ -8,17 +8,9 @@ use common::Test;
 
 /// The `jobs` of the one run in `test`'s state directory.
 fn journaled_jobs(test: &Test) -> u64 {
-    let runs: Vec<_> = std::fs::read_dir(test.path().join(".runbook/runs"))
-        .expect("the runs folder")
-        .flatten()
-        .collect();
-    assert_eq!(runs.len(), 1, "one run");
-    let journal = std::fs::read_to_string(runs[0].path().join("journal.jsonl")).expect("journal");
-    // Each line is a JSON record, a space and its checksum.
-    let begin = journal
-        .lines()
-        .filter_map(|line| line.rsplit_once(' '))
-        .filter_map(|(json, _)| serde_json::from_str::<serde_json::Value>(json).ok())
+    let begin = test
+        .only_run_journal()
+        .into_iter()
         .find(|record| record["record"] == "begin")
         .expect("a begin record");
     begin["jobs"].as_u64().expect("jobs is a number")

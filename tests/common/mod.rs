@@ -91,6 +91,25 @@ impl Test {
         self.dir.path()
     }
 
+    /// The records of the one run in the state directory, in the order they were written.
+    /// Each journal line is a JSON record, a space and its checksum.
+    pub(crate) fn only_run_journal(&self) -> Vec<serde_json::Value> {
+        let runs: Vec<_> = std::fs::read_dir(self.path().join(".runbook/runs"))
+            .expect("the runs folder")
+            .flatten()
+            .collect();
+        assert_eq!(runs.len(), 1, "one run");
+        let journal =
+            std::fs::read_to_string(runs[0].path().join("journal.jsonl")).expect("journal");
+        journal
+            .lines()
+            .map(|line| {
+                let (json, _checksum) = line.rsplit_once(' ').expect("a record and its checksum");
+                serde_json::from_str(json).expect("a JSON record")
+            })
+            .collect()
+    }
+
     /// Writes a file relative to the test directory, creating parents.
     pub(crate) fn file(self, name: &str, contents: &str) -> Self {
         self.write(name, contents.as_bytes());
