@@ -19,17 +19,34 @@ pub(crate) fn ensure_dir(dir: &Path) -> std::io::Result<()> {
         .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", dir.display())))
 }
 
-/// Creates one directory, 0700 from its first moment (the process's umask can only narrow
-/// that); an existing one is made 0700.
-fn private_dir(dir: &Path) -> std::io::Result<()> {
+/// Creates one directory with `mode` (`PRIVATE`, or `LIVE`) from its first moment (the process's
+/// umask can only narrow the permission bits, and never touches the sticky bit); an existing
+/// one is given `mode`.
+fn private_dir(dir: &Path, mode: u32) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
-    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+    match std::fs::DirBuilder::new().mode(mode).create(dir) {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
         }
         other => other,
     }
     .map_err(|e| named(dir, e))
+}
+
+/// The mode of a live run's folder: 0700 with the sticky bit, which says the run has not
+/// ended (or not finished settling) and the sweep must read its journal. A `chmod` back to
+/// 0700 says it ended. The bit of the folder's own mode costs nothing at the start (the
+/// folder is made with it) and one `chmod` at the end; the marker it replaces, a `backup/`
+/// folder made at every start and removed at every end, cost a `mkdir` and a `rmdir`, the
+/// two most expensive calls of a one-edit run. On a folder only its owner can enter, the
+/// bit's usual meaning (only an entry's owner may remove it) changes nothing.
+const LIVE: u32 = 0o1700;
+/// Every other folder of the state, and a run's folder once it ended.
+const PRIVATE: u32 = 0o700;
+
+/// Whether a run folder's mode says the run is live (see `LIVE`).
+pub(crate) fn marks_live(mode: u32) -> bool {
+    mode & 0o1000 != 0
 }
 
 fn named(path: &Path, e: std::io::Error) -> std::io::Error {
@@ -76,21 +93,41 @@ impl StateDir {
         self.root.join("active")
     }
 
-    /// Creates the run's folder and its `backup/`, each 0700. `backup/` is there from the start
-    /// because it says the run is live (see `exec::sweep`: a run that ended has neither it nor
-    /// `pending/`); `pending/` is made by the first pending value (`write_private`), so a run
-    /// without one (an env edit) costs a `mkdir` and a `rmdir` less.
+    /// Creates the run's folder, marked live (`LIVE`), or marks an existing one live again (a
+    /// run reopened for its retire phase). `pending/` is made by the first pending value
+    /// (`write_private`) and `backup/` by the first backup that is a copy (`backup_dir_ready`),
+    /// so a run that needs neither (an env edit, whose backup is a link beside the file) makes
+    /// one folder and removes none.
     pub(crate) fn create_run(&self, run_id: &str) -> std::io::Result<()> {
         let run = self.run_dir(run_id);
-        match private_dir(&run) {
+        match private_dir(&run, LIVE) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 ensure_dir(&self.root)?;
                 ensure_dir(&self.root.join("runs"))?;
-                private_dir(&run)?;
+                private_dir(&run, LIVE)
             }
-            other => other?,
+            other => other,
         }
-        private_dir(&self.backup_dir(run_id))
+    }
+
+    /// Makes the run's `backup/` (0700) if it is not there yet, for a backup that is a copy.
+    /// The copy's fsync makes the new folder durable with it, as `write_private` explains for
+    /// `pending/`.
+    pub(crate) fn backup_dir_ready(&self, run_id: &str) -> std::io::Result<()> {
+        private_dir(&self.backup_dir(run_id), PRIVATE)
+    }
+
+    /// Whether the run's folder is marked live (see `LIVE`).
+    pub(crate) fn is_marked_live(&self, run_id: &str) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::symlink_metadata(self.run_dir(run_id)).is_ok_and(|m| marks_live(m.mode()))
+    }
+
+    /// Clears the live mark of the run's folder: the run ended, or finished settling.
+    pub(crate) fn mark_settled(&self, run_id: &str) -> std::io::Result<()> {
+        let run = self.run_dir(run_id);
+        std::fs::set_permissions(&run, std::fs::Permissions::from_mode(PRIVATE))
+            .map_err(|e| named(&run, e))
     }
 
     /// The run that started and has not ended, if any.
@@ -120,9 +157,10 @@ impl StateDir {
         }
     }
 
-    /// Removes what only a live run needs: pending values and backups, `backup/` last since it
-    /// says the run is live. An empty folder (the usual case: backups are mostly links beside
-    /// the files, and the end removed them) goes with one `rmdir`.
+    /// Removes what only a live run needs, pending values and backups, then clears the live
+    /// mark, last, since it says the run still has them. A run that made neither folder (the
+    /// usual case for an edit: its backup is a link beside the file, which the end removed)
+    /// costs two failed `rmdir`s and a `chmod`.
     pub(crate) fn remove_pending(&self, run_id: &str) -> std::io::Result<()> {
         for dir in [self.pending_dir(run_id), self.backup_dir(run_id)] {
             let removed = match std::fs::remove_dir(&dir) {
@@ -134,7 +172,7 @@ impl StateDir {
                 _ => {}
             }
         }
-        Ok(())
+        self.mark_settled(run_id)
     }
 
     /// Writes a 0600 file under the run's `pending/` and makes it durable before returning,
@@ -156,7 +194,9 @@ impl StateDir {
         // new file makes the new folder durable with it, as it does the file's name.
         let mut file = match open() {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => match path.parent() {
-                Some(dir) => private_dir(dir).and_then(|()| open().map_err(|e| named(path, e))),
+                Some(dir) => {
+                    private_dir(dir, PRIVATE).and_then(|()| open().map_err(|e| named(path, e)))
+                }
                 None => Err(named(path, e)),
             },
             other => other.map_err(|e| named(path, e)),

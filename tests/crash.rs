@@ -85,6 +85,11 @@ fn crash(test: &Test, boundary: &str) -> (String, Option<String>) {
         .expect("active marker")
         .trim()
         .to_string();
+    assert_eq!(
+        test.run_is_live(&active),
+        Some(true),
+        "{boundary}: the killed run's folder says it is live"
+    );
     let pending = test
         .path()
         .join(".runbook/runs")
@@ -106,6 +111,11 @@ fn assert_clean(test: &Test, run_id: &str, secrets: &[&str], boundary: &str) {
     assert!(
         !run_dir.join("pending").exists() && !run_dir.join("backup").exists(),
         "{boundary}: pending files remain"
+    );
+    assert_eq!(
+        test.run_is_live(run_id),
+        Some(false),
+        "{boundary}: the run's folder says it ended"
     );
     assert!(
         !test.path().join(".runbook/active").exists(),
@@ -235,10 +245,11 @@ fn assert_backup_of(test: &Test, run_id: &str, what: &str, beside: bool) {
         .join(".runbook/runs")
         .join(run_id)
         .join("backup");
+    // `backup/` is made by a run's first copy: a run whose backups are links has none.
+    assert_eq!(dir.exists(), !beside, "{what}: the run's backup/ folder");
     let copies: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+        .map(|entries| entries.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
     let links = backups_beside(test);
     let backups = if beside { &links } else { &copies };
     assert_eq!(

@@ -111,6 +111,11 @@ fn assert_waiting(test: &Test, boundary: &str) {
         "{boundary}: no backup survives the activate phase"
     );
     assert_eq!(
+        test.run_is_live(&run),
+        Some(false),
+        "{boundary}: the waiting run's folder says it finished settling"
+    );
+    assert_eq!(
         beside_backups(test),
         Vec::<String>::new(),
         "{boundary}: nor beside the env file"
@@ -133,11 +138,13 @@ fn assert_retired(test: &Test, boundary: &str) {
     );
     assert!(env.starts_with("# deployment\nexport REF=") && env.ends_with("OTHER=unchanged\n"));
     assert_eq!(active(test), None, "{boundary}");
-    let dir = test.path().join(".runbook/runs").join(only_run(test));
+    let run = only_run(test);
+    let dir = test.path().join(".runbook/runs").join(&run);
     assert!(
         !dir.join("pending").exists() && !dir.join("backup").exists(),
         "{boundary}"
     );
+    assert_eq!(test.run_is_live(&run), Some(false), "{boundary}: ended");
     assert_eq!(beside_backups(test), Vec::<String>::new(), "{boundary}");
     assert!(!text(test, ".runbook/rotations.json").contains("waiting_for_retire"));
 }

@@ -85,6 +85,11 @@ fn activate_phase_ends_waiting_for_retire_without_lock_backups_or_old_value() {
         !run_dir.join("backup").exists(),
         "backups hold the old value"
     );
+    assert_eq!(
+        test.run_is_live(&id),
+        Some(false),
+        "the waiting run's folder no longer says it is live"
+    );
     assert!(
         beside_backups(&test).is_empty(),
         "nor is one left beside the env file"

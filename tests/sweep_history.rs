@@ -11,7 +11,8 @@ use common::Test;
 
 const RUNBOOK: &str = common::REF_ROTATION;
 
-/// The past runs the tests make up: settled ones (a journal, no `backup/` or `pending/`).
+/// The past runs the tests make up: settled ones (a journal, a 0700 folder with no `backup/`
+/// or `pending/`).
 const OLD: &str = "20200101T000000Z-";
 
 fn project() -> Test {
@@ -63,23 +64,37 @@ fn a_start_after_a_clean_sweep_reads_no_past_run() {
 
 #[test]
 fn a_run_folder_added_since_the_last_sweep_is_examined() {
+    use std::os::unix::fs::DirBuilderExt;
     let test = project();
     test.run_args(&["run", "ref-rotation", "--yes"]);
-    // A run cut off before it began, made behind the last sweep's back: its folder and an empty
-    // `backup/`, no journal (what a kill between the folder and the active marker leaves).
-    let orphan = format!("{OLD}0000aa");
-    std::fs::create_dir_all(test.path().join(format!(".runbook/runs/{orphan}/backup")))
-        .expect("orphan folder");
-    let stderr = test
-        .run_args(&["run", "ref-rotation", "--yes"])
-        .expect_code(0)
-        .stderr
-        .clone();
-    assert!(
-        stderr.contains(&format!("removed run {orphan}")),
-        "the added folder was examined: {stderr}"
-    );
-    assert!(!test.path().join(format!(".runbook/runs/{orphan}")).exists());
+    // A run cut off before it began, made behind the last sweep's back: its folder marked live
+    // (0700 and the sticky bit), no journal (what a kill between the folder and the active
+    // marker leaves); and the same as earlier versions left it, an empty `backup/` in a 0700
+    // folder.
+    for (orphan, earlier) in [
+        (format!("{OLD}0000aa"), false),
+        (format!("{OLD}0000ab"), true),
+    ] {
+        let folder = test.path().join(format!(".runbook/runs/{orphan}"));
+        if earlier {
+            std::fs::create_dir_all(folder.join("backup")).expect("orphan folder");
+        } else {
+            std::fs::DirBuilder::new()
+                .mode(0o1700)
+                .create(&folder)
+                .expect("orphan folder");
+        }
+        let stderr = test
+            .run_args(&["run", "ref-rotation", "--yes"])
+            .expect_code(0)
+            .stderr
+            .clone();
+        assert!(
+            stderr.contains(&format!("removed run {orphan}")),
+            "the added folder was examined (earlier version: {earlier}): {stderr}"
+        );
+        assert!(!folder.exists());
+    }
 }
 
 #[test]

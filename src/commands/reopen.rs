@@ -235,9 +235,10 @@ fn begin_retire(
     crate::exec::start::remove_temp_leftovers(edited.iter(), Some(&durable.run_id));
     let state_failure =
         |e: String| super::shared::state_failure(format!("cannot begin the retire phase: {e}"));
-    // The backups of the activate phase went with it; the retire phase keeps its own. Marked
-    // first, so its new `backup/` is never there unmarked (a start that finds `runs/` as the
-    // last sweep left it examines only the marked run: `exec::swept`).
+    // The backups of the activate phase went with it; the retire phase keeps its own, so its
+    // folder is marked live again. Marked active first, so the folder is never live unmarked
+    // (a start that finds `runs/` as the last sweep left it examines only the marked run:
+    // `exec::swept`).
     durable
         .state
         .set_active(&durable.run_id)

@@ -118,11 +118,15 @@ pub(crate) fn settle(state: &StateDir, run_id: &str) -> Vec<String> {
         return vec![format!("run {run_id} has no `waiting` record")];
     };
     // Backups hold the old value: those linked beside the files go too (the journal names
-    // them), not only the copies under `backup/`.
+    // them), not only the copies under `backup/`. Then the folder's live mark, which says to
+    // the next start that this was cut short (`sweep::settle`).
     let linked = read_journal(&state.journal_path(run_id))
         .map_err(|e| std::io::Error::other(e.to_string()))
         .and_then(|records| super::sweep::remove_linked_backups(&records));
-    if let Err(e) = linked.and_then(|()| remove_dir(&state.backup_dir(run_id))) {
+    if let Err(e) = linked
+        .and_then(|()| remove_dir(&state.backup_dir(run_id)))
+        .and_then(|()| state.mark_settled(run_id))
+    {
         problems.push(format!("removing backups: {e}"));
     }
     let pending = state.pending_dir(run_id);

@@ -9,9 +9,9 @@ use crate::journal::{Record, read_journal};
 use crate::state::StateDir;
 
 /// What a run's folder says about it, read only for runs that may still need something: a
-/// run that ended cleanly has no `pending/` or `backup/` folder left (they are removed only
-/// once its end is durable), so a full sweep of a long history costs one `stat` per run, not
-/// a journal read (and most starts need none: `swept.rs`).
+/// run that ended cleanly has its folder's live mark cleared and no `pending/` or `backup/`
+/// folder left (all only once its end is durable), so a full sweep of a long history costs
+/// one `stat` per run, not a journal read (and most starts need none: `swept.rs`).
 enum Found {
     /// Ended and cleaned up, or a damaged journal (the operator's to look at, never ours).
     Settled,
@@ -25,15 +25,22 @@ enum Found {
     Orphan,
 }
 
-/// Whether a run's folder still has `pending/` or `backup/`. A directory's link count is two
-/// plus its subfolders on ext4 and XFS, so one `stat` of the folder (relative to `runs/`,
-/// which `read_dir` already has open) answers for a run that ended; a file system that does
-/// not count them (btrfs says 1) is asked for each folder by name.
+/// Whether a run's folder is marked live (`state::LIVE`) or still has `pending/` or `backup/`
+/// (a run waiting for retire keeps `pending/`; earlier versions marked a live run with
+/// `backup/` alone). One `stat` of the folder (relative to `runs/`, which `read_dir` already
+/// has open) answers both for a run that ended: its mode, and its link count, which is two
+/// plus its subfolders on ext4 and XFS; a file system that does not count them (btrfs says 1)
+/// is asked for each folder by name.
 fn is_live(state: &StateDir, run_id: &str, entry: Option<&std::fs::DirEntry>) -> bool {
     use std::os::unix::fs::MetadataExt;
-    match entry.and_then(|e| e.metadata().ok()).map(|m| m.nlink()) {
-        Some(2) => false,
-        Some(links) if links > 2 => true,
+    let meta = match entry {
+        Some(entry) => entry.metadata(),
+        None => std::fs::symlink_metadata(state.run_dir(run_id)),
+    };
+    match meta {
+        Ok(meta) if crate::state::marks_live(meta.mode()) => true,
+        Ok(meta) if meta.nlink() == 2 => false,
+        Ok(meta) if meta.nlink() > 2 => true,
         _ => state.pending_dir(run_id).exists() || state.backup_dir(run_id).exists(),
     }
 }
@@ -174,9 +181,12 @@ fn settle(
             messages.push(message);
             cleaned
         }
-        // Settling removes `backup/` first: one still there, or the marker, says a kill
+        // Settling removes the backups and clears the folder's live mark first: the mark
+        // still there (or an earlier version's `backup/`), or the active marker, says a kill
         // (or a power cut, which can also lose the unsynced marker) cut it short.
-        Found::Waiting if is_active || state.backup_dir(run_id).exists() => {
+        Found::Waiting
+            if is_active || state.is_marked_live(run_id) || state.backup_dir(run_id).exists() =>
+        {
             // Killed after its activate phase was journaled done (or before its retire
             // phase began): the journal is the truth, so finish settling it.
             let problems = super::phases::settle(state, run_id);

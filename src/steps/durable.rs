@@ -210,6 +210,9 @@ impl Durable {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default()
         );
+        // The copy lives in this machine's state whatever the host; `backup/` is made by the
+        // run's first copy (`StateDir::create_run`).
+        self.state.backup_dir_ready(&self.run_id).map_err(io)?;
         host.keep_backup(path, bytes, &self.backup_path(&name))
             .await
             .map_err(io)?;

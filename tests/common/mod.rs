@@ -110,6 +110,20 @@ impl Test {
             .collect()
     }
 
+    /// Whether a run's folder still says the run is live: not ended, or not finished
+    /// settling. Its mode is 0700, with the sticky bit while it is live; `None` when there is
+    /// no such folder.
+    pub(crate) fn run_is_live(&self, run_id: &str) -> Option<bool> {
+        use std::os::unix::fs::PermissionsExt;
+        let meta =
+            std::fs::symlink_metadata(self.path().join(".runbook/runs").join(run_id)).ok()?;
+        match meta.permissions().mode() & 0o7777 {
+            0o1700 => Some(true),
+            0o700 => Some(false),
+            other => panic!("run {run_id}'s folder has mode {other:o}"),
+        }
+    }
+
     /// Writes a file relative to the test directory, creating parents.
     pub(crate) fn file(self, name: &str, contents: &str) -> Self {
         self.write(name, contents.as_bytes());
