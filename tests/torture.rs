@@ -217,8 +217,8 @@ fn assert_sound(demo: &Deployment, pg: &Postgres, redis: &Redis, what: &str) {
         "{what}: temporary copies left: {strays:?}"
     );
     let state = demo.dir.path().join(".runbook");
-    // A run killed between creating its folder and marking itself active leaves the empty
-    // folders (no file: nothing was written yet) until the next start sweeps them.
+    // A run killed between creating its folder and marking itself active leaves that empty
+    // folder (no file: nothing was written yet) until the next start sweeps it.
     // A run killed while it planned left no state at all.
     let runs = std::fs::read_dir(state.join("runs"));
     for run in runs.into_iter().flatten().flatten() {
